@@ -1,0 +1,108 @@
+"""Every setting of the embedded platform in one place, read from the environment.
+
+Components receive a `Settings` instance rather than reading `os.environ` themselves, so that tests
+can run several servers side by side with their own homes and ports.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _default_home() -> Path:
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data) / "yun"
+
+
+def _default_config_dir() -> Path:
+    config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(config) / "yun"
+
+
+def _port_range(text: str) -> tuple[int, int]:
+    low, _, high = text.partition("-")
+    return int(low), int(high or low)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Backoff and timing constants (Cloud Foundry's numbers), written out once."""
+
+    immediate_restarts: int = 3
+    first_backoff: float = 30.0
+    max_backoff: float = 16 * 60.0
+    crash_reset_after: float = 5 * 60.0
+    health_timeout: float = 60.0
+    http_check_timeout: float = 1.0
+    check_interval: float = 0.5
+    stop_grace: float = 10.0
+    reconcile_errors: tuple[float, ...] = (0.2, 0.5, 1, 2, 3, 5, 8, 13)
+    resync_every: float = 5.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path = field(default_factory=_default_home)
+    api_host: str = "127.0.0.1"
+    api_port: int = 7070
+    router_bind: str = "127.0.0.1"
+    router_port: int = 8080
+    domain: str = "apps.localhost"
+    tcp_ports: tuple[int, int] = (40000, 40999)
+    database_url: str = ""
+    admin_password: str = ""
+    haproxy: str = "haproxy"
+    timing: Timing = field(default_factory=Timing)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        e = dict(os.environ if env is None else env)
+        home = Path(e["YUN_HOME"]) if e.get("YUN_HOME") else _default_home()
+        return cls(
+            home=home.absolute(),
+            api_host=e.get("YUN_API_HOST", "127.0.0.1"),
+            api_port=int(e.get("YUN_API_PORT", "7070")),
+            router_bind=e.get("YUN_ROUTER_BIND", "127.0.0.1"),
+            router_port=int(e.get("YUN_ROUTER_PORT", "8080")),
+            domain=e.get("YUN_DOMAIN", "apps.localhost"),
+            tcp_ports=_port_range(e.get("YUN_TCP_PORTS", "40000-40999")),
+            database_url=e.get("YUN_DATABASE_URL", ""),
+            admin_password=e.get("YUN_ADMIN_PASSWORD", ""),
+            haproxy=e.get("YUN_HAPROXY", "haproxy"),
+        )
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'yun.db'}"
+
+    @property
+    def blobs_dir(self) -> Path:
+        return self.home / "blobs"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def instances_dir(self) -> Path:
+        return self.home / "instances"
+
+    @property
+    def router_dir(self) -> Path:
+        return self.home / "router"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.api_host}:{self.api_port}"
+
+
+def config_dir() -> Path:
+    """Where the CLI keeps its target and token (`YUN_CONFIG_DIR`, else ~/.config/yun)."""
+    value = os.environ.get("YUN_CONFIG_DIR")
+    return Path(value) if value else _default_config_dir()
