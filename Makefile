@@ -1,0 +1,24 @@
+# The two commands of the README: `make up` and `make test`.
+.PHONY: up test deps lint typecheck unit stop
+
+deps:
+	@bash scripts/install-deps.sh
+
+up: deps
+	@bash scripts/up.sh
+
+test: deps
+	@bash scripts/test.sh
+
+lint: deps
+	.venv/bin/ruff check src tests bench
+	.venv/bin/ruff format --check src tests bench
+
+typecheck: deps
+	.venv/bin/mypy
+
+unit: deps
+	.venv/bin/pytest tests/unit -q
+
+stop:
+	.venv/bin/yun server stop --all

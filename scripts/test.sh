@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# `make test`: lint, type-check, layer contracts, then the whole pytest suite.
+# pytest's exit code 5 (no tests collected) is a failure here, never a silent pass.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+status=0
+echo "==> ruff"; .venv/bin/ruff check src tests bench || status=1
+echo "==> mypy"; .venv/bin/mypy || status=1
+echo "==> import-linter"; .venv/bin/lint-imports || status=1
+echo "==> pytest"
+.venv/bin/pytest -q -p no:cacheprovider "$@"
+code=$?
+if [ $code -eq 5 ]; then echo "pytest collected no tests: failing" >&2; code=1; fi
+[ $code -ne 0 ] && status=$code
+exit $status

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# `make up`: start the platform in the background (unless it runs already), log in as admin,
+# push examples/hello-python, and print its URL and the answer of a first request.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+YUN=.venv/bin/yun
+export YUN_HOME="${YUN_HOME:-$HOME/.local/share/yun}"
+API="http://127.0.0.1:${YUN_API_PORT:-7070}"
+mkdir -p "$YUN_HOME"
+
+if ! curl -fsS "$API/v3/info" >/dev/null 2>&1; then
+  echo "==> starting yun server (log: $YUN_HOME/server.log)"
+  setsid nohup "$YUN" server >>"$YUN_HOME/server.log" 2>&1 </dev/null &
+  for _ in $(seq 1 100); do
+    curl -fsS "$API/v3/info" >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  curl -fsS "$API/v3/info" >/dev/null || { tail -20 "$YUN_HOME/server.log"; exit 1; }
+fi
+
+if [ -n "${YUN_ADMIN_PASSWORD:-}" ]; then
+  password="$YUN_ADMIN_PASSWORD"
+else
+  password="$(cat "$YUN_HOME/initial-admin-password")"
+fi
+"$YUN" login -a "$API" -u admin -p "$password"
+"$YUN" push -p examples/hello-python
+host="hello-python.${YUN_DOMAIN:-apps.localhost}"
+url="http://$host:${YUN_ROUTER_PORT:-8080}/"
+echo
+echo "==> $url"
+curl -fsS --resolve "$host:${YUN_ROUTER_PORT:-8080}:127.0.0.1" "$url"
+echo

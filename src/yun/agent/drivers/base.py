@@ -1,0 +1,98 @@
+"""The one interface between the supervisor and whatever actually runs an instance.
+
+The supervisor decides *when* to start, check, stop and restart; a driver knows *how*: the
+`process` driver runs the droplet as a host process group, a `runc` driver (later) will run it in
+a container. Handles are plain data so the supervisor can persist them and a later agent, in a
+new Python process, can hand them back to `adopt` and keep supervising the same instances.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from yun.agent.specs import InstanceSpec
+
+
+@dataclass(frozen=True)
+class Handle:
+    """A started instance, as far as the supervisor needs to know it."""
+
+    run_dir: Path
+    pid: int | None
+    address: str | None
+    port: int | None
+    logs: Mapping[str, Path]  # stream name ("OUT", "ERR") -> file the driver appends output to
+    data: Mapping[str, Any] = field(default_factory=dict)  # driver-specific, JSON-serialisable
+
+
+@dataclass(frozen=True)
+class ExitStatus:
+    code: int | None  # 128 + N when killed by signal N; None when nobody could tell
+    reason: str  # for people: "exited with 1", "pre-running hook failed"
+
+
+class Driver(Protocol):
+    name: str
+
+    def start(self, spec: InstanceSpec, *, run_dir: Path, env: Mapping[str, str]) -> Handle:
+        """Start the instance with `env` plus its placement (directories, PORT); don't wait."""
+        ...
+
+    def alive(self, handle: Handle) -> bool: ...
+
+    def ready(self, handle: Handle) -> bool:
+        """Whether the app itself has started (pre-running hooks are done): health checks and
+        the health timeout begin only then."""
+        ...
+
+    def exit_status(self, handle: Handle) -> ExitStatus:
+        """Why a dead instance ended; only meaningful once `alive` said False."""
+        ...
+
+    def signal(self, handle: Handle, signum: int) -> None: ...
+
+    def stop(self, handle: Handle, *, grace: float) -> None:
+        """SIGTERM, SIGKILL after `grace`; returns when nothing of the instance runs. Blocks."""
+        ...
+
+    def remove(self, handle: Handle) -> None:
+        """Delete what the instance left on disk; called after `stop` and the last log read."""
+        ...
+
+    def to_dict(self, handle: Handle) -> dict[str, Any]: ...
+
+    def adopt(self, saved: Mapping[str, Any]) -> Handle | None:
+        """A handle from a `to_dict` of an earlier agent, or None if the record is unusable.
+
+        A handle of an instance that died meanwhile is still returned: the supervisor then sees
+        a dead instance and handles it as the crash it was.
+        """
+        ...
+
+
+def handle_to_dict(handle: Handle) -> dict[str, Any]:
+    return {
+        "run_dir": str(handle.run_dir),
+        "pid": handle.pid,
+        "address": handle.address,
+        "port": handle.port,
+        "logs": {name: str(path) for name, path in handle.logs.items()},
+        "data": dict(handle.data),
+    }
+
+
+def handle_from_dict(saved: Mapping[str, Any]) -> Handle:
+    """Raises KeyError, TypeError or ValueError on a malformed record."""
+    pid = saved["pid"]
+    port = saved["port"]
+    return Handle(
+        run_dir=Path(saved["run_dir"]),
+        pid=None if pid is None else int(pid),
+        address=saved["address"],
+        port=None if port is None else int(port),
+        logs={str(name): Path(path) for name, path in dict(saved["logs"]).items()},
+        data=dict(saved.get("data") or {}),
+    )

@@ -1,0 +1,259 @@
+"""The process driver: an instance is a host process group started from an extracted droplet.
+
+Works anywhere without root. Each run gets a fresh directory `<root>/<instance_guid>/` holding the
+droplet (`app/`, `deps/`), a `tmp/`, the output files and the launcher's exit-status file. The
+instance runs in its own session (so it outlives `yun server`) with stdout and stderr going to
+files, never pipes: the agent may die and a new one must be able to keep reading.
+
+Liveness and exit status come from `waitpid` for our own children and from `/proc` for instances
+adopted from an earlier agent; `/proc/<pid>/stat`'s start time, recorded at spawn, tells a pid
+reused by an unrelated process from ours. Stopping signals the whole process group, so a child
+of the launcher never survives to hold the port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import tarfile
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from yun.agent.drivers.base import ExitStatus, Handle, handle_from_dict, handle_to_dict
+from yun.agent.env import placement_environment
+from yun.agent.specs import InstanceSpec
+
+STDOUT = "stdout.log"
+STDERR = "stderr.log"
+EXIT_FILE = "exit-status"
+HOOKS_DONE = "hooks-done"
+HOOK_FAILED = "hook-failed"
+STOP_POLL = 0.02
+
+# Runs the Stackato pre-running hooks, then the command, inside the launcher (so after the
+# profile scripts, in HOME, with the app's environment). Hooks and command come in through the
+# environment, so nothing is pasted into shell text. Markers tell the driver how far it got.
+HOOK_RUNNER = r"""
+i=0
+while name="YUN_PRE_RUNNING_$i"; [ -n "${!name+x}" ]; do
+  hook=${!name}
+  unset "$name"
+  bash -c "$hook" || { status=$?; : > "$YUN_RUN_DIR/hook-failed"; exit "$status"; }
+  i=$((i + 1))
+done
+: > "$YUN_RUN_DIR/hooks-done"
+command=$YUN_COMMAND
+unset YUN_COMMAND YUN_RUN_DIR
+exec bash -c "$command"
+"""
+
+
+@dataclass(frozen=True)
+class _Stat:
+    state: str
+    pgrp: int
+    starttime: int
+
+
+def _read_stat(pid: int) -> _Stat | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (OSError, ValueError):
+        return None
+    fields = text[text.rfind(")") + 2 :].split()  # comm may hold spaces and parentheses
+    return _Stat(state=fields[0], pgrp=int(fields[2]), starttime=int(fields[19]))
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of a process group."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            stat = _read_stat(int(entry))
+            if stat is not None and stat.pgrp == pgid and stat.state not in ("Z", "X"):
+                members.append(int(entry))
+    return members
+
+
+def _describe(code: int) -> str:
+    if code > 128:
+        with contextlib.suppress(ValueError):
+            return f"exited with {code} ({signal.Signals(code - 128).name})"
+    return f"exited with {code}"
+
+
+class ProcessDriver:
+    name = "process"
+
+    def __init__(self, launcher: Path, *, bind: str = "127.0.0.1") -> None:
+        self.launcher = Path(launcher).absolute()
+        self.bind = bind
+        self._bash = "/bin/bash" if Path("/bin/bash").exists() else (shutil.which("bash") or "bash")
+        self._lock = threading.Lock()
+        self._statuses: dict[tuple[int, int], int] = {}  # (pid, starttime) -> waitpid status
+        self._ports: dict[int, Path] = {}  # ports handed out and not yet released
+
+    # -- starting ---------------------------------------------------------------------------
+
+    def start(self, spec: InstanceSpec, *, run_dir: Path, env: Mapping[str, str]) -> Handle:
+        run_dir.mkdir(parents=True)
+        app_dir, deps_dir, tmp_dir = run_dir / "app", run_dir / "deps", run_dir / "tmp"
+        with tarfile.open(spec.droplet, "r:*") as droplet:
+            droplet.extractall(run_dir, filter="tar")  # refuses paths outside run_dir
+        for directory in (app_dir, deps_dir, tmp_dir):
+            directory.mkdir(exist_ok=True)
+        port = self._free_port(run_dir)
+        full_env = dict(env)
+        full_env.update(
+            placement_environment(
+                home=app_dir, deps_dir=deps_dir, tmpdir=tmp_dir, ip=self.bind, port=port
+            )
+        )
+        full_env["YUN_EXIT_FILE"] = str(run_dir / EXIT_FILE)
+        command = spec.command
+        if spec.pre_running:
+            command = HOOK_RUNNER
+            full_env["YUN_COMMAND"] = spec.command
+            full_env["YUN_RUN_DIR"] = str(run_dir)
+            for number, hook in enumerate(spec.pre_running):
+                full_env[f"YUN_PRE_RUNNING_{number}"] = hook
+        logs = {"OUT": run_dir / STDOUT, "ERR": run_dir / STDERR}
+        out_flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+        pid = os.posix_spawn(
+            self._bash,
+            [self._bash, str(self.launcher), command],
+            full_env,
+            file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_OPEN, 1, str(logs["OUT"]), out_flags, 0o640),
+                (os.POSIX_SPAWN_OPEN, 2, str(logs["ERR"]), out_flags, 0o640),
+            ],
+            setsid=True,  # its own session and process group: survives us, stops as a whole
+            setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),  # Python ignores these; apps must not
+        )
+        stat = _read_stat(pid)  # the unreaped child is at least a zombie, so this exists
+        starttime = stat.starttime if stat is not None else 0
+        return Handle(
+            run_dir=run_dir,
+            pid=pid,
+            address=self.bind,
+            port=port,
+            logs=logs,
+            data={"starttime": starttime, "pgid": pid, "hooks": bool(spec.pre_running)},
+        )
+
+    def _free_port(self, run_dir: Path) -> int:
+        """A port nothing listens on now and that this driver has not handed out already."""
+        for _ in range(50):
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                probe.bind((self.bind, 0))
+                port = int(probe.getsockname()[1])
+            with self._lock:
+                if port not in self._ports:
+                    self._ports[port] = run_dir
+                    return port
+        raise RuntimeError("no free port found")
+
+    # -- watching ---------------------------------------------------------------------------
+
+    def alive(self, handle: Handle) -> bool:
+        if handle.pid is None:
+            return False
+        pid, starttime = handle.pid, int(handle.data.get("starttime", 0))
+        with self._lock:
+            if (pid, starttime) in self._statuses:
+                return False
+            stat = _read_stat(pid)
+            if stat is None or stat.starttime != starttime:
+                return False  # gone, or the pid now belongs to someone else
+            try:
+                reaped, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                reaped = 0  # not our child (adopted): /proc is all we have
+            if reaped == pid:
+                self._statuses[(pid, starttime)] = status
+                return False
+        return stat.state not in ("Z", "X")
+
+    def ready(self, handle: Handle) -> bool:
+        return not handle.data.get("hooks") or (handle.run_dir / HOOKS_DONE).exists()
+
+    def exit_status(self, handle: Handle) -> ExitStatus:
+        code: int | None = None
+        key = (handle.pid or 0, int(handle.data.get("starttime", 0)))
+        with self._lock:
+            status = self._statuses.get(key)
+        if status is not None:
+            code = os.waitstatus_to_exitcode(status)
+            if code < 0:
+                code = 128 - code  # killed by signal N: report it as a shell would, 128 + N
+        else:
+            with contextlib.suppress(OSError, ValueError):
+                code = int((handle.run_dir / EXIT_FILE).read_text().strip())
+        if (handle.run_dir / HOOK_FAILED).exists():
+            return ExitStatus(code, "pre-running hook failed")
+        if code is None:
+            return ExitStatus(None, "exited (status unknown)")
+        return ExitStatus(code, _describe(code))
+
+    # -- stopping ---------------------------------------------------------------------------
+
+    def signal(self, handle: Handle, signum: int) -> None:
+        """Signal the instance's whole process group (the leader may already be gone)."""
+        if handle.pid is None:
+            return
+        pgid = int(handle.data.get("pgid", handle.pid))
+        stat = _read_stat(handle.pid)
+        reused = stat is not None and stat.starttime != int(handle.data.get("starttime", 0))
+        if reused and stat is not None and stat.pgrp == pgid:
+            return  # a new group leader got our pid, so our group is empty: not ours to signal
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signum)
+
+    def stop(self, handle: Handle, *, grace: float) -> None:
+        if handle.pid is None:
+            return
+        pgid = int(handle.data.get("pgid", handle.pid))
+        if self.alive(handle) or _group_members(pgid):
+            self.signal(handle, signal.SIGTERM)
+            deadline = time.monotonic() + grace
+            while time.monotonic() < deadline:
+                leader = self.alive(handle)  # also reaps our own child
+                if not leader and not _group_members(pgid):
+                    break
+                time.sleep(STOP_POLL)
+        self.signal(handle, signal.SIGKILL)
+        deadline = time.monotonic() + 2.0
+        while (self.alive(handle) or _group_members(pgid)) and time.monotonic() < deadline:
+            time.sleep(STOP_POLL)
+
+    def remove(self, handle: Handle) -> None:
+        shutil.rmtree(handle.run_dir, ignore_errors=True)
+        with self._lock:
+            if handle.port is not None and self._ports.get(handle.port) == handle.run_dir:
+                del self._ports[handle.port]
+            self._statuses.pop((handle.pid or 0, int(handle.data.get("starttime", 0))), None)
+
+    # -- persistence ------------------------------------------------------------------------
+
+    def to_dict(self, handle: Handle) -> dict[str, Any]:
+        return handle_to_dict(handle)
+
+    def adopt(self, saved: Mapping[str, Any]) -> Handle | None:
+        try:
+            handle = handle_from_dict(saved)
+        except (KeyError, TypeError, ValueError):
+            return None
+        if handle.pid is None or "starttime" not in handle.data or not handle.run_dir.is_dir():
+            return None
+        if handle.port is not None:
+            with self._lock:
+                self._ports[handle.port] = handle.run_dir
+        return handle

@@ -1,0 +1,162 @@
+"""Following instance output files and handing each complete line to a callback.
+
+Instances write stdout and stderr to files (an agent may die; a pipe would die with it), so the
+agent reads them back the way `tail -F` would. The read offsets are saved next to the files, so
+an agent that adopts running instances continues where the previous one stopped instead of
+sending everything again. A final `unfollow` reads what is left, including an unterminated last
+line, before the driver deletes the files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+# (stream name, line without its newline, wall-clock time it was read)
+LineSink = Callable[[str, str, float], None]
+
+POLL_INTERVAL = 0.1
+SAVE_EVERY = 0.5  # at most this much output is sent twice after the agent dies without stopping
+READ_CHUNK = 1024 * 1024
+MAX_LINE = 64 * 1024  # a longer line without a newline is sent in pieces
+
+
+@dataclass
+class _Followed:
+    files: Mapping[str, Path]
+    offsets_file: Path
+    sink: LineSink
+    offsets: dict[str, int] = field(default_factory=dict)
+    dirty: bool = False
+    saved_at: float = 0.0
+
+
+def _load_offsets(path: Path) -> dict[str, int]:
+    try:
+        data = json.loads(path.read_text())
+        return {str(k): int(v) for k, v in data.items()}
+    except (OSError, ValueError, AttributeError, TypeError):
+        return {}
+
+
+class LogTailer:
+    def __init__(self, *, poll_interval: float = POLL_INTERVAL) -> None:
+        self.poll_interval = poll_interval
+        self._lock = threading.Lock()  # one reader at a time keeps each stream in order
+        self._followed: dict[str, _Followed] = {}
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def follow(
+        self, key: str, *, files: Mapping[str, Path], offsets_file: Path, sink: LineSink
+    ) -> None:
+        """Start following `files`, from the offsets saved in `offsets_file` if there are any."""
+        with self._lock:
+            self._followed[key] = _Followed(
+                files=dict(files),
+                offsets_file=offsets_file,
+                sink=sink,
+                offsets=_load_offsets(offsets_file),
+            )
+
+    def unfollow(self, key: str) -> None:
+        """Read and send what is left of `key`'s files, then forget them."""
+        with self._lock:
+            followed = self._followed.pop(key, None)
+            if followed is not None:
+                self._read(followed, final=True)
+
+    def poll(self) -> None:
+        """One pass over every followed file."""
+        with self._lock:
+            now = time.monotonic()
+            for followed in self._followed.values():
+                self._read(followed, final=False)
+                if followed.dirty and now - followed.saved_at >= SAVE_EVERY:
+                    self._save(followed, now)
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name="yun-agent-logs", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the reader thread after a last pass, and save every offset."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        self.poll()
+        with self._lock:
+            now = time.monotonic()
+            for followed in self._followed.values():
+                if followed.dirty:
+                    self._save(followed, now)
+            self._followed.clear()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.poll()
+            except Exception:
+                log.exception("reading instance output failed")
+            self._stopping.wait(self.poll_interval)
+
+    def _read(self, followed: _Followed, *, final: bool) -> None:
+        for stream, path in followed.files.items():
+            offset = followed.offsets.get(stream, 0)
+            try:
+                size = path.stat().st_size
+            except OSError:
+                continue
+            if size < offset:
+                offset = 0  # truncated: start over
+            while size > offset:
+                with path.open("rb") as handle:
+                    handle.seek(offset)
+                    data = handle.read(min(size - offset, READ_CHUNK))
+                if not data:
+                    break
+                end = data.rfind(b"\n") + 1
+                if end == 0:
+                    if not final and len(data) < MAX_LINE:
+                        break  # wait for the rest of the line
+                    end = len(data)
+                ts = time.time()
+                chunk = data[:end]
+                lines = chunk.split(b"\n")
+                if chunk.endswith(b"\n"):
+                    lines.pop()
+                for raw in lines:
+                    text = raw.decode("utf-8", errors="replace").removesuffix("\r")
+                    self._send(followed, stream, text, ts)
+                offset += end
+                followed.offsets[stream] = offset
+                followed.dirty = True
+
+    @staticmethod
+    def _send(followed: _Followed, stream: str, line: str, ts: float) -> None:
+        try:
+            followed.sink(stream, line, ts)
+        except Exception:
+            log.exception("log sink failed")
+
+    @staticmethod
+    def _save(followed: _Followed, now: float) -> None:
+        followed.dirty = False
+        followed.saved_at = now
+        if not followed.offsets_file.parent.is_dir():
+            return  # the instance's directory is gone already
+        temporary = followed.offsets_file.with_suffix(".tmp")
+        with contextlib.suppress(OSError):
+            temporary.write_text(json.dumps(followed.offsets))
+            os.replace(temporary, followed.offsets_file)

@@ -1,0 +1,466 @@
+"""The node agent: keeps the desired set of instances running, healthy and reported.
+
+The instance controller hands the agent the full desired set; one supervision pass (every
+`timing.check_interval`, or at once when the set changes) compares it with what runs, starts,
+replaces and stops instances through the driver, health-checks them and restarts crashes on
+Cloud Foundry's schedule (`backoff.restart_delay`). Everything it learns goes to the listener as
+`InstanceReport`s and log lines; listener calls are made outside the agent's lock.
+
+The data plane outlives the control plane: each run directory holds a `state.json` with the spec
+and the driver's handle, so a new agent (in a new process, after `yun server` restarts) adopts
+the running instances instead of restarting them. Stopping a process can take the full grace
+period, so it happens in worker threads; the supervision pass never waits for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import shutil
+import threading
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from yun.agent.backoff import restart_delay
+from yun.agent.clock import Clock, MonotonicClock
+from yun.agent.drivers.base import Driver, Handle
+from yun.agent.env import instance_environment
+from yun.agent.health import FAILURES_BEFORE_CRASH, checks_after_running, probe
+from yun.agent.logtail import LogTailer
+from yun.agent.specs import AgentListener, InstanceReport, InstanceSpec, InstanceState
+from yun.settings import Timing
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "state.json"
+OFFSETS_FILE = "log-offsets.json"
+
+
+@dataclass
+class _Run:
+    """One started process of a slot."""
+
+    instance_guid: str
+    handle: Handle
+    health_deadline: float | None = None
+    failures: int = 0
+    last_probe: float = -math.inf
+
+
+@dataclass
+class _Slot:
+    spec: InstanceSpec
+    fingerprint: str
+    state: InstanceState = InstanceState.DOWN
+    instance_guid: str = ""
+    since: float = 0.0
+    crash_count: int = 0
+    run: _Run | None = None
+    exit_code: int | None = None
+    reason: str | None = None
+    restart_at: float | None = None
+    running_since: float | None = None
+    desired: bool = True
+
+
+@dataclass
+class _Retiring:
+    slot: str
+    run: _Run
+    thread: threading.Thread
+
+
+# Listener calls collected during a pass and made after the lock is released.
+_Event = tuple[str, Any]
+
+
+class Agent:
+    def __init__(
+        self,
+        *,
+        root: Path,
+        driver: Driver,
+        listener: AgentListener,
+        timing: Timing,
+        clock: Clock = MonotonicClock(),
+    ) -> None:
+        self.root = Path(root)
+        self.driver = driver
+        self.listener = listener
+        self.timing = timing
+        self.clock = clock
+        self._lock = threading.Lock()  # guards the slots; held during a pass
+        self._pass_lock = threading.Lock()  # one pass at a time
+        self._slots: dict[str, _Slot] = {}
+        self._desired: dict[str, InstanceSpec] | None = None  # None: not told yet
+        self._desired_changed = False
+        self._retiring: list[_Retiring] = []
+        self._tailer = LogTailer()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- public -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Adopt instances left running by an earlier agent, then supervise in a thread."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        events: list[_Event] = []
+        with self._pass_lock, self._lock:
+            self._adopt(events)
+        self._emit(events)
+        self._tailer.start()
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._loop, name="yun-agent", daemon=True)
+        self._thread.start()
+
+    def set_desired(self, specs: Sequence[InstanceSpec]) -> None:
+        """The full desired set: missing slots start, unlisted ones stop, changed ones restart."""
+        desired: dict[str, InstanceSpec] = {}
+        for spec in specs:
+            if spec.slot in desired:
+                raise ValueError(f"slot {spec.slot} is listed twice")
+            desired[spec.slot] = spec
+        with self._lock:
+            self._desired = desired
+            self._desired_changed = True
+        self._wake.set()
+
+    def reports(self) -> list[InstanceReport]:
+        with self._lock:
+            return [self._report(slot) for slot in self._slots.values()]
+
+    def supervise_once(self) -> None:
+        """One supervision pass; the agent's thread runs one every `timing.check_interval`."""
+        events: list[_Event] = []
+        with self._pass_lock:
+            with self._lock:
+                now = self.clock.now()
+                if self._desired_changed:
+                    self._apply_desired(now, events)
+                self._finish_retired(events)
+                for slot in list(self._slots.values()):
+                    self._supervise(slot, now, events)
+            self._emit(events)
+
+    def stop(self, *, stop_instances: bool = False) -> None:
+        """Stop supervising. Instances keep running (a later agent adopts them) unless asked."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        events: list[_Event] = []
+        with self._pass_lock:
+            with self._lock:
+                for slot in self._slots.values():
+                    if stop_instances and slot.run is not None and slot.desired:
+                        self._cell(slot, f"Stopping instance {slot.instance_guid}", events)
+                        self._retire(slot, slot.run, grace=self.timing.stop_grace)
+                    elif slot.run is not None and slot.desired:
+                        self._save(slot)
+                retiring, self._retiring = self._retiring, []
+            for item in retiring:
+                item.thread.join()
+            with self._lock:
+                if stop_instances:
+                    for slot in self._slots.values():
+                        slot.run = None
+                        self._set_state(slot, InstanceState.DOWN, events)
+                    self._slots.clear()
+            self._emit(events)
+            self._tailer.stop()
+
+    # -- desired set --------------------------------------------------------------------------
+
+    def _apply_desired(self, now: float, events: list[_Event]) -> None:
+        self._desired_changed = False
+        desired = self._desired or {}
+        for key, spec in desired.items():
+            fingerprint = spec.fingerprint()
+            slot = self._slots.get(key)
+            if slot is None:
+                slot = self._slots[key] = _Slot(spec=spec, fingerprint=fingerprint)
+                self._start(slot, now, events)
+            elif not slot.desired or slot.fingerprint != fingerprint:
+                if slot.run is not None and slot.desired:
+                    self._cell(slot, f"Stopping instance {slot.instance_guid}", events)
+                    self._retire(slot, slot.run, grace=self.timing.stop_grace)
+                slot.run = None
+                slot.spec, slot.fingerprint, slot.desired = spec, fingerprint, True
+                slot.crash_count, slot.exit_code, slot.reason = 0, None, None
+                self._start(slot, now, events)
+            elif spec != slot.spec:
+                slot.spec = spec  # health check, routes, names: no restart needed
+                self._save(slot)
+        for key, slot in self._slots.items():
+            if key not in desired and slot.desired:
+                slot.desired = False
+                if slot.run is not None:
+                    self._cell(slot, f"Stopping instance {slot.instance_guid}", events)
+                    self._retire(slot, slot.run, grace=self.timing.stop_grace)
+                    self._set_state(slot, InstanceState.STOPPING, events)
+
+    def _finish_retired(self, events: list[_Event]) -> None:
+        still = []
+        for item in self._retiring:
+            if item.thread.is_alive():
+                still.append(item)
+            else:
+                item.thread.join()
+        self._retiring = still
+        busy = {item.slot for item in still}
+        for key, slot in list(self._slots.items()):
+            if not slot.desired and key not in busy:
+                slot.run = None
+                self._set_state(slot, InstanceState.DOWN, events)
+                del self._slots[key]
+
+    # -- one slot -----------------------------------------------------------------------------
+
+    def _supervise(self, slot: _Slot, now: float, events: list[_Event]) -> None:
+        if not slot.desired:
+            return
+        if slot.run is not None and not self.driver.alive(slot.run.handle):
+            status = self.driver.exit_status(slot.run.handle)
+            self._retire(slot, slot.run, grace=0.0)  # SIGKILL whatever the leader left behind
+            self._crashed(slot, now, exit_code=status.code, reason=status.reason, events=events)
+        if slot.run is None:
+            if slot.restart_at is not None and now >= slot.restart_at:
+                self._start(slot, now, events)
+            if slot.run is None:
+                return
+        run = slot.run
+        health = slot.spec.health
+        if slot.state is InstanceState.STARTING:
+            if not self.driver.ready(run.handle):
+                return  # pre-running hooks still at work; the health timeout starts after them
+            if run.health_deadline is None:
+                run.health_deadline = now + health.timeout
+            if self._probe(slot, run):
+                slot.running_since = now
+                slot.exit_code, slot.reason = None, None
+                self._set_state(slot, InstanceState.RUNNING, events)
+                self._cell(slot, f"Instance {run.instance_guid} became healthy", events)
+            elif now >= run.health_deadline:
+                reason = f"did not become healthy within {health.timeout:g}s"
+                self._kill(slot, run, now, reason, events)
+            return
+        if slot.state is InstanceState.RUNNING:
+            up = now - (slot.running_since if slot.running_since is not None else now)
+            if slot.crash_count and up >= self.timing.crash_reset_after:
+                slot.crash_count = 0
+                self._save(slot)
+            if (
+                not checks_after_running(health)
+                or now - run.last_probe < self.timing.check_interval
+            ):
+                return
+            run.last_probe = now
+            if self._probe(slot, run):
+                run.failures = 0
+                return
+            run.failures += 1
+            if run.failures >= FAILURES_BEFORE_CRASH:
+                self._kill(slot, run, now, "health check failed", events)
+
+    def _probe(self, slot: _Slot, run: _Run) -> bool:
+        return probe(slot.spec.health, address=run.handle.address, port=run.handle.port)
+
+    def _start(self, slot: _Slot, now: float, events: list[_Event]) -> None:
+        spec = slot.spec
+        guid = str(uuid.uuid4())
+        run_dir = self.root / guid
+        slot.instance_guid, slot.restart_at, slot.running_since = guid, None, None
+        self._cell(slot, f"Starting instance {guid}", events)
+        try:
+            env = instance_environment(spec, instance_guid=guid)
+            handle = self.driver.start(spec, run_dir=run_dir, env=env)
+        except Exception as exc:
+            log.warning("slot %s: start failed: %s", spec.slot, exc)
+            shutil.rmtree(run_dir, ignore_errors=True)
+            slot.run = None
+            self._crashed(
+                slot, now, exit_code=None, reason=f"failed to start: {exc}", events=events
+            )
+            return
+        run = _Run(instance_guid=guid, handle=handle)
+        slot.run = run
+        self._follow_logs(slot, run)
+        self._set_state(slot, InstanceState.STARTING, events)
+
+    def _kill(self, slot: _Slot, run: _Run, now: float, reason: str, events: list[_Event]) -> None:
+        """End a live but unhealthy instance; it counts as a crash."""
+        self._retire(slot, run, grace=self.timing.stop_grace)
+        self._crashed(slot, now, exit_code=None, reason=reason, events=events)
+        if slot.restart_at is not None and now >= slot.restart_at:
+            self._start(slot, now, events)
+
+    def _crashed(
+        self,
+        slot: _Slot,
+        now: float,
+        *,
+        exit_code: int | None,
+        reason: str,
+        events: list[_Event],
+    ) -> None:
+        slot.crash_count += 1
+        slot.exit_code, slot.reason = exit_code, reason
+        delay = restart_delay(slot.crash_count, self.timing)
+        slot.restart_at = now + delay
+        slot.run, slot.running_since = None, None
+        self._set_state(slot, InstanceState.CRASHED, events)
+        events.append(("crash", self._report(slot)))
+        later = f", restarting in {delay:g}s" if delay else ""
+        self._cell(slot, f"Instance {slot.instance_guid} crashed: {reason}{later}", events)
+
+    def _retire(self, slot: _Slot, run: _Run, *, grace: float) -> None:
+        """Stop a run's processes, read the rest of its output and delete it, in a worker."""
+
+        def work() -> None:
+            try:
+                self.driver.stop(run.handle, grace=grace)
+            except Exception:
+                log.exception("stopping instance %s failed", run.instance_guid)
+            self._tailer.unfollow(run.instance_guid)
+            try:
+                self.driver.remove(run.handle)
+            except Exception:
+                log.exception("removing instance %s failed", run.instance_guid)
+
+        thread = threading.Thread(target=work, name=f"yun-stop-{run.instance_guid[:8]}")
+        thread.start()
+        self._retiring.append(_Retiring(slot=slot.spec.slot, run=run, thread=thread))
+
+    # -- reports, logs, persistence -----------------------------------------------------------
+
+    def _report(self, slot: _Slot) -> InstanceReport:
+        handle = slot.run.handle if slot.run is not None else None
+        return InstanceReport(
+            slot=slot.spec.slot,
+            instance_guid=slot.instance_guid,
+            state=slot.state,
+            address=handle.address if handle else None,
+            port=handle.port if handle else None,
+            pid=handle.pid if handle else None,
+            since=slot.since,
+            crash_count=slot.crash_count,
+            exit_code=slot.exit_code,
+            reason=slot.reason,
+            fingerprint=slot.fingerprint,
+        )
+
+    def _set_state(self, slot: _Slot, state: InstanceState, events: list[_Event]) -> None:
+        slot.state = state
+        slot.since = self.clock.wall()
+        events.append(("state", self._report(slot)))
+        self._save(slot)
+
+    def _cell(self, slot: _Slot, line: str, events: list[_Event]) -> None:
+        events.append(("log", (slot.spec, f"CELL/{slot.spec.index}", line, self.clock.wall())))
+
+    def _follow_logs(self, slot: _Slot, run: _Run) -> None:
+        spec = slot.spec
+        source = f"APP/PROC/{spec.process_type.upper()}/{spec.index}"
+
+        def sink(stream: str, line: str, ts: float) -> None:
+            self.listener.on_log(spec.slot, spec.index, spec.app_guid, source, line, ts)
+
+        self._tailer.follow(
+            run.instance_guid,
+            files=run.handle.logs,
+            offsets_file=run.handle.run_dir / OFFSETS_FILE,
+            sink=sink,
+        )
+
+    def _emit(self, events: list[_Event]) -> None:
+        for kind, payload in events:
+            try:
+                if kind == "state":
+                    self.listener.on_state(payload)
+                elif kind == "crash":
+                    self.listener.on_crash(payload)
+                else:
+                    spec, source, line, ts = payload
+                    self.listener.on_log(spec.slot, spec.index, spec.app_guid, source, line, ts)
+            except Exception:
+                log.exception("agent listener failed on %s", kind)
+
+    def _save(self, slot: _Slot) -> None:
+        """Write what a later agent needs to adopt the slot's run."""
+        run = slot.run
+        if run is None or not run.handle.run_dir.is_dir():
+            return
+        record = {
+            "slot": slot.spec.slot,
+            "instance_guid": run.instance_guid,
+            "fingerprint": slot.fingerprint,
+            "state": str(slot.state),
+            "since": slot.since,
+            "crash_count": slot.crash_count,
+            "spec": slot.spec.to_dict(),
+            "handle": self.driver.to_dict(run.handle),
+        }
+        path = run.handle.run_dir / STATE_FILE
+        temporary = path.with_suffix(".tmp")
+        try:
+            temporary.write_text(json.dumps(record, indent=1))
+            os.replace(temporary, path)
+        except OSError as exc:
+            log.warning("slot %s: cannot save state: %s", slot.spec.slot, exc)
+
+    def _adopt(self, events: list[_Event]) -> None:
+        """Take over the runs an earlier agent left in `root`."""
+        now = self.clock.now()
+        for run_dir in sorted(p for p in self.root.iterdir() if p.is_dir()):
+            record: dict[str, Any] | None = None
+            handle: Handle | None = None
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+                record = json.loads((run_dir / STATE_FILE).read_text())
+                spec = InstanceSpec.from_dict(record["spec"])
+                handle = self.driver.adopt(record["handle"])
+            if record is None or handle is None:
+                log.warning("removing %s: no usable state to adopt it by", run_dir)
+                shutil.rmtree(run_dir, ignore_errors=True)
+                continue
+            state = InstanceState.STARTING
+            if record.get("state") == "RUNNING":
+                state = InstanceState.RUNNING
+            run = _Run(instance_guid=str(record["instance_guid"]), handle=handle)
+            slot = _Slot(
+                spec=spec,
+                fingerprint=spec.fingerprint(),
+                state=state,
+                instance_guid=run.instance_guid,
+                since=float(record.get("since") or self.clock.wall()),
+                crash_count=int(record.get("crash_count") or 0),
+                run=run,
+                running_since=now if state is InstanceState.RUNNING else None,
+            )
+            previous = self._slots.get(spec.slot)
+            if previous is not None and previous.run is not None:
+                # Two runs of one slot (an agent died mid-replacement): keep the newer one.
+                if previous.since > slot.since:
+                    self._retire(slot, run, grace=self.timing.stop_grace)
+                    continue
+                self._retire(previous, previous.run, grace=self.timing.stop_grace)
+            self._slots[spec.slot] = slot
+            self._follow_logs(slot, run)
+            events.append(("state", self._report(slot)))
+            log.info("adopted instance %s of slot %s", slot.instance_guid, spec.slot)
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.clear()
+            try:
+                self.supervise_once()
+            except Exception:
+                log.exception("supervision pass failed")
+            self._wake.wait(self.timing.check_interval)

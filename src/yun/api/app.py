@@ -1,0 +1,36 @@
+"""The FastAPI application: routers, error handlers and the info endpoint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+
+from yun import __version__
+from yun.api import apps, auth, logs, packages
+from yun.api.context import ApiContext
+from yun.api.errors import ApiError, api_error_handler, validation_error_handler
+
+
+def create_app(ctx: ApiContext) -> FastAPI:
+    api = FastAPI(title="Yun", version=__version__, docs_url="/docs")
+    api.state.ctx = ctx
+    api.add_exception_handler(ApiError, api_error_handler)
+    api.add_exception_handler(RequestValidationError, validation_error_handler)
+    for module in (auth, apps, packages, logs):
+        api.include_router(module.router)
+
+    @api.get("/v3/info")
+    def info() -> dict[str, Any]:
+        settings = ctx.settings
+        return {
+            "name": "yun",
+            "version": __version__,
+            "domain": settings.domain,
+            "router": f"http://{settings.router_bind}:{settings.router_port}",
+            "default_org": "main",
+            "default_space": "dev",
+        }
+
+    return api

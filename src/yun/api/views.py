@@ -1,0 +1,112 @@
+"""JSON shapes the API returns, built from store rows."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from yun.store.models import App, Droplet, Event, Instance, Process, Revision, Space
+from yun.store.queries import route_urls
+
+
+def effective_command(proc: Process, revision: Revision | None) -> str:
+    if proc.command:
+        return proc.command
+    if revision is not None:
+        return str(revision.commands.get(proc.type, ""))
+    return ""
+
+
+def instance_view(inst: Instance, now: float) -> dict[str, Any]:
+    return {
+        "index": inst.index,
+        "guid": inst.instance_guid,
+        "state": inst.state,
+        "since": inst.since,
+        "uptime": max(0.0, now - inst.since) if inst.state == "RUNNING" else 0.0,
+        "address": inst.address,
+        "port": inst.port,
+        "pid": inst.pid,
+        "crash_count": inst.crash_count,
+        "exit_code": inst.exit_code,
+        "reason": inst.reason,
+        "driver": inst.driver,
+    }
+
+
+def app_view(session: Session, app: App, *, detail: bool = True) -> dict[str, Any]:
+    revision = session.get(Revision, app.revision_guid) if app.revision_guid else None
+    droplet = session.get(Droplet, revision.droplet_guid) if revision else None
+    space = session.get(Space, app.space_guid)
+    now = time.time()
+    procs = list(
+        session.scalars(select(Process).where(Process.app_guid == app.guid).order_by(Process.type))
+    )
+    processes = []
+    for proc in procs:
+        instances = list(
+            session.scalars(
+                select(Instance)
+                .where(Instance.process_guid == proc.guid, Instance.index < proc.instances)
+                .order_by(Instance.index)
+            )
+        )
+        running = sum(1 for i in instances if i.state == "RUNNING")
+        item: dict[str, Any] = {
+            "guid": proc.guid,
+            "type": proc.type,
+            "command": effective_command(proc, revision),
+            "instances": proc.instances,
+            "running": running,
+            "memory_mb": proc.memory_mb,
+            "disk_mb": proc.disk_mb,
+            "health_check": {
+                "type": proc.health_check_type,
+                "endpoint": proc.health_check_endpoint,
+                "timeout": proc.health_check_timeout,
+                "invocation_timeout": proc.invocation_timeout,
+            },
+        }
+        if detail:
+            item["instance_details"] = [instance_view(i, now) for i in instances]
+        processes.append(item)
+    return {
+        "guid": app.guid,
+        "name": app.name,
+        "state": app.state,
+        "space": space.name if space else "",
+        "created_at": app.created_at,
+        "updated_at": app.updated_at,
+        "routes": route_urls(session, app.guid),
+        "revision": None
+        if revision is None
+        else {
+            "guid": revision.guid,
+            "version": revision.version,
+            "description": revision.description,
+        },
+        "droplet": None
+        if droplet is None
+        else {
+            "guid": droplet.guid,
+            "buildpacks": droplet.buildpacks,
+            "detected": droplet.detected,
+            "process_types": droplet.process_types,
+        },
+        "processes": processes,
+        "stack": str(app.spec.get("stack") or "host"),
+    }
+
+
+def event_view(event: Event) -> dict[str, Any]:
+    return {
+        "guid": event.guid,
+        "type": event.type,
+        "actor": event.actor,
+        "actee": event.actee_name,
+        "timestamp": event.created_at,
+        "data": event.data,
+    }

@@ -1,0 +1,193 @@
+"""App commands: apps, app, start, stop, restart, scale, delete, env, set-env, unset-env."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from yun.cli.output import CliError, age, console, print_json
+from yun.cli.session import client, route_url, router_port
+from yun.client import ApiClient
+from yun.manifest import parse_size
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _instances_summary(app: dict[str, Any]) -> str:
+    parts = []
+    for proc in app["processes"]:
+        if proc["instances"] or proc["type"] == "web":
+            parts.append(f"{proc['type']}:{proc['running']}/{proc['instances']}")
+    return ", ".join(parts)
+
+
+def apps(json_: JsonOpt = False) -> None:
+    """List the apps of the target space."""
+    with client() as api:
+        found = api.apps()
+        port = router_port(api)
+    if json_:
+        print_json(found)
+        return
+    table = Table(box=None, header_style="bold")
+    for column in ("name", "state", "processes", "routes"):
+        table.add_column(column)
+    for app in found:
+        routes = ", ".join(route_url(r, port) for r in app["routes"])
+        table.add_row(app["name"], app["state"].lower(), _instances_summary(app), routes)
+    if not found:
+        console.print("No apps found. Push one with `yun push`.")
+        return
+    console.print(table)
+
+
+def show_app(api: ApiClient, app: dict[str, Any]) -> None:
+    port = router_port(api)
+    console.print(f"[bold]name:[/]      {app['name']}")
+    console.print(f"[bold]state:[/]     {app['state'].lower()}")
+    routes = ", ".join(route_url(r, port) for r in app["routes"]) or "(none)"
+    console.print(f"[bold]routes:[/]    {routes}")
+    if app.get("droplet"):
+        console.print(f"[bold]buildpacks:[/] {', '.join(app['droplet']['buildpacks'])}")
+    if app.get("revision"):
+        console.print(f"[bold]revision:[/]  {app['revision']['version']}")
+    now = time.time()
+    for proc in app["processes"]:
+        if not proc["instances"] and proc["type"] != "web":
+            continue
+        console.print()
+        console.print(f"[bold]type:[/]      {proc['type']}")
+        console.print(f"[bold]instances:[/] {proc['running']}/{proc['instances']}")
+        console.print(
+            f"[bold]memory:[/]    {proc['memory_mb']}M   [bold]disk:[/] {proc['disk_mb']}M"
+        )
+        console.print(f"[bold]command:[/]   {proc['command'] or '(none)'}")
+        table = Table(box=None, header_style="bold")
+        for column in ("#", "state", "since", "address", "driver", "crashes", "details"):
+            table.add_column(column)
+        for inst in proc.get("instance_details", []):
+            address = f"{inst['address']}:{inst['port']}" if inst.get("port") else ""
+            details = inst.get("reason") or ""
+            table.add_row(
+                str(inst["index"]),
+                inst["state"].lower(),
+                age(now - inst["since"]) + " ago",
+                address,
+                inst.get("driver", ""),
+                str(inst["crash_count"]),
+                details,
+            )
+        console.print(table)
+
+
+def app(name: str, json_: JsonOpt = False) -> None:
+    """Show one app: state, routes, and each instance."""
+    with client() as api:
+        found = api.find_app(name)
+        if json_:
+            print_json(found)
+            return
+        show_app(api, found)
+
+
+def _action(name: str, action: str, past: str) -> dict[str, Any]:
+    with client() as api:
+        found = api.find_app(name)
+        console.print(f"{past} app [bold]{name}[/]…")
+        return api.action(found["guid"], action)
+
+
+def start(name: str) -> None:
+    """Start an app and wait for an instance to be running."""
+    from yun.cli.waiting import wait_running
+
+    _action(name, "start", "Starting")
+    wait_running(name)
+
+
+def stop(name: str) -> None:
+    """Stop every instance of an app."""
+    _action(name, "stop", "Stopping")
+    console.print("OK")
+
+
+def restart(name: str) -> None:
+    """Restart an app: new instances pick up env changes."""
+    from yun.cli.waiting import wait_running
+
+    _action(name, "restart", "Restarting")
+    wait_running(name)
+
+
+def scale(
+    name: str,
+    instances: Annotated[int | None, typer.Option("-i", "--instances", min=0)] = None,
+    memory: Annotated[str | None, typer.Option("-m", "--memory", help="e.g. 256M or 1G")] = None,
+    disk: Annotated[str | None, typer.Option("-k", "--disk", help="e.g. 1G")] = None,
+    process: Annotated[str, typer.Option("--process", help="Process type.")] = "web",
+) -> None:
+    """Change instances, memory or disk of a process."""
+    try:
+        memory_mb = parse_size(memory) if memory else None
+    except ValueError as exc:
+        raise CliError(f"--memory: {memory!r} is not a size like 256M or 1G") from exc
+    try:
+        disk_mb = parse_size(disk) if disk else None
+    except ValueError as exc:
+        raise CliError(f"--disk: {disk!r} is not a size like 512M or 1G") from exc
+    if instances is None and memory_mb is None and disk_mb is None:
+        raise CliError("nothing to change: give -i, -m or -k")
+    with client() as api:
+        found = api.find_app(name)
+        api.scale(found["guid"], process, instances=instances, memory_mb=memory_mb, disk_mb=disk_mb)
+    console.print(f"Scaled {name} ({process}).")
+
+
+def delete(
+    name: str,
+    force: Annotated[bool, typer.Option("-f", "--force", help="Do not ask.")] = False,
+) -> None:
+    """Delete an app, its instances and its routes."""
+    if not force and not typer.confirm(f"Really delete the app {name}?", default=False):
+        console.print("Delete cancelled.")
+        return
+    with client() as api:
+        found = api.find_app(name)
+        api.delete(found["guid"])
+    console.print(f"Deleted app {name}.")
+
+
+def env(name: str, json_: JsonOpt = False) -> None:
+    """Show an app's environment variables."""
+    with client() as api:
+        found = api.find_app(name)
+        data = api.env(found["guid"])
+    if json_:
+        print_json(data)
+        return
+    console.print("[bold]User-provided:[/]")
+    for key, value in sorted(data["environment_variables"].items()):
+        console.print(f"{key}: {value}", markup=False)
+    if data.get("pending_restart"):
+        console.print("\nUse `yun restart` to apply changes to running instances.")
+
+
+def set_env(name: str, key: str, value: str) -> None:
+    """Set an environment variable (takes effect on restart)."""
+    with client() as api:
+        found = api.find_app(name)
+        api.update_env(found["guid"], {key: value})
+    console.print(f"Set {key} on {name}. Use `yun restart {name}` to apply it.")
+
+
+def unset_env(name: str, key: str) -> None:
+    """Remove an environment variable (takes effect on restart)."""
+    with client() as api:
+        found = api.find_app(name)
+        if key not in api.env(found["guid"])["environment_variables"]:
+            raise CliError(f"{name} has no environment variable {key}")
+        api.update_env(found["guid"], {key: None})
+    console.print(f"Removed {key} from {name}. Use `yun restart {name}` to apply it.")

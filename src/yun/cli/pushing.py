@@ -1,0 +1,208 @@
+"""`yun push` and `yun restage`: manifest → desired state → upload → live staging → running.
+
+Like `cf push`: the manifest in the folder (or `-f`) describes one or more apps; flags override
+it for a single app; only files the platform does not already have are uploaded; staging output
+streams live; the command waits for an instance to run and prints the app's URL.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+from yun.cli.bits import scan, tar_chunks
+from yun.cli.output import CliError, console
+from yun.cli.session import client
+from yun.cli.waiting import wait_running
+from yun.client import ApiClient
+from yun.manifest import AppSpec, ManifestError, parse_manifest, parse_size, to_manifest
+
+
+def _parse_vars(pairs: list[str]) -> dict[str, str]:
+    result = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise CliError(f"--var: {pair!r} is not KEY=VALUE")
+        result[key] = value
+    return result
+
+
+def _from_flags(name: str | None, path: Path) -> AppSpec:
+    if not name:
+        raise CliError(f"no manifest.yml in {path}; give the app name: yun push NAME")
+    return AppSpec(name=name, path=str(path))
+
+
+def push(
+    name: Annotated[
+        str | None, typer.Argument(help="App name (picks one app of the manifest).")
+    ] = None,
+    path: Annotated[Path | None, typer.Option("-p", "--path", help="App folder.")] = None,
+    manifest: Annotated[
+        Path | None, typer.Option("-f", "--manifest", help="Manifest file.")
+    ] = None,
+    memory: Annotated[str | None, typer.Option("-m", "--memory", help="e.g. 256M")] = None,
+    disk: Annotated[str | None, typer.Option("-k", "--disk", help="e.g. 1G")] = None,
+    instances: Annotated[int | None, typer.Option("-i", "--instances", min=0)] = None,
+    command: Annotated[str | None, typer.Option("-c", "--command", help="Start command.")] = None,
+    buildpack: Annotated[list[str] | None, typer.Option("-b", "--buildpack")] = None,
+    vars_file: Annotated[list[Path] | None, typer.Option("--vars-file")] = None,
+    var: Annotated[list[str] | None, typer.Option("--var", help="KEY=VALUE")] = None,
+    no_start: Annotated[bool, typer.Option("--no-start")] = False,
+    no_manifest: Annotated[bool, typer.Option("--no-manifest")] = False,
+    random_route: Annotated[bool, typer.Option("--random-route")] = False,
+    no_route: Annotated[bool, typer.Option("--no-route")] = False,
+    health_check_type: Annotated[str | None, typer.Option("-u", "--health-check-type")] = None,
+    timeout: Annotated[int | None, typer.Option("-t", "--timeout", min=1)] = None,
+) -> None:
+    """Push an app: upload, stage with buildpacks, start, and print its URL."""
+    folder = (path or Path.cwd()).resolve()
+    if path is not None and not folder.is_dir():
+        raise CliError(f"-p/--path: {path} is not a folder")
+    manifest_path = manifest or (folder / "manifest.yml")
+    if manifest is not None and not manifest.is_file():
+        raise CliError(f"-f/--manifest: {manifest} does not exist")
+    specs: list[AppSpec]
+    source = "request"
+    if not no_manifest and manifest_path.is_file():
+        parsed = parse_manifest(
+            manifest_path, vars_files=vars_file or (), variables=_parse_vars(var or [])
+        )
+        for warning in parsed.warnings:
+            console.print(f"[yellow]warning:[/] {warning}", markup=True, highlight=False)
+        specs = list(parsed.applications)
+        source = manifest_path.name
+        if name:
+            specs = [s for s in specs if s.name == name]
+            if not specs and len(parsed.applications) > 1:
+                raise CliError(f"{manifest_path.name} has no app named {name}")
+            if not specs:
+                specs = [dataclasses.replace(parsed.applications[0], name=name)]
+    else:
+        specs = [_from_flags(name, folder)]
+    overrides: dict[str, Any] = {}
+    try:
+        if memory:
+            overrides["memory_mb"] = parse_size(memory)
+        if disk:
+            overrides["disk_mb"] = parse_size(disk)
+    except ValueError as exc:
+        raise CliError(f"-m/-k: {exc}") from exc
+    if instances is not None:
+        overrides["instances"] = instances
+    if command:
+        overrides["command"] = command
+    if buildpack:
+        overrides["buildpacks"] = list(buildpack)
+    if random_route:
+        overrides["random_route"] = True
+    if no_route:
+        overrides["no_route"] = True
+    if timeout:
+        overrides["timeout"] = timeout
+    if overrides or health_check_type:
+        if len(specs) > 1:
+            raise CliError("flags like -m/-i/-c apply to one app; name it: yun push NAME")
+        if health_check_type:
+            if health_check_type not in ("port", "process", "http", "none"):
+                raise CliError("-u/--health-check-type: use port, process or http")
+            base = specs[0].health_check
+            hc = dataclasses.replace(base, type=health_check_type) if base else None
+            if hc is None:
+                from yun.manifest import HealthCheck
+
+                hc = HealthCheck(type=health_check_type)
+            overrides["health_check"] = hc
+        specs = [dataclasses.replace(specs[0], **overrides)]
+    for spec in specs:
+        if spec.docker_image:
+            raise CliError(
+                f"app {spec.name}: docker images need the runc driver, which this "
+                "version of Yun does not have yet"
+            )
+    with client() as api:
+        for index, spec in enumerate(specs):
+            _push_one(api, spec, folder=folder, source=source, index=index, start=not no_start)
+
+
+def _push_one(
+    api: ApiClient, spec: AppSpec, *, folder: Path, source: str, index: int, start: bool
+) -> None:
+    app_dir = Path(spec.path) if spec.path else folder
+    if not app_dir.is_dir():
+        raise CliError(f"app {spec.name}: path {app_dir} is not a folder")
+    console.print(f"Pushing app [bold]{spec.name}[/] from {app_dir}")
+    try:
+        application = to_manifest(spec)
+    except ManifestError as exc:
+        raise CliError(str(exc)) from exc
+    application.pop("path", None)
+    app = api.push(application, source=source, index=index)
+    package = upload(api, app["guid"], app_dir)
+    build = api.create_build(package["guid"], start=start)
+    stage_and_follow(api, app["guid"], build)
+    if start:
+        wait_running(spec.name)
+    else:
+        console.print(f"App {spec.name} staged; start it with `yun start {spec.name}`.")
+
+
+def upload(api: ApiClient, app_guid: str, app_dir: Path) -> dict[str, Any]:
+    entries = scan(app_dir)
+    known = api.resource_match([{"sha256": e.sha256, "size": e.size} for e in entries])
+    unique: dict[str, Any] = {}
+    for entry in entries:
+        if entry.sha256 not in known:
+            unique.setdefault(entry.sha256, entry)
+    missing = list(unique.values())
+    total = sum(e.size for e in missing)
+    console.print(
+        f"Uploading {len(entries)} files: {len(missing)} new "
+        f"({total / 1024:.1f} KiB), {len(entries) - len(missing)} unchanged"
+    )
+    if missing:
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            console=console,
+            transient=False,
+        ) as progress:
+            task = progress.add_task("upload", total=total)
+            api.upload_bits(tar_chunks(missing, lambda n: progress.advance(task, n)))
+    return api.create_package(app_guid, [e.resource() for e in entries])
+
+
+def stage_and_follow(api: ApiClient, app_guid: str, build: dict[str, Any]) -> None:
+    console.print("Staging app and tracing logs…")
+    result: dict[str, Any] | None = None
+    for item in api.stream_logs(
+        app_guid, offset=int(build.get("log_offset", -1)), build=build["guid"]
+    ):
+        if "build" in item:
+            result = item["build"]
+            break
+        if str(item.get("source", "")).startswith("STG"):
+            console.print(f"   {item['message']}", markup=False, highlight=False, soft_wrap=True)
+    if result is None:
+        result = api.build(build["guid"])
+    if result["state"] != "STAGED":
+        raise CliError(
+            f"staging failed: {result.get('error') or 'unknown error'}; "
+            "the app's running release was not changed"
+        )
+
+
+def restage(name: str) -> None:
+    """Stage the app's last upload again and restart it with the new droplet."""
+    with client() as api:
+        found = api.find_app(name)
+        build = api.action(found["guid"], "restage")
+        stage_and_follow(api, found["guid"], build)
+    wait_running(name)

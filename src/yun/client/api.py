@@ -1,0 +1,176 @@
+"""ApiClient: one method per API call, errors turned into `ApiError` with the server's sentence."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import httpx
+
+
+class ApiError(Exception):
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ApiClient:
+    def __init__(self, url: str, token: str | None = None, *, timeout: float = 60.0) -> None:
+        self.url = url.rstrip("/")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.ConnectError as exc:
+            raise ApiError(
+                f"cannot reach the Yun API at {self.url}: is `yun server` running?"
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise ApiError(f"request to {self.url}{path} failed: {exc}") from exc
+        if response.status_code >= 400:
+            try:
+                message = str(response.json().get("error") or response.json().get("detail"))
+            except ValueError:
+                message = response.text.strip() or response.reason_phrase
+            raise ApiError(message, response.status_code)
+        return response.json()
+
+    # auth and info
+    def info(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/v3/info")
+        return result
+
+    def login(self, username: str, password: str) -> str:
+        body = self._call(
+            "POST", "/v3/auth/token", json={"username": username, "password": password}
+        )
+        return str(body["access_token"])
+
+    # apps
+    def apps(self, name: str | None = None) -> list[dict[str, Any]]:
+        params = {"name": name} if name else {}
+        return list(self._call("GET", "/v3/apps", params=params)["resources"])
+
+    def find_app(self, name: str) -> dict[str, Any]:
+        found = self.apps(name)
+        if not found:
+            raise ApiError(f"app {name} not found", 404)
+        return self.app(found[0]["guid"])
+
+    def app(self, guid: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/v3/apps/{guid}")
+        return result
+
+    def push(self, application: dict[str, Any], *, source: str, index: int) -> dict[str, Any]:
+        body = {"application": application, "source": source, "index": index}
+        result: dict[str, Any] = self._call("POST", "/v3/apps/push", json=body)
+        return result
+
+    def action(self, guid: str, action: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", f"/v3/apps/{guid}/actions/{action}")
+        return result
+
+    def scale(self, guid: str, process_type: str, **changes: int | None) -> dict[str, Any]:
+        body = {k: v for k, v in changes.items() if v is not None}
+        result: dict[str, Any] = self._call(
+            "PATCH", f"/v3/apps/{guid}/processes/{process_type}", json=body
+        )
+        return result
+
+    def env(self, guid: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/v3/apps/{guid}/env")
+        return result
+
+    def update_env(self, guid: str, changes: dict[str, str | None]) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "PATCH", f"/v3/apps/{guid}/environment_variables", json=changes
+        )
+        return result
+
+    def delete(self, guid: str) -> None:
+        self._call("DELETE", f"/v3/apps/{guid}")
+
+    def events(self, guid: str, limit: int = 50) -> list[dict[str, Any]]:
+        return list(
+            self._call("GET", f"/v3/apps/{guid}/events", params={"limit": limit})["resources"]
+        )
+
+    # bits and builds
+    def resource_match(self, resources: list[dict[str, Any]]) -> set[str]:
+        body = self._call("POST", "/v3/resource_match", json={"resources": resources})
+        return set(body["known"])
+
+    def upload_bits(self, chunks: Iterable[bytes]) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "POST",
+            "/v3/bits",
+            content=chunks,
+            headers={"Content-Type": "application/x-tar"},
+            timeout=600,
+        )
+        return result
+
+    def create_package(self, guid: str, resources: list[dict[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "POST", f"/v3/apps/{guid}/packages", json={"resources": resources}
+        )
+        return result
+
+    def create_build(self, package_guid: str, *, start: bool = True) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "POST", "/v3/builds", json={"package_guid": package_guid, "start": start}
+        )
+        return result
+
+    def build(self, guid: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/v3/builds/{guid}")
+        return result
+
+    # logs
+    def recent_logs(self, guid: str, limit: int = 1000) -> list[dict[str, Any]]:
+        return list(self._call("GET", f"/v3/apps/{guid}/logs", params={"limit": limit})["lines"])
+
+    def stream_logs(
+        self,
+        guid: str,
+        *,
+        offset: int = -1,
+        build: str | None = None,
+        on_open: Callable[[], None] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        params: dict[str, Any] = {"offset": offset}
+        if build:
+            params["build"] = build
+        try:
+            with self._http.stream(
+                "GET",
+                f"/v3/apps/{guid}/logs/stream",
+                params=params,
+                timeout=httpx.Timeout(60, read=None),
+            ) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise ApiError(str(response.json().get("error")), response.status_code)
+                if on_open is not None:
+                    on_open()
+                for raw in response.iter_lines():
+                    if raw.strip():
+                        item = json.loads(raw)
+                        if item:
+                            yield item
+        except httpx.ConnectError as exc:
+            raise ApiError(f"cannot reach the Yun API at {self.url}") from exc
+        except httpx.HTTPError as exc:
+            raise ApiError(f"log stream ended: {exc}") from exc

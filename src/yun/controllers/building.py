@@ -1,0 +1,218 @@
+"""The build controller: turns a STAGING build into a droplet and a revision.
+
+It assembles the package's files from the blobstore into a throwaway folder, runs the buildpacks
+(output streamed live into the app's log as `STG` lines), stores the droplet, and on success
+makes a revision and starts the app. A failed staging leaves the running release untouched.
+A server that dies mid-staging re-runs the build on its next start (builds are idempotent).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from yun.blobstore import BlobStore
+from yun.builder import StagingError, StagingRequest, stage
+from yun.controllers.runtime.managing import Result
+from yun.logstore import LogStore
+from yun.store import events
+from yun.store.models import App, Build, Droplet, Package, Process, Revision
+from yun.store.session import Store
+
+
+class BuildController:
+    prefix = "build"
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        blobs: BlobStore,
+        logs: LogStore,
+        work_root: Path,
+        cache_root: Path,
+        wake: Any,
+    ) -> None:
+        self.store = store
+        self.blobs = blobs
+        self.logs = logs
+        self.work_root = work_root
+        self.cache_root = cache_root
+        self.wake = wake
+
+    def pending(self) -> list[str]:
+        with self.store.session() as session:
+            return [
+                f"build:{b.guid}"
+                for b in session.scalars(select(Build).where(Build.state == "STAGING"))
+            ]
+
+    def reconcile(self, key: str) -> Result:
+        guid = key.split(":", 1)[1]
+        with self.store.session() as session:
+            build = session.get(Build, guid)
+            if build is None or build.state != "STAGING":
+                return Result()
+            app = session.get(App, build.app_guid)
+            package = session.get(Package, build.package_guid)
+            if app is None or package is None:
+                build.state = "FAILED"
+                build.error = "app or package was deleted"
+                return Result()
+            files = list(package.files)
+            spec = dict(app.spec)
+            env = dict(app.env)
+            app_guid, app_name = app.guid, app.name
+        self.work_root.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f"build-{guid[:8]}-", dir=self.work_root))
+        try:
+            self._stage(
+                guid=guid,
+                app_guid=app_guid,
+                app_name=app_name,
+                files=files,
+                spec=spec,
+                env=env,
+                work=work,
+            )
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        self.wake("instances")
+        self.wake("routes")
+        return Result()
+
+    def _assemble(self, files: list[dict[str, Any]], target: Path) -> None:
+        for item in files:
+            dest = target / item["path"]
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            self.blobs.copy_to(item["sha256"], dest)
+            os.chmod(dest, int(item.get("mode", 0o644)) & 0o777)
+
+    def _stage(
+        self,
+        *,
+        guid: str,
+        app_guid: str,
+        app_name: str,
+        files: list[dict[str, Any]],
+        spec: dict[str, Any],
+        env: dict[str, str],
+        work: Path,
+    ) -> None:
+        def output(line: str) -> None:
+            self.logs.append(app_guid, "STG/0", line)
+
+        source = work / "source"
+        source.mkdir()
+        self._assemble(files, source)
+        stackato = spec.get("stackato") or {}
+        request = StagingRequest(
+            source_dir=source,
+            work_dir=work / "staging",
+            cache_dir=self.cache_root / app_guid,
+            buildpacks=list(spec.get("buildpacks") or []),
+            env=env,
+            pre_staging=list(stackato.get("pre_staging") or []),
+            post_staging=list(stackato.get("post_staging") or []),
+            pip_requirements=list(stackato.get("pip") or []),
+            ubuntu_requirements=list(stackato.get("ubuntu") or []),
+        )
+        (work / "staging").mkdir()
+        request.cache_dir.mkdir(parents=True, exist_ok=True)
+        output(f"Staging app {app_name} (build {guid})")
+        try:
+            result = stage(request, output=output)
+        except StagingError as exc:
+            output(f"Staging failed: {exc}")
+            self._fail(guid, str(exc))
+            return
+        except Exception as exc:  # a bug or an I/O error must still end the build
+            output(f"Staging failed: {exc}")
+            self._fail(guid, f"staging error: {exc}")
+            raise
+        digest = self.blobs.put_file(result.droplet)
+        output(f"Uploaded droplet ({result.droplet.stat().st_size >> 10} KiB)")
+        with self.store.session() as session:
+            build = session.get(Build, guid)
+            app = session.get(App, app_guid)
+            if build is None or app is None or build.state != "STAGING":
+                return
+            droplet = Droplet(
+                app_guid=app_guid,
+                build_guid=guid,
+                blob=digest,
+                process_types=dict(result.process_types),
+                buildpacks=list(result.buildpacks),
+                detected=result.detected,
+            )
+            session.add(droplet)
+            session.flush()
+            build.state = "STAGED"
+            build.droplet_guid = droplet.guid
+            self._ensure_processes(session, app, result.process_types)
+            version = session.scalar(
+                select(func.coalesce(func.max(Revision.version), 0)).where(
+                    Revision.app_guid == app_guid
+                )
+            )
+            revision = Revision(
+                app_guid=app_guid,
+                version=int(version or 0) + 1,
+                droplet_guid=droplet.guid,
+                env=dict(app.env),
+                commands=dict(result.process_types),
+                description="new droplet",
+                created_by=build.created_by,
+            )
+            session.add(revision)
+            session.flush()
+            if build.start_after:
+                app.revision_guid = revision.guid
+                app.state = "STARTED"
+            events.record(
+                session,
+                type="audit.app.droplet.create",
+                app=app,
+                actor=build.created_by,
+                data={
+                    "build": guid,
+                    "buildpacks": list(result.buildpacks),
+                    "revision": revision.version,
+                },
+            )
+
+    def _ensure_processes(self, session: Any, app: App, types: dict[str, str]) -> None:
+        existing = {
+            p.type for p in session.scalars(select(Process).where(Process.app_guid == app.guid))
+        }
+        for type_ in types:
+            if type_ not in existing:
+                session.add(
+                    Process(
+                        app_guid=app.guid,
+                        type=type_,
+                        instances=1 if type_ == "web" else 0,
+                        health_check_type="port" if type_ == "web" else "process",
+                    )
+                )
+
+    def _fail(self, guid: str, message: str) -> None:
+        with self.store.session() as session:
+            build = session.get(Build, guid)
+            if build is None:
+                return
+            build.state = "FAILED"
+            build.error = message
+            app = session.get(App, build.app_guid)
+            events.record(
+                session,
+                type="audit.app.build.failed",
+                app=app,
+                actor=build.created_by,
+                data={"build": guid, "error": message},
+            )

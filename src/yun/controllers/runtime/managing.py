@@ -1,0 +1,109 @@
+"""Runs reconcilers: worker threads take keys from one queue and call the controller owning them.
+
+`reconcile(key)` looks at current state only and returns when to look again; an exception means
+"retry later" with the backoff written out in `Timing.reconcile_errors`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from yun.controllers.runtime.queueing import WorkQueue
+from yun.settings import Timing
+
+log = logging.getLogger("yun.controllers")
+
+
+@dataclass(frozen=True)
+class Result:
+    requeue_after: float | None = None
+
+
+class Reconciler(Protocol):
+    prefix: str
+    """Keys equal to this, or starting with `prefix + ':'`, belong to this reconciler."""
+
+    def reconcile(self, key: str) -> Result: ...
+
+
+class Manager:
+    def __init__(
+        self,
+        reconcilers: Sequence[Reconciler],
+        *,
+        timing: Timing,
+        workers: int = 3,
+        resync_keys: Sequence[str] = (),
+    ) -> None:
+        self.queue = WorkQueue()
+        self._reconcilers = list(reconcilers)
+        self._timing = timing
+        self._workers = workers
+        self._resync_keys = list(resync_keys)
+        self._failures: dict[str, int] = {}
+        self._threads: list[threading.Thread] = []
+        self._stopping = threading.Event()
+
+    def wake(self, key: str) -> None:
+        self.queue.add(key)
+
+    def _owner(self, key: str) -> Reconciler | None:
+        for rec in self._reconcilers:
+            if key == rec.prefix or key.startswith(rec.prefix + ":"):
+                return rec
+        return None
+
+    def _work(self) -> None:
+        while not self._stopping.is_set():
+            key = self.queue.get(timeout=0.5)
+            if key is None:
+                continue
+            try:
+                self._run(key)
+            finally:
+                self.queue.done(key)
+
+    def _run(self, key: str) -> None:
+        owner = self._owner(key)
+        if owner is None:
+            log.warning("no reconciler for key %s", key)
+            return
+        try:
+            result = owner.reconcile(key)
+        except Exception:
+            count = self._failures.get(key, 0)
+            delays = self._timing.reconcile_errors
+            delay = delays[min(count, len(delays) - 1)]
+            self._failures[key] = count + 1
+            log.exception("reconcile %s failed; retrying in %.1fs", key, delay)
+            self.queue.add(key, delay)
+            return
+        self._failures.pop(key, None)
+        if result.requeue_after is not None:
+            self.queue.add(key, result.requeue_after)
+
+    def _resync(self) -> None:
+        while not self._stopping.wait(self._timing.resync_every):
+            for key in self._resync_keys:
+                self.queue.add(key)
+
+    def start(self) -> None:
+        for key in self._resync_keys:
+            self.queue.add(key)
+        for i in range(self._workers):
+            thread = threading.Thread(target=self._work, name=f"reconciler-{i}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        resync = threading.Thread(target=self._resync, name="resync", daemon=True)
+        resync.start()
+        self._threads.append(resync)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self._stopping.set()
+        self.queue.close()
+        for thread in self._threads:
+            thread.join(timeout)

@@ -1,0 +1,89 @@
+"""What an application is bound to: its `routes:` and its `services:`.
+
+Routes are kept as the text the user wrote (``host.domain/path``) after a syntax check; whether
+the domain exists is the API's business. Services accept both Cloud Foundry forms (a list of names
+or of `{name: ...}` mappings) and Stackato's `{name: type}` mapping; only the names are kept.
+"""
+
+from __future__ import annotations
+
+import re
+
+from yun.manifest.errors import kind, show
+from yun.manifest.fields import Scope, as_list, as_mapping, as_text, warn_unknown
+
+_LABEL = r"(?:\*|[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)"
+_ROUTE = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*(?::\d{{1,5}})?(?:/[^\s?#]*)?$", re.IGNORECASE)
+_ROUTE_KEYS = ("route", "protocol")
+_SERVICE_KEYS = ("name", "parameters", "binding_name")
+
+
+def read_routes(value: object, scope: Scope) -> list[str]:
+    """`routes: [{route: myapp.example.com/api}, ...]`; plain strings are accepted too."""
+    routes: list[str] = []
+    for index, item in enumerate(as_list(value, scope, example="- route: myapp.example.com")):
+        at = scope.item(index)
+        if isinstance(item, dict):
+            data = as_mapping(item, at)
+            warn_unknown(data, _ROUTE_KEYS, at)
+            if data.get("protocol") is not None:
+                at.key("protocol").warn("is not supported yet, ignored")
+            if data.get("route") is None:
+                raise at.key("route").error("is required, for example myapp.example.com")
+            at = at.key("route")
+            item = data["route"]
+        elif not isinstance(item, str):
+            raise at.error(f"expected a mapping (route: myapp.example.com), not {kind(item)}")
+        route = _check_route(as_text(item, at).strip(), at)
+        if route in routes:
+            at.warn(f"{show(route)} is listed twice")
+            continue
+        routes.append(route)
+    return routes
+
+
+def _check_route(route: str, scope: Scope) -> str:
+    scheme, sep, rest = route.partition("://")
+    if sep:
+        raise scope.error(f"{show(route)} should not start with {scheme}://; write {rest}")
+    if not _ROUTE.match(route):
+        raise scope.error(
+            f"{show(route)} is not a route like myapp.example.com or example.com/path"
+        )
+    return route
+
+
+def read_services(value: object, scope: Scope) -> list[str]:
+    """Service instance names to bind, from any of the accepted shapes."""
+    names: list[tuple[str, Scope]] = []
+    if isinstance(value, dict):
+        # Stackato: {instance-name: service-type}; the type only mattered to Stackato's brokers.
+        for name in as_mapping(value, scope):
+            at = scope.key(name)
+            names.append((as_text(name, at).strip(), at))
+    else:
+        for index, item in enumerate(as_list(value, scope, example="- my-database")):
+            at = scope.item(index)
+            names.append((_service_name(item, at), at))
+    unique: list[str] = []
+    for name, at in names:
+        if name in unique:
+            at.warn(f"{show(name)} is listed twice")
+        else:
+            unique.append(name)
+    return unique
+
+
+def _service_name(item: object, scope: Scope) -> str:
+    if isinstance(item, dict):
+        data = as_mapping(item, scope)
+        warn_unknown(data, _SERVICE_KEYS, scope)
+        for key in ("parameters", "binding_name"):
+            if data.get(key) is not None:
+                scope.key(key).warn("is not supported yet, ignored")
+        if data.get("name") is None:
+            raise scope.key("name").error("is required: the service instance to bind")
+        return as_text(data["name"], scope.key("name")).strip()
+    if not isinstance(item, str):
+        raise scope.error(f"expected a service name, not {kind(item)}")
+    return as_text(item, scope).strip()

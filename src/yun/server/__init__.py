@@ -1,0 +1,1 @@
+"""`yun server`: one process that supervises the API, the controllers, the agent and the router."""

@@ -1,0 +1,152 @@
+"""Wires the components of one machine together and runs them until SIGTERM.
+
+The data plane outlives the control plane: stopping the server leaves app instances and HAProxy
+running, and the next start adopts them instead of restarting them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import uvicorn
+
+from yun.agent import Agent, ProcessDriver
+from yun.api.app import create_app
+from yun.api.context import ApiContext
+from yun.blobstore import BlobStore
+from yun.builder import launcher_path
+from yun.controllers.building import BuildController
+from yun.controllers.routing import RouteController
+from yun.controllers.runtime.managing import Manager
+from yun.controllers.scheduling import InstanceController, InstanceReporter
+from yun.logstore import LogStore
+from yun.router import AccessLogReceiver, HAProxy, RouterConfig
+from yun.server.pidfile import read_pid, write_pid
+from yun.settings import Settings
+from yun.store.bootstrap import bootstrap
+from yun.store.session import Store
+
+log = logging.getLogger("yun.server")
+
+
+class AlreadyRunning(Exception):
+    pass
+
+
+class Platform:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.pidfile = settings.home / "server.pid"
+        self._manager: Manager | None = None
+        self._agent: Agent | None = None
+        self._access: AccessLogReceiver | None = None
+
+    def _prepare(self) -> ApiContext:
+        s = self.settings
+        for path in (s.home, s.blobs_dir, s.logs_dir, s.instances_dir, s.router_dir, s.cache_dir):
+            path.mkdir(parents=True, exist_ok=True)
+        other = read_pid(self.pidfile)
+        if other is not None:
+            raise AlreadyRunning(f"yun server is already running for {s.home} (pid {other})")
+        write_pid(self.pidfile)
+        store = Store(s.db_url)
+        store.migrate()
+        defaults = bootstrap(store, home=s.home, domain=s.domain, admin_password=s.admin_password)
+        blobs = BlobStore(s.blobs_dir)
+        logs = LogStore(s.logs_dir)
+
+        def wake(key: str) -> None:
+            if self._manager is not None:
+                self._manager.wake(key)
+
+        router_config = RouterConfig(
+            bind=s.router_bind,
+            port=s.router_port,
+            run_dir=s.router_dir,
+            log_socket=s.router_dir / "log.sock",
+        )
+        haproxy = HAProxy(router_config, binary=s.haproxy)
+        self._access = AccessLogReceiver(
+            router_config.log_socket or Path(), self._access_line(logs)
+        )
+        reporter = InstanceReporter(store=store, logs=logs, wake=wake)
+        self._agent = Agent(
+            root=s.instances_dir,
+            driver=ProcessDriver(launcher_path()),
+            listener=reporter,
+            timing=s.timing,
+        )
+        builds = BuildController(
+            store=store,
+            blobs=blobs,
+            logs=logs,
+            work_root=s.home / "staging",
+            cache_root=s.cache_dir,
+            wake=wake,
+        )
+        self._manager = Manager(
+            [
+                builds,
+                InstanceController(store=store, blobs=blobs, settings=s, agent=self._agent),
+                RouteController(store=store, haproxy=haproxy),
+            ],
+            timing=s.timing,
+            workers=3,
+            resync_keys=("instances", "routes"),
+        )
+        for key in builds.pending():
+            self._manager.wake(key)
+        self.store = store
+        return ApiContext(
+            settings=s, store=store, blobs=blobs, logs=logs, defaults=defaults, wake=wake
+        )
+
+    @staticmethod
+    def _access_line(logs: LogStore):  # type: ignore[no-untyped-def]
+        def on_line(backend: str, text: str) -> None:
+            app_guid = backend[:36]
+            if len(app_guid) == 36:
+                logs.append(app_guid, "RTR/0", text)
+
+        return on_line
+
+    def run(self) -> None:
+        """Run in the foreground until SIGTERM/SIGINT."""
+        ctx = self._prepare()
+        assert self._agent is not None and self._manager is not None and self._access is not None
+        try:
+            self._access.start()
+            self._agent.start()
+            self._manager.start()
+            config = uvicorn.Config(
+                create_app(ctx),
+                host=self.settings.api_host,
+                port=self.settings.api_port,
+                log_level="warning",
+                timeout_graceful_shutdown=3,
+                lifespan="off",
+            )
+            server = uvicorn.Server(config)
+            log.info("yun server listening on %s", self.settings.api_url)
+            server.run()
+        finally:
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        stopper = threading.Thread(target=self._stop_parts, daemon=True)
+        stopper.start()
+        stopper.join(30)
+        if read_pid(self.pidfile) is None or self.pidfile.exists():
+            self.pidfile.unlink(missing_ok=True)
+
+    def _stop_parts(self) -> None:
+        if self._manager is not None:
+            self._manager.stop()
+        if self._agent is not None:
+            self._agent.stop(stop_instances=False)
+        if self._access is not None:
+            self._access.stop()
+        if hasattr(self, "store"):
+            self.store.close()

@@ -1,0 +1,52 @@
+"""First-start set-up: the admin user, default org `main`, space `dev`, and the shared domain.
+
+Idempotent: run on every start; it only creates what is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+
+from yun.store.models import Domain, Org, Space, User
+from yun.store.passwords import hash_password
+from yun.store.session import Store
+
+
+@dataclass(frozen=True)
+class Defaults:
+    org_guid: str
+    space_guid: str
+    domain_guid: str
+
+
+def bootstrap(store: Store, *, home: Path, domain: str, admin_password: str) -> Defaults:
+    with store.session() as session:
+        if session.scalar(select(User).where(User.name == "admin")) is None:
+            password = admin_password
+            if not password:
+                password = secrets.token_urlsafe(18)
+                target = home / "initial-admin-password"
+                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w") as out:
+                    out.write(password + "\n")
+            session.add(User(name="admin", password_hash=hash_password(password), admin=True))
+        org = session.scalar(select(Org).where(Org.name == "main"))
+        if org is None:
+            org = Org(name="main")
+            session.add(org)
+            session.flush()
+        space = session.scalar(select(Space).where(Space.org_guid == org.guid, Space.name == "dev"))
+        if space is None:
+            space = Space(name="dev", org_guid=org.guid)
+            session.add(space)
+        dom = session.scalar(select(Domain).where(Domain.name == domain))
+        if dom is None:
+            dom = Domain(name=domain)
+            session.add(dom)
+        session.flush()
+        return Defaults(org_guid=org.guid, space_guid=space.guid, domain_guid=dom.guid)

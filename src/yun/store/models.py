@@ -1,0 +1,178 @@
+"""The data model: what users asked for (desired state) and what the agent saw (actual state).
+
+Org → Space → App → Process → Instance; Package → Build → Droplet → Revision; Route → RouteMapping;
+User, Token, Event. Every row has a guid, created/updated times and labels.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def new_guid() -> str:
+    return str(uuid.uuid4())
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Resource(Base):
+    __abstract__ = True
+    guid: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_guid)
+    created_at: Mapped[float] = mapped_column(Float, default=time.time)
+    updated_at: Mapped[float] = mapped_column(Float, default=time.time, onupdate=time.time)
+    labels: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class User(Resource):
+    __tablename__ = "users"
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    admin: Mapped[bool] = mapped_column(default=False)
+
+
+class Token(Resource):
+    __tablename__ = "tokens"
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_guid: Mapped[str] = mapped_column(ForeignKey("users.guid", ondelete="CASCADE"))
+    expires_at: Mapped[float] = mapped_column(Float)
+
+
+class Org(Resource):
+    __tablename__ = "orgs"
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+
+
+class Space(Resource):
+    __tablename__ = "spaces"
+    __table_args__ = (UniqueConstraint("org_guid", "name"),)
+    name: Mapped[str] = mapped_column(String(255))
+    org_guid: Mapped[str] = mapped_column(ForeignKey("orgs.guid", ondelete="CASCADE"))
+
+
+class Domain(Resource):
+    __tablename__ = "domains"
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+
+
+class App(Resource):
+    __tablename__ = "apps"
+    __table_args__ = (UniqueConstraint("space_guid", "name"),)
+    name: Mapped[str] = mapped_column(String(255))
+    space_guid: Mapped[str] = mapped_column(ForeignKey("spaces.guid", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(16), default="STOPPED")
+    env: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    revision_guid: Mapped[str | None] = mapped_column(String(36), default=None)
+    package_guid: Mapped[str | None] = mapped_column(String(36), default=None)
+
+
+class Process(Resource):
+    __tablename__ = "processes"
+    __table_args__ = (UniqueConstraint("app_guid", "type"),)
+    app_guid: Mapped[str] = mapped_column(ForeignKey("apps.guid", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(64))
+    command: Mapped[str | None] = mapped_column(Text, default=None)
+    instances: Mapped[int] = mapped_column(Integer, default=1)
+    memory_mb: Mapped[int] = mapped_column(Integer, default=256)
+    disk_mb: Mapped[int] = mapped_column(Integer, default=1024)
+    health_check_type: Mapped[str] = mapped_column(String(16), default="port")
+    health_check_endpoint: Mapped[str] = mapped_column(String(255), default="/")
+    health_check_timeout: Mapped[int | None] = mapped_column(Integer, default=None)
+    invocation_timeout: Mapped[int | None] = mapped_column(Integer, default=None)
+
+
+class Instance(Resource):
+    """Actual state of one slot (process, index) as the agent last reported it."""
+
+    __tablename__ = "instances"
+    __table_args__ = (UniqueConstraint("process_guid", "index"),)
+    process_guid: Mapped[str] = mapped_column(ForeignKey("processes.guid", ondelete="CASCADE"))
+    app_guid: Mapped[str] = mapped_column(String(36))
+    index: Mapped[int] = mapped_column(Integer)
+    instance_guid: Mapped[str] = mapped_column(String(36), default="")
+    state: Mapped[str] = mapped_column(String(16), default="DOWN")
+    address: Mapped[str | None] = mapped_column(String(64), default=None)
+    port: Mapped[int | None] = mapped_column(Integer, default=None)
+    pid: Mapped[int | None] = mapped_column(Integer, default=None)
+    since: Mapped[float] = mapped_column(Float, default=time.time)
+    crash_count: Mapped[int] = mapped_column(Integer, default=0)
+    exit_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    driver: Mapped[str] = mapped_column(String(16), default="process")
+
+
+class Package(Resource):
+    __tablename__ = "packages"
+    app_guid: Mapped[str] = mapped_column(ForeignKey("apps.guid", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(16), default="READY")
+    files: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    size: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Build(Resource):
+    __tablename__ = "builds"
+    app_guid: Mapped[str] = mapped_column(ForeignKey("apps.guid", ondelete="CASCADE"))
+    package_guid: Mapped[str] = mapped_column(String(36))
+    state: Mapped[str] = mapped_column(String(16), default="STAGING")
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    droplet_guid: Mapped[str | None] = mapped_column(String(36), default=None)
+    created_by: Mapped[str] = mapped_column(String(255), default="")
+    start_after: Mapped[bool] = mapped_column(default=True)
+
+
+class Droplet(Resource):
+    __tablename__ = "droplets"
+    app_guid: Mapped[str] = mapped_column(ForeignKey("apps.guid", ondelete="CASCADE"))
+    build_guid: Mapped[str] = mapped_column(String(36))
+    blob: Mapped[str] = mapped_column(String(64))
+    process_types: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    buildpacks: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    detected: Mapped[str] = mapped_column(String(255), default="")
+
+
+class Revision(Resource):
+    __tablename__ = "revisions"
+    __table_args__ = (UniqueConstraint("app_guid", "version"),)
+    app_guid: Mapped[str] = mapped_column(ForeignKey("apps.guid", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    droplet_guid: Mapped[str] = mapped_column(String(36))
+    env: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    commands: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(255), default="")
+
+
+class Route(Resource):
+    __tablename__ = "routes"
+    __table_args__ = (UniqueConstraint("host", "domain_guid", "path"),)
+    host: Mapped[str] = mapped_column(String(255))
+    domain_guid: Mapped[str] = mapped_column(ForeignKey("domains.guid", ondelete="CASCADE"))
+    path: Mapped[str] = mapped_column(String(255), default="")
+    space_guid: Mapped[str] = mapped_column(ForeignKey("spaces.guid", ondelete="CASCADE"))
+
+
+class RouteMapping(Resource):
+    __tablename__ = "route_mappings"
+    __table_args__ = (UniqueConstraint("route_guid", "app_guid", "process_type"),)
+    route_guid: Mapped[str] = mapped_column(ForeignKey("routes.guid", ondelete="CASCADE"))
+    app_guid: Mapped[str] = mapped_column(ForeignKey("apps.guid", ondelete="CASCADE"))
+    process_type: Mapped[str] = mapped_column(String(64), default="web")
+    weight: Mapped[int | None] = mapped_column(Integer, default=None)
+
+
+class Event(Resource):
+    __tablename__ = "events"
+    type: Mapped[str] = mapped_column(String(64), index=True)
+    actor: Mapped[str] = mapped_column(String(255), default="")
+    actee_guid: Mapped[str] = mapped_column(String(36), index=True, default="")
+    actee_type: Mapped[str] = mapped_column(String(32), default="app")
+    actee_name: Mapped[str] = mapped_column(String(255), default="")
+    space_guid: Mapped[str] = mapped_column(String(36), default="")
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -1,0 +1,20 @@
+"""Read-only queries shared by the API and the controllers."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from yun.store.models import Domain, Route, RouteMapping
+
+
+def route_urls(session: Session, app_guid: str) -> list[str]:
+    """`host.domain/path` of every route mapped to the app, oldest first."""
+    query = (
+        select(Route, Domain)
+        .join(RouteMapping, RouteMapping.route_guid == Route.guid)
+        .join(Domain, Domain.guid == Route.domain_guid)
+        .where(RouteMapping.app_guid == app_guid)
+        .order_by(Route.created_at)
+    )
+    return [f"{route.host}.{domain.name}{route.path}" for route, domain in session.execute(query)]

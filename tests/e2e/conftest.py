@@ -1,0 +1,150 @@
+"""A real `yun server` (API, controllers, agent, HAProxy) on free loopback ports, driven by the CLI.
+
+One server per test session: pushing and staging are the slow parts, so tests share it and
+each test uses its own app names.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.helpers import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+YUN = str(Path(sys.executable).parent / "yun")
+
+
+@dataclass
+class Platform:
+    home: Path
+    env: dict[str, str]
+    api_port: int
+    router_port: int
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path = field(default_factory=Path)
+
+    def cli(
+        self, *args: str, check: bool = True, timeout: float = 300, cwd: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [YUN, *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"yun {' '.join(args)} exited {result.returncode}\n"
+                f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}\n"
+                f"server log tail:\n{self.server_log_tail()}"
+            )
+        return result
+
+    def get(self, host: str, path: str = "/", timeout: float = 5.0) -> httpx.Response:
+        return httpx.get(
+            f"http://127.0.0.1:{self.router_port}{path}",
+            headers={"Host": f"{host}.apps.localhost"},
+            timeout=timeout,
+        )
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [YUN, "server"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"yun server exited:\n{self.server_log_tail()}")
+            try:
+                httpx.get(f"http://127.0.0.1:{self.api_port}/v3/info", timeout=1)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise AssertionError(f"yun server did not answer:\n{self.server_log_tail()}")
+
+    def stop_server(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.proc = None
+
+    def server_log_tail(self, lines: int = 60) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def wait_for(
+        self, host: str, expect: str, timeout: float = 60.0, path: str = "/"
+    ) -> httpx.Response:
+        deadline = time.monotonic() + timeout
+        last: object = None
+        while time.monotonic() < deadline:
+            try:
+                response = self.get(host, path)
+                if response.status_code == 200 and expect in response.text:
+                    return response
+                last = (response.status_code, response.text[:200])
+            except httpx.HTTPError as exc:
+                last = exc
+            time.sleep(0.3)
+        raise AssertionError(f"{host}{path} never answered {expect!r}; last: {last}")
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    if shutil.which("haproxy") is None:
+        pytest.skip("haproxy is not installed (make test installs it)")
+    base = tmp_path_factory.mktemp("yun")
+    home = base / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YUN_")}
+    api_port, router_port = free_port(), free_port()
+    env.update(
+        {
+            "YUN_HOME": str(home),
+            "YUN_CONFIG_DIR": str(base / "config"),
+            "YUN_API_PORT": str(api_port),
+            "YUN_ROUTER_PORT": str(router_port),
+            "YUN_ADMIN_PASSWORD": "e2e-secret",
+            "YUN_API_URL": f"http://127.0.0.1:{api_port}",
+        }
+    )
+    home.mkdir()
+    plat = Platform(
+        home=home, env=env, api_port=api_port, router_port=router_port, log_path=base / "server.log"
+    )
+    plat.start()
+    try:
+        plat.cli("login", "-a", f"http://127.0.0.1:{api_port}", "-u", "admin", "-p", "e2e-secret")
+        yield plat
+    finally:
+        plat.stop_server()
+        subprocess.run(
+            [YUN, "server", "stop", "--all"], env=env, capture_output=True, timeout=120, check=False
+        )

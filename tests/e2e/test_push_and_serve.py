@@ -1,0 +1,217 @@
+"""Push apps through the CLI and use them through the router, as a user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from tests.e2e.conftest import EXAMPLES, Platform
+
+pytestmark = pytest.mark.e2e
+
+
+def app_json(platform: Platform, name: str) -> dict:  # type: ignore[type-arg]
+    return json.loads(platform.cli("app", name, "--json").stdout)
+
+
+def web_instances(platform: Platform, name: str) -> list[dict]:  # type: ignore[type-arg]
+    app = app_json(platform, name)
+    web = next(p for p in app["processes"] if p["type"] == "web")
+    return list(web["instance_details"])
+
+
+def wait_instances(platform: Platform, name: str, count: int, timeout: float = 60) -> list[dict]:  # type: ignore[type-arg]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        insts = web_instances(platform, name)
+        if len([i for i in insts if i["state"] == "RUNNING"]) == count:
+            return insts
+        time.sleep(0.5)
+    raise AssertionError(f"{name} never had {count} running instances: {insts}")
+
+
+def test_push_hello_python_serves_through_router(platform: Platform) -> None:
+    result = platform.cli("push", "-p", str(EXAMPLES / "hello-python"))
+    assert "hello-python.apps.localhost" in result.stdout
+    response = platform.wait_for("hello-python", "Hello from Yun")
+    assert response.headers.get("content-type", "").startswith("text/")
+    listing = json.loads(platform.cli("apps", "--json").stdout)
+    assert [a["name"] for a in listing] == ["hello-python"]
+    assert listing[0]["state"] == "STARTED"
+
+
+def test_unknown_host_is_404_with_router_header(platform: Platform) -> None:
+    response = platform.get("no-such-app")
+    assert response.status_code == 404
+    assert response.headers["X-Yun-Router-Error"] == "unknown_route"
+
+
+def test_logs_show_staging_app_and_router_lines(platform: Platform) -> None:
+    platform.wait_for("hello-python", "Hello from Yun")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        out = platform.cli("logs", "hello-python", "--recent").stdout
+        if "[RTR" in out and "[STG" in out and "[APP/PROC/WEB" in out:
+            break
+        platform.get("hello-python")
+        time.sleep(0.5)
+    assert "[STG" in out and "[APP/PROC/WEB" in out and "[RTR" in out, out
+
+
+def test_scale_to_three_serves_from_three_instances(platform: Platform) -> None:
+    platform.cli("scale", "hello-python", "-i", "3")
+    wait_instances(platform, "hello-python", 3)
+    seen = set()
+    for _ in range(60):
+        text = platform.get("hello-python").text
+        seen.add(text.strip().rsplit(" ", 1)[-1])
+        if len(seen) == 3:
+            break
+    assert seen == {"0", "1", "2"}
+
+
+def test_killed_instance_is_replaced_while_requests_succeed(platform: Platform) -> None:
+    insts = wait_instances(platform, "hello-python", 3)
+    victim = next(i for i in insts if i["index"] == 1)
+    failures: list[object] = []
+    stop = threading.Event()
+
+    def hammer() -> None:
+        while not stop.is_set():
+            try:
+                response = platform.get("hello-python")
+                if response.status_code != 200:
+                    failures.append(response.status_code)
+            except Exception as exc:
+                failures.append(exc)
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=hammer)
+    thread.start()
+    try:
+        time.sleep(0.5)
+        os.kill(victim["pid"], signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            now = {i["index"]: i for i in web_instances(platform, "hello-python")}
+            if now[1]["state"] == "RUNNING" and now[1]["pid"] != victim["pid"]:
+                break
+            time.sleep(0.3)
+        else:
+            raise AssertionError("instance 1 was not replaced")
+    finally:
+        stop.set()
+        thread.join()
+    assert failures == []
+    events = json.loads(platform.cli("events", "hello-python", "--json").stdout)
+    crash = [e for e in events if e["type"] == "app.crash"]
+    assert crash and crash[0]["data"]["index"] == 1
+
+
+def test_set_env_takes_effect_after_restart(platform: Platform) -> None:
+    platform.cli("set-env", "hello-python", "GREETING", "bonjour")
+    assert "GREETING: bonjour" in platform.cli("env", "hello-python").stdout
+    platform.cli("restart", "hello-python")
+    platform.wait_for("hello-python", "bonjour", path="/env/GREETING")
+    platform.cli("unset-env", "hello-python", "GREETING")
+    assert "GREETING" not in platform.cli("env", "hello-python").stdout
+
+
+def test_failed_staging_keeps_old_release_serving(platform: Platform, tmp_path: Path) -> None:
+    (tmp_path / "README.txt").write_text("nothing any buildpack recognises\n")
+    result = platform.cli("push", "hello-python", "-p", str(tmp_path), check=False)
+    assert result.returncode != 0
+    assert "staging failed" in result.stderr
+    assert "Traceback" not in result.stderr
+    platform.wait_for("hello-python", "Hello from Yun", timeout=5)
+
+
+def test_bad_manifest_is_one_clear_error_and_creates_nothing(
+    platform: Platform, tmp_path: Path
+) -> None:
+    (tmp_path / "manifest.yml").write_text(
+        "applications:\n- name: ok-app\n- name: bad-app\n  memory: 12Q\n"
+    )
+    result = platform.cli("push", "-p", str(tmp_path), check=False)
+    assert result.returncode == 1
+    assert 'manifest.yml: applications[1].memory: "12Q"' in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    names = [a["name"] for a in json.loads(platform.cli("apps", "--json").stdout)]
+    assert "ok-app" not in names and "bad-app" not in names
+
+
+def test_node_and_static_apps(platform: Platform) -> None:
+    platform.cli("push", "-p", str(EXAMPLES / "hello-node"))
+    platform.wait_for("hello-node", "Hello from Node")
+    platform.cli("push", "-p", str(EXAMPLES / "hello-static"))
+    platform.wait_for("hello-static", "<html")
+
+
+def test_worker_without_route_runs(platform: Platform) -> None:
+    platform.cli("push", "-p", str(EXAMPLES / "worker-python"))
+    app = app_json(platform, "worker-python")
+    assert app["routes"] == []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        out = platform.cli("logs", "worker-python", "--recent").stdout
+        if "[APP/PROC/" in out and "tick" in out:
+            break
+        time.sleep(0.5)
+    assert "tick" in out
+
+
+def test_app_that_crashes_at_start_reports_crash(platform: Platform) -> None:
+    result = platform.cli("push", "-p", str(EXAMPLES / "crash-at-start"), check=False)
+    assert result.returncode != 0
+    assert "crashed" in result.stderr
+    events = json.loads(platform.cli("events", "crash-at-start", "--json").stdout)
+    crashes = [e for e in events if e["type"] == "app.crash"]
+    assert crashes and crashes[0]["data"]["exit_status"] == 1
+
+
+def test_delete_then_route_is_404(platform: Platform) -> None:
+    platform.cli("delete", "hello-static", "-f")
+    deadline = time.monotonic() + 20
+    while platform.get("hello-static").status_code != 404 and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert platform.get("hello-static").status_code == 404
+    assert platform.cli("app", "hello-static", check=False).returncode == 1
+
+
+def test_restarting_server_keeps_apps_served(platform: Platform) -> None:
+    before = {i["index"]: i["pid"] for i in wait_instances(platform, "hello-python", 3)}
+    failures: list[object] = []
+    count = 0
+    stop = threading.Event()
+
+    def hammer() -> None:
+        nonlocal count
+        while not stop.is_set():
+            try:
+                response = platform.get("hello-python")
+                count += 1
+                if response.status_code != 200:
+                    failures.append(response.status_code)
+            except Exception as exc:
+                failures.append(exc)
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=hammer)
+    thread.start()
+    try:
+        platform.stop_server()
+        time.sleep(1)
+        platform.start()
+        time.sleep(2)
+    finally:
+        stop.set()
+        thread.join()
+    assert count > 50
+    assert failures == []
+    after = {i["index"]: i["pid"] for i in wait_instances(platform, "hello-python", 3)}
+    assert after == before

@@ -1,0 +1,90 @@
+"""The built-in buildpacks' detect and release scripts (their supply steps are integration tests)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from tests.unit.builder.builder_fakes import Lines
+
+from yun.builder.buildpack_sources import BUILTIN_DIR, BUILTINS, Buildpack
+from yun.builder.contract import detect, release
+from yun.builder.environment import staging_environment
+
+EXAMPLES = Path(__file__).parents[3] / "examples"
+
+
+def builtin(name: str) -> Buildpack:
+    return Buildpack(name=name, path=BUILTIN_DIR / name, cache_key=name)
+
+
+def first_detected(app: Path) -> str | None:
+    env = staging_environment({}, extra={})
+    for name in BUILTINS:
+        found = detect(builtin(name), build_dir=app, env=env)
+        if found is not None:
+            return found
+    return None
+
+
+def test_every_builtin_is_a_complete_executable_buildpack() -> None:
+    for name in BUILTINS:
+        for step in ("detect", "supply", "finalize", "release"):
+            script = BUILTIN_DIR / name / "bin" / step
+            assert script.is_file(), script
+            assert script.stat().st_mode & 0o111, f"{script} is not executable"
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"requirements.txt": "flask\n"}, "python"),
+        ({"pyproject.toml": "[project]\nname='x'\n"}, "python"),
+        ({"app.py": "print(1)\n"}, "python"),
+        ({"package.json": "{}", "Procfile": "web: node x.js\n"}, "nodejs"),
+        ({"index.html": "<p>hi</p>"}, "static"),
+        ({"Staticfile": "root: public\n"}, "static"),
+        ({"Procfile": "web: ./server\n", "server": "#!/bin/sh\n"}, "binary"),
+        ({"README": "nothing to run\n"}, None),
+    ],
+)
+def test_detection_of_the_builtins(tmp_path: Path, files: dict[str, str], expected: str) -> None:
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    assert first_detected(tmp_path) == expected
+
+
+@pytest.mark.parametrize(
+    ("example", "expected"),
+    [
+        ("hello-python", "python"),
+        ("hello-node", "nodejs"),
+        ("hello-static", "static"),
+        ("crash-at-start", "python"),
+    ],
+)
+def test_examples_are_detected(example: str, expected: str) -> None:
+    assert first_detected(EXAMPLES / example) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "files", "web"),
+    [
+        ("python", {"app.py": ""}, "python3 app.py"),
+        ("python", {"wsgi.py": ""}, None),
+        ("nodejs", {"package.json": '{"scripts": {"start": "node index.js"}}'}, "npm start"),
+        ("nodejs", {"package.json": "{}", "server.js": ""}, "node server.js"),
+        ("nodejs", {"package.json": "{}"}, None),
+        ("static", {"index.html": ""}, "yun-start-nginx"),
+        ("binary", {"Procfile": "web: ./x"}, None),
+    ],
+)
+def test_default_web_process(tmp_path: Path, name: str, files: dict[str, str], web: str) -> None:
+    if name == "nodejs" and shutil.which("node") is None:
+        pytest.skip("node is not on this machine")
+    for file, text in files.items():
+        (tmp_path / file).write_text(text)
+    env = staging_environment({}, extra={})
+    types = release(builtin(name), build_dir=tmp_path, env=env, output=Lines())
+    assert types.get("web") == web
