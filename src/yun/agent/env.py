@@ -83,7 +83,7 @@ def placement_environment(
         "TMPDIR": str(tmpdir),
         "PORT": str(port),
         "VCAP_APP_PORT": str(port),  # Stackato and CF v1 apps still read it
-        "VCAP_APP_HOST": "0.0.0.0",
+        "VCAP_APP_HOST": ip,  # the address the driver placed the instance on
         "CF_INSTANCE_IP": ip,
         "CF_INSTANCE_INTERNAL_IP": ip,
         "CF_INSTANCE_PORT": str(outside),

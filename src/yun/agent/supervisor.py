@@ -150,7 +150,10 @@ class Agent:
             self._emit(events)
 
     def stop(self, *, stop_instances: bool = False) -> None:
-        """Stop supervising. Instances keep running (a later agent adopts them) unless asked."""
+        """Stop supervising. Instances keep running (a later agent adopts them) unless asked.
+
+        A second call does nothing: the first one let go of every instance.
+        """
         self._stopping.set()
         self._wake.set()
         if self._thread is not None:
@@ -169,11 +172,11 @@ class Agent:
             for item in retiring:
                 item.thread.join()
             with self._lock:
-                if stop_instances:
-                    for slot in self._slots.values():
+                for slot in self._slots.values():
+                    if stop_instances or not slot.desired:
                         slot.run = None
                         self._set_state(slot, InstanceState.DOWN, events)
-                    self._slots.clear()
+                self._slots.clear()  # no longer ours: a later agent adopts what still runs
             self._emit(events)
             self._tailer.stop()
 

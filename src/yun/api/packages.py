@@ -34,8 +34,13 @@ class Resource(BaseModel):
     mode: int = 0o644
 
 
+class Fingerprint(BaseModel):
+    sha256: str
+    size: int = Field(ge=0)
+
+
 class MatchBody(BaseModel):
-    resources: list[Resource]
+    resources: list[Fingerprint]
 
 
 class PackageBody(BaseModel):

@@ -11,7 +11,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 CHUNK = 1 << 20
 
@@ -40,7 +40,7 @@ class BlobStore:
         except ValueError:
             return False
 
-    def put_stream(self, stream: BinaryIO) -> str:
+    def put_stream(self, stream: IO[bytes]) -> str:
         """Store the stream's bytes; returns their digest."""
         digest = hashlib.sha256()
         fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".upload-")

@@ -69,23 +69,24 @@ def detect(bp: Buildpack, *, build_dir: Path, env: Mapping[str, str]) -> str | N
     if not bp.has("detect"):
         return None
     try:
-        done = subprocess.run(
+        done = run_streaming(
             [str(bp.script("detect")), str(build_dir)],
             cwd=build_dir,
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
+            env=env,
+            output=_ignore,
+            capture_stdout=True,
             timeout=DETECT_TIMEOUT,
-            check=False,
         )
-    except subprocess.TimeoutExpired:
-        return None
     except OSError as exc:
         raise StagingError(f"buildpack {bp.name}: cannot run bin/detect ({exc.strerror})") from exc
-    if done.returncode != 0:
+    if done.returncode != 0 or done.timed_out:
         return None
-    printed = done.stdout.decode("utf-8", errors="replace").strip().splitlines()
+    printed = done.stdout.strip().splitlines()
     return printed[0].strip() if printed and printed[0].strip() else bp.name
+
+
+def _ignore(line: str) -> None:
+    """Detect scripts explain rejections on stderr; a staging log does not need them."""
 
 
 def steps_for(bp: Buildpack, *, final: bool) -> list[str]:

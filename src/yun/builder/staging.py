@@ -61,6 +61,20 @@ def stage(request: StagingRequest, *, output: Output) -> StagingResult:
 
     hooks.run_post_staging(request.post_staging, layout=layout, env=env, output=output)
 
+    return _package(
+        layout, released=released, buildpacks=buildpacks, detected=detected, output=output
+    )
+
+
+def _package(
+    layout: Layout,
+    *,
+    released: Mapping[str, str],
+    buildpacks: Sequence[Buildpack],
+    detected: str,
+    output: Output,
+) -> StagingResult:
+    """Process types (Procfile over release), a relocatability check, then the droplet."""
     types = droplets.process_types(released=released, procfile=droplets.read_procfile(layout.app))
     names = [bp.name for bp in buildpacks]
     for path in droplets.find_staging_paths(

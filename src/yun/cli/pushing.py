@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
@@ -19,7 +19,14 @@ from yun.cli.output import CliError, console
 from yun.cli.session import client
 from yun.cli.waiting import wait_running
 from yun.client import ApiClient
-from yun.manifest import AppSpec, ManifestError, parse_manifest, parse_size, to_manifest
+from yun.manifest import (
+    AppSpec,
+    HealthCheck,
+    ManifestError,
+    parse_manifest,
+    parse_size,
+    to_manifest,
+)
 
 
 def _parse_vars(pairs: list[str]) -> dict[str, str]:
@@ -109,15 +116,12 @@ def push(
         if len(specs) > 1:
             raise CliError("flags like -m/-i/-c apply to one app; name it: yun push NAME")
         if health_check_type:
-            if health_check_type not in ("port", "process", "http", "none"):
+            kind = {"port": "port", "process": "process", "none": "process", "http": "http"}
+            if health_check_type not in kind:
                 raise CliError("-u/--health-check-type: use port, process or http")
-            base = specs[0].health_check
-            hc = dataclasses.replace(base, type=health_check_type) if base else None
-            if hc is None:
-                from yun.manifest import HealthCheck
-
-                hc = HealthCheck(type=health_check_type)
-            overrides["health_check"] = hc
+            checked: Literal["port", "process", "http"] = kind[health_check_type]  # type: ignore[assignment]
+            base = specs[0].health_check or HealthCheck()
+            overrides["health_check"] = dataclasses.replace(base, type=checked)
         specs = [dataclasses.replace(specs[0], **overrides)]
     for spec in specs:
         if spec.docker_image:

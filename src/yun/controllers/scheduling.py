@@ -7,8 +7,6 @@ stops or replaces only what differs). Agent reports flow back into Instance rows
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -142,7 +140,7 @@ class InstanceReporter:
             inst.address = report.address
             inst.port = report.port
             inst.pid = report.pid
-            inst.since = time.time() - max(0.0, _age(report))
+            inst.since = report.since
             inst.crash_count = report.crash_count
             inst.exit_code = report.exit_code
             inst.reason = report.reason
@@ -181,13 +179,6 @@ class InstanceReporter:
         self.logs.append(app_guid, source, line, ts)
 
 
-def _age(report: InstanceReport) -> float:
-    return max(0.0, time.monotonic() - report.since) if report.since > 1e9 / 10 else 0.0
-
-
 def forget_instances(store: Store, process_guids: list[str]) -> None:
     with store.session() as session:
         session.execute(delete(Instance).where(Instance.process_guid.in_(process_guids)))
-
-
-__all__ = ["InstanceController", "InstanceReporter", "Path"]

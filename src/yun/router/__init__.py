@@ -1,0 +1,27 @@
+"""Yun's router: HAProxy as the data plane, configured from routes and RUNNING instances.
+
+`render` turns routes into an HAProxy configuration that behaves like Cloud Foundry's gorouter;
+`HAProxy` runs one master-worker HAProxy and reloads it without dropping connections;
+`AccessLogReceiver` turns HAProxy's per-request log datagrams into RTR-style lines.
+"""
+
+from yun.router.accesslog import AccessLogReceiver, AccessRecord, parse_line
+from yun.router.config import render
+from yun.router.errors import RouterConfigError, RouterError
+from yun.router.haproxy import HAProxy
+from yun.router.routes import Route, RouterConfig, Server, backend_id, backend_name
+
+__all__ = [
+    "AccessLogReceiver",
+    "AccessRecord",
+    "HAProxy",
+    "Route",
+    "RouterConfig",
+    "RouterConfigError",
+    "RouterError",
+    "Server",
+    "backend_id",
+    "backend_name",
+    "parse_line",
+    "render",
+]

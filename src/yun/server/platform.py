@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
@@ -104,8 +105,8 @@ class Platform:
         )
 
     @staticmethod
-    def _access_line(logs: LogStore):  # type: ignore[no-untyped-def]
-        def on_line(backend: str, text: str) -> None:
+    def _access_line(logs: LogStore) -> Callable[[str, str, str], None]:
+        def on_line(backend: str, _app_name: str, text: str) -> None:
             app_guid = backend[:36]
             if len(app_guid) == 36:
                 logs.append(app_guid, "RTR/0", text)

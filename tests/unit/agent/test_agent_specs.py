@@ -1,4 +1,5 @@
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.unit.agent.agent_fakes import make_spec
@@ -22,7 +23,7 @@ def test_fingerprint_is_stable() -> None:
         {"pre_running": ["./migrate.sh"]},
     ],
 )
-def test_changes_needing_a_restart_change_the_fingerprint(change: dict[str, object]) -> None:
+def test_changes_needing_a_restart_change_the_fingerprint(change: dict[str, Any]) -> None:
     assert make_spec(**change).fingerprint() != make_spec().fingerprint()
 
 
@@ -35,7 +36,7 @@ def test_changes_needing_a_restart_change_the_fingerprint(change: dict[str, obje
         {"health": HealthCheckSpec(type="http", endpoint="/health")},
     ],
 )
-def test_changes_applied_live_keep_the_fingerprint(change: dict[str, object]) -> None:
+def test_changes_applied_live_keep_the_fingerprint(change: dict[str, Any]) -> None:
     assert make_spec(**change).fingerprint() == make_spec().fingerprint()
 
 

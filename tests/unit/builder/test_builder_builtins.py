@@ -1,4 +1,4 @@
-"""The built-in buildpacks' detect and release scripts (their supply steps are integration tests)."""
+"""The built-in buildpacks' detect and release scripts (supply is covered by integration tests)."""
 
 from __future__ import annotations
 

@@ -59,7 +59,7 @@ def test_unknown_name_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_missing_path_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(StagingError, match="no such folder or .zip"):
+    with pytest.raises(StagingError, match=r"no such folder or \.zip"):
         resolve(str(tmp_path / "nowhere"), into=tmp_path / "bp", env={}, output=Lines())
 
 

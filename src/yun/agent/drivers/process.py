@@ -125,19 +125,11 @@ class ProcessDriver:
             for number, hook in enumerate(spec.pre_running):
                 full_env[f"YUN_PRE_RUNNING_{number}"] = hook
         logs = {"OUT": run_dir / STDOUT, "ERR": run_dir / STDERR}
-        out_flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
-        pid = os.posix_spawn(
-            self._bash,
-            [self._bash, str(self.launcher), command],
-            full_env,
-            file_actions=[
-                (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
-                (os.POSIX_SPAWN_OPEN, 1, str(logs["OUT"]), out_flags, 0o640),
-                (os.POSIX_SPAWN_OPEN, 2, str(logs["ERR"]), out_flags, 0o640),
-            ],
-            setsid=True,  # its own session and process group: survives us, stops as a whole
-            setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),  # Python ignores these; apps must not
-        )
+        try:
+            pid = self._spawn(command, full_env, logs)
+        except OSError:
+            self._release_port(port, run_dir)
+            raise
         stat = _read_stat(pid)  # the unreaped child is at least a zombie, so this exists
         starttime = stat.starttime if stat is not None else 0
         return Handle(
@@ -147,6 +139,21 @@ class ProcessDriver:
             port=port,
             logs=logs,
             data={"starttime": starttime, "pgid": pid, "hooks": bool(spec.pre_running)},
+        )
+
+    def _spawn(self, command: str, env: Mapping[str, str], logs: Mapping[str, Path]) -> int:
+        out_flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+        return os.posix_spawn(
+            self._bash,
+            [self._bash, str(self.launcher), command],
+            env,
+            file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_OPEN, 1, str(logs["OUT"]), out_flags, 0o640),
+                (os.POSIX_SPAWN_OPEN, 2, str(logs["ERR"]), out_flags, 0o640),
+            ],
+            setsid=True,  # its own session and process group: survives us, stops as a whole
+            setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),  # Python ignores these; apps must not
         )
 
     def _free_port(self, run_dir: Path) -> int:
@@ -160,6 +167,11 @@ class ProcessDriver:
                     self._ports[port] = run_dir
                     return port
         raise RuntimeError("no free port found")
+
+    def _release_port(self, port: int | None, run_dir: Path) -> None:
+        with self._lock:
+            if port is not None and self._ports.get(port) == run_dir:
+                del self._ports[port]
 
     # -- watching ---------------------------------------------------------------------------
 
@@ -207,18 +219,13 @@ class ProcessDriver:
 
     def signal(self, handle: Handle, signum: int) -> None:
         """Signal the instance's whole process group (the leader may already be gone)."""
-        if handle.pid is None:
+        if handle.pid is None or not self._group_is_ours(handle):
             return
-        pgid = int(handle.data.get("pgid", handle.pid))
-        stat = _read_stat(handle.pid)
-        reused = stat is not None and stat.starttime != int(handle.data.get("starttime", 0))
-        if reused and stat is not None and stat.pgrp == pgid:
-            return  # a new group leader got our pid, so our group is empty: not ours to signal
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, signum)
+            os.killpg(int(handle.data.get("pgid", handle.pid)), signum)
 
     def stop(self, handle: Handle, *, grace: float) -> None:
-        if handle.pid is None:
+        if handle.pid is None or not self._group_is_ours(handle):
             return
         pgid = int(handle.data.get("pgid", handle.pid))
         if self.alive(handle) or _group_members(pgid):
@@ -234,11 +241,18 @@ class ProcessDriver:
         while (self.alive(handle) or _group_members(pgid)) and time.monotonic() < deadline:
             time.sleep(STOP_POLL)
 
+    def _group_is_ours(self, handle: Handle) -> bool:
+        """False when the leader's pid now leads someone else's group, which the kernel allows
+        only once every process of our group is gone."""
+        stat = _read_stat(handle.pid or 0)
+        if stat is None or stat.starttime == int(handle.data.get("starttime", 0)):
+            return True
+        return stat.pgrp != int(handle.data.get("pgid", handle.pid))
+
     def remove(self, handle: Handle) -> None:
         shutil.rmtree(handle.run_dir, ignore_errors=True)
+        self._release_port(handle.port, handle.run_dir)
         with self._lock:
-            if handle.port is not None and self._ports.get(handle.port) == handle.run_dir:
-                del self._ports[handle.port]
             self._statuses.pop((handle.pid or 0, int(handle.data.get("starttime", 0))), None)
 
     # -- persistence ------------------------------------------------------------------------

@@ -1,0 +1,309 @@
+"""Run one master-worker HAProxy and change its configuration without dropping a connection.
+
+Everything about the running HAProxy lives in `run_dir` (config, pidfile, master CLI socket,
+stats socket), never in this object's memory. The control plane may restart at any time while
+HAProxy keeps serving; a new `HAProxy` object on the same `run_dir` adopts the running process
+through the pidfile and reloads it like its own.
+
+A change goes: render → compare with the file the running HAProxy loaded → check with
+`haproxy -c` → atomic rename → `reload` on the master CLI. The master re-executes itself, takes
+the listening sockets over from the old worker (stats socket with `expose-fd listeners`) and
+starts a new worker; the old worker stops accepting and finishes what it is serving. If the
+master still rejects the file (say, a port taken meanwhile), the previous file is put back: the
+old worker never stopped serving.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import functools
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+from yun.router.config import STATS_SOCKET, render
+from yun.router.control import ProcessTable, parse_show_proc, send_command
+from yun.router.errors import RouterConfigError, RouterError
+from yun.router.routes import Route, RouterConfig
+from yun.router.stats import read_stats
+
+CONFIG_FILE = "haproxy.cfg"
+PID_FILE = "haproxy.pid"
+MASTER_SOCKET = "master.sock"
+LOCK_FILE = "router.lock"
+
+_UNIX_PATH_MAX = 107
+
+
+def _process_state(pid: int) -> str | None:
+    """The /proc state letter of `pid`, or None if there is no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rpartition(")")[2].split()[0]
+
+
+def _alive(pid: int) -> bool:
+    # Zombies count as gone: a daemonised master is reparented to init, which may never reap it.
+    return _process_state(pid) not in (None, "Z", "X")
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rpartition(")")[2].split()[1]) == parent:
+            found.append(int(entry.name))
+    return found
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.01) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+    return True
+
+
+def _alerts(output: str) -> str:
+    """HAProxy's ALERT/WARNING lines, without the version banner it prints first."""
+    lines = [line for line in output.splitlines() if "[NOTICE]" not in line]
+    return "\n".join(lines).strip() or output.strip()
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+class HAProxy:
+    """Manager of one master-worker HAProxy whose state lives in `config.run_dir`."""
+
+    start_timeout = 10.0
+    reload_timeout = 30.0
+    stop_timeout = 10.0
+
+    def __init__(self, config: RouterConfig, *, binary: str = "haproxy") -> None:
+        run_dir = Path(config.run_dir).absolute()
+        self.config = RouterConfig(
+            bind=config.bind, port=config.port, run_dir=run_dir, log_socket=config.log_socket
+        )
+        self.binary = binary
+        self.config_path = run_dir / CONFIG_FILE
+        self.pid_path = run_dir / PID_FILE
+        self.master_socket = run_dir / MASTER_SOCKET
+        self.stats_socket = run_dir / STATS_SOCKET
+        for sock in (self.master_socket, self.stats_socket):
+            if len(str(sock).encode()) > _UNIX_PATH_MAX:
+                raise ValueError(f"run_dir {run_dir} is too long for a UNIX socket path")
+        if "," in str(self.master_socket):
+            raise ValueError(f"run_dir {run_dir} must not contain ','")
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def pid(self) -> int | None:
+        """The master's pid if the pidfile names a live HAProxy running our config."""
+        try:
+            pid = int(self.pid_path.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        if not _alive(pid):
+            return None
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return None
+        # Guard against pid reuse after a reboot or crash: it must be *our* HAProxy.
+        if str(self.config_path).encode() not in argv:
+            return None
+        return pid
+
+    def running(self) -> bool:
+        return self.pid() is not None
+
+    def processes(self) -> ProcessTable:
+        """`show proc` from the master CLI."""
+        return parse_show_proc(send_command(self.master_socket, "show proc"))
+
+    def stats(self) -> list[dict[str, str]]:
+        """`show stat` rows, one dict per frontend, backend and server."""
+        try:
+            return read_stats(self.stats_socket)
+        except OSError as exc:
+            raise RouterError(f"HAProxy stats socket {self.stats_socket}: {exc}") from exc
+
+    # -- changes ---------------------------------------------------------------------------
+
+    def apply(self, routes: Sequence[Route]) -> bool:
+        """Make HAProxy serve `routes`; False if it already does. See the module docstring."""
+        text = render(self.config, routes)
+        with self._locked():
+            running = self.running()
+            try:
+                previous: str | None = self.config_path.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                previous = None
+            if running and previous == text:
+                return False
+            self._install(text)
+            if running:
+                self._reload(previous)
+            else:
+                self._start()
+            return True
+
+    def stop(self) -> None:
+        """Stop the master and every worker (old ones included) and wait until they are gone."""
+        with self._locked():
+            master = self.pid()
+            if master is not None:
+                pids = {master, *_children(master)}
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(master, signal.SIGTERM)  # the master relays it to every worker
+                if not _wait_until(lambda: not any(map(_alive, pids)), self.stop_timeout):
+                    for pid in filter(_alive, pids):
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(pid, signal.SIGKILL)
+                    _wait_until(lambda: not any(map(_alive, pids)), self.stop_timeout)
+            for path in (self.pid_path, self.master_socket, self.stats_socket):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+
+    # -- internals -------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Serialise changes across threads and processes sharing this run_dir."""
+        self.config.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(self.config.run_dir / LOCK_FILE, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _install(self, text: str) -> None:
+        """Check `text` with `haproxy -c`, then atomically make it the config file."""
+        candidate = self.config_path.with_name(CONFIG_FILE + ".new")
+        _write_atomically(candidate, text)
+        try:
+            check = subprocess.run(
+                [self.binary, "-c", "-f", str(candidate)],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            candidate.unlink(missing_ok=True)
+            raise RouterError(f"could not run {self.binary} -c: {exc}") from exc
+        if check.returncode != 0:
+            candidate.unlink(missing_ok=True)
+            raise RouterConfigError(
+                f"HAProxy rejected the configuration:\n{_alerts(check.stderr + check.stdout)}"
+            )
+        os.replace(candidate, self.config_path)
+
+    def _start(self) -> None:
+        argv = [
+            self.binary,
+            "-W",
+            "-D",
+            "-p",
+            str(self.pid_path),
+            "-S",
+            f"{self.master_socket},mode,600",
+            "-f",
+            str(self.config_path),
+        ]
+        try:
+            launched = subprocess.run(
+                argv,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=self.start_timeout,
+                cwd=self.config.run_dir,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise RouterError(f"could not start {self.binary}: {exc}") from exc
+        if launched.returncode != 0:
+            raise RouterError(f"HAProxy failed to start:\n{_alerts(launched.stderr)}")
+        if not _wait_until(self._has_worker, self.start_timeout):
+            raise RouterError(f"HAProxy started but no worker came up:\n{_alerts(launched.stderr)}")
+
+    def _has_worker(self) -> bool:
+        if not self.running():
+            return False
+        try:
+            return bool(self.processes().workers)
+        except (OSError, ValueError):
+            return False
+
+    def _reload(self, previous: str | None) -> None:
+        before = self.processes()
+        with contextlib.suppress(OSError):  # the master drops the connection as it re-executes
+            send_command(self.master_socket, "reload")
+        after = self._await_reload(before)
+        if after.failed_reloads > before.failed_reloads:
+            logs = self._startup_logs()
+            if previous is not None:
+                _write_atomically(self.config_path, previous)
+            raise RouterConfigError(
+                f"HAProxy rejected the configuration on reload; the old one keeps serving:\n{logs}"
+            )
+        self._await_draining(before.workers)
+
+    def _await_reload(self, before: ProcessTable) -> ProcessTable:
+        deadline = time.monotonic() + self.reload_timeout
+        while time.monotonic() < deadline:
+            try:
+                table = self.processes()
+            except (OSError, ValueError):
+                table = None
+            if table is not None and table.reloads > before.reloads:
+                return table
+            time.sleep(0.01)
+        raise RouterError(f"HAProxy master did not finish reloading in {self.reload_timeout}s")
+
+    def _await_draining(self, old_workers: Sequence[int]) -> None:
+        """Return once every previous worker has stopped accepting (or exited).
+
+        By then any new connection reaches a worker with the new configuration, so a caller can
+        rely on the routes it just applied.
+        """
+
+        def draining(pid: int) -> bool:
+            if not _alive(pid):
+                return True
+            try:
+                info = send_command(self.master_socket, f"@!{pid} show info", timeout=1.0)
+            except OSError:
+                return False
+            return "Stopping: 0" not in info
+
+        for pid in old_workers:
+            _wait_until(functools.partial(draining, pid), 5.0)
+
+    def _startup_logs(self) -> str:
+        try:
+            return send_command(self.master_socket, "show startup-logs").strip()
+        except OSError as exc:
+            return f"(startup logs unavailable: {exc})"

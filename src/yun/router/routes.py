@@ -1,0 +1,124 @@
+"""What the router is told to serve, and how Yun's names become HAProxy names.
+
+The route controller hands the router plain values (`Route`, `Server`); this module checks them
+before they reach a configuration file, because a host or path is written into HAProxy's config
+verbatim and an unchecked value could inject directives.
+
+HAProxy names (backends, servers) may only use letters, digits, ``-``, ``_``, ``.`` and ``:``.
+Yun ids are free text, so they are encoded reversibly: safe characters stay, every other UTF-8
+byte becomes ``:xx``. The access log and `show stat` then carry names that decode back to the
+exact backend id, server name and app name.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+BACKEND_PREFIX = "be_"
+
+_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
+_ESCAPE = re.compile(r":([0-9a-f]{2})")
+_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+_HOSTNAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+# Path characters allowed by RFC 3986 (pchar and "/"), minus anything HAProxy's parser treats
+# specially; "%" is allowed for percent-encoded segments.
+_PATH = re.compile(r"(?:/[A-Za-z0-9\-._~!$&'()*+,;=:@%]+)+")
+
+
+@dataclass(frozen=True)
+class Server:
+    """One RUNNING instance the router may send requests to."""
+
+    name: str
+    address: str
+    port: int
+
+
+@dataclass(frozen=True)
+class Route:
+    """A host (and optional path prefix) served by one backend's instances."""
+
+    host: str
+    path: str
+    backend: str
+    app_name: str
+    servers: Sequence[Server]
+
+
+@dataclass(frozen=True)
+class RouterConfig:
+    """Where HAProxy listens and keeps its state (config, pidfile, sockets)."""
+
+    bind: str
+    port: int
+    run_dir: Path
+    log_socket: Path | None = None
+
+
+def encode_name(text: str) -> str:
+    """Encode free text into HAProxy's name charset, reversibly (see `decode_name`)."""
+    if not text:
+        raise ValueError("names must not be empty")
+    return "".join(chr(b) if b in _SAFE else f":{b:02x}" for b in text.encode("utf-8"))
+
+
+def decode_name(name: str) -> str:
+    """Invert `encode_name`."""
+    raw = bytearray()
+    pos = 0
+    for match in _ESCAPE.finditer(name):
+        raw += name[pos : match.start()].encode("ascii")
+        raw.append(int(match.group(1), 16))
+        pos = match.end()
+    raw += name[pos:].encode("ascii")
+    return raw.decode("utf-8", errors="replace")
+
+
+def backend_name(backend_id: str) -> str:
+    """The HAProxy backend that serves `backend_id`."""
+    return BACKEND_PREFIX + encode_name(backend_id)
+
+
+def backend_id(name: str) -> str | None:
+    """The Yun backend id behind an HAProxy backend name, or None for the router's own ones."""
+    if not name.startswith(BACKEND_PREFIX):
+        return None
+    return decode_name(name[len(BACKEND_PREFIX) :])
+
+
+def normalize_host(host: str) -> str:
+    """Lowercase `host` and reject anything that is not a plain DNS name."""
+    normal = host.strip().lower().rstrip(".")
+    if len(normal) > 253 or not _HOSTNAME.fullmatch(normal):
+        raise ValueError(f"invalid route host {host!r}")
+    return normal
+
+
+def normalize_path(path: str) -> str:
+    """'' for no path; otherwise '/seg/seg' without a trailing slash."""
+    normal = path.rstrip("/")
+    if normal and not _PATH.fullmatch(normal):
+        raise ValueError(f"invalid route path {path!r}: must look like /segment[/segment…]")
+    return normal
+
+
+def server_address(server: Server) -> str:
+    """`address:port` as HAProxy's `server` line wants it."""
+    if not 0 < server.port < 65536:
+        raise ValueError(f"invalid port {server.port} for server {server.name!r}")
+    try:
+        ip = ipaddress.ip_address(server.address)
+    except ValueError:
+        host = server.address.lower()
+        if not _HOSTNAME.fullmatch(host):
+            raise ValueError(
+                f"invalid address {server.address!r} for server {server.name!r}"
+            ) from None
+        return f"{host}:{server.port}"
+    if ip.version == 6:
+        return f"ipv6@{ip.compressed}:{server.port}"
+    return f"{ip.compressed}:{server.port}"

@@ -1,0 +1,54 @@
+"""`yun server stop --all`: stop the data plane of a YUN_HOME after its server has gone.
+
+Instances and HAProxy keep their state in files precisely so that a new process can adopt them;
+here a short-lived agent adopts the instances only to stop them, and HAProxy is stopped by pid.
+"""
+
+from __future__ import annotations
+
+from yun.agent import Agent, InstanceReport, ProcessDriver
+from yun.builder import launcher_path
+from yun.router import HAProxy, RouterConfig
+from yun.settings import Settings
+
+
+class _Quiet:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def on_state(self, report: InstanceReport) -> None:
+        if str(report.state) == "RUNNING":
+            self.count += 1
+
+    def on_crash(self, report: InstanceReport) -> None:
+        pass
+
+    def on_log(
+        self, slot: str, instance_index: int, app_guid: str, source: str, line: str, ts: float
+    ) -> None:
+        pass
+
+
+def stop_data_plane(settings: Settings) -> int:
+    """Stops every instance and HAProxy of this home; returns how many instances it stopped."""
+    listener = _Quiet()
+    if settings.instances_dir.exists():
+        agent = Agent(
+            root=settings.instances_dir,
+            driver=ProcessDriver(launcher_path()),
+            listener=listener,
+            timing=settings.timing,
+        )
+        agent.start()
+        count = len(agent.reports())
+        agent.stop(stop_instances=True)
+    else:
+        count = 0
+    config = RouterConfig(
+        bind=settings.router_bind,
+        port=settings.router_port,
+        run_dir=settings.router_dir,
+        log_socket=None,
+    )
+    HAProxy(config, binary=settings.haproxy).stop()
+    return count

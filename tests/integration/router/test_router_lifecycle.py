@@ -1,0 +1,147 @@
+"""Running HAProxy: start, seamless reload, rejected configs, adoption, stop, stats."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from yun.router import HAProxy, RouterConfigError, Server
+from yun.router.routes import backend_id
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        shutil.which("haproxy") is None, reason="haproxy is not installed (apt-get install haproxy)"
+    ),
+]
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def test_apply_starts_haproxy_and_skips_unchanged_routes(router, backend, http, make_route):
+    routes = [make_route("hello.apps.localhost", backend("hello").server())]
+
+    assert not router.running()
+    assert router.apply(routes) is True
+    pid = router.pid()
+
+    assert router.running() and pid is not None
+    assert router.apply(routes) is False
+    assert router.pid() == pid
+    assert http("hello.apps.localhost").served_by == "hello"
+
+
+def test_reloads_under_continuous_load_drop_nothing(router, backend, router_config, make_route):
+    a, b, c = (backend(name) for name in ("a", "b", "c"))
+    host = "load.apps.localhost"
+    router.apply([make_route(host, a.server(), b.server())])
+    stop = threading.Event()
+    outcomes: list[str] = []
+
+    def fire() -> None:
+        request = f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+        while not stop.is_set():
+            try:
+                with socket.create_connection(("127.0.0.1", router_config.port), timeout=5) as s:
+                    s.sendall(request)
+                    answer = b""
+                    while chunk := s.recv(65536):
+                        answer += chunk
+                outcomes.append(answer.split(b" ", 2)[1].decode() if answer else "empty")
+            except OSError as exc:
+                outcomes.append(type(exc).__name__)
+
+    clients = [threading.Thread(target=fire) for _ in range(4)]
+    for client in clients:
+        client.start()
+    try:
+        server_sets = [(b, c), (c, a), (a,), (a, b, c), (a, b)]
+        for i in range(10):
+            chosen = server_sets[i % len(server_sets)]
+            assert router.apply([make_route(host, *(s.server() for s in chosen))])
+    finally:
+        stop.set()
+        for client in clients:
+            client.join()
+
+    failures = [outcome for outcome in outcomes if outcome != "200"]
+    assert failures == []
+    assert len(outcomes) > 100
+    assert router.processes().reloads == 10
+
+
+def test_invalid_config_is_rejected_and_old_one_keeps_serving(router, backend, http, make_route):
+    router.apply([make_route("hello.apps.localhost", backend("hello").server())])
+    before = router.config_path.read_text()
+    broken = Server("idx-0", "no-such-host.invalid", 8080)
+
+    with pytest.raises(RouterConfigError, match="no-such-host.invalid"):
+        router.apply([make_route("broken.apps.localhost", broken)])
+
+    assert router.config_path.read_text() == before
+    assert http("hello.apps.localhost").served_by == "hello"
+    assert router.processes().reloads == 0
+
+
+def test_second_manager_adopts_running_haproxy(router, router_config, backend, http, make_route):
+    first = [make_route("hello.apps.localhost", backend("hello").server())]
+    router.apply(first)
+    adopter = HAProxy(router_config)
+
+    assert adopter.running()
+    assert adopter.pid() == router.pid()
+    assert adopter.apply(first) is False
+
+    assert adopter.apply(first + [make_route("new.apps.localhost", backend("new").server())])
+    assert http("new.apps.localhost").served_by == "new"
+    assert http("hello.apps.localhost").served_by == "hello"
+    assert adopter.pid() == router.pid()
+    assert adopter.processes().reloads == 1
+
+
+def test_stop_leaves_nothing_running(router, router_config, backend, http, make_route):
+    router.apply([make_route("hello.apps.localhost", backend("hello").server())])
+    router.apply([make_route("hello.apps.localhost", backend("other").server())])
+    table = router.processes()
+    pids = [table.master, *table.workers, *table.old_workers]
+
+    router.stop()
+
+    assert not router.running()
+    assert router.pid() is None
+    assert not any(_process_alive(pid) for pid in pids)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", router_config.port), timeout=2).close()
+    router.stop()  # stopping twice is harmless
+
+
+def test_stale_pidfile_is_not_adopted(router, backend, http, make_route):
+    router.pid_path.parent.mkdir(parents=True, exist_ok=True)
+    router.pid_path.write_text(f"{threading.get_native_id()}\n")  # alive, but not HAProxy
+
+    assert not router.running()
+    assert router.apply([make_route("hello.apps.localhost", backend("hello").server())])
+    assert http("hello.apps.localhost").served_by == "hello"
+
+
+def test_stats_report_backends_and_servers(router, backend, http, make_route):
+    router.apply([make_route("hello.apps.localhost", backend("hello").server("idx-0"))])
+    for _ in range(3):
+        http("hello.apps.localhost")
+
+    rows = router.stats()
+
+    ours = [row for row in rows if backend_id(row["pxname"]) == "guid-hello"]
+    server = next(row for row in ours if row["svname"] == "idx-0")
+    assert int(server["stot"]) == 3
+    assert int(server["hrsp_2xx"]) == 3
