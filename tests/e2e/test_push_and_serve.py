@@ -147,7 +147,7 @@ def test_bad_manifest_is_one_clear_error_and_creates_nothing(
 
 def test_node_and_static_apps(platform: Platform) -> None:
     platform.cli("push", "-p", str(EXAMPLES / "hello-node"))
-    platform.wait_for("hello-node", "Hello from Node")
+    platform.wait_for("hello-node", "(node v")
     platform.cli("push", "-p", str(EXAMPLES / "hello-static"))
     platform.wait_for("hello-static", "<html")
 

@@ -263,11 +263,12 @@ class HAProxy:
             send_command(self.master_socket, "reload")
         after = self._await_reload(before)
         if after.failed_reloads > before.failed_reloads:
-            logs = self._startup_logs()
             if previous is not None:
                 _write_atomically(self.config_path, previous)
             raise RouterConfigError(
-                f"HAProxy rejected the configuration on reload; the old one keeps serving:\n{logs}"
+                "HAProxy's master could not load the new configuration, although `haproxy -c`"
+                f" accepted it: most likely {self.config.bind}:{self.config.port} cannot be bound."
+                " The previous configuration keeps serving."
             )
         self._await_draining(before.workers)
 
@@ -301,9 +302,3 @@ class HAProxy:
 
         for pid in old_workers:
             _wait_until(functools.partial(draining, pid), 5.0)
-
-    def _startup_logs(self) -> str:
-        try:
-            return send_command(self.master_socket, "show startup-logs").strip()
-        except OSError as exc:
-            return f"(startup logs unavailable: {exc})"

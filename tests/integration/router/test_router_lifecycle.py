@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import socket
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,25 @@ def test_stats_report_backends_and_servers(router, backend, http, make_route):
     server = next(row for row in ours if row["svname"] == "idx-0")
     assert int(server["stot"]) == 3
     assert int(server["hrsp_2xx"]) == 3
+
+
+def test_failed_reload_keeps_old_config_serving(
+    router, router_config, backend, http, make_route, unused_port
+):
+    routes = [make_route("hello.apps.localhost", backend("hello").server())]
+    router.apply(routes)
+    before = router.config_path.read_text()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", unused_port))
+        taken.listen()
+        moved = HAProxy(replace(router_config, port=unused_port))
+
+        with pytest.raises(RouterConfigError, match="cannot be bound"):
+            moved.apply(routes)  # passes `haproxy -c`, fails when the master binds
+
+    assert router.config_path.read_text() == before
+    assert http("hello.apps.localhost").served_by == "hello"
+    assert router.apply(routes) is False
+    more = [*routes, make_route("more.apps.localhost", backend("more").server())]
+    assert router.apply(more)
+    assert http("more.apps.localhost").served_by == "more"
