@@ -37,6 +37,7 @@ class Timing:
     health_timeout: float = 60.0
     http_check_timeout: float = 1.0
     check_interval: float = 0.5
+    liveness_interval: float = 5.0
     stop_grace: float = 10.0
     reconcile_errors: tuple[float, ...] = (0.2, 0.5, 1, 2, 3, 5, 8, 13)
     resync_every: float = 5.0
@@ -54,6 +55,7 @@ class Settings:
     database_url: str = ""
     admin_password: str = ""
     haproxy: str = "haproxy"
+    buildpack_order: tuple[str, ...] = ("python", "nodejs", "static", "binary")
     timing: Timing = field(default_factory=Timing)
 
     @classmethod
@@ -71,6 +73,11 @@ class Settings:
             database_url=e.get("YUN_DATABASE_URL", ""),
             admin_password=e.get("YUN_ADMIN_PASSWORD", ""),
             haproxy=e.get("YUN_HAPROXY", "haproxy"),
+            buildpack_order=tuple(
+                name.strip()
+                for name in e.get("YUN_BUILDPACK_ORDER", "python,nodejs,static,binary").split(",")
+                if name.strip()
+            ),
         )
 
     @property

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from tests.e2e.conftest import EXAMPLES, Platform
+from tests.e2e.conftest import EXAMPLES, YUN, Platform
 
 pytestmark = pytest.mark.e2e
 
@@ -61,6 +62,28 @@ def test_logs_show_staging_app_and_router_lines(platform: Platform) -> None:
         platform.get("hello-python")
         time.sleep(0.5)
     assert "[STG" in out and "[APP/PROC/WEB" in out and "[RTR" in out, out
+
+
+def test_live_tail_shows_new_requests(platform: Platform) -> None:
+    command = [YUN, "logs", "hello-python"]
+    with subprocess.Popen(
+        command, env=platform.env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    ) as tail:
+        try:
+            time.sleep(1.5)
+            platform.get("hello-python", "/env/HOME")
+            deadline = time.monotonic() + 20
+            seen = ""
+            assert tail.stdout is not None
+            while time.monotonic() < deadline:
+                line = tail.stdout.readline()
+                seen += line
+                if "[RTR" in line and "/env/HOME" in line:
+                    break
+            assert "[RTR" in seen and "/env/HOME" in seen, seen
+        finally:
+            tail.terminate()
+            tail.wait(10)
 
 
 def test_scale_to_three_serves_from_three_instances(platform: Platform) -> None:

@@ -262,7 +262,7 @@ class Agent:
                 self._save(slot)
             if (
                 not checks_after_running(health)
-                or now - run.last_probe < self.timing.check_interval
+                or now - run.last_probe < self.timing.liveness_interval
             ):
                 return
             run.last_probe = now

@@ -35,10 +35,12 @@ def logs(
                 console.print(format_line(line), markup=False, highlight=False, soft_wrap=True)
             return
         console.print(f"Tailing logs for app {name}… (Ctrl-C to stop)")
+        console.file.flush()
         try:
             for item in api.stream_logs(found["guid"], offset=-1):
                 if "source" in item:
                     console.print(format_line(item), markup=False, highlight=False, soft_wrap=True)
+                    console.file.flush()
         except KeyboardInterrupt:
             return
 

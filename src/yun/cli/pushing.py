@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
+from yun import __version__
 from yun.cli.bits import scan, tar_chunks
 from yun.cli.output import CliError, console
 from yun.cli.session import client
@@ -23,6 +24,7 @@ from yun.manifest import (
     AppSpec,
     HealthCheck,
     ManifestError,
+    check_min_version,
     parse_manifest,
     parse_size,
     to_manifest,
@@ -130,6 +132,9 @@ def push(
                 "version of Yun does not have yet"
             )
     with client() as api:
+        server_version = str(api.info().get("version", "0"))
+        for spec in specs:
+            check_min_version(spec, server_version=server_version, client_version=__version__)
         for index, spec in enumerate(specs):
             _push_one(api, spec, folder=folder, source=source, index=index, start=not no_start)
 

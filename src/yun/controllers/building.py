@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ class BuildController:
         work_root: Path,
         cache_root: Path,
         wake: Any,
+        detect_order: Sequence[str] = ("python", "nodejs", "static", "binary"),
     ) -> None:
         self.store = store
         self.blobs = blobs
@@ -44,6 +46,7 @@ class BuildController:
         self.work_root = work_root
         self.cache_root = cache_root
         self.wake = wake
+        self.detect_order = tuple(detect_order)
 
     def pending(self) -> list[str]:
         with self.store.session() as session:
@@ -121,6 +124,7 @@ class BuildController:
             post_staging=list(stackato.get("post_staging") or []),
             pip_requirements=list(stackato.get("pip") or []),
             ubuntu_requirements=list(stackato.get("ubuntu") or []),
+            detect_order=self.detect_order,
         )
         (work / "staging").mkdir()
         request.cache_dir.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,7 @@
 """
 
 from yun.router.accesslog import AccessLogReceiver, AccessRecord, parse_line
-from yun.router.config import render
+from yun.router.config import RenderedConfig, render, render_files
 from yun.router.errors import RouterConfigError, RouterError
 from yun.router.haproxy import HAProxy
 from yun.router.routes import Route, RouterConfig, Server, backend_id, backend_name
@@ -15,6 +15,7 @@ __all__ = [
     "AccessLogReceiver",
     "AccessRecord",
     "HAProxy",
+    "RenderedConfig",
     "Route",
     "RouterConfig",
     "RouterConfigError",
@@ -24,4 +25,5 @@ __all__ = [
     "backend_name",
     "parse_line",
     "render",
+    "render_files",
 ]

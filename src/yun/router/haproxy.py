@@ -5,12 +5,18 @@ stats socket), never in this object's memory. The control plane may restart at a
 HAProxy keeps serving; a new `HAProxy` object on the same `run_dir` adopts the running process
 through the pidfile and reloads it like its own.
 
-A change goes: render → compare with the file the running HAProxy loaded → check with
-`haproxy -c` → atomic rename → `reload` on the master CLI. The master re-executes itself, takes
+A change goes: render → compare with the file the running HAProxy loaded → write the
+content-addressed host map → check with `haproxy -c` → atomic rename → `reload` on the master
+CLI. The master re-executes itself, takes
 the listening sockets over from the old worker (stats socket with `expose-fd listeners`) and
-starts a new worker; the old worker stops accepting and finishes what it is serving. If the
-master still rejects the file (say, a port taken meanwhile), the previous file is put back: the
-old worker never stopped serving.
+starts a new worker; the old worker stops accepting, finishes what it is serving and answers
+one last request on each kept-alive connection with `Connection: close` (so clients never write
+into a connection being closed). `apply` returns once the old workers have stopped accepting,
+so new connections see the new routes. If the master still rejects the file (say, a port taken
+meanwhile), the previous file is put back: the old worker never stopped serving.
+
+Processes are found by pid only (pidfile, /proc), never by name, so several Yun servers or
+tests can run their own HAProxy side by side.
 """
 
 from __future__ import annotations
@@ -22,10 +28,11 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
-from yun.router.config import STATS_SOCKET, render
+from yun.router.config import HOST_MAP_PREFIX, STATS_SOCKET, render_files
 from yun.router.control import ProcessTable, parse_show_proc, send_command
 from yun.router.errors import RouterConfigError, RouterError
 from yun.router.routes import Route, RouterConfig
@@ -100,9 +107,8 @@ class HAProxy:
 
     def __init__(self, config: RouterConfig, *, binary: str = "haproxy") -> None:
         run_dir = Path(config.run_dir).absolute()
-        self.config = RouterConfig(
-            bind=config.bind, port=config.port, run_dir=run_dir, log_socket=config.log_socket
-        )
+        log_socket = Path(config.log_socket).absolute() if config.log_socket else None
+        self.config = replace(config, run_dir=run_dir, log_socket=log_socket)
         self.binary = binary
         self.config_path = run_dir / CONFIG_FILE
         self.pid_path = run_dir / PID_FILE
@@ -151,20 +157,26 @@ class HAProxy:
 
     def apply(self, routes: Sequence[Route]) -> bool:
         """Make HAProxy serve `routes`; False if it already does. See the module docstring."""
-        text = render(self.config, routes)
+        rendered = render_files(self.config, routes)
         with self._locked():
             running = self.running()
             try:
                 previous: str | None = self.config_path.read_text(encoding="utf-8")
             except FileNotFoundError:
                 previous = None
-            if running and previous == text:
+            self._write_files(rendered.files)
+            if running and previous == rendered.text:
                 return False
-            self._install(text)
-            if running:
-                self._reload(previous)
-            else:
-                self._start()
+            try:
+                self._install(rendered.text)
+                if running:
+                    self._reload(previous)
+                else:
+                    self._start()
+            except BaseException:
+                self._prune_files(previous or "")
+                raise
+            self._prune_files(rendered.text)
             return True
 
     def stop(self) -> None:
@@ -196,6 +208,19 @@ class HAProxy:
                 yield
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _write_files(self, files: Mapping[str, str]) -> None:
+        """Write the files the config names; their names are content hashes, so never rewritten."""
+        for name, content in files.items():
+            path = self.config.run_dir / name
+            if not path.exists():
+                _write_atomically(path, content)
+
+    def _prune_files(self, keep_text: str) -> None:
+        """Delete host maps `keep_text` does not name (draining workers hold theirs in memory)."""
+        for path in self.config.run_dir.glob(f"{HOST_MAP_PREFIX}*.map"):
+            if path.name not in keep_text:
+                path.unlink(missing_ok=True)
 
     def _install(self, text: str) -> None:
         """Check `text` with `haproxy -c`, then atomically make it the config file."""

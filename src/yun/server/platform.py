@@ -86,6 +86,7 @@ class Platform:
             work_root=s.home / "staging",
             cache_root=s.cache_dir,
             wake=wake,
+            detect_order=s.buildpack_order,
         )
         self._manager = Manager(
             [

@@ -196,14 +196,29 @@ def test_failing_checks_after_running_kill_the_instance(
     assert pid is not None
     driver.close_port(pid)
     for _ in range(2):  # tolerated
-        clock.advance(TIMING.check_interval)
+        clock.advance(TIMING.liveness_interval)
         agent.supervise_once()
         assert report(agent).state is InstanceState.RUNNING
         assert report(agent).pid == pid
-    clock.advance(TIMING.check_interval)
+    clock.advance(TIMING.liveness_interval)
     agent.supervise_once()
     assert recorder.crashes[0].reason == "health check failed"
     assert report(agent).pid != pid
+
+
+def test_liveness_checks_are_spaced_out(
+    agent: Agent, driver: FakeDriver, recorder: Recorder, clock: FakeClock
+) -> None:
+    agent.set_desired([make_spec()])
+    agent.supervise_once()
+    pid = report(agent).pid
+    assert pid is not None
+    driver.close_port(pid)
+    for _ in range(5):  # many passes within one liveness interval probe nothing
+        clock.advance(TIMING.check_interval)
+        agent.supervise_once()
+    assert recorder.crashes == []
+    assert report(agent).state is InstanceState.RUNNING
 
 
 def test_process_check_runs_without_a_port(agent: Agent, driver: FakeDriver) -> None:
