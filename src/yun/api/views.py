@@ -34,6 +34,7 @@ def instance_view(inst: Instance, now: float) -> dict[str, Any]:
         "exit_code": inst.exit_code,
         "reason": inst.reason,
         "driver": inst.driver,
+        "routed": inst.routed,
     }
 
 
@@ -59,6 +60,7 @@ def app_view(session: Session, app: App, *, detail: bool = True) -> dict[str, An
             "guid": proc.guid,
             "type": proc.type,
             "command": effective_command(proc, revision),
+            "has_routes": proc.type == "web" and bool(route_urls(session, app.guid)),
             "instances": proc.instances,
             "running": running,
             "memory_mb": proc.memory_mb,

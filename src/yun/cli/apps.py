@@ -104,8 +104,12 @@ def start(name: str) -> None:
     """Start an app and wait for an instance to be running."""
     from yun.cli.waiting import wait_running
 
-    _action(name, "start", "Starting")
-    wait_running(name)
+    with client() as api:
+        if api.find_app(name)["state"] == "STARTED":
+            console.print(f"App {name} is already started.")
+            return
+    app = _action(name, "start", "Starting")
+    wait_running(name, after=float(app["updated_at"]))
 
 
 def stop(name: str) -> None:
@@ -118,8 +122,8 @@ def restart(name: str) -> None:
     """Restart an app: new instances pick up env changes."""
     from yun.cli.waiting import wait_running
 
-    _action(name, "restart", "Restarting")
-    wait_running(name)
+    app = _action(name, "restart", "Restarting")
+    wait_running(name, after=float(app["updated_at"]))
 
 
 def scale(

@@ -156,7 +156,7 @@ def _push_one(
     build = api.create_build(package["guid"], start=start)
     stage_and_follow(api, app["guid"], build)
     if start:
-        wait_running(spec.name)
+        wait_running(spec.name, after=float(build["created_at"]))
     else:
         console.print(f"App {spec.name} staged; start it with `yun start {spec.name}`.")
 
@@ -214,4 +214,4 @@ def restage(name: str) -> None:
         found = api.find_app(name)
         build = api.action(found["guid"], "restage")
         stage_and_follow(api, found["guid"], build)
-    wait_running(name)
+    wait_running(name, after=float(build["created_at"]))

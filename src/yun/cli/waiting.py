@@ -14,8 +14,20 @@ def _wanted(app: dict[str, Any]) -> list[dict[str, Any]]:
     return [p for p in app["processes"] if p["instances"] > 0]
 
 
-def wait_running(name: str, timeout: float = 180.0) -> dict[str, Any]:
-    """Wait until every process with instances has one RUNNING; fail if all have crashed."""
+def _fresh_running(proc: dict[str, Any], after: float) -> int:
+    return sum(
+        1
+        for inst in proc.get("instance_details", [])
+        if inst["state"] == "RUNNING"
+        and inst["since"] >= after
+        and (inst.get("routed") or not proc.get("has_routes"))
+    )
+
+
+def wait_running(name: str, *, after: float = 0.0, timeout: float = 180.0) -> dict[str, Any]:
+    """Wait until every process with instances has one RUNNING instance that became RUNNING
+    after `after` (server time of the change), so an instance of the old release does not count;
+    fail when every instance has crashed."""
     deadline = time.monotonic() + timeout
     with client() as api:
         with console.status("Waiting for app instances to start…"):
@@ -26,7 +38,7 @@ def wait_running(name: str, timeout: float = 180.0) -> dict[str, Any]:
                     raise CliError(f"app {name} is {app['state'].lower()}")
                 if not procs:
                     break
-                if all(p["running"] > 0 for p in procs):
+                if all(_fresh_running(p, after) > 0 for p in procs):
                     break
                 details = [i for p in procs for i in p.get("instance_details", [])]
                 if (

@@ -86,5 +86,12 @@ class RouteController:
         return routes
 
     def reconcile(self, key: str) -> Result:
-        self.haproxy.apply(self.table())
+        table = self.table()
+        self.haproxy.apply(table)
+        routed = {(server.address, server.port) for route in table for server in route.servers}
+        with self.store.session() as session:
+            for inst in session.scalars(select(Instance)):
+                now_routed = (inst.address, inst.port) in routed and inst.state == "RUNNING"
+                if inst.routed != now_routed:
+                    inst.routed = now_routed
         return Result()

@@ -136,6 +136,8 @@ class InstanceReporter:
                 inst = Instance(process_guid=process_guid, app_guid=proc.app_guid, index=index)
                 session.add(inst)
             inst.instance_guid = report.instance_guid
+            if inst.state != str(report.state) or inst.port != report.port:
+                inst.routed = False
             inst.state = str(report.state)
             inst.address = report.address
             inst.port = report.port

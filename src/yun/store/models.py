@@ -106,6 +106,8 @@ class Instance(Resource):
     exit_code: Mapped[int | None] = mapped_column(Integer, default=None)
     reason: Mapped[str | None] = mapped_column(Text, default=None)
     driver: Mapped[str] = mapped_column(String(16), default="process")
+    routed: Mapped[bool] = mapped_column(default=False)
+    """True once the router's running configuration sends traffic to this instance."""
 
 
 class Package(Resource):

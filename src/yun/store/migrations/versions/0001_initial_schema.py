@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 02:08:05.618920
+Create Date: 2026-11-22 02:42:48.295190
 """
 
 import sqlalchemy as sa
@@ -235,6 +235,7 @@ def upgrade() -> None:
         sa.Column("exit_code", sa.Integer(), nullable=True),
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("driver", sa.String(length=16), nullable=False),
+        sa.Column("routed", sa.Boolean(), nullable=False),
         sa.Column("guid", sa.String(length=36), nullable=False),
         sa.Column("created_at", sa.Float(), nullable=False),
         sa.Column("updated_at", sa.Float(), nullable=False),
