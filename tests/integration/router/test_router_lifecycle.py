@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import threading
 from dataclasses import replace
+from http.client import HTTPConnection, HTTPException
 from pathlib import Path
 
 import pytest
@@ -49,20 +51,32 @@ def test_reloads_under_continuous_load_drop_nothing(router, backend, router_conf
     stop = threading.Event()
     outcomes: list[str] = []
 
-    def fire() -> None:
-        request = f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+    def fire(*, keep_alive: bool) -> None:
+        # New connections test the listener handover; kept-alive ones test that draining workers
+        # answer the request in flight (with Connection: close) rather than drop idle sockets.
+        conn: HTTPConnection | None = None
         while not stop.is_set():
             try:
-                with socket.create_connection(("127.0.0.1", router_config.port), timeout=5) as s:
-                    s.sendall(request)
-                    answer = b""
-                    while chunk := s.recv(65536):
-                        answer += chunk
-                outcomes.append(answer.split(b" ", 2)[1].decode() if answer else "empty")
-            except OSError as exc:
+                conn = conn or HTTPConnection("127.0.0.1", router_config.port, timeout=5)
+                conn.request("GET", "/", headers={"Host": host})
+                response = conn.getresponse()
+                response.read()
+                outcomes.append(str(response.status))
+                if not keep_alive or response.will_close:
+                    conn.close()
+                    conn = None
+            except (OSError, HTTPException) as exc:
                 outcomes.append(type(exc).__name__)
+                if conn is not None:
+                    conn.close()
+                conn = None
+        if conn is not None:
+            conn.close()
 
-    clients = [threading.Thread(target=fire) for _ in range(4)]
+    clients = [
+        threading.Thread(target=fire, kwargs={"keep_alive": keep_alive})
+        for keep_alive in (True, True, False, False)
+    ]
     for client in clients:
         client.start()
     try:
@@ -81,15 +95,18 @@ def test_reloads_under_continuous_load_drop_nothing(router, backend, router_conf
     assert router.processes().reloads == 10
 
 
-def test_invalid_config_is_rejected_and_old_one_keeps_serving(router, backend, http, make_route):
+def test_invalid_config_is_rejected_and_old_one_keeps_serving(
+    router, run_dir, backend, http, make_route
+):
     router.apply([make_route("hello.apps.localhost", backend("hello").server())])
     before = router.config_path.read_text()
     broken = Server("idx-0", "no-such-host.invalid", 8080)
 
-    with pytest.raises(RouterConfigError, match="no-such-host.invalid"):
+    with pytest.raises(RouterConfigError, match=r"no-such-host\.invalid"):
         router.apply([make_route("broken.apps.localhost", broken)])
 
     assert router.config_path.read_text() == before
+    assert [p.name for p in run_dir.glob("hosts-*.map") if p.name not in before] == []
     assert http("hello.apps.localhost").served_by == "hello"
     assert router.processes().reloads == 0
 
@@ -103,7 +120,7 @@ def test_second_manager_adopts_running_haproxy(router, router_config, backend, h
     assert adopter.pid() == router.pid()
     assert adopter.apply(first) is False
 
-    assert adopter.apply(first + [make_route("new.apps.localhost", backend("new").server())])
+    assert adopter.apply([*first, make_route("new.apps.localhost", backend("new").server())])
     assert http("new.apps.localhost").served_by == "new"
     assert http("hello.apps.localhost").served_by == "hello"
     assert adopter.pid() == router.pid()
@@ -126,9 +143,22 @@ def test_stop_leaves_nothing_running(router, router_config, backend, http, make_
     router.stop()  # stopping twice is harmless
 
 
+def test_only_the_live_host_map_is_kept(router, run_dir, backend, http, make_route):
+    hello, other = backend("hello"), backend("other")
+    router.apply([make_route("hello.apps.localhost", hello.server())])
+    router.apply([make_route("other.apps.localhost", other.server())])
+
+    maps = list(run_dir.glob("hosts-*.map"))
+    assert len(maps) == 1
+    assert maps[0].name in router.config_path.read_text()
+    assert maps[0].read_text() == "other.apps.localhost be_guid-other\n"
+    assert http("hello.apps.localhost").status == 404
+    assert http("other.apps.localhost").served_by == "other"
+
+
 def test_stale_pidfile_is_not_adopted(router, backend, http, make_route):
     router.pid_path.parent.mkdir(parents=True, exist_ok=True)
-    router.pid_path.write_text(f"{threading.get_native_id()}\n")  # alive, but not HAProxy
+    router.pid_path.write_text(f"{os.getpid()}\n")  # alive, but not HAProxy
 
     assert not router.running()
     assert router.apply([make_route("hello.apps.localhost", backend("hello").server())])

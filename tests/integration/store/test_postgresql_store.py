@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-
 from tests.helpers import free_port
+
 from yun.store.bootstrap import bootstrap
 from yun.store.models import App, Org, Space, User
 from yun.store.session import Store

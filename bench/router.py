@@ -1,0 +1,278 @@
+"""What Yun's routing features cost: HAProxy with Yun's config vs a minimal hand-written one.
+
+One instance (nginx serving a static file, or a threaded Python server when nginx is missing)
+sits behind, in turn:
+
+  hand-written  a minimal HAProxy config: one frontend, one backend, one server
+  yun           HAProxy with the config yun.router renders (host routing, header injection,
+                retries, error pages), access logs off
+  yun+log       the same with access logs sent to an AccessLogReceiver
+  direct        no proxy at all, for context
+
+`wrk` drives each one; the figure that matters is the ratio yun / hand-written, measured in
+the same run on the same machine.
+
+    .venv/bin/python bench/router.py --duration 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.server
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from yun.router import AccessLogReceiver, HAProxy, Route, RouterConfig, Server
+
+HOST = "bench.apps.localhost"
+BODY = b"hello from the yun router benchmark\n"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_listening(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextlib.contextmanager
+def nginx_instance(work: Path) -> Iterator[int]:
+    """nginx with its own prefix under `work`, serving one static file."""
+    prefix = work / "nginx"
+    (prefix / "html").mkdir(parents=True)
+    (prefix / "html" / "index.html").write_bytes(BODY)
+    for path in (work, prefix, prefix / "html", prefix / "html" / "index.html"):
+        path.chmod(0o755)  # nginx workers may run as another user
+    port = free_port()
+    temp = {name: prefix / name for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi")}
+    (prefix / "nginx.conf").write_text(
+        f"""worker_processes 1;
+daemon off;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    keepalive_requests 1000000;
+    client_body_temp_path {temp["body"]};
+    proxy_temp_path {temp["proxy"]};
+    fastcgi_temp_path {temp["fastcgi"]};
+    uwsgi_temp_path {temp["uwsgi"]};
+    scgi_temp_path {temp["scgi"]};
+    server {{
+        listen 127.0.0.1:{port};
+        root {prefix}/html;
+    }}
+}}
+"""
+    )
+    proc = subprocess.Popen(
+        ["nginx", "-p", str(prefix), "-c", str(prefix / "nginx.conf")],
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        wait_listening(port)
+        yield port
+    finally:
+        stop_process(proc)
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(BODY)))
+        self.end_headers()
+        self.wfile.write(BODY)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def python_instance(work: Path) -> Iterator[int]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextlib.contextmanager
+def hand_written(work: Path, instance: int) -> Iterator[int]:
+    """The smallest sensible HAProxy config in front of the same instance."""
+    port = free_port()
+    cfg = work / "hand-written.cfg"
+    cfg.write_text(
+        f"""defaults
+    mode http
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+frontend fe
+    bind 127.0.0.1:{port}
+    default_backend app
+backend app
+    server s1 127.0.0.1:{instance}
+"""
+    )
+    proc = subprocess.Popen(["haproxy", "-db", "-f", str(cfg)], stdin=subprocess.DEVNULL)
+    try:
+        wait_listening(port)
+        yield port
+    finally:
+        stop_process(proc)
+
+
+@contextlib.contextmanager
+def yun_router(work: Path, instance: int, *, access_log: bool, routes: int) -> Iterator[int]:
+    """HAProxy run by yun.router exactly as the platform runs it.
+
+    With routes > 1, other apps' routes are added; their hosts sort before the benchmarked one,
+    so every request walks past all of their rules first (the worst case).
+    """
+    run_dir = Path(tempfile.mkdtemp(prefix="yr-", dir=work))
+    log_socket = run_dir / "access.sock" if access_log else None
+    lines = 0
+
+    def count(backend: str, app: str, text: str) -> None:
+        nonlocal lines
+        lines += 1
+
+    receiver = AccessLogReceiver(log_socket, count) if log_socket else None
+    config = RouterConfig("127.0.0.1", free_port(), run_dir, log_socket)
+    proxy = HAProxy(config)
+    if receiver:
+        receiver.start()
+    try:
+        others = [
+            Route(f"app-{n:05}.apps.localhost", "", f"app-{n}", f"app-{n}", [])
+            for n in range(routes - 1)
+        ]
+        bench = Route(HOST, "", "bench", "bench", [Server("idx-0", "127.0.0.1", instance)])
+        proxy.apply([*others, bench])
+        yield config.port
+    finally:
+        proxy.stop()
+        if receiver:
+            receiver.stop()
+            print(f"    (access log lines received: {lines})")
+
+
+@contextlib.contextmanager
+def direct(work: Path, instance: int) -> Iterator[int]:
+    yield instance
+
+
+def wrk(port: int, args: argparse.Namespace, duration: float) -> dict[str, float]:
+    argv = [
+        "wrk",
+        f"-t{args.threads}",
+        f"-c{args.connections}",
+        f"-d{duration:g}s",
+        "-H",
+        f"Host: {HOST}",
+        f"http://127.0.0.1:{port}/",
+    ]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if rps is None:
+        raise RuntimeError(f"could not read wrk output:\n{out}")
+    return {
+        "rps": float(rps.group(1)),
+        "bad": float(non2xx.group(1)) if non2xx else 0.0,
+        "errors": float(sum(int(n) for n in errors.groups())) if errors else 0.0,
+    }
+
+
+Target = Callable[[Path, int], contextlib.AbstractContextManager[int]]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=1, help="repeat and report medians")
+    parser.add_argument("--backend", choices=("nginx", "python"), default=None)
+    parser.add_argument("--routes", type=int, default=1, help="routes in Yun's config")
+    args = parser.parse_args()
+    for tool in ("wrk", "haproxy"):
+        if shutil.which(tool) is None:
+            print(f"{tool} is not installed", file=sys.stderr)
+            return 2
+    backend = args.backend or ("nginx" if shutil.which("nginx") else "python")
+    targets: dict[str, Target] = {
+        "hand-written": hand_written,
+        "yun": lambda work, port: yun_router(work, port, access_log=False, routes=args.routes),
+        "yun+log": lambda work, port: yun_router(work, port, access_log=True, routes=args.routes),
+        "direct": direct,
+    }
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
+    with tempfile.TemporaryDirectory(prefix="yun-bench-") as tmp:
+        work = Path(tmp)
+        instance_of = nginx_instance if backend == "nginx" else python_instance
+        with instance_of(work) as instance:
+            print(
+                f"instance: {backend} on 127.0.0.1:{instance}; wrk -t{args.threads}"
+                f" -c{args.connections} -d{args.duration:g}s; {args.routes} route(s);"
+                f" {os.cpu_count()} CPUs"
+            )
+            for round_no in range(args.rounds):
+                for name, target in targets.items():
+                    with target(work, instance) as port:
+                        wrk(port, args, 1)  # warm up connections and caches
+                        result = wrk(port, args, args.duration)
+                    results[name].append(result)
+                    print(
+                        f"  round {round_no + 1} {name:13} {result['rps']:>10.0f} req/s"
+                        f"  non-2xx {result['bad']:.0f}  socket errors {result['errors']:.0f}"
+                    )
+    median = {name: statistics.median(r["rps"] for r in runs) for name, runs in results.items()}
+    print()
+    for name, rps in median.items():
+        print(f"{name:13} {rps:>10.0f} req/s")
+    print(f"ratio yun/hand-written     {median['yun'] / median['hand-written']:.3f}")
+    print(f"ratio yun+log/hand-written {median['yun+log'] / median['hand-written']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

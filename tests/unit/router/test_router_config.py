@@ -1,0 +1,284 @@
+"""render(): the HAProxy configuration Yun writes for a set of routes."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from yun.router import Route, RouterConfig, Server, render, render_files
+from yun.router.accesslog import LOG_FORMAT
+
+CONFIG = RouterConfig(bind="127.0.0.1", port=8080, run_dir=Path("/run/yun"), log_socket=None)
+LOGGED = RouterConfig(
+    bind="127.0.0.1", port=8080, run_dir=Path("/run/yun"), log_socket=Path("/run/yun/log.sock")
+)
+
+
+def servers(*ports: int) -> list[Server]:
+    return [Server(f"idx-{i}", "127.0.0.1", port) for i, port in enumerate(ports)]
+
+
+def section(text: str, header: str) -> list[str]:
+    """The lines of one config section, indentation stripped."""
+    lines = text.splitlines()
+    start = lines.index(header)
+    body = []
+    for line in lines[start + 1 :]:
+        if not line.startswith("    "):
+            break
+        body.append(line.strip())
+    return body
+
+
+def use_backend_lines(text: str) -> list[str]:
+    return [line for line in section(text, "frontend yun_http") if line.startswith("use_backend")]
+
+
+def host_map(routes: list[Route]) -> list[str]:
+    (content,) = render_files(CONFIG, routes).files.values()
+    return content.splitlines()
+
+
+MAP_LOOKUP = re.compile(
+    re.escape("use_backend \"%[var(txn.yun_host),map_str('/run/yun/hosts-")
+    + "[0-9a-f]{16}"
+    + re.escape(".map')]\"")
+)
+
+
+HELLO = Route("hello.apps.localhost", "", "guid-hello", "hello", servers(9001, 9002))
+API = Route("hello.apps.localhost", "/api", "guid-api", "api", servers(9003))
+V2 = Route("hello.apps.localhost", "/api/v2", "guid-v2", "v2", servers(9004))
+OTHER = Route("other.apps.localhost", "", "guid-other", "other", servers(9005))
+
+
+def test_same_routes_in_any_order_render_identical_text():
+    routes = [HELLO, API, V2, OTHER]
+    shuffled = [OTHER, V2, HELLO, API]
+    reversed_servers = [Route(**{**vars(HELLO), "servers": list(reversed(HELLO.servers))})]
+
+    assert render(CONFIG, routes) == render(CONFIG, shuffled)
+    assert render(CONFIG, [HELLO]) == render(CONFIG, reversed_servers)
+
+
+def test_path_routes_come_first_longest_first_then_the_host_map():
+    rules = use_backend_lines(render(CONFIG, [HELLO, OTHER, API, V2]))
+
+    assert [rule.split()[1] for rule in rules[:2]] == ["be_guid-v2", "be_guid-api"]
+    assert '{ path -m str "/api/v2" }' in rules[0]
+    assert '{ path -m beg "/api/v2/" }' in rules[0]
+    assert MAP_LOOKUP.fullmatch(rules[2])
+    assert len(rules) == 3
+
+
+def test_bare_hosts_are_looked_up_in_a_sorted_map():
+    assert host_map([OTHER, API, HELLO]) == [
+        "hello.apps.localhost be_guid-hello",
+        "other.apps.localhost be_guid-other",
+    ]
+
+
+def test_map_file_name_follows_its_content():
+    one = render_files(CONFIG, [HELLO])
+    same = render_files(CONFIG, [HELLO])
+    two = render_files(CONFIG, [HELLO, OTHER])
+
+    (name,) = one.files
+    assert name in one.text
+    assert same.files == one.files
+    assert set(two.files).isdisjoint(one.files)
+    assert render_files(CONFIG, [HELLO, API]).files == one.files  # path routes are not in it
+
+
+def test_host_is_matched_lowercased_and_paths_lose_trailing_slash():
+    route = Route("Hello.Apps.Localhost.", "/API/", "guid", "hello", servers(9001))
+    bare = Route("Hello.Apps.Localhost", "", "guid", "hello", servers(9001))
+
+    rule = use_backend_lines(render(CONFIG, [route]))[0]
+
+    assert "-m str hello.apps.localhost }" in rule
+    assert '"/API"' in rule and '"/API/"' in rule
+    assert host_map([bare]) == ["hello.apps.localhost be_guid"]
+
+
+def test_backend_balances_round_robin_over_sorted_servers():
+    route = Route(
+        "a.apps.localhost",
+        "",
+        "guid",
+        "a",
+        [Server("b", "10.0.0.2", 80), Server("a", "10.0.0.1", 81)],
+    )
+
+    lines = section(render(CONFIG, [route]), "backend be_guid")
+
+    assert lines[0] == "balance roundrobin"
+    assert [line for line in lines if line.startswith("server")] == [
+        "server a 10.0.0.1:81",
+        "server b 10.0.0.2:80",
+    ]
+
+
+def test_route_without_servers_answers_503_itself():
+    lines = section(
+        render(CONFIG, [Route("e.apps.localhost", "", "guid", "e", [])]), "backend be_guid"
+    )
+
+    assert not any(line.startswith("server") for line in lines)
+    (answer,) = [line for line in lines if line.startswith("http-request return")]
+    assert "status 503" in answer
+    assert "hdr X-Yun-Router-Error no_healthy_instances" in answer
+
+
+def test_unknown_routes_fall_through_to_404():
+    text = render(CONFIG, [HELLO])
+
+    assert section(text, "frontend yun_http")[-1] == "default_backend yun_unknown_route"
+    (answer,) = section(text, "backend yun_unknown_route")
+    assert "status 404" in answer
+    assert "Requested route ('%[var(txn.yun_host)]') does not exist.\\n" in answer
+    assert "hdr X-Yun-Router-Error unknown_route" in answer
+
+
+def test_no_routes_still_renders_a_listening_frontend():
+    text = render(CONFIG, [])
+
+    assert "bind 127.0.0.1:8080" in section(text, "frontend yun_http")
+    assert [bool(MAP_LOOKUP.fullmatch(rule)) for rule in use_backend_lines(text)] == [True]
+    assert host_map([]) == []
+
+
+def test_retries_only_failed_connections_on_other_instances():
+    defaults = section(render(CONFIG, [HELLO]), "defaults")
+
+    assert "retry-on conn-failure" in defaults
+    assert "option redispatch 1" in defaults
+    assert "retries 3" in defaults
+    assert not any("check" in line.split() for line in defaults)
+
+
+def test_timeouts():
+    defaults = section(render(CONFIG, [HELLO]), "defaults")
+
+    for expected in ("timeout connect 5s", "timeout client 60s", "timeout tunnel 1h"):
+        assert expected in defaults
+
+
+def test_global_section_enables_seamless_reloads_with_state_in_run_dir():
+    lines = section(render(CONFIG, [HELLO]), "global")
+
+    assert 'stats socket "/run/yun/stats.sock" mode 600 level admin expose-fd listeners' in lines
+
+
+def test_without_log_socket_nothing_is_logged():
+    text = render(CONFIG, [HELLO])
+
+    assert "no log" in section(text, "frontend yun_http")
+    assert "log-format" not in text
+    assert "txn.yun_app" not in text
+
+
+def test_with_log_socket_requests_are_logged_in_yun_format():
+    text = render(LOGGED, [HELLO])
+
+    assert 'log "/run/yun/log.sock" len 8192 format rfc5424 local0 info' in section(text, "global")
+    assert f'log-format "{LOG_FORMAT}"' in section(text, "frontend yun_http")
+    assert "http-request set-var(txn.yun_app) str(hello)" in section(text, "backend be_guid-hello")
+
+
+def test_free_text_becomes_safe_names():
+    route = Route("a.apps.localhost", "", "guid 1/ü", "my app", [Server("web 0", "127.0.0.1", 1)])
+
+    text = render(LOGGED, [route])
+
+    lines = section(text, "backend be_guid:201:2f:c3:bc")
+    assert "server web:200 127.0.0.1:1" in lines
+    assert "http-request set-var(txn.yun_app) str(my:20app)" in lines
+
+
+def test_odd_path_characters_are_escaped_for_haproxy():
+    rule = use_backend_lines(render(CONFIG, [Route("a.apps.localhost", "/$x'y", "g", "a", [])]))[0]
+
+    assert '"/\\$x\'y"' in rule
+
+
+def test_ipv6_and_hostname_servers():
+    route = Route(
+        "a.apps.localhost",
+        "",
+        "g",
+        "a",
+        [Server("v6", "::1", 8080), Server("dns", "Localhost", 80)],
+    )
+
+    lines = section(render(CONFIG, [route]), "backend be_g")
+
+    assert "server v6 ipv6@::1:8080" in lines
+    assert "server dns localhost:80" in lines
+
+
+def test_text_is_stable_across_calls():
+    first = render(LOGGED, [HELLO, API])
+    assert re.search(r"\d{4}-\d\d-\d\d", first) is None  # no timestamps that would force reloads
+    assert render(LOGGED, [HELLO, API]) == first
+
+
+@pytest.mark.parametrize(
+    "route",
+    [
+        Route("bad host", "", "g", "a", []),
+        Route("a.apps.localhost\n    bind :80", "", "g", "a", []),
+        Route("*.apps.localhost", "", "g", "a", []),
+        Route("", "", "g", "a", []),
+        Route("a.apps.localhost", "api", "g", "a", []),
+        Route("a.apps.localhost", "/a b", "g", "a", []),
+        Route("a.apps.localhost", "/a#b", "g", "a", []),
+        Route("a.apps.localhost", "/a?b", "g", "a", []),
+        Route("a.apps.localhost", "/a//b", "g", "a", []),
+        Route("a.apps.localhost", "", "", "a", []),
+        Route("a.apps.localhost", "", "g", "a", [Server("", "127.0.0.1", 1)]),
+        Route("a.apps.localhost", "", "g", "a", [Server("s", "127.0.0.1", 0)]),
+        Route("a.apps.localhost", "", "g", "a", [Server("s", "127.0.0.1", 70000)]),
+        Route("a.apps.localhost", "", "g", "a", [Server("s", "bad address", 1)]),
+        Route("a.apps.localhost", "", "g", "a", [Server("s", "127.0.0.1", 1)] * 2),
+    ],
+)
+def test_input_haproxy_must_not_see_is_rejected(route):
+    with pytest.raises(ValueError):
+        render(CONFIG, [route])
+
+
+def test_same_host_and_path_on_two_backends_is_rejected():
+    with pytest.raises(ValueError, match="two backends"):
+        render(CONFIG, [HELLO, Route(HELLO.host, "", "guid-else", "else", servers(9009))])
+
+
+def test_one_backend_with_two_server_lists_is_rejected():
+    with pytest.raises(ValueError, match="disagree"):
+        render(CONFIG, [HELLO, Route("alias.apps.localhost", "", HELLO.backend, "hello", [])])
+
+
+def test_several_routes_may_share_one_backend():
+    alias = Route("alias.apps.localhost", "", HELLO.backend, HELLO.app_name, HELLO.servers)
+
+    text = render(CONFIG, [HELLO, alias, HELLO])
+
+    assert text.splitlines().count("backend be_guid-hello") == 1
+    assert host_map([HELLO, alias, HELLO]) == [
+        "alias.apps.localhost be_guid-hello",
+        "hello.apps.localhost be_guid-hello",
+    ]
+
+
+def test_run_dir_with_a_single_quote_is_rejected():
+    with pytest.raises(ValueError, match="single quote"):
+        render(RouterConfig("127.0.0.1", 8080, Path("/run/it's")), [])
+
+
+def test_bind_must_be_an_ip_address():
+    with pytest.raises(ValueError, match="IP address"):
+        render(RouterConfig("localhost", 8080, Path("/run/yun")), [])
+    assert "bind :8080" in render(RouterConfig("", 8080, Path("/run/yun")), [])
+    assert "bind ipv6@::1:8080" in render(RouterConfig("::1", 8080, Path("/run/yun")), [])
