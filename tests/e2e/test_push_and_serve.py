@@ -46,6 +46,12 @@ def test_push_hello_python_serves_through_router(platform: Platform) -> None:
     assert listing[0]["state"] == "STARTED"
 
 
+def test_repush_of_unchanged_app_uploads_nothing(platform: Platform) -> None:
+    result = platform.cli("push", "-p", str(EXAMPLES / "hello-python"))
+    assert ": 0 new (0.0 KiB)" in result.stdout, result.stdout
+    platform.wait_for("hello-python", "Hello from Yun", timeout=5)
+
+
 def test_unknown_host_is_404_with_router_header(platform: Platform) -> None:
     response = platform.get("no-such-app")
     assert response.status_code == 404
@@ -238,3 +244,23 @@ def test_restarting_server_keeps_apps_served(platform: Platform) -> None:
     assert failures == []
     after = {i["index"]: i["pid"] for i in wait_instances(platform, "hello-python", 3)}
     assert after == before
+
+
+def test_server_stop_all_stops_instances_and_router(platform: Platform) -> None:
+    pids = [i["pid"] for i in wait_instances(platform, "hello-python", 3)]
+    haproxy_pid = int((platform.home / "router" / "haproxy.pid").read_text().split()[0])
+    platform.cli("server", "stop", "--all")
+    assert platform.proc is not None
+    platform.proc.wait(30)
+    platform.proc = None
+    for pid in [*pids, haproxy_pid]:
+        assert not _alive(pid), f"pid {pid} still running"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    return state != "Z"
