@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,11 +118,11 @@ class Platform:
         raise AssertionError(f"{host}{path} never answered {expect!r}; last: {last}")
 
 
-@pytest.fixture(scope="session")
-def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+@contextmanager
+def launch(base: Path, extra_env: dict[str, str] | None = None) -> Iterator[Platform]:
+    """A logged-in `yun server` with its own home, config and free ports under `base`."""
     if shutil.which("haproxy") is None:
         pytest.skip("haproxy is not installed (make test installs it)")
-    base = tmp_path_factory.mktemp("yun")
     home = base / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith("YUN_")}
     api_port, router_port = free_port(), free_port()
@@ -133,11 +134,16 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
             "YUN_ROUTER_PORT": str(router_port),
             "YUN_ADMIN_PASSWORD": "e2e-secret",
             "YUN_API_URL": f"http://127.0.0.1:{api_port}",
+            **(extra_env or {}),
         }
     )
     home.mkdir()
     plat = Platform(
-        home=home, env=env, api_port=api_port, router_port=router_port, log_path=base / "server.log"
+        home=home,
+        env=env,
+        api_port=api_port,
+        router_port=router_port,
+        log_path=base / "server.log",
     )
     plat.start()
     try:
@@ -146,5 +152,15 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     finally:
         plat.stop_server()
         subprocess.run(
-            [YUN, "server", "stop", "--all"], env=env, capture_output=True, timeout=120, check=False
+            [YUN, "server", "stop", "--all"],
+            env=env,
+            capture_output=True,
+            timeout=120,
+            check=False,
         )
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    with launch(tmp_path_factory.mktemp("yun")) as plat:
+        yield plat

@@ -6,17 +6,12 @@ run as root, since PostgreSQL refuses to run as root) and stops it by pid afterw
 
 from __future__ import annotations
 
-import glob
-import os
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from tests.helpers import free_port
+from tests.helpers import postgres_server
 
 from yun.store.bootstrap import bootstrap
 from yun.store.models import App, Org, Space, User
@@ -25,74 +20,10 @@ from yun.store.session import Store
 pytestmark = pytest.mark.integration
 
 
-def _pg_bin(name: str) -> str | None:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    return found[-1] if found else shutil.which(name)
-
-
-def _as_postgres(args: list[str]) -> list[str]:
-    if os.geteuid() != 0:
-        return args
-    return ["runuser", "-u", "postgres", "--", *args]
-
-
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
-    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
-    if initdb is None or pg_ctl is None:
-        pytest.skip("PostgreSQL server binaries are not installed (make test installs them)")
-    if os.geteuid() == 0 and shutil.which("runuser") is None:
-        pytest.skip("running as root needs runuser to start PostgreSQL as postgres")
-    base = Path(tempfile.mkdtemp(prefix="yun-pg-"))
-    os.chmod(base, 0o777)
-    data = base / "data"
-    port = free_port()
-    subprocess.run(
-        _as_postgres([initdb, "-D", str(data), "-U", "yun", "--auth=trust", "-E", "UTF8"]),
-        check=True,
-        capture_output=True,
-    )
-    options = f"-k {base} -h 127.0.0.1 -p {port}"
-    subprocess.run(
-        _as_postgres(
-            [pg_ctl, "-D", str(data), "-o", options, "-l", str(base / "log"), "-w", "start"]
-        ),
-        check=True,
-        capture_output=True,
-    )
-    try:
-        subprocess.run(
-            _as_postgres(
-                [
-                    str(Path(initdb).parent / "createdb"),
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    str(port),
-                    "-U",
-                    "yun",
-                    "yun",
-                ]
-            ),
-            check=True,
-            capture_output=True,
-        )
-        yield f"postgresql://yun@127.0.0.1:{port}/yun"
-    finally:
-        pid_file = data / "postmaster.pid"
-        if pid_file.exists():
-            pid = int(pid_file.read_text().split()[0])
-            subprocess.run(
-                _as_postgres([pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"]),
-                capture_output=True,
-                check=False,
-            )
-            try:
-                os.kill(pid, 0)
-                os.kill(pid, 9)
-            except ProcessLookupError:
-                pass
-        shutil.rmtree(base, ignore_errors=True)
+    with postgres_server() as url:
+        yield url
 
 
 def test_migrate_and_bootstrap_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
