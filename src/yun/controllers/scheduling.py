@@ -31,12 +31,6 @@ def parse_slot(slot: str) -> tuple[str, int]:
     return process_guid, int(index)
 
 
-class DesiredAgent:
-    """The part of the agent this controller uses (so tests can pass a fake)."""
-
-    def set_desired(self, specs: list[InstanceSpec]) -> None: ...
-
-
 class InstanceController:
     prefix = "instances"
 

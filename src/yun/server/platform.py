@@ -6,7 +6,9 @@ running, and the next start adopts them instead of restarting them.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -140,8 +142,9 @@ class Platform:
         stopper = threading.Thread(target=self._stop_parts, daemon=True)
         stopper.start()
         stopper.join(30)
-        if read_pid(self.pidfile) is None or self.pidfile.exists():
-            self.pidfile.unlink(missing_ok=True)
+        with contextlib.suppress(OSError, ValueError):
+            if int(self.pidfile.read_text().strip()) == os.getpid():
+                self.pidfile.unlink()
 
     def _stop_parts(self) -> None:
         if self._manager is not None:
