@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -38,6 +39,10 @@ class AlreadyRunning(Exception):
     pass
 
 
+class MissingTool(Exception):
+    pass
+
+
 class Platform:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -48,6 +53,11 @@ class Platform:
 
     def _prepare(self) -> ApiContext:
         s = self.settings
+        if shutil.which(s.haproxy) is None and not Path(s.haproxy).is_file():
+            raise MissingTool(
+                f"yun server needs HAProxy as its router, and {s.haproxy!r} was not found; "
+                "install it with `apt-get install haproxy` (as root) or set YUN_HAPROXY"
+            )
         for path in (s.home, s.blobs_dir, s.logs_dir, s.instances_dir, s.router_dir, s.cache_dir):
             path.mkdir(parents=True, exist_ok=True)
         other = read_pid(self.pidfile)

@@ -1,0 +1,54 @@
+"""CLI errors are one clear line and a nonzero exit, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+YUN = str(Path(sys.executable).parent / "yun")
+
+
+def run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("YUN_")}
+    base.update({"YUN_HOME": str(tmp_path / "home"), "YUN_CONFIG_DIR": str(tmp_path / "cfg")})
+    base.update(env)
+    return subprocess.run(
+        [YUN, *args], env=base, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+    )
+
+
+def test_server_without_haproxy_says_what_to_install(tmp_path: Path) -> None:
+    result = run(["server"], tmp_path, YUN_HAPROXY=str(tmp_path / "no-haproxy"))
+    assert result.returncode == 1
+    assert "apt-get install haproxy" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_commands_before_login_point_to_login(tmp_path: Path) -> None:
+    result = run(["apps"], tmp_path)
+    assert result.returncode == 1
+    assert "yun login" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_unreachable_api_is_one_line(tmp_path: Path) -> None:
+    result = run(["login", "-a", "http://127.0.0.1:9", "-p", "x"], tmp_path)
+    assert result.returncode == 1
+    assert "cannot reach the Yun API" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_size_flag_names_the_flag(tmp_path: Path) -> None:
+    (tmp_path / "cfg").mkdir()
+    (tmp_path / "cfg" / "config.json").write_text('{"api": "http://127.0.0.1:9", "token": "t"}')
+    result = run(["scale", "demo", "-m", "12Q"], tmp_path)
+    assert result.returncode == 1
+    assert "--memory" in result.stderr and "12Q" in result.stderr
+
+
+def test_help_lists_the_verbs(tmp_path: Path) -> None:
+    out = run(["--help"], tmp_path).stdout
+    for verb in ("push", "apps", "logs", "events", "scale", "set-env", "server", "restage"):
+        assert verb in out
