@@ -1,0 +1,248 @@
+"""The OCI runtime configuration (`config.json`) of one app instance, as a pure function.
+
+The runc driver writes what `container_config` returns into the instance's bundle; keeping it
+free of I/O lets the unit tests pin down every isolation promise (what is read-only, which
+namespaces, which user, which limits) without root. The root filesystem is the host "stack": an
+empty, read-only directory in the bundle onto which the host's `/usr` (and `/lib`, `/bin`, …,
+or symlinks to `/usr` on a merged-/usr host) and a few files of `/etc` are bind-mounted
+read-only, so staging and running use the same interpreters (ARCHITECTURE.md, "The stack").
+The droplet's `app/` and `deps/` appear where Cloud Foundry puts them, `/home/vcap/app` and
+`/home/vcap/deps`, and the app runs as the unprivileged `vcap` user with no capabilities.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from yun.agent.env import FILE_DESCRIPTOR_LIMIT
+
+OCI_VERSION = "1.0.2"
+VCAP_UID = 2000
+VCAP_GID = 2000
+APP_DIR = "/home/vcap/app"
+DEPS_DIR = "/home/vcap/deps"
+LAUNCHER = "/lifecycle/launcher.sh"
+STATUS_DIR = "/lifecycle/status"  # the only writable place besides the app, deps and /tmp
+PIDS_LIMIT = 1024
+MIB = 1024 * 1024
+
+# Host directories that make up the stack, mounted read-only (or mirrored as symlinks).
+STACK_DIRS = ("usr", "lib", "lib32", "lib64", "libx32", "bin", "sbin")
+# Host files of /etc that programs on the stack expect. passwd, group and hosts are not here:
+# the driver writes its own into the rootfs so the host's users and names do not leak in.
+ETC_ENTRIES = (
+    "alternatives",
+    "ca-certificates",
+    "ca-certificates.conf",
+    "gai.conf",
+    "host.conf",
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "localtime",
+    "mime.types",
+    "nginx",
+    "nsswitch.conf",
+    "protocols",
+    "python3",
+    "resolv.conf",
+    "services",
+    "ssl",
+    "timezone",
+)
+
+# CPU weight: 1024 shares (the kernel's default weight of a cgroup) per GiB of memory, i.e.
+# `shares = memory_mb`, like Cloud Foundry where CPU follows the memory an app pays for.
+# The kernel (cgroup v1) accepts 2..262144; runc maps shares onto v2's cpu.weight itself.
+CPU_SHARES_MIN = 2
+CPU_SHARES_MAX = 262144
+
+# What runc's own `runc spec` masks: kernel interfaces an app has no business reading.
+MASKED_PATHS = (
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+)
+READONLY_PATHS = (
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+)
+
+_RO_BIND = ("bind", "ro", "nosuid", "nodev")
+_RW_BIND = ("bind", "nosuid", "nodev")
+
+
+def cpu_shares(memory_mb: int) -> int:
+    """CPU shares of an instance with `memory_mb` of memory (see CPU_SHARES_MIN above)."""
+    return max(CPU_SHARES_MIN, min(CPU_SHARES_MAX, memory_mb))
+
+
+@dataclass(frozen=True)
+class Stack:
+    """How the host's userland appears in containers.
+
+    `links` mirrors top-level symlinks (a merged-/usr host has `bin -> usr/bin`), `binds` are
+    host paths mounted read-only at the same place.
+    """
+
+    links: Mapping[str, str] = field(default_factory=dict)
+    binds: Sequence[str] = ()
+
+
+def host_stack(root: Path = Path("/")) -> Stack:
+    """The stack as found on this host: only what exists is mounted."""
+    links: dict[str, str] = {}
+    binds: list[str] = []
+    for name in STACK_DIRS:
+        path = root / name
+        if path.is_symlink():
+            links[name] = str(path.readlink())
+        elif path.is_dir():
+            binds.append(f"/{name}")
+    for name in ETC_ENTRIES:
+        if (root / "etc" / name).exists():
+            binds.append(f"/etc/{name}")
+    return Stack(links=links, binds=tuple(binds))
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """Everything `container_config` needs; host paths are absolute."""
+
+    hostname: str
+    args: Sequence[str]
+    env: Mapping[str, str]
+    app_dir: Path  # the extracted droplet's app/ (writable, owned by vcap)
+    deps_dir: Path
+    status_dir: Path  # exit status and hook markers, read by the driver from the host
+    launcher: Path
+    memory_mb: int
+    cgroups_path: str  # e.g. "/yun/<container id>"
+    stack: Stack
+    netns: Path | None = None  # None: share the host's network namespace
+    pids_limit: int = PIDS_LIMIT
+    swap_limit: bool = True  # False where the kernel does not account swap (v1 without memsw)
+
+
+def _mount(destination: str, kind: str, source: str, options: Sequence[str]) -> dict[str, Any]:
+    return {"destination": destination, "type": kind, "source": source, "options": list(options)}
+
+
+def mounts(spec: ContainerSpec) -> list[dict[str, Any]]:
+    """Kernel filesystems first, then the stack, then the instance's own directories; later
+    mounts may sit inside earlier ones, which runc mounts in order."""
+    tmp_size = f"size={max(spec.memory_mb, 16)}m"  # tmpfs pages count against the memory limit
+    result = [
+        _mount("/proc", "proc", "proc", ()),
+        _mount("/dev", "tmpfs", "tmpfs", ("nosuid", "strictatime", "mode=755", "size=65536k")),
+        _mount(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            ("nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"),
+        ),
+        _mount("/dev/shm", "tmpfs", "shm", ("nosuid", "noexec", "nodev", "mode=1777", tmp_size)),
+        _mount("/dev/mqueue", "mqueue", "mqueue", ("nosuid", "noexec", "nodev")),
+        _mount("/sys", "sysfs", "sysfs", ("nosuid", "noexec", "nodev", "ro")),
+        _mount("/tmp", "tmpfs", "tmpfs", ("nosuid", "nodev", "mode=1777", tmp_size)),
+    ]
+    result += [_mount(path, "bind", path, _RO_BIND) for path in spec.stack.binds]
+    result += [
+        _mount(APP_DIR, "bind", str(spec.app_dir), _RW_BIND),
+        _mount(DEPS_DIR, "bind", str(spec.deps_dir), _RW_BIND),
+        _mount(LAUNCHER, "bind", str(spec.launcher), (*_RO_BIND, "noexec")),
+        _mount(STATUS_DIR, "bind", str(spec.status_dir), (*_RW_BIND, "noexec")),
+    ]
+    return result
+
+
+def namespaces(netns: Path | None) -> list[dict[str, str]]:
+    result = [{"type": kind} for kind in ("pid", "mount", "uts", "ipc")]
+    if netns is not None:
+        result.append({"type": "network", "path": str(netns)})
+    return result
+
+
+def resources(spec: ContainerSpec) -> dict[str, Any]:
+    limit = spec.memory_mb * MIB
+    memory: dict[str, int] = {"limit": limit}
+    if spec.swap_limit:
+        memory["swap"] = limit  # OCI's swap is memory + swap: equal means no swap at all
+    return {
+        "devices": [{"allow": False, "access": "rwm"}],  # runc adds the standard devices
+        "memory": memory,
+        "cpu": {"shares": cpu_shares(spec.memory_mb)},
+        "pids": {"limit": spec.pids_limit},
+    }
+
+
+def container_config(spec: ContainerSpec) -> dict[str, Any]:
+    """The `config.json` of the bundle whose rootfs directory is `rootfs` next to it."""
+    no_caps: list[str] = []
+    return {
+        "ociVersion": OCI_VERSION,
+        "root": {"path": "rootfs", "readonly": True},
+        "hostname": spec.hostname,
+        "process": {
+            "terminal": False,
+            "user": {"uid": VCAP_UID, "gid": VCAP_GID, "additionalGids": []},
+            "args": list(spec.args),
+            "env": [f"{key}={value}" for key, value in spec.env.items()],
+            "cwd": APP_DIR,
+            "capabilities": {
+                "bounding": no_caps,
+                "effective": no_caps,
+                "inheritable": no_caps,
+                "permitted": no_caps,
+                "ambient": no_caps,
+            },
+            "rlimits": [
+                {
+                    "type": "RLIMIT_NOFILE",
+                    "hard": FILE_DESCRIPTOR_LIMIT,
+                    "soft": FILE_DESCRIPTOR_LIMIT,
+                },
+                {"type": "RLIMIT_CORE", "hard": 0, "soft": 0},
+            ],
+            "noNewPrivileges": True,
+        },
+        "mounts": mounts(spec),
+        "linux": {
+            "cgroupsPath": spec.cgroups_path,
+            "resources": resources(spec),
+            "namespaces": namespaces(spec.netns),
+            "maskedPaths": list(MASKED_PATHS),
+            "readonlyPaths": list(READONLY_PATHS),
+        },
+    }
+
+
+def passwd_file() -> str:
+    """/etc/passwd of a container: root, the app's user and nobody, nothing of the host."""
+    return (
+        "root:x:0:0:root:/root:/usr/sbin/nologin\n"
+        f"vcap:x:{VCAP_UID}:{VCAP_GID}:vcap:{APP_DIR}:/bin/bash\n"
+        "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+    )
+
+
+def group_file() -> str:
+    return f"root:x:0:\nvcap:x:{VCAP_GID}:\nnogroup:x:65534:\n"
+
+
+def hosts_file(hostname: str, address: str) -> str:
+    own = "127.0.1.1" if address.startswith("127.") else address
+    return f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{own}\t{hostname}\n"

@@ -1,0 +1,388 @@
+"""The runc driver: every instance in its own OCI container, run by `runc`.
+
+Same contract as the process driver (`base.Driver`), stronger walls: the app sees only its own
+processes (pid namespace), a read-only host stack with its droplet at `/home/vcap/app`, runs as
+the unprivileged `vcap` user without capabilities, and is held to its memory (OOM kill), CPU
+share, process count and disk quota. Containers are started detached (`runc run --detach`) with
+their output going to files in the run directory, so they keep running when the agent exits and
+a later agent adopts them through `runc state`.
+
+Without a `ContainerNetwork` the container shares the host's network and listens on a free
+port of 127.0.0.1, exactly like a process instance; with one it gets its own named network
+namespace and listens on PORT=8080 at the address the network hands out.
+
+Liveness reads `/proc/<init pid>` (recorded start time guards against pid reuse) rather than
+spawning `runc state` on every check; when the container's first process dies the kernel kills
+everything else in its pid namespace. Why it died comes from the launcher's exit-status file,
+the cgroup's OOM counter (read before `runc delete` removes the cgroup), and the driver's own
+marker when it killed the instance for exceeding its disk quota.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from yun.agent.drivers.base import ExitStatus, Handle, handle_from_dict, handle_to_dict
+from yun.agent.drivers.cgroups import Cgroup, swap_accounting
+from yun.agent.drivers.oci import (
+    APP_DIR,
+    DEPS_DIR,
+    LAUNCHER,
+    MIB,
+    STATUS_DIR,
+    VCAP_GID,
+    VCAP_UID,
+    ContainerSpec,
+    container_config,
+    host_stack,
+)
+from yun.agent.drivers.process import HOOK_RUNNER
+from yun.agent.drivers.runc_bundle import (
+    chown_tree,
+    disk_usage,
+    extract_droplet,
+    make_rootfs,
+    write_config,
+)
+from yun.agent.drivers.runc_cli import Runc, RuncError
+from yun.agent.drivers.runc_network import (
+    CONTAINER_PORT,
+    ContainerNetwork,
+    HostPorts,
+    NetworkLease,
+    create_netns,
+    delete_netns,
+    netns_name,
+    netns_path,
+)
+from yun.agent.env import placement_environment
+from yun.agent.specs import InstanceSpec
+
+__all__ = ["ContainerNetwork", "NetworkLease", "RuncDriver", "RuncError", "container_id"]
+
+DEFAULT_STATE_ROOT = Path("/run/yun/runc")  # tmpfs, like runc's /run/runc: gone on reboot
+DISK_CHECK_INTERVAL = 5.0
+STDOUT = "stdout.log"
+STDERR = "stderr.log"
+RUNC_LOG = "runc.log"
+EXIT_FILE = "exit-status"  # in status/, written by the launcher inside the container
+HOOKS_DONE = "hooks-done"
+HOOK_FAILED = "hook-failed"
+DISK_EXCEEDED = "disk-quota-exceeded"  # in the run dir, out of the app's reach
+OOM_KILLED = "oom-killed"
+STOP_POLL = 0.02
+OUT_OF_MEMORY = ExitStatus(137, "out of memory")
+
+
+def container_id(instance_guid: str) -> str:
+    """runc's container id of an instance: `yun-` and the guid, in runc's [\\w+.-] alphabet."""
+    return "yun-" + re.sub(r"[^\w+.-]", "-", instance_guid)
+
+
+def _describe(code: int) -> str:
+    if code > 128:
+        with contextlib.suppress(ValueError):
+            return f"exited with {code} ({signal.Signals(code - 128).name})"
+    return f"exited with {code}"
+
+
+def _starttime(pid: int) -> int | None:
+    """Start time and liveness from /proc: None when gone or a zombie."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (OSError, ValueError):
+        return None
+    fields = text[text.rfind(")") + 2 :].split()
+    return None if fields[0] in ("Z", "X") else int(fields[19])
+
+
+class RuncDriver:
+    name = "runc"
+
+    def __init__(
+        self,
+        launcher: Path,
+        *,
+        state_root: Path | None = None,
+        runc: str = "runc",
+        network: ContainerNetwork | None = None,
+        bind: str = "127.0.0.1",
+        disk_check_interval: float = DISK_CHECK_INTERVAL,
+    ) -> None:
+        self.launcher = Path(launcher).absolute()
+        self.state_root = Path(state_root or DEFAULT_STATE_ROOT).absolute()
+        self.runc_binary = runc
+        self.network = network
+        self.bind = bind
+        self.disk_check_interval = disk_check_interval
+        self._lock = threading.Lock()
+        self._ports = HostPorts(bind)
+        self._disk_checked: dict[str, float] = {}  # container id -> monotonic time of last look
+
+    def _runc(self, handle: Handle | None = None) -> Runc:
+        root = handle.data.get("state_root") if handle is not None else None
+        return Runc(self.runc_binary, Path(root) if root else self.state_root)
+
+    # -- starting ---------------------------------------------------------------------------
+
+    def start(self, spec: InstanceSpec, *, run_dir: Path, env: Mapping[str, str]) -> Handle:
+        run_dir.mkdir(parents=True)
+        guid = env.get("CF_INSTANCE_GUID") or run_dir.name
+        cid = container_id(guid)
+        extract_droplet(spec.droplet, run_dir)
+        for name in ("app", "deps", "status"):
+            (run_dir / name).mkdir(exist_ok=True)
+            chown_tree(run_dir / name, VCAP_UID, VCAP_GID)
+        netns = netns_name(cid) if self.network is not None else None
+        port: int | None = None
+        try:
+            address: str = self.bind
+            dns: tuple[str, ...] = ()
+            if netns is not None and self.network is not None:
+                lease = self.network.attach(cid, create_netns(netns))
+                address, dns, port = lease.address, tuple(lease.dns), CONTAINER_PORT
+            else:
+                port = self._ports.take(run_dir)
+            full_env = self._environment(spec, env, address=address, port=port)
+            self._write_bundle(spec, run_dir, cid=cid, env=full_env, address=address, dns=dns)
+            runc = self._runc()
+            runc.run_detached(
+                cid,
+                bundle=run_dir,
+                stdout=run_dir / STDOUT,
+                stderr=run_dir / STDERR,
+                log=run_dir / RUNC_LOG,
+            )
+            state = runc.state(cid)
+            pid = state.pid if state is not None else 0
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._runc().delete(cid)
+            with contextlib.suppress(Exception):
+                self._release_network(cid, netns)
+            if netns is None:
+                self._ports.release(port, run_dir)
+            raise
+        return Handle(
+            run_dir=run_dir,
+            pid=pid or None,
+            address=address,
+            port=port,
+            logs={"OUT": run_dir / STDOUT, "ERR": run_dir / STDERR},
+            data={
+                "container_id": cid,
+                "state_root": str(self.state_root),
+                "cgroups_path": f"/yun/{cid}",
+                "starttime": _starttime(pid) or 0,
+                "hooks": bool(spec.pre_running),
+                "netns": netns,
+                "disk_mb": spec.disk_mb,
+            },
+        )
+
+    def _environment(
+        self, spec: InstanceSpec, env: Mapping[str, str], *, address: str, port: int
+    ) -> dict[str, str]:
+        full_env = dict(env)
+        full_env.update(
+            placement_environment(
+                home=Path(APP_DIR),
+                deps_dir=Path(DEPS_DIR),
+                tmpdir=Path("/tmp"),
+                ip=address,
+                port=port,
+            )
+        )
+        full_env["YUN_EXIT_FILE"] = f"{STATUS_DIR}/{EXIT_FILE}"
+        if spec.pre_running:
+            full_env["YUN_COMMAND"] = spec.command
+            full_env["YUN_RUN_DIR"] = STATUS_DIR
+            for number, hook in enumerate(spec.pre_running):
+                full_env[f"YUN_PRE_RUNNING_{number}"] = hook
+        return full_env
+
+    def _write_bundle(
+        self,
+        spec: InstanceSpec,
+        run_dir: Path,
+        *,
+        cid: str,
+        env: Mapping[str, str],
+        address: str,
+        dns: tuple[str, ...],
+    ) -> None:
+        hostname = (env.get("CF_INSTANCE_GUID") or run_dir.name)[:63]  # the kernel's limit
+        stack = host_stack()
+        if dns:  # our own resolv.conf replaces the host's
+            stack = replace(stack, binds=[b for b in stack.binds if b != "/etc/resolv.conf"])
+        make_rootfs(run_dir / "rootfs", stack=stack, hostname=hostname, address=address, dns=dns)
+        command = HOOK_RUNNER if spec.pre_running else spec.command
+        config = container_config(
+            ContainerSpec(
+                hostname=hostname,
+                args=["/bin/bash", LAUNCHER, command],
+                env=env,
+                app_dir=run_dir / "app",
+                deps_dir=run_dir / "deps",
+                status_dir=run_dir / "status",
+                launcher=self.launcher,
+                memory_mb=spec.memory_mb,
+                cgroups_path=f"/yun/{cid}",
+                stack=stack,
+                netns=netns_path(netns_name(cid)) if self.network is not None else None,
+                swap_limit=swap_accounting(),
+            )
+        )
+        write_config(run_dir, config)
+
+    def _release_network(self, cid: str, netns: str | None) -> None:
+        if netns is None:
+            return
+        if self.network is not None:
+            try:
+                self.network.detach(cid, netns_path(netns))
+            finally:
+                delete_netns(netns)
+        else:
+            delete_netns(netns)
+
+    # -- watching ---------------------------------------------------------------------------
+
+    def alive(self, handle: Handle) -> bool:
+        if not self._init_alive(handle):
+            return False
+        if self._over_disk_quota(handle):
+            (handle.run_dir / DISK_EXCEEDED).touch()
+            self._kill_and_wait(handle, grace=0.0)
+            return False
+        return True
+
+    def _init_alive(self, handle: Handle) -> bool:
+        if handle.pid is None:
+            return False
+        started = _starttime(handle.pid)
+        return started is not None and started == int(handle.data.get("starttime", 0))
+
+    def _over_disk_quota(self, handle: Handle) -> bool:
+        """Measure at most every `disk_check_interval`: walking a big app dir is not free."""
+        cid = str(handle.data.get("container_id"))
+        now = time.monotonic()
+        with self._lock:
+            if now - self._disk_checked.get(cid, -float("inf")) < self.disk_check_interval:
+                return False
+            self._disk_checked[cid] = now
+        limit = int(handle.data.get("disk_mb") or 0) * MIB
+        return limit > 0 and self._disk_bytes(handle) > limit
+
+    def _disk_bytes(self, handle: Handle) -> int:
+        return disk_usage([handle.run_dir / "app", handle.run_dir / "deps"])
+
+    def ready(self, handle: Handle) -> bool:
+        return not handle.data.get("hooks") or (handle.run_dir / "status" / HOOKS_DONE).exists()
+
+    def exit_status(self, handle: Handle) -> ExitStatus:
+        code: int | None = None
+        with contextlib.suppress(OSError, ValueError):
+            code = int((handle.run_dir / "status" / EXIT_FILE).read_text().strip())
+        if (handle.run_dir / DISK_EXCEEDED).exists():
+            return ExitStatus(code, "disk quota exceeded")
+        if code in (None, 137) and self._oom_killed(handle):
+            return OUT_OF_MEMORY
+        if (handle.run_dir / "status" / HOOK_FAILED).exists():
+            return ExitStatus(code, "pre-running hook failed")
+        if code is None:
+            return ExitStatus(None, "exited (status unknown)")
+        return ExitStatus(code, _describe(code))
+
+    def _oom_killed(self, handle: Handle) -> bool:
+        """From the cgroup while it exists, remembered in the run dir for after `runc delete`."""
+        marker = handle.run_dir / OOM_KILLED
+        if marker.exists():
+            return True
+        path = handle.data.get("cgroups_path")
+        if path and Cgroup(str(path)).oom_killed():
+            with contextlib.suppress(OSError):
+                marker.touch()
+            return True
+        return False
+
+    def usage(self, handle: Handle) -> tuple[int, int]:
+        """(memory bytes in use, disk bytes of the app and deps dirs), for `yun app`."""
+        path = handle.data.get("cgroups_path")
+        memory = Cgroup(str(path)).memory_usage() if path else None
+        return memory or 0, self._disk_bytes(handle)
+
+    # -- stopping ---------------------------------------------------------------------------
+
+    def signal(self, handle: Handle, signum: int) -> None:
+        """Signal the container's first process (the launcher passes TERM/HUP/INT on)."""
+        if self._init_alive(handle):
+            self._runc(handle).kill(str(handle.data["container_id"]), signum)
+
+    def stop(self, handle: Handle, *, grace: float) -> None:
+        self._kill_and_wait(handle, grace=grace)
+        if not self._init_alive(handle):
+            self._oom_killed(handle)  # note it before the cgroup goes
+        cid = handle.data.get("container_id")
+        if cid:
+            self._runc(handle).delete(str(cid))
+
+    def _kill_and_wait(self, handle: Handle, *, grace: float) -> None:
+        if grace > 0 and self._init_alive(handle):
+            self.signal(handle, signal.SIGTERM)
+            deadline = time.monotonic() + grace
+            while self._init_alive(handle) and time.monotonic() < deadline:
+                time.sleep(STOP_POLL)
+        if self._init_alive(handle):
+            self.signal(handle, signal.SIGKILL)
+            deadline = time.monotonic() + 5.0
+            while self._init_alive(handle) and time.monotonic() < deadline:
+                time.sleep(STOP_POLL)
+
+    def remove(self, handle: Handle) -> None:
+        cid = str(handle.data.get("container_id") or "")
+        if cid:
+            with contextlib.suppress(RuncError):
+                self._runc(handle).delete(cid)
+        netns = handle.data.get("netns")
+        self._release_network(cid, str(netns) if netns else None)
+        shutil.rmtree(handle.run_dir, ignore_errors=True)
+        self._ports.release(handle.port, handle.run_dir)
+        with self._lock:
+            self._disk_checked.pop(cid, None)
+
+    # -- persistence ------------------------------------------------------------------------
+
+    def to_dict(self, handle: Handle) -> dict[str, Any]:
+        return handle_to_dict(handle)
+
+    def adopt(self, saved: Mapping[str, Any]) -> Handle | None:
+        try:
+            handle = handle_from_dict(saved)
+        except (KeyError, TypeError, ValueError):
+            return None
+        if not handle.data.get("container_id") or not handle.run_dir.is_dir():
+            return None
+        state = self._runc(handle).state(str(handle.data["container_id"]))
+        if state is None or state.status not in ("running", "paused") or state.pid != handle.pid:
+            # Gone (reboot, someone deleted it) or stopped: dead, and `alive` will say so.
+            handle = Handle(
+                run_dir=handle.run_dir,
+                pid=None,
+                address=handle.address,
+                port=handle.port,
+                logs=handle.logs,
+                data=handle.data,
+            )
+        if self.network is None and handle.port is not None:
+            self._ports.hold(handle.port, handle.run_dir)
+        return handle

@@ -1,0 +1,94 @@
+"""An instance's OCI bundle on disk, and how much disk the instance uses.
+
+The bundle is the instance's run directory: `config.json`, a `rootfs/` that holds only mount
+points, symlinks and the generated `/etc/passwd`, `/etc/group` and `/etc/hosts`, the extracted
+droplet (`app/`, `deps/`, owned by the container's `vcap` user so the app can write its own
+directory), and `status/` where the launcher leaves the exit status for the driver to read.
+
+Disk quota is measured rather than enforced by the filesystem: a real quota needs XFS project
+quotas or a loop device per instance, neither of which a plain Debian host has. `disk_usage`
+counts allocated blocks (sparse files count what they use, hard links once) of the writable
+directories; the driver compares it with `disk_mb` every few seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import stat
+import tarfile
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from yun.agent.drivers.oci import Stack, group_file, hosts_file, passwd_file
+
+
+def extract_droplet(droplet: Path, run_dir: Path) -> None:
+    """Unpack `app/`, `deps/` and `staging_info.json` into the run dir."""
+    with tarfile.open(droplet, "r:*") as archive:
+        archive.extractall(run_dir, filter="tar")  # refuses paths outside run_dir
+
+
+def chown_tree(path: Path, uid: int, gid: int) -> None:
+    """Give a tree to the container's user; symlinks themselves, never what they point to."""
+    os.lchown(path, uid, gid)
+    for directory, subdirs, files in os.walk(path):
+        for name in (*subdirs, *files):
+            os.lchown(os.path.join(directory, name), uid, gid)
+
+
+def make_rootfs(
+    rootfs: Path, *, stack: Stack, hostname: str, address: str, dns: Sequence[str] = ()
+) -> None:
+    """The container's root: empty but for symlinks into /usr and the generated /etc files.
+
+    `dns`, when given, replaces the host's resolv.conf (whose nameserver, e.g. a stub resolver
+    on 127.0.0.53, may not be reachable from a container's own network namespace).
+    """
+    rootfs.mkdir(mode=0o755)
+    for name, target in stack.links.items():
+        (rootfs / name).symlink_to(target)
+    for name in ("etc", "home/vcap", "lifecycle", "proc", "dev", "sys", "tmp"):
+        (rootfs / name).mkdir(mode=0o755, parents=True, exist_ok=True)
+    (rootfs / "tmp").chmod(0o1777)  # runc gives a tmpfs the mode of the dir it covers
+    etc = rootfs / "etc"
+    files = {
+        "passwd": passwd_file(),
+        "group": group_file(),
+        "hosts": hosts_file(hostname, address),
+        "hostname": f"{hostname}\n",
+    }
+    if dns:
+        files["resolv.conf"] = "".join(f"nameserver {server}\n" for server in dns)
+    for name, text in files.items():
+        (etc / name).write_text(text)
+        (etc / name).chmod(0o644)
+
+
+def write_config(bundle: Path, config: Mapping[str, Any]) -> None:
+    path = bundle / "config.json"
+    path.write_text(json.dumps(config, indent=1))
+    path.chmod(0o600)  # holds the app's environment, credentials included
+
+
+def disk_usage(paths: Iterable[Path]) -> int:
+    """Bytes allocated to the files and directories under `paths` (each inode counted once)."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    pending = [str(path) for path in paths]
+    while pending:
+        current = pending.pop()
+        try:
+            info = os.lstat(current)
+        except OSError:
+            continue  # deleted while we walked
+        if (info.st_dev, info.st_ino) in seen:
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        total += info.st_blocks * 512
+        if stat.S_ISDIR(info.st_mode):
+            with contextlib.suppress(OSError), os.scandir(current) as entries:
+                pending.extend(entry.path for entry in entries)
+    return total

@@ -1,0 +1,179 @@
+"""Helpers of the runc driver's integration tests: a droplet whose app reports what it can see
+and do from inside its container, and a driver wrapper that always deletes what it started."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import subprocess
+import tarfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from tests.integration.agent.agent_world import spec, wait_for
+
+from yun.agent import Handle, InstanceSpec
+from yun.agent.drivers.runc import RuncDriver
+from yun.agent.env import instance_environment
+
+LAUNCHER = Path(__file__).resolve().parents[3] / "src/yun/builder/launcher.sh"
+
+# Answers /check with what the container lets it see and do.
+SERVER = r"""
+import json, os, socket, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+PROBES = ["/usr/yun-probe", "/etc/yun-probe", "/etc/passwd", "/yun-probe", "/lifecycle/launcher.sh",
+          "/home/vcap/app/yun-probe", "/tmp/yun-probe"]
+
+def try_write(path):
+    try:
+        with open(path, "a") as f:
+            f.write("x")
+        return "written"
+    except OSError as exc:
+        return exc.strerror
+
+def check():
+    status = dict(line.split(":\t", 1) for line in open("/proc/self/status").read().splitlines())
+    return {
+        "pids": sorted(int(p) for p in os.listdir("/proc") if p.isdigit()),
+        "uid": os.getuid(),
+        "cap_eff": status["CapEff"].strip(),
+        "no_new_privs": status["NoNewPrivs"].strip(),
+        "hostname": socket.gethostname(),
+        "writes": {path: try_write(path) for path in PROBES},
+        "interfaces": sorted(os.listdir("/sys/class/net")),
+        "cwd": os.getcwd(),
+    }
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path == "/check":
+            body = json.dumps(check())
+        elif self.path == "/env":
+            body = json.dumps(dict(os.environ))
+        elif self.path == "/file":
+            body = open("migrated.txt").read()
+        elif self.path == "/crash":
+            os._exit(3)
+        else:
+            body = "hello from " + socket.gethostname()
+        data = body.encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format, *args):
+        print("request " + self.path, flush=True)
+
+print("listening on", os.environ["PORT"], flush=True)
+HTTPServer((os.environ["CF_INSTANCE_IP"], int(os.environ["PORT"])), Handler).serve_forever()
+"""
+
+HOG = r"""
+import time
+chunks = []
+while True:
+    chunks.append(b"x" * (16 * 1024 * 1024))
+    time.sleep(0.01)
+"""
+
+FILL = r"""
+import os, time
+with open("blob.bin", "wb") as f:
+    for _ in range(24):
+        f.write(os.urandom(1024 * 1024))
+    f.flush()
+    os.fsync(f.fileno())
+print("wrote 24 MiB", flush=True)
+time.sleep(60)
+"""
+
+
+def make_droplet(path: Path) -> Path:
+    files = {
+        "app/server.py": SERVER,
+        "app/hog.py": HOG,
+        "app/fill.py": FILL,
+        "staging_info.json": json.dumps({"start_command": "python3 server.py"}),
+    }
+    with tarfile.open(path, "w:gz") as tar:
+        for directory in ("app", "deps"):
+            info = tarfile.TarInfo(directory)
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            tar.addfile(info)
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def runc_spec(droplet: Path, **changes: Any) -> InstanceSpec:
+    return spec(droplet, **changes)
+
+
+@dataclass
+class Containers:
+    """Starts instances through a RuncDriver; `cleanup` deletes every container and dir left."""
+
+    root: Path
+    runc: str
+    driver: RuncDriver = field(init=False)
+    started: list[tuple[RuncDriver, Handle]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.driver = self.new_driver(disk_check_interval=0.2)
+
+    def new_driver(self, **options: Any) -> RuncDriver:
+        return RuncDriver(LAUNCHER, state_root=self.root / "runc", runc=self.runc, **options)
+
+    def start(self, instance: InstanceSpec, *, driver: RuncDriver | None = None) -> Handle:
+        driver = driver or self.driver
+        guid = f"{instance.slot.replace(':', '-')}-{len(self.started)}-{time.monotonic_ns()}"
+        env = instance_environment(instance, instance_guid=guid)
+        handle = driver.start(instance, run_dir=self.root / "instances" / guid, env=env)
+        self.started.append((driver, handle))
+        return handle
+
+    def list_ids(self) -> list[str]:
+        result = subprocess.run(
+            [self.runc, "--root", str(self.root / "runc"), "list", "-q"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return result.stdout.split()
+
+    def cleanup(self) -> None:
+        for driver, handle in self.started:
+            with contextlib.suppress(Exception):
+                driver.stop(handle, grace=0)
+            with contextlib.suppress(Exception):
+                driver.remove(handle)
+        for cid in self.list_ids():  # the safety net: nothing a test started may outlive it
+            subprocess.run(
+                [self.runc, "--root", str(self.root / "runc"), "delete", "--force", cid],
+                check=False,
+            )
+
+
+def get(handle: Handle, path: str = "/") -> httpx.Response:
+    return httpx.get(f"http://{handle.address}:{handle.port}{path}", timeout=5)
+
+
+def wait_http(handle: Handle, path: str = "/", timeout: float = 10.0) -> httpx.Response:
+    def attempt() -> httpx.Response | None:
+        with contextlib.suppress(httpx.HTTPError):
+            return get(handle, path)
+        return None
+
+    response: httpx.Response = wait_for(attempt, timeout=timeout)
+    return response

@@ -1,0 +1,174 @@
+"""The runc driver on its own: isolation, limits, stopping, adoption and its own netns."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.integration.agent.agent_world import wait_for
+from tests.integration.agent_runc.runc_world import Containers, get, runc_spec, wait_http
+
+from yun.agent.drivers.runc import RuncDriver, RuncError
+from yun.agent.drivers.runc_network import NETNS_DIR
+
+pytestmark = pytest.mark.integration
+
+
+def test_app_answers_from_an_isolated_unprivileged_container(
+    containers: Containers, droplet: Path
+) -> None:
+    handle = containers.start(runc_spec(droplet))
+    guid = handle.run_dir.name
+    assert wait_http(handle).text == f"hello from {guid}"
+    seen = get(handle, "/check").json()
+    assert 1 in seen["pids"]
+    assert len(seen["pids"]) <= 4  # launcher, python and the reading process: no host processes
+    assert handle.pid not in seen["pids"] or handle.pid == 1
+    assert seen["uid"] == 2000
+    assert int(seen["cap_eff"], 16) == 0
+    assert seen["no_new_privs"] == "1"
+    assert seen["hostname"] == guid
+    assert seen["cwd"] == "/home/vcap/app"
+    writes = seen["writes"]
+    for path in ("/usr/yun-probe", "/etc/yun-probe", "/yun-probe"):
+        assert writes[path] == "Read-only file system", path  # even root could not write there
+    for path in ("/etc/passwd", "/lifecycle/launcher.sh"):
+        assert writes[path] in ("Read-only file system", "Permission denied"), path
+    assert writes["/home/vcap/app/yun-probe"] == "written"
+    assert writes["/tmp/yun-probe"] == "written"
+    assert (handle.run_dir / "app/yun-probe").read_text() == "x"
+    env = get(handle, "/env").json()
+    assert env["HOME"] == "/home/vcap/app"
+    assert env["DEPS_DIR"] == "/home/vcap/deps"
+    assert env["PORT"] == str(handle.port)
+    memory, disk = containers.driver.usage(handle)
+    assert 1024 * 1024 < memory < 256 * 1024 * 1024
+    assert disk > 0
+    assert "request /check" in handle.logs["OUT"].read_text()
+
+
+def test_an_app_beyond_its_memory_limit_is_killed_as_out_of_memory(
+    containers: Containers, droplet: Path
+) -> None:
+    driver = containers.driver
+    handle = containers.start(runc_spec(droplet, command="python3 hog.py", memory_mb=64))
+    wait_for(lambda: not driver.alive(handle), timeout=20)
+    status = driver.exit_status(handle)
+    assert (status.code, status.reason) == (137, "out of memory")
+
+
+def test_writing_past_the_disk_quota_stops_the_instance(
+    containers: Containers, droplet: Path
+) -> None:
+    driver = containers.driver
+    handle = containers.start(runc_spec(droplet, command="python3 fill.py", disk_mb=8))
+    wait_for(lambda: not driver.alive(handle), timeout=20)
+    assert driver.exit_status(handle).reason == "disk quota exceeded"
+    assert driver.usage(handle)[1] > 8 * 1024 * 1024  # it was stopped past the quota
+
+
+def test_stop_sends_term_and_leaves_no_container(containers: Containers, droplet: Path) -> None:
+    driver = containers.driver
+    handle = containers.start(runc_spec(droplet))
+    wait_http(handle)
+    assert handle.data["container_id"] in containers.list_ids()
+    driver.stop(handle, grace=5)
+    assert not driver.alive(handle)
+    assert containers.list_ids() == []
+    assert driver.exit_status(handle).code == 143  # the launcher passed SIGTERM on to the app
+    driver.remove(handle)
+    assert not handle.run_dir.exists()
+
+
+def test_a_new_driver_adopts_the_running_container(containers: Containers, droplet: Path) -> None:
+    handle = containers.start(runc_spec(droplet))
+    wait_http(handle)
+    later = containers.new_driver()
+    adopted = later.adopt(containers.driver.to_dict(handle))
+    assert adopted == handle
+    assert later.alive(adopted)
+    assert get(adopted).status_code == 200
+    with pytest.raises(httpx.HTTPError):
+        get(adopted, "/crash")
+    wait_for(lambda: not later.alive(adopted))
+    assert later.exit_status(adopted).reason == "exited with 3"
+    dead = containers.new_driver().adopt(later.to_dict(adopted))
+    assert dead is not None
+    assert not containers.new_driver().alive(dead)
+
+
+def test_a_signal_reaches_the_app_through_the_launcher(
+    containers: Containers, droplet: Path
+) -> None:
+    driver = containers.driver
+    handle = containers.start(runc_spec(droplet))
+    wait_http(handle)
+    driver.signal(handle, signal.SIGTERM)
+    wait_for(lambda: not driver.alive(handle))
+    assert driver.exit_status(handle).reason == "exited with 143 (SIGTERM)"
+
+
+@dataclass(frozen=True)
+class VethLease:
+    address: str
+    dns: tuple[str, ...] = ()
+
+
+class VethNetwork:
+    """A stand-in ContainerNetwork: one veth pair and a /30 per container, no bridge."""
+
+    def __init__(self) -> None:
+        self.subnet = random.randrange(1, 250)
+        self.host_side = f"yvt{os.getpid() % 10000}h"
+
+    def attach(self, container_id: str, netns_path: Path) -> VethLease:
+        peer = self.host_side[:-1] + "c"
+        ip = ["ip"]
+        run = subprocess.run
+        run([*ip, "link", "add", self.host_side, "type", "veth", "peer", "name", peer], check=True)
+        run([*ip, "link", "set", peer, "netns", netns_path.name], check=True)
+        run([*ip, "addr", "add", f"10.250.{self.subnet}.1/30", "dev", self.host_side], check=True)
+        run([*ip, "link", "set", self.host_side, "up"], check=True)
+        inside = [*ip, "-n", netns_path.name]
+        run([*inside, "addr", "add", f"10.250.{self.subnet}.2/30", "dev", peer], check=True)
+        run([*inside, "link", "set", peer, "up"], check=True)
+        return VethLease(address=f"10.250.{self.subnet}.2", dns=("10.250.0.53",))
+
+    def detach(self, container_id: str, netns_path: Path) -> None:
+        subprocess.run(["ip", "link", "delete", self.host_side], check=False, capture_output=True)
+
+
+def test_with_a_network_the_container_gets_its_own_namespace_and_port_8080(
+    containers: Containers, droplet: Path
+) -> None:
+    driver = containers.new_driver(network=VethNetwork())
+    handle = containers.start(runc_spec(droplet), driver=driver)
+    netns = NETNS_DIR / str(handle.data["netns"])
+    assert netns.exists()
+    assert handle.port == 8080
+    assert handle.address is not None and handle.address.startswith("10.250.")
+    seen = wait_http(handle, "/check").json()
+    assert seen["interfaces"] == ["lo", "yvt" + str(os.getpid() % 10000) + "c"]
+    assert get(handle, "/env").json()["CF_INSTANCE_IP"] == handle.address
+    driver.stop(handle, grace=2)
+    driver.remove(handle)
+    assert not netns.exists()
+
+
+def test_a_container_that_cannot_start_raises_runc_error_and_leaves_nothing(
+    containers: Containers, droplet: Path
+) -> None:
+    broken = RuncDriver(
+        containers.root / "no-such-launcher.sh",
+        state_root=containers.root / "runc",
+        runc=containers.runc,
+    )
+    with pytest.raises(RuncError, match="no-such-launcher"):
+        containers.start(runc_spec(droplet), driver=broken)
+    assert containers.list_ids() == []
