@@ -56,6 +56,9 @@ class Settings:
     admin_password: str = ""
     haproxy: str = "haproxy"
     buildpack_order: tuple[str, ...] = ("python", "nodejs", "static", "binary")
+    driver: str = "process"
+    subnet: str = "10.244.0.0/16"
+    bridge: str = "yun0"
     timing: Timing = field(default_factory=Timing)
 
     @classmethod
@@ -73,6 +76,9 @@ class Settings:
             database_url=e.get("YUN_DATABASE_URL", ""),
             admin_password=e.get("YUN_ADMIN_PASSWORD", ""),
             haproxy=e.get("YUN_HAPROXY", "haproxy"),
+            driver=e.get("YUN_DRIVER", "process"),
+            subnet=e.get("YUN_SUBNET", "10.244.0.0/16"),
+            bridge=e.get("YUN_BRIDGE", "yun0"),
             buildpack_order=tuple(
                 name.strip()
                 for name in e.get("YUN_BUILDPACK_ORDER", "python,nodejs,static,binary").split(",")

@@ -25,6 +25,7 @@ def server(ctx: typer.Context) -> None:
     """Run the platform (API, controllers, agent, router) in the foreground."""
     if ctx.invoked_subcommand is not None:
         return
+    from yun.server.drivers import DriverUnavailable
     from yun.server.platform import AlreadyRunning, MissingTool, Platform
 
     settings = Settings.from_env()
@@ -36,7 +37,7 @@ def server(ctx: typer.Context) -> None:
             f"http://*.{settings.domain}:{settings.router_port}, home {settings.home}"
         )
         platform.run()
-    except (AlreadyRunning, MissingTool) as exc:
+    except (AlreadyRunning, MissingTool, DriverUnavailable) as exc:
         raise CliError(str(exc)) from exc
     except OSError as exc:
         raise CliError(f"cannot start: {exc}") from exc

@@ -109,10 +109,11 @@ class InstanceController:
 class InstanceReporter:
     """AgentListener: writes reports into Instance rows, crash events and log lines."""
 
-    def __init__(self, *, store: Store, logs: LogStore, wake: Any) -> None:
+    def __init__(self, *, store: Store, logs: LogStore, wake: Any, driver: str = "process") -> None:
         self.store = store
         self.logs = logs
         self.wake = wake
+        self.driver = driver
 
     def on_state(self, report: InstanceReport) -> None:
         process_guid, index = parse_slot(report.slot)
@@ -130,6 +131,7 @@ class InstanceReporter:
                 inst = Instance(process_guid=process_guid, app_guid=proc.app_guid, index=index)
                 session.add(inst)
             inst.instance_guid = report.instance_guid
+            inst.driver = self.driver
             if inst.state != str(report.state) or inst.port != report.port:
                 inst.routed = False
             inst.state = str(report.state)

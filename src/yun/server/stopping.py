@@ -6,9 +6,9 @@ here a short-lived agent adopts the instances only to stop them, and HAProxy is 
 
 from __future__ import annotations
 
-from yun.agent import Agent, InstanceReport, ProcessDriver
-from yun.builder import launcher_path
+from yun.agent import Agent, InstanceReport
 from yun.router import HAProxy, RouterConfig
+from yun.server.drivers import choose, make_driver, network
 from yun.settings import Settings
 
 
@@ -35,7 +35,7 @@ def stop_data_plane(settings: Settings) -> int:
     if settings.instances_dir.exists():
         agent = Agent(
             root=settings.instances_dir,
-            driver=ProcessDriver(launcher_path()),
+            driver=make_driver(settings),
             listener=listener,
             timing=settings.timing,
         )
@@ -48,7 +48,8 @@ def stop_data_plane(settings: Settings) -> int:
         bind=settings.router_bind,
         port=settings.router_port,
         run_dir=settings.router_dir,
-        log_socket=None,
     )
     HAProxy(config, binary=settings.haproxy).stop()
+    if choose(settings) == "runc":
+        network(settings).teardown()
     return count

@@ -1,0 +1,61 @@
+"""Which runtime driver runs instances: `runc` containers where possible, else host processes.
+
+`YUN_DRIVER=process|runc|auto` (default `process` until every example is shown to run in a
+container): `auto` picks runc when running as root with runc, iproute2 and the CNI plugins
+installed. `yun server` and `yun server stop --all` build the driver through here, so both
+agree on how instances were started.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from yun.agent import Driver, ProcessDriver
+from yun.agent.drivers.runc import RuncDriver
+from yun.agent.network import CniNetwork
+from yun.builder import launcher_path
+from yun.settings import Settings
+
+CNI_PLUGINS = Path("/usr/lib/cni")
+
+
+class DriverUnavailable(Exception):
+    pass
+
+
+def runc_missing() -> str | None:
+    """Why the runc driver cannot run here, or None when it can."""
+    if os.geteuid() != 0:
+        return "the runc driver needs root (containers, network namespaces, cgroups)"
+    for tool in ("runc", "ip"):
+        if shutil.which(tool) is None:
+            return f"the runc driver needs {tool!r} on PATH (apt-get install runc iproute2)"
+    if not (CNI_PLUGINS / "bridge").exists():
+        return "the runc driver needs the CNI plugins (apt-get install containernetworking-plugins)"
+    return None
+
+
+def choose(settings: Settings) -> str:
+    wanted = settings.driver
+    if wanted not in ("process", "runc", "auto"):
+        raise DriverUnavailable(f"YUN_DRIVER={wanted!r}: use process, runc or auto")
+    if wanted == "process":
+        return "process"
+    reason = runc_missing()
+    if wanted == "runc" and reason is not None:
+        raise DriverUnavailable(f"YUN_DRIVER=runc: {reason}")
+    return "process" if reason is not None else "runc"
+
+
+def network(settings: Settings) -> CniNetwork:
+    return CniNetwork(
+        subnet=settings.subnet, bridge=settings.bridge, state_dir=settings.home / "network"
+    )
+
+
+def make_driver(settings: Settings) -> Driver:
+    if choose(settings) == "process":
+        return ProcessDriver(launcher_path())
+    return RuncDriver(launcher_path(), state_root=settings.home / "runc", network=network(settings))
