@@ -49,8 +49,13 @@ def wait_200(url: str, host: str | None, timeout: float = 120) -> None:
 
 def timed_push(env: dict[str, str], app_dir: Path, router_port: int) -> float:
     start = time.perf_counter()
-    subprocess.run([YUN, "push", "-p", str(app_dir)], env=env, check=True,
-                   capture_output=True, stdin=subprocess.DEVNULL)
+    subprocess.run(
+        [YUN, "push", "-p", str(app_dir)],
+        env=env,
+        check=True,
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+    )
     wait_200(f"http://127.0.0.1:{router_port}/", "hello-python.apps.localhost")
     return time.perf_counter() - start
 
@@ -60,11 +65,18 @@ def by_hand(app_dir: Path, work: Path) -> float:
     port = free_port()
     start = time.perf_counter()
     subprocess.run(["/usr/bin/python3", "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "-r",
-                    str(app_dir / "requirements.txt")], check=True, capture_output=True)
-    proc = subprocess.Popen([str(venv / "bin" / "python"), "app.py"], cwd=app_dir,
-                            env={**os.environ, "PORT": str(port)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "-q", "-r", str(app_dir / "requirements.txt")],
+        check=True,
+        capture_output=True,
+    )
+    proc = subprocess.Popen(
+        [str(venv / "bin" / "python"), "app.py"],
+        cwd=app_dir,
+        env={**os.environ, "PORT": str(port)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_200(f"http://127.0.0.1:{port}/", None)
         return time.perf_counter() - start
@@ -78,16 +90,31 @@ def one_run(work: Path) -> tuple[float, float, float]:
     shutil.copytree(ROOT / "examples" / "hello-python", app_dir)
     api_port, router_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("YUN_")}
-    env.update({"YUN_HOME": str(work / "home"), "YUN_CONFIG_DIR": str(work / "config"),
-                "YUN_API_PORT": str(api_port), "YUN_ROUTER_PORT": str(router_port),
-                "YUN_ADMIN_PASSWORD": "bench"})
+    env.update(
+        {
+            "YUN_HOME": str(work / "home"),
+            "YUN_CONFIG_DIR": str(work / "config"),
+            "YUN_API_PORT": str(api_port),
+            "YUN_ROUTER_PORT": str(router_port),
+            "YUN_ADMIN_PASSWORD": "bench",
+        }
+    )
     (work / "home").mkdir()
-    server = subprocess.Popen([YUN, "server"], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, start_new_session=True)
+    server = subprocess.Popen(
+        [YUN, "server"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         wait_200(f"http://127.0.0.1:{api_port}/v3/info", None, timeout=60)
-        subprocess.run([YUN, "login", "-a", f"http://127.0.0.1:{api_port}", "-p", "bench"],
-                       env=env, check=True, capture_output=True)
+        subprocess.run(
+            [YUN, "login", "-a", f"http://127.0.0.1:{api_port}", "-p", "bench"],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
         cold = timed_push(env, app_dir, router_port)
         with (app_dir / "app.py").open("a") as out:
             out.write("\n# a one-line change\n")
@@ -95,8 +122,7 @@ def one_run(work: Path) -> tuple[float, float, float]:
     finally:
         server.terminate()
         server.wait(30)
-        subprocess.run([YUN, "server", "stop", "--all"], env=env, capture_output=True,
-                       check=False)
+        subprocess.run([YUN, "server", "stop", "--all"], env=env, capture_output=True, check=False)
     hand = by_hand(app_dir, work)
     return cold, warm, hand
 

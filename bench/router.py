@@ -6,7 +6,8 @@ sits behind, in turn:
   hand-written  a minimal HAProxy config: one frontend, one backend, one server
   yun           HAProxy with the config yun.router renders (host routing, header injection,
                 retries, error pages), access logs off
-  yun+log       the same with access logs sent to an AccessLogReceiver
+  yun+log       the same with access logs on: HAProxy logs into its ring and an
+                AccessLogReceiver streams them out over the stats socket
   direct        no proxy at all, for context
 
 `wrk` drives each one; the figure that matters is the ratio yun / hand-written, measured in
@@ -160,23 +161,18 @@ backend app
 
 
 @contextlib.contextmanager
-def yun_router(work: Path, instance: int, *, access_log: bool, routes: int) -> Iterator[int]:
-    """HAProxy run by yun.router exactly as the platform runs it.
+def yun_router(
+    work: Path, instance: int, *, routes: int, counter: LineCounter | None = None
+) -> Iterator[int]:
+    """HAProxy run by yun.router exactly as the platform runs it; access logs on with `counter`.
 
     With routes > 1, other apps' routes are added; their hosts sort before the benchmarked one,
     so every request walks past all of their rules first (the worst case).
     """
     run_dir = Path(tempfile.mkdtemp(prefix="yr-", dir=work))
-    log_socket = run_dir / "access.sock" if access_log else None
-    lines = 0
-
-    def count(backend: str, app: str, text: str) -> None:
-        nonlocal lines
-        lines += 1
-
-    receiver = AccessLogReceiver(log_socket, count) if log_socket else None
-    config = RouterConfig("127.0.0.1", free_port(), run_dir, log_socket)
+    config = RouterConfig("127.0.0.1", free_port(), run_dir, access_log=counter is not None)
     proxy = HAProxy(config)
+    receiver = AccessLogReceiver(proxy.stats_socket, counter.count) if counter else None
     if receiver:
         receiver.start()
     try:
@@ -186,12 +182,33 @@ def yun_router(work: Path, instance: int, *, access_log: bool, routes: int) -> I
         ]
         bench = Route(HOST, "", "bench", "bench", [Server("idx-0", "127.0.0.1", instance)])
         proxy.apply([*others, bench])
+        if receiver:
+            receiver.reconnect()  # as the platform does after every apply
         yield config.port
     finally:
-        proxy.stop()
-        if receiver:
+        if receiver and counter:
+            # Lines still in the ring when the run ends are not lost: let the receiver catch up.
+            counter.settle()
             receiver.stop()
-            print(f"    (access log lines received: {lines})")
+        proxy.stop()
+
+
+class LineCounter:
+    """Counts the access lines a receiver delivers, against the requests HAProxy served."""
+
+    def __init__(self) -> None:
+        self.lines = 0
+
+    def count(self, backend: str, app: str, text: str) -> None:
+        self.lines += 1
+
+    def settle(self, quiet: float = 1.0, timeout: float = 30.0) -> None:
+        """Wait until no line has arrived for `quiet` seconds."""
+        deadline = time.monotonic() + timeout
+        seen = -1
+        while self.lines != seen and time.monotonic() < deadline:
+            seen = self.lines
+            time.sleep(quiet)
 
 
 @contextlib.contextmanager
@@ -211,12 +228,14 @@ def wrk(port: int, args: argparse.Namespace, duration: float) -> dict[str, float
     ]
     out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    requests = re.search(r"(\d+) requests in", out)
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    if rps is None:
+    if rps is None or requests is None:
         raise RuntimeError(f"could not read wrk output:\n{out}")
     return {
         "rps": float(rps.group(1)),
+        "requests": float(requests.group(1)),
         "bad": float(non2xx.group(1)) if non2xx else 0.0,
         "errors": float(sum(int(n) for n in errors.groups())) if errors else 0.0,
     }
@@ -239,12 +258,19 @@ def main() -> int:
             print(f"{tool} is not installed", file=sys.stderr)
             return 2
     backend = args.backend or ("nginx" if shutil.which("nginx") else "python")
+    counters: list[LineCounter] = []
+
+    def logged(work: Path, port: int) -> contextlib.AbstractContextManager[int]:
+        counters.append(LineCounter())
+        return yun_router(work, port, routes=args.routes, counter=counters[-1])
+
     targets: dict[str, Target] = {
         "hand-written": hand_written,
-        "yun": lambda work, port: yun_router(work, port, access_log=False, routes=args.routes),
-        "yun+log": lambda work, port: yun_router(work, port, access_log=True, routes=args.routes),
+        "yun": lambda work, port: yun_router(work, port, routes=args.routes),
+        "yun+log": logged,
         "direct": direct,
     }
+    lines = requests = 0
     results: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
     with tempfile.TemporaryDirectory(prefix="yun-bench-") as tmp:
         work = Path(tmp)
@@ -258,12 +284,18 @@ def main() -> int:
             for round_no in range(args.rounds):
                 for name, target in targets.items():
                     with target(work, instance) as port:
-                        wrk(port, args, 1)  # warm up connections and caches
+                        warm_up = wrk(port, args, 1)  # warm up connections and caches
                         result = wrk(port, args, args.duration)
                     results[name].append(result)
+                    logs = ""
+                    if name == "yun+log":
+                        served = int(warm_up["requests"] + result["requests"])
+                        lines, requests = lines + counters[-1].lines, requests + served
+                        logs = f"  access lines {counters[-1].lines}/{served} requests"
                     print(
                         f"  round {round_no + 1} {name:13} {result['rps']:>10.0f} req/s"
                         f"  non-2xx {result['bad']:.0f}  socket errors {result['errors']:.0f}"
+                        + logs
                     )
     median = {name: statistics.median(r["rps"] for r in runs) for name, runs in results.items()}
     print()
@@ -271,6 +303,7 @@ def main() -> int:
         print(f"{name:13} {rps:>10.0f} req/s")
     print(f"ratio yun/hand-written     {median['yun'] / median['hand-written']:.3f}")
     print(f"ratio yun+log/hand-written {median['yun+log'] / median['hand-written']:.3f}")
+    print(f"access lines received      {lines} for {requests} requests")
     return 0
 
 

@@ -23,6 +23,7 @@ import shutil
 import threading
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 
 STATE_FILE = "state.json"
 OFFSETS_FILE = "log-offsets.json"
+PROBE_WORKERS = 16  # health probes of one pass run in parallel, up to this many at once
 
 
 @dataclass
@@ -105,6 +107,8 @@ class Agent:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._probe_pool: ThreadPoolExecutor | None = None
+        self._probed: dict[tuple[str, str], bool] = {}
 
     # -- public -------------------------------------------------------------------------------
 
@@ -145,6 +149,7 @@ class Agent:
                 if self._desired_changed:
                     self._apply_desired(now, events)
                 self._finish_retired(events)
+                self._prefetch_probes(now)
                 for slot in list(self._slots.values()):
                     self._supervise(slot, now, events)
             self._emit(events)
@@ -179,6 +184,9 @@ class Agent:
                 self._slots.clear()  # no longer ours: a later agent adopts what still runs
             self._emit(events)
             self._tailer.stop()
+            if self._probe_pool is not None:
+                self._probe_pool.shutdown(wait=True)
+                self._probe_pool = None
 
     # -- desired set --------------------------------------------------------------------------
 
@@ -274,7 +282,42 @@ class Agent:
                 self._kill(slot, run, now, "health check failed", events)
 
     def _probe(self, slot: _Slot, run: _Run) -> bool:
+        cached = self._probed.pop((slot.spec.slot, run.instance_guid), None)
+        if cached is not None:
+            return cached
         return probe(slot.spec.health, address=run.handle.address, port=run.handle.port)
+
+    def _probe_due(self, slot: _Slot, now: float) -> bool:
+        run = slot.run
+        if not slot.desired or run is None:
+            return False
+        if slot.state is InstanceState.STARTING:
+            return self.driver.ready(run.handle)
+        if slot.state is InstanceState.RUNNING:
+            return (
+                checks_after_running(slot.spec.health)
+                and now - run.last_probe >= self.timing.liveness_interval
+            )
+        return False
+
+    def _prefetch_probes(self, now: float) -> None:
+        """Probe every instance due for a check at once, so one slow app (an http check may
+        take its whole invocation timeout) does not hold up the others' health in this pass."""
+        due = [slot for slot in self._slots.values() if self._probe_due(slot, now)]
+        self._probed = {}
+        if len(due) < 2:
+            return
+        if self._probe_pool is None:
+            self._probe_pool = ThreadPoolExecutor(PROBE_WORKERS, thread_name_prefix="yun-probe")
+        futures = {}
+        for slot in due:
+            assert slot.run is not None
+            handle = slot.run.handle
+            key = (slot.spec.slot, slot.run.instance_guid)
+            futures[key] = self._probe_pool.submit(
+                probe, slot.spec.health, address=handle.address, port=handle.port
+            )
+        self._probed = {key: future.result() for key, future in futures.items()}
 
     def _start(self, slot: _Slot, now: float, events: list[_Event]) -> None:
         spec = slot.spec

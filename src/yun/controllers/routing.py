@@ -2,11 +2,13 @@
 
 Only instances the agent reports RUNNING (healthy) are given to the router, so a starting or
 crashed instance never receives traffic. Applying is idempotent: an unchanged table is a no-op,
-and HAProxy validates every new configuration before it replaces the running one.
+and HAProxy validates every new configuration before it replaces the running one. After a reload
+`on_reload` runs (the platform points the access log receiver at the new worker).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -21,9 +23,12 @@ from yun.store.session import Store
 class RouteController:
     prefix = "routes"
 
-    def __init__(self, *, store: Store, haproxy: Any) -> None:
+    def __init__(
+        self, *, store: Store, haproxy: Any, on_reload: Callable[[], None] | None = None
+    ) -> None:
         self.store = store
         self.haproxy = haproxy
+        self.on_reload = on_reload
 
     def table(self) -> list[RouterRoute]:
         routes: list[RouterRoute] = []
@@ -87,7 +92,8 @@ class RouteController:
 
     def reconcile(self, key: str) -> Result:
         table = self.table()
-        self.haproxy.apply(table)
+        if self.haproxy.apply(table) and self.on_reload is not None:
+            self.on_reload()
         routed = {(server.address, server.port) for route in table for server in route.servers}
         with self.store.session() as session:
             for inst in session.scalars(select(Instance)):

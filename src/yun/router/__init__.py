@@ -2,7 +2,7 @@
 
 `render` turns routes into an HAProxy configuration that behaves like Cloud Foundry's gorouter;
 `HAProxy` runs one master-worker HAProxy and reloads it without dropping connections;
-`AccessLogReceiver` turns HAProxy's per-request log datagrams into RTR-style lines.
+`AccessLogReceiver` streams HAProxy's access log ring and turns its lines into RTR-style ones.
 """
 
 from yun.router.accesslog import AccessLogReceiver, AccessRecord, parse_line

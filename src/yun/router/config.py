@@ -17,7 +17,9 @@ What the rendered config does, and why:
   ``redispatch`` on every retry); nothing is retried once the request has been sent.
 - X-Forwarded-For is appended to, X-Forwarded-Proto/X-Request-Id/X-Request-Start are set unless the
   client (or a load balancer in front) already set them.
-- Access logs go straight to a UNIX datagram socket in the format `accesslog.LOG_FORMAT` defines.
+- Access logs go into an in-memory ring (`accesslog.ACCESS_RING`) in the format
+  `accesslog.LOG_FORMAT` defines; writing there never waits for a reader, and
+  `accesslog.AccessLogReceiver` streams it out over the stats socket.
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ TIMEOUTS: tuple[tuple[str, str], ...] = (
     ("client-fin", "30s"),
 )
 RETRIES = 3
+ACCESS_LINE_MAX = 8192
+ACCESS_RING_SIZE = 4 << 20  # ≈12,000 lines of backlog for a reader that falls behind
 
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "$": "\\$", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
@@ -87,7 +91,7 @@ def render(config: RouterConfig, routes: Sequence[Route]) -> str:
 
 def render_files(config: RouterConfig, routes: Sequence[Route]) -> RenderedConfig:
     """haproxy.cfg plus the host map it loads (see `render`)."""
-    logging = config.log_socket is not None
+    logging = config.access_log
     backends = _backends(routes)
     rules = _rules(routes)
     # Bare hosts go through a map (a tree lookup), so a request costs the same with 10 or 10,000
@@ -97,6 +101,7 @@ def render_files(config: RouterConfig, routes: Sequence[Route]) -> RenderedConfi
     path_rules = [rule for rule in rules if rule[1]]
     sections = [
         _global(config),
+        *([_access_ring()] if logging else []),
         _defaults(),
         _frontend(config, path_rules, Path(config.run_dir) / map_name),
         _unknown_route_backend(),
@@ -176,11 +181,24 @@ def _global(config: RouterConfig) -> str:
         "    hard-stop-after 15m",
         "    mworker-max-reloads 50",
     ]
-    if config.log_socket is not None:
+    if config.access_log:
         lines += [
-            f"    log {_quoted(str(config.log_socket))} len 8192 format rfc5424 local0 info",
+            f"    log ring@{accesslog.ACCESS_RING} len {ACCESS_LINE_MAX}"
+            " format rfc5424 local0 info",
             "    log-tag yun-router",
         ]
+    return "\n".join(lines) + "\n"
+
+
+def _access_ring() -> str:
+    """The ring the access log goes to: a full ring drops lines, it never slows requests."""
+    lines = [
+        f"ring {accesslog.ACCESS_RING}",
+        '    description "Yun access log"',
+        "    format rfc5424",
+        f"    maxlen {ACCESS_LINE_MAX}",
+        f"    size {ACCESS_RING_SIZE}",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -208,7 +226,7 @@ def _defaults() -> str:
 
 
 def _frontend(config: RouterConfig, path_rules: list[tuple[str, str, str]], host_map: Path) -> str:
-    logging = config.log_socket is not None
+    logging = config.access_log
     lines = [
         f"frontend {FRONTEND}",
         f"    bind {_socket_address(config.bind, config.port)}",

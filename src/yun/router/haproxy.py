@@ -107,8 +107,7 @@ class HAProxy:
 
     def __init__(self, config: RouterConfig, *, binary: str = "haproxy") -> None:
         run_dir = Path(config.run_dir).absolute()
-        log_socket = Path(config.log_socket).absolute() if config.log_socket else None
-        self.config = replace(config, run_dir=run_dir, log_socket=log_socket)
+        self.config = replace(config, run_dir=run_dir)
         self.binary = binary
         self.config_path = run_dir / CONFIG_FILE
         self.pid_path = run_dir / PID_FILE

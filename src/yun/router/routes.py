@@ -51,12 +51,16 @@ class Route:
 
 @dataclass(frozen=True)
 class RouterConfig:
-    """Where HAProxy listens and keeps its state (config, pidfile, sockets)."""
+    """Where HAProxy listens and keeps its state (config, pidfile, sockets).
+
+    With `access_log`, HAProxy logs every request into an in-memory ring that
+    `accesslog.AccessLogReceiver` reads over the stats socket.
+    """
 
     bind: str
     port: int
     run_dir: Path
-    log_socket: Path | None = None
+    access_log: bool = False
 
 
 def encode_name(text: str) -> str:

@@ -16,17 +16,17 @@ from pathlib import Path
 
 import uvicorn
 
-from yun.agent import Agent, ProcessDriver
+from yun.agent import Agent
 from yun.api.app import create_app
 from yun.api.context import ApiContext
 from yun.blobstore import BlobStore
-from yun.builder import launcher_path
 from yun.controllers.building import BuildController
 from yun.controllers.routing import RouteController
 from yun.controllers.runtime.managing import Manager
 from yun.controllers.scheduling import InstanceController, InstanceReporter
 from yun.logstore import LogStore
 from yun.router import AccessLogReceiver, HAProxy, RouterConfig
+from yun.server.drivers import make_driver
 from yun.server.pidfile import read_pid, write_pid
 from yun.settings import Settings
 from yun.store.bootstrap import bootstrap
@@ -78,16 +78,15 @@ class Platform:
             bind=s.router_bind,
             port=s.router_port,
             run_dir=s.router_dir,
-            log_socket=s.router_dir / "log.sock",
+            access_log=True,
         )
         haproxy = HAProxy(router_config, binary=s.haproxy)
-        self._access = AccessLogReceiver(
-            router_config.log_socket or Path(), self._access_line(logs)
-        )
-        reporter = InstanceReporter(store=store, logs=logs, wake=wake)
+        self._access = AccessLogReceiver(haproxy.stats_socket, self._access_line(logs))
+        driver = make_driver(s)
+        reporter = InstanceReporter(store=store, logs=logs, wake=wake, driver=driver.name)
         self._agent = Agent(
             root=s.instances_dir,
-            driver=ProcessDriver(launcher_path()),
+            driver=driver,
             listener=reporter,
             timing=s.timing,
         )
@@ -104,7 +103,7 @@ class Platform:
             [
                 builds,
                 InstanceController(store=store, blobs=blobs, settings=s, agent=self._agent),
-                RouteController(store=store, haproxy=haproxy),
+                RouteController(store=store, haproxy=haproxy, on_reload=self._access.reconnect),
             ],
             timing=s.timing,
             workers=3,

@@ -177,7 +177,7 @@ def run_dir() -> Iterator[Path]:
 
 @pytest.fixture
 def router_config(run_dir: Path) -> RouterConfig:
-    return RouterConfig(bind="127.0.0.1", port=free_port(), run_dir=run_dir, log_socket=None)
+    return RouterConfig(bind="127.0.0.1", port=free_port(), run_dir=run_dir)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -35,11 +34,11 @@ ODD = [
 ]
 
 
-@pytest.mark.parametrize("log_socket", [None, Path("/tmp/yun router $x/log.sock")])
+@pytest.mark.parametrize("access_log", [False, True], ids=["quiet", "logged"])
 @pytest.mark.parametrize("routes", [[], ODD], ids=["empty", "odd"])
-def test_rendered_config_passes_haproxy_check(tmp_path, routes, log_socket):
-    run_dir = tmp_path / "run dir"
-    config = RouterConfig(bind="127.0.0.1", port=8080, run_dir=run_dir, log_socket=log_socket)
+def test_rendered_config_passes_haproxy_check(tmp_path, routes, access_log):
+    run_dir = tmp_path / "run dir $x"
+    config = RouterConfig(bind="127.0.0.1", port=8080, run_dir=run_dir, access_log=access_log)
     rendered = render_files(config, routes)
     run_dir.mkdir()
     for name, content in rendered.files.items():

@@ -1,15 +1,23 @@
-"""Parsing the access log datagrams HAProxy sends in Yun's log format."""
+"""Parsing the access lines HAProxy logs in Yun's format, and streaming them off its ring.
+
+The receiver is driven here against a fake stats socket that speaks just enough of HAProxy's
+CLI (`show info`, `show info;show events <ring> -w [-n]`) for the test to decide what each
+stream carries and when it ends; tests/integration/router runs it against a real HAProxy.
+"""
 
 from __future__ import annotations
 
+import queue
 import socket
 import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from yun.router import AccessLogReceiver, parse_line
-from yun.router.accesslog import LOG_FORMAT
+from yun.router.accesslog import ACCESS_RING, LOG_FORMAT
 
 # Captured from HAProxy 2.6 running a rendered config (the user agent holds quotes, a backslash
 # and a bracket; the URI held a double quote, which HAProxy encodes as #22).
@@ -93,41 +101,209 @@ def test_log_format_has_one_field_per_parsed_value():
     assert len(LOG_FORMAT.split()) == 19
 
 
-def test_receiver_calls_back_per_access_line_and_stops_cleanly(tmp_path: Path):
-    got: list[tuple[str, str, str]] = []
-    arrived = threading.Event()
+class FakeStatsSocket:
+    """A stats socket whose `show events` streams the test writes into by hand."""
 
-    def on_line(backend: str, app: str, text: str) -> None:
-        got.append((backend, app, text))
-        arrived.set()
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.pid = 100
+        self.commands: list[str] = []
+        self.streams: queue.Queue[socket.socket] = queue.Queue()
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(str(path))
+        self._listener.listen(16)
+        self._open: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
 
-    path = tmp_path / "log.sock"
-    with AccessLogReceiver(path, on_line):
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
-            sender.sendto(b"<134>1 - - - - - - not ours", str(path))
-            sender.sendto(SERVED, str(path))
-        assert arrived.wait(5)
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            command = b""
+            while not command.endswith(b"\n") and (chunk := conn.recv(1024)):
+                command += chunk
+            self.commands.append(command.decode().strip())
+            conn.sendall(f"Name: HAProxy\nPid: {self.pid}\nUptime_sec: 1\n\n".encode())
+            if command.startswith(b"show info;show events"):
+                self._open.append(conn)
+                self.streams.put(conn)
+            else:
+                conn.close()
 
-    assert [(b, a) for b, a, _ in got] == [("guid 1", "my app ☃")]
+    def next_stream(self, timeout: float = 5.0) -> socket.socket:
+        return self.streams.get(timeout=timeout)
+
+    def stream_commands(self) -> list[str]:
+        return [c for c in self.commands if "show events" in c]
+
+    def close(self) -> None:
+        self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() in _serve
+        self._listener.close()
+        for conn in self._open:
+            conn.close()
+        self._thread.join()
+
+
+@pytest.fixture
+def stats(tmp_path: Path) -> Iterator[FakeStatsSocket]:
+    fake = FakeStatsSocket(tmp_path / "stats.sock")
+    yield fake
+    fake.close()
+
+
+Lines = list[tuple[str, str, str]]
+
+
+@pytest.fixture
+def receive(stats: FakeStatsSocket) -> Iterator[Callable[..., tuple[AccessLogReceiver, Lines]]]:
+    """receive(on_line=None) → a started receiver on the fake socket, and the lines it got."""
+    started: list[AccessLogReceiver] = []
+
+    def start(
+        on_line: Callable[[str, str, str], None] | None = None,
+    ) -> tuple[AccessLogReceiver, Lines]:
+        got: Lines = []
+        receiver = AccessLogReceiver(stats.path, on_line or (lambda *line: got.append(line)))
+        receiver.start()
+        started.append(receiver)
+        return receiver, got
+
+    yield start
+    for receiver in started:
+        receiver.stop()
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_lines_split_across_chunks_are_delivered_whole_and_once(stats, receive):
+    _, got = receive()
+    stream = stats.next_stream()
+    notice = b"<133>1 2026-11-22T02:32:08Z - yun-router 1 - - Proxy yun_http started.\n"
+    data = notice + SERVED + UNKNOWN + SERVED
+
+    for cut in (5, len(notice) + 40, len(notice) + len(SERVED) + 1, len(data) - 1):
+        stream.sendall(data[:cut])
+        data = data[cut:]
+        time.sleep(0.02)
+    stream.sendall(data)
+
+    assert wait_for(lambda: len(got) == 3)
+    assert [backend for backend, _, _ in got] == ["guid 1", "", "guid 1"]
     assert got[0][2].startswith("hello.apps.localhost - [")
-    assert not path.exists()
 
 
-def test_receiver_survives_a_failing_callback(tmp_path: Path, caplog):
+def test_first_stream_skips_old_lines_and_a_new_worker_is_read_whole(stats, receive):
+    receiver, got = receive()
+    old = stats.next_stream()
+    old.sendall(SERVED)
+    assert wait_for(lambda: len(got) == 1)
+
+    stats.pid = 101  # a reload: a new worker answers now
+    receiver.reconnect()
+    new = stats.next_stream()
+    new.sendall(UNKNOWN)
+    old.sendall(SERVED)  # the old worker finishing a request it had in flight
+
+    assert wait_for(lambda: len(got) == 3)
+    assert stats.stream_commands() == [
+        f"show info;show events {ACCESS_RING} -w -n",
+        f"show info;show events {ACCESS_RING} -w",
+    ]
+
+
+def test_reconnect_to_the_worker_already_read_keeps_the_stream(stats, receive):
+    receiver, got = receive()
+    stream = stats.next_stream()
+    asked = len(stats.commands)
+
+    receiver.reconnect()
+
+    assert wait_for(lambda: len(stats.commands) > asked)  # it asked which worker serves
+    time.sleep(0.1)
+    stream.sendall(SERVED)
+    assert wait_for(lambda: len(got) == 1)
+    assert len(stats.stream_commands()) == 1
+
+
+@pytest.mark.parametrize(("pid", "skip_old"), [(100, True), (101, False)])
+def test_a_stream_that_ends_is_reopened(stats, receive, pid, skip_old):
+    _, got = receive()
+    stats.next_stream().close()
+    stats.pid = pid
+
+    stream = stats.next_stream()
+    stream.sendall(SERVED)
+
+    assert wait_for(lambda: len(got) == 1)
+    assert stats.stream_commands()[-1].endswith(" -n") == skip_old
+
+
+def test_waits_for_haproxy_and_reads_its_ring_whole(tmp_path, receive_on):
+    _, got = receive_on(tmp_path / "stats.sock")
+    time.sleep(0.5)  # a few attempts find no socket
+
+    stats = FakeStatsSocket(tmp_path / "stats.sock")
+    try:
+        stats.next_stream().sendall(SERVED)
+        assert wait_for(lambda: len(got) == 1)
+        # This HAProxy started after the receiver: everything in its ring is new.
+        assert stats.stream_commands() == [f"show info;show events {ACCESS_RING} -w"]
+    finally:
+        stats.close()
+
+
+@pytest.fixture
+def receive_on() -> Iterator[Callable[[Path], tuple[AccessLogReceiver, Lines]]]:
+    started: list[AccessLogReceiver] = []
+
+    def start(path: Path) -> tuple[AccessLogReceiver, Lines]:
+        got: Lines = []
+        receiver = AccessLogReceiver(path, lambda *line: got.append(line))
+        receiver.start()
+        started.append(receiver)
+        return receiver, got
+
+    yield start
+    for receiver in started:
+        receiver.stop()
+
+
+@pytest.mark.parametrize("haproxy_up", [True, False], ids=["streaming", "retrying"])
+def test_stop_is_prompt(tmp_path, stats, haproxy_up):
+    path = stats.path if haproxy_up else tmp_path / "absent.sock"
+    receiver = AccessLogReceiver(path, lambda *line: None)
+    receiver.start()
+    if haproxy_up:
+        stats.next_stream()
+    else:
+        time.sleep(0.1)
+
+    began = time.monotonic()
+    receiver.stop()
+
+    assert time.monotonic() - began < 0.5
+
+
+def test_receiver_survives_a_failing_callback(stats, receive, caplog):
     calls: list[int] = []
-    second = threading.Event()
 
     def on_line(backend: str, app: str, text: str) -> None:
         calls.append(1)
         if len(calls) == 1:
             raise RuntimeError("boom")
-        second.set()
 
-    path = tmp_path / "log.sock"
-    with AccessLogReceiver(path, on_line), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
-        s.sendto(SERVED, str(path))
-        s.sendto(SERVED, str(path))
-        assert second.wait(5)
+    receive(on_line)
+    stats.next_stream().sendall(SERVED + SERVED)
 
-    assert len(calls) == 2
+    assert wait_for(lambda: len(calls) == 2)
     assert "access log callback failed" in caplog.text

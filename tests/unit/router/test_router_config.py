@@ -8,12 +8,10 @@ from pathlib import Path
 import pytest
 
 from yun.router import Route, RouterConfig, Server, render, render_files
-from yun.router.accesslog import LOG_FORMAT
+from yun.router.accesslog import ACCESS_RING, LOG_FORMAT
 
-CONFIG = RouterConfig(bind="127.0.0.1", port=8080, run_dir=Path("/run/yun"), log_socket=None)
-LOGGED = RouterConfig(
-    bind="127.0.0.1", port=8080, run_dir=Path("/run/yun"), log_socket=Path("/run/yun/log.sock")
-)
+CONFIG = RouterConfig(bind="127.0.0.1", port=8080, run_dir=Path("/run/yun"))
+LOGGED = RouterConfig(bind="127.0.0.1", port=8080, run_dir=Path("/run/yun"), access_log=True)
 
 
 def servers(*ports: int) -> list[Server]:
@@ -172,20 +170,31 @@ def test_global_section_enables_seamless_reloads_with_state_in_run_dir():
     assert 'stats socket "/run/yun/stats.sock" mode 600 level admin expose-fd listeners' in lines
 
 
-def test_without_log_socket_nothing_is_logged():
+def test_without_access_log_nothing_is_logged():
     text = render(CONFIG, [HELLO])
 
     assert "no log" in section(text, "frontend yun_http")
     assert "log-format" not in text
+    assert "ring@" not in text
+    assert f"ring {ACCESS_RING}" not in text
+    assert not any(line.startswith("log ") for line in section(text, "global"))
     assert "txn.yun_app" not in text
 
 
-def test_with_log_socket_requests_are_logged_in_yun_format():
+def test_with_access_log_requests_are_logged_into_the_ring_in_yun_format():
     text = render(LOGGED, [HELLO])
 
-    assert 'log "/run/yun/log.sock" len 8192 format rfc5424 local0 info' in section(text, "global")
+    assert "log ring@yun_access len 8192 format rfc5424 local0 info" in section(text, "global")
     assert f'log-format "{LOG_FORMAT}"' in section(text, "frontend yun_http")
     assert "http-request set-var(txn.yun_app) str(hello)" in section(text, "backend be_guid-hello")
+
+
+def test_access_ring_holds_whole_lines_and_a_backlog():
+    ring = section(render(LOGGED, [HELLO]), f"ring {ACCESS_RING}")
+
+    assert "format rfc5424" in ring
+    assert "maxlen 8192" in ring
+    assert "size 4194304" in ring
 
 
 def test_free_text_becomes_safe_names():
