@@ -19,6 +19,7 @@ status, bytes, timing, X-Forwarded-For, X-Request-Id, instance), so `yun logs` r
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import re
@@ -71,11 +72,16 @@ _FIELDS: tuple[tuple[str, str], ...] = (
 )
 
 LOG_FORMAT = " ".join([MARKER, *(fmt for _, fmt in _FIELDS)])
+_NAMES = tuple(name for name, _ in _FIELDS)
 
 # RFC 5424: <PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD MSG; RFC 3164: <PRI>... TAG[PID]: MSG
 _RFC5424 = re.compile(r"<\d{1,3}>1 \S+ \S+ \S+ \S+ \S+ (?:-|\[.*?\]) ?")
 _RFC3164 = re.compile(r"<\d{1,3}>.*?: ")
-_TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)"|(\S+)')
+# One token: a quoted string (backslash escapes inside) or a run of non-blanks. The groups are
+# atomic so the line regex splits tokens exactly as a left-to-right scan would, never backtracking
+# into another split to reach the field count. One regex per line keeps the receiver cheap.
+_VALUE = r'(?>"([^"\\]*+(?:\\.[^"\\]*+)*+)"|(\S++))'
+_LINE = re.compile(r"\s*+" + r"\s*+".join([_VALUE] * len(_FIELDS)) + r"\s*+\Z")
 _UNESCAPE = re.compile(r"\\(.)")
 
 
@@ -105,7 +111,8 @@ class AccessRecord:
     @property
     def text(self) -> str:
         """An RTR-style line: what a developer reads in `yun logs`."""
-        when = datetime.fromtimestamp(self.start, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+        moment = datetime.fromtimestamp(self.start, UTC)
+        when = f"{_second(moment.replace(microsecond=0))}.{moment.microsecond // 1000:03d}"
         return (
             f"{self.host or '-'} - [{when}+0000] "
             f'"{self.method} {self.uri} {self.http_version}" {self.status} '
@@ -117,6 +124,12 @@ class AccessRecord:
             f'app:"{self.app_name or "-"}" instance:"{self.instance or "-"}" '
             f'termination:"{self.termination}"'
         )
+
+
+@functools.lru_cache(maxsize=4)
+def _second(moment: datetime) -> str:
+    """A whole second as RTR lines print it; lines come in bursts within the same second."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def _message(datagram: str) -> str:
@@ -144,13 +157,15 @@ def parse_line(datagram: bytes | str) -> AccessRecord | None:
     message = _message(text.rstrip("\r\n"))
     if not message.startswith(MARKER + " "):
         return None
-    values: list[str] = []
-    for match in _TOKEN.finditer(message, len(MARKER) + 1):
-        quoted, bare = match.groups()
-        values.append(_UNESCAPE.sub(r"\1", quoted) if quoted is not None else bare)
-    if len(values) != len(_FIELDS):
+    match = _LINE.match(message, len(MARKER) + 1)
+    if match is None:
         return None
-    field = dict(zip((name for name, _ in _FIELDS), values, strict=True))
+    tokens = match.groups()
+    values = [
+        bare if quoted is None else _UNESCAPE.sub(r"\1", quoted) if "\\" in quoted else quoted
+        for quoted, bare in zip(tokens[0::2], tokens[1::2], strict=True)
+    ]
+    field = dict(zip(_NAMES, values, strict=True))
     server = field["server"]
     upstream = field["upstream"]
     return AccessRecord(

@@ -72,6 +72,8 @@ def encode_name(text: str) -> str:
 
 def decode_name(name: str) -> str:
     """Invert `encode_name`."""
+    if ":" not in name:
+        return name  # nothing was escaped (the access log receiver decodes three names a line)
     raw = bytearray()
     pos = 0
     for match in _ESCAPE.finditer(name):

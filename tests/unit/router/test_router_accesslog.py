@@ -96,6 +96,14 @@ def test_other_datagrams_are_ignored(datagram):
     assert parse_line(datagram) is None
 
 
+def test_a_quote_inside_a_bare_value_does_not_open_a_quoted_one():
+    # Read left to right, 'i"x y"z' is two values, so this line lacks one; it must not be
+    # re-split as 'i' '"x y"' 'z' to make the count fit.
+    line = SERVED.replace(b"idx-0 my:20app:20:e2:98:83 1795314728852", b'i"x y"z')
+
+    assert parse_line(line) is None
+
+
 def test_log_format_has_one_field_per_parsed_value():
     assert LOG_FORMAT.startswith("yunrtr1 %b %s ")
     assert len(LOG_FORMAT.split()) == 19
