@@ -244,8 +244,7 @@ def test_a_slot_no_longer_desired_stops_and_goes(
     agent.set_desired([make_spec(0), make_spec(1)])
     agent.supervise_once()
     agent.set_desired([make_spec(0)])
-    agent.supervise_once()
-    assert report(agent, "proc-1:1").state is InstanceState.STOPPING
+    agent.supervise_once()  # the stop runs in a worker thread; it may already be over here
     settle(agent, lambda: len(agent.reports()) == 1)
     assert [r.state for r in recorder.states if r.slot == "proc-1:1"][-2:] == ["STOPPING", "DOWN"]
     assert [p.spec.index for p in driver.running()] == [0]
