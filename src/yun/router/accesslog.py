@@ -29,7 +29,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from yun.router.control import send_command
@@ -37,7 +36,7 @@ from yun.router.routes import backend_id, decode_name
 
 log = logging.getLogger(__name__)
 
-MARKER = "yunrtr1"
+MARKER = "yunrtr2"
 ACCESS_RING = "yun_access"  # the ring section config.py renders and the receiver reads
 
 # Variables the frontend and backends set for the log (see config.py).
@@ -48,146 +47,85 @@ VAR_XFF = "txn.yun_xff"
 VAR_REQUEST_ID = "txn.yun_rid"
 VAR_USER_AGENT = "txn.yun_ua"
 
-# Values a client controls are quoted and escaped (+Q,+E) so spaces and quotes cannot shift the
-# positional fields; everything else is a token HAProxy or Yun produced.
-_FIELDS: tuple[tuple[str, str], ...] = (
-    ("backend", "%b"),
-    ("server", "%s"),
-    ("app", f"%[var({VAR_APP})]"),
-    ("start_ms", f"%[var({VAR_START})]"),
-    ("status", "%ST"),
-    ("bytes_received", "%U"),
-    ("bytes_sent", "%B"),
-    ("duration_ms", "%Ta"),
-    ("method", "%HM"),
-    ("uri", "%{+Q,+E}HU"),
-    ("http_version", "%HV"),
-    ("host", f"%{{+Q,+E}}[var({VAR_HOST})]"),
-    ("x_forwarded_for", f"%{{+Q,+E}}[var({VAR_XFF})]"),
-    ("x_request_id", f"%{{+Q,+E}}[var({VAR_REQUEST_ID})]"),
-    ("user_agent", f"%{{+Q,+E}}[var({VAR_USER_AGENT})]"),
-    ("client", "%ci:%cp"),
-    ("upstream", "%si:%sp"),
-    ("termination", "%ts"),
+# HAProxy writes the RTR text itself, so the receiver never tokenises it: a line is the marker,
+# four tokens the receiver reads (backend, app and server, which `routes.encode_name` keeps free
+# of blanks, and the termination state), then the text up to `response_time_ms`. The receiver
+# appends app, instance and termination, decoded. Values a client controls are escaped (+E), and
+# quoted (+Q) where the RTR line quotes them, so they cannot pass for another field; the URI is
+# encoded by HAProxy (a space or quote becomes #20 or #22).
+_HEAD = ("%b", f"%[var({VAR_APP})]", "%s", "%ts")
+_TEXT = (
+    f"%{{+E}}[var({VAR_HOST})] - [%[var({VAR_START}),div(1000),utime(%Y-%m-%dT%H:%M:%S)]"
+    # HAProxy 2.6 has no ms_utime: milliseconds are zero-padded by adding 1000 and dropping the 1.
+    f".%[var({VAR_START}),mod(1000),add(1000),regsub(^1,)]+0000]"
+    ' "%HM %HU %HV" %ST %U %B'
+    f' %{{+Q,+E}}[var({VAR_USER_AGENT})] "%ci:%cp" "%si:%sp"'
+    f" x_forwarded_for:%{{+Q,+E}}[var({VAR_XFF})]"
+    f" x_request_id:%{{+Q,+E}}[var({VAR_REQUEST_ID})]"
+    " response_time_ms:%Ta"
 )
+LOG_FORMAT = " ".join([MARKER, *_HEAD, _TEXT])
+_PREFIX = MARKER + " "
 
-LOG_FORMAT = " ".join([MARKER, *(fmt for _, fmt in _FIELDS)])
-_NAMES = tuple(name for name, _ in _FIELDS)
-
-# RFC 5424: <PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD MSG; RFC 3164: <PRI>... TAG[PID]: MSG
-_RFC5424 = re.compile(r"<\d{1,3}>1 \S+ \S+ \S+ \S+ \S+ (?:-|\[.*?\]) ?")
-_RFC3164 = re.compile(r"<\d{1,3}>.*?: ")
-# One token: a quoted string (backslash escapes inside) or a run of non-blanks. The groups are
-# atomic so the line regex splits tokens exactly as a left-to-right scan would, never backtracking
-# into another split to reach the field count. One regex per line keeps the receiver cheap.
-_VALUE = r'(?>"([^"\\]*+(?:\\.[^"\\]*+)*+)"|(\S++))'
-_LINE = re.compile(r"\s*+" + r"\s*+".join([_VALUE] * len(_FIELDS)) + r"\s*+\Z")
-_UNESCAPE = re.compile(r"\\(.)")
+# The syslog header (RFC 5424 as the ring writes it, or RFC 3164) holds nothing a client sends,
+# so the first blank-delimited marker starts the message.
+_AFTER_HEADER = " " + _PREFIX
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AccessRecord:
     """One request as the router saw it."""
 
     backend: str  # Yun backend id; "" when no route matched
     app_name: str
     instance: str  # server (instance) name; "" when no instance was used
-    start: float  # epoch seconds when the request arrived
-    status: int
-    bytes_received: int
-    bytes_sent: int
-    duration_ms: int
-    method: str
-    uri: str
-    http_version: str
-    host: str
-    x_forwarded_for: str
-    x_request_id: str
-    user_agent: str
-    client: str
-    upstream: str
-    termination: str
-
-    @property
-    def text(self) -> str:
-        """An RTR-style line: what a developer reads in `yun logs`."""
-        moment = datetime.fromtimestamp(self.start, UTC)
-        when = f"{_second(moment.replace(microsecond=0))}.{moment.microsecond // 1000:03d}"
-        return (
-            f"{self.host or '-'} - [{when}+0000] "
-            f'"{self.method} {self.uri} {self.http_version}" {self.status} '
-            f"{self.bytes_received} {self.bytes_sent} "
-            f'"{self.user_agent or "-"}" "{self.client}" "{self.upstream or "-"}" '
-            f'x_forwarded_for:"{self.x_forwarded_for or "-"}" '
-            f'x_request_id:"{self.x_request_id or "-"}" '
-            f"response_time_ms:{self.duration_ms} "
-            f'app:"{self.app_name or "-"}" instance:"{self.instance or "-"}" '
-            f'termination:"{self.termination}"'
-        )
+    text: str  # an RTR-style line: what a developer reads in `yun logs`
 
 
-@functools.lru_cache(maxsize=4)
-def _second(moment: datetime) -> str:
-    """A whole second as RTR lines print it; lines come in bursts within the same second."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S")
+def _message(line: str) -> str | None:
+    if line.startswith(_PREFIX):
+        return line
+    start = line.find(_AFTER_HEADER)
+    return None if start < 0 else line[start + 1 :]
 
 
-def _message(datagram: str) -> str:
-    for header in (_RFC5424, _RFC3164):
-        match = header.match(datagram)
-        if match and datagram[match.end() :].startswith(MARKER):
-            return datagram[match.end() :]
-    return datagram
+# Lines repeat a handful of backend, app and server names: decode each once.
+@functools.lru_cache(maxsize=4096)
+def _name(logged: str) -> str:
+    """A name HAProxy logged, decoded; "" for none ("-", or "<NOSRV>" for the server)."""
+    return "" if logged == "-" or logged.startswith("<") else decode_name(logged)
 
 
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        return 0
+@functools.lru_cache(maxsize=4096)
+def _backend(logged: str) -> str:
+    return backend_id(logged) or ""
 
 
-def _unset(text: str) -> str:
-    return "" if text == "-" else text
+def _split(datagram: bytes) -> tuple[str, str, str, str] | None:
+    """(backend, app_name, instance, text) of a line logged with `LOG_FORMAT`, else None."""
+    message = _message(datagram.decode("utf-8", "replace").rstrip("\r\n"))
+    if message is None:
+        return None
+    fields = message.split(" ", 5)
+    if len(fields) != 6:
+        return None
+    _, backend, app, server, termination, text = fields
+    app_name, instance = _name(app), _name(server)
+    return (
+        _backend(backend),
+        app_name,
+        instance,
+        f'{text} app:"{app_name or "-"}" instance:"{instance or "-"}" termination:"{termination}"',
+    )
 
 
 def parse_line(datagram: bytes | str) -> AccessRecord | None:
-    """Parse one line HAProxy logged with `LOG_FORMAT`; None if it is not one of ours."""
-    text = datagram.decode("utf-8", "replace") if isinstance(datagram, bytes) else datagram
-    message = _message(text.rstrip("\r\n"))
-    if not message.startswith(MARKER + " "):
+    """Read one line HAProxy logged with `LOG_FORMAT`; None if it is not one of ours."""
+    raw = datagram.encode("utf-8", "surrogateescape") if isinstance(datagram, str) else datagram
+    parsed = _split(raw)
+    if parsed is None:
         return None
-    match = _LINE.match(message, len(MARKER) + 1)
-    if match is None:
-        return None
-    tokens = match.groups()
-    values = [
-        bare if quoted is None else _UNESCAPE.sub(r"\1", quoted) if "\\" in quoted else quoted
-        for quoted, bare in zip(tokens[0::2], tokens[1::2], strict=True)
-    ]
-    field = dict(zip(_NAMES, values, strict=True))
-    server = field["server"]
-    upstream = field["upstream"]
-    return AccessRecord(
-        backend=backend_id(field["backend"]) or "",
-        app_name=decode_name(app) if (app := _unset(field["app"])) else "",
-        instance="" if server.startswith("<") else decode_name(server),
-        start=_int(field["start_ms"]) / 1000.0,
-        status=_int(field["status"]),
-        bytes_received=_int(field["bytes_received"]),
-        bytes_sent=_int(field["bytes_sent"]),
-        duration_ms=_int(field["duration_ms"]),
-        method=field["method"],
-        uri=field["uri"],
-        http_version=field["http_version"],
-        host=_unset(field["host"]),
-        x_forwarded_for=_unset(field["x_forwarded_for"]),
-        x_request_id=_unset(field["x_request_id"]),
-        user_agent=_unset(field["user_agent"]),
-        client=field["client"],
-        upstream="" if upstream.startswith("-") else upstream,
-        termination=field["termination"],
-    )
+    return AccessRecord(*parsed)
 
 
 def _yield_to_data_plane() -> None:
@@ -433,10 +371,10 @@ class AccessLogReceiver:
             self._draining.remove(session)
 
     def _deliver(self, line: bytes) -> None:
-        record = parse_line(line)
-        if record is None:
+        parsed = _split(line)
+        if parsed is None:
             return
         try:
-            self._on_line(record.backend, record.app_name, record.text)
+            self._on_line(parsed[0], parsed[1], parsed[3])
         except Exception:
             log.exception("access log callback failed")

@@ -88,6 +88,28 @@ def test_long_client_values_arrive_whole(router: HAProxy, receive, http, wait_fo
     assert f'"{agent}"' in lines[0][2]
 
 
+def test_client_values_cannot_pass_for_other_fields(
+    router: HAProxy, receive, backend, http, make_route, wait_for
+):
+    _, lines = receive()
+    router.apply([make_route("h.apps.localhost", backend("h").server("idx-0"), app="my app")])
+    hostile = 'x" x_request_id:"fake" app:"evil'
+
+    http(
+        "h.apps.localhost",
+        '/p?q="x_request_id:"fake"',
+        headers={"User-Agent": hostile + "\\ ]", "X-Request-Id": "real"},
+    )
+
+    assert wait_for(lambda: len(lines) == 1)
+    _, app, text = lines[0]
+    assert app == "my app"
+    assert request_ids(lines) == ["real"]
+    assert '"GET /p?q=#22x_request_id:#22fake#22 HTTP/1.1" 200 ' in text
+    assert '"x\\" x_request_id:\\"fake\\" app:\\"evil\\\\ \\]"' in text
+    assert text.endswith(' app:"my app" instance:"idx-0" termination:"--"')
+
+
 def test_after_a_reload_and_reconnect_lines_arrive_once(
     router: HAProxy, router_config, receive, backend, http, make_route, wait_for
 ):
