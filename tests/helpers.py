@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import glob
+import io
 import os
 import shutil
 import socket
 import subprocess
+import tarfile
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -90,3 +92,20 @@ def postgres_server() -> Iterator[str]:
             except ProcessLookupError:
                 pass
         shutil.rmtree(base, ignore_errors=True)
+
+
+def write_droplet(
+    path: Path, files: dict[str, str], folders: tuple[str, ...] = ("app", "deps")
+) -> Path:
+    """A droplet tarball (the builder's layout) holding `files`, for driver and registry tests."""
+    with tarfile.open(path, "w:gz") as tar:
+        for folder in folders:
+            info = tarfile.TarInfo(folder)
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            tar.addfile(info)
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return path

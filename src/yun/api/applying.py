@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from yun.api.errors import ApiError
-from yun.manifest import AppSpec
+from yun.manifest import AppSpec, HealthCheck
 from yun.store.models import App, Domain, Process, Route, RouteMapping
 
 DEFAULT_MEMORY_MB = 256
@@ -55,58 +55,50 @@ def _process(session: Session, app: App, type_: str) -> Process:
     return proc
 
 
+def _set_given(proc: Process, **values: object) -> None:
+    """Like `cf push`: what the manifest leaves out keeps its current value."""
+    for name, value in values.items():
+        if value is not None:
+            setattr(proc, name, value)
+
+
 def _apply_processes(session: Session, *, app: App, spec: AppSpec) -> None:
     web = _process(session, app, "web")
-    if spec.instances is not None:
-        web.instances = spec.instances
-    if spec.memory_mb is not None:
-        web.memory_mb = spec.memory_mb
-    if spec.disk_mb is not None:
-        web.disk_mb = spec.disk_mb
-    if spec.command is not None:
-        web.command = spec.command
+    _set_given(
+        web,
+        instances=spec.instances,
+        memory_mb=spec.memory_mb,
+        disk_mb=spec.disk_mb,
+        command=spec.command,
+    )
     if spec.health_check is not None:
-        _apply_health(
-            web,
-            spec.health_check.type,
-            spec.health_check.endpoint,
-            spec.health_check.timeout,
-            spec.health_check.invocation_timeout,
-        )
-    if spec.timeout is not None:
-        web.health_check_timeout = spec.timeout
+        _apply_health(web, spec.health_check)
+    _set_given(web, health_check_timeout=spec.timeout)
     if spec.no_route and spec.health_check is None and web.health_check_type == "port":
         web.health_check_type = "process"
     for item in spec.processes:
         proc = _process(session, app, item.type)
         if item.type != "web" and item.instances is None and proc.instances == 0:
             proc.instances = 1
-        if item.instances is not None:
-            proc.instances = item.instances
-        if item.memory_mb is not None:
-            proc.memory_mb = item.memory_mb
-        elif spec.memory_mb is not None:
-            proc.memory_mb = spec.memory_mb
-        if item.disk_mb is not None:
-            proc.disk_mb = item.disk_mb
-        if item.command is not None:
-            proc.command = item.command
-        hc = item.health_check
-        if hc is not None:
-            _apply_health(proc, hc.type, hc.endpoint, hc.timeout, hc.invocation_timeout)
+        _set_given(
+            proc,
+            instances=item.instances,
+            memory_mb=item.memory_mb or spec.memory_mb,
+            disk_mb=item.disk_mb,
+            command=item.command,
+        )
+        if item.health_check is not None:
+            _apply_health(proc, item.health_check)
         elif item.type != "web":
             proc.health_check_type = "process"
 
 
-def _apply_health(
-    proc: Process, type_: str, endpoint: str, timeout: int | None, invocation: int | None
-) -> None:
-    proc.health_check_type = "process" if type_ == "none" else type_
-    proc.health_check_endpoint = endpoint or "/"
-    if timeout is not None:
-        proc.health_check_timeout = timeout
-    if invocation is not None:
-        proc.invocation_timeout = invocation
+def _apply_health(proc: Process, check: HealthCheck) -> None:
+    proc.health_check_type = check.type  # the parser already reads CF's old "none" as process
+    proc.health_check_endpoint = check.endpoint or "/"
+    _set_given(
+        proc, health_check_timeout=check.timeout, invocation_timeout=check.invocation_timeout
+    )
 
 
 def split_route(session: Session, route: str, *, where: str) -> tuple[str, Domain, str]:

@@ -4,15 +4,14 @@ leave no process behind."""
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import signal
-import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.helpers import write_droplet
 from tests.integration.agent.agent_world import LAUNCHER, SERVER, WORKER, Agents, group_alive
 
 
@@ -31,17 +30,7 @@ def droplet(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "app/worker.py": WORKER,
         "staging_info.json": json.dumps({"start_command": "python3 server.py"}),
     }
-    with tarfile.open(path, "w:gz") as tar:
-        for directory in ("app", "deps"):
-            info = tarfile.TarInfo(directory)
-            info.type, info.mode = tarfile.DIRTYPE, 0o755
-            tar.addfile(info)
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), 0o644
-            tar.addfile(info, io.BytesIO(data))
-    return path
+    return write_droplet(path, files)
 
 
 @pytest.fixture

@@ -4,16 +4,15 @@ and do from inside its container, and a driver wrapper that always deletes what 
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import subprocess
-import tarfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+from tests.helpers import write_droplet
 from tests.integration.agent.agent_world import spec, wait_for
 
 from yun.agent import Handle, InstanceSpec
@@ -103,17 +102,7 @@ def make_droplet(path: Path) -> Path:
         "app/fill.py": FILL,
         "staging_info.json": json.dumps({"start_command": "python3 server.py"}),
     }
-    with tarfile.open(path, "w:gz") as tar:
-        for directory in ("app", "deps"):
-            info = tarfile.TarInfo(directory)
-            info.type, info.mode = tarfile.DIRTYPE, 0o755
-            tar.addfile(info)
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), 0o644
-            tar.addfile(info, io.BytesIO(data))
-    return path
+    return write_droplet(path, files)
 
 
 def runc_spec(droplet: Path, **changes: Any) -> InstanceSpec:

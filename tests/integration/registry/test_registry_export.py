@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 from pathlib import Path
 
 import pytest
+from tests.helpers import write_droplet
 from tests.integration.registry.conftest import RunContainer, http_get
 
 from yun.builder import launcher_path
@@ -32,17 +31,7 @@ def make_droplet(path: Path, *, start_command: str = "python3 app.py") -> Path:
         "deps/0/profile.d/greeting.sh": 'export GREETING="hello from deps"\n',
         "staging_info.json": json.dumps({"start_command": start_command}),
     }
-    with tarfile.open(path, "w:gz") as tar:
-        for folder in ("app", "deps", "deps/0", "deps/0/profile.d"):
-            info = tarfile.TarInfo(folder)
-            info.type, info.mode = tarfile.DIRTYPE, 0o755
-            tar.addfile(info)
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), 0o644
-            tar.addfile(info, io.BytesIO(data))
-    return path
+    return write_droplet(path, files, ("app", "deps", "deps/0", "deps/0/profile.d"))
 
 
 @pytest.fixture
