@@ -6,20 +6,24 @@ sits behind, in turn:
   hand-written  a minimal HAProxy config: one frontend, one backend, one server
   yun           HAProxy with the config yun.router renders (host routing, header injection,
                 retries, error pages), access logs off
-  yun+log       the same with access logs on: HAProxy logs into its ring and an
-                AccessLogReceiver streams them out over the stats socket
+  yun+log       the same with access logs on, as the platform runs it: HAProxy logs into its
+                ring, an AccessLogReceiver streams it out over the stats socket and the lines
+                are appended to the app's log in a real LogStore
   direct        no proxy at all, for context
 
-`wrk` drives each one; the figure that matters is the ratio yun / hand-written, measured in
-the same run on the same machine.
+`wrk` drives each one; the figure that matters is the ratio yun / hand-written. Rounds run the
+targets back to back, and each round's ratio compares runs seconds apart, so the median of the
+per-round ratios resists the machine's drift better than a ratio of medians. Alongside, the CPU
+time HAProxy (and, with logs, the receiving thread) spent per request.
 
-    .venv/bin/python bench/router.py --duration 10
+    .venv/bin/python bench/router.py --duration 5 --rounds 10
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import http.server
 import os
 import re
@@ -33,12 +37,16 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-from yun.router import AccessLogReceiver, HAProxy, Route, RouterConfig, Server
+from yun.logstore import LogStore
+from yun.router import AccessLogReceiver, Batch, HAProxy, Route, RouterConfig, Server
+from yun.server.platform import store_access_lines
 
 HOST = "bench.apps.localhost"
 BODY = b"hello from the yun router benchmark\n"
+APP_GUID = "6a1f7c3e-0b7d-4e8a-9f51-2c4d8e6b0a17"  # the benchmarked route's app
 
 
 def free_port() -> int:
@@ -64,6 +72,33 @@ def stop_process(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def cpu_seconds(stat_paths: list[str]) -> float:
+    """utime + stime of the processes or threads whose /proc stat files are given."""
+    ticks = 0
+    for path in stat_paths:
+        with contextlib.suppress(OSError):
+            fields = Path(path).read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def process_tree(pid: int) -> list[str]:
+    """Stat files of `pid` and its children (HAProxy's master and workers)."""
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            children += [int(child) for child in task.read_text().split()]
+    return [f"/proc/{p}/stat" for p in (pid, *children)]
+
+
+@dataclass
+class Proxy:
+    """A target's port, and the CPU seconds its proxy path has spent so far."""
+
+    port: int
+    cpu: Callable[[], float]
 
 
 @contextlib.contextmanager
@@ -135,7 +170,7 @@ def python_instance(work: Path) -> Iterator[int]:
 
 
 @contextlib.contextmanager
-def hand_written(work: Path, instance: int) -> Iterator[int]:
+def hand_written(work: Path, instance: int) -> Iterator[Proxy]:
     """The smallest sensible HAProxy config in front of the same instance."""
     port = free_port()
     cfg = work / "hand-written.cfg"
@@ -155,7 +190,7 @@ backend app
     proc = subprocess.Popen(["haproxy", "-db", "-f", str(cfg)], stdin=subprocess.DEVNULL)
     try:
         wait_listening(port)
-        yield port
+        yield Proxy(port, functools.partial(cpu_seconds, [f"/proc/{proc.pid}/stat"]))
     finally:
         stop_process(proc)
 
@@ -163,7 +198,7 @@ backend app
 @contextlib.contextmanager
 def yun_router(
     work: Path, instance: int, *, routes: int, counter: LineCounter | None = None
-) -> Iterator[int]:
+) -> Iterator[Proxy]:
     """HAProxy run by yun.router exactly as the platform runs it; access logs on with `counter`.
 
     With routes > 1, other apps' routes are added; their hosts sort before the benchmarked one,
@@ -172,7 +207,7 @@ def yun_router(
     run_dir = Path(tempfile.mkdtemp(prefix="yr-", dir=work))
     config = RouterConfig("127.0.0.1", free_port(), run_dir, access_log=counter is not None)
     proxy = HAProxy(config)
-    receiver = AccessLogReceiver(proxy.stats_socket, counter.count) if counter else None
+    receiver = AccessLogReceiver(proxy.stats_socket, counter.store) if counter else None
     if receiver:
         receiver.start()
     try:
@@ -180,11 +215,13 @@ def yun_router(
             Route(f"app-{n:05}.apps.localhost", "", f"app-{n}", f"app-{n}", [])
             for n in range(routes - 1)
         ]
-        bench = Route(HOST, "", "bench", "bench", [Server("idx-0", "127.0.0.1", instance)])
+        bench = Route(HOST, "", APP_GUID, "bench", [Server("idx-0", "127.0.0.1", instance)])
         proxy.apply([*others, bench])
+        stats = process_tree(proxy.pid() or 0)
         if receiver:
             receiver.reconnect()  # as the platform does after every apply
-        yield config.port
+            stats.append(f"/proc/self/task/{receiver.native_id}/stat")
+        yield Proxy(config.port, functools.partial(cpu_seconds, stats))
     finally:
         if receiver and counter:
             # Lines still in the ring when the run ends are not lost: let the receiver catch up.
@@ -194,13 +231,18 @@ def yun_router(
 
 
 class LineCounter:
-    """Counts the access lines a receiver delivers, against the requests HAProxy served."""
+    """Stores access lines as the platform does, counting them against the requests served."""
 
-    def __init__(self) -> None:
+    def __init__(self, work: Path) -> None:
+        self.logs = LogStore(Path(tempfile.mkdtemp(prefix="logs-", dir=work)))
         self.lines = 0
+        self.cpu_seconds = 0.0  # spent by the receiving thread
 
-    def count(self, backend: str, app: str, text: str) -> None:
-        self.lines += 1
+    def store(self, batch: Batch) -> None:
+        began = time.thread_time()
+        store_access_lines(self.logs, batch)
+        self.lines += len(batch)
+        self.cpu_seconds += time.thread_time() - began
 
     def settle(self, quiet: float = 1.0, timeout: float = 30.0) -> None:
         """Wait until no line has arrived for `quiet` seconds."""
@@ -212,8 +254,8 @@ class LineCounter:
 
 
 @contextlib.contextmanager
-def direct(work: Path, instance: int) -> Iterator[int]:
-    yield instance
+def direct(work: Path, instance: int) -> Iterator[Proxy]:
+    yield Proxy(instance, lambda: 0.0)
 
 
 def wrk(port: int, args: argparse.Namespace, duration: float) -> dict[str, float]:
@@ -241,7 +283,7 @@ def wrk(port: int, args: argparse.Namespace, duration: float) -> dict[str, float
     }
 
 
-Target = Callable[[Path, int], contextlib.AbstractContextManager[int]]
+Target = Callable[[Path, int], contextlib.AbstractContextManager[Proxy]]
 
 
 def main() -> int:
@@ -260,8 +302,8 @@ def main() -> int:
     backend = args.backend or ("nginx" if shutil.which("nginx") else "python")
     counters: list[LineCounter] = []
 
-    def logged(work: Path, port: int) -> contextlib.AbstractContextManager[int]:
-        counters.append(LineCounter())
+    def logged(work: Path, port: int) -> contextlib.AbstractContextManager[Proxy]:
+        counters.append(LineCounter(work))
         return yun_router(work, port, routes=args.routes, counter=counters[-1])
 
     targets: dict[str, Target] = {
@@ -283,27 +325,44 @@ def main() -> int:
             )
             for round_no in range(args.rounds):
                 for name, target in targets.items():
-                    with target(work, instance) as port:
-                        warm_up = wrk(port, args, 1)  # warm up connections and caches
-                        result = wrk(port, args, args.duration)
+                    counter = None
+                    with target(work, instance) as proxy:
+                        if name == "yun+log":
+                            counter = counters[-1]
+                        warm_up = wrk(proxy.port, args, 1)  # warm up connections and caches
+                        if counter:
+                            counter.settle(quiet=0.3)
+                        began = proxy.cpu()
+                        result = wrk(proxy.port, args, args.duration)
+                        if counter:
+                            counter.settle(quiet=0.3)  # the log's deferred work counts too
+                        result["cpu_us"] = (proxy.cpu() - began) * 1e6 / result["requests"]
                     results[name].append(result)
                     logs = ""
-                    if name == "yun+log":
+                    if counter:
                         served = int(warm_up["requests"] + result["requests"])
-                        lines, requests = lines + counters[-1].lines, requests + served
-                        logs = f"  access lines {counters[-1].lines}/{served} requests"
+                        stored = counter.lines
+                        lines, requests = lines + stored, requests + served
+                        logs = f"  access lines in the app's log {stored}/{served}"
                     print(
                         f"  round {round_no + 1} {name:13} {result['rps']:>10.0f} req/s"
+                        f"  {result['cpu_us']:5.1f} µs CPU/request"
                         f"  non-2xx {result['bad']:.0f}  socket errors {result['errors']:.0f}"
-                        + logs
+                        + logs,
+                        flush=True,
                     )
-    median = {name: statistics.median(r["rps"] for r in runs) for name, runs in results.items()}
+    base = results["hand-written"]
     print()
-    for name, rps in median.items():
-        print(f"{name:13} {rps:>10.0f} req/s")
-    print(f"ratio yun/hand-written     {median['yun'] / median['hand-written']:.3f}")
-    print(f"ratio yun+log/hand-written {median['yun+log'] / median['hand-written']:.3f}")
-    print(f"access lines received      {lines} for {requests} requests")
+    print(f"{'':13} {'req/s':>10}  {'ratio':>5} (spread)     proxy CPU/request")
+    for name, runs in results.items():
+        rps = statistics.median(r["rps"] for r in runs)
+        ratios = [r["rps"] / b["rps"] for r, b in zip(runs, base, strict=True)]
+        cpu = statistics.median(r["cpu_us"] for r in runs)
+        print(
+            f"{name:13} {rps:>10.0f}  {statistics.median(ratios):.3f}"
+            f" ({min(ratios):.2f}-{max(ratios):.2f})  {cpu:5.1f} µs"
+        )
+    print(f"access lines in the app's log: {lines} for {requests} requests")
     return 0
 
 

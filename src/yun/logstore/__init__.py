@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MAX_BYTES = 16 * 1024 * 1024
+_quote = json.encoder.encode_basestring  # a JSON string literal, non-ASCII kept as is
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,16 @@ class LogStore:
         return self.root / f"{app_guid}.jsonl"
 
     def append(self, app_guid: str, source: str, message: str, ts: float | None = None) -> None:
-        line = LogLine(ts if ts is not None else time.time(), source, message.rstrip("\n"))
-        data = json.dumps(line.to_dict(), ensure_ascii=False) + "\n"
+        self.append_many(app_guid, source, [message], ts)
+
+    def append_many(
+        self, app_guid: str, source: str, messages: list[str], ts: float | None = None
+    ) -> None:
+        """Append `messages` from one source in one write (the router's lines come in batches)."""
+        # The line LogLine.to_dict would give, without a dict and a dataclass per message.
+        head = f'{{"ts": {ts if ts is not None else time.time()!r}, "source": {_quote(source)}'
+        texts = (message.rstrip("\n") for message in messages)
+        data = "".join(f'{head}, "message": {_quote(text)}}}\n' for text in texts)
         path = self._file(app_guid)
         with self._lock:
             if path.exists() and path.stat().st_size > MAX_BYTES:

@@ -5,7 +5,7 @@
 `AccessLogReceiver` streams HAProxy's access log ring and turns its lines into RTR-style ones.
 """
 
-from yun.router.accesslog import AccessLogReceiver, AccessRecord, parse_line
+from yun.router.accesslog import AccessLogReceiver, AccessRecord, Batch, parse_line
 from yun.router.config import RenderedConfig, render, render_files
 from yun.router.errors import RouterConfigError, RouterError
 from yun.router.haproxy import HAProxy
@@ -14,6 +14,7 @@ from yun.router.routes import Route, RouterConfig, Server, backend_id, backend_n
 __all__ = [
     "AccessLogReceiver",
     "AccessRecord",
+    "Batch",
     "HAProxy",
     "RenderedConfig",
     "Route",

@@ -65,11 +65,9 @@ _TEXT = (
     " response_time_ms:%Ta"
 )
 LOG_FORMAT = " ".join([MARKER, *_HEAD, _TEXT])
-_PREFIX = MARKER + " "
 
-# The syslog header (RFC 5424 as the ring writes it, or RFC 3164) holds nothing a client sends,
-# so the first blank-delimited marker starts the message.
-_AFTER_HEADER = " " + _PREFIX
+
+Batch = list[tuple[str, str, str]]  # (backend, app_name, text) per request, in order
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,11 +80,10 @@ class AccessRecord:
     text: str  # an RTR-style line: what a developer reads in `yun logs`
 
 
-def _message(line: str) -> str | None:
-    if line.startswith(_PREFIX):
-        return line
-    start = line.find(_AFTER_HEADER)
-    return None if start < 0 else line[start + 1 :]
+# One access line: the marker opens the message (the syslog header before it holds nothing a
+# client sends, so the first marker in a line is ours), then the four tokens and the RTR text.
+# Without DOTALL, `.*` ends at the line's end; a chunk's lines are matched in one pass.
+_LINE = re.compile(rf"{MARKER} ([^ \n]+) ([^ \n]+) ([^ \n]+) ([^ \n]+) (.*)")
 
 
 # Lines repeat a handful of backend, app and server names: decode each once.
@@ -101,31 +98,31 @@ def _backend(logged: str) -> str:
     return backend_id(logged) or ""
 
 
-def _split(datagram: bytes) -> tuple[str, str, str, str] | None:
-    """(backend, app_name, instance, text) of a line logged with `LOG_FORMAT`, else None."""
-    message = _message(datagram.decode("utf-8", "replace").rstrip("\r\n"))
-    if message is None:
-        return None
-    fields = message.split(" ", 5)
-    if len(fields) != 6:
-        return None
-    _, backend, app, server, termination, text = fields
-    app_name, instance = _name(app), _name(server)
+@functools.lru_cache(maxsize=4096)
+def _suffix(app: str, server: str, termination: str) -> str:
     return (
-        _backend(backend),
-        app_name,
-        instance,
-        f'{text} app:"{app_name or "-"}" instance:"{instance or "-"}" termination:"{termination}"',
+        f' app:"{_name(app) or "-"}" instance:"{_name(server) or "-"}" termination:"{termination}"'
     )
+
+
+def _batch(text: str) -> Batch:
+    """(backend, app_name, text) of the access lines in `text` (whole lines), in order."""
+    return [
+        (_backend(backend), _name(app), rtr + _suffix(app, server, term))
+        for backend, app, server, term, rtr in _LINE.findall(text)
+    ]
 
 
 def parse_line(datagram: bytes | str) -> AccessRecord | None:
     """Read one line HAProxy logged with `LOG_FORMAT`; None if it is not one of ours."""
-    raw = datagram.encode("utf-8", "surrogateescape") if isinstance(datagram, str) else datagram
-    parsed = _split(raw)
-    if parsed is None:
+    text = datagram.decode("utf-8", "replace") if isinstance(datagram, bytes) else datagram
+    match = _LINE.search(text.split("\n", 1)[0])
+    if match is None:
         return None
-    return AccessRecord(*parsed)
+    backend, app, server, term, rtr = match.groups()
+    return AccessRecord(
+        _backend(backend), _name(app), _name(server), rtr + _suffix(app, server, term)
+    )
 
 
 def _yield_to_data_plane() -> None:
@@ -157,7 +154,7 @@ class _Session:
         self.last_data = time.monotonic()
         self.drain_until: float | None = None  # set once a newer worker's session replaced it
 
-    def feed(self, chunk: bytes) -> list[bytes]:
+    def feed(self, chunk: bytes) -> bytes:
         """The complete lines `chunk` finishes; a partial last line waits for the next chunk."""
         self.last_data = time.monotonic()
         data = self.pending + chunk
@@ -165,14 +162,14 @@ class _Session:
             end = data.find(b"\n\n")
             if end < 0:
                 self.pending = data[-self._HEADER_MAX :]
-                return []
+                return b""
             if match := _PID.search(data, 0, end):
                 self.pid = int(match.group(1))
             self.in_header = False
             data = data[end + 2 :]
-        lines = data.split(b"\n")
-        self.pending = lines.pop()
-        return lines
+        end = data.rfind(b"\n") + 1
+        self.pending = data[end:]
+        return data[:end]
 
     def expired(self, now: float, idle: float) -> bool:
         """Whether a replaced session has gone quiet (its worker is done) or drained too long."""
@@ -196,12 +193,14 @@ def _worker_pid(stats_socket: Path) -> int:
 
 
 class AccessLogReceiver:
-    """Streams HAProxy's access ring and calls `on_line(backend, app_name, text)` per request.
+    """Streams HAProxy's access ring and hands `on_lines` each chunk's requests as one batch.
 
     A daemon thread connects to the stats socket (retrying while HAProxy is not up), reads
-    `show events` in large chunks and hands each access line to `on_line`; other lines (HAProxy's
-    own notices) are ignored. The ring's earlier lines are skipped (`show events -n`) on the first
-    connection if HAProxy was already up when the receiver started, so a restarted control plane
+    `show events` in large chunks and calls `on_lines` once per chunk with its access lines as
+    (backend, app_name, text), so the consumer can write them with one call per app rather than
+    one per request; other lines (HAProxy's own notices) are ignored. The ring's earlier lines
+    are skipped (`show events -n`) on the first connection if HAProxy was already up when the
+    receiver started, so a restarted control plane
     adopting a running HAProxy does not replay them, and when coming back to a worker already
     read. Any other worker's ring is read whole: it holds only lines since that worker started.
     After `reconnect()`, the old worker's session is kept until it falls quiet, so requests it
@@ -215,9 +214,9 @@ class AccessLogReceiver:
 
     _CHUNK = 1 << 20
 
-    def __init__(self, stats_socket: Path, on_line: Callable[[str, str, str], None]) -> None:
+    def __init__(self, stats_socket: Path, on_lines: Callable[[Batch], None]) -> None:
         self.stats_socket = Path(stats_socket)
-        self._on_line = on_line
+        self._on_lines = on_lines
         self._wake: tuple[socket.socket, socket.socket] | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -237,6 +236,11 @@ class AccessLogReceiver:
             target=self._run, name=f"yun-accesslog:{self.stats_socket}", daemon=True
         )
         self._thread.start()
+
+    @property
+    def native_id(self) -> int | None:
+        """The receiving thread's kernel id (for CPU accounting), None when not running."""
+        return self._thread.native_id if self._thread is not None else None
 
     def reconnect(self) -> None:
         """Follow HAProxy to its newest worker: call after a reload has completed."""
@@ -358,8 +362,7 @@ class AccessLogReceiver:
                 return True
             self._current = None
             return False
-        for line in session.feed(chunk):
-            self._deliver(line)
+        self._deliver(session.feed(chunk))
         if session is self._current:
             self._last_pid = session.pid  # what `show info` said may predate a reload
         return True
@@ -370,11 +373,11 @@ class AccessLogReceiver:
             session.sock.close()
             self._draining.remove(session)
 
-    def _deliver(self, line: bytes) -> None:
-        parsed = _split(line)
-        if parsed is None:
+    def _deliver(self, lines: bytes) -> None:
+        batch = _batch(lines.decode("utf-8", "replace"))
+        if not batch:
             return
         try:
-            self._on_line(parsed[0], parsed[1], parsed[3])
+            self._on_lines(batch)
         except Exception:
             log.exception("access log callback failed")

@@ -60,7 +60,7 @@ TIMEOUTS: tuple[tuple[str, str], ...] = (
 )
 RETRIES = 3
 ACCESS_LINE_MAX = 8192
-ACCESS_RING_SIZE = 4 << 20  # ≈12,000 lines of backlog for a reader that falls behind
+ACCESS_RING_SIZE = 16 << 20  # ≈50,000 lines: seconds of saturation, read once a CPU is free
 
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "$": "\\$", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 

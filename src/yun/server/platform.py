@@ -7,11 +7,11 @@ running, and the next start adopts them instead of restarting them.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import shutil
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
@@ -25,7 +25,7 @@ from yun.controllers.routing import RouteController
 from yun.controllers.runtime.managing import Manager
 from yun.controllers.scheduling import InstanceController, InstanceReporter
 from yun.logstore import LogStore
-from yun.router import AccessLogReceiver, HAProxy, RouterConfig
+from yun.router import AccessLogReceiver, Batch, HAProxy, RouterConfig
 from yun.server.drivers import make_driver
 from yun.server.pidfile import read_pid, write_pid
 from yun.settings import Settings
@@ -33,6 +33,16 @@ from yun.store.bootstrap import bootstrap
 from yun.store.session import Store
 
 log = logging.getLogger("yun.server")
+
+
+def store_access_lines(logs: LogStore, batch: Batch) -> None:
+    """Router lines into their apps' logs, one write per app per batch (backend id = app guid…)."""
+    by_app: dict[str, list[str]] = {}
+    for backend, _app_name, text in batch:
+        if len(app_guid := backend[:36]) == 36:
+            by_app.setdefault(app_guid, []).append(text)
+    for app_guid, texts in by_app.items():
+        logs.append_many(app_guid, "RTR/0", texts)
 
 
 class AlreadyRunning(Exception):
@@ -81,7 +91,8 @@ class Platform:
             access_log=True,
         )
         haproxy = HAProxy(router_config, binary=s.haproxy)
-        self._access = AccessLogReceiver(haproxy.stats_socket, self._access_line(logs))
+        on_lines = functools.partial(store_access_lines, logs)
+        self._access = AccessLogReceiver(haproxy.stats_socket, on_lines)
         driver = make_driver(s)
         reporter = InstanceReporter(store=store, logs=logs, wake=wake, driver=driver.name)
         self._agent = Agent(
@@ -115,15 +126,6 @@ class Platform:
         return ApiContext(
             settings=s, store=store, blobs=blobs, logs=logs, defaults=defaults, wake=wake
         )
-
-    @staticmethod
-    def _access_line(logs: LogStore) -> Callable[[str, str, str], None]:
-        def on_line(backend: str, _app_name: str, text: str) -> None:
-            app_guid = backend[:36]
-            if len(app_guid) == 36:
-                logs.append(app_guid, "RTR/0", text)
-
-        return on_line
 
     def run(self) -> None:
         """Run in the foreground until SIGTERM/SIGINT."""

@@ -35,7 +35,7 @@ def receive(router: HAProxy) -> Iterator[Callable[[], tuple[AccessLogReceiver, L
 
     def start() -> tuple[AccessLogReceiver, Lines]:
         got: Lines = []
-        receiver = AccessLogReceiver(router.stats_socket, lambda *line: got.append(line))
+        receiver = AccessLogReceiver(router.stats_socket, got.extend)
         receiver.start()
         started.append(receiver)
         return receiver, got

@@ -166,14 +166,14 @@ Lines = list[tuple[str, str, str]]
 
 @pytest.fixture
 def receive(stats: FakeStatsSocket) -> Iterator[Callable[..., tuple[AccessLogReceiver, Lines]]]:
-    """receive(on_line=None) → a started receiver on the fake socket, and the lines it got."""
+    """receive(on_lines=None) → a started receiver on the fake socket, and the lines it got."""
     started: list[AccessLogReceiver] = []
 
     def start(
-        on_line: Callable[[str, str, str], None] | None = None,
+        on_lines: Callable[[Lines], None] | None = None,
     ) -> tuple[AccessLogReceiver, Lines]:
         got: Lines = []
-        receiver = AccessLogReceiver(stats.path, on_line or (lambda *line: got.append(line)))
+        receiver = AccessLogReceiver(stats.path, on_lines or got.extend)
         receiver.start()
         started.append(receiver)
         return receiver, got
@@ -275,7 +275,7 @@ def receive_on() -> Iterator[Callable[[Path], tuple[AccessLogReceiver, Lines]]]:
 
     def start(path: Path) -> tuple[AccessLogReceiver, Lines]:
         got: Lines = []
-        receiver = AccessLogReceiver(path, lambda *line: got.append(line))
+        receiver = AccessLogReceiver(path, got.extend)
         receiver.start()
         started.append(receiver)
         return receiver, got
@@ -288,7 +288,7 @@ def receive_on() -> Iterator[Callable[[Path], tuple[AccessLogReceiver, Lines]]]:
 @pytest.mark.parametrize("haproxy_up", [True, False], ids=["streaming", "retrying"])
 def test_stop_is_prompt(tmp_path, stats, haproxy_up):
     path = stats.path if haproxy_up else tmp_path / "absent.sock"
-    receiver = AccessLogReceiver(path, lambda *line: None)
+    receiver = AccessLogReceiver(path, lambda batch: None)
     receiver.start()
     if haproxy_up:
         stats.next_stream()
@@ -304,13 +304,16 @@ def test_stop_is_prompt(tmp_path, stats, haproxy_up):
 def test_receiver_survives_a_failing_callback(stats, receive, caplog):
     calls: list[int] = []
 
-    def on_line(backend: str, app: str, text: str) -> None:
-        calls.append(1)
+    def on_lines(batch: Lines) -> None:
+        calls.append(len(batch))
         if len(calls) == 1:
             raise RuntimeError("boom")
 
-    receive(on_line)
-    stats.next_stream().sendall(SERVED + SERVED)
+    receive(on_lines)
+    stream = stats.next_stream()
+    stream.sendall(SERVED)
+    assert wait_for(lambda: len(calls) == 1)
+    stream.sendall(SERVED)
 
     assert wait_for(lambda: len(calls) == 2)
     assert "access log callback failed" in caplog.text

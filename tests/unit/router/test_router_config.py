@@ -195,7 +195,7 @@ def test_access_ring_holds_whole_lines_and_a_backlog():
 
     assert "format rfc5424" in ring
     assert "maxlen 8192" in ring
-    assert "size 4194304" in ring
+    assert "size 16777216" in ring
 
 
 def test_free_text_becomes_safe_names():
