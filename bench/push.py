@@ -97,6 +97,8 @@ def one_run(work: Path) -> tuple[float, float, float]:
             "YUN_API_PORT": str(api_port),
             "YUN_ROUTER_PORT": str(router_port),
             "YUN_ADMIN_PASSWORD": "bench",
+            "YUN_DRIVER": os.environ.get("YUN_DRIVER", "process"),
+            "YUN_REGISTRY_PORT": "0",
         }
     )
     (work / "home").mkdir()

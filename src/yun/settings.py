@@ -56,9 +56,10 @@ class Settings:
     admin_password: str = ""
     haproxy: str = "haproxy"
     buildpack_order: tuple[str, ...] = ("python", "nodejs", "static", "binary")
-    driver: str = "process"
+    driver: str = "auto"  # runc containers where root and runc allow, else host processes
     subnet: str = "10.244.0.0/16"
     bridge: str = "yun0"
+    registry_port: int = 5005  # the platform registry on 127.0.0.1; 0 turns it off
     timing: Timing = field(default_factory=Timing)
 
     @classmethod
@@ -76,9 +77,10 @@ class Settings:
             database_url=e.get("YUN_DATABASE_URL", ""),
             admin_password=e.get("YUN_ADMIN_PASSWORD", ""),
             haproxy=e.get("YUN_HAPROXY", "haproxy"),
-            driver=e.get("YUN_DRIVER", "process"),
+            driver=e.get("YUN_DRIVER", "auto"),
             subnet=e.get("YUN_SUBNET", "10.244.0.0/16"),
             bridge=e.get("YUN_BRIDGE", "yun0"),
+            registry_port=int(e.get("YUN_REGISTRY_PORT", "5005")),
             buildpack_order=tuple(
                 name.strip()
                 for name in e.get("YUN_BUILDPACK_ORDER", "python,nodejs,static,binary").split(",")
@@ -109,6 +111,14 @@ class Settings:
     @property
     def cache_dir(self) -> Path:
         return self.home / "cache"
+
+    @property
+    def images_dir(self) -> Path:
+        return self.home / "images"
+
+    @property
+    def registry_dir(self) -> Path:
+        return self.home / "registry"
 
     @property
     def api_url(self) -> str:

@@ -132,6 +132,8 @@ def launch(base: Path, extra_env: dict[str, str] | None = None) -> Iterator[Plat
             "YUN_CONFIG_DIR": str(base / "config"),
             "YUN_API_PORT": str(api_port),
             "YUN_ROUTER_PORT": str(router_port),
+            "YUN_REGISTRY_PORT": str(free_port()),
+            "YUN_DRIVER": "process",  # the runc platform tests ask for runc themselves
             "YUN_ADMIN_PASSWORD": "e2e-secret",
             "YUN_API_URL": f"http://127.0.0.1:{api_port}",
             **(extra_env or {}),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -50,6 +51,21 @@ def test_repush_of_unchanged_app_uploads_nothing(platform: Platform) -> None:
     result = platform.cli("push", "-p", str(EXAMPLES / "hello-python"))
     assert ": 0 new (0.0 KiB)" in result.stdout, result.stdout
     platform.wait_for("hello-python", "Hello from Yun", timeout=5)
+
+
+def test_app_shows_memory_and_disk_use_of_each_instance(platform: Platform) -> None:
+    (inst,) = wait_instances(platform, "hello-python", 1)
+    assert inst["memory_limit_bytes"] == 128 * 1024 * 1024  # the manifest's memory: 128M
+    assert 0 < inst["memory_bytes"] < inst["memory_limit_bytes"]
+    assert 0 < inst["disk_bytes"] < inst["disk_quota_bytes"]
+    wide = {**platform.env, "COLUMNS": "200"}  # one line per instance, as in a wide terminal
+    shown = subprocess.run(
+        [YUN, "app", "hello-python"], env=wide, capture_output=True, text=True, timeout=60
+    ).stdout
+    row = next(line for line in shown.splitlines() if line.split()[:2] == ["0", "running"])
+    assert re.search(r" [1-9][0-9.]*[KMG] of 128M ", row), row
+    assert re.search(r" [1-9][0-9.]*[KMG] of 1G ", row), row
+    assert f"{inst['address']}:{inst['port']}" in row
 
 
 def test_unknown_host_is_404_with_router_header(platform: Platform) -> None:

@@ -1,33 +1,198 @@
-"""The platform with YUN_DRIVER=runc: instances in containers on their own bridge network."""
+"""The platform with YUN_DRIVER=runc: instances in containers on their own bridge network,
+docker-image apps from the platform registry, and droplets exported into it."""
 
 from __future__ import annotations
 
 import ipaddress
 import json
 import random
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.e2e.conftest import EXAMPLES, launch
+from tests.e2e.conftest import EXAMPLES, Platform, launch
 
+from yun.registry import build_busybox_image, push
 from yun.server.drivers import runc_missing
 
-pytestmark = pytest.mark.e2e
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(runc_missing() is not None, reason=str(runc_missing())),
+]
+
+N = random.randrange(1, 250)
+SUBNET = f"10.252.{N}.0/24"
+BRIDGE = f"yune2e{N}"
+PAGE = "<h1>busybox pushed as a docker image</h1>\n"
 
 
-@pytest.mark.skipif(runc_missing() is not None, reason=str(runc_missing()))
-def test_push_runs_in_a_container_behind_the_router(tmp_path: Path) -> None:
-    n = random.randrange(1, 250)
-    subnet = f"10.252.{n}.0/24"
-    env = {"YUN_DRIVER": "runc", "YUN_SUBNET": subnet, "YUN_BRIDGE": f"yune2e{n}"}
-    with launch(tmp_path, env) as platform:
-        platform.cli("push", "-p", str(EXAMPLES / "hello-python"))
-        platform.wait_for("hello-python", "Hello from Yun")
-        app = json.loads(platform.cli("app", "hello-python", "--json").stdout)
-        (inst,) = app["processes"][0]["instance_details"]
-        assert inst["driver"] == "runc"
-        assert ipaddress.ip_address(inst["address"]) in ipaddress.ip_network(subnet)
-        assert inst["port"] == 8080
-        home = platform.get("hello-python", "/env/HOME").text.strip()
-        assert home == "/home/vcap/app"
-    assert not Path(f"/sys/class/net/yune2e{n}").exists()
+@pytest.fixture(scope="module")
+def runc_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    env = {"YUN_DRIVER": "runc", "YUN_SUBNET": SUBNET, "YUN_BRIDGE": BRIDGE}
+    with launch(tmp_path_factory.mktemp("runc"), env) as platform:
+        yield platform
+    assert not Path(f"/sys/class/net/{BRIDGE}").exists()
+
+
+def instance(platform: Platform, name: str) -> dict[str, object]:
+    app = json.loads(platform.cli("app", name, "--json").stdout)
+    (details,) = app["processes"][0]["instance_details"]
+    return dict(details)
+
+
+def test_push_runs_in_a_container_behind_the_router(runc_platform: Platform) -> None:
+    runc_platform.cli("push", "-p", str(EXAMPLES / "hello-python"))
+    runc_platform.wait_for("hello-python", "Hello from Yun")
+    inst = instance(runc_platform, "hello-python")
+    assert inst["driver"] == "runc"
+    assert ipaddress.ip_address(str(inst["address"])) in ipaddress.ip_network(SUBNET)
+    assert inst["port"] == 8080
+    home = runc_platform.get("hello-python", "/env/HOME").text.strip()
+    assert home == "/home/vcap/app"
+
+
+def test_a_docker_image_from_the_platform_registry_serves_through_the_router(
+    runc_platform: Platform, tmp_path: Path
+) -> None:
+    layout = tmp_path / "layout"
+    build_busybox_image(layout, "1", page=PAGE)
+    registry = f"127.0.0.1:{runc_platform.env['YUN_REGISTRY_PORT']}"
+    pushed = push(layout, "1", f"{registry}/e2e/busybox:1", tls_verify=False)
+    assert pushed.startswith(f"{registry}/e2e/busybox@sha256:")
+
+    out = runc_platform.cli("push", "bb", "--docker-image", f"{registry}/e2e/busybox:1").stdout
+    assert "Pulled" in out  # staging output streamed: the pull is a staging step
+
+    assert runc_platform.wait_for("bb", "busybox pushed as a docker image").status_code == 200
+    inst = instance(runc_platform, "bb")
+    assert inst["driver"] == "runc"
+    assert ipaddress.ip_address(str(inst["address"])) in ipaddress.ip_network(SUBNET)
+    assert inst["port"] == 8080  # the image's exposed port
+
+
+def test_a_docker_image_needs_a_reachable_image(runc_platform: Platform) -> None:
+    registry = f"127.0.0.1:{runc_platform.env['YUN_REGISTRY_PORT']}"
+    result = runc_platform.cli(
+        "push", "ghost", "--docker-image", f"{registry}/e2e/missing:1", check=False
+    )
+    assert result.returncode != 0
+    assert "missing" in (result.stdout + result.stderr)
+    assert "Traceback" not in result.stderr
+
+
+def test_droplet_export_puts_the_build_into_the_platform_registry(
+    runc_platform: Platform,
+) -> None:
+    runc_platform.wait_for("hello-python", "Hello from Yun")
+    out = runc_platform.cli("droplet", "export", "hello-python", "--json").stdout
+    image = json.loads(out)["image"]
+    registry = f"127.0.0.1:{runc_platform.env['YUN_REGISTRY_PORT']}"
+    assert image.startswith(f"{registry}/yun/hello-python@sha256:")
+    inspected = subprocess.run(
+        ["skopeo", "inspect", "--tls-verify=false", f"docker://{image}"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    config = json.loads(inspected.stdout)
+    assert len(config["Layers"]) >= 2  # deps and app at least
+    assert any(e.startswith("PORT=8080") for e in config["Env"])
+
+
+def _containers(platform: Platform) -> set[str]:
+    listed = subprocess.run(
+        ["runc", "--root", str(platform.home / "runc"), "list", "-q"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return set(listed.stdout.split())
+
+
+def test_kill_9_of_the_server_keeps_containers_serving_and_adopted(
+    runc_platform: Platform,
+) -> None:
+    hosts = {"hello-python": "Hello from Yun", "bb": "busybox pushed"}
+    for host, text in hosts.items():
+        runc_platform.wait_for(host, text)
+    before = _containers(runc_platform)
+    assert len(before) >= 2
+    registry_pid = (runc_platform.home / "registry" / "registry.pid").read_text().split()[0]
+    failures: list[object] = []
+    served = 0
+    stop = threading.Event()
+
+    def hammer() -> None:
+        nonlocal served
+        while not stop.is_set():
+            for host, text in hosts.items():
+                try:
+                    response = runc_platform.get(host)
+                    served += 1
+                    if response.status_code != 200 or text not in response.text:
+                        failures.append((host, response.status_code))
+                except Exception as exc:
+                    failures.append((host, exc))
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=hammer)
+    thread.start()
+    try:
+        assert runc_platform.proc is not None
+        runc_platform.proc.kill()  # SIGKILL: no clean shutdown at all
+        runc_platform.proc.wait(10)
+        runc_platform.proc = None
+        time.sleep(1)
+        runc_platform.start()
+        time.sleep(3)  # the new server adopts and reconciles while requests go on
+    finally:
+        stop.set()
+        thread.join()
+    assert served > 20
+    assert failures == []
+    assert _containers(runc_platform) == before
+    again = (runc_platform.home / "registry" / "registry.pid").read_text().split()[0]
+    assert again == registry_pid  # adopted, not restarted
+
+
+def test_an_app_past_its_memory_is_killed_as_out_of_memory_and_others_serve_on(
+    runc_platform: Platform, tmp_path: Path
+) -> None:
+    app = tmp_path / "hog"
+    app.mkdir()
+    (app / "hog.py").write_text(
+        "import time\nheld = []\nwhile True:\n    held.append(bytearray(8 << 20))\n"
+        "    time.sleep(0.01)\n"
+    )
+    (app / "Procfile").write_text("web: python3 hog.py\n")  # the binary buildpack runs it
+    runc_platform.cli(
+        "push",
+        "hog",
+        "-p",
+        str(app),
+        "-m",
+        "64M",
+        "-c",
+        "python3 hog.py",
+        "-u",
+        "process",
+        "--no-route",
+        "--no-start",
+    )
+    runc_platform.cli("start", "hog", check=False)  # it never becomes healthy for long
+    deadline = time.monotonic() + 90
+    events, reasons = "", set()
+    while time.monotonic() < deadline and not ("out of memory" in events and reasons):
+        time.sleep(1)
+        events = runc_platform.cli("events", "hog", "--json").stdout
+        details = json.loads(runc_platform.cli("app", "hog", "--json").stdout)
+        instances = [i for p in details["processes"] for i in p["instance_details"]]
+        reasons = {i["reason"] for i in instances if i["state"] == "CRASHED"} - {None}
+    assert "out of memory" in events  # `yun events`: each crash with its reason
+    assert reasons == {"out of memory"}  # `yun app`: the crashed instance says why
+    assert "Hello from Yun" in runc_platform.get("hello-python").text  # a sibling serves on
+    runc_platform.cli("delete", "hog", "-f")

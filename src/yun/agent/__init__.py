@@ -4,9 +4,11 @@ on Cloud Foundry's schedule, reporting every change to a listener (the instance 
 from yun.agent.backoff import restart_delay
 from yun.agent.clock import Clock, MonotonicClock
 from yun.agent.drivers import Driver, ExitStatus, Handle, ProcessDriver
+from yun.agent.drivers.base import Usage
 from yun.agent.specs import (
     AgentListener,
     HealthCheckSpec,
+    ImageSpec,
     InstanceReport,
     InstanceSpec,
     InstanceState,
@@ -21,10 +23,12 @@ __all__ = [
     "ExitStatus",
     "Handle",
     "HealthCheckSpec",
+    "ImageSpec",
     "InstanceReport",
     "InstanceSpec",
     "InstanceState",
     "MonotonicClock",
     "ProcessDriver",
+    "Usage",
     "restart_delay",
 ]

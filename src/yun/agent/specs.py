@@ -38,6 +38,40 @@ class HealthCheckSpec:
 
 
 @dataclass(frozen=True)
+class ImageSpec:
+    """An OCI image to run instead of a droplet: its unpacked root and its runtime config.
+
+    `argv` is what the container runs (the image's Entrypoint + Cmd, or a shell running the
+    app's own command); `env`, `working_dir` and `user` come from the image; `port` is where
+    the app listens (the image's lowest exposed TCP port, else 8080), handed over as PORT.
+    """
+
+    rootfs: Path
+    argv: Sequence[str]
+    env: Mapping[str, str] = field(default_factory=dict)
+    working_dir: str = "/"
+    user: str = ""
+    port: int = 8080
+
+    def __post_init__(self) -> None:
+        if not self.argv:
+            raise ValueError("an image needs a command: it has neither Entrypoint nor Cmd")
+        object.__setattr__(self, "rootfs", Path(self.rootfs))
+        object.__setattr__(self, "argv", tuple(self.argv))
+        object.__setattr__(self, "env", {str(k): str(v) for k, v in self.env.items()})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rootfs": str(self.rootfs),
+            "argv": list(self.argv),
+            "env": dict(self.env),
+            "working_dir": self.working_dir,
+            "user": self.user,
+            "port": self.port,
+        }
+
+
+@dataclass(frozen=True)
 class InstanceSpec:
     """One wanted instance: what to run in a slot and how to check it."""
 
@@ -57,6 +91,7 @@ class InstanceSpec:
     space_name: str = ""
     org_name: str = ""
     pre_running: Sequence[str] = ()
+    image: ImageSpec | None = None  # run this image (runc driver) instead of the droplet
 
     def __post_init__(self) -> None:
         if self.index < 0:
@@ -87,6 +122,8 @@ class InstanceSpec:
             "disk_mb": self.disk_mb,
             "pre_running": list(self.pre_running),
         }
+        if self.image is not None:  # absent otherwise: droplet instances keep their fingerprints
+            identity["image"] = self.image.to_dict()
         text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:24]
 
@@ -94,6 +131,7 @@ class InstanceSpec:
         data = asdict(self)
         data.update(droplet=str(self.droplet), uris=list(self.uris))
         data["pre_running"] = list(self.pre_running)
+        data["image"] = self.image.to_dict() if self.image else None
         return data
 
     @classmethod
@@ -101,6 +139,8 @@ class InstanceSpec:
         values = dict(data)
         values["droplet"] = Path(values["droplet"])
         values["health"] = HealthCheckSpec(**values.get("health", {}))
+        image = values.get("image")
+        values["image"] = ImageSpec(**image) if image else None
         return cls(**values)
 
 

@@ -10,6 +10,13 @@ The data plane outlives the control plane: each run directory holds a `state.jso
 and the driver's handle, so a new agent (in a new process, after `yun server` restarts) adopts
 the running instances instead of restarting them. Stopping a process can take the full grace
 period, so it happens in worker threads; the supervision pass never waits for it.
+
+Starting is slow too (a runc start unpacks the droplet, wires a network namespace and runs
+`runc run`), so `driver.start` runs on a small pool and one pass can launch many slots at once.
+A slot has at most one start in flight (`_Slot.launch`); only the pass thread changes slots, so
+the result is applied by the next pass (woken as soon as the start returns). Meanwhile the slot
+is STARTING without an address; it gets one, and can become RUNNING, only once its start
+returned. A start that raised counts as a crash, as it always did.
 """
 
 from __future__ import annotations
@@ -23,14 +30,14 @@ import shutil
 import threading
 import uuid
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from yun.agent.backoff import restart_delay
 from yun.agent.clock import Clock, MonotonicClock
-from yun.agent.drivers.base import Driver, Handle
+from yun.agent.drivers.base import Driver, Handle, Usage
 from yun.agent.env import instance_environment
 from yun.agent.health import FAILURES_BEFORE_CRASH, checks_after_running, probe
 from yun.agent.logtail import LogTailer
@@ -42,6 +49,12 @@ log = logging.getLogger(__name__)
 STATE_FILE = "state.json"
 OFFSETS_FILE = "log-offsets.json"
 PROBE_WORKERS = 16  # health probes of one pass run in parallel, up to this many at once
+# Starts run in parallel up to this many: a start mostly waits on subprocesses (runc, CNI
+# plugins, cp) and the disk; more at once would only queue for a small host's CPUs.
+START_WORKERS = 8
+# ...except where a driver's start is Python work holding the GIL: the process driver untars
+# each droplet with `tarfile`, and eight such starts at once take longer than one after another.
+ONE_START_AT_A_TIME = frozenset({"process"})
 
 
 @dataclass
@@ -53,6 +66,15 @@ class _Run:
     health_deadline: float | None = None
     failures: int = 0
     last_probe: float = -math.inf
+
+
+@dataclass
+class _Launch:
+    """A `driver.start` in flight on the start pool, for the instance `instance_guid`."""
+
+    instance_guid: str
+    future: Future[Handle]
+    wanted: bool = True  # False once its slot was stopped or replaced meanwhile
 
 
 @dataclass
@@ -69,6 +91,7 @@ class _Slot:
     restart_at: float | None = None
     running_since: float | None = None
     desired: bool = True
+    launch: _Launch | None = None  # invariant: no run while a start is in flight
 
 
 @dataclass
@@ -108,6 +131,7 @@ class Agent:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._probe_pool: ThreadPoolExecutor | None = None
+        self._start_pool: ThreadPoolExecutor | None = None
         self._probed: dict[tuple[str, str], bool] = {}
 
     # -- public -------------------------------------------------------------------------------
@@ -140,12 +164,30 @@ class Agent:
         with self._lock:
             return [self._report(slot) for slot in self._slots.values()]
 
+    def usage(self, slot: str) -> Usage | None:
+        """What the slot's live instance uses now; None when the slot has none running.
+
+        Measured outside the lock (a disk walk is not free), so the run may end meanwhile:
+        drivers then report what is left, and a failed measurement is logged, not raised.
+        """
+        with self._lock:
+            found = self._slots.get(slot)
+            run = found.run if found is not None else None
+        if run is None:
+            return None
+        try:
+            return self.driver.usage(run.handle)
+        except Exception:
+            log.exception("measuring instance %s failed", run.instance_guid)
+            return None
+
     def supervise_once(self) -> None:
         """One supervision pass; the agent's thread runs one every `timing.check_interval`."""
         events: list[_Event] = []
         with self._pass_lock:
             with self._lock:
                 now = self.clock.now()
+                self._collect_launches(now, events)
                 if self._desired_changed:
                     self._apply_desired(now, events)
                 self._finish_retired(events)
@@ -166,7 +208,9 @@ class Agent:
             self._thread = None
         events: list[_Event] = []
         with self._pass_lock:
+            self._settle_launches()
             with self._lock:
+                self._collect_launches(self.clock.now(), events)
                 for slot in self._slots.values():
                     if stop_instances and slot.run is not None and slot.desired:
                         self._cell(slot, f"Stopping instance {slot.instance_guid}", events)
@@ -187,6 +231,9 @@ class Agent:
             if self._probe_pool is not None:
                 self._probe_pool.shutdown(wait=True)
                 self._probe_pool = None
+            if self._start_pool is not None:
+                self._start_pool.shutdown(wait=True)
+                self._start_pool = None
 
     # -- desired set --------------------------------------------------------------------------
 
@@ -198,7 +245,7 @@ class Agent:
             slot = self._slots.get(key)
             if slot is None:
                 slot = self._slots[key] = _Slot(spec=spec, fingerprint=fingerprint)
-                self._start(slot, now, events)
+                self._start(slot, events)
             elif not slot.desired or slot.fingerprint != fingerprint:
                 if slot.run is not None and slot.desired:
                     self._cell(slot, f"Stopping instance {slot.instance_guid}", events)
@@ -206,13 +253,15 @@ class Agent:
                 slot.run = None
                 slot.spec, slot.fingerprint, slot.desired = spec, fingerprint, True
                 slot.crash_count, slot.exit_code, slot.reason = 0, None, None
-                self._start(slot, now, events)
+                self._start_afresh(slot, now, events)
             elif spec != slot.spec:
                 slot.spec = spec  # health check, routes, names: no restart needed
                 self._save(slot)
         for key, slot in self._slots.items():
             if key not in desired and slot.desired:
                 slot.desired = False
+                if slot.launch is not None:
+                    slot.launch.wanted = False  # stopped once its start returns
                 if slot.run is not None:
                     self._cell(slot, f"Stopping instance {slot.instance_guid}", events)
                     self._retire(slot, slot.run, grace=self.timing.stop_grace)
@@ -228,7 +277,7 @@ class Agent:
         self._retiring = still
         busy = {item.slot for item in still}
         for key, slot in list(self._slots.items()):
-            if not slot.desired and key not in busy:
+            if not slot.desired and key not in busy and slot.launch is None:
                 slot.run = None
                 self._set_state(slot, InstanceState.DOWN, events)
                 del self._slots[key]
@@ -236,17 +285,16 @@ class Agent:
     # -- one slot -----------------------------------------------------------------------------
 
     def _supervise(self, slot: _Slot, now: float, events: list[_Event]) -> None:
-        if not slot.desired:
-            return
+        if not slot.desired or slot.launch is not None:
+            return  # going, or its start is still in flight: nothing runs to look at yet
         if slot.run is not None and not self.driver.alive(slot.run.handle):
             status = self.driver.exit_status(slot.run.handle)
             self._retire(slot, slot.run, grace=0.0)  # SIGKILL whatever the leader left behind
             self._crashed(slot, now, exit_code=status.code, reason=status.reason, events=events)
         if slot.run is None:
             if slot.restart_at is not None and now >= slot.restart_at:
-                self._start(slot, now, events)
-            if slot.run is None:
-                return
+                self._start(slot, events)
+            return
         run = slot.run
         health = slot.spec.health
         if slot.state is InstanceState.STARTING:
@@ -319,34 +367,87 @@ class Agent:
             )
         self._probed = {key: future.result() for key, future in futures.items()}
 
-    def _start(self, slot: _Slot, now: float, events: list[_Event]) -> None:
-        spec = slot.spec
+    # -- starting -----------------------------------------------------------------------------
+
+    def _start(self, slot: _Slot, events: list[_Event]) -> None:
+        """Launch a new instance of the slot on the start pool; a later pass applies it."""
+        assert slot.run is None and slot.launch is None, f"slot {slot.spec.slot} is busy"
         guid = str(uuid.uuid4())
-        run_dir = self.root / guid
         slot.instance_guid, slot.restart_at, slot.running_since = guid, None, None
         self._cell(slot, f"Starting instance {guid}", events)
+        self._set_state(slot, InstanceState.STARTING, events)  # no longer what it was before
+        if self._start_pool is None:
+            workers = 1 if self.driver.name in ONE_START_AT_A_TIME else START_WORKERS
+            self._start_pool = ThreadPoolExecutor(workers, thread_name_prefix="yun-start")
+        future = self._start_pool.submit(self._launch, slot.spec, guid)
+        slot.launch = _Launch(instance_guid=guid, future=future)
+        future.add_done_callback(lambda _: self._wake.set())  # apply it without waiting
+
+    def _start_afresh(self, slot: _Slot, now: float, events: list[_Event]) -> None:
+        """Start the slot's new spec; if a start of its old one is still in flight, as soon
+        as that one returned (and is stopped): one slot never has two starts at once."""
+        if slot.launch is None:
+            self._start(slot, events)
+        else:
+            slot.launch.wanted = False
+            slot.restart_at = now
+
+    def _launch(self, spec: InstanceSpec, guid: str) -> Handle:
+        """On the start pool: the slow part of starting. Touches no slot (the pass does that)."""
+        run_dir = self.root / guid
         try:
             env = instance_environment(spec, instance_guid=guid)
-            handle = self.driver.start(spec, run_dir=run_dir, env=env)
-        except Exception as exc:
-            log.warning("slot %s: start failed: %s", spec.slot, exc)
+            return self.driver.start(spec, run_dir=run_dir, env=env)
+        except BaseException:
             shutil.rmtree(run_dir, ignore_errors=True)
-            slot.run = None
-            self._crashed(
-                slot, now, exit_code=None, reason=f"failed to start: {exc}", events=events
-            )
+            raise
+
+    def _collect_launches(self, now: float, events: list[_Event]) -> None:
+        """Apply every start that returned since the last pass."""
+        for slot in list(self._slots.values()):
+            launch = slot.launch
+            if launch is not None and launch.future.done():
+                slot.launch = None
+                self._launched(slot, launch, now, events)
+
+    def _launched(self, slot: _Slot, launch: _Launch, now: float, events: list[_Event]) -> None:
+        """A returned start becomes the slot's STARTING run; one the slot no longer wants is
+        stopped; one that raised is a crash, unless it was of a spec no longer wanted."""
+        if launch.future.cancelled():
+            return  # the agent stopped before it began: nothing was started
+        error = launch.future.exception()
+        if error is not None:
+            log.warning("slot %s: start failed: %s", slot.spec.slot, error)
+            if launch.wanted:
+                reason = f"failed to start: {error}"
+                self._crashed(slot, now, exit_code=None, reason=reason, events=events)
             return
-        run = _Run(instance_guid=guid, handle=handle)
+        run = _Run(instance_guid=launch.instance_guid, handle=launch.future.result())
+        if not launch.wanted:
+            self._cell(slot, f"Stopping instance {run.instance_guid}", events)
+            self._retire(slot, run, grace=self.timing.stop_grace)
+            return
         slot.run = run
         self._follow_logs(slot, run)
         self._set_state(slot, InstanceState.STARTING, events)
+
+    def _settle_launches(self) -> None:
+        """Before letting go of the slots: drop the starts still queued (nothing of them exists
+        yet) and wait for those under way, so no instance appears after the agent stopped."""
+        with self._lock:
+            futures = [s.launch.future for s in self._slots.values() if s.launch is not None]
+        for future in futures:
+            future.cancel()
+        wait(futures)
+
+    # -- stopping and crashing ----------------------------------------------------------------
 
     def _kill(self, slot: _Slot, run: _Run, now: float, reason: str, events: list[_Event]) -> None:
         """End a live but unhealthy instance; it counts as a crash."""
         self._retire(slot, run, grace=self.timing.stop_grace)
         self._crashed(slot, now, exit_code=None, reason=reason, events=events)
         if slot.restart_at is not None and now >= slot.restart_at:
-            self._start(slot, now, events)
+            self._start(slot, events)
 
     def _crashed(
         self,
@@ -463,9 +564,12 @@ class Agent:
             log.warning("slot %s: cannot save state: %s", slot.spec.slot, exc)
 
     def _adopt(self, events: list[_Event]) -> None:
-        """Take over the runs an earlier agent left in `root`."""
+        """Take over the runs an earlier agent left in `root` (named by instance guid; dot
+        directories are the driver's, e.g. its droplet cache)."""
         now = self.clock.now()
-        for run_dir in sorted(p for p in self.root.iterdir() if p.is_dir()):
+        for run_dir in sorted(self.root.iterdir()):
+            if not run_dir.is_dir() or run_dir.name.startswith("."):
+                continue
             record: dict[str, Any] | None = None
             handle: Handle | None = None
             with contextlib.suppress(OSError, ValueError, KeyError, TypeError):

@@ -31,6 +31,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
             "router": f"http://{settings.router_bind}:{settings.router_port}",
             "default_org": "main",
             "default_space": "dev",
+            "driver": ctx.driver,
         }
 
     return api

@@ -108,7 +108,7 @@ def push_app(body: PushBody, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
 @router.get("/v3/apps/{guid}")
 def show_app(guid: str, ctx: Ctx, _user: CurrentUser) -> dict[str, Any]:
     with ctx.store.session() as session:
-        return app_view(session, get_app(session, guid))
+        return app_view(session, get_app(session, guid), usage=ctx.usage)
 
 
 def _set_state(ctx: Ctx, guid: str, state: str, actor: str, *, restart: bool = False) -> Any:

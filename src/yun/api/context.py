@@ -4,12 +4,32 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from yun.blobstore import BlobStore
 from yun.logstore import LogStore
 from yun.settings import Settings
 from yun.store.bootstrap import Defaults
 from yun.store.session import Store
+
+
+class ExportError(RuntimeError):
+    """A droplet could not be exported; the message says why, in one line."""
+
+
+class InstanceUsage(Protocol):
+    """What one instance uses now, as the node agent measures it (its `Usage`); bytes, None
+    where unknown. Described here, not imported: the api never imports the agent."""
+
+    @property
+    def memory_bytes(self) -> int | None: ...
+
+    @property
+    def disk_bytes(self) -> int | None: ...
+
+
+UsageProvider = Callable[[str], InstanceUsage | None]
+"""Measures the live instance of an agent slot ("<process guid>:<index>"); None without one."""
 
 
 @dataclass
@@ -21,3 +41,9 @@ class ApiContext:
     defaults: Defaults
     wake: Callable[[str], None]
     """Called with a controller key ("build:<guid>", "instances", "routes") after a write."""
+    usage: UsageProvider | None = None
+    """The node agent's live measurements, for `yun app`; None when no agent runs in-process."""
+    driver: str = "process"  # what runs instances: "process" or "runc"
+    export_droplet: Callable[[str], str] | None = None
+    """Exports an app's current droplet into the platform registry, returning the image
+    reference, or raises ExportError; None when the server runs no registry."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import tarfile
 import tempfile
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
@@ -17,9 +17,10 @@ from sqlalchemy import select
 
 from yun.api.apps import get_app
 from yun.api.auth import Ctx, CurrentUser
+from yun.api.context import ExportError
 from yun.api.errors import ApiError, not_found
 from yun.store import events
-from yun.store.models import Build, Package
+from yun.store.models import App, Build, Package
 
 router = APIRouter()
 
@@ -43,8 +44,16 @@ class MatchBody(BaseModel):
     resources: list[Fingerprint]
 
 
+class DockerData(BaseModel):
+    image: str = Field(min_length=1, max_length=1024, pattern=r"^[^\s]+$")
+    username: str | None = Field(default=None, max_length=255)
+    password: str | None = Field(default=None, max_length=4096)
+
+
 class PackageBody(BaseModel):
-    resources: list[Resource]
+    type: Literal["bits", "docker"] = "bits"
+    resources: list[Resource] = Field(default_factory=list)
+    data: DockerData | None = None
 
 
 class BuildBody(BaseModel):
@@ -91,6 +100,8 @@ async def upload_bits(request: Request, ctx: Ctx, _user: CurrentUser) -> dict[st
 
 @router.post("/v3/apps/{guid}/packages")
 def create_package(guid: str, body: PackageBody, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
+    if body.type == "docker":
+        return _docker_package(guid, body, ctx, user)
     seen: set[str] = set()
     for i, res in enumerate(body.resources):
         _check_path(res.path, f"resources[{i}].path")
@@ -123,6 +134,32 @@ def create_package(guid: str, body: PackageBody, ctx: Ctx, user: CurrentUser) ->
             data={"files": len(body.resources), "bytes": package.size},
         )
         return {"guid": package.guid, "state": package.state, "size": package.size}
+
+
+def _docker_package(guid: str, body: PackageBody, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
+    """A package that names an image instead of holding files: staging pulls it."""
+    if body.data is None:
+        raise ApiError(422, "data.image: a docker package names its image")
+    if body.resources:
+        raise ApiError(422, "resources: a docker package has no files")
+    if body.data.username and not body.data.password:
+        raise ApiError(422, "data.password: a registry username needs a password")
+    with ctx.store.session() as session:
+        app = get_app(session, guid)
+        package = Package(
+            app_guid=app.guid, state="READY", kind="docker", image=body.data.model_dump()
+        )
+        session.add(package)
+        session.flush()
+        app.package_guid = package.guid
+        events.record(
+            session,
+            type="audit.app.package.create",
+            app=app,
+            actor=user.name,
+            data={"type": "docker", "image": body.data.image},
+        )
+        return {"guid": package.guid, "state": package.state, "type": "docker"}
 
 
 def build_view(build: Build) -> dict[str, Any]:
@@ -183,3 +220,30 @@ def show_build(guid: str, ctx: Ctx, _user: CurrentUser) -> dict[str, Any]:
         if build is None:
             raise not_found(f"build {guid}")
         return build_view(build)
+
+
+@router.post("/v3/apps/{guid}/droplets/current/export")
+def export_droplet(guid: str, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
+    """Put the app's current build into the platform registry as an OCI image."""
+    if ctx.export_droplet is None:
+        raise ApiError(
+            503,
+            "this server runs no platform registry (YUN_REGISTRY_PORT=0 or"
+            " docker-registry not installed)",
+        )
+    with ctx.store.session() as session:
+        app = get_app(session, guid)
+        app_guid = app.guid
+    try:
+        image = ctx.export_droplet(app_guid)
+    except ExportError as exc:
+        raise ApiError(409, str(exc)) from exc
+    with ctx.store.session() as session:
+        events.record(
+            session,
+            type="audit.app.droplet.export",
+            app=session.get(App, app_guid),
+            actor=user.name,
+            data={"image": image},
+        )
+    return {"image": image}

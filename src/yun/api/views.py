@@ -8,8 +8,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from yun.api.context import UsageProvider
 from yun.store.models import App, Droplet, Event, Instance, Process, Revision, Space
 from yun.store.queries import route_urls
+
+MIB = 1024 * 1024
 
 
 def effective_command(proc: Process, revision: Revision | None) -> str:
@@ -20,7 +23,16 @@ def effective_command(proc: Process, revision: Revision | None) -> str:
     return ""
 
 
-def instance_view(inst: Instance, now: float) -> dict[str, Any]:
+def agent_slot(inst: Instance) -> str:
+    """The node agent's name for an instance's slot (the instance controller's `slot_of`)."""
+    return f"{inst.process_guid}:{inst.index}"
+
+
+def instance_view(
+    inst: Instance, now: float, *, proc: Process, usage: UsageProvider | None = None
+) -> dict[str, Any]:
+    """One instance; with `usage`, what it uses now next to its limits (bytes, None: unknown)."""
+    measured = usage(agent_slot(inst)) if usage is not None else None
     return {
         "index": inst.index,
         "guid": inst.instance_guid,
@@ -35,10 +47,17 @@ def instance_view(inst: Instance, now: float) -> dict[str, Any]:
         "reason": inst.reason,
         "driver": inst.driver,
         "routed": inst.routed,
+        "memory_bytes": measured.memory_bytes if measured is not None else None,
+        "memory_limit_bytes": proc.memory_mb * MIB,
+        "disk_bytes": measured.disk_bytes if measured is not None else None,
+        "disk_quota_bytes": proc.disk_mb * MIB,
     }
 
 
-def app_view(session: Session, app: App, *, detail: bool = True) -> dict[str, Any]:
+def app_view(
+    session: Session, app: App, *, detail: bool = True, usage: UsageProvider | None = None
+) -> dict[str, Any]:
+    """An app and its processes; `detail` adds each instance, `usage` what each uses now."""
     revision = session.get(Revision, app.revision_guid) if app.revision_guid else None
     droplet = session.get(Droplet, revision.droplet_guid) if revision else None
     space = session.get(Space, app.space_guid)
@@ -73,7 +92,9 @@ def app_view(session: Session, app: App, *, detail: bool = True) -> dict[str, An
             },
         }
         if detail:
-            item["instance_details"] = [instance_view(i, now) for i in instances]
+            item["instance_details"] = [
+                instance_view(i, now, proc=proc, usage=usage) for i in instances
+            ]
         processes.append(item)
     return {
         "guid": app.guid,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Annotated, Any
 
@@ -22,6 +23,24 @@ def _instances_summary(app: dict[str, Any]) -> str:
         if proc["instances"] or proc["type"] == "web":
             parts.append(f"{proc['type']}:{proc['running']}/{proc['instances']}")
     return ", ".join(parts)
+
+
+def byte_size(value: int) -> str:
+    """Bytes the way `cf app` and manifests write them: 0, 512B, 34.2M, 256M, 1G."""
+    if value == 0:
+        return "0"
+    size, unit = float(value), "B"
+    for unit in ("B", "K", "M", "G", "T"):
+        if size < 1024 or unit == "T":
+            break
+        size /= 1024
+    return f"{size:.1f}".removesuffix(".0") + unit
+
+
+def use_of(used: int | None, limit: int | None) -> str:
+    """A use and its limit, like `34.2M of 256M`; `-` for a use nobody measured."""
+    shown = "-" if used is None else byte_size(used)
+    return shown if limit is None else f"{shown} of {byte_size(limit)}"
 
 
 def apps(json_: JsonOpt = False) -> None:
@@ -66,7 +85,8 @@ def show_app(api: ApiClient, app: dict[str, Any]) -> None:
         )
         console.print(f"[bold]command:[/]   {proc['command'] or '(none)'}")
         table = Table(box=None, header_style="bold")
-        for column in ("#", "state", "since", "address", "driver", "crashes", "details"):
+        columns = ("#", "state", "since", "address", "driver", "memory", "disk", "crashes")
+        for column in (*columns, "details"):
             table.add_column(column)
         for inst in proc.get("instance_details", []):
             address = f"{inst['address']}:{inst['port']}" if inst.get("port") else ""
@@ -77,6 +97,8 @@ def show_app(api: ApiClient, app: dict[str, Any]) -> None:
                 age(now - inst["since"]) + " ago",
                 address,
                 inst.get("driver", ""),
+                use_of(inst.get("memory_bytes"), inst.get("memory_limit_bytes")),
+                use_of(inst.get("disk_bytes"), inst.get("disk_quota_bytes")),
                 str(inst["crash_count"]),
                 details,
             )
@@ -155,6 +177,8 @@ def delete(
     force: Annotated[bool, typer.Option("-f", "--force", help="Do not ask.")] = False,
 ) -> None:
     """Delete an app, its instances and its routes."""
+    if not force and not sys.stdin.isatty():
+        raise CliError(f"delete {name}: no terminal to confirm on; add -f to delete without asking")
     if not force and not typer.confirm(f"Really delete the app {name}?", default=False):
         console.print("Delete cancelled.")
         return

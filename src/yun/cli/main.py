@@ -12,6 +12,7 @@ from rich.markup import escape
 from yun import __version__
 from yun.cli import apps, logs, pushing
 from yun.cli import config as cli_config
+from yun.cli.droplets import droplet_app
 from yun.cli.output import CliError, console, errors
 from yun.cli.server import server_app
 from yun.client import ApiClient, ApiError
@@ -81,6 +82,7 @@ app.command("set-env")(apps.set_env)
 app.command("unset-env")(apps.unset_env)
 app.command()(logs.logs)
 app.command()(logs.events)
+app.add_typer(droplet_app, name="droplet")
 app.add_typer(server_app, name="server")
 
 

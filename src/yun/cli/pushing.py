@@ -8,6 +8,7 @@ streams live; the command waits for an instance to run and prints the app's URL.
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -29,6 +30,8 @@ from yun.manifest import (
     parse_size,
     to_manifest,
 )
+
+DOCKER_PASSWORD_ENV = "YUN_DOCKER_PASSWORD"  # noqa: S105 (a variable's name, like cf's CF_DOCKER_PASSWORD)
 
 
 def _parse_vars(pairs: list[str]) -> dict[str, str]:
@@ -68,8 +71,19 @@ def push(
     no_route: Annotated[bool, typer.Option("--no-route")] = False,
     health_check_type: Annotated[str | None, typer.Option("-u", "--health-check-type")] = None,
     timeout: Annotated[int | None, typer.Option("-t", "--timeout", min=1)] = None,
+    docker_image: Annotated[
+        str | None, typer.Option("-o", "--docker-image", help="Run this OCI image instead.")
+    ] = None,
+    docker_username: Annotated[
+        str | None,
+        typer.Option("--docker-username", help="Registry user; password from YUN_DOCKER_PASSWORD."),
+    ] = None,
 ) -> None:
     """Push an app: upload, stage with buildpacks, start, and print its URL."""
+    if docker_image and (path is not None or buildpack):
+        raise CliError("-o/--docker-image: an image app has no -p/--path or -b/--buildpack")
+    if docker_username and not docker_image:
+        raise CliError("--docker-username: only with -o/--docker-image")
     folder = (path or Path.cwd()).resolve()
     if path is not None and not folder.is_dir():
         raise CliError(f"-p/--path: {path} is not a folder")
@@ -108,6 +122,11 @@ def push(
         overrides["command"] = command
     if buildpack:
         overrides["buildpacks"] = list(buildpack)
+    if docker_image:
+        overrides["docker_image"] = docker_image
+        overrides["path"] = None  # the folder the command ran in is not the app's
+    if docker_username:
+        overrides["docker_username"] = docker_username
     if random_route:
         overrides["random_route"] = True
     if no_route:
@@ -125,34 +144,55 @@ def push(
             base = specs[0].health_check or HealthCheck()
             overrides["health_check"] = dataclasses.replace(base, type=checked)
         specs = [dataclasses.replace(specs[0], **overrides)]
-    for spec in specs:
-        if spec.docker_image:
-            raise CliError(
-                f"app {spec.name}: docker images need the runc driver, which this "
-                "version of Yun does not have yet"
-            )
     with client() as api:
-        server_version = str(api.info().get("version", "0"))
+        info = api.info()
+        server_version = str(info.get("version", "0"))
         for spec in specs:
             check_min_version(spec, server_version=server_version, client_version=__version__)
+            _check_docker(spec, info)
         for index, spec in enumerate(specs):
             _push_one(api, spec, folder=folder, source=source, index=index, start=not no_start)
+
+
+def _check_docker(spec: AppSpec, info: dict[str, Any]) -> None:
+    """An image app needs a server that runs containers, and a password for a registry user."""
+    if not spec.docker_image:
+        return
+    if info.get("driver") != "runc":
+        raise CliError(
+            f"app {spec.name}: docker images run in containers, and this server runs instances"
+            f" with the {info.get('driver', 'process')} driver; start `yun server` as root"
+            " with YUN_DRIVER=runc (or auto)"
+        )
+    if spec.docker_username and not os.environ.get(DOCKER_PASSWORD_ENV):
+        raise CliError(
+            f"app {spec.name}: docker.username needs the password in {DOCKER_PASSWORD_ENV}"
+        )
 
 
 def _push_one(
     api: ApiClient, spec: AppSpec, *, folder: Path, source: str, index: int, start: bool
 ) -> None:
     app_dir = Path(spec.path) if spec.path else folder
-    if not app_dir.is_dir():
+    if not spec.docker_image and not app_dir.is_dir():
         raise CliError(f"app {spec.name}: path {app_dir} is not a folder")
-    console.print(f"Pushing app [bold]{spec.name}[/] from {app_dir}")
+    origin = f"image {spec.docker_image}" if spec.docker_image else str(app_dir)
+    console.print(f"Pushing app [bold]{spec.name}[/] from {origin}")
     try:
         application = to_manifest(spec)
     except ManifestError as exc:
         raise CliError(str(exc)) from exc
     application.pop("path", None)
     app = api.push(application, source=source, index=index)
-    package = upload(api, app["guid"], app_dir)
+    if spec.docker_image:
+        package = api.create_docker_package(
+            app["guid"],
+            image=spec.docker_image,
+            username=spec.docker_username,
+            password=os.environ.get(DOCKER_PASSWORD_ENV) if spec.docker_username else None,
+        )
+    else:
+        package = upload(api, app["guid"], app_dir)
     build = api.create_build(package["guid"], start=start)
     stage_and_follow(api, app["guid"], build)
     if start:

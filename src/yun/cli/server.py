@@ -25,7 +25,7 @@ def server(ctx: typer.Context) -> None:
     """Run the platform (API, controllers, agent, router) in the foreground."""
     if ctx.invoked_subcommand is not None:
         return
-    from yun.server.drivers import DriverUnavailable
+    from yun.server.drivers import DriverUnavailable, choose, runc_missing
     from yun.server.platform import AlreadyRunning, MissingTool, Platform
 
     settings = Settings.from_env()
@@ -36,6 +36,10 @@ def server(ctx: typer.Context) -> None:
             f"yun server: API {settings.api_url}, router "
             f"http://*.{settings.domain}:{settings.router_port}, home {settings.home}"
         )
+        driver = choose(settings)
+        console.print(f"instances run with the {driver} driver")
+        if driver == "process" and settings.driver == "auto":
+            console.print(f"(not in containers: {runc_missing()})")
         platform.run()
     except (AlreadyRunning, MissingTool, DriverUnavailable) as exc:
         raise CliError(str(exc)) from exc

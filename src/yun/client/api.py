@@ -128,6 +128,21 @@ class ApiClient:
         )
         return result
 
+    def create_docker_package(
+        self, guid: str, *, image: str, username: str | None, password: str | None
+    ) -> dict[str, Any]:
+        data = {"image": image, "username": username, "password": password}
+        result: dict[str, Any] = self._call(
+            "POST", f"/v3/apps/{guid}/packages", json={"type": "docker", "data": data}
+        )
+        return result
+
+    def export_droplet(self, guid: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "POST", f"/v3/apps/{guid}/droplets/current/export", timeout=600.0
+        )
+        return result
+
     def create_build(self, package_guid: str, *, start: bool = True) -> dict[str, Any]:
         result: dict[str, Any] = self._call(
             "POST", "/v3/builds", json={"package_guid": package_guid, "start": start}

@@ -2,13 +2,18 @@
 
 It assembles the package's files from the blobstore into a throwaway folder, runs the buildpacks
 (output streamed live into the app's log as `STG` lines), stores the droplet, and on success
-makes a revision and starts the app. A failed staging leaves the running release untouched.
+makes a revision and starts the app. A docker package is staged by pulling its image (skopeo)
+and unpacking it once (umoci) into a root the runc driver shares between the app's instances;
+its "droplet" records the image's digest, that root and the image's runtime config.
+A failed staging leaves the running release untouched.
 A server that dies mid-staging re-runs the build on its next start (builds are idempotent).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import shlex
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -21,6 +26,7 @@ from yun.blobstore import BlobStore
 from yun.builder import StagingError, StagingRequest, stage
 from yun.controllers.runtime.managing import Result
 from yun.logstore import LogStore
+from yun.registry import ImageError, port, pull, start_command, unpack
 from yun.store import events
 from yun.store.models import App, Build, Droplet, Package, Process, Revision
 from yun.store.session import Store
@@ -38,8 +44,10 @@ class BuildController:
         work_root: Path,
         cache_root: Path,
         wake: Any,
+        images_root: Path,
         detect_order: Sequence[str] = ("python", "nodejs", "static", "binary"),
     ) -> None:
+        self.images_root = images_root
         self.store = store
         self.blobs = blobs
         self.logs = logs
@@ -71,6 +79,12 @@ class BuildController:
             spec = dict(app.spec)
             env = dict(app.env)
             app_guid, app_name = app.guid, app.name
+            image = dict(package.image) if package.kind == "docker" else None
+        if image is not None:
+            self._stage_image(guid=guid, app_guid=app_guid, app_name=app_name, image=image)
+            self.wake("instances")
+            self.wake("routes")
+            return Result()
         self.work_root.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f"build-{guid[:8]}-", dir=self.work_root))
         try:
@@ -141,24 +155,83 @@ class BuildController:
             raise
         digest = self.blobs.put_file(result.droplet)
         output(f"Uploaded droplet ({result.droplet.stat().st_size >> 10} KiB)")
-        with self.store.session() as session:
-            build = session.get(Build, guid)
-            app = session.get(App, app_guid)
-            if build is None or app is None or build.state != "STAGING":
-                return
-            droplet = Droplet(
+        self._record(
+            guid=guid,
+            app_guid=app_guid,
+            droplet=Droplet(
                 app_guid=app_guid,
                 build_guid=guid,
                 blob=digest,
                 process_types=dict(result.process_types),
                 buildpacks=list(result.buildpacks),
                 detected=result.detected,
+            ),
+            description="new droplet",
+        )
+
+    def _stage_image(
+        self, *, guid: str, app_guid: str, app_name: str, image: dict[str, Any]
+    ) -> None:
+        """A docker package: pull the image, unpack it once for all instances, record it."""
+
+        def output(line: str) -> None:
+            self.logs.append(app_guid, "STG/0", line)
+
+        reference = str(image["image"])
+        output(f"Staging app {app_name} from image {reference} (build {guid})")
+        bundle = self.images_root / "bundles" / guid
+        shutil.rmtree(bundle, ignore_errors=True)  # a half-unpacked bundle of a crashed try
+        try:
+            pulled = pull(
+                reference,
+                self.images_root / "layouts" / app_guid,
+                tag=guid,
+                username=image.get("username"),
+                password=image.get("password"),
             )
+            output(f"Pulled {pulled.reference} ({pulled.digest})")
+            config = unpack(pulled.layout, pulled.tag, bundle)
+        except (ImageError, ValueError) as exc:
+            output(f"Staging failed: {exc}")
+            self._fail(guid, str(exc))
+            return
+        command = shlex.join(start_command(config))
+        output(f"Image command: {command or '(none: give the app a command)'}; port {port(config)}")
+        self._record(
+            guid=guid,
+            app_guid=app_guid,
+            droplet=Droplet(
+                app_guid=app_guid,
+                build_guid=guid,
+                blob="",
+                process_types={"web": command},
+                buildpacks=[],
+                detected="docker image",
+                image={
+                    "reference": pulled.reference,
+                    "digest": pulled.digest,
+                    "layout": str(pulled.layout),
+                    "tag": pulled.tag,
+                    "bundle": str(bundle),
+                    "config": dataclasses.asdict(config),
+                },
+            ),
+            description=f"image {pulled.reference}",
+        )
+
+    def _record(self, *, guid: str, app_guid: str, droplet: Droplet, description: str) -> None:
+        """The staged droplet becomes the app's next revision (and runs, if the build says so)."""
+        process_types = dict(droplet.process_types)
+        with self.store.session() as session:
+            build = session.get(Build, guid)
+            app = session.get(App, app_guid)
+            if build is None or app is None or build.state != "STAGING":
+                return
             session.add(droplet)
             session.flush()
             build.state = "STAGED"
             build.droplet_guid = droplet.guid
-            self._ensure_processes(session, app, result.process_types)
+            self._ensure_processes(session, app, process_types)
             version = session.scalar(
                 select(func.coalesce(func.max(Revision.version), 0)).where(
                     Revision.app_guid == app_guid
@@ -169,8 +242,8 @@ class BuildController:
                 version=int(version or 0) + 1,
                 droplet_guid=droplet.guid,
                 env=dict(app.env),
-                commands=dict(result.process_types),
-                description="new droplet",
+                commands=process_types,
+                description=description,
                 created_by=build.created_by,
             )
             session.add(revision)
@@ -178,6 +251,9 @@ class BuildController:
             if build.start_after:
                 app.revision_guid = revision.guid
                 app.state = "STARTED"
+            elif app.state != "STARTED":  # --no-start: `yun start` runs it; a running app
+                app.revision_guid = revision.guid  # keeps its release until restarted
+
             events.record(
                 session,
                 type="audit.app.droplet.create",
@@ -185,7 +261,7 @@ class BuildController:
                 actor=build.created_by,
                 data={
                     "build": guid,
-                    "buildpacks": list(result.buildpacks),
+                    "buildpacks": list(droplet.buildpacks),
                     "revision": revision.version,
                 },
             )

@@ -7,19 +7,34 @@ stops or replaces only what differs). Agent reports flow back into Instance rows
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, select
 
-from yun.agent import HealthCheckSpec, InstanceReport, InstanceSpec
+from yun.agent import HealthCheckSpec, ImageSpec, InstanceReport, InstanceSpec
 from yun.blobstore import BlobStore
 from yun.controllers.runtime.managing import Result
 from yun.logstore import LogStore
+from yun.registry import ImageConfig, port, start_command
 from yun.settings import Settings
 from yun.store import events
 from yun.store.models import App, Droplet, Instance, Org, Process, Revision, Space
 from yun.store.queries import route_urls
 from yun.store.session import Store
+
+
+def image_spec(image: dict[str, Any], command: str | None) -> ImageSpec:
+    """How to run a docker droplet: the image's own command, or the app's through a shell."""
+    config = ImageConfig(**image["config"])
+    return ImageSpec(
+        rootfs=Path(image["bundle"]) / "rootfs",
+        argv=["/bin/sh", "-c", command] if command else start_command(config),
+        env=config.env,
+        working_dir=config.working_dir or "/",
+        user=config.user,
+        port=port(config),
+    )
 
 
 def slot_of(process_guid: str, index: int) -> str:
@@ -60,6 +75,7 @@ class InstanceController:
                     command = proc.command or str(revision.commands.get(proc.type) or "")
                     if not command:
                         continue
+                    image = image_spec(droplet.image, proc.command) if droplet.image else None
                     health = HealthCheckSpec(
                         type=proc.health_check_type,
                         endpoint=proc.health_check_endpoint or "/",
@@ -81,7 +97,7 @@ class InstanceController:
                                 process_guid=proc.guid,
                                 process_type=proc.type,
                                 index=index,
-                                droplet=self.blobs.path(droplet.blob),
+                                droplet=image.rootfs if image else self.blobs.path(droplet.blob),
                                 command=command,
                                 env=env,
                                 memory_mb=proc.memory_mb,
@@ -91,6 +107,7 @@ class InstanceController:
                                 space_name=space.name if space else "",
                                 org_name=org.name if org else "",
                                 pre_running=tuple(stackato.get("pre_running") or ()),
+                                image=image,
                             )
                         )
         return specs

@@ -1,9 +1,9 @@
 """Which runtime driver runs instances: `runc` containers where possible, else host processes.
 
-`YUN_DRIVER=process|runc|auto` (default `process` until every example is shown to run in a
-container): `auto` picks runc when running as root with runc, iproute2 and the CNI plugins
-installed. `yun server` and `yun server stop --all` build the driver through here, so both
-agree on how instances were started.
+`YUN_DRIVER=process|runc|auto` (default `auto`): `auto` picks runc when running as root with
+runc, iproute2 and the CNI plugins installed, and otherwise says why it runs host processes.
+`yun server` and `yun server stop --all` build the driver through here, so both agree on how
+instances were started.
 """
 
 from __future__ import annotations

@@ -25,8 +25,10 @@ from yun.controllers.routing import RouteController
 from yun.controllers.runtime.managing import Manager
 from yun.controllers.scheduling import InstanceController, InstanceReporter
 from yun.logstore import LogStore
+from yun.registry import RegistryError, RegistryServer
 from yun.router import AccessLogReceiver, Batch, HAProxy, RouterConfig
 from yun.server.drivers import make_driver
+from yun.server.images import DropletExporter, platform_registry
 from yun.server.pidfile import read_pid, write_pid
 from yun.settings import Settings
 from yun.store.bootstrap import bootstrap
@@ -60,6 +62,7 @@ class Platform:
         self._manager: Manager | None = None
         self._agent: Agent | None = None
         self._access: AccessLogReceiver | None = None
+        self._registry: RegistryServer | None = None
 
     def _prepare(self) -> ApiContext:
         s = self.settings
@@ -107,6 +110,7 @@ class Platform:
             logs=logs,
             work_root=s.home / "staging",
             cache_root=s.cache_dir,
+            images_root=s.images_dir,
             wake=wake,
             detect_order=s.buildpack_order,
         )
@@ -123,8 +127,28 @@ class Platform:
         for key in builds.pending():
             self._manager.wake(key)
         self.store = store
+        self._registry = platform_registry(s)
+        if self._registry is not None:
+            try:
+                self._registry.start()  # or adopt the one a previous server left running
+            except RegistryError as exc:
+                log.warning("no platform registry, droplet export is off: %s", exc)
+                self._registry = None
+        exporter = (
+            DropletExporter(store=store, blobs=blobs, registry=self._registry)
+            if self._registry is not None
+            else None
+        )
         return ApiContext(
-            settings=s, store=store, blobs=blobs, logs=logs, defaults=defaults, wake=wake
+            settings=s,
+            store=store,
+            blobs=blobs,
+            logs=logs,
+            defaults=defaults,
+            wake=wake,
+            usage=self._agent.usage,
+            driver=driver.name,
+            export_droplet=exporter,
         )
 
     def run(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from yun.agent import Agent, InstanceReport
 from yun.router import HAProxy, RouterConfig
 from yun.server.drivers import choose, make_driver, network
+from yun.server.images import platform_registry
 from yun.settings import Settings
 
 
@@ -30,7 +31,8 @@ class _Quiet:
 
 
 def stop_data_plane(settings: Settings) -> int:
-    """Stops every instance and HAProxy of this home; returns how many instances it stopped."""
+    """Stops every instance, HAProxy and the registry of this home; returns how many instances
+    it stopped."""
     listener = _Quiet()
     if settings.instances_dir.exists():
         agent = Agent(
@@ -50,6 +52,8 @@ def stop_data_plane(settings: Settings) -> int:
         run_dir=settings.router_dir,
     )
     HAProxy(config, binary=settings.haproxy).stop()
+    if (registry := platform_registry(settings)) is not None:
+        registry.stop()
     if choose(settings) == "runc":
         network(settings).teardown()
     return count

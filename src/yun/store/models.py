@@ -116,6 +116,8 @@ class Package(Resource):
     state: Mapped[str] = mapped_column(String(16), default="READY")
     files: Mapped[list[Any]] = mapped_column(JSON, default=list)
     size: Mapped[int] = mapped_column(Integer, default=0)
+    kind: Mapped[str] = mapped_column(String(16), default="bits")  # or "docker"
+    image: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # reference, credentials
 
 
 class Build(Resource):
@@ -137,6 +139,7 @@ class Droplet(Resource):
     process_types: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     buildpacks: Mapped[list[Any]] = mapped_column(JSON, default=list)
     detected: Mapped[str] = mapped_column(String(255), default="")
+    image: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # docker apps: see building
 
 
 class Revision(Resource):

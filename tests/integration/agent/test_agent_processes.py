@@ -179,7 +179,7 @@ def test_failing_pre_running_hook_is_a_crash(agents: Agents, droplet: Path) -> N
     crash = wait_for(listener.crash_reports)[0]
     assert crash.reason == "pre-running hook failed"
     assert crash.exit_code == 4
-    assert "no database" in listener.lines("APP/PROC/WEB/0")
+    wait_for(lambda: "no database" in listener.lines("APP/PROC/WEB/0"))  # logs come on their own
 
 
 def test_stop_with_instances_leaves_no_process(agents: Agents, droplet: Path) -> None:

@@ -11,6 +11,7 @@ from tests.integration.agent.agent_world import FAST, Listener, running, wait_fo
 from tests.integration.agent_runc.runc_world import Containers, runc_spec
 
 from yun.agent import Agent, InstanceReport, InstanceState
+from yun.agent.drivers.runc_bundle import DROPLET_CACHE
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +55,8 @@ def test_agent_runs_restarts_and_hands_over_runc_instances(
         assert adopted.state is InstanceState.RUNNING
         later.stop(stop_instances=True)
         assert containers.list_ids() == []
-        assert not any(p.is_dir() for p in root.iterdir())
+        run_dirs = [p for p in root.iterdir() if p.is_dir() and p.name != DROPLET_CACHE]
+        assert run_dirs == []  # the unpacked droplet stays cached for the next start
     finally:
         agent.stop(stop_instances=True)
         if later is not None:

@@ -1,17 +1,30 @@
 """Fakes for the agent's unit tests: a clock moved by hand, a driver of pretend processes whose
-health is a real loopback socket, and a listener that records what it hears."""
+health is a real loopback socket, and a listener that records what it hears.
+
+The driver's `start` runs on the agent's start pool; `gate` holds starts inside it until the
+test opens it, and the driver counts how many starts are inside at once, per slot too. Since
+starts return in another thread, tests `settle`: run passes until what they wait for holds."""
 
 from __future__ import annotations
 
 import shutil
 import socket
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from yun.agent import ExitStatus, Handle, HealthCheckSpec, InstanceReport, InstanceSpec
+from yun.agent import (
+    Agent,
+    ExitStatus,
+    Handle,
+    HealthCheckSpec,
+    InstanceReport,
+    InstanceSpec,
+    InstanceState,
+)
 from yun.agent.drivers.base import handle_from_dict, handle_to_dict
 
 
@@ -50,15 +63,22 @@ class FakeDriver:
         self.processes: dict[int, FakeProcess] = {}
         self.listen = True  # whether new processes open their port
         self.fail_start: str | None = None
+        self.gate: threading.Event | None = None  # set: starts wait inside until it opens
+        self.entered: list[str] = []  # slot of every start call, in order
+        self.inside = 0  # starts under way now
+        self.most_inside = 0
+        self.most_inside_per_slot = 0
+        self._inside_per_slot: dict[str, int] = {}
         self._next_pid = 100
         self._lock = threading.Lock()
 
     # test controls
     def started(self) -> list[FakeProcess]:
-        return list(self.processes.values())
+        with self._lock:
+            return list(self.processes.values())
 
     def running(self) -> list[FakeProcess]:
-        return [p for p in self.processes.values() if p.alive]
+        return [p for p in self.started() if p.alive]
 
     def exit(self, pid: int, code: int) -> None:
         proc = self.processes[pid]
@@ -69,11 +89,27 @@ class FakeDriver:
         self.processes[pid].sock.close()
 
     def close(self) -> None:
-        for proc in self.processes.values():
+        for proc in self.started():
             proc.sock.close()
 
     # Driver
     def start(self, spec: InstanceSpec, *, run_dir: Path, env: Mapping[str, str]) -> Handle:
+        with self._lock:
+            self.entered.append(spec.slot)
+            self.inside += 1
+            self.most_inside = max(self.most_inside, self.inside)
+            here = self._inside_per_slot[spec.slot] = self._inside_per_slot.get(spec.slot, 0) + 1
+            self.most_inside_per_slot = max(self.most_inside_per_slot, here)
+        try:
+            if self.gate is not None:
+                assert self.gate.wait(10), "the test never opened the gate"
+            return self._start(spec, run_dir=run_dir, env=env)
+        finally:
+            with self._lock:
+                self.inside -= 1
+                self._inside_per_slot[spec.slot] -= 1
+
+    def _start(self, spec: InstanceSpec, *, run_dir: Path, env: Mapping[str, str]) -> Handle:
         if self.fail_start:
             raise RuntimeError(self.fail_start)
         run_dir.mkdir(parents=True)
@@ -85,7 +121,7 @@ class FakeDriver:
         with self._lock:
             self._next_pid += 1
             pid = self._next_pid
-        self.processes[pid] = FakeProcess(pid=pid, spec=spec, env=dict(env), sock=sock)
+            self.processes[pid] = FakeProcess(pid=pid, spec=spec, env=dict(env), sock=sock)
         return Handle(
             run_dir=run_dir,
             pid=pid,
@@ -162,3 +198,32 @@ def make_spec(index: int = 0, **changes: Any) -> InstanceSpec:
     }
     values.update(changes)
     return InstanceSpec(**values)
+
+
+def report(agent: Agent, slot: str = "proc-1:0") -> InstanceReport:
+    (found,) = [r for r in agent.reports() if r.slot == slot]
+    return found
+
+
+def settle(agent: Agent, until: Callable[[], bool]) -> None:
+    """Run passes until `until()`; starting and stopping happen in worker threads, so allow
+    real time."""
+    deadline = time.monotonic() + 5
+    while not until():
+        assert time.monotonic() < deadline, "agent did not settle"
+        agent.supervise_once()
+        time.sleep(0.01)
+
+
+def settle_in(agent: Agent, state: InstanceState, slot: str = "proc-1:0") -> None:
+    settle(agent, lambda: any(r.slot == slot and r.state is state for r in agent.reports()))
+
+
+def started(agent: Agent, slot: str = "proc-1:0") -> bool:
+    """Whether the slot's start returned: until then it is STARTING without a pid."""
+    return any(r.slot == slot and r.pid is not None for r in agent.reports())
+
+
+def all_running(agent: Agent, count: int) -> bool:
+    reports = agent.reports()
+    return len(reports) == count and all(r.state is InstanceState.RUNNING for r in reports)

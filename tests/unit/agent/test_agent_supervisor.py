@@ -1,15 +1,27 @@
-"""The supervisor's state machine, driven pass by pass with a fake driver and a hand-moved clock."""
+"""The supervisor's state machine, driven pass by pass with a fake driver and a hand-moved clock.
+
+Starts run on the agent's start pool and a later pass applies them, so tests `settle` (run
+passes in real time, the fake clock standing still) wherever an instance has to come up."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.unit.agent.agent_fakes import FakeClock, FakeDriver, Recorder, make_spec
+from tests.unit.agent.agent_fakes import (
+    FakeClock,
+    FakeDriver,
+    Recorder,
+    all_running,
+    make_spec,
+    report,
+    settle,
+    settle_in,
+    started,
+)
 
-from yun.agent import Agent, HealthCheckSpec, InstanceReport, InstanceState
+from yun.agent import Agent, HealthCheckSpec, InstanceState
 from yun.settings import Timing
 
 TIMING = Timing()  # Cloud Foundry's numbers: the fake clock makes them free
@@ -43,37 +55,33 @@ def agent(
     agent.stop(stop_instances=True)
 
 
-def report(agent: Agent, slot: str = "proc-1:0") -> InstanceReport:
-    (found,) = [r for r in agent.reports() if r.slot == slot]
-    return found
-
-
-def settle(agent: Agent, until: Callable[[], bool]) -> None:
-    """Run passes until `until()`; stopping happens in worker threads, so allow real time."""
-    deadline = time.monotonic() + 5
-    while not until():
-        assert time.monotonic() < deadline, "agent did not settle"
-        agent.supervise_once()
-        time.sleep(0.01)
-
-
 def crash(agent: Agent, driver: FakeDriver, code: int = 1) -> None:
+    """End the instance; one pass notices (and launches a restart if one is due at once)."""
     pid = report(agent).pid
     assert pid is not None
     driver.exit(pid, code)
     agent.supervise_once()
 
 
+def crash_and_restart(agent: Agent, driver: FakeDriver, code: int = 1) -> None:
+    crash(agent, driver, code)
+    settle_in(agent, InstanceState.RUNNING)
+
+
 def test_starts_each_slot_and_reports_running_once_healthy(
     agent: Agent, driver: FakeDriver, recorder: Recorder
 ) -> None:
     agent.set_desired([make_spec(0), make_spec(1)])
-    agent.supervise_once()
+    settle(agent, lambda: all_running(agent, 2))
     reports = sorted(agent.reports(), key=lambda r: r.slot)
-    assert [r.state for r in reports] == [InstanceState.RUNNING, InstanceState.RUNNING]
     assert len({r.port for r in reports}) == 2
-    assert [r.state for r in recorder.states if r.slot == "proc-1:0"] == ["STARTING", "RUNNING"]
-    env = driver.started()[1].env
+    states = [(r.state, r.pid is not None) for r in recorder.states if r.slot == "proc-1:0"]
+    assert states == [  # launched, started, healthy
+        (InstanceState.STARTING, False),
+        (InstanceState.STARTING, True),
+        (InstanceState.RUNNING, True),
+    ]
+    (env,) = [p.env for p in driver.started() if p.spec.index == 1]  # started in parallel
     assert env["CF_INSTANCE_INDEX"] == "1"
     assert env["CF_INSTANCE_GUID"] == reports[1].instance_guid
     assert env["MEMORY_LIMIT"] == "256m"
@@ -91,32 +99,34 @@ def test_first_three_crashes_restart_at_once_then_backoff_doubles(
     agent: Agent, driver: FakeDriver, recorder: Recorder, clock: FakeClock
 ) -> None:
     agent.set_desired([make_spec()])
-    agent.supervise_once()
+    settle_in(agent, InstanceState.RUNNING)
     for count in (1, 2, 3):
-        crash(agent, driver)
+        crash_and_restart(agent, driver)  # the clock stands still: restarted at once
         assert report(agent).crash_count == count
-        assert report(agent).state is InstanceState.RUNNING  # restarted in the same pass
     assert len(driver.started()) == 4
 
     crash(agent, driver)  # the 4th: wait 30 s
     assert report(agent).state is InstanceState.CRASHED
     assert report(agent).crash_count == 4
+    crashed = report(agent).instance_guid
     clock.advance(29)
     agent.supervise_once()
     assert report(agent).state is InstanceState.CRASHED
-    assert len(driver.started()) == 4
+    assert report(agent).instance_guid == crashed  # no new instance launched
     clock.advance(1)
     agent.supervise_once()
-    assert report(agent).state is InstanceState.RUNNING
+    settle_in(agent, InstanceState.RUNNING)
     assert len(driver.started()) == 5
 
     crash(agent, driver)  # the 5th: wait 60 s
+    crashed = report(agent).instance_guid
     clock.advance(59)
     agent.supervise_once()
     assert report(agent).state is InstanceState.CRASHED
+    assert report(agent).instance_guid == crashed
     clock.advance(1)
     agent.supervise_once()
-    assert report(agent).state is InstanceState.RUNNING
+    settle_in(agent, InstanceState.RUNNING)
 
     assert [c.reason for c in recorder.crashes] == ["exited with 1"] * 5
     assert [c.exit_code for c in recorder.crashes] == [1] * 5
@@ -127,10 +137,10 @@ def test_a_crash_is_reported_as_crashed_before_the_restart(
     agent: Agent, driver: FakeDriver, recorder: Recorder
 ) -> None:
     agent.set_desired([make_spec()])
-    agent.supervise_once()
+    settle_in(agent, InstanceState.RUNNING)
     first = report(agent).instance_guid
     recorder.states.clear()
-    crash(agent, driver, code=3)
+    crash_and_restart(agent, driver, code=3)
     states = [(r.state, r.instance_guid) for r in recorder.states]
     assert states[0] == (InstanceState.CRASHED, first)
     assert states[1][0] is InstanceState.STARTING
@@ -142,18 +152,17 @@ def test_crash_count_resets_after_five_minutes_running(
     agent: Agent, driver: FakeDriver, clock: FakeClock
 ) -> None:
     agent.set_desired([make_spec()])
-    agent.supervise_once()
+    settle_in(agent, InstanceState.RUNNING)
     for _ in range(3):
-        crash(agent, driver)
+        crash_and_restart(agent, driver)
     clock.advance(299)
     agent.supervise_once()
     assert report(agent).crash_count == 3
     clock.advance(1)
     agent.supervise_once()
     assert report(agent).crash_count == 0
-    crash(agent, driver)  # counts as a first crash again: immediate restart
+    crash_and_restart(agent, driver)  # counts as a first crash again: immediate restart
     assert report(agent).crash_count == 1
-    assert report(agent).state is InstanceState.RUNNING
 
 
 def test_an_instance_not_healthy_within_the_timeout_crashes(
@@ -161,7 +170,7 @@ def test_an_instance_not_healthy_within_the_timeout_crashes(
 ) -> None:
     driver.listen = False
     agent.set_desired([make_spec()])
-    agent.supervise_once()
+    settle(agent, lambda: started(agent))
     clock.advance(59)
     agent.supervise_once()
     assert report(agent).state is InstanceState.STARTING
@@ -181,7 +190,7 @@ def test_health_timeout_comes_from_the_spec(
 ) -> None:
     driver.listen = False
     agent.set_desired([make_spec(health=HealthCheckSpec(timeout=5))])
-    agent.supervise_once()
+    settle(agent, lambda: started(agent))
     clock.advance(5)
     agent.supervise_once()
     assert recorder.crashes[0].reason == "did not become healthy within 5s"
@@ -191,7 +200,7 @@ def test_failing_checks_after_running_kill_the_instance(
     agent: Agent, driver: FakeDriver, recorder: Recorder, clock: FakeClock
 ) -> None:
     agent.set_desired([make_spec()])
-    agent.supervise_once()
+    settle_in(agent, InstanceState.RUNNING)
     pid = report(agent).pid
     assert pid is not None
     driver.close_port(pid)
@@ -203,6 +212,7 @@ def test_failing_checks_after_running_kill_the_instance(
     clock.advance(TIMING.liveness_interval)
     agent.supervise_once()
     assert recorder.crashes[0].reason == "health check failed"
+    settle_in(agent, InstanceState.RUNNING)
     assert report(agent).pid != pid
 
 
@@ -210,7 +220,7 @@ def test_liveness_checks_are_spaced_out(
     agent: Agent, driver: FakeDriver, recorder: Recorder, clock: FakeClock
 ) -> None:
     agent.set_desired([make_spec()])
-    agent.supervise_once()
+    settle_in(agent, InstanceState.RUNNING)
     pid = report(agent).pid
     assert pid is not None
     driver.close_port(pid)
@@ -224,17 +234,19 @@ def test_liveness_checks_are_spaced_out(
 def test_process_check_runs_without_a_port(agent: Agent, driver: FakeDriver) -> None:
     driver.listen = False
     agent.set_desired([make_spec(health=HealthCheckSpec(type="process"))])
-    agent.supervise_once()
-    assert report(agent).state is InstanceState.RUNNING
+    settle_in(agent, InstanceState.RUNNING)
 
 
 def test_failed_start_is_a_crash(agent: Agent, driver: FakeDriver, recorder: Recorder) -> None:
     driver.fail_start = "droplet missing"
     agent.set_desired([make_spec()])
-    for _ in range(4):
+    agent.supervise_once()
+    settle(agent, lambda: report(agent).crash_count == 4)  # three restarts at once, then 30 s
+    for _ in range(3):
         agent.supervise_once()
     assert report(agent).state is InstanceState.CRASHED
     assert report(agent).crash_count == 4
+    assert len(driver.entered) == 4
     assert recorder.crashes[0].reason == "failed to start: droplet missing"
 
 
@@ -242,7 +254,7 @@ def test_a_slot_no_longer_desired_stops_and_goes(
     agent: Agent, driver: FakeDriver, recorder: Recorder
 ) -> None:
     agent.set_desired([make_spec(0), make_spec(1)])
-    agent.supervise_once()
+    settle(agent, lambda: all_running(agent, 2))
     agent.set_desired([make_spec(0)])
     agent.supervise_once()  # the stop runs in a worker thread; it may already be over here
     settle(agent, lambda: len(agent.reports()) == 1)
@@ -254,11 +266,11 @@ def test_a_changed_fingerprint_replaces_the_instance(
     agent: Agent, driver: FakeDriver, clock: FakeClock
 ) -> None:
     agent.set_desired([make_spec()])
-    agent.supervise_once()
-    crash(agent, driver)
+    settle_in(agent, InstanceState.RUNNING)
+    crash_and_restart(agent, driver)
     before = report(agent)
     agent.set_desired([make_spec(env={"GREETING": "bye"})])
-    agent.supervise_once()
+    settle(agent, lambda: report(agent).pid not in (None, before.pid))
     after = report(agent)
     assert after.instance_guid != before.instance_guid
     assert after.fingerprint != before.fingerprint
@@ -269,7 +281,7 @@ def test_a_changed_fingerprint_replaces_the_instance(
 
 def test_a_changed_health_check_applies_without_restart(agent: Agent, driver: FakeDriver) -> None:
     agent.set_desired([make_spec()])
-    agent.supervise_once()
+    settle_in(agent, InstanceState.RUNNING)
     before = report(agent)
     agent.set_desired([make_spec(health=HealthCheckSpec(type="process"), uris=("x.localhost",))])
     agent.supervise_once()
@@ -278,9 +290,10 @@ def test_a_changed_health_check_applies_without_restart(agent: Agent, driver: Fa
 
 
 def test_set_desired_is_idempotent(agent: Agent, driver: FakeDriver) -> None:
-    for _ in range(3):
+    for _ in range(3):  # also while the first starts are still in flight
         agent.set_desired([make_spec(0), make_spec(1)])
         agent.supervise_once()
+    settle(agent, lambda: all_running(agent, 2))
     assert len(driver.started()) == 2
 
 
@@ -297,7 +310,7 @@ def test_a_new_agent_adopts_running_instances(
         root=tmp_path / "i", driver=driver, listener=first_listener, timing=TIMING, clock=clock
     )
     first.set_desired([make_spec(0), make_spec(1)])
-    first.supervise_once()
+    settle(first, lambda: all_running(first, 2))
     before = {r.slot: r for r in first.reports()}
     first.stop()
     assert len(driver.running()) == 2
@@ -326,7 +339,7 @@ def test_stop_with_instances_reports_them_down(
     agent: Agent, driver: FakeDriver, recorder: Recorder
 ) -> None:
     agent.set_desired([make_spec(0)])
-    agent.supervise_once()
+    settle_in(agent, InstanceState.RUNNING)
     agent.stop(stop_instances=True)
     assert driver.running() == []
     assert agent.reports() == []

@@ -171,3 +171,32 @@ def test_package_paths_cannot_escape(client: TestClient) -> None:
 def test_bits_that_are_not_a_tar_are_400(client: TestClient) -> None:
     response = client.post("/v3/bits", content=b"not a tar at all")
     assert response.status_code == 400
+
+
+def test_a_docker_package_names_its_image_and_hides_the_password(client: TestClient) -> None:
+    guid = client.post("/v3/apps/push", json={"application": {"name": "demo"}}).json()["guid"]
+    body = {"type": "docker", "data": {"image": "registry.example/app:1"}}
+    created = client.post(f"/v3/apps/{guid}/packages", json=body)
+    assert created.status_code == 200
+    assert created.json()["type"] == "docker"
+
+    no_image = client.post(f"/v3/apps/{guid}/packages", json={"type": "docker"})
+    assert no_image.status_code == 422
+    assert "data.image" in no_image.json()["error"]
+
+    user_only = {"type": "docker", "data": {"image": "r/app:1", "username": "me"}}
+    refused = client.post(f"/v3/apps/{guid}/packages", json=user_only)
+    assert refused.status_code == 422
+    assert "data.password" in refused.json()["error"]
+
+    blank = client.post(
+        f"/v3/apps/{guid}/packages", json={"type": "docker", "data": {"image": "a b"}}
+    )
+    assert blank.status_code == 422
+
+
+def test_export_without_a_registry_is_503(client: TestClient) -> None:
+    guid = client.post("/v3/apps/push", json={"application": {"name": "demo"}}).json()["guid"]
+    response = client.post(f"/v3/apps/{guid}/droplets/current/export")
+    assert response.status_code == 503
+    assert "registry" in response.json()["error"]

@@ -52,3 +52,23 @@ def test_help_lists_the_verbs(tmp_path: Path) -> None:
     out = run(["--help"], tmp_path).stdout
     for verb in ("push", "apps", "logs", "events", "scale", "set-env", "server", "restage"):
         assert verb in out
+
+
+def test_docker_image_with_a_path_is_refused_naming_both(tmp_path: Path) -> None:
+    result = run(["push", "web", "-o", "nginx:1", "-p", str(tmp_path)], tmp_path)
+    assert result.returncode == 1
+    assert "--docker-image" in result.stderr and "--path" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_docker_username_needs_an_image(tmp_path: Path) -> None:
+    result = run(["push", "web", "--docker-username", "me"], tmp_path)
+    assert result.returncode == 1
+    assert "--docker-username" in result.stderr
+
+
+def test_delete_without_a_terminal_asks_for_force(tmp_path: Path) -> None:
+    result = run(["delete", "demo"], tmp_path)
+    assert result.returncode == 1
+    assert "-f" in result.stderr
+    assert "Abort" not in result.stderr

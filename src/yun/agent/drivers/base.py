@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from yun.agent.specs import InstanceSpec
 
@@ -32,6 +32,16 @@ class Handle:
 class ExitStatus:
     code: int | None  # 128 + N when killed by signal N; None when nobody could tell
     reason: str  # for people: "exited with 1", "pre-running hook failed"
+
+
+class Usage(NamedTuple):
+    """What a live instance uses now, in bytes; None where the driver cannot tell.
+
+    A named tuple, so `memory, disk = driver.usage(handle)` reads as naturally as the fields.
+    """
+
+    memory_bytes: int | None
+    disk_bytes: int | None
 
 
 class Driver(Protocol):
@@ -60,6 +70,11 @@ class Driver(Protocol):
 
     def remove(self, handle: Handle) -> None:
         """Delete what the instance left on disk; called after `stop` and the last log read."""
+        ...
+
+    def usage(self, handle: Handle) -> Usage | None:
+        """Memory and disk the instance uses now, measured live for `yun app`; None when the
+        driver cannot tell. Must not fail when the instance has just died or been removed."""
         ...
 
     def to_dict(self, handle: Handle) -> dict[str, Any]: ...

@@ -141,11 +141,10 @@ def _mount(destination: str, kind: str, source: str, options: Sequence[str]) -> 
     return {"destination": destination, "type": kind, "source": source, "options": list(options)}
 
 
-def mounts(spec: ContainerSpec) -> list[dict[str, Any]]:
-    """Kernel filesystems first, then the stack, then the instance's own directories; later
-    mounts may sit inside earlier ones, which runc mounts in order."""
-    tmp_size = f"size={max(spec.memory_mb, 16)}m"  # tmpfs pages count against the memory limit
-    result = [
+def kernel_mounts(memory_mb: int) -> list[dict[str, Any]]:
+    """/proc, /dev, /sys and a private /tmp: what every container gets, droplet or image."""
+    tmp_size = f"size={max(memory_mb, 16)}m"  # tmpfs pages count against the memory limit
+    return [
         _mount("/proc", "proc", "proc", ()),
         _mount("/dev", "tmpfs", "tmpfs", ("nosuid", "strictatime", "mode=755", "size=65536k")),
         _mount(
@@ -159,6 +158,12 @@ def mounts(spec: ContainerSpec) -> list[dict[str, Any]]:
         _mount("/sys", "sysfs", "sysfs", ("nosuid", "noexec", "nodev", "ro")),
         _mount("/tmp", "tmpfs", "tmpfs", ("nosuid", "nodev", "mode=1777", tmp_size)),
     ]
+
+
+def mounts(spec: ContainerSpec) -> list[dict[str, Any]]:
+    """Kernel filesystems first, then the stack, then the instance's own directories; later
+    mounts may sit inside earlier ones, which runc mounts in order."""
+    result = kernel_mounts(spec.memory_mb)
     result += [_mount(path, "bind", path, _RO_BIND) for path in spec.stack.binds]
     result += [
         _mount(APP_DIR, "bind", str(spec.app_dir), _RW_BIND),
@@ -177,56 +182,66 @@ def namespaces(netns: Path | None) -> list[dict[str, str]]:
 
 
 def resources(spec: ContainerSpec) -> dict[str, Any]:
-    limit = spec.memory_mb * MIB
+    return limits(spec.memory_mb, pids_limit=spec.pids_limit, swap_limit=spec.swap_limit)
+
+
+def limits(
+    memory_mb: int, *, pids_limit: int = PIDS_LIMIT, swap_limit: bool = True
+) -> dict[str, Any]:
+    """Memory (no swap where the kernel accounts it), CPU shares following memory, pids."""
+    limit = memory_mb * MIB
     memory: dict[str, int] = {"limit": limit}
-    if spec.swap_limit:
+    if swap_limit:
         memory["swap"] = limit  # OCI's swap is memory + swap: equal means no swap at all
     return {
         "devices": [{"allow": False, "access": "rwm"}],  # runc adds the standard devices
         "memory": memory,
-        "cpu": {"shares": cpu_shares(spec.memory_mb)},
-        "pids": {"limit": spec.pids_limit},
+        "cpu": {"shares": cpu_shares(memory_mb)},
+        "pids": {"limit": pids_limit},
+    }
+
+
+def process(
+    *, uid: int, gid: int, args: Sequence[str], env: Mapping[str, str], cwd: str
+) -> dict[str, Any]:
+    """The container's process: no capabilities at all, no new privileges, bounded files."""
+    no_caps: list[str] = []
+    return {
+        "terminal": False,
+        "user": {"uid": uid, "gid": gid, "additionalGids": []},
+        "args": list(args),
+        "env": [f"{key}={value}" for key, value in env.items()],
+        "cwd": cwd,
+        "capabilities": dict.fromkeys(
+            ("bounding", "effective", "inheritable", "permitted", "ambient"), no_caps
+        ),
+        "rlimits": [
+            {"type": "RLIMIT_NOFILE", "hard": FILE_DESCRIPTOR_LIMIT, "soft": FILE_DESCRIPTOR_LIMIT},
+            {"type": "RLIMIT_CORE", "hard": 0, "soft": 0},
+        ],
+        "noNewPrivileges": True,
+    }
+
+
+def linux(*, cgroups_path: str, resources: dict[str, Any], netns: Path | None) -> dict[str, Any]:
+    return {
+        "cgroupsPath": cgroups_path,
+        "resources": resources,
+        "namespaces": namespaces(netns),
+        "maskedPaths": list(MASKED_PATHS),
+        "readonlyPaths": list(READONLY_PATHS),
     }
 
 
 def container_config(spec: ContainerSpec) -> dict[str, Any]:
     """The `config.json` of the bundle whose rootfs directory is `rootfs` next to it."""
-    no_caps: list[str] = []
     return {
         "ociVersion": OCI_VERSION,
         "root": {"path": "rootfs", "readonly": True},
         "hostname": spec.hostname,
-        "process": {
-            "terminal": False,
-            "user": {"uid": VCAP_UID, "gid": VCAP_GID, "additionalGids": []},
-            "args": list(spec.args),
-            "env": [f"{key}={value}" for key, value in spec.env.items()],
-            "cwd": APP_DIR,
-            "capabilities": {
-                "bounding": no_caps,
-                "effective": no_caps,
-                "inheritable": no_caps,
-                "permitted": no_caps,
-                "ambient": no_caps,
-            },
-            "rlimits": [
-                {
-                    "type": "RLIMIT_NOFILE",
-                    "hard": FILE_DESCRIPTOR_LIMIT,
-                    "soft": FILE_DESCRIPTOR_LIMIT,
-                },
-                {"type": "RLIMIT_CORE", "hard": 0, "soft": 0},
-            ],
-            "noNewPrivileges": True,
-        },
+        "process": process(uid=VCAP_UID, gid=VCAP_GID, args=spec.args, env=spec.env, cwd=APP_DIR),
         "mounts": mounts(spec),
-        "linux": {
-            "cgroupsPath": spec.cgroups_path,
-            "resources": resources(spec),
-            "namespaces": namespaces(spec.netns),
-            "maskedPaths": list(MASKED_PATHS),
-            "readonlyPaths": list(READONLY_PATHS),
-        },
+        "linux": linux(cgroups_path=spec.cgroups_path, resources=resources(spec), netns=spec.netns),
     }
 
 

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from yun.agent.drivers.base import ExitStatus, Handle, handle_from_dict, handle_to_dict
+from yun.agent.drivers.base import ExitStatus, Handle, Usage, handle_from_dict, handle_to_dict
+from yun.agent.drivers.usage import disk_usage, resident_bytes
 from yun.agent.env import placement_environment
 from yun.agent.specs import InstanceSpec
 
@@ -103,6 +104,8 @@ class ProcessDriver:
     # -- starting ---------------------------------------------------------------------------
 
     def start(self, spec: InstanceSpec, *, run_dir: Path, env: Mapping[str, str]) -> Handle:
+        if spec.image is not None:
+            raise ValueError("docker images run only in containers (the runc driver)")
         run_dir.mkdir(parents=True)
         app_dir, deps_dir, tmp_dir = run_dir / "app", run_dir / "deps", run_dir / "tmp"
         with tarfile.open(spec.droplet, "r:*") as droplet:
@@ -214,6 +217,16 @@ class ProcessDriver:
         if code is None:
             return ExitStatus(None, "exited (status unknown)")
         return ExitStatus(code, _describe(code))
+
+    def usage(self, handle: Handle) -> Usage | None:
+        """Resident memory of the instance's process group (what `stop` would end) and the disk
+        its writable dirs (`app`, `deps`, `tmp`) take. Shared pages count once per process."""
+        if handle.pid is None or not self._group_is_ours(handle):
+            return None
+        pgid = int(handle.data.get("pgid", handle.pid))
+        memory = sum(resident_bytes(pid) for pid in _group_members(pgid))
+        disk = disk_usage(handle.run_dir / name for name in ("app", "deps", "tmp"))
+        return Usage(memory_bytes=memory, disk_bytes=disk)
 
     # -- stopping ---------------------------------------------------------------------------
 

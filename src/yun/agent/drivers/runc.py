@@ -21,6 +21,7 @@ marker when it killed the instance for exceeding its disk quota.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shutil
 import signal
@@ -31,7 +32,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from yun.agent.drivers.base import ExitStatus, Handle, handle_from_dict, handle_to_dict
+from yun.agent.drivers.base import ExitStatus, Handle, Usage, handle_from_dict, handle_to_dict
 from yun.agent.drivers.cgroups import Cgroup, swap_accounting
 from yun.agent.drivers.oci import (
     APP_DIR,
@@ -54,6 +55,18 @@ from yun.agent.drivers.runc_bundle import (
     write_config,
 )
 from yun.agent.drivers.runc_cli import Runc, RuncError
+from yun.agent.drivers.runc_image import (
+    LIFECYCLE,
+    ImageContainer,
+    ImageRunError,
+    image_config,
+    image_mounts,
+    mount_overlay,
+    resolve_program,
+    resolve_user,
+    unmount_overlay,
+    write_etc,
+)
 from yun.agent.drivers.runc_network import (
     CONTAINER_PORT,
     ContainerNetwork,
@@ -65,7 +78,7 @@ from yun.agent.drivers.runc_network import (
     netns_path,
 )
 from yun.agent.env import placement_environment
-from yun.agent.specs import InstanceSpec
+from yun.agent.specs import ImageSpec, InstanceSpec
 
 __all__ = ["ContainerNetwork", "NetworkLease", "RuncDriver", "RuncError", "container_id"]
 
@@ -135,13 +148,16 @@ class RuncDriver:
     # -- starting ---------------------------------------------------------------------------
 
     def start(self, spec: InstanceSpec, *, run_dir: Path, env: Mapping[str, str]) -> Handle:
+        if spec.image is not None and self.network is None:
+            raise ImageRunError("an image instance needs container networking (its own port)")
         run_dir.mkdir(parents=True)
         guid = env.get("CF_INSTANCE_GUID") or run_dir.name
         cid = container_id(guid)
-        extract_droplet(spec.droplet, run_dir)
-        for name in ("app", "deps", "status"):
-            (run_dir / name).mkdir(exist_ok=True)
-            chown_tree(run_dir / name, VCAP_UID, VCAP_GID)
+        if spec.image is None:
+            extract_droplet(spec.droplet, run_dir)
+            for name in ("app", "deps", "status"):
+                (run_dir / name).mkdir(exist_ok=True)
+                chown_tree(run_dir / name, VCAP_UID, VCAP_GID)
         netns = netns_name(cid) if self.network is not None else None
         port: int | None = None
         try:
@@ -149,11 +165,17 @@ class RuncDriver:
             dns: tuple[str, ...] = ()
             if netns is not None and self.network is not None:
                 lease = self.network.attach(cid, create_netns(netns))
-                address, dns, port = lease.address, tuple(lease.dns), CONTAINER_PORT
+                address, dns = lease.address, tuple(lease.dns)
+                port = spec.image.port if spec.image else CONTAINER_PORT
             else:
                 port = self._ports.take(run_dir)
             full_env = self._environment(spec, env, address=address, port=port)
-            self._write_bundle(spec, run_dir, cid=cid, env=full_env, address=address, dns=dns)
+            if spec.image is not None:
+                self._write_image_bundle(
+                    spec, spec.image, run_dir, cid=cid, env=full_env, address=address, dns=dns
+                )
+            else:
+                self._write_bundle(spec, run_dir, cid=cid, env=full_env, address=address, dns=dns)
             runc = self._runc()
             runc.run_detached(
                 cid,
@@ -167,6 +189,8 @@ class RuncDriver:
         except BaseException:
             with contextlib.suppress(Exception):
                 self._runc().delete(cid)
+            with contextlib.suppress(Exception):
+                unmount_overlay(image_mounts(run_dir))
             with contextlib.suppress(Exception):
                 self._release_network(cid, netns)
             if netns is None:
@@ -183,9 +207,10 @@ class RuncDriver:
                 "state_root": str(self.state_root),
                 "cgroups_path": f"/yun/{cid}",
                 "starttime": _starttime(pid) or 0,
-                "hooks": bool(spec.pre_running),
+                "hooks": bool(spec.pre_running) and spec.image is None,
                 "netns": netns,
                 "disk_mb": spec.disk_mb,
+                "image": spec.image is not None,
             },
         )
 
@@ -193,15 +218,19 @@ class RuncDriver:
         self, spec: InstanceSpec, env: Mapping[str, str], *, address: str, port: int
     ) -> dict[str, str]:
         full_env = dict(env)
-        full_env.update(
-            placement_environment(
-                home=Path(APP_DIR),
-                deps_dir=Path(DEPS_DIR),
-                tmpdir=Path("/tmp"),
-                ip=address,
-                port=port,
-            )
+        placement = placement_environment(
+            home=Path(APP_DIR),
+            deps_dir=Path(DEPS_DIR),
+            tmpdir=Path("/tmp"),
+            ip=address,
+            port=port,
         )
+        if spec.image is not None:  # the image's own HOME and layout stay as they are
+            for name in ("HOME", "DEPS_DIR"):
+                placement.pop(name)
+            full_env.update(placement)
+            return full_env
+        full_env.update(placement)
         full_env["YUN_EXIT_FILE"] = f"{STATUS_DIR}/{EXIT_FILE}"
         if spec.pre_running:
             full_env["YUN_COMMAND"] = spec.command
@@ -239,6 +268,44 @@ class RuncDriver:
                 cgroups_path=f"/yun/{cid}",
                 stack=stack,
                 netns=netns_path(netns_name(cid)) if self.network is not None else None,
+                swap_limit=swap_accounting(),
+            )
+        )
+        write_config(run_dir, config)
+
+    def _write_image_bundle(
+        self,
+        spec: InstanceSpec,
+        image: ImageSpec,
+        run_dir: Path,
+        *,
+        cid: str,
+        env: Mapping[str, str],
+        address: str,
+        dns: tuple[str, ...],
+    ) -> None:
+        hostname = (env.get("CF_INSTANCE_GUID") or run_dir.name)[:63]
+        paths = image_mounts(run_dir)
+        uid, gid = resolve_user(image.rootfs, image.user)
+        search = {**image.env, **env}.get("PATH", "")
+        program = resolve_program(image.rootfs, image.argv[0], search, image.working_dir)
+        paths.status_dir.mkdir(mode=0o755)
+        os.chown(paths.status_dir, uid, gid)
+        write_etc(paths, hostname=hostname, address=address, dns=dns)
+        mount_overlay(image.rootfs, paths)
+        config = image_config(
+            ImageContainer(
+                hostname=hostname,
+                image=image,
+                env=env,
+                uid=uid,
+                gid=gid,
+                program=program,
+                memory_mb=spec.memory_mb,
+                cgroups_path=f"/yun/{cid}",
+                paths=paths,
+                status_file=f"{LIFECYCLE}/status/{EXIT_FILE}",
+                netns=netns_path(netns_name(cid)),
                 swap_limit=swap_accounting(),
             )
         )
@@ -284,6 +351,8 @@ class RuncDriver:
         return limit > 0 and self._disk_bytes(handle) > limit
 
     def _disk_bytes(self, handle: Handle) -> int:
+        if handle.data.get("image"):  # what the instance wrote over its image
+            return disk_usage([image_mounts(handle.run_dir).upper])
         return disk_usage([handle.run_dir / "app", handle.run_dir / "deps"])
 
     def ready(self, handle: Handle) -> bool:
@@ -315,11 +384,11 @@ class RuncDriver:
             return True
         return False
 
-    def usage(self, handle: Handle) -> tuple[int, int]:
-        """(memory bytes in use, disk bytes of the app and deps dirs), for `yun app`."""
+    def usage(self, handle: Handle) -> Usage | None:
+        """The cgroup's working set (None once the cgroup is gone) and the quota'd disk bytes."""
         path = handle.data.get("cgroups_path")
         memory = Cgroup(str(path)).memory_usage() if path else None
-        return memory or 0, self._disk_bytes(handle)
+        return Usage(memory_bytes=memory, disk_bytes=self._disk_bytes(handle))
 
     # -- stopping ---------------------------------------------------------------------------
 
@@ -355,6 +424,8 @@ class RuncDriver:
                 self._runc(handle).delete(cid)
         netns = handle.data.get("netns")
         self._release_network(cid, str(netns) if netns else None)
+        with contextlib.suppress(ImageRunError):
+            unmount_overlay(image_mounts(handle.run_dir))
         shutil.rmtree(handle.run_dir, ignore_errors=True)
         self._ports.release(handle.port, handle.run_dir)
         with self._lock:

@@ -7,9 +7,13 @@ plugins Yun adds what they lack (see `firewalling` and `links`): instances canno
 to the host itself nor to each other — Cloud Foundry's default, since apps talk to each other
 through their routes — while the router on the host can connect into every instance.
 
-Every operation holds one lock (a thread lock plus flock on `state_dir/lock`): attaching is ~0.1 s
-of plugin runs, rare enough that serialising them is cheaper than reasoning about interleaved
-state-file updates. Containers are remembered in
+Bookkeeping (the state file, the bridge and Yun's chains) holds one lock: a thread lock plus flock
+on `state_dir/lock`. The plugin runs of an attach (~40 ms, most of it the bridge plugin's
+iptables calls) hold only a shared flock on `state_dir/wiring`, so an agent starting many
+instances wires them in parallel, as containerd does (host-local IPAM and iptables take their own
+locks); `release_stale` and `teardown` take it exclusively, after the bookkeeping lock, and wait
+for them. Wiring never waits for the bookkeeping lock while it holds its own, so the two cannot
+deadlock. Containers are remembered in
 `state_dir/attachments.json`, so DEL always gets the original namespace and ADD result, and a new
 agent can release the addresses of containers that died while it was away (`release_stale`).
 """
@@ -76,6 +80,7 @@ class CniNetwork:
         )
         self._lock = threading.RLock()
         self._depth = 0
+        self._sweeping = False  # a thread holding _lock holds the wiring lock exclusively
         self._host_ready = False
 
     # -- the ContainerNetwork protocol -------------------------------------------------------
@@ -92,18 +97,21 @@ class CniNetwork:
             if known is not None:
                 self._release(known)
             self.store.put(Attachment(container_id, str(netns_path), IFNAME, result=None))
-            try:
+        try:
+            with self._wiring(exclusive=False):
                 result = self._add(container_id, str(netns_path))
                 lease = lease_from_result(result, ifname=IFNAME)
                 veth = host_veth(result, bridge=self.bridge)
                 if veth and not self.allow_app_to_app:
                     isolate_port(veth)
-            except BaseException:
+        except BaseException:
+            with self._exclusive():
                 self._release_quietly(self.store.get(container_id))
-                raise
+            raise
+        with self._exclusive():
             self.store.put(Attachment(container_id, str(netns_path), IFNAME, result=result))
-            log.info("attached %s to %s as %s", container_id, self.bridge, lease.address)
-            return lease
+        log.info("attached %s to %s as %s", container_id, self.bridge, lease.address)
+        return lease
 
     def detach(self, container_id: str, netns_path: Path) -> None:
         _check_container_id(container_id)
@@ -144,7 +152,7 @@ class CniNetwork:
         those host-local still holds an address for. Returns the ids released; failures are
         logged and retried on the next call."""
         released: list[str] = []
-        with self._exclusive():
+        with self._exclusive(), self._wiring(exclusive=True):
             attachments = self.store.load()
             stale = [a for cid, a in attachments.items() if cid not in alive_container_ids]
             # Addresses whose owner the state file lost (a crash between ADD and saving it).
@@ -168,7 +176,7 @@ class CniNetwork:
         """Release every container, then remove Yun's iptables chains, leftover NAT rules and
         the bridge. For `yun server stop --all`: running instances lose their network.
         Leaves net.ipv4.ip_forward (set by the bridge plugin) as it is; others may rely on it."""
-        with self._exclusive():
+        with self._exclusive(), self._wiring(exclusive=True):
             self.release_stale(set())
             self.firewall.remove()
             self.firewall.remove_masquerade()
@@ -197,6 +205,26 @@ class CniNetwork:
                     yield
                 finally:
                     self._depth = 0
+
+    @contextlib.contextmanager
+    def _wiring(self, *, exclusive: bool) -> Iterator[None]:
+        """Shared: plugins wiring one container, alongside others. Exclusive (only ever taken
+        inside `_exclusive`, re-entrant): a sweep over all containers, once no wiring is under
+        way. flock locks of separate opens exclude each other within one process too."""
+        if exclusive and self._sweeping:
+            yield
+            return
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.state_dir / "wiring", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            if not exclusive:
+                yield
+                return
+            self._sweeping = True
+            try:
+                yield
+            finally:
+                self._sweeping = False
 
     def prepare_host(self) -> None:
         """Create the bridge (IPv6 off) and Yun's iptables chains if missing. Attach does this

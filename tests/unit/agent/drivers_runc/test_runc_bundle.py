@@ -12,8 +12,9 @@ import pytest
 from yun.agent.drivers.base import ExitStatus, Handle
 from yun.agent.drivers.oci import Stack
 from yun.agent.drivers.runc import RuncDriver, container_id
-from yun.agent.drivers.runc_bundle import disk_usage, make_rootfs
+from yun.agent.drivers.runc_bundle import make_rootfs
 from yun.agent.drivers.runc_network import HostPorts, netns_name
+from yun.agent.drivers.usage import disk_usage
 
 MIB = 1024 * 1024
 
@@ -128,9 +129,10 @@ def test_usage_reports_the_writable_dirs(driver: RuncDriver, tmp_path: Path) -> 
     handle = dead_handle(tmp_path / "run")
     write(tmp_path / "run/app/data.bin", 2 * MIB)
     write(tmp_path / "run/rootfs/not-counted.bin", 4 * MIB)
-    memory, disk = driver.usage(handle)
-    assert memory == 0  # no cgroup
-    assert 2 * MIB <= disk < 3 * MIB
+    usage = driver.usage(handle)
+    assert usage is not None
+    assert usage.memory_bytes is None  # no cgroup to ask
+    assert usage.disk_bytes is not None and 2 * MIB <= usage.disk_bytes < 3 * MIB
 
 
 def test_adopt_returns_an_unknown_container_as_dead(driver: RuncDriver, tmp_path: Path) -> None:

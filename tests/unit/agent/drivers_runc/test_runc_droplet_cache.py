@@ -1,0 +1,140 @@
+"""The runc driver's droplet cache: each droplet is unpacked once, and every instance still gets
+its own copy, exactly as the droplet holds it (modes, times, links), free to change it."""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import tarfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.helpers import write_droplet
+
+from yun.agent.drivers import runc_bundle
+from yun.agent.drivers.runc_bundle import CACHE_KEEP, DROPLET_CACHE, extract_droplet
+
+MTIME = 1_600_000_000  # what the droplet says; Python trusts a .pyc only if its source keeps it
+
+
+def member(tar: tarfile.TarFile, name: str, **fields: Any) -> None:
+    data = fields.pop("data", b"")
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime = len(data), MTIME
+    for key, value in fields.items():
+        setattr(info, key, value)
+    tar.addfile(info, io.BytesIO(data))
+
+
+@pytest.fixture
+def droplet(tmp_path: Path) -> Path:
+    path = tmp_path / "droplet.tgz"
+    with tarfile.open(path, "w:gz") as tar:
+        member(tar, "app", type=tarfile.DIRTYPE, mode=0o755)
+        member(tar, "app/server.py", data=b"print('hi')\n", mode=0o644)
+        member(tar, "app/start.sh", data=b"#!/bin/sh\n", mode=0o755)
+        member(tar, "app/current", type=tarfile.SYMTYPE, linkname="server.py")
+        member(tar, "deps", type=tarfile.DIRTYPE, mode=0o755)
+        member(tar, "staging_info.json", data=b"{}", mode=0o644)
+    return path
+
+
+@pytest.fixture
+def unpacks(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Every droplet the cache opened with tarfile to read."""
+    opened: list[Path] = []
+    real_open = tarfile.open
+
+    def counting_open(name: Path, mode: str = "r", **kwargs: Any) -> tarfile.TarFile:
+        if mode.startswith("r"):
+            opened.append(Path(name))
+        return real_open(name, mode, **kwargs)
+
+    monkeypatch.setattr(runc_bundle.tarfile, "open", counting_open)
+    return opened
+
+
+def run_dir(root: Path, name: str) -> Path:
+    path = root / "instances" / name
+    path.mkdir(parents=True)
+    return path
+
+
+def test_each_instance_gets_the_droplet_as_it_is(tmp_path: Path, droplet: Path) -> None:
+    run = run_dir(tmp_path, "one")
+    extract_droplet(droplet, run)
+    assert sorted(os.listdir(run)) == ["app", "deps", "staging_info.json"]
+    assert (run / "app/server.py").read_text() == "print('hi')\n"
+    assert (run / "app/server.py").stat().st_mtime == MTIME
+    assert stat.S_IMODE((run / "app/start.sh").stat().st_mode) == 0o755
+    assert (run / "app/current").readlink() == Path("server.py")
+    assert stat.S_IMODE(run.stat().st_mode) == 0o755  # the run dir itself stays as it was
+
+
+def test_instances_do_not_share_files(tmp_path: Path, droplet: Path) -> None:
+    one, two = run_dir(tmp_path, "one"), run_dir(tmp_path, "two")
+    extract_droplet(droplet, one)
+    extract_droplet(droplet, two)
+    with (one / "app/server.py").open("a") as f:
+        f.write("changed\n")
+    assert (two / "app/server.py").read_text() == "print('hi')\n"
+    assert (one / "app/server.py").stat().st_ino != (two / "app/server.py").stat().st_ino
+    three = run_dir(tmp_path, "three")
+    extract_droplet(droplet, three)
+    assert (three / "app/server.py").read_text() == "print('hi')\n"
+
+
+def test_a_droplet_is_unpacked_once_even_by_concurrent_starts(
+    tmp_path: Path, droplet: Path, unpacks: list[Path]
+) -> None:
+    runs = [run_dir(tmp_path, f"r{i}") for i in range(6)]
+    threads = [threading.Thread(target=extract_droplet, args=(droplet, run)) for run in runs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert unpacks == [droplet]
+    assert all((run / "app/server.py").exists() for run in runs)
+    cache = tmp_path / "instances" / DROPLET_CACHE
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o700  # root's alone
+    assert len(list(cache.iterdir())) == 1
+
+
+def test_a_new_droplet_at_the_same_path_is_unpacked_afresh(
+    tmp_path: Path, droplet: Path, unpacks: list[Path]
+) -> None:
+    extract_droplet(droplet, run_dir(tmp_path, "old"))
+    write_droplet(droplet, {"app/server.py": "print('new')\n"})
+    new = run_dir(tmp_path, "new")
+    extract_droplet(droplet, new)
+    assert (new / "app/server.py").read_text() == "print('new')\n"
+    assert len(unpacks) == 2
+
+
+def test_droplets_unused_for_a_while_leave_the_cache(tmp_path: Path, droplet: Path) -> None:
+    extract_droplet(droplet, run_dir(tmp_path, "old"))
+    cache = tmp_path / "instances" / DROPLET_CACHE
+    (stale,) = cache.iterdir()
+    long_ago = time.time() - CACHE_KEEP - 60
+    os.utime(stale, (long_ago, long_ago))
+    other = write_droplet(tmp_path / "other.tgz", {"app/other.py": ""})
+    extract_droplet(other, run_dir(tmp_path, "other"))
+    assert stale not in list(cache.iterdir())
+    assert len(list(cache.iterdir())) == 1
+
+
+def test_a_droplet_reaching_outside_is_refused_and_leaves_nothing(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.tgz"
+    with tarfile.open(bad, "w:gz") as tar:
+        member(tar, "app", type=tarfile.DIRTYPE, mode=0o755)
+        member(tar, "../escape.txt", data=b"x", mode=0o644)
+    run = run_dir(tmp_path, "bad")
+    with pytest.raises(tarfile.OutsideDestinationError):
+        extract_droplet(bad, run)
+    assert not (tmp_path / "instances" / "escape.txt").exists()
+    assert list((tmp_path / "instances" / DROPLET_CACHE).iterdir()) == []
+    assert list(run.iterdir()) == []
