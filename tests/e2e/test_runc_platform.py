@@ -43,8 +43,11 @@ def instance(platform: Platform, name: str) -> dict[str, object]:
     return dict(details)
 
 
-def test_push_runs_in_a_container_behind_the_router(runc_platform: Platform) -> None:
-    runc_platform.cli("push", "-p", str(EXAMPLES / "hello-python"))
+def test_push_stages_and_runs_in_containers_behind_the_router(runc_platform: Platform) -> None:
+    pushed = runc_platform.cli("push", "-p", str(EXAMPLES / "hello-python"))
+    assert "Creating staging container" in pushed.stdout
+    assert "Successfully installed" in pushed.stdout  # pip ran inside it, output streamed
+    assert list((runc_platform.home / "staging-runc" / "sessions").iterdir()) == []
     runc_platform.wait_for("hello-python", "Hello from Yun")
     inst = instance(runc_platform, "hello-python")
     assert inst["driver"] == "runc"

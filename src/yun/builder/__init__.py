@@ -7,10 +7,13 @@
 from .droplets import unpack as unpack_droplet
 from .launcher import launcher_path
 from .model import StagingError, StagingRequest, StagingResult
+from .sandboxing import Sandbox, SandboxSession
 from .staging import STACKATO_PIP_VAR, stage
 
 __all__ = [
     "STACKATO_PIP_VAR",
+    "Sandbox",
+    "SandboxSession",
     "StagingError",
     "StagingRequest",
     "StagingResult",

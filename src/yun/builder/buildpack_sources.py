@@ -21,7 +21,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .model import StagingError
-from .processes import Output, run_streaming
+from .processes import Output, Runner, run_streaming
 
 BUILTIN_DIR = Path(__file__).parent / "buildpacks"
 BUILTINS = ("python", "nodejs", "static", "binary")
@@ -61,14 +61,20 @@ def is_git_url(name: str) -> bool:
 
 
 def resolve(
-    name: str, *, into: Path, env: Mapping[str, str], output: Output, cache_key: str = ""
+    name: str,
+    *,
+    into: Path,
+    env: Mapping[str, str],
+    output: Output,
+    cache_key: str = "",
+    run: Runner = run_streaming,
 ) -> Buildpack:
     """Materialize buildpack `name` as a private copy in the new folder `into`."""
     if (builtin := builtin_name(name)) is not None:
         _copy_folder(BUILTIN_DIR / builtin, into)
         return _ready(builtin, into, cache_key or builtin)
     if is_git_url(name):
-        _clone(name, into=into, env=env, output=output)
+        _clone(name, into=into, env=env, output=output, run=run)
         return _ready(_git_name(name), into, cache_key or _keyed(_git_name(name), name))
     path = Path(name)
     if path.is_absolute():
@@ -117,7 +123,7 @@ def _unzip(archive: Path, into: Path) -> None:
         inner.rmdir()
 
 
-def _clone(url: str, *, into: Path, env: Mapping[str, str], output: Output) -> None:
+def _clone(url: str, *, into: Path, env: Mapping[str, str], output: Output, run: Runner) -> None:
     repo, _, ref = url.partition("#")
     argv = ["git", "clone", "--depth", "1", "--recurse-submodules", "--shallow-submodules"]
     if ref:
@@ -125,7 +131,7 @@ def _clone(url: str, *, into: Path, env: Mapping[str, str], output: Output) -> N
     argv += ["--", repo, str(into)]
     output(f"-----> Cloning buildpack {url}")
     into.parent.mkdir(parents=True, exist_ok=True)
-    done = run_streaming(argv, cwd=into.parent, env=env, output=output, timeout=300)
+    done = run(argv, cwd=into.parent, env=env, output=output, timeout=300)
     if done.returncode != 0:
         raise StagingError(f"could not clone buildpack {url} (git exited with {done.returncode})")
 

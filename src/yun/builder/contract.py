@@ -16,7 +16,6 @@ and in what order.
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ import yaml
 
 from .buildpack_sources import Buildpack
 from .model import StagingError
-from .processes import Output, run_streaming
+from .processes import Output, Runner, run_streaming
 
 DETECT_TIMEOUT = 60.0
 RELEASE_TIMEOUT = 60.0
@@ -64,12 +63,14 @@ class Layout:
                 (self.env_dir / name).write_text(value)
 
 
-def detect(bp: Buildpack, *, build_dir: Path, env: Mapping[str, str]) -> str | None:
+def detect(
+    bp: Buildpack, *, build_dir: Path, env: Mapping[str, str], run: Runner = run_streaming
+) -> str | None:
     """The name `bin/detect` prints (or the buildpack's own) if it accepts the app, else None."""
     if not bp.has("detect"):
         return None
     try:
-        done = run_streaming(
+        done = run(
             [str(bp.script("detect")), str(build_dir)],
             cwd=build_dir,
             env=env,
@@ -117,6 +118,7 @@ def run_step(
     index: int,
     env: Mapping[str, str],
     output: Output,
+    run: Runner = run_streaming,
 ) -> None:
     """Run supply, finalize or compile with the positional arguments the contract defines."""
     if step == "compile":
@@ -124,7 +126,7 @@ def run_step(
     else:
         args = [str(layout.app), str(cache_dir), str(layout.deps), str(index)]
     try:
-        done = run_streaming([str(bp.script(step)), *args], cwd=layout.app, env=env, output=output)
+        done = run([str(bp.script(step)), *args], cwd=layout.app, env=env, output=output)
     except OSError as exc:
         raise StagingError(f"buildpack {bp.name}: cannot run bin/{step} ({exc.strerror})") from exc
     if done.timed_out:
@@ -134,12 +136,17 @@ def run_step(
 
 
 def release(
-    bp: Buildpack, *, build_dir: Path, env: Mapping[str, str], output: Output
+    bp: Buildpack,
+    *,
+    build_dir: Path,
+    env: Mapping[str, str],
+    output: Output,
+    run: Runner = run_streaming,
 ) -> dict[str, str]:
     """`default_process_types` from `bin/release`; stderr is streamed, stdout parsed as YAML."""
     if not bp.has("release"):
         return {}
-    done = run_streaming(
+    done = run(
         [str(bp.script("release")), str(build_dir)],
         cwd=build_dir,
         env=env,
@@ -170,23 +177,25 @@ def parse_release(text: str, *, buildpack: str) -> dict[str, str]:
     return {str(name): str(command) for name, command in types.items() if command is not None}
 
 
-def exported_env(bp: Buildpack, *, env: Mapping[str, str]) -> dict[str, str]:
+def exported_env(
+    bp: Buildpack, *, env: Mapping[str, str], run: Runner = run_streaming
+) -> dict[str, str]:
     """Heroku multi-buildpack: a buildpack may leave `export` in its folder for the next ones."""
     export = bp.path / "export"
     if not export.is_file():
         return {}
-    done = subprocess.run(
+    done = run(
         ["bash", "-c", 'source "$1" >/dev/null 2>&1; env -0', "yun-export", str(export)],
-        env=dict(env),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
+        cwd=bp.path,
+        env=env,
+        output=_ignore,
+        capture_stdout=True,
         timeout=DETECT_TIMEOUT,
-        check=False,
     )
-    if done.returncode != 0:
+    if done.returncode != 0 or done.timed_out:
         raise StagingError(f"buildpack {bp.name}: its export file failed to load")
     after: dict[str, str] = {}
-    for item in done.stdout.decode("utf-8", errors="replace").split("\0"):
+    for item in done.stdout.split("\0"):
         name, sep, value = item.partition("=")
         if sep and name:
             after[name] = value

@@ -10,10 +10,12 @@ adds the app's own variables and the few that the buildpack contract defines.
 
 from __future__ import annotations
 
+import configparser
 import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 STACK = "host"
 STACK_PATH = ("/usr/local/bin", "/usr/bin", "/bin", "/usr/local/sbin", "/usr/sbin", "/sbin")
@@ -81,6 +83,35 @@ def staging_environment(
         # An app may prepend its own folders, but never bring the platform's interpreter back.
         env["PATH"] = clean_path(app_env["PATH"], _platform_prefixes(env))
     return env
+
+
+PIP_CONFIG_FILES = (Path("/etc/pip.conf"), Path("/etc/xdg/pip/pip.conf"))
+_PIP_SOURCE_KEYS = ("find-links", "index-url", "extra-index-url", "constraint")
+
+
+def package_sources(
+    env: Mapping[str, str], *, config_files: tuple[Path, ...] = PIP_CONFIG_FILES
+) -> list[Path]:
+    """The host's pip configuration files and the local files and folders they, or PIP_*
+    variables, name (a wheelhouse, a file:// index, a constraints file). A sandboxed staging
+    sees these read-only, so a host set up to install from local wheels stages the same way
+    inside."""
+    found: list[Path] = [path for path in config_files if path.is_file()]
+    values: list[str] = []
+    for key in _PIP_SOURCE_KEYS:
+        values.append(env.get("PIP_" + key.upper().replace("-", "_"), ""))
+    for path in found:
+        parser = configparser.ConfigParser(interpolation=None)
+        try:
+            parser.read(path)
+        except (configparser.Error, OSError, UnicodeDecodeError):
+            continue
+        values += [parser[section].get(key, "") for section in parser for key in _PIP_SOURCE_KEYS]
+    for word in " ".join(values).split():
+        local = Path(unquote(urlsplit(word).path)) if word.startswith("file:") else Path(word)
+        if local.is_absolute() and local.exists() and local not in found:
+            found.append(local)
+    return found
 
 
 def _platform_prefixes(env: Mapping[str, str]) -> list[Path]:

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from .contract import Layout
 from .launcher import launcher_path
 from .model import StagingError
-from .processes import Output, run_streaming
+from .processes import Output, Runner, run_streaming
 
 
 def check_ubuntu_requirements(packages: Sequence[str], *, output: Output) -> None:
@@ -49,22 +49,32 @@ def _installed(package: str) -> bool:
 
 
 def run_pre_staging(
-    commands: Sequence[str], *, layout: Layout, env: Mapping[str, str], output: Output
+    commands: Sequence[str],
+    *,
+    layout: Layout,
+    env: Mapping[str, str],
+    output: Output,
+    run: Runner = run_streaming,
 ) -> None:
     for command in commands:
         output(f"-----> Running pre-staging hook: {command}")
-        done = run_streaming(["bash", "-c", command], cwd=layout.app, env=env, output=output)
+        done = run(["bash", "-c", command], cwd=layout.app, env=env, output=output)
         _check("pre-staging", command, done.returncode)
 
 
 def run_post_staging(
-    commands: Sequence[str], *, layout: Layout, env: Mapping[str, str], output: Output
+    commands: Sequence[str],
+    *,
+    layout: Layout,
+    env: Mapping[str, str],
+    output: Output,
+    run: Runner = run_streaming,
 ) -> None:
     runtime_env = {**env, "HOME": str(layout.app), "DEPS_DIR": str(layout.deps)}
     runtime_env.pop("YUN_EXIT_FILE", None)
     for command in commands:
         output(f"-----> Running post-staging hook: {command}")
-        done = run_streaming(
+        done = run(
             ["bash", str(launcher_path()), command], cwd=layout.app, env=runtime_env, output=output
         )
         _check("post-staging", command, done.returncode)

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 Output = Callable[[str], None]
 
@@ -117,3 +117,18 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     """Kill what is left of the child's process group (stragglers, or a timed-out step)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+class Runner(Protocol):
+    """How staging runs a child: `run_streaming` on the host, or the same inside a sandbox."""
+
+    def __call__(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: Path,
+        env: Mapping[str, str],
+        output: Output,
+        capture_stdout: bool = False,
+        timeout: float = STEP_TIMEOUT,
+    ) -> Completed: ...

@@ -13,7 +13,8 @@ Order of one staging:
 6. the droplet: app/, deps/ and staging_info.json, with the Procfile overriding process types.
 
 Every line a step prints reaches `output` while the step runs; failures raise `StagingError`
-with one line, after all output was streamed.
+with one line, after all output was streamed. Steps 2 to 5 run their children through one
+`Runner`: on the host, or each in a container of the staging's sandbox (`sandboxing`).
 """
 
 from __future__ import annotations
@@ -25,45 +26,69 @@ from pathlib import Path
 from . import contract, droplets, hooks
 from .buildpack_sources import Buildpack, resolve
 from .contract import Layout
-from .environment import staging_environment
+from .environment import package_sources, staging_environment
+from .launcher import launcher_path
 from .model import StagingError, StagingRequest, StagingResult
-from .processes import Output
+from .processes import Output, Runner
+from .sandboxing import Sandbox, runner
 
 STACKATO_PIP_VAR = "YUN_STACKATO_PIP"
 """Newline-separated Stackato `requirements.pip`, read by the built-in python buildpack."""
 
 
-def stage(request: StagingRequest, *, output: Output) -> StagingResult:
+def stage(
+    request: StagingRequest, *, output: Output, sandbox: Sandbox | None = None
+) -> StagingResult:
+    """Stage `request`; with a `sandbox`, every buildpack step and hook runs inside it."""
     layout = Layout(request.work_dir.absolute())
     layout.create()
     _copy_source(request.source_dir, layout.app)
     layout.write_env_dir(request.env)
+    cache_dir = request.cache_dir.absolute()
+    cache_dir.mkdir(parents=True, exist_ok=True)
     env = staging_environment(request.env, extra=_contract_env(request))
 
     hooks.check_ubuntu_requirements(request.ubuntu_requirements, output=output)
-    hooks.run_pre_staging(request.pre_staging, layout=layout, env=env, output=output)
+    if sandbox is not None:
+        output("-----> Creating staging container")
+    with runner(
+        sandbox,
+        name=str(layout.work_dir),
+        writable=[layout.work_dir, cache_dir],
+        readable=[launcher_path(), *package_sources(env)],
+    ) as run:
+        hooks.run_pre_staging(request.pre_staging, layout=layout, env=env, output=output, run=run)
+        buildpacks, detected = _choose(request, layout=layout, env=env, output=output, run=run)
+        released = _run_buildpacks(
+            buildpacks, layout=layout, request=request, env=env, output=output, run=run
+        )
+        hooks.run_post_staging(request.post_staging, layout=layout, env=env, output=output, run=run)
 
+    return _package(
+        layout, released=released, buildpacks=buildpacks, detected=detected, output=output
+    )
+
+
+def _choose(
+    request: StagingRequest, *, layout: Layout, env: Mapping[str, str], output: Output, run: Runner
+) -> tuple[list[Buildpack], str]:
+    """The named buildpacks, or the first of the detection order that accepts the app."""
     if request.buildpacks:
         buildpacks = [
-            resolve(name, into=layout.buildpacks / str(i), env=env, output=output)
+            resolve(name, into=layout.buildpacks / str(i), env=env, output=output, run=run)
             for i, name in enumerate(request.buildpacks)
         ]
         detected = buildpacks[-1].name
         output(f"-----> Using buildpack{'s' * (len(buildpacks) > 1)}: {_names(buildpacks)}")
     else:
-        found, detected = _detect(request.detect_order, layout=layout, env=env, output=output)
+        found, detected = _detect(
+            request.detect_order, layout=layout, env=env, output=output, run=run
+        )
         buildpacks = [found]
         output(f"-----> Detected buildpack: {detected}")
     if request.pip_requirements and "python" not in [bp.name for bp in buildpacks]:
         output("-----> Warning: requirements.pip is only installed by the python buildpack")
-
-    released = _run_buildpacks(buildpacks, layout=layout, request=request, env=env, output=output)
-
-    hooks.run_post_staging(request.post_staging, layout=layout, env=env, output=output)
-
-    return _package(
-        layout, released=released, buildpacks=buildpacks, detected=detected, output=output
-    )
+    return buildpacks, detected
 
 
 def _package(
@@ -116,14 +141,14 @@ def _copy_source(source: Path, app_dir: Path) -> None:
 
 
 def _detect(
-    order: Sequence[str], *, layout: Layout, env: Mapping[str, str], output: Output
+    order: Sequence[str], *, layout: Layout, env: Mapping[str, str], output: Output, run: Runner
 ) -> tuple[Buildpack, str]:
     tried: list[str] = []
     for position, name in enumerate(order):
         into = layout.buildpacks / f"detect-{position}"
-        bp = resolve(name, into=into, env=env, output=output)
+        bp = resolve(name, into=into, env=env, output=output, run=run)
         tried.append(bp.name)
-        accepted = contract.detect(bp, build_dir=layout.app, env=env)
+        accepted = contract.detect(bp, build_dir=layout.app, env=env, run=run)
         if accepted is not None:
             return bp, accepted
         shutil.rmtree(into, ignore_errors=True)
@@ -137,6 +162,7 @@ def _run_buildpacks(
     request: StagingRequest,
     env: Mapping[str, str],
     output: Output,
+    run: Runner,
 ) -> dict[str, str]:
     step_env = dict(env)
     count = len(buildpacks)
@@ -149,11 +175,20 @@ def _run_buildpacks(
         for step in contract.steps_for(bp, final=final):
             output(f"-----> {_VERBS[step]} with buildpack {bp.name}{position}")
             contract.run_step(
-                bp, step, layout=layout, cache_dir=cache, index=index, env=step_env, output=output
+                bp,
+                step,
+                layout=layout,
+                cache_dir=cache,
+                index=index,
+                env=step_env,
+                output=output,
+                run=run,
             )
         if not final:
-            step_env.update(contract.exported_env(bp, env=step_env))
-    return contract.release(buildpacks[-1], build_dir=layout.app, env=step_env, output=output)
+            step_env.update(contract.exported_env(bp, env=step_env, run=run))
+    return contract.release(
+        buildpacks[-1], build_dir=layout.app, env=step_env, output=output, run=run
+    )
 
 
 _VERBS = {"supply": "Supplying", "finalize": "Finalizing", "compile": "Compiling"}

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from yun.blobstore import BlobStore
-from yun.builder import StagingError, StagingRequest, stage
+from yun.builder import Sandbox, StagingError, StagingRequest, stage
 from yun.controllers.runtime.managing import Result
 from yun.logstore import LogStore
 from yun.registry import ImageError, port, pull, start_command, unpack
@@ -46,7 +46,9 @@ class BuildController:
         wake: Any,
         images_root: Path,
         detect_order: Sequence[str] = ("python", "nodejs", "static", "binary"),
+        sandbox: Sandbox | None = None,
     ) -> None:
+        self.sandbox = sandbox
         self.images_root = images_root
         self.store = store
         self.blobs = blobs
@@ -144,7 +146,7 @@ class BuildController:
         request.cache_dir.mkdir(parents=True, exist_ok=True)
         output(f"Staging app {app_name} (build {guid})")
         try:
-            result = stage(request, output=output)
+            result = stage(request, output=output, sandbox=self.sandbox)
         except StagingError as exc:
             output(f"Staging failed: {exc}")
             self._fail(guid, str(exc))

@@ -1,4 +1,5 @@
-"""Which runtime driver runs instances: `runc` containers where possible, else host processes.
+"""Which runtime driver runs instances (and stagings): `runc` containers where possible, else
+host processes.
 
 `YUN_DRIVER=process|runc|auto` (default `auto`): `auto` picks runc when running as root with
 runc, iproute2 and the CNI plugins installed, and otherwise says why it runs host processes.
@@ -8,17 +9,20 @@ instances were started.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from pathlib import Path
 
 from yun.agent import Driver, ProcessDriver
 from yun.agent.drivers.runc import RuncDriver
+from yun.agent.drivers.runc_staging import RuncStaging
 from yun.agent.network import CniNetwork
-from yun.builder import launcher_path
+from yun.builder import Sandbox, launcher_path
 from yun.settings import Settings
 
 CNI_PLUGINS = Path("/usr/lib/cni")
+log = logging.getLogger(__name__)
 
 
 class DriverUnavailable(Exception):
@@ -59,3 +63,15 @@ def make_driver(settings: Settings) -> Driver:
     if choose(settings) == "process":
         return ProcessDriver(launcher_path())
     return RuncDriver(launcher_path(), state_root=settings.home / "runc", network=network(settings))
+
+
+def staging_sandbox(settings: Settings, driver: Driver) -> Sandbox | None:
+    """Where buildpacks run: in runc containers when instances do (on the same network, so a
+    buildpack reaches package indexes but not the platform), else on the host. Sessions a
+    killed server left behind are removed here."""
+    if not isinstance(driver, RuncDriver):
+        return None
+    staging = RuncStaging(state_root=settings.home / "staging-runc", network=driver.network)
+    for sid in staging.sweep():
+        log.info("removed staging container %s left by an earlier server", sid)
+    return staging

@@ -27,7 +27,7 @@ from yun.controllers.scheduling import InstanceController, InstanceReporter
 from yun.logstore import LogStore
 from yun.registry import RegistryError, RegistryServer
 from yun.router import AccessLogReceiver, Batch, HAProxy, RouterConfig
-from yun.server.drivers import make_driver
+from yun.server.drivers import make_driver, staging_sandbox
 from yun.server.images import DropletExporter, platform_registry
 from yun.server.pidfile import read_pid, write_pid
 from yun.settings import Settings
@@ -104,6 +104,7 @@ class Platform:
             listener=reporter,
             timing=s.timing,
         )
+        staging = staging_sandbox(s, driver)
         builds = BuildController(
             store=store,
             blobs=blobs,
@@ -113,6 +114,7 @@ class Platform:
             images_root=s.images_dir,
             wake=wake,
             detect_order=s.buildpack_order,
+            sandbox=staging,
         )
         self._manager = Manager(
             [

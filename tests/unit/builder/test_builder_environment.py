@@ -9,7 +9,7 @@ import pytest
 from tests.unit.builder.builder_fakes import Lines, make_app, make_buildpack, make_request
 
 from yun.builder import STACKATO_PIP_VAR, stage, unpack_droplet
-from yun.builder.environment import host_environment, staging_environment
+from yun.builder.environment import host_environment, package_sources, staging_environment
 
 VENV = Path(sys.prefix)
 
@@ -74,3 +74,29 @@ def test_stackato_pip_requirements_reach_buildpacks(tmp_path: Path) -> None:
     result = stage(request, output=Lines())
     unpack_droplet(result.droplet, tmp_path / "out")
     assert (tmp_path / "out" / "app" / "pip").read_text() == "celery\nredis>=5\n"
+
+
+def test_package_sources_are_the_pip_config_and_the_local_paths_it_names(tmp_path: Path) -> None:
+    wheels = tmp_path / "wheels"
+    index = tmp_path / "my index"
+    constraints = tmp_path / "constraints.txt"
+    for folder in (wheels, index):
+        folder.mkdir()
+    constraints.write_text("flask<4\n")
+    conf = tmp_path / "pip.conf"
+    quoted = str(index).replace(" ", "%20")
+    conf.write_text(
+        "[global]\n"
+        f"find-links = {wheels}\n"
+        f"extra-index-url = https://example.invalid/simple file://{quoted}\n"
+        f"constraint = {constraints}\n"
+    )
+    env = {"PIP_FIND_LINKS": f"{tmp_path / 'missing'} {wheels}"}
+    found = package_sources(env, config_files=(conf, tmp_path / "absent.conf"))
+    assert found == [conf, wheels, index, constraints]
+
+
+def test_a_broken_pip_config_is_mounted_but_not_followed(tmp_path: Path) -> None:
+    conf = tmp_path / "pip.conf"
+    conf.write_text("not an ini file [\n")
+    assert package_sources({}, config_files=(conf,)) == [conf]

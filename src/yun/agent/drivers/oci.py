@@ -141,6 +141,11 @@ def _mount(destination: str, kind: str, source: str, options: Sequence[str]) -> 
     return {"destination": destination, "type": kind, "source": source, "options": list(options)}
 
 
+def bind(path: Path | str, *, writable: bool, at: str | None = None) -> dict[str, Any]:
+    """A bind mount of the host's `path` (at the same place unless `at` says otherwise)."""
+    return _mount(at or str(path), "bind", str(path), _RW_BIND if writable else _RO_BIND)
+
+
 def kernel_mounts(memory_mb: int) -> list[dict[str, Any]]:
     """/proc, /dev, /sys and a private /tmp: what every container gets, droplet or image."""
     tmp_size = f"size={max(memory_mb, 16)}m"  # tmpfs pages count against the memory limit
@@ -164,7 +169,7 @@ def mounts(spec: ContainerSpec) -> list[dict[str, Any]]:
     """Kernel filesystems first, then the stack, then the instance's own directories; later
     mounts may sit inside earlier ones, which runc mounts in order."""
     result = kernel_mounts(spec.memory_mb)
-    result += [_mount(path, "bind", path, _RO_BIND) for path in spec.stack.binds]
+    result += [bind(path, writable=False) for path in spec.stack.binds]
     result += [
         _mount(APP_DIR, "bind", str(spec.app_dir), _RW_BIND),
         _mount(DEPS_DIR, "bind", str(spec.deps_dir), _RW_BIND),

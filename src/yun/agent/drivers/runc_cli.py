@@ -32,7 +32,7 @@ class ContainerState:
     bundle: str
 
 
-def _last_error(log: Path) -> str | None:
+def last_error(log: Path) -> str | None:
     """The last error runc wrote to its JSON log."""
     message = None
     with contextlib.suppress(OSError):
@@ -88,7 +88,7 @@ class Runc:
         finally:
             os.close(out)
         if result.returncode != 0:
-            raise RuncError(_last_error(log) or f"runc run exited with {result.returncode}")
+            raise RuncError(last_error(log) or f"runc run exited with {result.returncode}")
 
     def state(self, container_id: str) -> ContainerState | None:
         """The container's state, or None when runc does not know it."""
