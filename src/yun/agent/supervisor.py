@@ -142,6 +142,10 @@ class Agent:
         events: list[_Event] = []
         with self._pass_lock, self._lock:
             self._adopt(events)
+            keep = [slot.run.handle for slot in self._slots.values() if slot.run is not None]
+            keep += [retiring.run.handle for retiring in self._retiring]
+            for left in self.driver.sweep(keep):
+                log.info("removed %s: left by an earlier agent, no state to adopt it by", left)
         self._emit(events)
         self._tailer.start()
         self._stopping.clear()

@@ -157,6 +157,16 @@ def test_release_stale_after_an_agent_restart(net: NetWorld) -> None:
     assert jumps == 1
 
 
+def test_release_stale_leaves_kept_prefixes_to_their_owner(net: NetWorld) -> None:
+    instance, staging = net.sandbox(attach=False), net.sandbox(attach=False)
+    net.network.attach("yun-stg-0123456789ab", staging.path)  # a staging's, not an instance's
+    net.network.attach(instance.container_id, instance.path)
+    released = net.network.release_stale(set(), keep_prefixes=("yun-stg-",))
+    assert released == [instance.container_id]
+    assert set(net.network.attachments()) == {"yun-stg-0123456789ab"}
+    net.network.detach("yun-stg-0123456789ab", staging.path)
+
+
 def test_outbound_nat_rule_exists_for_the_subnet(net: NetWorld) -> None:
     a = net.sandbox()
     assert a.lease is not None

@@ -25,6 +25,7 @@ LAUNCHER = Path(__file__).resolve().parents[3] / "src/yun/builder/launcher.sh"
 SERVER = r"""
 import json, os, socket, sys
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from urllib.parse import parse_qs, urlsplit
 
 PROBES = ["/usr/yun-probe", "/etc/yun-probe", "/etc/passwd", "/yun-probe", "/lifecycle/launcher.sh",
           "/home/vcap/app/yun-probe", "/tmp/yun-probe"]
@@ -34,6 +35,23 @@ def try_write(path):
         with open(path, "a") as f:
             f.write("x")
         return "written"
+    except OSError as exc:
+        return exc.strerror
+
+def try_read(path):
+    try:
+        with open(path, "rb") as f:
+            f.read(100)
+        return "read"
+    except OSError as exc:
+        return exc.strerror
+
+def try_unix(path):
+    try:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(1)
+            s.connect(path)
+        return "connected"
     except OSError as exc:
         return exc.strerror
 
@@ -56,6 +74,12 @@ class Handler(BaseHTTPRequestHandler):
             body = json.dumps(check())
         elif self.path == "/env":
             body = json.dumps(dict(os.environ))
+        elif self.path.startswith("/reach?"):
+            query = parse_qs(urlsplit(self.path).query)
+            body = json.dumps({
+                "read": {p: try_read(p) for p in query.get("read", [])},
+                "unix": {p: try_unix(p) for p in query.get("unix", [])},
+            })
         elif self.path == "/file":
             body = open("migrated.txt").read()
         elif self.path == "/crash":

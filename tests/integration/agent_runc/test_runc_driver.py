@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,40 @@ def test_app_answers_from_an_isolated_unprivileged_container(
     assert 1024 * 1024 < memory < 256 * 1024 * 1024
     assert disk > 0
     assert "request /check" in handle.logs["OUT"].read_text()
+
+
+def test_an_instance_cannot_read_another_apps_files_nor_the_platforms(
+    containers: Containers, droplet: Path, tmp_path: Path
+) -> None:
+    one = containers.start(runc_spec(droplet))
+    other = containers.start(runc_spec(droplet, app_guid="other-app"))
+    wait_http(other)
+    platform_file = tmp_path / "yun.db"  # stands for the platform's state under $YUN_HOME
+    platform_file.write_text("secrets")
+    stats = socket.socket(socket.AF_UNIX)  # stands for HAProxy's stats and master sockets
+    stats.bind(str(tmp_path / "stats.sock"))
+    stats.listen()
+    assert try_unix_from_host(tmp_path / "stats.sock") == "connected"
+    others_code = other.run_dir / "app" / "server.py"
+    assert others_code.is_file()
+    try:
+        seen = wait_http(
+            one,
+            f"/reach?read={others_code}&read={platform_file}&read=/home/vcap/app/server.py"
+            f"&unix={tmp_path / 'stats.sock'}",
+        ).json()
+    finally:
+        stats.close()
+    assert seen["read"][str(others_code)] == "No such file or directory"
+    assert seen["read"][str(platform_file)] == "No such file or directory"
+    assert seen["read"]["/home/vcap/app/server.py"] == "read"  # its own files it can read
+    assert seen["unix"][str(tmp_path / "stats.sock")] == "No such file or directory"
+
+
+def try_unix_from_host(path: Path) -> str:
+    with socket.socket(socket.AF_UNIX) as client:
+        client.connect(str(path))
+        return "connected"
 
 
 def test_an_app_beyond_its_memory_limit_is_killed_as_out_of_memory(
@@ -101,6 +136,19 @@ def test_a_new_driver_adopts_the_running_container(containers: Containers, dropl
     dead = containers.new_driver().adopt(later.to_dict(adopted))
     assert dead is not None
     assert not containers.new_driver().alive(dead)
+
+
+def test_a_new_driver_sweeps_containers_nothing_accounts_for(
+    containers: Containers, droplet: Path
+) -> None:
+    kept = containers.start(runc_spec(droplet))
+    lost = containers.start(runc_spec(droplet, index=1))  # its run dir's state went missing
+    wait_http(kept)
+    later = containers.new_driver()
+    assert later.sweep([kept]) == [str(lost.data["container_id"])]
+    assert containers.list_ids() == [str(kept.data["container_id"])]
+    assert wait_http(kept).status_code == 200  # the kept one serves on
+    assert later.sweep([kept]) == []
 
 
 def test_a_signal_reaches_the_app_through_the_launcher(

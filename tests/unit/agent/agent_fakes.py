@@ -11,7 +11,7 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +68,7 @@ class FakeDriver:
         self.inside = 0  # starts under way now
         self.most_inside = 0
         self.most_inside_per_slot = 0
+        self.swept_keeping: list[str] = []  # run dirs of the handles the last sweep kept
         self._inside_per_slot: dict[str, int] = {}
         self._next_pid = 100
         self._lock = threading.Lock()
@@ -158,6 +159,10 @@ class FakeDriver:
 
     def adopt(self, saved: Mapping[str, Any]) -> Handle | None:
         return handle_from_dict(saved)
+
+    def sweep(self, keep: Sequence[Handle]) -> list[str]:
+        self.swept_keeping = [h.run_dir.name for h in keep]
+        return []
 
 
 @dataclass

@@ -326,6 +326,8 @@ def test_a_new_agent_adopts_running_instances(
             s: (r.pid, r.instance_guid, r.state) for s, r in before.items()
         }
         assert {r.slot for r in second_listener.states} == {"proc-1:0", "proc-1:1"}
+        # The driver's sweep after adoption is told to keep both adopted instances.
+        assert sorted(driver.swept_keeping) == sorted(r.instance_guid for r in before.values())
         second.set_desired([make_spec(0)])  # same fingerprint: kept; slot 1: stopped
         settle(second, lambda: len(second.reports()) == 1)
         assert report(second).pid == before["proc-1:0"].pid

@@ -8,7 +8,7 @@ new Python process, can hand them back to `adopt` and keep supervising the same 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
@@ -85,6 +85,12 @@ class Driver(Protocol):
         A handle of an instance that died meanwhile is still returned: the supervisor then sees
         a dead instance and handles it as the crash it was.
         """
+        ...
+
+    def sweep(self, keep: Sequence[Handle]) -> list[str]:
+        """After adoption: remove what earlier agents left that no handle in `keep` accounts for
+        (containers whose run dir lost its state, addresses of containers that are gone).
+        Returns what it removed; never raises for one leftover."""
         ...
 
 

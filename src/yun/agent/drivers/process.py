@@ -21,7 +21,7 @@ import socket
 import tarfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -272,6 +272,10 @@ class ProcessDriver:
 
     def to_dict(self, handle: Handle) -> dict[str, Any]:
         return handle_to_dict(handle)
+
+    def sweep(self, keep: Sequence[Handle]) -> list[str]:
+        """Host processes leave nothing a later agent could find without their state."""
+        return []
 
     def adopt(self, saved: Mapping[str, Any]) -> Handle | None:
         try:

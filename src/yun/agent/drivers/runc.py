@@ -21,13 +21,14 @@ marker when it killed the instance for exceeding its disk quota.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import shutil
 import signal
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -77,10 +78,13 @@ from yun.agent.drivers.runc_network import (
     netns_name,
     netns_path,
 )
+from yun.agent.drivers.runc_staging import SESSION_PREFIX
 from yun.agent.env import placement_environment
 from yun.agent.specs import ImageSpec, InstanceSpec
 
 __all__ = ["ContainerNetwork", "NetworkLease", "RuncDriver", "RuncError", "container_id"]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_STATE_ROOT = Path("/run/yun/runc")  # tmpfs, like runc's /run/runc: gone on reboot
 DISK_CHECK_INTERVAL = 5.0
@@ -430,6 +434,37 @@ class RuncDriver:
         self._ports.release(handle.port, handle.run_dir)
         with self._lock:
             self._disk_checked.pop(cid, None)
+
+    def sweep(self, keep: Sequence[Handle]) -> list[str]:
+        """Delete containers of this driver's runc root that no kept handle names (with their
+        network), then release addresses held for containers that are gone. Stagings' own
+        attachments (`runc_staging.SESSION_PREFIX`) are theirs to release."""
+        alive = {str(cid) for h in keep if (cid := h.data.get("container_id"))}
+        removed: list[str] = []
+        runc = self._runc()
+        try:
+            states = runc.list() if runc.root.is_dir() else []
+        except (RuncError, OSError, ValueError) as exc:
+            log.warning("cannot list containers to sweep: %s", exc)
+            states = []
+        for state in states:
+            if state.id in alive:
+                continue
+            try:
+                runc.delete(state.id)
+                self._release_network(state.id, netns_name(state.id) if self.network else None)
+            except (RuncError, OSError, RuntimeError) as exc:
+                log.warning("could not remove stale container %s: %s", state.id, exc)
+                continue
+            removed.append(state.id)
+        if self.network is not None:
+            try:
+                released = self.network.release_stale(alive, keep_prefixes=(SESSION_PREFIX,))
+            except RuntimeError as exc:
+                log.warning("could not release stale addresses: %s", exc)
+            else:
+                removed += [cid for cid in released if cid not in removed]
+        return removed
 
     # -- persistence ------------------------------------------------------------------------
 

@@ -35,6 +35,13 @@ class ContainerNetwork(Protocol):
         """Release what `attach` took, even if the namespace is already gone; idempotent."""
         ...
 
+    def release_stale(
+        self, alive_container_ids: set[str], *, keep_prefixes: tuple[str, ...] = ()
+    ) -> list[str]:
+        """Release every container not alive, except those whose id starts with one of
+        `keep_prefixes`; returns the ids released."""
+        ...
+
 
 class NetworkError(RuntimeError):
     """Wiring a container failed; the message says which plugin or command and why.

@@ -147,19 +147,25 @@ class CniNetwork:
         with self._exclusive():
             return self.store.load()
 
-    def release_stale(self, alive_container_ids: set[str]) -> list[str]:
-        """Release every container not in `alive_container_ids`: those in the state file and
-        those host-local still holds an address for. Returns the ids released; failures are
-        logged and retried on the next call."""
+    def release_stale(
+        self, alive_container_ids: set[str], *, keep_prefixes: tuple[str, ...] = ()
+    ) -> list[str]:
+        """Release every container not in `alive_container_ids` (nor starting with one of
+        `keep_prefixes`): those in the state file and those host-local still holds an address
+        for. Returns the ids released; failures are logged and retried on the next call."""
         released: list[str] = []
         with self._exclusive(), self._wiring(exclusive=True):
             attachments = self.store.load()
+            alive_container_ids = alive_container_ids | {
+                cid for cid in attachments if keep_prefixes and cid.startswith(keep_prefixes)
+            }
             stale = [a for cid, a in attachments.items() if cid not in alive_container_ids]
             # Addresses whose owner the state file lost (a crash between ADD and saving it).
             for address, (cid, ifname) in host_local_allocations(
                 self.ipam_dir / self.network
             ).items():
-                if cid not in alive_container_ids and cid not in attachments:
+                kept = bool(keep_prefixes) and cid.startswith(keep_prefixes)
+                if cid not in alive_container_ids and cid not in attachments and not kept:
                     log.info("address %s of unknown container %s is stale", address, cid)
                     attachments[cid] = Attachment(cid, "", ifname, result=None)
                     stale.append(attachments[cid])
