@@ -13,9 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.e2e.conftest import EXAMPLES, Platform, launch
+from tests.e2e.conftest import EXAMPLES, YUN, Platform, launch
+from tests.helpers import free_port
 
-from yun.registry import build_busybox_image, push
+from yun.registry import RegistryServer, build_busybox_image, push, write_htpasswd
 from yun.server.drivers import runc_missing
 
 pytestmark = [
@@ -74,6 +75,40 @@ def test_a_docker_image_from_the_platform_registry_serves_through_the_router(
     assert inst["driver"] == "runc"
     assert ipaddress.ip_address(str(inst["address"])) in ipaddress.ip_network(SUBNET)
     assert inst["port"] == 8080  # the image's exposed port
+
+
+def test_a_docker_image_from_a_private_registry_takes_credentials(
+    runc_platform: Platform, tmp_path: Path
+) -> None:
+    htpasswd = tmp_path / "htpasswd"
+    write_htpasswd(htpasswd, {"alice": "s3cret pass"}, cost=4)
+    private = RegistryServer(root=tmp_path / "private", port=free_port(), htpasswd=htpasswd)
+    private.start()
+    try:
+        layout = tmp_path / "layout"
+        build_busybox_image(layout, "1", page="<h1>from the private registry</h1>\n")
+        ref = f"{private.address}/team/site:1"
+        push(layout, "1", ref, tls_verify=False, username="alice", password="s3cret pass")
+        command = ["push", "private-bb", "--docker-image", ref, "--docker-username", "alice"]
+
+        no_password = runc_platform.cli(*command, check=False)
+        assert no_password.returncode != 0
+        assert "YUN_DOCKER_PASSWORD" in no_password.stderr + no_password.stdout
+
+        wrong = dict(runc_platform.env, YUN_DOCKER_PASSWORD="wrong")
+        refused = subprocess.run(
+            [YUN, *command], env=wrong, capture_output=True, text=True, stdin=subprocess.DEVNULL
+        )
+        assert refused.returncode != 0 and "Traceback" not in refused.stderr
+
+        right = dict(runc_platform.env, YUN_DOCKER_PASSWORD="s3cret pass")
+        subprocess.run(
+            [YUN, *command], env=right, check=True, capture_output=True, stdin=subprocess.DEVNULL
+        )
+        page = runc_platform.wait_for("private-bb", "from the private registry")
+        assert page.status_code == 200
+    finally:
+        private.stop()
 
 
 def test_a_docker_image_needs_a_reachable_image(runc_platform: Platform) -> None:
