@@ -39,6 +39,7 @@ class Timing:
     check_interval: float = 0.5
     liveness_interval: float = 5.0
     stop_grace: float = 10.0
+    drain: float = 2.0  # an instance the router stopped sending to runs on this long, then stops
     reconcile_errors: tuple[float, ...] = (0.2, 0.5, 1, 2, 3, 5, 8, 13)
     resync_every: float = 5.0
 

@@ -164,6 +164,13 @@ class Agent:
             self._desired_changed = True
         self._wake.set()
 
+    def desired_specs(self) -> dict[str, InstanceSpec]:
+        """The set last given to `set_desired` (before the first one: what was adopted)."""
+        with self._lock:
+            if self._desired is not None:
+                return dict(self._desired)
+            return {key: slot.spec for key, slot in self._slots.items() if slot.desired}
+
     def reports(self) -> list[InstanceReport]:
         with self._lock:
             return [self._report(slot) for slot in self._slots.values()]

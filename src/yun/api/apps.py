@@ -6,16 +6,18 @@ from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from yun.api.applying import apply_spec
 from yun.api.auth import Ctx, CurrentUser
+from yun.api.deployments import ReleaseOptions
 from yun.api.errors import ApiError, not_found
 from yun.api.views import app_view
 from yun.manifest import ManifestError, parse_application
 from yun.store import events
 from yun.store.models import App, Build, Process, Revision, Route, RouteMapping, Space
+from yun.store.releases import active_deployment, next_revision, release
 
 router = APIRouter()
 
@@ -38,33 +40,6 @@ def get_app(session: Session, guid: str) -> App:
     if app is None:
         raise not_found(f"app {guid}")
     return app
-
-
-def new_revision(
-    session: Session,
-    *,
-    app: App,
-    droplet_guid: str,
-    commands: dict[str, Any],
-    description: str,
-    actor: str,
-) -> Revision:
-    version = session.scalar(
-        select(func.coalesce(func.max(Revision.version), 0)).where(Revision.app_guid == app.guid)
-    )
-    revision = Revision(
-        app_guid=app.guid,
-        version=int(version or 0) + 1,
-        droplet_guid=droplet_guid,
-        env=dict(app.env),
-        commands=commands,
-        description=description,
-        created_by=actor,
-    )
-    session.add(revision)
-    session.flush()
-    app.revision_guid = revision.guid
-    return revision
 
 
 @router.get("/v3/apps")
@@ -111,29 +86,50 @@ def show_app(guid: str, ctx: Ctx, _user: CurrentUser) -> dict[str, Any]:
         return app_view(session, get_app(session, guid), usage=ctx.usage)
 
 
-def _set_state(ctx: Ctx, guid: str, state: str, actor: str, *, restart: bool = False) -> Any:
+def _set_state(
+    ctx: Ctx,
+    guid: str,
+    state: str,
+    actor: str,
+    *,
+    restart: bool = False,
+    options: ReleaseOptions | None = None,
+) -> Any:
     with ctx.store.session() as session:
         app = get_app(session, guid)
-        if state == "STARTED" and app.revision_guid is None:
-            raise ApiError(422, f"app {app.name} has no staged droplet yet; run `yun push` first")
-        if restart:
-            old = session.get(Revision, app.revision_guid)
-            assert old is not None
-            new_revision(
+        if state == "STARTED":
+            if app.revision_guid is None and app.droplet_guid is None:
+                raise ApiError(
+                    422, f"app {app.name} has no staged droplet yet; run `yun push` first"
+                )
+            # A restart always brings new instances; a start picks up what changed meanwhile.
+            revision = next_revision(
                 session,
                 app=app,
-                droplet_guid=old.droplet_guid,
-                commands=old.commands,
-                description="restart",
                 actor=actor,
+                description="restart" if restart else "start",
+                always=restart,
             )
+            assert revision is not None
+            opts = options or ReleaseOptions()
+            deployment = release(
+                session,
+                app=app,
+                revision=revision,
+                actor=actor,
+                strategy=opts.strategy,
+                max_in_flight=opts.max_in_flight,
+            )
+        else:
+            deployment = None
         app.state = state
         kind = "restart" if restart else ("start" if state == "STARTED" else "stop")
         events.record(session, type=f"audit.app.{kind}", app=app, actor=actor)
         session.flush()
         view = app_view(session, app)
-    ctx.wake("instances")
-    ctx.wake("routes")
+        view["deployment"] = deployment.guid if deployment else None
+    for key in ("deployments", "instances", "routes"):
+        ctx.wake(key)
     return view
 
 
@@ -150,8 +146,10 @@ def stop_app(guid: str, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
 
 
 @router.post("/v3/apps/{guid}/actions/restart")
-def restart_app(guid: str, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
-    result: dict[str, Any] = _set_state(ctx, guid, "STARTED", user.name, restart=True)
+def restart_app(
+    guid: str, ctx: Ctx, user: CurrentUser, body: ReleaseOptions | None = None
+) -> dict[str, Any]:
+    result: dict[str, Any] = _set_state(ctx, guid, "STARTED", user.name, restart=True, options=body)
     return result
 
 
@@ -172,6 +170,21 @@ def scale_process(
             if value is not None and value != getattr(proc, field):
                 changes[field] = value
                 setattr(proc, field, value)
+        if "instances" in changes and active_deployment(session, app.guid) is not None:
+            raise ApiError(
+                409,
+                f"app {app.name} is being deployed; scale it when the deployment has finished"
+                f" (`yun deployments {app.name}`), or cancel it",
+            )
+        limits = {"memory_mb", "disk_mb"} & set(changes)
+        deployment = None
+        if limits and app.state == "STARTED" and app.revision_guid is not None:
+            # New limits need new instances: a revision, rolled out like any other.
+            revision = next_revision(
+                session, app=app, actor=user.name, description="scale", always=False
+            )
+            if revision is not None:
+                deployment = release(session, app=app, revision=revision, actor=user.name)
         events.record(
             session,
             type="audit.app.process.scale",
@@ -181,7 +194,9 @@ def scale_process(
         )
         session.flush()
         view = app_view(session, app)
-    ctx.wake("instances")
+        view["deployment"] = deployment.guid if deployment else None
+    for key in ("deployments", "instances"):
+        ctx.wake(key)
     return view
 
 

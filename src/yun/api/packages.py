@@ -18,6 +18,7 @@ from sqlalchemy import select
 from yun.api.apps import get_app
 from yun.api.auth import Ctx, CurrentUser
 from yun.api.context import ExportError
+from yun.api.deployments import ReleaseOptions
 from yun.api.errors import ApiError, not_found
 from yun.store import events
 from yun.store.models import App, Build, Package
@@ -56,7 +57,7 @@ class PackageBody(BaseModel):
     data: DockerData | None = None
 
 
-class BuildBody(BaseModel):
+class BuildBody(ReleaseOptions):
     package_guid: str
     start: bool = True
 
@@ -193,6 +194,7 @@ def create_build(body: BuildBody, ctx: Ctx, user: CurrentUser) -> dict[str, Any]
             state="STAGING",
             created_by=user.name,
             start_after=body.start,
+            release={"strategy": body.strategy, "max_in_flight": body.max_in_flight},
         )
         session.add(build)
         events.record(session, type="audit.app.build.create", app=app, actor=user.name)

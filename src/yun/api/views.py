@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from yun.api.context import UsageProvider
 from yun.store.models import App, Droplet, Event, Instance, Process, Revision, Space
 from yun.store.queries import route_urls
+from yun.store.slots import slot_of
 
 MIB = 1024 * 1024
 
@@ -24,8 +25,8 @@ def effective_command(proc: Process, revision: Revision | None) -> str:
 
 
 def agent_slot(inst: Instance) -> str:
-    """The node agent's name for an instance's slot (the instance controller's `slot_of`)."""
-    return f"{inst.process_guid}:{inst.index}"
+    """The node agent's name for an instance's slot."""
+    return slot_of(inst.process_guid, inst.version, inst.index)
 
 
 def instance_view(
@@ -35,6 +36,8 @@ def instance_view(
     measured = usage(agent_slot(inst)) if usage is not None else None
     return {
         "index": inst.index,
+        "version": inst.version,
+        "draining": inst.draining_since is not None,
         "guid": inst.instance_guid,
         "state": inst.state,
         "since": inst.since,
@@ -70,11 +73,11 @@ def app_view(
         instances = list(
             session.scalars(
                 select(Instance)
-                .where(Instance.process_guid == proc.guid, Instance.index < proc.instances)
-                .order_by(Instance.index)
+                .where(Instance.process_guid == proc.guid)
+                .order_by(Instance.version.desc(), Instance.index)
             )
         )
-        running = sum(1 for i in instances if i.state == "RUNNING")
+        running = sum(1 for i in instances if i.state == "RUNNING" and i.draining_since is None)
         item: dict[str, Any] = {
             "guid": proc.guid,
             "type": proc.type,

@@ -115,11 +115,13 @@ def app(name: str, json_: JsonOpt = False) -> None:
         show_app(api, found)
 
 
-def _action(name: str, action: str, past: str) -> dict[str, Any]:
+def _action(
+    name: str, action: str, past: str, body: dict[str, Any] | None = None
+) -> dict[str, Any]:
     with client() as api:
         found = api.find_app(name)
         console.print(f"{past} app [bold]{name}[/]…")
-        return api.action(found["guid"], action)
+        return api.action(found["guid"], action, body)
 
 
 def start(name: str) -> None:
@@ -140,12 +142,21 @@ def stop(name: str) -> None:
     console.print("OK")
 
 
-def restart(name: str) -> None:
-    """Restart an app: new instances pick up env changes."""
-    from yun.cli.waiting import wait_running
+def restart(
+    name: str,
+    strategy: Annotated[
+        str,
+        typer.Option("--strategy", help="rolling (no downtime, the default) or recreate."),
+    ] = "rolling",
+    max_in_flight: Annotated[
+        int, typer.Option("--max-in-flight", min=1, help="New instances started at a time.")
+    ] = 1,
+) -> None:
+    """Restart an app: new instances (with env changes) replace the old ones."""
+    from yun.cli.deploying import release_options, wait_released
 
-    app = _action(name, "restart", "Restarting")
-    wait_running(name, after=float(app["updated_at"]))
+    app = _action(name, "restart", "Restarting", release_options(strategy, max_in_flight))
+    wait_released(name, after=float(app["updated_at"]), deploying=bool(app.get("deployment")))
 
 
 def scale(
@@ -168,8 +179,14 @@ def scale(
         raise CliError("nothing to change: give -i, -m or -k")
     with client() as api:
         found = api.find_app(name)
-        api.scale(found["guid"], process, instances=instances, memory_mb=memory_mb, disk_mb=disk_mb)
+        result = api.scale(
+            found["guid"], process, instances=instances, memory_mb=memory_mb, disk_mb=disk_mb
+        )
     console.print(f"Scaled {name} ({process}).")
+    if result.get("deployment"):  # new limits: new instances roll in
+        from yun.cli.deploying import wait_released
+
+        wait_released(name, after=float(result["updated_at"]), deploying=True)
 
 
 def delete(

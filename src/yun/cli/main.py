@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from yun import __version__
-from yun.cli import apps, logs, pushing
+from yun.cli import apps, deploying, logs, pushing
 from yun.cli import config as cli_config
 from yun.cli.droplets import droplet_app
 from yun.cli.output import CliError, console, errors
@@ -80,6 +80,10 @@ app.command()(apps.delete)
 app.command()(apps.env)
 app.command("set-env")(apps.set_env)
 app.command("unset-env")(apps.unset_env)
+app.command()(deploying.deployments)
+app.command("cancel-deployment")(deploying.cancel_deployment)
+app.command()(deploying.revisions)
+app.command()(deploying.rollback)
 app.command()(logs.logs)
 app.command()(logs.events)
 app.add_typer(droplet_app, name="droplet")

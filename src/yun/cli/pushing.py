@@ -17,6 +17,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColu
 
 from yun import __version__
 from yun.cli.bits import scan, tar_chunks
+from yun.cli.deploying import InFlightOpt, StrategyOpt, release_options, wait_released
 from yun.cli.output import CliError, console
 from yun.cli.session import client
 from yun.cli.waiting import wait_running
@@ -78,8 +79,12 @@ def push(
         str | None,
         typer.Option("--docker-username", help="Registry user; password from YUN_DOCKER_PASSWORD."),
     ] = None,
+    strategy: StrategyOpt = "rolling",
+    max_in_flight: InFlightOpt = 1,
 ) -> None:
-    """Push an app: upload, stage with buildpacks, start, and print its URL."""
+    """Push an app: upload, stage with buildpacks, start (a running app: a rolling deployment,
+    no downtime), and print its URL."""
+    release = release_options(strategy, max_in_flight)
     if docker_image and (path is not None or buildpack):
         raise CliError("-o/--docker-image: an image app has no -p/--path or -b/--buildpack")
     if docker_username and not docker_image:
@@ -151,7 +156,15 @@ def push(
             check_min_version(spec, server_version=server_version, client_version=__version__)
             _check_docker(spec, info)
         for index, spec in enumerate(specs):
-            _push_one(api, spec, folder=folder, source=source, index=index, start=not no_start)
+            _push_one(
+                api,
+                spec,
+                folder=folder,
+                source=source,
+                index=index,
+                start=not no_start,
+                release=release,
+            )
 
 
 def _check_docker(spec: AppSpec, info: dict[str, Any]) -> None:
@@ -171,7 +184,14 @@ def _check_docker(spec: AppSpec, info: dict[str, Any]) -> None:
 
 
 def _push_one(
-    api: ApiClient, spec: AppSpec, *, folder: Path, source: str, index: int, start: bool
+    api: ApiClient,
+    spec: AppSpec,
+    *,
+    folder: Path,
+    source: str,
+    index: int,
+    start: bool,
+    release: dict[str, Any],
 ) -> None:
     app_dir = Path(spec.path) if spec.path else folder
     if not spec.docker_image and not app_dir.is_dir():
@@ -193,10 +213,10 @@ def _push_one(
         )
     else:
         package = upload(api, app["guid"], app_dir)
-    build = api.create_build(package["guid"], start=start)
+    build = api.create_build(package["guid"], start=start, release=release)
     stage_and_follow(api, app["guid"], build)
     if start:
-        wait_running(spec.name, after=float(build["created_at"]))
+        wait_released(spec.name, after=float(build["created_at"]))
     else:
         console.print(f"App {spec.name} staged; start it with `yun start {spec.name}`.")
 

@@ -78,9 +78,16 @@ class ApiClient:
         result: dict[str, Any] = self._call("POST", "/v3/apps/push", json=body)
         return result
 
-    def action(self, guid: str, action: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("POST", f"/v3/apps/{guid}/actions/{action}")
+    def action(self, guid: str, action: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", f"/v3/apps/{guid}/actions/{action}", json=body)
         return result
+
+    # deployments and revisions
+    def deployments(self, guid: str) -> list[dict[str, Any]]:
+        return list(self._call("GET", f"/v3/apps/{guid}/deployments")["resources"])
+
+    def revisions(self, guid: str) -> list[dict[str, Any]]:
+        return list(self._call("GET", f"/v3/apps/{guid}/revisions")["resources"])
 
     def scale(self, guid: str, process_type: str, **changes: int | None) -> dict[str, Any]:
         body = {k: v for k, v in changes.items() if v is not None}
@@ -143,10 +150,11 @@ class ApiClient:
         )
         return result
 
-    def create_build(self, package_guid: str, *, start: bool = True) -> dict[str, Any]:
-        result: dict[str, Any] = self._call(
-            "POST", "/v3/builds", json={"package_guid": package_guid, "start": start}
-        )
+    def create_build(
+        self, package_guid: str, *, start: bool = True, release: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        body = {"package_guid": package_guid, "start": start, **(release or {})}
+        result: dict[str, Any] = self._call("POST", "/v3/builds", json=body)
         return result
 
     def build(self, guid: str) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from yun.blobstore import BlobStore
 from yun.builder import Sandbox, StagingError, StagingRequest, stage
@@ -28,7 +28,8 @@ from yun.controllers.runtime.managing import Result
 from yun.logstore import LogStore
 from yun.registry import ImageError, port, pull, start_command, unpack
 from yun.store import events
-from yun.store.models import App, Build, Droplet, Package, Process, Revision
+from yun.store.models import App, Build, Droplet, Package, Process
+from yun.store.releases import create_revision, release
 from yun.store.session import Store
 
 
@@ -84,8 +85,7 @@ class BuildController:
             image = dict(package.image) if package.kind == "docker" else None
         if image is not None:
             self._stage_image(guid=guid, app_guid=app_guid, app_name=app_name, image=image)
-            self.wake("instances")
-            self.wake("routes")
+            self._woken()
             return Result()
         self.work_root.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f"build-{guid[:8]}-", dir=self.work_root))
@@ -101,9 +101,12 @@ class BuildController:
             )
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        self.wake("instances")
-        self.wake("routes")
+        self._woken()
         return Result()
+
+    def _woken(self) -> None:
+        for key in ("deployments", "instances", "routes"):
+            self.wake(key)
 
     def _assemble(self, files: list[dict[str, Any]], target: Path) -> None:
         for item in files:
@@ -234,25 +237,25 @@ class BuildController:
             build.state = "STAGED"
             build.droplet_guid = droplet.guid
             self._ensure_processes(session, app, process_types)
-            version = session.scalar(
-                select(func.coalesce(func.max(Revision.version), 0)).where(
-                    Revision.app_guid == app_guid
-                )
-            )
-            revision = Revision(
-                app_guid=app_guid,
-                version=int(version or 0) + 1,
+            session.flush()
+            app.droplet_guid = droplet.guid  # what a later restart runs
+            revision = create_revision(
+                session,
+                app=app,
                 droplet_guid=droplet.guid,
-                env=dict(app.env),
                 commands=process_types,
                 description=description,
-                created_by=build.created_by,
+                actor=build.created_by,
             )
-            session.add(revision)
-            session.flush()
-            if build.start_after:
-                app.revision_guid = revision.guid
-                app.state = "STARTED"
+            if build.start_after:  # a running app rolls over to it, a stopped one starts
+                release(
+                    session,
+                    app=app,
+                    revision=revision,
+                    actor=build.created_by,
+                    strategy=str(build.release.get("strategy") or "rolling"),
+                    max_in_flight=int(build.release.get("max_in_flight") or 1),
+                )
             elif app.state != "STARTED":  # --no-start: `yun start` runs it; a running app
                 app.revision_guid = revision.guid  # keeps its release until restarted
 

@@ -1,7 +1,8 @@
 """The route controller: mapped routes + RUNNING instances → HAProxy configuration.
 
-Only instances the agent reports RUNNING (healthy) are given to the router, so a starting or
-crashed instance never receives traffic. Applying is idempotent: an unchanged table is a no-op,
+Only instances the agent reports RUNNING (healthy) and that are not draining are given to the
+router, so a starting, crashed or leaving instance never receives traffic; during a deployment
+both revisions' instances serve. Applying is idempotent: an unchanged table is a no-op,
 and HAProxy validates every new configuration before it replaces the running one. After a reload
 `on_reload` runs (the platform points the access log receiver at the new worker).
 """
@@ -65,14 +66,14 @@ class RouteController:
                         .where(
                             Instance.process_guid == proc.guid,
                             Instance.state == "RUNNING",
-                            Instance.index < proc.instances,
+                            Instance.draining_since.is_(None),
                         )
-                        .order_by(Instance.index)
+                        .order_by(Instance.version, Instance.index)
                     ):
                         if inst.address and inst.port:
                             servers.append(
                                 Server(
-                                    name=f"{proc.guid[:8]}-{inst.index}",
+                                    name=f"{proc.guid[:8]}-{inst.version}-{inst.index}",
                                     address=inst.address,
                                     port=inst.port,
                                 )

@@ -7,6 +7,9 @@ stops or replaces only what differs). Agent reports flow back into Instance rows
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +24,9 @@ from yun.settings import Settings
 from yun.store import events
 from yun.store.models import App, Droplet, Instance, Org, Process, Revision, Space
 from yun.store.queries import route_urls
+from yun.store.releases import active_deployment
 from yun.store.session import Store
+from yun.store.slots import parse_slot, slot_of
 
 
 def image_spec(image: dict[str, Any], command: str | None) -> ImageSpec:
@@ -37,89 +42,148 @@ def image_spec(image: dict[str, Any], command: str | None) -> ImageSpec:
     )
 
 
-def slot_of(process_guid: str, index: int) -> str:
-    return f"{process_guid}:{index}"
+@dataclass(frozen=True)
+class _Side:
+    """Instances [0, count) of one revision of a process."""
 
-
-def parse_slot(slot: str) -> tuple[str, int]:
-    process_guid, _, index = slot.rpartition(":")
-    return process_guid, int(index)
+    revision: Revision
+    droplet: Droplet
+    count: int
 
 
 class InstanceController:
+    """Desired slots → the agent, with a drain before any routed instance is stopped.
+
+    A slot that is no longer wanted (scaled down, replaced by a deployment, its app stopped) is
+    not stopped at once: its Instance row is marked draining, the route controller takes it out
+    of HAProxy, and only when the router no longer sends it traffic and `Timing.drain` has
+    passed (requests in flight finish) does the agent get the set without it and stop it.
+    """
+
     prefix = "instances"
 
-    def __init__(self, *, store: Store, blobs: BlobStore, settings: Settings, agent: Any) -> None:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        blobs: BlobStore,
+        settings: Settings,
+        agent: Any,
+        wake: Callable[[str], None] = lambda key: None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.wake = wake
         self.store = store
         self.blobs = blobs
         self.settings = settings
         self.agent = agent
+        self.clock = clock
 
     def desired(self) -> list[InstanceSpec]:
-        specs: list[InstanceSpec] = []
+        """Every slot wanted now (without the draining ones: see `reconcile`)."""
         with self.store.session() as session:
-            apps = session.scalars(select(App).where(App.state == "STARTED"))
-            for app in apps:
-                if app.revision_guid is None:
-                    continue
-                revision = session.get(Revision, app.revision_guid)
-                droplet = session.get(Droplet, revision.droplet_guid) if revision else None
-                if revision is None or droplet is None:
-                    continue
-                space = session.get(Space, app.space_guid)
-                org = session.get(Org, space.org_guid) if space else None
-                uris = route_urls(session, app.guid)
-                stackato = app.spec.get("stackato") or {}
-                procs = session.scalars(select(Process).where(Process.app_guid == app.guid))
-                for proc in procs:
-                    command = proc.command or str(revision.commands.get(proc.type) or "")
-                    if not command:
-                        continue
-                    image = image_spec(droplet.image, proc.command) if droplet.image else None
-                    health = HealthCheckSpec(
-                        type=proc.health_check_type,
-                        endpoint=proc.health_check_endpoint or "/",
-                        timeout=float(
-                            proc.health_check_timeout or self.settings.timing.health_timeout
-                        ),
-                        invocation_timeout=float(
-                            proc.invocation_timeout or self.settings.timing.http_check_timeout
-                        ),
-                    )
-                    env = {str(k): str(v) for k, v in revision.env.items()}
-                    env["YUN_REVISION"] = str(revision.version)
-                    for index in range(proc.instances):
-                        specs.append(
-                            InstanceSpec(
-                                slot=slot_of(proc.guid, index),
-                                app_guid=app.guid,
-                                app_name=app.name,
-                                process_guid=proc.guid,
-                                process_type=proc.type,
-                                index=index,
-                                droplet=image.rootfs if image else self.blobs.path(droplet.blob),
-                                command=command,
-                                env=env,
-                                memory_mb=proc.memory_mb,
-                                disk_mb=proc.disk_mb,
-                                health=health,
-                                uris=tuple(uris) if proc.type == "web" else (),
-                                space_name=space.name if space else "",
-                                org_name=org.name if org else "",
-                                pre_running=tuple(stackato.get("pre_running") or ()),
-                                image=image,
-                            )
-                        )
+            return list(self._wanted(session).values())
+
+    def _wanted(self, session: Any) -> dict[str, InstanceSpec]:
+        specs: dict[str, InstanceSpec] = {}
+        for app in session.scalars(select(App).where(App.state == "STARTED")):
+            for proc in session.scalars(select(Process).where(Process.app_guid == app.guid)):
+                for side in self._sides(session, app, proc):
+                    for index in range(side.count):
+                        spec = self._spec(session, app, proc, side, index)
+                        if spec is not None:
+                            specs[spec.slot] = spec
         return specs
 
+    def _sides(self, session: Any, app: App, proc: Process) -> list[_Side]:
+        """Which revisions of `proc` run how many instances: the current one, or the two of a
+        deployment under way."""
+        deployment = active_deployment(session, app.guid)
+        if deployment is not None and proc.type in deployment.progress:
+            counts = deployment.progress[proc.type]
+            pairs = [
+                (deployment.from_revision_guid, int(counts.get("old", 0))),
+                (deployment.revision_guid, int(counts.get("new", 0))),
+            ]
+        else:
+            pairs = [(app.revision_guid, proc.instances)]
+        sides = []
+        for guid, count in pairs:
+            revision = session.get(Revision, guid) if guid else None
+            droplet = session.get(Droplet, revision.droplet_guid) if revision else None
+            if revision is not None and droplet is not None and count > 0:
+                sides.append(_Side(revision=revision, droplet=droplet, count=count))
+        return sides
+
+    def _spec(
+        self, session: Any, app: App, proc: Process, side: _Side, index: int
+    ) -> InstanceSpec | None:
+        revision, droplet = side.revision, side.droplet
+        pinned = dict(revision.processes.get(proc.type) or {})
+        own_command = pinned.get("command") if "command" in pinned else proc.command
+        command = own_command or str(revision.commands.get(proc.type) or "")
+        if not command:
+            return None
+        image = image_spec(droplet.image, own_command) if droplet.image else None
+        space = session.get(Space, app.space_guid)
+        org = session.get(Org, space.org_guid) if space else None
+        stackato = app.spec.get("stackato") or {}
+        timing = self.settings.timing
+        health = HealthCheckSpec(
+            type=proc.health_check_type,
+            endpoint=proc.health_check_endpoint or "/",
+            timeout=float(proc.health_check_timeout or timing.health_timeout),
+            invocation_timeout=float(proc.invocation_timeout or timing.http_check_timeout),
+        )
+        env = {str(k): str(v) for k, v in revision.env.items()}
+        env["YUN_REVISION"] = str(revision.version)
+        return InstanceSpec(
+            slot=slot_of(proc.guid, revision.version, index),
+            app_guid=app.guid,
+            app_name=app.name,
+            process_guid=proc.guid,
+            process_type=proc.type,
+            index=index,
+            droplet=image.rootfs if image else self.blobs.path(droplet.blob),
+            command=command,
+            env=env,
+            memory_mb=int(pinned.get("memory_mb") or proc.memory_mb),
+            disk_mb=int(pinned.get("disk_mb") or proc.disk_mb),
+            health=health,
+            uris=tuple(route_urls(session, app.guid)) if proc.type == "web" else (),
+            space_name=space.name if space else "",
+            org_name=org.name if org else "",
+            pre_running=tuple(stackato.get("pre_running") or ()),
+            image=image,
+        )
+
     def reconcile(self, key: str) -> Result:
-        specs = self.desired()
-        self.agent.set_desired(specs)
-        wanted = {s.slot for s in specs}
+        now = self.clock()
+        drain = self.settings.timing.drain
+        waiting = False
         with self.store.session() as session:
+            wanted = self._wanted(session)
+            running = self.agent.desired_specs()
             for inst in session.scalars(select(Instance)):
-                if slot_of(inst.process_guid, inst.index) not in wanted and inst.state == "DOWN":
+                slot = slot_of(inst.process_guid, inst.version, inst.index)
+                if slot in wanted:
+                    inst.draining_since = None
+                    continue
+                if inst.state == "DOWN":
                     session.delete(inst)
+                    continue
+                if slot not in running:
+                    continue
+                if inst.draining_since is None:
+                    # Only an instance the router sends traffic to needs to drain.
+                    inst.draining_since = now if inst.routed else now - drain
+                if inst.routed or now - inst.draining_since < drain:
+                    wanted[slot] = running[slot]  # keeps running while it drains
+                    waiting = True
+        self.agent.set_desired(list(wanted.values()))
+        if waiting:
+            self.wake("routes")
+            return Result(requeue_after=min(drain, 0.5) or 0.1)
         return Result()
 
 
@@ -133,7 +197,7 @@ class InstanceReporter:
         self.driver = driver
 
     def on_state(self, report: InstanceReport) -> None:
-        process_guid, index = parse_slot(report.slot)
+        process_guid, version, index = parse_slot(report.slot)
         with self.store.session() as session:
             proc = session.get(Process, process_guid)
             if proc is None:
@@ -141,11 +205,15 @@ class InstanceReporter:
                 return
             inst = session.scalar(
                 select(Instance).where(
-                    Instance.process_guid == process_guid, Instance.index == index
+                    Instance.process_guid == process_guid,
+                    Instance.version == version,
+                    Instance.index == index,
                 )
             )
             if inst is None:
-                inst = Instance(process_guid=process_guid, app_guid=proc.app_guid, index=index)
+                inst = Instance(
+                    process_guid=process_guid, app_guid=proc.app_guid, version=version, index=index
+                )
                 session.add(inst)
             inst.instance_guid = report.instance_guid
             inst.driver = self.driver
@@ -162,7 +230,7 @@ class InstanceReporter:
         self.wake("routes")
 
     def on_crash(self, report: InstanceReport) -> None:
-        process_guid, index = parse_slot(report.slot)
+        process_guid, _version, index = parse_slot(report.slot)
         with self.store.session() as session:
             proc = session.get(Process, process_guid)
             app = session.get(App, proc.app_guid) if proc else None

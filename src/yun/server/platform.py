@@ -21,6 +21,7 @@ from yun.api.app import create_app
 from yun.api.context import ApiContext
 from yun.blobstore import BlobStore
 from yun.controllers.building import BuildController
+from yun.controllers.deploying import DeploymentController
 from yun.controllers.routing import RouteController
 from yun.controllers.runtime.managing import Manager
 from yun.controllers.scheduling import InstanceController, InstanceReporter
@@ -119,12 +120,15 @@ class Platform:
         self._manager = Manager(
             [
                 builds,
-                InstanceController(store=store, blobs=blobs, settings=s, agent=self._agent),
+                InstanceController(
+                    store=store, blobs=blobs, settings=s, agent=self._agent, wake=wake
+                ),
+                DeploymentController(store=store, wake=wake),
                 RouteController(store=store, haproxy=haproxy, on_reload=self._access.reconnect),
             ],
             timing=s.timing,
             workers=3,
-            resync_keys=("instances", "routes"),
+            resync_keys=("deployments", "instances", "routes"),
         )
         for key in builds.pending():
             self._manager.wake(key)

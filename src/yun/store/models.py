@@ -70,6 +70,9 @@ class App(Resource):
     env: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     spec: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     revision_guid: Mapped[str | None] = mapped_column(String(36), default=None)
+    """The revision that serves (during a deployment: the one it moves away from)."""
+    droplet_guid: Mapped[str | None] = mapped_column(String(36), default=None)
+    """The droplet the next restart runs: the last staged one, or a rolled-back revision's."""
     package_guid: Mapped[str | None] = mapped_column(String(36), default=None)
 
 
@@ -89,12 +92,14 @@ class Process(Resource):
 
 
 class Instance(Resource):
-    """Actual state of one slot (process, index) as the agent last reported it."""
+    """Actual state of one slot (process, revision version, index) as the agent last reported
+    it. During a deployment a process runs instances of two versions side by side."""
 
     __tablename__ = "instances"
-    __table_args__ = (UniqueConstraint("process_guid", "index"),)
+    __table_args__ = (UniqueConstraint("process_guid", "version", "index"),)
     process_guid: Mapped[str] = mapped_column(ForeignKey("processes.guid", ondelete="CASCADE"))
     app_guid: Mapped[str] = mapped_column(String(36))
+    version: Mapped[int] = mapped_column(Integer, default=0)
     index: Mapped[int] = mapped_column(Integer)
     instance_guid: Mapped[str] = mapped_column(String(36), default="")
     state: Mapped[str] = mapped_column(String(16), default="DOWN")
@@ -108,6 +113,9 @@ class Instance(Resource):
     driver: Mapped[str] = mapped_column(String(16), default="process")
     routed: Mapped[bool] = mapped_column(default=False)
     """True once the router's running configuration sends traffic to this instance."""
+    draining_since: Mapped[float | None] = mapped_column(Float, default=None)
+    """Set when the instance is no longer wanted: the router stops sending it requests, and
+    only once it no longer does (and in-flight requests had time to finish) is it stopped."""
 
 
 class Package(Resource):
@@ -129,6 +137,8 @@ class Build(Resource):
     droplet_guid: Mapped[str | None] = mapped_column(String(36), default=None)
     created_by: Mapped[str] = mapped_column(String(255), default="")
     start_after: Mapped[bool] = mapped_column(default=True)
+    release: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """How the droplet reaches a running app: {"strategy": "rolling", "max_in_flight": 1}."""
 
 
 class Droplet(Resource):
@@ -150,7 +160,29 @@ class Revision(Resource):
     droplet_guid: Mapped[str] = mapped_column(String(36))
     env: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     commands: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    processes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """Per process type, the limits this revision runs with: {"web": {"memory_mb", "disk_mb"}}."""
     description: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(255), default="")
+
+
+class Deployment(Resource):
+    """Moving an app from one revision to another without downtime (see controllers/deploying).
+
+    `progress` holds, per process type, how many instances of each side are wanted now:
+    {"web": {"old": 3, "new": 1}}; the deployment controller moves it step by step.
+    """
+
+    __tablename__ = "deployments"
+    app_guid: Mapped[str] = mapped_column(ForeignKey("apps.guid", ondelete="CASCADE"), index=True)
+    strategy: Mapped[str] = mapped_column(String(16), default="rolling")
+    state: Mapped[str] = mapped_column(String(16), default="DEPLOYING")
+    from_revision_guid: Mapped[str | None] = mapped_column(String(36), default=None)
+    revision_guid: Mapped[str] = mapped_column(String(36))
+    max_in_flight: Mapped[int] = mapped_column(Integer, default=1)
+    progress: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    history: Mapped[list[Any]] = mapped_column(JSON, default=list)
     created_by: Mapped[str] = mapped_column(String(255), default="")
 
 

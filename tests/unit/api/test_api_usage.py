@@ -12,12 +12,12 @@ from yun.agent import Usage
 from yun.api.app import create_app
 from yun.api.context import ApiContext, UsageProvider
 from yun.blobstore import BlobStore
-from yun.controllers.scheduling import slot_of
 from yun.logstore import LogStore
 from yun.settings import Settings
 from yun.store.bootstrap import bootstrap
 from yun.store.models import Instance
 from yun.store.session import Store
+from yun.store.slots import slot_of
 
 MIB = 1024 * 1024
 
@@ -79,7 +79,7 @@ def test_instances_show_live_usage_and_their_limits(tmp_path: Path) -> None:
 
     with api(tmp_path, usage) as (client, store):
         guid, process_guid = push_with_two_instances(client, store)
-        measured[slot_of(process_guid, 0)] = Usage(memory_bytes=34 * MIB, disk_bytes=12 * MIB)
+        measured[slot_of(process_guid, 0, 0)] = Usage(memory_bytes=34 * MIB, disk_bytes=12 * MIB)
         assert client.get("/v3/apps").status_code == 200
         assert asked == []  # listings never measure: only the one app asked for
         view = client.get(f"/v3/apps/{guid}").json()
@@ -100,7 +100,7 @@ def test_instances_show_live_usage_and_their_limits(tmp_path: Path) -> None:
         "disk_bytes": None,
         "disk_quota_bytes": 512 * MIB,
     }
-    assert sorted(asked) == [slot_of(process_guid, 0), slot_of(process_guid, 1)]
+    assert sorted(asked) == [slot_of(process_guid, 0, 0), slot_of(process_guid, 0, 1)]
 
 
 def test_without_an_agent_usage_is_unknown_but_limits_are_shown(tmp_path: Path) -> None:

@@ -23,6 +23,9 @@ class FakeAgent:
     def set_desired(self, specs: list[Any]) -> None:
         self.desired = list(specs)
 
+    def desired_specs(self) -> dict[str, Any]:
+        return {spec.slot: spec for spec in self.desired}
+
 
 class FakeHAProxy:
     def __init__(self) -> None:

@@ -1,0 +1,236 @@
+"""Revisions and how a new one reaches a running app: at once, or through a deployment.
+
+Every change that needs new instances (a droplet, an env change applied by a restart, a new
+command, memory or disk, a rollback) makes a Revision: the droplet, the environment, the
+process types' commands and each process's command and limits as they are now. `release` then
+hands it to the app: an app that is not running switches at once; a running one gets a
+Deployment that the deployment controller rolls forward (see `controllers/deploying.py`).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from yun.store import events
+from yun.store.models import App, Deployment, Droplet, Process, Revision
+
+STRATEGIES = ("rolling", "recreate")
+ACTIVE = ("DEPLOYING", "CANCELING", "FAILING")
+"""Deployment states that still move instances; the others are final."""
+
+
+class ReleaseError(Exception):
+    """A release that cannot happen now; the message is one line for the user."""
+
+
+def process_settings(session: Session, app: App) -> dict[str, Any]:
+    """What of each process a revision pins: its own command and its limits."""
+    procs = session.scalars(select(Process).where(Process.app_guid == app.guid))
+    return {
+        p.type: {"command": p.command, "memory_mb": p.memory_mb, "disk_mb": p.disk_mb}
+        for p in procs
+    }
+
+
+def create_revision(
+    session: Session,
+    *,
+    app: App,
+    droplet_guid: str,
+    commands: dict[str, Any],
+    description: str,
+    actor: str,
+    processes: dict[str, Any] | None = None,
+    env: dict[str, Any] | None = None,
+) -> Revision:
+    """The app's next revision (numbered after its last one); not yet released."""
+    version = session.scalar(
+        select(func.coalesce(func.max(Revision.version), 0)).where(Revision.app_guid == app.guid)
+    )
+    revision = Revision(
+        app_guid=app.guid,
+        version=int(version or 0) + 1,
+        droplet_guid=droplet_guid,
+        env=dict(app.env if env is None else env),
+        commands=dict(commands),
+        processes=process_settings(session, app) if processes is None else dict(processes),
+        description=description,
+        created_by=actor,
+    )
+    session.add(revision)
+    session.flush()
+    return revision
+
+
+def next_revision(
+    session: Session, *, app: App, actor: str, description: str, always: bool
+) -> Revision | None:
+    """A revision of the app as it is now (its current droplet, env and process settings);
+    None when there is no droplet yet. Unless `always`, the current revision is returned when
+    nothing differs from it."""
+    current = session.get(Revision, app.revision_guid) if app.revision_guid else None
+    droplet_guid = app.droplet_guid or (current.droplet_guid if current else None)
+    droplet = session.get(Droplet, droplet_guid) if droplet_guid else None
+    if droplet is None:
+        return None
+    commands = (
+        dict(current.commands)
+        if current is not None and current.droplet_guid == droplet.guid
+        else dict(droplet.process_types)
+    )
+    settings = process_settings(session, app)
+    if (
+        not always
+        and current is not None
+        and current.droplet_guid == droplet.guid
+        and current.env == app.env
+        and current.processes == settings
+    ):
+        return current
+    return create_revision(
+        session,
+        app=app,
+        droplet_guid=droplet.guid,
+        commands=commands,
+        description=description,
+        actor=actor,
+        processes=settings,
+    )
+
+
+def rollback_revision(session: Session, *, app: App, version: int, actor: str) -> Revision:
+    """A new revision that is revision `version` again: its droplet, env, commands and
+    process settings (the app's env and processes follow, so `yun env` and `yun app` agree)."""
+    old = session.scalar(
+        select(Revision).where(Revision.app_guid == app.guid, Revision.version == version)
+    )
+    if old is None:
+        raise ReleaseError(f"app {app.name} has no revision {version} (see `yun revisions`)")
+    if session.get(Droplet, old.droplet_guid) is None:
+        raise ReleaseError(f"revision {version} of {app.name} no longer has its droplet")
+    app.env = dict(old.env)
+    app.droplet_guid = old.droplet_guid
+    for proc in session.scalars(select(Process).where(Process.app_guid == app.guid)):
+        pinned = old.processes.get(proc.type) or {}
+        for field in ("command", "memory_mb", "disk_mb"):
+            if field in pinned:
+                setattr(proc, field, pinned[field])
+    return create_revision(
+        session,
+        app=app,
+        droplet_guid=old.droplet_guid,
+        commands=old.commands,
+        description=f"rollback to revision {version}",
+        actor=actor,
+        processes=old.processes,
+        env=old.env,
+    )
+
+
+def active_deployment(session: Session, app_guid: str) -> Deployment | None:
+    return session.scalar(
+        select(Deployment)
+        .where(Deployment.app_guid == app_guid, Deployment.state.in_(ACTIVE))
+        .order_by(Deployment.created_at.desc())
+    )
+
+
+def release(
+    session: Session,
+    *,
+    app: App,
+    revision: Revision,
+    actor: str,
+    strategy: str = "rolling",
+    max_in_flight: int = 1,
+) -> Deployment | None:
+    """Make `revision` the app's: a rolling Deployment when the app runs another revision,
+    else at once (returns None). A deployment still under way is superseded."""
+    if strategy not in STRATEGIES:
+        raise ReleaseError(f"strategy {strategy!r}: use one of {', '.join(STRATEGIES)}")
+    if max_in_flight < 1:
+        raise ReleaseError("max-in-flight must be at least 1")
+    running = app.state == "STARTED" and app.revision_guid is not None
+    current = active_deployment(session, app.guid)
+    if current is not None:
+        note(current, f"superseded by revision {revision.version}")
+        current.state = "SUPERSEDED"
+    if not running or strategy == "recreate" or app.revision_guid == revision.guid:
+        app.revision_guid = revision.guid
+        app.state = "STARTED"
+        return None
+    procs = session.scalars(select(Process).where(Process.app_guid == app.guid))
+    progress = {
+        p.type: {"old": _still_wanted(current, p), "new": 0} for p in procs if p.instances > 0
+    }
+    deployment = Deployment(
+        app_guid=app.guid,
+        strategy=strategy,
+        state="DEPLOYING",
+        from_revision_guid=app.revision_guid,
+        revision_guid=revision.guid,
+        max_in_flight=max_in_flight,
+        progress=progress,
+        created_by=actor,
+    )
+    note(deployment, f"rolling to revision {revision.version}, {max_in_flight} at a time")
+    session.add(deployment)
+    session.flush()
+    events.record(
+        session,
+        type="audit.app.deployment.create",
+        app=app,
+        actor=actor,
+        data={"deployment": deployment.guid, "revision": revision.version, "strategy": strategy},
+    )
+    return deployment
+
+
+def _still_wanted(superseded: Deployment | None, proc: Process) -> int:
+    """Old instances the new deployment starts from: all of them, or as many as a superseded
+    deployment still kept."""
+    if superseded is None or proc.type not in superseded.progress:
+        return proc.instances
+    return int(superseded.progress[proc.type].get("old", proc.instances))
+
+
+def note(deployment: Deployment, text: str) -> None:
+    """One line of the deployment's history (what `yun deployments` shows)."""
+    deployment.history = [*(deployment.history or []), [time.time(), text]]
+
+
+def cancel(session: Session, *, app: App, actor: str) -> Deployment:
+    """Roll an active deployment back the way it came: the old revision's instances come back
+    before the new ones go, so cancelling is as free of downtime as deploying."""
+    deployment = active_deployment(session, app.guid)
+    if deployment is None or deployment.state != "DEPLOYING":
+        raise ReleaseError(f"app {app.name} has no deployment under way to cancel")
+    flip(deployment, state="CANCELING", reason=f"cancelled by {actor}")
+    events.record(
+        session,
+        type="audit.app.deployment.cancel",
+        app=app,
+        actor=actor,
+        data={"deployment": deployment.guid},
+    )
+    return deployment
+
+
+def flip(deployment: Deployment, *, state: str, reason: str) -> None:
+    """Turn a deployment around: its old side becomes the side it rolls to."""
+    assert deployment.from_revision_guid is not None
+    deployment.from_revision_guid, deployment.revision_guid = (
+        deployment.revision_guid,
+        deployment.from_revision_guid,
+    )
+    deployment.progress = {
+        kind: {"old": int(sides.get("new", 0)), "new": int(sides.get("old", 0))}
+        for kind, sides in deployment.progress.items()
+    }
+    deployment.state = state
+    deployment.reason = reason
+    note(deployment, reason)
