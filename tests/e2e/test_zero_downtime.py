@@ -1,0 +1,137 @@
+"""Zero downtime under continuous load: a rolling push of a new version, a rollback, a memory
+change and a scale from 4 to 1, each while clients keep requesting the app through the router.
+Not one request may fail."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.e2e.conftest import EXAMPLES, YUN, Platform, launch
+from tests.e2e.load import Load
+
+pytestmark = pytest.mark.e2e
+
+APP = "zdt"
+VERSIONED = """
+
+@app.get("/version")
+def version() -> str:
+    return "{version} revision " + os.environ.get("YUN_REVISION", "?") + "\\n"
+"""
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    with launch(tmp_path_factory.mktemp("zdt")) as plat:
+        yield plat
+
+
+def write_version(source: Path, version: str) -> Path:
+    """hello-python with a /version page that says `version` and the revision serving it."""
+    if not source.exists():
+        shutil.copytree(EXAMPLES / "hello-python", source)
+        (source / "manifest.yml").unlink(missing_ok=True)
+    text = (EXAMPLES / "hello-python" / "app.py").read_text()
+    marker = '\n\nif __name__ == "__main__":'
+    head, tail = text.split(marker)
+    (source / "app.py").write_text(head + VERSIONED.format(version=version) + marker + tail)
+    return source
+
+
+def web(platform: Platform) -> dict[str, object]:
+    app = json.loads(platform.cli("app", APP, "--json").stdout)
+    return dict(next(p for p in app["processes"] if p["type"] == "web"))
+
+
+def test_changes_under_load_fail_no_request(platform: Platform, tmp_path: Path) -> None:
+    source = write_version(tmp_path / "app", "v1")
+    platform.cli("push", APP, "-p", str(source), "-i", "4", "-u", "http")
+    platform.wait_for(APP, "v1", path="/version")
+
+    with Load(platform.router_port, f"{APP}.apps.localhost", path="/version") as load:
+        # A rolling push of a new version, two new instances at a time.
+        write_version(source, "v2")
+        pushed = platform.cli("push", APP, "-p", str(source), "--max-in-flight", "2")
+        assert "Deploying revision 2" in pushed.stdout
+        assert "deployed: revision 2 serves" in pushed.stdout
+        assert load.seen_since("v2 revision 2")
+
+        # Back to the first revision, without staging.
+        rolled = platform.cli("rollback", APP, "--version", "1")
+        assert "deployed: revision 3 serves" in rolled.stdout
+        assert load.seen_since("v1 revision 3")
+
+        # New memory means new instances: rolled out like a new version.
+        platform.cli("scale", APP, "-m", "300M")
+        assert web(platform)["memory_mb"] == 300
+        assert load.seen_since("v1 revision 4")
+
+        # 4 → 1: the three that go drain out of the router first.
+        platform.cli("scale", APP, "-i", "1")
+        platform.wait_for(APP, "v1 revision 4", path="/version")
+        load.stop()
+
+    assert load.failures == [], load.failures[:5]
+    assert load.total > 200  # the clients really kept at it throughout
+    served = {answer.split(" revision ")[1] for answer in load.answers}
+    assert served >= {"1", "2", "3", "4"}
+
+    details = web(platform)["instance_details"]
+    assert isinstance(details, list)
+    assert [d["state"] for d in details if not d["draining"]] == ["RUNNING"]
+
+    revisions = json.loads(platform.cli("revisions", APP, "--json").stdout)
+    assert [r["version"] for r in revisions] == [4, 3, 2, 1]
+    assert revisions[1]["description"] == "rollback to revision 1"
+    assert "web memory 256M → 300M" in revisions[0]["changes"]
+    deployments = json.loads(platform.cli("deployments", APP, "--json").stdout)
+    assert [d["state"] for d in deployments] == ["DEPLOYED"] * 3
+
+
+def test_scaling_waits_for_a_deployment_which_can_be_cancelled(
+    platform: Platform, tmp_path: Path
+) -> None:
+    source = write_version(tmp_path / "app", "slow")
+    (source / "Procfile").write_text("web: sleep 3 && python3 app.py\n")
+    platform.cli("push", "slow", "-p", str(source))
+    platform.wait_for("slow", "slow revision 1", path="/version")
+    with Load(platform.router_port, "slow.apps.localhost", path="/version", clients=2) as load:
+        restart = subprocess.Popen(
+            [YUN, "restart", "slow"],
+            env=platform.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                found = json.loads(platform.cli("deployments", "slow", "--json").stdout)
+                if found and found[0]["state"] == "DEPLOYING":
+                    break
+                time.sleep(0.2)
+            refused = platform.cli("scale", "slow", "-i", "3", check=False)
+            assert refused.returncode != 0
+            assert "is being deployed" in refused.stderr + refused.stdout
+            cancelled = platform.cli("cancel-deployment", "slow")
+            assert "Deployment cancelled" in cancelled.stdout
+            output, _ = restart.communicate(timeout=60)
+        finally:
+            if restart.poll() is None:
+                restart.kill()
+                restart.wait()
+        assert restart.returncode != 0 and "canceled" in output
+        assert "Traceback" not in output
+        load.stop()
+    assert load.failures == [], load.failures[:5]
+    assert set(load.answers) == {"slow revision 1"}  # the old one served throughout
+    deployments = json.loads(platform.cli("deployments", "slow", "--json").stdout)
+    assert deployments[0]["state"] == "CANCELED"
+    assert "cancelled by admin" in deployments[0]["reason"]
