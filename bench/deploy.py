@@ -7,7 +7,10 @@ seconds of the deployment itself (from its creation until the new revision alone
 what wrk counted: requests, non-2xx answers and socket errors. `recreate` replaces every instance
 at once and is the same-run baseline a rolling deployment is measured against.
 
-Usage: .venv/bin/python bench/deploy.py [--strategies rolling,recreate] [--driver process]
+A canary (10 %) is continued as soon as it pauses; blue-green keeps the old set 2 s.
+
+Usage: .venv/bin/python bench/deploy.py [--strategies rolling,canary,blue-green,recreate]
+       [--driver process]
 """
 
 from __future__ import annotations
@@ -27,6 +30,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 from instances import ROOT, Server
 
 HOST = "hello-python.apps.localhost"
+STRATEGY_FLAGS = {
+    "rolling": ["--strategy", "rolling"],
+    "canary": ["--strategy", "canary", "--instance-steps", "10"],
+    "blue-green": ["--strategy", "blue-green", "--keep-old", "2"],
+    "recreate": ["--strategy", "recreate"],
+}
 
 
 def wrk_report(text: str) -> dict[str, int]:
@@ -49,7 +58,7 @@ def measure(strategy: str, driver: str) -> dict[str, float]:
         shutil.copytree(ROOT / "examples" / "hello-python", app)
         server = Server(work, driver)
         try:
-            server.cli("push", "-p", str(app), "-i", "4", "--strategy", strategy)
+            server.cli("push", "-p", str(app), "-i", "4")
             server.guid = server.api.find_app("hello-python")["guid"]
             server.wait_running(4)
             router = server.env["YUN_ROUTER_PORT"]
@@ -70,7 +79,9 @@ def measure(strategy: str, driver: str) -> dict[str, float]:
                 time.sleep(2)
                 (app / "app.py").write_text((app / "app.py").read_text() + "\n# changed\n")
                 began = time.perf_counter()
-                server.cli("push", "-p", str(app), "--strategy", strategy)
+                server.cli("push", "-p", str(app), *STRATEGY_FLAGS[strategy])
+                if strategy == "canary":  # paused at 10 %: go on to the end
+                    server.cli("continue-deployment", "hello-python")
                 pushed = time.perf_counter() - began
                 time.sleep(2)
             finally:
@@ -90,7 +101,7 @@ def measure(strategy: str, driver: str) -> dict[str, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--strategies", default="rolling,recreate")
+    parser.add_argument("--strategies", default="rolling,canary,blue-green,recreate")
     parser.add_argument("--driver", default="process")
     args = parser.parse_args()
     if shutil.which("wrk") is None:

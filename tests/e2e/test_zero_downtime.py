@@ -135,3 +135,65 @@ def test_scaling_waits_for_a_deployment_which_can_be_cancelled(
     deployments = json.loads(platform.cli("deployments", "slow", "--json").stdout)
     assert deployments[0]["state"] == "CANCELED"
     assert "cancelled by admin" in deployments[0]["reason"]
+
+
+def versions_of(answers: dict[str, int]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for answer, n in answers.items():
+        counts[answer.split(" revision ")[0]] = counts.get(answer.split(" revision ")[0], 0) + n
+    return counts
+
+
+def test_canary_and_blue_green_under_load_fail_no_request(
+    platform: Platform, tmp_path: Path
+) -> None:
+    name = "cny"
+    source = write_version(tmp_path / "app", "c1")
+    platform.cli("push", name, "-p", str(source), "-i", "2")
+    platform.wait_for(name, "c1", path="/version")
+    host = f"{name}.apps.localhost"
+
+    with Load(platform.router_port, host, path="/version") as load:
+        # A canary at 10 %: it pauses, and exactly that share of requests reaches it.
+        write_version(source, "c2")
+        pushed = platform.cli(
+            "push", name, "-p", str(source), "--strategy", "canary", "--instance-steps", "10"
+        )
+        assert "Paused: continue with `yun continue-deployment cny`" in pushed.stdout
+        sample = Load(platform.router_port, host, path="/version", clients=1)
+        with sample:
+            while sample.total < 2000:
+                time.sleep(0.05)
+        counts = versions_of(sample.answers)
+        share = counts.get("c2", 0) / sum(counts.values())
+        assert 0.07 <= share <= 0.13, counts
+        assert sample.failures == []
+        continued = platform.cli("continue-deployment", name)
+        assert "deployed: revision 2 serves" in continued.stdout
+        assert load.seen_since("c2 revision 2")
+
+        # A canary cancelled at its pause: all requests go back to the old revision.
+        write_version(source, "c3")
+        platform.cli(
+            "push", name, "-p", str(source), "--strategy", "canary", "--instance-steps", "20"
+        )
+        cancelled = platform.cli("cancel-deployment", name)
+        assert "Deployment cancelled" in cancelled.stdout
+        after_cancel = load.mark()
+
+        # Blue-green: a full new set, switched at once, the old one kept 2 s.
+        write_version(source, "c4")
+        green = platform.cli(
+            "push", name, "-p", str(source), "--strategy", "blue-green", "--keep-old", "2"
+        )
+        assert "switched all requests to revision 4" in green.stdout
+        assert "deployed: revision 4 serves" in green.stdout
+        assert load.seen_since("c4 revision 4")
+        load.stop()
+
+    assert load.failures == [], load.failures[:5]
+    assert after_cancel > 0
+    assert set(versions_of(load.answers)) >= {"c1", "c2", "c4"}
+    deployments = json.loads(platform.cli("deployments", name, "--json").stdout)
+    assert [d["state"] for d in deployments] == ["DEPLOYED", "CANCELED", "DEPLOYED"]
+    assert [d["strategy"] for d in deployments] == ["blue-green", "canary", "canary"]

@@ -111,15 +111,8 @@ def _set_state(
                 always=restart,
             )
             assert revision is not None
-            opts = options or ReleaseOptions()
-            deployment = release(
-                session,
-                app=app,
-                revision=revision,
-                actor=actor,
-                strategy=opts.strategy,
-                max_in_flight=opts.max_in_flight,
-            )
+            plan = (options or ReleaseOptions()).plan()
+            deployment = release(session, app=app, revision=revision, actor=actor, plan=plan)
         else:
             deployment = None
         app.state = state

@@ -13,7 +13,7 @@ from yun.api.auth import Ctx, CurrentUser
 from yun.api.errors import ApiError, not_found
 from yun.store import events
 from yun.store.models import App, Deployment, Droplet, Revision
-from yun.store.releases import ReleaseError, cancel, release, rollback_revision
+from yun.store.releases import Plan, ReleaseError, cancel, release, resume, rollback_revision
 
 router = APIRouter()
 
@@ -21,8 +21,25 @@ router = APIRouter()
 class ReleaseOptions(BaseModel):
     """How a new revision reaches a running app."""
 
-    strategy: Literal["rolling", "recreate"] = "rolling"
+    strategy: Literal["rolling", "canary", "blue-green", "recreate"] = "rolling"
     max_in_flight: int = Field(default=1, ge=1, le=100)
+    instance_steps: list[int] = Field(default=[10], min_length=1, max_length=10)
+    """Canary: the new revision's share of requests at each pause, in percent."""
+    keep_old: float = Field(default=60.0, ge=0, le=86400)
+    """Blue-green: seconds the old instances stand by after the switch."""
+
+    def plan(self) -> Plan:
+        plan = Plan(
+            strategy=self.strategy,
+            max_in_flight=self.max_in_flight,
+            steps=tuple(self.instance_steps),
+            keep_seconds=self.keep_old,
+        )
+        try:
+            plan.check()
+        except ReleaseError as exc:
+            raise ApiError(422, str(exc)) from exc
+        return plan
 
 
 class RollbackBody(ReleaseOptions):
@@ -48,6 +65,10 @@ def deployment_view(session: Any, deployment: Deployment) -> dict[str, Any]:
         "from_version": version(deployment.from_revision_guid),
         "version": version(deployment.revision_guid),
         "max_in_flight": deployment.max_in_flight,
+        "steps": deployment.steps,
+        "step": deployment.step,
+        "weight": deployment.weight,
+        "keep_seconds": deployment.keep_seconds,
         "progress": deployment.progress,
         "reason": deployment.reason,
         "history": deployment.history,
@@ -107,6 +128,20 @@ def cancel_deployment(guid: str, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
     return view
 
 
+@router.post("/v3/apps/{guid}/actions/continue-deployment")
+def continue_deployment(guid: str, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
+    with ctx.store.session() as session:
+        app = _app(session, guid)
+        try:
+            deployment = resume(session, app=app, actor=user.name)
+        except ReleaseError as exc:
+            raise ApiError(409, str(exc)) from exc
+        session.flush()
+        view = deployment_view(session, deployment)
+    ctx.wake("deployments")
+    return view
+
+
 @router.get("/v3/apps/{guid}/revisions")
 def list_revisions(guid: str, ctx: Ctx, _user: CurrentUser) -> dict[str, Any]:
     with ctx.store.session() as session:
@@ -144,12 +179,7 @@ def rollback(guid: str, body: RollbackBody, ctx: Ctx, user: CurrentUser) -> dict
         try:
             revision = rollback_revision(session, app=app, version=body.version, actor=user.name)
             deployment = release(
-                session,
-                app=app,
-                revision=revision,
-                actor=user.name,
-                strategy=body.strategy,
-                max_in_flight=body.max_in_flight,
+                session, app=app, revision=revision, actor=user.name, plan=body.plan()
             )
         except ReleaseError as exc:
             raise ApiError(422, str(exc)) from exc

@@ -194,7 +194,7 @@ def create_build(body: BuildBody, ctx: Ctx, user: CurrentUser) -> dict[str, Any]
             state="STAGING",
             created_by=user.name,
             start_after=body.start,
-            release={"strategy": body.strategy, "max_in_flight": body.max_in_flight},
+            release=body.plan().to_dict(),
         )
         session.add(build)
         events.record(session, type="audit.app.build.create", app=app, actor=user.name)

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from yun.cli.options import InFlightOpt, KeepOpt, StepsOpt, StrategyOpt
 from yun.cli.output import CliError, age, console, print_json
 from yun.cli.session import client, route_url, router_port
 from yun.client import ApiClient
@@ -144,18 +145,16 @@ def stop(name: str) -> None:
 
 def restart(
     name: str,
-    strategy: Annotated[
-        str,
-        typer.Option("--strategy", help="rolling (no downtime, the default) or recreate."),
-    ] = "rolling",
-    max_in_flight: Annotated[
-        int, typer.Option("--max-in-flight", min=1, help="New instances started at a time.")
-    ] = 1,
+    strategy: StrategyOpt = "rolling",
+    max_in_flight: InFlightOpt = 1,
+    instance_steps: StepsOpt = None,
+    keep_old: KeepOpt = 60.0,
 ) -> None:
     """Restart an app: new instances (with env changes) replace the old ones."""
     from yun.cli.deploying import release_options, wait_released
 
-    app = _action(name, "restart", "Restarting", release_options(strategy, max_in_flight))
+    options = release_options(strategy, max_in_flight, instance_steps, keep_old)
+    app = _action(name, "restart", "Restarting", options)
     wait_released(name, after=float(app["updated_at"]), deploying=bool(app.get("deployment")))
 
 

@@ -9,28 +9,35 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from yun.cli.options import STRATEGIES, InFlightOpt, KeepOpt, StepsOpt, StrategyOpt
 from yun.cli.output import CliError, age, console, print_json
 from yun.cli.session import client
 from yun.client import ApiClient
 
 ACTIVE = ("DEPLOYING", "CANCELING", "FAILING")
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-StrategyOpt = Annotated[
-    str,
-    typer.Option(
-        "--strategy", help="rolling (new instances replace old ones, no downtime) or recreate."
-    ),
-]
-InFlightOpt = Annotated[
-    int,
-    typer.Option("--max-in-flight", min=1, help="New instances started at a time (rolling)."),
-]
 
 
-def release_options(strategy: str, max_in_flight: int) -> dict[str, Any]:
-    if strategy not in ("rolling", "recreate"):
-        raise CliError(f"--strategy: {strategy!r} is not one of rolling, recreate")
-    return {"strategy": strategy, "max_in_flight": max_in_flight}
+def release_options(
+    strategy: str, max_in_flight: int, steps: str | None = None, keep_old: float = 60.0
+) -> dict[str, Any]:
+    """The API's release options from the command's flags; a mistake is one error line."""
+    if strategy not in STRATEGIES:
+        raise CliError(f"--strategy: {strategy!r} is not one of {', '.join(STRATEGIES)}")
+    options: dict[str, Any] = {"strategy": strategy, "max_in_flight": max_in_flight}
+    if steps is not None:
+        if strategy != "canary":
+            raise CliError("--instance-steps: only with --strategy canary")
+        try:
+            options["instance_steps"] = [int(part) for part in steps.split(",")]
+        except ValueError:
+            raise CliError(f"--instance-steps: {steps!r} is not percentages like 10,50") from None
+        values = options["instance_steps"]
+        if any(not 0 < v < 100 for v in values) or values != sorted(set(values)):
+            raise CliError(f"--instance-steps: {steps!r} must rise, each between 1 and 99")
+    if strategy == "blue-green":
+        options["keep_old"] = keep_old
+    return options
 
 
 def latest(api: ApiClient, guid: str, *, since: float) -> dict[str, Any] | None:
@@ -41,10 +48,13 @@ def latest(api: ApiClient, guid: str, *, since: float) -> dict[str, Any] | None:
     return None
 
 
-def follow(api: ApiClient, guid: str, name: str, *, timeout: float = 600.0) -> dict[str, Any]:
-    """Print a deployment's steps as they happen; raise when it ends other than DEPLOYED."""
+def follow(
+    api: ApiClient, guid: str, name: str, *, skip: int = 0, timeout: float = 600.0
+) -> dict[str, Any]:
+    """Print a deployment's steps (after the first `skip`) as they happen, until it ends or
+    pauses; raise when it ends other than DEPLOYED."""
     deadline = time.monotonic() + timeout
-    shown = 0
+    shown = skip
     while True:
         found = api.deployments(guid)
         if not found:
@@ -53,6 +63,12 @@ def follow(api: ApiClient, guid: str, name: str, *, timeout: float = 600.0) -> d
         for _, text in deployment["history"][shown:]:
             console.print(f"   {text}", highlight=False, markup=False)
         shown = len(deployment["history"])
+        if deployment["state"] == "PAUSED":
+            console.print(
+                f"Paused: continue with `yun continue-deployment {name}`,"
+                f" or `yun cancel-deployment {name}`."
+            )
+            return deployment
         if deployment["state"] not in ACTIVE:
             break
         if time.monotonic() > deadline:
@@ -78,10 +94,7 @@ def wait_released(name: str, *, after: float, deploying: bool | None = None) -> 
         if deploying:
             deployment = api.deployments(guid)[0]
         if deployment is not None:
-            console.print(
-                f"Deploying revision {deployment['version']} of [bold]{name}[/]"
-                f" ({deployment['strategy']}, {deployment['max_in_flight']} at a time)…"
-            )
+            console.print(f"Deploying revision {deployment['version']} of [bold]{name}[/]…")
             follow(api, guid, name)
     wait_running(name, after=after)
 
@@ -128,18 +141,27 @@ def deployments(
     console.print(table)
 
 
+def continue_deployment(name: str) -> None:
+    """Move a paused canary to its next traffic step, or past the last one to the end."""
+    with client() as api:
+        guid = api.find_app(name)["guid"]
+        resumed = api.action(guid, "continue-deployment")
+        console.print(f"Continuing the deployment of [bold]{name}[/]…")
+        follow(api, guid, name, skip=len(resumed["history"]) - 1)
+
+
 def cancel_deployment(name: str) -> None:
     """Cancel a deployment under way: the old revision's instances come back first."""
     with client() as api:
         guid = api.find_app(name)["guid"]
-        api.action(guid, "cancel-deployment")
+        cancelled = api.action(guid, "cancel-deployment")
         console.print(f"Cancelling the deployment of [bold]{name}[/]…")
-        follow_cancel(api, guid, name)
+        follow_cancel(api, guid, name, skip=len(cancelled["history"]) - 1)
 
 
-def follow_cancel(api: ApiClient, guid: str, name: str) -> None:
+def follow_cancel(api: ApiClient, guid: str, name: str, *, skip: int = 0) -> None:
     try:
-        follow(api, guid, name)
+        follow(api, guid, name, skip=skip)
     except CliError as exc:
         if "canceled" not in str(exc):
             raise
@@ -175,9 +197,12 @@ def rollback(
     version: Annotated[int, typer.Option("--version", min=1, help="The revision to go back to.")],
     strategy: StrategyOpt = "rolling",
     max_in_flight: InFlightOpt = 1,
+    instance_steps: StepsOpt = None,
+    keep_old: KeepOpt = 60.0,
 ) -> None:
     """Deploy an earlier revision again, without staging: its droplet, env and limits."""
-    body = {"version": version, **release_options(strategy, max_in_flight)}
+    options = release_options(strategy, max_in_flight, instance_steps, keep_old)
+    body = {"version": version, **options}
     with client() as api:
         guid = api.find_app(name)["guid"]
         result = api.action(guid, "rollback", body)

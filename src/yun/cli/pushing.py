@@ -17,7 +17,8 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColu
 
 from yun import __version__
 from yun.cli.bits import scan, tar_chunks
-from yun.cli.deploying import InFlightOpt, StrategyOpt, release_options, wait_released
+from yun.cli.deploying import release_options, wait_released
+from yun.cli.options import InFlightOpt, KeepOpt, StepsOpt, StrategyOpt
 from yun.cli.output import CliError, console
 from yun.cli.session import client
 from yun.cli.waiting import wait_running
@@ -81,10 +82,12 @@ def push(
     ] = None,
     strategy: StrategyOpt = "rolling",
     max_in_flight: InFlightOpt = 1,
+    instance_steps: StepsOpt = None,
+    keep_old: KeepOpt = 60.0,
 ) -> None:
     """Push an app: upload, stage with buildpacks, start (a running app: a rolling deployment,
     no downtime), and print its URL."""
-    release = release_options(strategy, max_in_flight)
+    release = release_options(strategy, max_in_flight, instance_steps, keep_old)
     if docker_image and (path is not None or buildpack):
         raise CliError("-o/--docker-image: an image app has no -p/--path or -b/--buildpack")
     if docker_username and not docker_image:

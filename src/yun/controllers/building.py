@@ -29,7 +29,7 @@ from yun.logstore import LogStore
 from yun.registry import ImageError, port, pull, start_command, unpack
 from yun.store import events
 from yun.store.models import App, Build, Droplet, Package, Process
-from yun.store.releases import create_revision, release
+from yun.store.releases import Plan, create_revision, release
 from yun.store.session import Store
 
 
@@ -253,8 +253,7 @@ class BuildController:
                     app=app,
                     revision=revision,
                     actor=build.created_by,
-                    strategy=str(build.release.get("strategy") or "rolling"),
-                    max_in_flight=int(build.release.get("max_in_flight") or 1),
+                    plan=Plan.from_dict(build.release),
                 )
             elif app.state != "STARTED":  # --no-start: `yun start` runs it; a running app
                 app.revision_guid = revision.guid  # keeps its release until restarted

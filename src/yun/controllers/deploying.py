@@ -1,4 +1,4 @@
-"""The deployment controller: rolls an app from one revision to the next without downtime.
+"""The deployment controller: moves an app from one revision to the next without downtime.
 
 A deployment keeps, per process type, how many instances of the old and of the new revision
 are wanted (`Deployment.progress`); the instance controller runs exactly those, and the route
@@ -8,13 +8,22 @@ instances, and for every new instance the router already sends traffic to, let o
 instance go (it drains first: see the instance controller). Capacity never drops below the
 process's instance count.
 
-A new instance that crashes fails the deployment; a user may cancel it. Both turn it around
-(`releases.flip`): the old revision's instances come back before the new ones go. A finished
-deployment makes its revision the app's current one.
+A canary starts enough new instances for its first traffic step (`steps`, percent), has the
+router send exactly that share of requests to them (server weights), and pauses until
+`continue-deployment`; past its last step it finishes like a rolling one. Blue-green brings up
+a full new set that takes no traffic, switches all traffic at once, keeps the old set standing
+by for `keep_seconds`, then lets it go.
+
+A new instance that crashes, a canary whose 5xx share is worse than the old side's by more than
+`error_margin`, or a user's cancel turns the deployment around (`releases.flip`): traffic goes
+back to the old side and the old revision's instances come back before the new ones go. A
+finished deployment makes its revision the app's current one.
 """
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,8 +36,15 @@ from yun.store.models import App, Deployment, Instance, Process, Revision
 from yun.store.releases import ACTIVE, flip, note
 from yun.store.session import Store
 
-FINAL_STATE = {"DEPLOYING": "DEPLOYED", "CANCELING": "CANCELED", "FAILING": "FAILED"}
+FINAL_STATE = {
+    "DEPLOYING": "DEPLOYED",
+    "PAUSED": "DEPLOYED",
+    "CANCELING": "CANCELED",
+    "FAILING": "FAILED",
+}
 POLL = 0.5  # seconds between passes while a deployment is under way
+CANARY_ERROR_MARGIN = 0.05  # a canary fails when its 5xx share is this much above the old side's
+CANARY_MIN_RESPONSES = 20  # …judged only once it has answered this many
 
 
 @dataclass(frozen=True)
@@ -53,12 +69,31 @@ def roll(sides: Sides, *, max_in_flight: int) -> tuple[int, int, bool]:
     return old, new, done
 
 
+ResponseCounts = dict[str, tuple[int, int]]
+"""Per router server name: (responses, of which 5xx), since the router's last reload."""
+
+
+def _no_counts() -> ResponseCounts:
+    return {}
+
+
 class DeploymentController:
     prefix = "deployments"
 
-    def __init__(self, *, store: Store, wake: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        wake: Callable[[str], None],
+        responses: Callable[[], ResponseCounts] = _no_counts,
+        error_margin: float = CANARY_ERROR_MARGIN,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.store = store
         self.wake = wake
+        self.responses = responses
+        self.error_margin = error_margin
+        self.clock = clock
 
     def reconcile(self, key: str) -> Result:
         moved = False
@@ -83,18 +118,22 @@ class DeploymentController:
             deployment.state = "CANCELED"
             note(deployment, "the app was stopped")
             return True
-        crashed = self._crashed(session, app, new_rev.version)
-        if crashed and deployment.state == "DEPLOYING":
-            flip(deployment, state="FAILING", reason=f"revision {new_rev.version}: {crashed}")
-            events.record(
-                session,
-                type="app.deployment.failed",
-                app=app,
-                data={"deployment": deployment.guid, "reason": deployment.reason},
+        if deployment.state in ("DEPLOYING", "PAUSED"):
+            failure = self._crashed(session, app, new_rev.version) or self._erring(
+                session, app, deployment, old_rev.version, new_rev.version
             )
-            return True
+            if failure:
+                flip(deployment, state="FAILING", reason=f"revision {new_rev.version}: {failure}")
+                events.record(
+                    session,
+                    type="app.deployment.failed",
+                    app=app,
+                    data={"deployment": deployment.guid, "reason": deployment.reason},
+                )
+                return True
+        phase = _phase(deployment)
         progress: dict[str, Any] = {}
-        finished = True
+        finished = all_ready = True
         for kind, sides in deployment.progress.items():
             proc = session.scalar(
                 select(Process).where(Process.app_guid == app.guid, Process.type == kind)
@@ -102,17 +141,58 @@ class DeploymentController:
             if proc is None:
                 continue
             now = self._sides(session, proc, sides, old_rev.version, new_rev.version)
-            old, new, done = roll(now, max_in_flight=deployment.max_in_flight)
+            old, new, done, ready = self._plan(deployment, phase, now)
             progress[kind] = {"old": old, "new": new}
             finished &= done
-            if (old, new) != (now.old, now.new):
+            all_ready &= ready
+            if phase == "rolling" and (old, new) != (now.old, now.new):
                 note(deployment, f"{kind}: {now.ready_new}/{proc.instances} new serving")
         changed = progress != deployment.progress
         deployment.progress = progress
         if finished:
             self._finish(session, deployment, app, new_rev)
             return True
-        return changed
+        return self._advance(deployment, phase, all_ready, new_rev.version) or changed
+
+    def _plan(self, deployment: Deployment, phase: str, now: Sides) -> tuple[int, int, bool, bool]:
+        """(old, new, done, ready) for one process in the deployment's phase."""
+        if phase == "canary":
+            share = int(deployment.steps[deployment.step])
+            target = max(1, math.ceil(now.wanted * share / 100))
+            return now.wanted, target, False, now.ready_new >= target
+        if phase == "blue-green":
+            switched = deployment.keep_until is not None
+            if switched and self.clock() >= float(deployment.keep_until or 0):
+                return 0, now.wanted, now.old_left == 0, True  # the stand-by goes
+            return now.wanted, now.wanted, False, now.ready_new >= now.wanted
+        old, new, done = roll(now, max_in_flight=deployment.max_in_flight)
+        return old, new, done, done
+
+    def _advance(self, deployment: Deployment, phase: str, ready: bool, version: int) -> bool:
+        """Deployment-wide moves once every process is ready: a canary pauses at its share of
+        traffic; a blue-green deployment switches all traffic over at once."""
+        if not ready:
+            return False
+        if phase == "canary" and deployment.state == "DEPLOYING":
+            share = int(deployment.steps[deployment.step])
+            deployment.weight = share
+            deployment.state = "PAUSED"
+            note(
+                deployment,
+                f"canary: {share}% of requests go to revision {version}; paused"
+                " (yun continue-deployment, or cancel-deployment)",
+            )
+            return True
+        if phase == "blue-green" and deployment.keep_until is None:
+            deployment.weight = 100
+            deployment.keep_until = self.clock() + deployment.keep_seconds
+            note(
+                deployment,
+                f"switched all requests to revision {version}; the old instances stand by"
+                f" for {deployment.keep_seconds:g} s (cancel-deployment switches back)",
+            )
+            return True
+        return False
 
     def _sides(
         self, session: Any, proc: Process, sides: dict[str, Any], old_version: int, new_version: int
@@ -148,8 +228,41 @@ class DeploymentController:
         )
         return "" if row is None else f"instance {row.index} crashed ({row.reason or 'exited'})"
 
+    def _erring(
+        self, session: Any, app: App, deployment: Deployment, old_version: int, new_version: int
+    ) -> str:
+        """Why the new side answers worse than the old one while both take traffic, or ""."""
+        if not deployment.weight or deployment.weight >= 100:
+            return ""
+        proc = session.scalar(
+            select(Process).where(Process.app_guid == app.guid, Process.type == "web")
+        )
+        if proc is None:
+            return ""
+        totals = {old_version: [0, 0], new_version: [0, 0]}
+        prefix = f"{proc.guid[:8]}-"
+        for name, (answered, errors) in self.responses().items():
+            parts = name.split("-")
+            if not name.startswith(prefix) or len(parts) != 3 or not parts[1].isdigit():
+                continue
+            if int(parts[1]) in totals:
+                totals[int(parts[1])][0] += answered
+                totals[int(parts[1])][1] += errors
+        (old_n, old_e), (new_n, new_e) = totals[old_version], totals[new_version]
+        if new_n < CANARY_MIN_RESPONSES:
+            return ""
+        old_rate = old_e / old_n if old_n else 0.0
+        new_rate = new_e / new_n
+        if new_rate > old_rate + self.error_margin:
+            return (
+                f"{new_rate:.0%} of its responses were 5xx against {old_rate:.0%}"
+                f" of the old revision's ({new_n} and {old_n} responses)"
+            )
+        return ""
+
     def _finish(self, session: Any, deployment: Deployment, app: App, revision: Revision) -> None:
         deployment.state = FINAL_STATE[deployment.state]
+        deployment.weight = None
         app.revision_guid = revision.guid
         note(deployment, f"{deployment.state.lower()}: revision {revision.version} serves")
         events.record(
@@ -159,3 +272,15 @@ class DeploymentController:
             actor=deployment.created_by,
             data={"deployment": deployment.guid, "revision": revision.version},
         )
+
+
+def _phase(deployment: Deployment) -> str:
+    """canary (at a traffic step), blue-green (before the old side goes), or rolling: also how
+    every deployment ends, a canary past its last step, or one turned around."""
+    if deployment.state not in ("DEPLOYING", "PAUSED"):
+        return "rolling"
+    if deployment.strategy == "canary" and deployment.step < len(deployment.steps):
+        return "canary"
+    if deployment.strategy == "blue-green":
+        return "blue-green"
+    return "rolling"

@@ -9,6 +9,7 @@ and HAProxy validates every new configuration before it replaces the running one
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +18,9 @@ from sqlalchemy import select
 from yun.controllers.runtime.managing import Result
 from yun.router import Route as RouterRoute
 from yun.router import Server
-from yun.store.models import App, Domain, Instance, Process, Route, RouteMapping
+from yun.router.config import MAX_WEIGHT
+from yun.store.models import App, Domain, Instance, Process, Revision, Route, RouteMapping
+from yun.store.releases import active_deployment
 from yun.store.session import Store
 
 
@@ -30,6 +33,17 @@ class RouteController:
         self.store = store
         self.haproxy = haproxy
         self.on_reload = on_reload
+
+    def _weights(self, session: Any, app: App) -> tuple[int, int, int] | None:
+        """(old version, new version, percent to new) while a deployment splits traffic."""
+        deployment = active_deployment(session, app.guid)
+        if deployment is None or deployment.weight is None:
+            return None
+        old = session.get(Revision, deployment.from_revision_guid or "")
+        new = session.get(Revision, deployment.revision_guid)
+        if old is None or new is None:
+            return None
+        return old.version, new.version, deployment.weight
 
     def table(self) -> list[RouterRoute]:
         routes: list[RouterRoute] = []
@@ -61,6 +75,7 @@ class RouteController:
                     names.append(app.name)
                     if app.state != "STARTED":
                         continue
+                    found: list[tuple[Instance, str]] = []
                     for inst in session.scalars(
                         select(Instance)
                         .where(
@@ -71,13 +86,8 @@ class RouteController:
                         .order_by(Instance.version, Instance.index)
                     ):
                         if inst.address and inst.port:
-                            servers.append(
-                                Server(
-                                    name=f"{proc.guid[:8]}-{inst.version}-{inst.index}",
-                                    address=inst.address,
-                                    port=inst.port,
-                                )
-                            )
+                            found.append((inst, f"{proc.guid[:8]}-{inst.version}-{inst.index}"))
+                    servers += _weighted(found, self._weights(session, app))
                 if not backend:
                     continue
                 routes.append(
@@ -102,3 +112,42 @@ class RouteController:
                 if inst.routed != now_routed:
                     inst.routed = now_routed
         return Result()
+
+
+def split_weights(old: int, new: int, percent: int) -> tuple[int, int]:
+    """Server weights (old, new) so that `new` servers get `percent` of all requests and `old`
+    ones the rest, exactly where HAProxy's weights allow it (whole numbers up to 256)."""
+    if new == 0 or percent <= 0:
+        return 1, 0
+    if old == 0 or percent >= 100:
+        return 0, 1
+    w_old, w_new = (100 - percent) * new, percent * old
+    common = math.gcd(w_old, w_new)
+    w_old, w_new = w_old // common, w_new // common
+    top = max(w_old, w_new)
+    if top > MAX_WEIGHT:
+        w_old = max(1, round(w_old * MAX_WEIGHT / top))
+        w_new = max(1, round(w_new * MAX_WEIGHT / top))
+    return w_old, w_new
+
+
+def _weighted(
+    found: list[tuple[Instance, str]], split: tuple[int, int, int] | None
+) -> list[Server]:
+    """Servers for the instances; with a split, the new version's share set by weights."""
+    weights = {}
+    if split is not None:
+        old_version, new_version, percent = split
+        old = sum(1 for inst, _ in found if inst.version == old_version)
+        new = sum(1 for inst, _ in found if inst.version == new_version)
+        w_old, w_new = split_weights(old, new, percent)
+        weights = {old_version: w_old, new_version: w_new}
+    return [
+        Server(
+            name=name,
+            address=str(inst.address),
+            port=int(inst.port or 0),
+            weight=weights.get(inst.version, 1),
+        )
+        for inst, name in found
+    ]

@@ -59,6 +59,7 @@ TIMEOUTS: tuple[tuple[str, str], ...] = (
     ("client-fin", "30s"),
 )
 RETRIES = 3
+MAX_WEIGHT = 256  # HAProxy's largest server weight
 ACCESS_LINE_MAX = 8192
 ACCESS_RING_SIZE = 16 << 20  # ≈50,000 lines: seconds of saturation, read once a CPU is free
 
@@ -69,7 +70,7 @@ _ESCAPES = {"\\": "\\\\", '"': '\\"', "$": "\\$", "\n": "\\n", "\r": "\\r", "\t"
 class _Backend:
     name: str
     app_name: str
-    servers: tuple[tuple[str, str], ...]  # (encoded server name, address:port), sorted
+    servers: tuple[tuple[str, str, int], ...]  # (encoded name, address:port, weight), sorted
 
 
 @dataclass(frozen=True)
@@ -129,9 +130,12 @@ def _socket_address(host: str, port: int) -> str:
     return f"ipv6@{ip.compressed}:{port}" if ip.version == 6 else f"{ip.compressed}:{port}"
 
 
-def _servers(backend: str, servers: Sequence[Server]) -> tuple[tuple[str, str], ...]:
-    rendered = sorted((encode_name(s.name), server_address(s)) for s in servers)
-    names = [name for name, _ in rendered]
+def _servers(backend: str, servers: Sequence[Server]) -> tuple[tuple[str, str, int], ...]:
+    for s in servers:
+        if not 0 <= s.weight <= MAX_WEIGHT:
+            raise ValueError(f"server {s.name!r}: weight {s.weight} is not within 0..{MAX_WEIGHT}")
+    rendered = sorted((encode_name(s.name), server_address(s), s.weight) for s in servers)
+    names = [name for name, _, _ in rendered]
     if len(set(names)) != len(names):
         raise ValueError(f"backend {backend!r} has two servers with the same name")
     return tuple(rendered)
@@ -296,5 +300,8 @@ def _backend(backend: _Backend, *, logging: bool) -> str:
     if not backend.servers:
         body = f"Requested route ('%[var({accesslog.VAR_HOST})]') has no available instances.\n"
         lines.append(_error_return(503, body, "no_healthy_instances"))
-    lines += [f"    server {name} {address}" for name, address in backend.servers]
+    lines += [
+        f"    server {name} {address}" + (f" weight {weight}" if weight != 1 else "")
+        for name, address, weight in backend.servers
+    ]
     return "\n".join(lines) + "\n"

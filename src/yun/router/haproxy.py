@@ -35,7 +35,7 @@ from pathlib import Path
 from yun.router.config import HOST_MAP_PREFIX, STATS_SOCKET, render_files
 from yun.router.control import ProcessTable, parse_show_proc, send_command
 from yun.router.errors import RouterConfigError, RouterError
-from yun.router.routes import Route, RouterConfig
+from yun.router.routes import Route, RouterConfig, decode_name
 from yun.router.stats import read_stats
 
 CONFIG_FILE = "haproxy.cfg"
@@ -151,6 +151,21 @@ class HAProxy:
             return read_stats(self.stats_socket)
         except OSError as exc:
             raise RouterError(f"HAProxy stats socket {self.stats_socket}: {exc}") from exc
+
+    def response_counts(self) -> dict[str, tuple[int, int]]:
+        """Per server, by the name Yun gave it: (responses, of which 5xx) since the running
+        worker started. Empty when HAProxy cannot be asked."""
+        try:
+            rows = self.stats()
+        except RouterError:
+            return {}
+        counts: dict[str, tuple[int, int]] = {}
+        for row in rows:
+            if row.get("svname") in (None, "FRONTEND", "BACKEND"):
+                continue
+            classes = [int(row.get(f"hrsp_{n}xx") or 0) for n in range(1, 6)]
+            counts[decode_name(str(row["svname"]))] = (sum(classes), classes[4])
+        return counts
 
     # -- changes ---------------------------------------------------------------------------
 

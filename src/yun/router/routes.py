@@ -36,6 +36,9 @@ class Server:
     name: str
     address: str
     port: int
+    weight: int = 1
+    """HAProxy's server weight, 0..256: 0 takes no requests (a blue-green side before its
+    switch); other values split traffic in proportion (a canary's exact percentage)."""
 
 
 @dataclass(frozen=True)

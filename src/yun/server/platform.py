@@ -123,7 +123,7 @@ class Platform:
                 InstanceController(
                     store=store, blobs=blobs, settings=s, agent=self._agent, wake=wake
                 ),
-                DeploymentController(store=store, wake=wake),
+                DeploymentController(store=store, wake=wake, responses=haproxy.response_counts),
                 RouteController(store=store, haproxy=haproxy, on_reload=self._access.reconnect),
             ],
             timing=s.timing,

@@ -180,6 +180,16 @@ class Deployment(Resource):
     from_revision_guid: Mapped[str | None] = mapped_column(String(36), default=None)
     revision_guid: Mapped[str] = mapped_column(String(36))
     max_in_flight: Mapped[int] = mapped_column(Integer, default=1)
+    steps: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    """Canary: the new revision's share of traffic at each pause, in percent (e.g. [10, 50])."""
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    """Canary: the index into `steps` now; len(steps) once continued past the last pause."""
+    weight: Mapped[int | None] = mapped_column(Integer, default=None)
+    """Percent of the app's traffic the router sends the new side; None: all instances alike."""
+    keep_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    keep_until: Mapped[float | None] = mapped_column(Float, default=None)
+    """Blue-green: after the switch the old side stands by without traffic until then
+    (`keep_seconds` after it), so a cancel is instant."""
     progress: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     reason: Mapped[str] = mapped_column(Text, default="")
     history: Mapped[list[Any]] = mapped_column(JSON, default=list)

@@ -10,6 +10,7 @@ Deployment that the deployment controller rolls forward (see `controllers/deploy
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
@@ -18,13 +19,54 @@ from sqlalchemy.orm import Session
 from yun.store import events
 from yun.store.models import App, Deployment, Droplet, Process, Revision
 
-STRATEGIES = ("rolling", "recreate")
-ACTIVE = ("DEPLOYING", "CANCELING", "FAILING")
+STRATEGIES = ("rolling", "canary", "blue-green", "recreate")
+ACTIVE = ("DEPLOYING", "PAUSED", "CANCELING", "FAILING")
 """Deployment states that still move instances; the others are final."""
+DEFAULT_CANARY_STEPS = (10,)
+DEFAULT_BLUE_GREEN_KEEP = 60.0  # seconds the old side stands by after a blue-green switch
 
 
 class ReleaseError(Exception):
     """A release that cannot happen now; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a revision reaches a running app (what `--strategy` and its options say)."""
+
+    strategy: str = "rolling"
+    max_in_flight: int = 1
+    steps: tuple[int, ...] = DEFAULT_CANARY_STEPS
+    keep_seconds: float = DEFAULT_BLUE_GREEN_KEEP
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
+        """A plan as stored with a build; missing keys take the defaults."""
+        return cls(
+            strategy=str(data.get("strategy") or "rolling"),
+            max_in_flight=int(data.get("max_in_flight") or 1),
+            steps=tuple(int(s) for s in data.get("steps") or DEFAULT_CANARY_STEPS),
+            keep_seconds=float(data.get("keep_seconds", DEFAULT_BLUE_GREEN_KEEP)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "strategy": self.strategy,
+            "max_in_flight": self.max_in_flight,
+            "steps": list(self.steps),
+            "keep_seconds": self.keep_seconds,
+        }
+
+    def check(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ReleaseError(f"strategy {self.strategy!r}: use one of {', '.join(STRATEGIES)}")
+        if self.max_in_flight < 1:
+            raise ReleaseError("max-in-flight must be at least 1")
+        steps = list(self.steps)
+        if not steps or any(not 0 < s < 100 for s in steps) or steps != sorted(set(steps)):
+            raise ReleaseError("instance-steps must be rising percentages between 1 and 99")
+        if self.keep_seconds < 0:
+            raise ReleaseError("the blue-green keep time cannot be negative")
 
 
 def process_settings(session: Session, app: App) -> dict[str, Any]:
@@ -145,15 +187,15 @@ def release(
     app: App,
     revision: Revision,
     actor: str,
-    strategy: str = "rolling",
-    max_in_flight: int = 1,
+    plan: Plan | None = None,
 ) -> Deployment | None:
-    """Make `revision` the app's: a rolling Deployment when the app runs another revision,
-    else at once (returns None). A deployment still under way is superseded."""
-    if strategy not in STRATEGIES:
-        raise ReleaseError(f"strategy {strategy!r}: use one of {', '.join(STRATEGIES)}")
-    if max_in_flight < 1:
-        raise ReleaseError("max-in-flight must be at least 1")
+    """Make `revision` the app's: a Deployment (rolling, canary or blue-green) when the app
+    runs another revision, else at once (returns None). A deployment still under way is
+    superseded."""
+    plan = plan or Plan()
+    plan.check()
+    strategy, max_in_flight, keep_seconds = plan.strategy, plan.max_in_flight, plan.keep_seconds
+    canary_steps = list(plan.steps) if strategy == "canary" else []
     running = app.state == "STARTED" and app.revision_guid is not None
     current = active_deployment(session, app.guid)
     if current is not None:
@@ -175,9 +217,20 @@ def release(
         revision_guid=revision.guid,
         max_in_flight=max_in_flight,
         progress=progress,
+        steps=canary_steps,
+        step=0,
+        # Blue-green: the new side takes no traffic until all of it runs; canary: none until
+        # its first instances run (the controller then sets the step's share).
+        weight=0 if strategy in ("canary", "blue-green") else None,
+        keep_seconds=keep_seconds if strategy == "blue-green" else 0.0,
         created_by=actor,
     )
-    note(deployment, f"rolling to revision {revision.version}, {max_in_flight} at a time")
+    how = {
+        "rolling": f"{max_in_flight} at a time",
+        "canary": "traffic steps " + ", ".join(f"{s}%" for s in canary_steps),
+        "blue-green": f"switching at once, old side kept {keep_seconds:g} s",
+    }
+    note(deployment, f"{strategy} deployment of revision {revision.version}: {how[strategy]}")
     session.add(deployment)
     session.flush()
     events.record(
@@ -207,7 +260,7 @@ def cancel(session: Session, *, app: App, actor: str) -> Deployment:
     """Roll an active deployment back the way it came: the old revision's instances come back
     before the new ones go, so cancelling is as free of downtime as deploying."""
     deployment = active_deployment(session, app.guid)
-    if deployment is None or deployment.state != "DEPLOYING":
+    if deployment is None or deployment.state not in ("DEPLOYING", "PAUSED"):
         raise ReleaseError(f"app {app.name} has no deployment under way to cancel")
     flip(deployment, state="CANCELING", reason=f"cancelled by {actor}")
     events.record(
@@ -220,8 +273,28 @@ def cancel(session: Session, *, app: App, actor: str) -> Deployment:
     return deployment
 
 
+def resume(session: Session, *, app: App, actor: str) -> Deployment:
+    """Move a paused canary to its next traffic step, or past the last one to the end."""
+    deployment = active_deployment(session, app.guid)
+    if deployment is None or deployment.state != "PAUSED":
+        raise ReleaseError(f"app {app.name} has no paused deployment to continue")
+    deployment.step += 1
+    deployment.state = "DEPLOYING"
+    left = deployment.steps[deployment.step :]
+    note(deployment, f"continued by {actor}" + (f": next {left[0]}%" if left else ": to 100%"))
+    events.record(
+        session,
+        type="audit.app.deployment.continue",
+        app=app,
+        actor=actor,
+        data={"deployment": deployment.guid, "step": deployment.step},
+    )
+    return deployment
+
+
 def flip(deployment: Deployment, *, state: str, reason: str) -> None:
-    """Turn a deployment around: its old side becomes the side it rolls to."""
+    """Turn a deployment around: its old side becomes the side it rolls to. Where traffic was
+    split by weight, all of it goes back to the old side at once."""
     assert deployment.from_revision_guid is not None
     deployment.from_revision_guid, deployment.revision_guid = (
         deployment.revision_guid,
@@ -233,4 +306,8 @@ def flip(deployment: Deployment, *, state: str, reason: str) -> None:
     }
     deployment.state = state
     deployment.reason = reason
+    if deployment.weight is not None:
+        deployment.weight = 100
+    deployment.steps, deployment.step = [], 0
+    deployment.keep_until, deployment.keep_seconds = None, 0.0
     note(deployment, reason)

@@ -25,7 +25,7 @@ from yun.logstore import LogStore
 from yun.settings import Settings, Timing
 from yun.store.bootstrap import Defaults, bootstrap
 from yun.store.models import App, Droplet, Process, Route, RouteMapping
-from yun.store.releases import create_revision, release
+from yun.store.releases import Plan, create_revision, release
 from yun.store.session import Store
 from yun.store.slots import parse_slot
 
@@ -119,7 +119,13 @@ class World:
             clock=self.clock,
         )
         self.routes = RouteController(store=self.store, haproxy=self.router)
-        self.deployments = DeploymentController(store=self.store, wake=lambda key: None)
+        self.responses: dict[str, tuple[int, int]] = {}
+        self.deployments = DeploymentController(
+            store=self.store,
+            wake=lambda key: None,
+            responses=lambda: self.responses,
+            clock=self.clock,
+        )
         self.app_guid = ""
 
     def close(self) -> None:
@@ -135,6 +141,17 @@ class World:
     def serving(self) -> list[str]:
         """`version-index` of every server the router sends traffic to."""
         return sorted(s.name.split("-", 1)[1] for r in self.router.routes for s in r.servers)
+
+    def weights(self) -> dict[str, int]:
+        """`version-index` → HAProxy weight of every server."""
+        return {s.name.split("-", 1)[1]: s.weight for r in self.router.routes for s in r.servers}
+
+    def share(self, version: int) -> float:
+        """The fraction of requests HAProxy's weighted round-robin sends to `version`."""
+        weights = self.weights()
+        total = sum(weights.values())
+        mine = sum(w for name, w in weights.items() if name.startswith(f"{version}-"))
+        return mine / total if total else 0.0
 
     def push(self, *, instances: int, name: str = "web") -> None:
         """An app with a route and one running revision (v1)."""
@@ -154,12 +171,13 @@ class World:
         for _ in range(3):
             self.tick()
 
-    def deploy(self, *, max_in_flight: int = 1, **env: str) -> int:
+    def deploy(self, *, plan: Plan | None = None, max_in_flight: int = 1, **env: str) -> int:
         """A new droplet for the app, released as a push would; returns its version."""
         with self.store.session() as session:
             app = session.get(App, self.app_guid)
             assert app is not None
             app.env = {**app.env, **env}
+            plan = plan or Plan(max_in_flight=max_in_flight)
             droplet = Droplet(
                 app_guid=app.guid, build_guid="b", blob="a" * 64, process_types={"web": "run"}
             )
@@ -174,7 +192,7 @@ class World:
                 description="new droplet",
                 actor="test",
             )
-            release(session, app=app, revision=revision, actor="test", max_in_flight=max_in_flight)
+            release(session, app=app, revision=revision, actor="test", plan=plan)
             return revision.version
 
     def deployment(self) -> dict[str, Any]:
@@ -183,7 +201,13 @@ class World:
         with self.store.session() as session:
             row = session.scalars(select(Deployment).order_by(Deployment.created_at.desc())).first()
             assert row is not None
-            return {"state": row.state, "progress": row.progress, "history": row.history}
+            return {
+                "state": row.state,
+                "progress": row.progress,
+                "history": row.history,
+                "weight": row.weight,
+                "reason": row.reason,
+            }
 
     def current_version(self) -> int:
         from yun.store.models import Revision

@@ -7,11 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.orm import Session
 from tests.unit.controllers.deployment_world import World
 
 from yun.controllers.deploying import Sides, roll
+from yun.controllers.routing import split_weights
 from yun.store.models import App
-from yun.store.releases import cancel
+from yun.store.releases import Plan, cancel, resume
 
 
 @pytest.fixture
@@ -142,3 +144,131 @@ def test_a_push_during_a_deployment_supersedes_it(world: World) -> None:
 def test_roll_moves_one_batch_at_a_time(sides: Sides, expected: tuple[int, int, bool]) -> None:
     max_in_flight = 2 if sides.wanted == 4 else 1
     assert roll(sides, max_in_flight=max_in_flight) == expected
+
+
+def canary(steps: tuple[int, ...]) -> Plan:
+    return Plan(strategy="canary", steps=steps)
+
+
+def app_of(world: World, session: Session) -> App:
+    app = session.get(App, world.app_guid)
+    assert app is not None
+    return app
+
+
+def test_a_canary_sends_its_exact_share_and_pauses_at_each_step(world: World) -> None:
+    world.push(instances=4)
+    world.deploy(plan=canary((10, 50)))
+    for _ in range(4):
+        world.tick()
+    assert world.deployment()["state"] == "PAUSED"
+    assert world.share(2) == pytest.approx(0.10)
+    assert len([n for n in world.serving() if n.startswith("1-")]) == 4  # old side whole
+    with world.store.session() as session:
+        resume(session, app=app_of(world, session), actor="alice")
+    for _ in range(5):
+        world.tick()
+    assert world.deployment()["state"] == "PAUSED"
+    assert world.share(2) == pytest.approx(0.50)
+    assert len([n for n in world.serving() if n.startswith("2-")]) == 2  # ceil(4 * 50 %)
+    with world.store.session() as session:
+        resume(session, app=app_of(world, session), actor="alice")
+    seen = run_until_final(world, instances=4)
+    assert world.deployment()["state"] == "DEPLOYED"
+    assert all(len(serving) >= 4 for serving in seen)
+    for _ in range(3):
+        world.tick()
+    assert world.serving() == ["2-0", "2-1", "2-2", "2-3"]
+    assert set(world.weights().values()) == {1}
+
+
+def test_a_canary_answering_more_5xx_is_cancelled_and_traffic_returns(world: World) -> None:
+    world.push(instances=2)
+    world.deploy(plan=canary((25,)))
+    for _ in range(4):
+        world.tick()
+    assert world.deployment()["state"] == "PAUSED"
+    names = {s.name.split("-", 1)[1]: s.name for r in world.router.routes for s in r.servers}
+    world.responses = {names["1-0"]: (100, 1), names["1-1"]: (100, 0), names["2-0"]: (60, 15)}
+    world.tick()
+    failed = world.deployment()
+    assert failed["state"] == "FAILING"
+    assert "25% of its responses were 5xx" in failed["reason"]
+    world.tick()
+    assert world.share(1) == 1.0  # all requests back on the old revision at once
+    run_until_final(world, instances=2)
+    assert world.deployment()["state"] == "FAILED"
+    assert world.current_version() == 1
+    for _ in range(3):
+        world.tick()
+    assert world.serving() == ["1-0", "1-1"]
+
+
+def test_a_canary_as_good_as_the_old_side_keeps_going(world: World) -> None:
+    world.push(instances=2)
+    world.deploy(plan=canary((25,)))
+    for _ in range(4):
+        world.tick()
+    names = {s.name.split("-", 1)[1]: s.name for r in world.router.routes for s in r.servers}
+    world.responses = {names["1-0"]: (100, 5), names["2-0"]: (60, 4)}  # 5 % and 6.7 %
+    world.tick()
+    assert world.deployment()["state"] == "PAUSED"
+
+
+def test_blue_green_switches_all_traffic_at_once_and_keeps_the_old_set(
+    tmp_path: Path,
+) -> None:
+    world = World(tmp_path)
+    try:
+        world.push(instances=2)
+        world.deploy(plan=Plan(strategy="blue-green", keep_seconds=10))
+        shares = []
+        for _ in range(4):
+            world.tick()
+            shares.append(world.share(2))
+        assert shares[-1] == 1.0 and set(shares) <= {0.0, 1.0}  # never a mix
+        assert len([n for n in world.serving() if n.startswith("1-")]) == 2  # standing by
+        for _ in range(5):
+            world.tick()
+        assert world.deployment()["state"] == "DEPLOYING"  # within the keep time
+        seen = run_until_final(world, instances=2)
+        assert world.deployment()["state"] == "DEPLOYED"
+        assert all(len(serving) >= 2 for serving in seen)
+        for _ in range(3):
+            world.tick()
+        assert world.serving() == ["2-0", "2-1"]
+    finally:
+        world.close()
+
+
+def test_cancelling_blue_green_after_the_switch_switches_straight_back(world: World) -> None:
+    world.push(instances=2)
+    world.deploy(plan=Plan(strategy="blue-green", keep_seconds=60))
+    for _ in range(4):
+        world.tick()
+    assert world.share(2) == 1.0
+    with world.store.session() as session:
+        cancel(session, app=app_of(world, session), actor="alice")
+    world.tick()  # the cancel reaches the router on the next pass
+    assert world.share(1) == 1.0
+    run_until_final(world, instances=2)
+    assert world.deployment()["state"] == "CANCELED"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "percent", "expected_share"),
+    [(4, 1, 10, 0.10), (2, 1, 10, 0.10), (3, 1, 33, 0.33), (9, 2, 50, 0.50), (5, 5, 1, 0.01)],
+)
+def test_split_weights_give_the_new_side_its_share(
+    old: int, new: int, percent: int, expected_share: float
+) -> None:
+    w_old, w_new = split_weights(old, new, percent)
+    assert 0 < w_old <= 256 and 0 < w_new <= 256
+    assert new * w_new / (new * w_new + old * w_old) == pytest.approx(expected_share, abs=0.005)
+
+
+def test_split_weights_at_the_ends() -> None:
+    assert split_weights(2, 2, 0) == (1, 0)
+    assert split_weights(2, 2, 100) == (0, 1)
+    assert split_weights(0, 2, 30) == (0, 1)
+    assert split_weights(2, 0, 30) == (1, 0)

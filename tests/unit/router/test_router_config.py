@@ -292,3 +292,29 @@ def test_bind_must_be_an_ip_address():
         render(RouterConfig("localhost", 8080, Path("/run/yun")), [])
     assert "bind :8080" in render(RouterConfig("", 8080, Path("/run/yun")), [])
     assert "bind ipv6@::1:8080" in render(RouterConfig("::1", 8080, Path("/run/yun")), [])
+
+
+def test_server_weights_are_written_where_they_are_not_one():
+    route = Route(
+        "a.apps.localhost",
+        "",
+        "guid",
+        "a",
+        [
+            Server("old-0", "10.0.0.1", 80, weight=9),
+            Server("new-0", "10.0.0.2", 80, weight=4),
+            Server("idle", "10.0.0.3", 80, weight=0),
+            Server("plain", "10.0.0.4", 80),
+        ],
+    )
+    lines = [line for line in section(render(CONFIG, [route]), "backend be_guid")]
+    assert "server old-0 10.0.0.1:80 weight 9" in lines
+    assert "server new-0 10.0.0.2:80 weight 4" in lines
+    assert "server idle 10.0.0.3:80 weight 0" in lines
+    assert "server plain 10.0.0.4:80" in lines
+
+
+def test_a_weight_haproxy_would_refuse_is_rejected():
+    route = Route("a.apps.localhost", "", "guid", "a", [Server("s", "10.0.0.1", 80, weight=300)])
+    with pytest.raises(ValueError, match="weight 300"):
+        render(CONFIG, [route])
