@@ -82,6 +82,14 @@ class ApiClient:
         result: dict[str, Any] = self._call("POST", f"/v3/apps/{guid}/actions/{action}", json=body)
         return result
 
+    # routes
+    def routes(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/v3/routes")["resources"])
+
+    def update_route(self, guid: str, options: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("PATCH", f"/v3/routes/{guid}", json=options)
+        return result
+
     # deployments and revisions
     def deployments(self, guid: str) -> list[dict[str, Any]]:
         return list(self._call("GET", f"/v3/apps/{guid}/deployments")["resources"])

@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import select
 
 from yun.controllers.runtime.managing import Result
+from yun.router import Policy, Server
 from yun.router import Route as RouterRoute
-from yun.router import Server
 from yun.router.config import MAX_WEIGHT
 from yun.store.models import App, Domain, Instance, Process, Revision, Route, RouteMapping
 from yun.store.releases import active_deployment
@@ -56,13 +56,16 @@ class RouteController:
                 .order_by(Route.host, Route.path)
             )
             grouped: dict[tuple[str, str, str], list[tuple[App, str]]] = {}
+            route_options: dict[str, dict[str, Any]] = {}
             for route, domain, mapping, app in session.execute(query):
+                route_options[route.guid] = dict(route.options or {})
                 key = (f"{route.host}.{domain.name}", route.path, route.guid)
                 grouped.setdefault(key, []).append((app, mapping.process_type))
             for (host, path, route_guid), targets in grouped.items():
                 servers: list[Server] = []
                 names: list[str] = []
                 backend = ""
+                policy = policy_of(route_options[route_guid])
                 for app, process_type in targets:
                     proc = session.scalar(
                         select(Process).where(
@@ -97,6 +100,7 @@ class RouteController:
                         backend=backend,
                         app_name=",".join(names),
                         servers=servers,
+                        policy=policy,
                     )
                 )
         return routes
@@ -148,6 +152,18 @@ def _weighted(
             address=str(inst.address),
             port=int(inst.port or 0),
             weight=weights.get(inst.version, 1),
+            instance=str(inst.index),
         )
         for inst, name in found
     ]
+
+
+def policy_of(options: dict[str, Any]) -> Policy:
+    """A route's stored options as the router's policy (the API checked them on the way in)."""
+    timeout = options.get("timeout")
+    return Policy(
+        balance=str(options.get("loadbalancing") or "round-robin"),
+        hash_header=str(options.get("hash_header") or ""),
+        sticky=bool(options.get("sticky", True)),
+        timeout=float(timeout) if timeout else None,
+    )

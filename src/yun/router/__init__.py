@@ -9,13 +9,23 @@ from yun.router.accesslog import AccessLogReceiver, AccessRecord, Batch, parse_l
 from yun.router.config import RenderedConfig, render, render_files
 from yun.router.errors import RouterConfigError, RouterError
 from yun.router.haproxy import HAProxy
-from yun.router.routes import Route, RouterConfig, Server, backend_id, backend_name
+from yun.router.routes import (
+    BALANCING,
+    Policy,
+    Route,
+    RouterConfig,
+    Server,
+    backend_id,
+    backend_name,
+)
 
 __all__ = [
+    "BALANCING",
     "AccessLogReceiver",
     "AccessRecord",
     "Batch",
     "HAProxy",
+    "Policy",
     "RenderedConfig",
     "Route",
     "RouterConfig",

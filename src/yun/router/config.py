@@ -32,6 +32,7 @@ from pathlib import Path
 
 from yun.router import accesslog
 from yun.router.routes import (
+    Policy,
     Route,
     RouterConfig,
     Server,
@@ -59,6 +60,9 @@ TIMEOUTS: tuple[tuple[str, str], ...] = (
     ("client-fin", "30s"),
 )
 RETRIES = 3
+STICKY_COOKIE = "__VCAP_ID__"  # Cloud Foundry's name: the instance a sticky client returns to
+TARGET_HEADER = "X-Yun-App-Instance"
+CF_TARGET_HEADER = "X-CF-APP-INSTANCE"
 MAX_WEIGHT = 256  # HAProxy's largest server weight
 ACCESS_LINE_MAX = 8192
 ACCESS_RING_SIZE = 16 << 20  # ≈50,000 lines: seconds of saturation, read once a CPU is free
@@ -70,7 +74,8 @@ _ESCAPES = {"\\": "\\\\", '"': '\\"', "$": "\\$", "\n": "\\n", "\r": "\\r", "\t"
 class _Backend:
     name: str
     app_name: str
-    servers: tuple[tuple[str, str, int], ...]  # (encoded name, address:port, weight), sorted
+    servers: tuple[tuple[str, str, int, str], ...]  # (encoded name, address, weight, instance)
+    policy: Policy
 
 
 @dataclass(frozen=True)
@@ -130,12 +135,16 @@ def _socket_address(host: str, port: int) -> str:
     return f"ipv6@{ip.compressed}:{port}" if ip.version == 6 else f"{ip.compressed}:{port}"
 
 
-def _servers(backend: str, servers: Sequence[Server]) -> tuple[tuple[str, str, int], ...]:
+def _servers(backend: str, servers: Sequence[Server]) -> tuple[tuple[str, str, int, str], ...]:
     for s in servers:
         if not 0 <= s.weight <= MAX_WEIGHT:
             raise ValueError(f"server {s.name!r}: weight {s.weight} is not within 0..{MAX_WEIGHT}")
-    rendered = sorted((encode_name(s.name), server_address(s), s.weight) for s in servers)
-    names = [name for name, _, _ in rendered]
+        if s.instance and not s.instance.isdigit():
+            raise ValueError(f"server {s.name!r}: instance {s.instance!r} is not an index")
+    rendered = sorted(
+        (encode_name(s.name), server_address(s), s.weight, s.instance) for s in servers
+    )
+    names = [name for name, _, _, _ in rendered]
     if len(set(names)) != len(names):
         raise ValueError(f"backend {backend!r} has two servers with the same name")
     return tuple(rendered)
@@ -144,10 +153,12 @@ def _servers(backend: str, servers: Sequence[Server]) -> tuple[tuple[str, str, i
 def _backends(routes: Sequence[Route]) -> list[_Backend]:
     by_name: dict[str, _Backend] = {}
     for route in routes:
+        route.policy.check()
         backend = _Backend(
             name=backend_name(route.backend),
             app_name=route.app_name,
             servers=_servers(route.backend, route.servers),
+            policy=route.policy,
         )
         known = by_name.setdefault(backend.name, backend)
         if known != backend:
@@ -292,7 +303,12 @@ def _unknown_route_backend() -> str:
 
 
 def _backend(backend: _Backend, *, logging: bool) -> str:
-    lines = [f"backend {backend.name}", "    balance roundrobin"]
+    policy = backend.policy
+    lines = [f"backend {backend.name}", f"    balance {_balance(policy)}"]
+    if policy.balance == "hash":
+        lines.append("    hash-type consistent")  # instances coming and going move few keys
+    if policy.timeout is not None:
+        lines.append(f"    timeout server {round(policy.timeout * 1000)}ms")
     if logging and backend.app_name:
         lines.append(
             f"    http-request set-var({accesslog.VAR_APP}) str({encode_name(backend.app_name)})"
@@ -300,8 +316,53 @@ def _backend(backend: _Backend, *, logging: bool) -> str:
     if not backend.servers:
         body = f"Requested route ('%[var({accesslog.VAR_HOST})]') has no available instances.\n"
         lines.append(_error_return(503, body, "no_healthy_instances"))
+    lines += _instance_rules(backend)
     lines += [
         f"    server {name} {address}" + (f" weight {weight}" if weight != 1 else "")
-        for name, address, weight in backend.servers
+        for name, address, weight, _ in backend.servers
     ]
     return "\n".join(lines) + "\n"
+
+
+def _balance(policy: Policy) -> str:
+    if policy.balance == "hash":
+        return f"hdr({policy.hash_header})"
+    return "leastconn" if policy.balance == "least-connection" else "roundrobin"
+
+
+def _instance_rules(backend: _Backend) -> list[str]:
+    """Requests that name their instance: `X-Yun-App-Instance: INDEX` (or Cloud Foundry's
+    `X-CF-APP-INSTANCE: APP_GUID:INDEX`) reach it or get 404; with sticky sessions, a client
+    whose app set JSESSIONID comes back to the instance in its `__VCAP_ID__` cookie. Servers
+    without traffic (weight 0: a blue-green stand-by) are never picked this way."""
+    serving = [(name, index) for name, _, weight, index in backend.servers if weight > 0]
+    indexed = [(name, index) for name, index in serving if index]
+    if not backend.servers:
+        return []  # the route answers 503 whatever the request asks for
+    lines = [
+        f"    http-request set-var(txn.yun_target) req.hdr({TARGET_HEADER})"
+        f" if {{ req.hdr({TARGET_HEADER}) -m found }}",
+        f"    http-request set-var(txn.yun_target) req.hdr({CF_TARGET_HEADER}),field(2,:)"
+        f" if {{ req.hdr({CF_TARGET_HEADER}) -m found }}",
+    ]
+    known = " ".join(sorted({index for _, index in indexed}))
+    missing = "Requested instance ('%[var(txn.yun_target)]') of this app does not exist.\n"
+    unknown = f"!{{ var(txn.yun_target) -m str {known} }}" if known else ""
+    lines.append(
+        _error_return(404, missing, "unknown_instance").rstrip()
+        + f" if {{ var(txn.yun_target) -m found }} {unknown}".rstrip()
+    )
+    lines += [
+        f"    use-server {name} if {{ var(txn.yun_target) -m str {index} }}"
+        for name, index in indexed
+    ]
+    if backend.policy.sticky and serving:
+        lines += [
+            f"    use-server {name} if {{ req.cook({STICKY_COOKIE}) -m str {name} }}"
+            for name, _ in serving
+        ]
+        lines.append(
+            f'    http-response add-header Set-Cookie "{STICKY_COOKIE}=%[srv_name]; path=/;'
+            ' HttpOnly" if { res.cook(JSESSIONID) -m found }'
+        )
+    return lines

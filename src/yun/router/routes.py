@@ -39,6 +39,31 @@ class Server:
     weight: int = 1
     """HAProxy's server weight, 0..256: 0 takes no requests (a blue-green side before its
     switch); other values split traffic in proportion (a canary's exact percentage)."""
+    instance: str = ""
+    """The instance index a debugging client may ask for (`X-Yun-App-Instance`)."""
+
+
+_HEADER = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+BALANCING = ("round-robin", "least-connection", "hash")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How one route spreads requests over its instances."""
+
+    balance: str = "round-robin"  # one of BALANCING
+    hash_header: str = ""  # with "hash": requests with the same value go to the same instance
+    sticky: bool = True  # an app's JSESSIONID keeps a client on its instance (__VCAP_ID__)
+    timeout: float | None = None  # seconds an instance may take to answer (default 900)
+
+    def check(self) -> None:
+        """Raises ValueError naming the option HAProxy could not take."""
+        if self.balance not in BALANCING:
+            raise ValueError(f"loadbalancing {self.balance!r}: use one of {', '.join(BALANCING)}")
+        if self.balance == "hash" and not _HEADER.match(self.hash_header):
+            raise ValueError("loadbalancing hash needs hash_header, a header name like X-User")
+        if self.timeout is not None and not 0 < self.timeout <= 86400:
+            raise ValueError(f"timeout {self.timeout}: give seconds between 1 and 86400")
 
 
 @dataclass(frozen=True)
@@ -50,6 +75,7 @@ class Route:
     backend: str
     app_name: str
     servers: Sequence[Server]
+    policy: Policy = Policy()
 
 
 @dataclass(frozen=True)

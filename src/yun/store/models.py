@@ -203,6 +203,8 @@ class Route(Resource):
     domain_guid: Mapped[str] = mapped_column(ForeignKey("domains.guid", ondelete="CASCADE"))
     path: Mapped[str] = mapped_column(String(255), default="")
     space_guid: Mapped[str] = mapped_column(ForeignKey("spaces.guid", ondelete="CASCADE"))
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """Traffic policy: loadbalancing, hash_header, sticky, timeout (see yun.router.Policy)."""
 
 
 class RouteMapping(Resource):

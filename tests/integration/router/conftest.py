@@ -77,6 +77,8 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             self.rfile.read(length)
+        if self.path.startswith("/slow"):
+            time.sleep(1.5)  # a long request: for least-connection balancing and timeouts
         body = json.dumps(
             {
                 "name": self.server.name,
@@ -87,6 +89,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
+        if self.path.startswith("/login"):
+            self.send_header("Set-Cookie", f"JSESSIONID=session-of-{self.server.name}; Path=/")
         self.end_headers()
         self.wfile.write(body)
 

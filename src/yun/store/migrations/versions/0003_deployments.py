@@ -1,5 +1,5 @@
 """deployments: revisions pin process settings, instances carry a revision version, apps their
-current droplet, builds how they are released; deployments
+current droplet, builds how they are released, routes their traffic policy; deployments
 
 Instances are the agent's reports, rebuilt from its next pass (it reports every adopted slot
 on start), so the table is recreated with its new key instead of altered in place.
@@ -68,6 +68,8 @@ def upgrade() -> None:
         batch.add_column(sa.Column("droplet_guid", sa.String(length=36), nullable=True))
     with op.batch_alter_table("builds") as batch:
         batch.add_column(sa.Column("release", sa.JSON(), nullable=False, server_default="{}"))
+    with op.batch_alter_table("routes") as batch:
+        batch.add_column(sa.Column("options", sa.JSON(), nullable=False, server_default="{}"))
     op.execute(
         "UPDATE apps SET droplet_guid = (SELECT droplet_guid FROM revisions"
         " WHERE revisions.guid = apps.revision_guid)"
@@ -99,6 +101,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_deployments_app_guid", table_name="deployments")
     op.drop_table("deployments")
+    with op.batch_alter_table("routes") as batch:
+        batch.drop_column("options")
     with op.batch_alter_table("builds") as batch:
         batch.drop_column("release")
     with op.batch_alter_table("apps") as batch:

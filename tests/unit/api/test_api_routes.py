@@ -1,0 +1,69 @@
+"""Route policies through the API: `GET /v3/routes`, `PATCH /v3/routes/{guid}`."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from yun.cli.output import CliError
+from yun.cli.routes import parse_options
+
+
+def _route(client: TestClient) -> dict[str, object]:
+    client.post("/v3/apps/push", json={"application": {"name": "shop"}})
+    (route,) = client.get("/v3/routes").json()["resources"]
+    return dict(route)
+
+
+def test_a_route_lists_its_apps_and_default_policy(client: TestClient) -> None:
+    route = _route(client)
+    assert route["url"] == "shop.apps.localhost"
+    assert route["apps"] == ["shop"]
+    assert route["options"] == {"loadbalancing": "round-robin", "sticky": True}
+
+
+def test_options_change_and_wake_the_router(client: TestClient, woken: list[str]) -> None:
+    guid = _route(client)["guid"]
+    woken.clear()
+    reply = client.patch(
+        f"/v3/routes/{guid}",
+        json={"loadbalancing": "hash", "hash_header": "X-User", "timeout": 30},
+    )
+    assert reply.status_code == 200
+    assert reply.json()["options"] == {
+        "loadbalancing": "hash",
+        "hash_header": "X-User",
+        "sticky": True,
+        "timeout": 30.0,
+    }
+    assert "routes" in woken
+    back = client.patch(f"/v3/routes/{guid}", json={"loadbalancing": "least-connection"})
+    assert "hash_header" not in back.json()["options"]
+
+
+def test_bad_options_are_422_naming_the_field(client: TestClient) -> None:
+    guid = _route(client)["guid"]
+    wrong = client.patch(f"/v3/routes/{guid}", json={"loadbalancing": "random"})
+    assert wrong.status_code == 422 and "loadbalancing" in wrong.json()["error"]
+    unhashed = client.patch(f"/v3/routes/{guid}", json={"loadbalancing": "hash"})
+    assert unhashed.status_code == 422 and "hash_header" in unhashed.json()["error"]
+    header = client.patch(f"/v3/routes/{guid}", json={"hash_header": "bad header"})
+    assert header.status_code == 422 and "hash_header" in header.json()["error"]
+    assert client.get("/v3/routes").json()["resources"][0]["options"]["loadbalancing"] == (
+        "round-robin"
+    )  # nothing half-applied
+
+
+def test_cli_option_pairs() -> None:
+    assert parse_options(["loadbalancing=hash", "hash-header=X-User", "sticky=false"]) == {
+        "loadbalancing": "hash",
+        "hash_header": "X-User",
+        "sticky": False,
+    }
+    assert parse_options(["timeout=30s"]) == {"timeout": 30.0}
+    for bad in ("speed=fast", "sticky=maybe", "timeout=soon", "loadbalancing"):
+        try:
+            parse_options([bad])
+        except CliError as exc:
+            assert bad.split("=")[0].replace("-", "_") in str(exc) or bad in str(exc)
+        else:
+            raise AssertionError(f"{bad} was accepted")
