@@ -192,6 +192,29 @@ class Agent:
             log.exception("measuring instance %s failed", run.instance_guid)
             return None
 
+    def cpu_seconds(self, slot: str) -> float | None:
+        """CPU time the slot's live instance has used so far; None when none runs."""
+        with self._lock:
+            found = self._slots.get(slot)
+            run = found.run if found is not None else None
+        if run is None:
+            return None
+        try:
+            return self.driver.cpu_seconds(run.handle)
+        except Exception:
+            log.exception("measuring the CPU of instance %s failed", run.instance_guid)
+            return None
+
+    def running_slots(self, process_guid: str) -> list[str]:
+        """Slots of a process whose instance is RUNNING now."""
+        prefix = f"{process_guid}:"
+        with self._lock:
+            return [
+                key
+                for key, slot in self._slots.items()
+                if key.startswith(prefix) and slot.state is InstanceState.RUNNING
+            ]
+
     def supervise_once(self) -> None:
         """One supervision pass; the agent's thread runs one every `timing.check_interval`."""
         events: list[_Event] = []

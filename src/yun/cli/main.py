@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from yun import __version__
-from yun.cli import apps, deploying, logs, pushing, routes
+from yun.cli import apps, autoscaling, deploying, logs, pushing, routes
 from yun.cli import config as cli_config
 from yun.cli.droplets import droplet_app
 from yun.cli.output import CliError, console, errors
@@ -85,6 +85,7 @@ app.command("continue-deployment")(deploying.continue_deployment)
 app.command("cancel-deployment")(deploying.cancel_deployment)
 app.command()(deploying.revisions)
 app.command()(deploying.rollback)
+app.command()(autoscaling.autoscale)
 app.command()(routes.routes)
 app.command("update-route")(routes.update_route)
 app.command()(logs.logs)

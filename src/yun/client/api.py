@@ -82,6 +82,19 @@ class ApiClient:
         result: dict[str, Any] = self._call("POST", f"/v3/apps/{guid}/actions/{action}", json=body)
         return result
 
+    # autoscaling
+    def autoscale(self, guid: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/v3/apps/{guid}/autoscale")
+        return result
+
+    def set_autoscale(self, guid: str, policy: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("PUT", f"/v3/apps/{guid}/autoscale", json=policy)
+        return result
+
+    def delete_autoscale(self, guid: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("DELETE", f"/v3/apps/{guid}/autoscale")
+        return result
+
     # routes
     def routes(self) -> list[dict[str, Any]]:
         return list(self._call("GET", "/v3/routes")["resources"])

@@ -20,6 +20,7 @@ from yun.agent import Agent
 from yun.api.app import create_app
 from yun.api.context import ApiContext
 from yun.blobstore import BlobStore
+from yun.controllers.autoscaling import AutoscaleController
 from yun.controllers.building import BuildController
 from yun.controllers.deploying import DeploymentController
 from yun.controllers.routing import RouteController
@@ -30,6 +31,7 @@ from yun.registry import RegistryError, RegistryServer
 from yun.router import AccessLogReceiver, Batch, HAProxy, RouterConfig
 from yun.server.drivers import make_driver, staging_sandbox
 from yun.server.images import DropletExporter, platform_registry
+from yun.server.metrics import PlatformMetrics
 from yun.server.pidfile import read_pid, write_pid
 from yun.settings import Settings
 from yun.store.bootstrap import bootstrap
@@ -124,11 +126,16 @@ class Platform:
                     store=store, blobs=blobs, settings=s, agent=self._agent, wake=wake
                 ),
                 DeploymentController(store=store, wake=wake, responses=haproxy.response_counts),
+                AutoscaleController(
+                    store=store,
+                    metrics=PlatformMetrics(haproxy=haproxy, agent=self._agent),
+                    wake=wake,
+                ),
                 RouteController(store=store, haproxy=haproxy, on_reload=self._access.reconnect),
             ],
             timing=s.timing,
             workers=3,
-            resync_keys=("deployments", "instances", "routes"),
+            resync_keys=("deployments", "instances", "routes", "autoscale"),
         )
         for key in builds.pending():
             self._manager.wake(key)

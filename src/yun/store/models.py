@@ -74,6 +74,8 @@ class App(Resource):
     droplet_guid: Mapped[str | None] = mapped_column(String(36), default=None)
     """The droplet the next restart runs: the last staged one, or a rolled-back revision's."""
     package_guid: Mapped[str | None] = mapped_column(String(36), default=None)
+    autoscale: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """`yun autoscale`'s policy: {"min", "max", "metric", "target"}; {} when off."""
 
 
 class Process(Resource):

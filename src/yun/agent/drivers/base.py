@@ -77,6 +77,11 @@ class Driver(Protocol):
         driver cannot tell. Must not fail when the instance has just died or been removed."""
         ...
 
+    def cpu_seconds(self, handle: Handle) -> float | None:
+        """CPU time the live instance has used so far (the autoscaler takes its rate); None
+        when the driver cannot tell. Must not fail when the instance has just gone."""
+        ...
+
     def to_dict(self, handle: Handle) -> dict[str, Any]: ...
 
     def adopt(self, saved: Mapping[str, Any]) -> Handle | None:

@@ -1,4 +1,4 @@
-"""Reading an instance's cgroup: memory use and whether the OOM killer struck.
+"""Reading an instance's cgroup: memory and CPU use, and whether the OOM killer struck.
 
 runc creates and limits the cgroup (`linux.cgroupsPath` in config.json); the driver only reads
 it, to tell a user that their instance died *because it ran out of memory* (Cloud Foundry's
@@ -86,6 +86,18 @@ class Cgroup:
         if failures is None or not failures.strip().isdigit():
             return None
         return int(failures) > 0
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time the cgroup's processes used so far, or None when the cgroup is gone."""
+        relative = self.path.lstrip("/")
+        try:
+            if self.unified:
+                text = (self.root / relative / "cpu.stat").read_text()
+                usec = parse_flat_keyed(text).get("usage_usec")
+                return None if usec is None else usec / 1e6
+            return int((self.root / "cpuacct" / relative / "cpuacct.usage").read_text()) / 1e9
+        except (OSError, ValueError):
+            return None
 
     def memory_usage(self) -> int | None:
         """Bytes in use (working set), or None when the cgroup is gone."""

@@ -61,6 +61,10 @@ class _Stat:
     state: str
     pgrp: int
     starttime: int
+    cpu_ticks: int  # utime + stime, and of children it waited for
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def _read_stat(pid: int) -> _Stat | None:
@@ -69,7 +73,8 @@ def _read_stat(pid: int) -> _Stat | None:
     except (OSError, ValueError):
         return None
     fields = text[text.rfind(")") + 2 :].split()  # comm may hold spaces and parentheses
-    return _Stat(state=fields[0], pgrp=int(fields[2]), starttime=int(fields[19]))
+    ticks = sum(int(value) for value in fields[11:15])
+    return _Stat(state=fields[0], pgrp=int(fields[2]), starttime=int(fields[19]), cpu_ticks=ticks)
 
 
 def _group_members(pgid: int) -> list[int]:
@@ -227,6 +232,14 @@ class ProcessDriver:
         memory = sum(resident_bytes(pid) for pid in _group_members(pgid))
         disk = disk_usage(handle.run_dir / name for name in ("app", "deps", "tmp"))
         return Usage(memory_bytes=memory, disk_bytes=disk)
+
+    def cpu_seconds(self, handle: Handle) -> float | None:
+        """CPU time of the instance's live process group."""
+        if handle.pid is None or not self._group_is_ours(handle):
+            return None
+        pgid = int(handle.data.get("pgid", handle.pid))
+        stats = (_read_stat(pid) for pid in _group_members(pgid))
+        return sum(stat.cpu_ticks for stat in stats if stat is not None) / CLOCK_TICKS
 
     # -- stopping ---------------------------------------------------------------------------
 

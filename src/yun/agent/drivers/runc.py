@@ -394,6 +394,10 @@ class RuncDriver:
         memory = Cgroup(str(path)).memory_usage() if path else None
         return Usage(memory_bytes=memory, disk_bytes=self._disk_bytes(handle))
 
+    def cpu_seconds(self, handle: Handle) -> float | None:
+        path = handle.data.get("cgroups_path")
+        return Cgroup(str(path)).cpu_seconds() if path else None
+
     # -- stopping ---------------------------------------------------------------------------
 
     def signal(self, handle: Handle, signum: int) -> None:

@@ -1,5 +1,6 @@
 """deployments: revisions pin process settings, instances carry a revision version, apps their
-current droplet, builds how they are released, routes their traffic policy; deployments
+current droplet and autoscaling policy, builds how they are released, routes their traffic
+policy; deployments
 
 Instances are the agent's reports, rebuilt from its next pass (it reports every adopted slot
 on start), so the table is recreated with its new key instead of altered in place.
@@ -66,6 +67,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("processes", sa.JSON(), nullable=False, server_default="{}"))
     with op.batch_alter_table("apps") as batch:
         batch.add_column(sa.Column("droplet_guid", sa.String(length=36), nullable=True))
+        batch.add_column(sa.Column("autoscale", sa.JSON(), nullable=False, server_default="{}"))
     with op.batch_alter_table("builds") as batch:
         batch.add_column(sa.Column("release", sa.JSON(), nullable=False, server_default="{}"))
     with op.batch_alter_table("routes") as batch:
@@ -106,6 +108,7 @@ def downgrade() -> None:
     with op.batch_alter_table("builds") as batch:
         batch.drop_column("release")
     with op.batch_alter_table("apps") as batch:
+        batch.drop_column("autoscale")
         batch.drop_column("droplet_guid")
     with op.batch_alter_table("revisions") as batch:
         batch.drop_column("processes")

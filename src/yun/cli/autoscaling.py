@@ -1,0 +1,83 @@
+"""`yun autoscale`: set, show or turn off an app's autoscaling policy."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+import typer
+
+from yun.cli.output import CliError, age, console, print_json
+from yun.cli.session import client
+
+
+def _show(name: str, found: dict[str, Any]) -> None:
+    policy = found["policy"]
+    if policy is None:
+        console.print(
+            f"App {name} does not autoscale. Set a target with `yun autoscale {name}"
+            " --min 1 --max 5 --rps 100`."
+        )
+        return
+    if found["source"] == "manifest":
+        console.print(f"App {name} autoscales as its manifest's Stackato block says: {policy}")
+    else:
+        unit = {"cpu": "% CPU", "rps": " requests/s", "concurrency": " requests in flight"}
+        console.print(
+            f"App {name} autoscales between {policy['min']} and {policy['max']} instances,"
+            f" aiming at {policy['target']:g}{unit[policy['metric']]} per instance."
+        )
+    now = time.time()
+    for event in found["decisions"]:
+        data = event["data"]
+        console.print(
+            f"  {age(now - float(event['timestamp']))} ago: {data['from']} → {data['to']}"
+            f" ({data['reason']})",
+            markup=False,
+        )
+
+
+def autoscale(
+    name: str,
+    min_: Annotated[int | None, typer.Option("--min", min=0, help="Fewest instances.")] = None,
+    max_: Annotated[int | None, typer.Option("--max", min=1, help="Most instances.")] = None,
+    cpu: Annotated[float | None, typer.Option("--cpu", help="Target % CPU per instance.")] = None,
+    rps: Annotated[
+        float | None, typer.Option("--rps", help="Target requests/s per instance.")
+    ] = None,
+    concurrency: Annotated[
+        float | None, typer.Option("--concurrency", help="Target requests in flight each.")
+    ] = None,
+    off: Annotated[bool, typer.Option("--off", help="Stop autoscaling.")] = False,
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Autoscale an app on CPU, requests per second or requests in flight (HPA rule with
+    Knative-style panic and stable windows); without options, show its policy."""
+    targets = {k: v for k, v in (("cpu", cpu), ("rps", rps), ("concurrency", concurrency)) if v}
+    with client() as api:
+        guid = api.find_app(name)["guid"]
+        if off:
+            if targets or min_ is not None or max_ is not None:
+                raise CliError("--off: give it alone")
+            found = api.delete_autoscale(guid)
+            console.print(f"App {name} no longer autoscales.")
+            return
+        if not targets and min_ is None and max_ is None:
+            found = api.autoscale(guid)
+            if json_:
+                print_json(found)
+            else:
+                _show(name, found)
+            return
+        if len(targets) != 1:
+            raise CliError("give one target: --cpu N, --rps N or --concurrency N")
+        if min_ is None or max_ is None:
+            raise CliError("give both --min and --max")
+        ((metric, target),) = targets.items()
+        found = api.set_autoscale(
+            guid, {"min": min_, "max": max_, "metric": metric, "target": target}
+        )
+    if json_:
+        print_json(found)
+    else:
+        _show(name, found)

@@ -1,0 +1,164 @@
+"""The autoscaler with time injected: a load step scales up within the panic window, a drop
+scales down only after the stabilization window, noise within tolerance changes nothing, and
+every change is an event with its reason."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from yun.controllers.autoscaling import AutoscaleController, AutoscalePolicy, Decider
+from yun.settings import Settings
+from yun.store.bootstrap import bootstrap
+from yun.store.models import App, Event, Process
+from yun.store.session import Store
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Load:
+    """The metric the fake HAProxy / cgroups report: a total for rps, an average for cpu."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, float] = {}
+
+    def sample(self, app_guid: str, process_guid: str) -> dict[str, float]:
+        return dict(self.values)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    made = Store(Settings(home=tmp_path).db_url)
+    made.migrate()
+    yield made
+    made.close()
+
+
+def make_app(store: Store, tmp_path: Path, spec: dict[str, Any], instances: int = 1) -> str:
+    defaults = bootstrap(store, home=tmp_path, domain="apps.localhost", admin_password="pw")
+    with store.session() as session:
+        own = spec.pop("autoscale", {})
+        app = App(
+            name="scaled", space_guid=defaults.space_guid, state="STARTED", spec=spec, autoscale=own
+        )
+        session.add(app)
+        session.flush()
+        session.add(Process(app_guid=app.guid, type="web", instances=instances))
+        return app.guid
+
+
+def instances(store: Store) -> int:
+    with store.session() as session:
+        proc = session.scalar(select(Process))
+        assert proc is not None
+        return proc.instances
+
+
+def run(controller: AutoscaleController, clock: Clock, store: Store, seconds: int) -> list[int]:
+    """One pass a second for `seconds`; the instance count after each."""
+    seen = []
+    for _ in range(seconds):
+        clock.now += 1
+        controller.reconcile("autoscale")
+        seen.append(instances(store))
+    return seen
+
+
+def world(
+    store: Store, tmp_path: Path, spec: dict[str, Any], instances: int = 1
+) -> tuple[AutoscaleController, Clock, Load]:
+    make_app(store, tmp_path, spec, instances)
+    clock, load = Clock(), Load()
+    controller = AutoscaleController(store=store, metrics=load, wake=lambda key: None, clock=clock)
+    return controller, clock, load
+
+
+RPS = {"autoscale": {"min": 1, "max": 20, "metric": "rps", "target": 10}}  # a fresh copy each
+
+
+def test_a_load_step_scales_up_within_the_panic_window(store: Store, tmp_path: Path) -> None:
+    controller, clock, load = world(store, tmp_path, dict(RPS))
+    load.values = {"rps": 5}
+    assert run(controller, clock, store, 90)[-1] == 1  # quiet: one instance is enough
+    load.values = {"rps": 100}
+    after_step = run(controller, clock, store, 6)
+    assert after_step[-1] >= 10, after_step  # within 6 s of the step
+    with store.session() as session:
+        scaled = [e for e in session.scalars(select(Event)) if e.type == "app.autoscale"]
+    assert scaled and scaled[0].data["panic"] is True
+    assert "panic window" in scaled[0].data["reason"]
+    assert scaled[0].data["from"] == 1
+
+
+def test_scaling_down_waits_for_the_stabilization_window_and_does_not_flap(
+    store: Store, tmp_path: Path
+) -> None:
+    controller, clock, load = world(store, tmp_path, dict(RPS))
+    load.values = {"rps": 100}
+    run(controller, clock, store, 30)
+    assert instances(store) == 10
+    load.values = {"rps": 5}
+    calm = run(controller, clock, store, 280)
+    assert set(calm) == {10}  # within five minutes of the last busy recommendation
+    later = run(controller, clock, store, 120)
+    assert later[-1] == 1
+    changes = [b for a, b in zip([10, *later], later, strict=False) if a != b]
+    assert all(b < a for a, b in zip([10, *changes], changes, strict=False))  # only down
+
+
+def test_noise_within_tolerance_changes_nothing(store: Store, tmp_path: Path) -> None:
+    controller, clock, load = world(store, tmp_path, dict(RPS), instances=4)
+    seen = []
+    for second in range(200):
+        load.values = {"rps": 40 * (1.08 if second % 2 else 0.93)}
+        seen += run(controller, clock, store, 1)
+    assert set(seen) == {4}
+
+
+def test_bounds_hold(store: Store, tmp_path: Path) -> None:
+    spec = {"autoscale": {"min": 2, "max": 5, "metric": "concurrency", "target": 1}}
+    controller, clock, load = world(store, tmp_path, spec, instances=3)
+    load.values = {"concurrency": 100}
+    assert run(controller, clock, store, 10)[-1] == 5
+    load.values = {"concurrency": 0}
+    assert run(controller, clock, store, 400)[-1] == 2
+
+
+def test_the_stackato_block_scales_on_its_cpu_band(store: Store, tmp_path: Path) -> None:
+    spec = {
+        "stackato": {
+            "autoscale": {
+                "enabled": True,
+                "instances": {"min": 1, "max": 6},
+                "cpu": {"min": 30, "max": 80},
+            }
+        }
+    }
+    controller, clock, load = world(store, tmp_path, spec, instances=2)
+    load.values = {"cpu": 50}
+    assert set(run(controller, clock, store, 60)) == {2}  # inside the band
+    load.values = {"cpu": 160}
+    up = run(controller, clock, store, 60)
+    assert up[-1] >= 4  # twice the band's top: about twice the instances
+    load.values = {"cpu": 5}
+    assert run(controller, clock, store, 400)[-1] == 1
+
+
+def test_a_disabled_stackato_block_does_nothing() -> None:
+    spec = {"stackato": {"autoscale": {"enabled": False, "instances": {"min": 4}}}}
+    assert AutoscalePolicy.of({}, spec) is None
+
+
+def test_no_sample_no_decision() -> None:
+    decider = Decider(policy=AutoscalePolicy(min=1, max=3, metric="rps", target=10))
+    assert decider.decide(10.0, current=1) is None
