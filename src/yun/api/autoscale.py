@@ -22,11 +22,11 @@ class AutoscaleBody(BaseModel):
     max: int = Field(ge=1, le=500)
     metric: Literal["cpu", "rps", "concurrency"]
     target: float = Field(gt=0, le=100000)
+    idle: float = Field(default=60.0, ge=1, le=86400)
+    """With min 0: seconds without a request before the app goes to zero instances."""
 
     @model_validator(mode="after")
     def _bounds(self) -> AutoscaleBody:
-        if self.min == 0:
-            raise ValueError("min: scaling to zero instances is not available yet; use 1 or more")
         if self.max < self.min:
             raise ValueError(f"max: {self.max} is below min {self.min}")
         return self

@@ -26,6 +26,11 @@ def _show(name: str, found: dict[str, Any]) -> None:
         console.print(
             f"App {name} autoscales between {policy['min']} and {policy['max']} instances,"
             f" aiming at {policy['target']:g}{unit[policy['metric']]} per instance."
+            + (
+                f" It goes to zero after {policy.get('idle', 60):g} s without a request."
+                if policy["min"] == 0
+                else ""
+            )
         )
     now = time.time()
     for event in found["decisions"]:
@@ -48,6 +53,10 @@ def autoscale(
     concurrency: Annotated[
         float | None, typer.Option("--concurrency", help="Target requests in flight each.")
     ] = None,
+    idle: Annotated[
+        float,
+        typer.Option("--idle", min=1, help="With --min 0: idle seconds before going to zero."),
+    ] = 60.0,
     off: Annotated[bool, typer.Option("--off", help="Stop autoscaling.")] = False,
     json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -74,9 +83,8 @@ def autoscale(
         if min_ is None or max_ is None:
             raise CliError("give both --min and --max")
         ((metric, target),) = targets.items()
-        found = api.set_autoscale(
-            guid, {"min": min_, "max": max_, "metric": metric, "target": target}
-        )
+        policy = {"min": min_, "max": max_, "metric": metric, "target": target, "idle": idle}
+        found = api.set_autoscale(guid, policy)
     if json_:
         print_json(found)
     else:

@@ -15,6 +15,10 @@ Per app with a policy (`yun autoscale`, or the Stackato `autoscale:` block), onc
 - the policy's min and max bound it all. Stackato's `cpu: {min, max}` band maps onto the same
   rule: above max it scales up with max as target, below min it scales down with min as target.
 
+With `min` 0, an app that saw no request for `idle` seconds goes to zero instances; its routes
+then lead to the activator (`yun.server.activator`), which holds the first request, starts an
+instance and passes the request on once the instance serves.
+
 Every change is an event with its inputs and reason. Time is injected, so the tests run the
 windows without waiting for them.
 """
@@ -43,6 +47,7 @@ PANIC_THRESHOLD = 2.0  # panic when the panic window wants this many times the i
 TOLERANCE = 0.1
 SCALE_DOWN_STABILIZATION = 300.0
 INTERVAL = 1.0
+IDLE = 60.0
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,7 @@ class AutoscalePolicy:
     target: float  # per instance: % CPU, requests/s or requests in flight
     low: float | None = None  # Stackato's cpu.min: below it, scale down with it as target
     stabilization: float = SCALE_DOWN_STABILIZATION
+    idle: float = IDLE  # with min 0: seconds without a request before the app goes to zero
 
     @classmethod
     def of(cls, own: dict[str, Any], spec: dict[str, Any]) -> AutoscalePolicy | None:
@@ -67,6 +73,7 @@ class AutoscalePolicy:
                 metric=str(own["metric"]),
                 target=float(own["target"]),
                 stabilization=float(own.get("stabilization", SCALE_DOWN_STABILIZATION)),
+                idle=float(own.get("idle", IDLE)),
             )
         block = (spec.get("stackato") or {}).get("autoscale")
         if isinstance(block, dict) and block.get("enabled"):
@@ -113,10 +120,26 @@ class Decider:
     window: Window = field(default_factory=Window)
     recommendations: deque[tuple[float, int]] = field(default_factory=deque)
     panic_until: float = 0.0
+    last_request: float | None = None  # when requests were last seen (for scale to zero)
+    last_count: int = -1
+
+    def saw(self, now: float, *, requests: float | None, instances: int) -> None:
+        """Requests seen now (answered or in flight), or an app just woken from zero: the idle
+        clock starts again."""
+        woken = self.last_count == 0 and instances > 0
+        if self.last_request is None or woken or (requests is not None and requests > 0):
+            self.last_request = now
+        self.last_count = instances
 
     def decide(self, now: float, current: int) -> Decision | None:
-        """The instance count to run now, or None before there is a sample."""
+        """The instance count to run now, or None before there is a sample (or at zero:
+        the first request wakes the app through the router's activator)."""
         policy = self.policy
+        idle_for = now - self.last_request if self.last_request is not None else 0.0
+        if policy.min == 0 and current > 0 and idle_for >= policy.idle:
+            self.recommendations.clear()
+            self.last_count = 0  # so that a wake-up before the next look counts as one
+            return Decision(0, f"no request for {idle_for:.0f} s: scaled to zero", False)
         stable = self.window.average(now, STABLE_WINDOW)
         if stable is None or current < 1:
             return None
@@ -205,8 +228,11 @@ class AutoscaleController:
                 decider = self.deciders.get(app.guid)
                 if decider is None or decider.policy != policy:
                     decider = self.deciders[app.guid] = Decider(policy=policy)
-                value = self.metrics.sample(app.guid, proc.guid).get(policy.metric)
-                if value is not None:
+                sample = self.metrics.sample(app.guid, proc.guid)
+                busy = (sample.get("rps") or 0.0) + (sample.get("concurrency") or 0.0)
+                decider.saw(now, requests=busy, instances=proc.instances)
+                value = sample.get(policy.metric)
+                if value is not None and proc.instances > 0:
                     decider.window.add(now, value)
                 if active_deployment(session, app.guid) is not None:
                     continue  # instance counts belong to the deployment meanwhile

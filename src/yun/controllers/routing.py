@@ -2,9 +2,11 @@
 
 Only instances the agent reports RUNNING (healthy) and that are not draining are given to the
 router, so a starting, crashed or leaving instance never receives traffic; during a deployment
-both revisions' instances serve. Applying is idempotent: an unchanged table is a no-op,
-and HAProxy validates every new configuration before it replaces the running one. After a reload
-`on_reload` runs (the platform points the access log receiver at the new worker).
+both revisions' instances serve. An app that may scale to zero and has no instance serving gets
+the activator as its only server (see `yun.server.activator`). Applying is idempotent: an
+unchanged table is a no-op, and HAProxy validates every new configuration before it replaces
+the running one. After a reload `on_reload` runs (the platform points the access log receiver
+at the new worker).
 """
 
 from __future__ import annotations
@@ -28,11 +30,17 @@ class RouteController:
     prefix = "routes"
 
     def __init__(
-        self, *, store: Store, haproxy: Any, on_reload: Callable[[], None] | None = None
+        self,
+        *,
+        store: Store,
+        haproxy: Any,
+        on_reload: Callable[[], None] | None = None,
+        activator: tuple[str, int] | None = None,
     ) -> None:
         self.store = store
         self.haproxy = haproxy
         self.on_reload = on_reload
+        self.activator = activator
 
     def _weights(self, session: Any, app: App) -> tuple[int, int, int] | None:
         """(old version, new version, percent to new) while a deployment splits traffic."""
@@ -91,6 +99,10 @@ class RouteController:
                         if inst.address and inst.port:
                             found.append((inst, f"{proc.guid[:8]}-{inst.version}-{inst.index}"))
                     servers += _weighted(found, self._weights(session, app))
+                    if not found and self.activator and (app.autoscale or {}).get("min") == 0:
+                        # Scaled to zero (or waking up): the activator holds the requests.
+                        host_, port_ = self.activator
+                        servers.append(Server(f"activator-{app.guid[:8]}", host_, port_))
                 if not backend:
                     continue
                 routes.append(

@@ -160,14 +160,16 @@ class InstanceController:
     def reconcile(self, key: str) -> Result:
         now = self.clock()
         drain = self.settings.timing.drain
-        waiting = False
+        waiting = undrained = False
         with self.store.session() as session:
             wanted = self._wanted(session)
             running = self.agent.desired_specs()
             for inst in session.scalars(select(Instance)):
                 slot = slot_of(inst.process_guid, inst.version, inst.index)
                 if slot in wanted:
-                    inst.draining_since = None
+                    if inst.draining_since is not None:  # wanted again before it stopped
+                        inst.draining_since = None
+                        undrained = True
                     continue
                 if inst.state == "DOWN":
                     session.delete(inst)
@@ -181,6 +183,8 @@ class InstanceController:
                     wanted[slot] = running[slot]  # keeps running while it drains
                     waiting = True
         self.agent.set_desired(list(wanted.values()))
+        if undrained:
+            self.wake("routes")
         if waiting:
             self.wake("routes")
             return Result(requeue_after=min(drain, 0.5) or 0.1)

@@ -29,6 +29,7 @@ from yun.controllers.scheduling import InstanceController, InstanceReporter
 from yun.logstore import LogStore
 from yun.registry import RegistryError, RegistryServer
 from yun.router import AccessLogReceiver, Batch, HAProxy, RouterConfig
+from yun.server.activator import Activator
 from yun.server.drivers import make_driver, staging_sandbox
 from yun.server.images import DropletExporter, platform_registry
 from yun.server.metrics import PlatformMetrics
@@ -66,6 +67,7 @@ class Platform:
         self._agent: Agent | None = None
         self._access: AccessLogReceiver | None = None
         self._registry: RegistryServer | None = None
+        self._activator: Activator | None = None
 
     def _prepare(self) -> ApiContext:
         s = self.settings
@@ -99,6 +101,7 @@ class Platform:
         haproxy = HAProxy(router_config, binary=s.haproxy)
         on_lines = functools.partial(store_access_lines, logs)
         self._access = AccessLogReceiver(haproxy.stats_socket, on_lines)
+        self._activator = Activator(store=store, wake=wake, router_port=s.router_port)
         driver = make_driver(s)
         reporter = InstanceReporter(store=store, logs=logs, wake=wake, driver=driver.name)
         self._agent = Agent(
@@ -131,7 +134,12 @@ class Platform:
                     metrics=PlatformMetrics(haproxy=haproxy, agent=self._agent),
                     wake=wake,
                 ),
-                RouteController(store=store, haproxy=haproxy, on_reload=self._access.reconnect),
+                RouteController(
+                    store=store,
+                    haproxy=haproxy,
+                    on_reload=self._access.reconnect,
+                    activator=self._activator.address,
+                ),
             ],
             timing=s.timing,
             workers=3,
@@ -170,6 +178,8 @@ class Platform:
         assert self._agent is not None and self._manager is not None and self._access is not None
         try:
             self._access.start()
+            assert self._activator is not None
+            self._activator.start()
             self._agent.start()
             self._manager.start()
             config = uvicorn.Config(
@@ -201,5 +211,7 @@ class Platform:
             self._agent.stop(stop_instances=False)
         if self._access is not None:
             self._access.stop()
+        if self._activator is not None:
+            self._activator.stop()
         if hasattr(self, "store"):
             self.store.close()

@@ -16,7 +16,7 @@ def test_a_policy_is_stored_shown_and_removed(client: TestClient, woken: list[st
     policy = {"min": 2, "max": 8, "metric": "rps", "target": 50}
     reply = client.put(f"/v3/apps/{guid}/autoscale", json=policy)
     assert reply.status_code == 200
-    assert reply.json()["policy"] == {**policy, "target": 50.0}
+    assert reply.json()["policy"] == {**policy, "target": 50.0, "idle": 60.0}
     assert reply.json()["source"] == "yun"
     assert "autoscale" in woken
     client.post("/v3/apps/push", json={"application": {"name": "sized", "instances": 3}})
@@ -39,7 +39,7 @@ def test_a_stackato_block_shows_as_the_manifests(client: TestClient) -> None:
 def test_nonsense_is_422_naming_the_field(client: TestClient) -> None:
     guid = _app(client)
     cases = [
-        ({"min": 0, "max": 3, "metric": "rps", "target": 5}, "scaling to zero"),
+        ({"min": 0, "max": 3, "metric": "rps", "target": 5, "idle": 0}, "idle"),
         ({"min": 4, "max": 3, "metric": "rps", "target": 5}, "max"),
         ({"min": 1, "max": 3, "metric": "memory", "target": 5}, "metric"),
         ({"min": 1, "max": 3, "metric": "cpu", "target": -1}, "target"),

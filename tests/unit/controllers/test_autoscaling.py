@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from yun.controllers.autoscaling import AutoscaleController, AutoscalePolicy, Decider
+from yun.controllers.autoscaling import AutoscaleController, AutoscalePolicy, Decider, Decision
 from yun.settings import Settings
 from yun.store.bootstrap import bootstrap
 from yun.store.models import App, Event, Process
@@ -162,3 +162,45 @@ def test_a_disabled_stackato_block_does_nothing() -> None:
 def test_no_sample_no_decision() -> None:
     decider = Decider(policy=AutoscalePolicy(min=1, max=3, metric="rps", target=10))
     assert decider.decide(10.0, current=1) is None
+
+
+ZERO = {"autoscale": {"min": 0, "max": 3, "metric": "rps", "target": 10, "idle": 30}}
+
+
+def test_an_idle_app_goes_to_zero_only_after_its_idle_time(store: Store, tmp_path: Path) -> None:
+    controller, clock, load = world(store, tmp_path, dict(ZERO), instances=1)
+    load.values = {"rps": 4}
+    assert set(run(controller, clock, store, 40)) == {1}  # requests keep it up
+    load.values = {"rps": 0}
+    quiet = run(controller, clock, store, 40)
+    assert quiet[:28] == [1] * 28 and quiet[-1] == 0  # after 30 s without a request
+    with store.session() as session:
+        last = session.scalars(select(Event).order_by(Event.created_at.desc())).first()
+        assert last is not None and "scaled to zero" in last.data["reason"]
+    assert set(run(controller, clock, store, 60)) == {0}  # and stays there: no sample wakes it
+
+
+def test_a_woken_app_gets_a_whole_idle_time_again(store: Store, tmp_path: Path) -> None:
+    controller, clock, load = world(store, tmp_path, dict(ZERO), instances=1)
+    load.values = {"rps": 0}
+    run(controller, clock, store, 40)
+    assert instances(store) == 0
+    with store.session() as session:  # what the activator does on the first request
+        proc = session.scalar(select(Process))
+        assert proc is not None
+        proc.instances = 1
+    again = run(controller, clock, store, 40)
+    assert again[:28] == [1] * 28 and again[-1] == 0
+
+
+def test_a_wake_up_between_two_looks_is_not_undone() -> None:
+    decider = Decider(policy=AutoscalePolicy(min=0, max=2, metric="rps", target=10, idle=5))
+    decider.saw(0.0, requests=0.0, instances=1)
+    decider.window.add(0.0, 0.0)
+    decider.saw(6.0, requests=0.0, instances=1)
+    assert decider.decide(6.0, current=1) == Decision(
+        0, "no request for 6 s: scaled to zero", False
+    )
+    decider.saw(7.0, requests=0.0, instances=1)  # the activator woke it before this look
+    decision = decider.decide(7.0, current=1)
+    assert decision is not None and decision.desired == 1
