@@ -61,6 +61,8 @@ class Settings:
     subnet: str = "10.244.0.0/16"
     bridge: str = "yun0"
     registry_port: int = 5005  # the platform registry on 127.0.0.1; 0 turns it off
+    revisions_kept: int = 100  # per app; older revisions are forgotten
+    droplets_kept: int = 5  # per app: the droplets of its newest revisions stay for rollback
     timing: Timing = field(default_factory=Timing)
 
     @classmethod
@@ -82,6 +84,8 @@ class Settings:
             subnet=e.get("YUN_SUBNET", "10.244.0.0/16"),
             bridge=e.get("YUN_BRIDGE", "yun0"),
             registry_port=int(e.get("YUN_REGISTRY_PORT", "5005")),
+            revisions_kept=max(1, int(e.get("YUN_REVISIONS_KEPT", "100"))),
+            droplets_kept=max(1, int(e.get("YUN_DROPLETS_KEPT", "5"))),
             buildpack_order=tuple(
                 name.strip()
                 for name in e.get("YUN_BUILDPACK_ORDER", "python,nodejs,static,binary").split(",")

@@ -40,6 +40,10 @@ class BlobStore:
         except ValueError:
             return False
 
+    def delete(self, digest: str) -> None:
+        """Remove a blob; a missing one is fine."""
+        self.path(digest).unlink(missing_ok=True)
+
     def put_stream(self, stream: IO[bytes]) -> str:
         """Store the stream's bytes; returns their digest."""
         digest = hashlib.sha256()

@@ -29,7 +29,7 @@ from yun.logstore import LogStore
 from yun.registry import ImageError, port, pull, start_command, unpack
 from yun.store import events
 from yun.store.models import App, Build, Droplet, Package, Process
-from yun.store.releases import Plan, create_revision, release
+from yun.store.releases import Plan, create_revision, prune, release
 from yun.store.session import Store
 
 
@@ -48,8 +48,12 @@ class BuildController:
         images_root: Path,
         detect_order: Sequence[str] = ("python", "nodejs", "static", "binary"),
         sandbox: Sandbox | None = None,
+        keep_revisions: int = 100,
+        keep_droplets: int = 5,
     ) -> None:
         self.sandbox = sandbox
+        self.keep_revisions = keep_revisions
+        self.keep_droplets = keep_droplets
         self.images_root = images_root
         self.store = store
         self.blobs = blobs
@@ -258,6 +262,9 @@ class BuildController:
             elif app.state != "STARTED":  # --no-start: `yun start` runs it; a running app
                 app.revision_guid = revision.guid  # keeps its release until restarted
 
+            freed = prune(
+                session, app=app, revisions=self.keep_revisions, droplets=self.keep_droplets
+            )
             events.record(
                 session,
                 type="audit.app.droplet.create",
@@ -269,6 +276,8 @@ class BuildController:
                     "revision": revision.version,
                 },
             )
+        for digest in freed:  # after the commit: a failed one leaves a stray file, not a hole
+            self.blobs.delete(digest)
 
     def _ensure_processes(self, session: Any, app: App, types: dict[str, str]) -> None:
         existing = {

@@ -121,6 +121,8 @@ class Platform:
             wake=wake,
             detect_order=s.buildpack_order,
             sandbox=staging,
+            keep_revisions=s.revisions_kept,
+            keep_droplets=s.droplets_kept,
         )
         self._manager = Manager(
             [

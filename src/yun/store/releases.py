@@ -173,6 +173,36 @@ def rollback_revision(session: Session, *, app: App, version: int, actor: str) -
     )
 
 
+def prune(session: Session, *, app: App, revisions: int, droplets: int) -> list[str]:
+    """Forget all but the app's newest `revisions` revisions, and delete the droplets that
+    neither its newest `droplets` revisions, nor what runs or deploys, nor its next restart
+    need. Returns the blob digests no droplet refers to any more (the caller deletes them)."""
+    deployment = active_deployment(session, app.guid)
+    needed = {app.revision_guid}
+    if deployment is not None:
+        needed |= {deployment.from_revision_guid, deployment.revision_guid}
+    ordered = list(
+        session.scalars(
+            select(Revision).where(Revision.app_guid == app.guid).order_by(Revision.version.desc())
+        )
+    )
+    for old in ordered[revisions:]:
+        if old.guid not in needed:
+            session.delete(old)
+    keep: set[str | None] = {r.droplet_guid for r in ordered[:droplets]}
+    keep |= {r.droplet_guid for r in ordered if r.guid in needed}
+    keep.add(app.droplet_guid)
+    freed: list[str] = []
+    for droplet in session.scalars(select(Droplet).where(Droplet.app_guid == app.guid)):
+        if droplet.guid not in keep:
+            session.delete(droplet)
+            if droplet.blob:
+                freed.append(droplet.blob)
+    session.flush()
+    still_used = set(session.scalars(select(Droplet.blob).where(Droplet.blob.in_(freed))))
+    return [blob for blob in freed if blob not in still_used]
+
+
 def active_deployment(session: Session, app_guid: str) -> Deployment | None:
     return session.scalar(
         select(Deployment)

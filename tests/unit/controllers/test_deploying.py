@@ -7,13 +7,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from tests.unit.controllers.deployment_world import World
 
 from yun.controllers.deploying import Sides, roll
 from yun.controllers.routing import split_weights
-from yun.store.models import App
-from yun.store.releases import Plan, cancel, resume
+from yun.store.models import App, Droplet, Revision
+from yun.store.releases import Plan, cancel, prune, resume
 
 
 @pytest.fixture
@@ -272,3 +273,21 @@ def test_split_weights_at_the_ends() -> None:
     assert split_weights(2, 2, 100) == (0, 1)
     assert split_weights(0, 2, 30) == (0, 1)
     assert split_weights(2, 0, 30) == (1, 0)
+
+
+def test_old_revisions_and_droplets_are_pruned_but_what_runs_stays(world: World) -> None:
+    world.push(instances=1)
+    for _ in range(7):
+        world.deploy(plan=Plan(strategy="recreate"))
+    with world.store.session() as session:
+        for number, droplet in enumerate(session.scalars(select(Droplet))):
+            droplet.blob = f"{number:064x}"  # a blob each, as real builds have
+    with world.store.session() as session:
+        app = app_of(world, session)
+        freed = prune(session, app=app, revisions=4, droplets=2)
+        versions = [r.version for r in session.scalars(select(Revision).order_by(Revision.version))]
+        droplets = set(session.scalars(select(Droplet.guid)))
+        kept = {r.droplet_guid for r in session.scalars(select(Revision)) if r.version in (7, 8)}
+    assert versions == [5, 6, 7, 8]
+    assert droplets == kept  # the newest two revisions' droplets, the current one among them
+    assert len(freed) == 6 and len(set(freed)) == 6  # the blobs of the six droplets let go
