@@ -20,7 +20,7 @@ router = APIRouter()
 class AutoscaleBody(BaseModel):
     min: int = Field(ge=0, le=500)
     max: int = Field(ge=1, le=500)
-    metric: Literal["cpu", "rps", "concurrency"]
+    metric: Literal["cpu", "rps", "concurrency", "p95_ms"]
     target: float = Field(gt=0, le=100000)
     idle: float = Field(default=60.0, ge=1, le=86400)
     """With min 0: seconds without a request before the app goes to zero instances."""

@@ -22,10 +22,16 @@ def _show(name: str, found: dict[str, Any]) -> None:
     if found["source"] == "manifest":
         console.print(f"App {name} autoscales as its manifest's Stackato block says: {policy}")
     else:
-        unit = {"cpu": "% CPU", "rps": " requests/s", "concurrency": " requests in flight"}
+        unit = {
+            "cpu": "% CPU",
+            "rps": " requests/s",
+            "concurrency": " requests in flight",
+            "p95_ms": " ms at the 95th percentile",
+        }
         console.print(
             f"App {name} autoscales between {policy['min']} and {policy['max']} instances,"
-            f" aiming at {policy['target']:g}{unit[policy['metric']]} per instance."
+            f" aiming at {policy['target']:g}{unit[policy['metric']]}"
+            + (" per instance." if policy["metric"] != "p95_ms" else ".")
             + (
                 f" It goes to zero after {policy.get('idle', 60):g} s without a request."
                 if policy["min"] == 0
@@ -57,12 +63,16 @@ def autoscale(
         float,
         typer.Option("--idle", min=1, help="With --min 0: idle seconds before going to zero."),
     ] = 60.0,
+    p95_ms: Annotated[
+        float | None, typer.Option("--p95-ms", help="Target 95th percentile response time.")
+    ] = None,
     off: Annotated[bool, typer.Option("--off", help="Stop autoscaling.")] = False,
     json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Autoscale an app on CPU, requests per second or requests in flight (HPA rule with
-    Knative-style panic and stable windows); without options, show its policy."""
-    targets = {k: v for k, v in (("cpu", cpu), ("rps", rps), ("concurrency", concurrency)) if v}
+    """Autoscale an app on CPU, requests per second, requests in flight or p95 latency (HPA
+    rule with Knative-style panic and stable windows); without options, show its policy."""
+    given = (("cpu", cpu), ("rps", rps), ("concurrency", concurrency), ("p95_ms", p95_ms))
+    targets = {k: v for k, v in given if v}
     with client() as api:
         guid = api.find_app(name)["guid"]
         if off:
@@ -79,7 +89,7 @@ def autoscale(
                 _show(name, found)
             return
         if len(targets) != 1:
-            raise CliError("give one target: --cpu N, --rps N or --concurrency N")
+            raise CliError("give one target: --cpu N, --rps N, --concurrency N or --p95-ms N")
         if min_ is None or max_ is None:
             raise CliError("give both --min and --max")
         ((metric, target),) = targets.items()

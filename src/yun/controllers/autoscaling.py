@@ -2,8 +2,9 @@
 
 Per app with a policy (`yun autoscale`, or the Stackato `autoscale:` block), once a second:
 
-- a sample of its metric: average CPU per instance (%, of one core), requests per second, or
-  requests in flight (both for the whole app, from HAProxy's counters);
+- a sample of its metric: average CPU per instance (%, of one core), requests per second or
+  requests in flight (both for the whole app, from HAProxy's counters), or the 95th percentile
+  response time (ms, from the router's access lines);
 - two windows over the samples: stable (60 s) and, for request metrics, panic (6 s);
 - the Kubernetes HPA rule on the stable window: desired = ceil(current * value / target), left
   alone within a 10 % tolerance;
@@ -40,7 +41,8 @@ from yun.store.models import App, Process
 from yun.store.releases import active_deployment
 from yun.store.session import Store
 
-METRICS = ("cpu", "rps", "concurrency")
+METRICS = ("cpu", "rps", "concurrency", "p95_ms")
+WHOLE_APP = ("cpu", "p95_ms")  # values that are not divided among instances (an average, a p95)
 STABLE_WINDOW = 60.0
 PANIC_WINDOW = 6.0
 PANIC_THRESHOLD = 2.0  # panic when the panic window wants this many times the instances
@@ -143,10 +145,10 @@ class Decider:
         stable = self.window.average(now, STABLE_WINDOW)
         if stable is None or current < 1:
             return None
-        per_instance = policy.metric == "cpu"  # cpu is an average; rps/concurrency a total
+        per_instance = policy.metric in WHOLE_APP  # not a total to share out
         desired, why = self._rule(current, stable, per_instance=per_instance, window="stable")
         panicking = now < self.panic_until
-        if policy.metric != "cpu":
+        if policy.metric not in WHOLE_APP:
             panic = self.window.average(now, PANIC_WINDOW)
             if panic is not None:
                 wanted, panic_why = self._rule(current, panic, per_instance=False, window="panic")
@@ -181,8 +183,11 @@ class Decider:
         elif policy.low is not None and per <= policy.target:
             return current, f"{policy.metric} {per:.1f} within {policy.low:g}..{target:g}"
         ratio = per / target
-        unit = {"cpu": "% CPU", "rps": " req/s", "concurrency": " in flight"}[policy.metric]
-        what = f"{policy.metric} {per:.1f}{unit} per instance ({window} window), target {target:g}"
+        unit = {"cpu": "% CPU", "rps": " req/s", "concurrency": " in flight", "p95_ms": " ms"}[
+            policy.metric
+        ]
+        scope = "" if policy.metric == "p95_ms" else " per instance"
+        what = f"{policy.metric} {per:.1f}{unit}{scope} ({window} window), target {target:g}"
         if abs(ratio - 1) <= TOLERANCE:
             return current, f"{what}: within tolerance"
         return max(1, math.ceil(current * ratio)), what

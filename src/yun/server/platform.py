@@ -32,7 +32,7 @@ from yun.router import AccessLogReceiver, Batch, HAProxy, RouterConfig
 from yun.server.activator import Activator
 from yun.server.drivers import make_driver, staging_sandbox
 from yun.server.images import DropletExporter, platform_registry
-from yun.server.metrics import PlatformMetrics
+from yun.server.metrics import Latencies, PlatformMetrics
 from yun.server.pidfile import read_pid, write_pid
 from yun.settings import Settings
 from yun.store.bootstrap import bootstrap
@@ -41,14 +41,17 @@ from yun.store.session import Store
 log = logging.getLogger("yun.server")
 
 
-def store_access_lines(logs: LogStore, batch: Batch) -> None:
-    """Router lines into their apps' logs, one write per app per batch (backend id = app guid…)."""
+def store_access_lines(logs: LogStore, batch: Batch, latencies: Latencies | None = None) -> None:
+    """Router lines into their apps' logs, one write per app per batch (backend id = app guid…),
+    and the watched apps' response times to the autoscaler."""
     by_app: dict[str, list[str]] = {}
     for backend, _app_name, text in batch:
         if len(app_guid := backend[:36]) == 36:
             by_app.setdefault(app_guid, []).append(text)
     for app_guid, texts in by_app.items():
         logs.append_many(app_guid, "RTR/0", texts)
+        if latencies is not None:
+            latencies.record(app_guid, texts)
 
 
 class AlreadyRunning(Exception):
@@ -99,7 +102,8 @@ class Platform:
             access_log=True,
         )
         haproxy = HAProxy(router_config, binary=s.haproxy)
-        on_lines = functools.partial(store_access_lines, logs)
+        latencies = Latencies()
+        on_lines = functools.partial(store_access_lines, logs, latencies=latencies)
         self._access = AccessLogReceiver(haproxy.stats_socket, on_lines)
         self._activator = Activator(store=store, wake=wake, router_port=s.router_port)
         driver = make_driver(s)
@@ -133,7 +137,9 @@ class Platform:
                 DeploymentController(store=store, wake=wake, responses=haproxy.response_counts),
                 AutoscaleController(
                     store=store,
-                    metrics=PlatformMetrics(haproxy=haproxy, agent=self._agent),
+                    metrics=PlatformMetrics(
+                        haproxy=haproxy, agent=self._agent, latencies=latencies
+                    ),
                     wake=wake,
                 ),
                 RouteController(

@@ -204,3 +204,12 @@ def test_a_wake_up_between_two_looks_is_not_undone() -> None:
     decider.saw(7.0, requests=0.0, instances=1)  # the activator woke it before this look
     decision = decider.decide(7.0, current=1)
     assert decision is not None and decision.desired == 1
+
+
+def test_a_slow_p95_scales_up_in_proportion(store: Store, tmp_path: Path) -> None:
+    spec = {"autoscale": {"min": 1, "max": 10, "metric": "p95_ms", "target": 300}}
+    controller, clock, load = world(store, tmp_path, spec, instances=2)
+    load.values = {"p95_ms": 310}
+    assert set(run(controller, clock, store, 30)) == {2}  # within tolerance
+    load.values = {"p95_ms": 600}
+    assert run(controller, clock, store, 60)[-1] >= 4  # twice the target: about twice as many
