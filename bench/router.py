@@ -169,13 +169,7 @@ def python_instance(work: Path) -> Iterator[int]:
         server.server_close()
 
 
-@contextlib.contextmanager
-def hand_written(work: Path, instance: int) -> Iterator[Proxy]:
-    """The smallest sensible HAProxy config in front of the same instance."""
-    port = free_port()
-    cfg = work / "hand-written.cfg"
-    cfg.write_text(
-        f"""defaults
+HAND_WRITTEN = """defaults
     mode http
     timeout connect 5s
     timeout client 60s
@@ -186,7 +180,15 @@ frontend fe
 backend app
     server s1 127.0.0.1:{instance}
 """
-    )
+"""The smallest sensible HAProxy config in front of one instance: the baseline."""
+
+
+@contextlib.contextmanager
+def hand_written(work: Path, instance: int) -> Iterator[Proxy]:
+    """The smallest sensible HAProxy config in front of the same instance."""
+    port = free_port()
+    cfg = work / "hand-written.cfg"
+    cfg.write_text(HAND_WRITTEN.format(port=port, instance=instance))
     proc = subprocess.Popen(["haproxy", "-db", "-f", str(cfg)], stdin=subprocess.DEVNULL)
     try:
         wait_listening(port)

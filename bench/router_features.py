@@ -27,17 +27,6 @@ import router as bench
 from yun.router import Route, RouterConfig, Server
 from yun.router.config import render_files
 
-HAND_WRITTEN = """defaults
-    mode http
-    timeout connect 5s
-    timeout client 60s
-    timeout server 60s
-frontend fe
-    bind 127.0.0.1:{port}
-    default_backend app
-backend app
-    server s1 127.0.0.1:{instance}
-"""
 TIMESTAMP = re.compile(r"\[%\[var\(txn\.yun_start\),div.*?\+0000\]")
 
 
@@ -55,7 +44,7 @@ def variants(run_dir: Path, instance: int) -> dict[str, str]:
         texts[logging] = rendered.text.replace("    stats socket", "    # stats socket")
     yun, logged = texts[False], texts[True]
     return {
-        "hand-written": HAND_WRITTEN,
+        "hand-written": bench.HAND_WRITTEN,
         "yun": yun,
         "yun - X-Forwarded-For": without(yun, "X-Forwarded-For"),
         "yun - X-Forwarded-Proto": without(yun, "X-Forwarded-Proto"),

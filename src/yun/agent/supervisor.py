@@ -29,11 +29,11 @@ import os
 import shutil
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from yun.agent.backoff import restart_delay
 from yun.agent.clock import Clock, MonotonicClock
@@ -45,6 +45,7 @@ from yun.agent.specs import AgentListener, InstanceReport, InstanceSpec, Instanc
 from yun.settings import Timing
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 STATE_FILE = "state.json"
 OFFSETS_FILE = "log-offsets.json"
@@ -181,28 +182,22 @@ class Agent:
         Measured outside the lock (a disk walk is not free), so the run may end meanwhile:
         drivers then report what is left, and a failed measurement is logged, not raised.
         """
-        with self._lock:
-            found = self._slots.get(slot)
-            run = found.run if found is not None else None
-        if run is None:
-            return None
-        try:
-            return self.driver.usage(run.handle)
-        except Exception:
-            log.exception("measuring instance %s failed", run.instance_guid)
-            return None
+        return self._measure(slot, self.driver.usage)
 
     def cpu_seconds(self, slot: str) -> float | None:
         """CPU time the slot's live instance has used so far; None when none runs."""
+        return self._measure(slot, self.driver.cpu_seconds)
+
+    def _measure(self, slot: str, measure: Callable[[Handle], _T]) -> _T | None:
         with self._lock:
             found = self._slots.get(slot)
             run = found.run if found is not None else None
         if run is None:
             return None
         try:
-            return self.driver.cpu_seconds(run.handle)
+            return measure(run.handle)
         except Exception:
-            log.exception("measuring the CPU of instance %s failed", run.instance_guid)
+            log.exception("measuring instance %s failed", run.instance_guid)
             return None
 
     def running_slots(self, process_guid: str) -> list[str]:

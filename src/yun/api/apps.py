@@ -7,12 +7,12 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from yun.api.applying import apply_spec
 from yun.api.auth import Ctx, CurrentUser
 from yun.api.deployments import ReleaseOptions
 from yun.api.errors import ApiError, not_found
+from yun.api.lookups import get_app
 from yun.api.views import app_view
 from yun.manifest import ManifestError, parse_application
 from yun.store import events
@@ -33,13 +33,6 @@ class ScaleBody(BaseModel):
     instances: int | None = Field(default=None, ge=0, le=500)
     memory_mb: int | None = Field(default=None, ge=16, le=65536)
     disk_mb: int | None = Field(default=None, ge=16, le=1048576)
-
-
-def get_app(session: Session, guid: str) -> App:
-    app = session.get(App, guid)
-    if app is None:
-        raise not_found(f"app {guid}")
-    return app
 
 
 @router.get("/v3/apps")

@@ -9,7 +9,8 @@ from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 
 from yun.api.auth import Ctx, CurrentUser
-from yun.api.errors import ApiError, not_found
+from yun.api.errors import ApiError
+from yun.api.lookups import get_app
 from yun.api.views import event_view
 from yun.store import events
 from yun.store.models import App, Event
@@ -32,13 +33,6 @@ class AutoscaleBody(BaseModel):
         return self
 
 
-def _app(session: Any, guid: str) -> App:
-    app: App | None = session.get(App, guid)
-    if app is None:
-        raise not_found(f"app {guid}")
-    return app
-
-
 def _view(session: Any, app: App) -> dict[str, Any]:
     stackato = (app.spec.get("stackato") or {}).get("autoscale") or {}
     decisions = session.scalars(
@@ -58,13 +52,13 @@ def _view(session: Any, app: App) -> dict[str, Any]:
 @router.get("/v3/apps/{guid}/autoscale")
 def show_autoscale(guid: str, ctx: Ctx, _user: CurrentUser) -> dict[str, Any]:
     with ctx.store.session() as session:
-        return _view(session, _app(session, guid))
+        return _view(session, get_app(session, guid))
 
 
 @router.put("/v3/apps/{guid}/autoscale")
 def set_autoscale(guid: str, body: AutoscaleBody, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
     with ctx.store.session() as session:
-        app = _app(session, guid)
+        app = get_app(session, guid)
         app.autoscale = body.model_dump()
         events.record(
             session, type="audit.app.autoscale.update", app=app, actor=user.name, data=app.autoscale
@@ -78,7 +72,7 @@ def set_autoscale(guid: str, body: AutoscaleBody, ctx: Ctx, user: CurrentUser) -
 @router.delete("/v3/apps/{guid}/autoscale")
 def delete_autoscale(guid: str, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
     with ctx.store.session() as session:
-        app = _app(session, guid)
+        app = get_app(session, guid)
         if not app.autoscale:
             raise ApiError(409, f"app {app.name} has no autoscaling policy set with yun autoscale")
         app.autoscale = {}

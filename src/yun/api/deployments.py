@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from yun.api.auth import Ctx, CurrentUser
-from yun.api.errors import ApiError, not_found
+from yun.api.errors import ApiError
+from yun.api.lookups import get_app
 from yun.store import events
-from yun.store.models import App, Deployment, Droplet, Revision
+from yun.store.models import Deployment, Droplet, Revision
 from yun.store.releases import Plan, ReleaseError, cancel, release, resume, rollback_revision
 
 router = APIRouter()
@@ -44,13 +45,6 @@ class ReleaseOptions(BaseModel):
 
 class RollbackBody(ReleaseOptions):
     version: int = Field(ge=1)
-
-
-def _app(session: Session, guid: str) -> App:
-    app = session.get(App, guid)
-    if app is None:
-        raise not_found(f"app {guid}")
-    return app
 
 
 def deployment_view(session: Any, deployment: Deployment) -> dict[str, Any]:
@@ -105,7 +99,7 @@ def changes(revision: Revision, before: Revision | None) -> list[str]:
 @router.get("/v3/apps/{guid}/deployments")
 def list_deployments(guid: str, ctx: Ctx, _user: CurrentUser) -> dict[str, Any]:
     with ctx.store.session() as session:
-        app = _app(session, guid)
+        app = get_app(session, guid)
         rows = session.scalars(
             select(Deployment)
             .where(Deployment.app_guid == app.guid)
@@ -114,38 +108,34 @@ def list_deployments(guid: str, ctx: Ctx, _user: CurrentUser) -> dict[str, Any]:
         return {"resources": [deployment_view(session, d) for d in rows]}
 
 
-@router.post("/v3/apps/{guid}/actions/cancel-deployment")
-def cancel_deployment(guid: str, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
+def _steer(ctx: Ctx, guid: str, actor: str, move: Callable[..., Deployment]) -> dict[str, Any]:
+    """Cancel or continue the app's deployment under way; 409 when there is none to move."""
     with ctx.store.session() as session:
-        app = _app(session, guid)
+        app = get_app(session, guid)
         try:
-            deployment = cancel(session, app=app, actor=user.name)
+            deployment = move(session, app=app, actor=actor)
         except ReleaseError as exc:
             raise ApiError(409, str(exc)) from exc
         session.flush()
         view = deployment_view(session, deployment)
     ctx.wake("deployments")
     return view
+
+
+@router.post("/v3/apps/{guid}/actions/cancel-deployment")
+def cancel_deployment(guid: str, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
+    return _steer(ctx, guid, user.name, cancel)
 
 
 @router.post("/v3/apps/{guid}/actions/continue-deployment")
 def continue_deployment(guid: str, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
-    with ctx.store.session() as session:
-        app = _app(session, guid)
-        try:
-            deployment = resume(session, app=app, actor=user.name)
-        except ReleaseError as exc:
-            raise ApiError(409, str(exc)) from exc
-        session.flush()
-        view = deployment_view(session, deployment)
-    ctx.wake("deployments")
-    return view
+    return _steer(ctx, guid, user.name, resume)
 
 
 @router.get("/v3/apps/{guid}/revisions")
 def list_revisions(guid: str, ctx: Ctx, _user: CurrentUser) -> dict[str, Any]:
     with ctx.store.session() as session:
-        app = _app(session, guid)
+        app = get_app(session, guid)
         revisions = list(
             session.scalars(
                 select(Revision).where(Revision.app_guid == app.guid).order_by(Revision.version)
@@ -173,7 +163,7 @@ def list_revisions(guid: str, ctx: Ctx, _user: CurrentUser) -> dict[str, Any]:
 @router.post("/v3/apps/{guid}/actions/rollback")
 def rollback(guid: str, body: RollbackBody, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
     with ctx.store.session() as session:
-        app = _app(session, guid)
+        app = get_app(session, guid)
         if app.revision_guid is None:
             raise ApiError(422, f"app {app.name} has never run; nothing to roll back")
         try:

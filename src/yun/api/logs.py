@@ -10,8 +10,8 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from yun.api.apps import get_app
 from yun.api.auth import Ctx, CurrentUser
+from yun.api.lookups import get_app
 from yun.api.views import event_view
 from yun.store import events
 from yun.store.models import Build

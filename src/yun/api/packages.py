@@ -15,11 +15,11 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from yun.api.apps import get_app
 from yun.api.auth import Ctx, CurrentUser
 from yun.api.context import ExportError
 from yun.api.deployments import ReleaseOptions
 from yun.api.errors import ApiError, not_found
+from yun.api.lookups import get_app
 from yun.store import events
 from yun.store.models import App, Build, Package
 
