@@ -86,7 +86,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "headers": {k.lower(): v for k, v in self.headers.items()},
             }
         ).encode()
-        self.send_response(200)
+        self.send_response(500 if self.path.startswith("/fail") else 200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         if self.path.startswith("/login"):

@@ -120,3 +120,15 @@ def test_servers_are_named_in_the_config_it_checks(router, backend, make_route):
     bad = Policy(balance="hash", hash_header="")
     with pytest.raises(ValueError, match="hash_header"):
         router.apply([replace(make_route(HOST, Server("s", "127.0.0.1", 1)), policy=bad)])
+
+
+def test_response_counts_per_server_feed_the_canary_check(router, backend, http, make_route):
+    good, bad = backend("good"), backend("bad")
+    router.apply([make_route(HOST, good.server("v1-0"), bad.server("v2-0"))])
+    for _ in range(10):
+        http(HOST)  # round-robin: five each
+    for _ in range(4):
+        http(HOST, "/fail")  # two 500s each
+    counts = router.response_counts()
+    assert counts["v1-0"] == (7, 2)
+    assert counts["v2-0"] == (7, 2)
