@@ -51,6 +51,25 @@ class _Side:
     count: int
 
 
+@dataclass(frozen=True)
+class _Place:
+    """Where an app lives, the same for all its instances."""
+
+    space_name: str
+    org_name: str
+    uris: tuple[str, ...]
+
+
+def _place(session: Any, app: App) -> _Place:
+    space = session.get(Space, app.space_guid)
+    org = session.get(Org, space.org_guid) if space else None
+    return _Place(
+        space_name=space.name if space else "",
+        org_name=org.name if org else "",
+        uris=tuple(route_urls(session, app.guid)),
+    )
+
+
 class InstanceController:
     """Desired slots → the agent, with a drain before any routed instance is stopped.
 
@@ -87,10 +106,11 @@ class InstanceController:
     def _wanted(self, session: Any) -> dict[str, InstanceSpec]:
         specs: dict[str, InstanceSpec] = {}
         for app in session.scalars(select(App).where(App.state == "STARTED")):
+            place = _place(session, app)  # once per app, not per instance
             for proc in session.scalars(select(Process).where(Process.app_guid == app.guid)):
                 for side in self._sides(session, app, proc):
                     for index in range(side.count):
-                        spec = self._spec(session, app, proc, side, index)
+                        spec = self._spec(app, proc, side, index, place)
                         if spec is not None:
                             specs[spec.slot] = spec
         return specs
@@ -116,7 +136,7 @@ class InstanceController:
         return sides
 
     def _spec(
-        self, session: Any, app: App, proc: Process, side: _Side, index: int
+        self, app: App, proc: Process, side: _Side, index: int, place: _Place
     ) -> InstanceSpec | None:
         revision, droplet = side.revision, side.droplet
         pinned = dict(revision.processes.get(proc.type) or {})
@@ -125,8 +145,6 @@ class InstanceController:
         if not command:
             return None
         image = image_spec(droplet.image, own_command) if droplet.image else None
-        space = session.get(Space, app.space_guid)
-        org = session.get(Org, space.org_guid) if space else None
         stackato = app.spec.get("stackato") or {}
         timing = self.settings.timing
         health = HealthCheckSpec(
@@ -150,9 +168,9 @@ class InstanceController:
             memory_mb=int(pinned.get("memory_mb") or proc.memory_mb),
             disk_mb=int(pinned.get("disk_mb") or proc.disk_mb),
             health=health,
-            uris=tuple(route_urls(session, app.guid)) if proc.type == "web" else (),
-            space_name=space.name if space else "",
-            org_name=org.name if org else "",
+            uris=place.uris if proc.type == "web" else (),
+            space_name=place.space_name,
+            org_name=place.org_name,
             pre_running=tuple(stackato.get("pre_running") or ()),
             image=image,
         )
