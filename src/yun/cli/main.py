@@ -99,6 +99,11 @@ def _error(message: str) -> NoReturn:
     sys.exit(1)
 
 
+def _is_usage_error(exc: Exception) -> bool:
+    """A click-style error about the command line (it names the option and shows usage)."""
+    return all(hasattr(exc, name) for name in ("show", "exit_code", "format_message"))
+
+
 def run() -> None:
     import click
 
@@ -114,6 +119,9 @@ def run() -> None:
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:
+        if _is_usage_error(exc):  # Typer's own copy of click raises its own classes
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(int(exc.exit_code))  # type: ignore[attr-defined]
         if os.environ.get("YUN_DEBUG"):
             raise
         _error(f"unexpected {type(exc).__name__}: {exc} (set YUN_DEBUG=1 for a traceback)")

@@ -72,3 +72,28 @@ def test_delete_without_a_terminal_asks_for_force(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "-f" in result.stderr
     assert "Abort" not in result.stderr
+
+
+def test_an_option_out_of_range_names_the_option(tmp_path: Path) -> None:
+    for args, option in (
+        (["scale", "web", "-i", "-1"], "'-i'"),
+        (["rollback", "web", "--version", "0"], "'--version'"),
+        (["push", "web", "--max-in-flight", "0"], "'--max-in-flight'"),
+    ):
+        result = run(args, tmp_path)
+        assert result.returncode == 2, args
+        assert f"Invalid value for {option}" in result.stderr
+        assert "unexpected" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_release_flags_that_do_not_fit_are_one_line(tmp_path: Path) -> None:
+    for args, said in (
+        (["push", "web", "--strategy", "fast"], "--strategy: 'fast' is not one of"),
+        (["push", "web", "--instance-steps", "10"], "--instance-steps: only with --strategy"),
+        (["push", "web", "--strategy", "canary", "--instance-steps", "50,10"], "must rise"),
+        (["update-route", "a.apps.localhost", "--option", "speed=9"], "--option 'speed=9'"),
+    ):
+        result = run(args, tmp_path)
+        assert result.returncode == 1, args
+        assert said in result.stderr
+        assert "Traceback" not in result.stderr
