@@ -237,7 +237,9 @@ def release(
         return None
     procs = session.scalars(select(Process).where(Process.app_guid == app.guid))
     progress = {
-        p.type: {"old": _still_wanted(current, p), "new": 0} for p in procs if p.instances > 0
+        p.type: {"old": _still_wanted(current, p, app.revision_guid), "new": 0}
+        for p in procs
+        if p.instances > 0
     }
     deployment = Deployment(
         app_guid=app.guid,
@@ -273,12 +275,14 @@ def release(
     return deployment
 
 
-def _still_wanted(superseded: Deployment | None, proc: Process) -> int:
-    """Old instances the new deployment starts from: all of them, or as many as a superseded
-    deployment still kept."""
+def _still_wanted(superseded: Deployment | None, proc: Process, current: str | None) -> int:
+    """Instances of the app's current revision the new deployment starts from: all of them, or
+    as many as a superseded deployment still kept of it (its old side, or, when it was turned
+    around, its new side)."""
     if superseded is None or proc.type not in superseded.progress:
         return proc.instances
-    return int(superseded.progress[proc.type].get("old", proc.instances))
+    side = "old" if superseded.from_revision_guid == current else "new"
+    return int(superseded.progress[proc.type].get(side, proc.instances))
 
 
 def note(deployment: Deployment, text: str) -> None:

@@ -291,3 +291,20 @@ def test_old_revisions_and_droplets_are_pruned_but_what_runs_stays(world: World)
     assert versions == [5, 6, 7, 8]
     assert droplets == kept  # the newest two revisions' droplets, the current one among them
     assert len(freed) == 6 and len(set(freed)) == 6  # the blobs of the six droplets let go
+
+
+def test_a_push_during_a_cancel_keeps_the_serving_revision_whole(world: World) -> None:
+    world.push(instances=2)
+    world.deploy(plan=canary((20,)))
+    for _ in range(4):
+        world.tick()
+    with world.store.session() as session:
+        cancel(session, app=app_of(world, session), actor="alice")
+    world.tick()
+    fourth = world.deploy(plan=Plan(strategy="blue-green", keep_seconds=2))
+    seen = run_until_final(world, instances=2)
+    assert world.deployment()["state"] == "DEPLOYED"
+    assert all(len(serving) >= 2 for serving in seen), seen
+    for _ in range(4):
+        world.tick()
+    assert world.serving() == [f"{fourth}-0", f"{fourth}-1"]
