@@ -53,6 +53,7 @@ class Settings:
     router_port: int = 8080
     domain: str = "apps.localhost"
     tcp_ports: tuple[int, int] = (40000, 40999)
+    service_ports: tuple[int, int] = (41000, 41999)  # the built-in brokers' servers
     database_url: str = ""
     admin_password: str = ""
     haproxy: str = "haproxy"
@@ -77,6 +78,7 @@ class Settings:
             router_port=int(e.get("YUN_ROUTER_PORT", "8080")),
             domain=e.get("YUN_DOMAIN", "apps.localhost"),
             tcp_ports=_port_range(e.get("YUN_TCP_PORTS", "40000-40999")),
+            service_ports=_port_range(e.get("YUN_SERVICE_PORTS", "41000-41999")),
             database_url=e.get("YUN_DATABASE_URL", ""),
             admin_password=e.get("YUN_ADMIN_PASSWORD", ""),
             haproxy=e.get("YUN_HAPROXY", "haproxy"),
@@ -124,6 +126,10 @@ class Settings:
     @property
     def registry_dir(self) -> Path:
         return self.home / "registry"
+
+    @property
+    def services_dir(self) -> Path:
+        return self.home / "services"
 
     @property
     def api_url(self) -> str:

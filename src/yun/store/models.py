@@ -1,7 +1,8 @@
 """The data model: what users asked for (desired state) and what the agent saw (actual state).
 
 Org → Space → App → Process → Instance; Package → Build → Droplet → Revision; Route → RouteMapping;
-User, Token, Event. Every row has a guid, created/updated times and labels.
+TcpRoute; ServiceBroker → ServiceOffering → ServicePlan; ServiceInstance → ServiceBinding (apps and
+keys), ServiceBackup; User, Token, Event. Every row has a guid, created/updated times and labels.
 """
 
 from __future__ import annotations
@@ -116,6 +117,8 @@ class Instance(Resource):
     routed: Mapped[bool] = mapped_column(default=False)
     """True once the router's running configuration sends traffic to this instance."""
     draining_since: Mapped[float | None] = mapped_column(Float, default=None)
+    ports: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """Extra ports the instance listens on besides PORT, by name: {"my-port": 34567}."""
     """Set when the instance is no longer wanted: the router stops sending it requests, and
     only once it no longer does (and in-flight requests had time to finish) is it stopped."""
 
@@ -227,3 +230,126 @@ class Event(Resource):
     actee_name: Mapped[str] = mapped_column(String(255), default="")
     space_guid: Mapped[str] = mapped_column(String(36), default="")
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class TcpRoute(Resource):
+    """A TCP port of the router (from `YUN_TCP_PORTS`) forwarded to one port of an app's
+    instances: Stackato's harbor. `name` tells the app which port it is (`STACKATO_HARBOR`, or
+    `STACKATO_HARBOR_<NAME>` when it has several)."""
+
+    __tablename__ = "tcp_routes"
+    __table_args__ = (UniqueConstraint("app_guid", "name"),)
+    port: Mapped[int] = mapped_column(Integer, unique=True)
+    name: Mapped[str] = mapped_column(String(64))
+    app_guid: Mapped[str] = mapped_column(ForeignKey("apps.guid", ondelete="CASCADE"))
+    process_type: Mapped[str] = mapped_column(String(64), default="web")
+    space_guid: Mapped[str] = mapped_column(ForeignKey("spaces.guid", ondelete="CASCADE"))
+
+
+class ServiceBroker(Resource):
+    """An Open Service Broker the platform talks to; `builtin` ones are served by `yun server`."""
+
+    __tablename__ = "service_brokers"
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    url: Mapped[str] = mapped_column(Text)
+    username: Mapped[str] = mapped_column(String(255), default="")
+    password: Mapped[str] = mapped_column(String(255), default="")
+    builtin: Mapped[bool] = mapped_column(default=False)
+
+
+class ServiceOffering(Resource):
+    """One service of a broker's catalog, as `/v2/catalog` last described it."""
+
+    __tablename__ = "service_offerings"
+    __table_args__ = (UniqueConstraint("broker_guid", "broker_id"),)
+    broker_guid: Mapped[str] = mapped_column(
+        ForeignKey("service_brokers.guid", ondelete="CASCADE")
+    )
+    broker_id: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255), index=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    bindable: Mapped[bool] = mapped_column(default=True)
+    plan_updateable: Mapped[bool] = mapped_column(default=False)
+    tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    requires: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """The rest of the catalog entry (metadata, instances_retrievable, bindings_retrievable…)."""
+
+
+class ServicePlan(Resource):
+    __tablename__ = "service_plans"
+    __table_args__ = (UniqueConstraint("offering_guid", "broker_id"),)
+    offering_guid: Mapped[str] = mapped_column(
+        ForeignKey("service_offerings.guid", ondelete="CASCADE")
+    )
+    broker_id: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(Text, default="")
+    free: Mapped[bool] = mapped_column(default=True)
+    bindable: Mapped[bool | None] = mapped_column(default=None)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """metadata, schemas, maximum_polling_duration, plan_updateable."""
+
+
+class ServiceInstance(Resource):
+    """A provisioned (`managed`) or `user-provided` service. `last_operation` is what the
+    service controller does or did: {"type": "create"|"update"|"delete", "state": "initial"|
+    "in progress"|"succeeded"|"failed", "description", "operation", "deadline", ...}."""
+
+    __tablename__ = "service_instances"
+    __table_args__ = (UniqueConstraint("space_guid", "name"),)
+    name: Mapped[str] = mapped_column(String(255))
+    space_guid: Mapped[str] = mapped_column(ForeignKey("spaces.guid", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16), default="managed")
+    plan_guid: Mapped[str | None] = mapped_column(String(36), default=None)
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    credentials: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """User-provided services only; managed ones get theirs per binding from the broker."""
+    syslog_drain_url: Mapped[str] = mapped_column(Text, default="")
+    tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    dashboard_url: Mapped[str] = mapped_column(Text, default="")
+    last_operation: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    pending: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """An update not yet accepted by the broker: {"plan_guid", "parameters"}."""
+    created_by: Mapped[str] = mapped_column(String(255), default="")
+
+
+class ServiceBinding(Resource):
+    """Credentials of a service instance for an app (`type` app) or for a person (`key`)."""
+
+    __tablename__ = "service_bindings"
+    __table_args__ = (UniqueConstraint("service_instance_guid", "type", "name"),)
+    service_instance_guid: Mapped[str] = mapped_column(
+        ForeignKey("service_instances.guid", ondelete="CASCADE")
+    )
+    type: Mapped[str] = mapped_column(String(8), default="app")
+    app_guid: Mapped[str | None] = mapped_column(
+        ForeignKey("apps.guid", ondelete="CASCADE"), default=None
+    )
+    name: Mapped[str] = mapped_column(String(255))
+    """The binding's name (VCAP_SERVICES' binding_name; the app's name when none was given),
+    or the key's name."""
+    binding_name: Mapped[str | None] = mapped_column(String(255), default=None)
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    credentials: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    syslog_drain_url: Mapped[str] = mapped_column(Text, default="")
+    last_operation: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_by: Mapped[str] = mapped_column(String(255), default="")
+
+
+class ServiceBackup(Resource):
+    """A dump of a service instance's data (pg_dump, Redis RDB), kept in the blobstore."""
+
+    __tablename__ = "service_backups"
+    service_instance_guid: Mapped[str] = mapped_column(
+        ForeignKey("service_instances.guid", ondelete="CASCADE"), index=True
+    )
+    state: Mapped[str] = mapped_column(String(16), default="PENDING")
+    """PENDING → READY or FAILED; a restore sets `restoring` until it is done."""
+    blob: Mapped[str] = mapped_column(String(64), default="")
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    format: Mapped[str] = mapped_column(String(32), default="")
+    error: Mapped[str] = mapped_column(Text, default="")
+    restore: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """The last restore from this backup: {"state", "error", "at"}."""
+    created_by: Mapped[str] = mapped_column(String(255), default="")
