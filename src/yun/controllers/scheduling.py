@@ -153,7 +153,9 @@ class InstanceController:
             timeout=float(proc.health_check_timeout or timing.health_timeout),
             invocation_timeout=float(proc.invocation_timeout or timing.http_check_timeout),
         )
-        env = {str(k): str(v) for k, v in revision.env.items()}
+        # What bindings provide first: an app that sets DATABASE_URL itself keeps its own.
+        env = {str(k): str(v) for k, v in (revision.services or {}).items()}
+        env.update({str(k): str(v) for k, v in revision.env.items()})
         env["YUN_REVISION"] = str(revision.version)
         return InstanceSpec(
             slot=slot_of(proc.guid, revision.version, index),

@@ -167,6 +167,9 @@ class Revision(Resource):
     commands: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     processes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     """Per process type, the limits this revision runs with: {"web": {"memory_mb", "disk_mb"}}."""
+    services: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """What the app's service bindings put in its environment when this revision was made
+    (VCAP_SERVICES, DATABASE_URL, REDIS_URL): bindings take effect on the next restart."""
     description: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[str] = mapped_column(String(255), default="")
 

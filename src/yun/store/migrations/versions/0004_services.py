@@ -1,5 +1,5 @@
 """services: brokers and their catalogs, service instances, bindings and keys, backups; TCP
-routes; instances' extra ports
+routes; instances' extra ports; the service environment a revision was made with
 
 Revision ID: 0004
 Revises: 0003
@@ -45,6 +45,8 @@ def _fk(column: str, table: str) -> sa.ForeignKeyConstraint:
 def upgrade() -> None:
     with op.batch_alter_table("instances") as batch:
         batch.add_column(sa.Column("ports", sa.JSON(), nullable=False, server_default="{}"))
+    with op.batch_alter_table("revisions") as batch:
+        batch.add_column(sa.Column("services", sa.JSON(), nullable=False, server_default="{}"))
     _resource(
         "tcp_routes",
         sa.Column("port", sa.Integer(), nullable=False),
@@ -154,5 +156,7 @@ def downgrade() -> None:
         "tcp_routes",
     ):
         op.drop_table(table)
+    with op.batch_alter_table("revisions") as batch:
+        batch.drop_column("services")
     with op.batch_alter_table("instances") as batch:
         batch.drop_column("ports")
