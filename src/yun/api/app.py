@@ -8,7 +8,19 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 
 from yun import __version__
-from yun.api import apps, auth, autoscale, deployments, logs, packages, routes
+from yun.api import (
+    apps,
+    auth,
+    autoscale,
+    deployments,
+    logs,
+    packages,
+    routes,
+    service_backups,
+    service_bindings,
+    service_brokers,
+    service_instances,
+)
 from yun.api.context import ApiContext
 from yun.api.errors import ApiError, api_error_handler, validation_error_handler
 
@@ -18,7 +30,19 @@ def create_app(ctx: ApiContext) -> FastAPI:
     api.state.ctx = ctx
     api.add_exception_handler(ApiError, api_error_handler)
     api.add_exception_handler(RequestValidationError, validation_error_handler)
-    for module in (auth, apps, autoscale, deployments, packages, logs, routes):
+    for module in (
+        auth,
+        apps,
+        autoscale,
+        deployments,
+        packages,
+        logs,
+        routes,
+        service_brokers,
+        service_instances,
+        service_bindings,
+        service_backups,
+    ):
         api.include_router(module.router)
 
     @api.get("/v3/info")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from yun.blobstore import BlobStore
+from yun.brokers.client import Broker, BrokerClient
 from yun.logstore import LogStore
 from yun.settings import Settings
 from yun.store.bootstrap import Defaults
@@ -44,6 +45,8 @@ class ApiContext:
     usage: UsageProvider | None = None
     """The node agent's live measurements, for `yun app`; None when no agent runs in-process."""
     driver: str = "process"  # what runs instances: "process" or "runc"
+    broker_clients: Callable[[Broker], BrokerClient] = BrokerClient
+    """Opens a client for a service broker (the API reads catalogs; controllers do the rest)."""
     export_droplet: Callable[[str], str] | None = None
     """Exports an app's current droplet into the platform registry, returning the image
     reference, or raises ExportError; None when the server runs no registry."""

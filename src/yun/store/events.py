@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from yun.store.models import App, Event
+from yun.store.models import App, Event, ServiceInstance
 
 
 def record(
@@ -38,3 +38,24 @@ def for_app(session: Session, app_guid: str, limit: int = 50) -> list[Event]:
         .limit(limit)
     )
     return list(session.scalars(query))
+
+
+def record_service(
+    session: Session,
+    *,
+    type: str,
+    instance: ServiceInstance,
+    actor: str = "yun",
+    data: dict[str, Any] | None = None,
+) -> Event:
+    event = Event(
+        type=type,
+        actor=actor,
+        actee_guid=instance.guid,
+        actee_type="service_instance",
+        actee_name=instance.name,
+        space_guid=instance.space_guid,
+        data=data or {},
+    )
+    session.add(event)
+    return event

@@ -314,6 +314,9 @@ class ServiceInstance(Resource):
     last_operation: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     pending: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     """An update not yet accepted by the broker: {"plan_guid", "parameters"}."""
+    backup_every: Mapped[float | None] = mapped_column(Float, default=None)
+    """Seconds between scheduled backups (`yun service-backup NAME --every 1d`); None: off."""
+    backups_kept: Mapped[int] = mapped_column(Integer, default=7)
     created_by: Mapped[str] = mapped_column(String(255), default="")
 
 

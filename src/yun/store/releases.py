@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from yun.store import events
 from yun.store.models import App, Deployment, Droplet, Process, Revision
+from yun.store.services import service_environment
 
 STRATEGIES = ("rolling", "canary", "blue-green", "recreate")
 ACTIVE = ("DEPLOYING", "PAUSED", "CANCELING", "FAILING")
@@ -100,6 +101,7 @@ def create_revision(
         env=dict(app.env if env is None else env),
         commands=dict(commands),
         processes=process_settings(session, app) if processes is None else dict(processes),
+        services=service_environment(session, app),
         description=description,
         created_by=actor,
     )
@@ -131,6 +133,7 @@ def next_revision(
         and current.droplet_guid == droplet.guid
         and current.env == app.env
         and current.processes == settings
+        and current.services == service_environment(session, app)
     ):
         return current
     return create_revision(

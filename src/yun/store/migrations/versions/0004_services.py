@@ -108,6 +108,8 @@ def upgrade() -> None:
         _text("dashboard_url"),
         _json("last_operation"),
         _json("pending"),
+        sa.Column("backup_every", sa.Float(), nullable=True),
+        sa.Column("backups_kept", sa.Integer(), nullable=False),
         _text("created_by", 255),
         _fk("space_guid", "spaces"),
         sa.UniqueConstraint("space_guid", "name"),
