@@ -13,6 +13,7 @@ from yun.api.auth import Ctx, CurrentUser
 from yun.api.deployments import ReleaseOptions
 from yun.api.errors import ApiError, not_found
 from yun.api.lookups import get_app
+from yun.api.service_applying import apply_services
 from yun.api.views import app_view
 from yun.manifest import ManifestError, parse_application
 from yun.store import events
@@ -59,6 +60,9 @@ def push_app(body: PushBody, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
         if session.get(Space, space_guid) is None:
             raise not_found(f"space {space_guid}")
         app, created = apply_spec(session, space_guid=space_guid, spec=spec)
+        services = apply_services(
+            session, app=app, spec=spec, tcp_ports=ctx.settings.tcp_ports, actor=user.name
+        )
         events.record(
             session,
             type="audit.app.create" if created else "audit.app.update",
@@ -68,6 +72,11 @@ def push_app(body: PushBody, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
         )
         session.flush()
         view = app_view(session, app)
+        view["pending_bindings"] = services.bindings
+    for guid in services.created:
+        ctx.wake(f"services:{guid}")
+    for guid in services.bindings:
+        ctx.wake(f"bindings:{guid}")
     ctx.wake("routes")
     ctx.wake("instances")
     return view

@@ -20,6 +20,7 @@ from yun.cli.bits import scan, tar_chunks
 from yun.cli.deploying import release_options, wait_released
 from yun.cli.options import InFlightOpt, KeepOpt, StepsOpt, StrategyOpt
 from yun.cli.output import CliError, console
+from yun.cli.services import wait_bindings
 from yun.cli.session import client
 from yun.cli.waiting import wait_running
 from yun.client import ApiClient
@@ -207,6 +208,7 @@ def _push_one(
         raise CliError(str(exc)) from exc
     application.pop("path", None)
     app = api.push(application, source=source, index=index)
+    wait_bindings(api, list(app.get("pending_bindings") or []))
     if spec.docker_image:
         package = api.create_docker_package(
             app["guid"],

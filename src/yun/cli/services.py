@@ -88,6 +88,18 @@ def _wait(fetch: Any, what: str, *, deleting: bool = False) -> dict[str, Any] | 
             time.sleep(0.5)
 
 
+def wait_bindings(api: ApiClient, guids: list[str]) -> None:
+    """Wait for bindings a push made (and the services it created for them)."""
+    services = ServicesClient(api)
+    for guid in guids:
+        binding = services.binding(guid)
+        done = _wait(
+            lambda guid=guid: services.binding(guid), f"Binding {binding['service_instance']}"
+        )
+        if done is not None:
+            console.print(f"Bound service {done['service_instance']}.")
+
+
 # -- brokers and the marketplace ---------------------------------------------------------
 
 

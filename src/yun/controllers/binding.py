@@ -33,6 +33,7 @@ from yun.store.services import BUSY
 from yun.store.session import Store
 
 log = logging.getLogger("yun.controllers.bindings")
+SERVICE_WAIT = 1.0
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,9 @@ class BindingController:
         waits = [w for w in (self._step(g) for g in guids) if w is not None]
         return Result(requeue_after=min(waits)) if waits else Result()
 
-    def _work(self, guid: str) -> _Work | str | None:
+    def _work(self, guid: str) -> _Work | str | float | None:
+        """What to send for the binding; a reason it cannot be done, or seconds to wait for
+        its service to be created; None when the binding is gone."""
         with self.store.session() as session:
             binding = session.get(ServiceBinding, guid)
             if binding is None:
@@ -81,6 +84,12 @@ class BindingController:
             target = target_of(session, instance) if instance else None
             if target is None:
                 return "its service, broker or plan is gone"
+            made = instance.last_operation if instance else {}
+            if binding.last_operation.get("type") == "create" and made.get("type") == "create":
+                if made.get("state") in BUSY:
+                    return SERVICE_WAIT  # made by a push together with its service
+                if made.get("state") == "failed":
+                    return f"the service failed to be created: {made.get('description') or '?'}"
             return _Work(
                 target=target,
                 op=dict(binding.last_operation),
@@ -91,8 +100,8 @@ class BindingController:
 
     def _step(self, guid: str) -> float | None:
         work = self._work(guid)
-        if work is None:
-            return None
+        if work is None or isinstance(work, float):
+            return work
         if isinstance(work, str):
             # Nothing to ask a broker any more: a delete is done, anything else failed.
             with self.store.session() as session:

@@ -234,6 +234,8 @@ class ServiceInstanceController:
                 )
         if blobs:
             self.forget_blobs(blobs)  # the data went with the service; so do its backups
+        if op["type"] == "create":
+            self.wake("bindings")  # a push may have bound the service before it existed
         return None
 
     def _settle(

@@ -100,7 +100,7 @@ def read_application(data: object, scope: Scope, *, base_dir: Path | None) -> Ap
         reason = "routes are given" if routes else "no-route is set"
         scope.key("random-route").warn(f"is ignored because {reason}")
     processes = optional(app, "processes", scope, read_processes) or []
-    services = optional(app, "services", scope, read_services) or []
+    services, service_types = optional(app, "services", scope, read_services) or ([], {})
     docker_image, docker_username = _read_docker(app, scope, buildpacks=bool(buildpacks))
     stackato: StackatoSpec | None = None
     if app.get("stackato") is not None:
@@ -126,6 +126,7 @@ def read_application(data: object, scope: Scope, *, base_dir: Path | None) -> Ap
         no_route=no_route,
         processes=processes,
         services=services,
+        service_types=service_types,
         docker_image=docker_image,
         docker_username=docker_username,
         stackato=stackato,

@@ -2,7 +2,9 @@
 
 Routes are kept as the text the user wrote (``host.domain/path``) after a syntax check; whether
 the domain exists is the API's business. Services accept both Cloud Foundry forms (a list of names
-or of `{name: ...}` mappings) and Stackato's `{name: type}` mapping; only the names are kept.
+or of `{name: ...}` mappings) and Stackato's `{name: type}` mapping, whose types (an offering such
+as `postgresql`, or `harbor` for a TCP port) tell the platform what to create when the service
+does not exist yet.
 """
 
 from __future__ import annotations
@@ -53,14 +55,20 @@ def _check_route(route: str, scope: Scope) -> str:
     return route
 
 
-def read_services(value: object, scope: Scope) -> list[str]:
-    """Service instance names to bind, from any of the accepted shapes."""
+def read_services(value: object, scope: Scope) -> tuple[list[str], dict[str, str]]:
+    """Service instance names to bind, from any of the accepted shapes, and (Stackato's form)
+    the type of each."""
     names: list[tuple[str, Scope]] = []
+    types: dict[str, str] = {}
     if isinstance(value, dict):
-        # Stackato: {instance-name: service-type}; the type only mattered to Stackato's brokers.
-        for name in as_mapping(value, scope):
+        # Stackato: {instance-name: service-type}.
+        for name, kind_ in as_mapping(value, scope).items():
             at = scope.key(name)
-            names.append((as_text(name, at).strip(), at))
+            text = as_text(name, at).strip()
+            if not isinstance(kind_, str) or not kind_.strip():
+                raise at.error("expected a service type such as postgresql, redis or harbor")
+            names.append((text, at))
+            types[text] = kind_.strip().lower()
     else:
         for index, item in enumerate(as_list(value, scope, example="- my-database")):
             at = scope.item(index)
@@ -71,7 +79,7 @@ def read_services(value: object, scope: Scope) -> list[str]:
             at.warn(f"{show(name)} is listed twice")
         else:
             unique.append(name)
-    return unique
+    return unique, types
 
 
 def _service_name(item: object, scope: Scope) -> str:

@@ -163,6 +163,8 @@ class AppSpec:
     no_route: bool = False
     processes: list[ProcessSpec] = field(default_factory=list)
     services: list[str] = field(default_factory=list)
+    service_types: dict[str, str] = field(default_factory=dict)
+    """Stackato's `services: {name: type}`: what to create for a name that does not exist."""
     docker_image: str | None = None
     docker_username: str | None = None
     stackato: StackatoSpec | None = None
@@ -190,6 +192,7 @@ class AppSpec:
             no_route=bool(data.get("no_route", False)),
             processes=[ProcessSpec.from_dict(p) for p in data.get("processes") or ()],
             services=_str_list(data.get("services")),
+            service_types={str(k): str(v) for k, v in (data.get("service_types") or {}).items()},
             docker_image=_opt_str(data.get("docker_image")),
             docker_username=_opt_str(data.get("docker_username")),
             stackato=None if stackato is None else StackatoSpec.from_dict(stackato),

@@ -38,7 +38,9 @@ def to_manifest(spec: AppSpec) -> dict[str, Any]:
         data["no-route"] = True
     if spec.processes:
         data["processes"] = [_process(process) for process in spec.processes]
-    if spec.services:
+    if spec.services and spec.service_types:
+        data["services"] = {name: spec.service_types[name] for name in spec.services}
+    elif spec.services:
         data["services"] = list(spec.services)
     if spec.docker_image is not None:
         data["docker"] = {"image": spec.docker_image}
