@@ -92,6 +92,9 @@ class InstanceSpec:
     org_name: str = ""
     pre_running: Sequence[str] = ()
     image: ImageSpec | None = None  # run this image (runc driver) instead of the droplet
+    ports: Sequence[str] = ()
+    """Names of the extra TCP ports the instance listens on (its TCP routes, Stackato's
+    harbor); the driver gives each a port and the app finds it in `STACKATO_HARBOR_<NAME>`."""
 
     def __post_init__(self) -> None:
         if self.index < 0:
@@ -103,6 +106,9 @@ class InstanceSpec:
         object.__setattr__(self, "env", {str(k): str(v) for k, v in self.env.items()})
         object.__setattr__(self, "uris", tuple(self.uris))
         object.__setattr__(self, "pre_running", tuple(self.pre_running))
+        object.__setattr__(self, "ports", tuple(str(name) for name in self.ports))
+        if len(set(self.ports)) != len(self.ports) or not all(self.ports):
+            raise ValueError(f"slot {self.slot}: port names must be unique and not empty")
 
     def fingerprint(self) -> str:
         """A hash of everything that needs a restart to take effect.
@@ -124,6 +130,8 @@ class InstanceSpec:
         }
         if self.image is not None:  # absent otherwise: droplet instances keep their fingerprints
             identity["image"] = self.image.to_dict()
+        if self.ports:  # likewise: instances without extra ports keep their fingerprints
+            identity["ports"] = list(self.ports)
         text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:24]
 
@@ -132,6 +140,7 @@ class InstanceSpec:
         data.update(droplet=str(self.droplet), uris=list(self.uris))
         data["pre_running"] = list(self.pre_running)
         data["image"] = self.image.to_dict() if self.image else None
+        data["ports"] = list(self.ports)
         return data
 
     @classmethod
@@ -167,6 +176,8 @@ class InstanceReport:
     exit_code: int | None
     reason: str | None
     fingerprint: str
+    ports: Mapping[str, int] = field(default_factory=dict)
+    """Extra ports the instance listens on, by name (see `InstanceSpec.ports`)."""
 
 
 class AgentListener(Protocol):

@@ -531,6 +531,7 @@ class Agent:
             exit_code=slot.exit_code,
             reason=slot.reason,
             fingerprint=slot.fingerprint,
+            ports=dict(handle.ports) if handle else {},
         )
 
     def _set_state(self, slot: _Slot, state: InstanceState, events: list[_Event]) -> None:

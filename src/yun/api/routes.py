@@ -1,4 +1,5 @@
-"""Routes: list them with their apps, and set a route's traffic policy (`yun update-route`)."""
+"""Routes: list them with their apps, and set a route's traffic policy (`yun update-route`);
+TCP routes: list, create and delete them (`yun create-route --tcp`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from sqlalchemy.orm import Session
 
 from yun.api.auth import Ctx, CurrentUser
 from yun.api.errors import ApiError, not_found
-from yun.store.models import App, Domain, Route, RouteMapping
+from yun.api.lookups import get_app
+from yun.settings import Settings
+from yun.store.models import App, Domain, Route, RouteMapping, TcpRoute
+from yun.store.tcp_routes import TcpPortTaken, TcpRouteError, claim_tcp_route
 
 router = APIRouter()
 
@@ -70,3 +74,67 @@ def update_route(guid: str, body: RouteOptions, ctx: Ctx, _user: CurrentUser) ->
         view = route_view(session, route)
     ctx.wake("routes")
     return view
+
+
+class TcpRouteBody(BaseModel):
+    """A new TCP route: a router port for one named port of an app's instances."""
+
+    app: str = Field(min_length=1, description="The app's guid.")
+    name: str = Field(default="tcp", min_length=1, max_length=64)
+    port: int | None = Field(default=None, ge=1, le=65535)
+    process_type: str = Field(default="web", min_length=1, max_length=64)
+
+
+def tcp_route_view(session: Session, route: TcpRoute, settings: Settings) -> dict[str, Any]:
+    app = session.get(App, route.app_guid)
+    return {
+        "guid": route.guid,
+        "url": f"tcp://{settings.router_bind}:{route.port}",
+        "port": route.port,
+        "name": route.name,
+        "app": app.name if app else "",
+        "app_guid": route.app_guid,
+        "process_type": route.process_type,
+    }
+
+
+@router.get("/v3/tcp_routes")
+def list_tcp_routes(ctx: Ctx, _user: CurrentUser) -> dict[str, Any]:
+    with ctx.store.session() as session:
+        rows = session.scalars(select(TcpRoute).order_by(TcpRoute.port))
+        return {"resources": [tcp_route_view(session, route, ctx.settings) for route in rows]}
+
+
+@router.post("/v3/tcp_routes", status_code=201)
+def create_tcp_route(body: TcpRouteBody, ctx: Ctx, _user: CurrentUser) -> dict[str, Any]:
+    with ctx.store.session() as session:
+        app = get_app(session, body.app)
+        try:
+            route = claim_tcp_route(
+                session,
+                app=app,
+                name=body.name,
+                port=body.port,
+                port_range=ctx.settings.tcp_ports,
+                process_type=body.process_type,
+            )
+        except TcpPortTaken as exc:
+            raise ApiError(409, str(exc)) from exc
+        except TcpRouteError as exc:
+            raise ApiError(422, str(exc)) from exc
+        view = tcp_route_view(session, route, ctx.settings)
+    ctx.wake("instances")  # the app's instances restart to listen on the new port
+    ctx.wake("routes")
+    return view
+
+
+@router.delete("/v3/tcp_routes/{guid}")
+def delete_tcp_route(guid: str, ctx: Ctx, _user: CurrentUser) -> dict[str, Any]:
+    with ctx.store.session() as session:
+        route = session.get(TcpRoute, guid)
+        if route is None:
+            raise not_found(f"TCP route {guid}")
+        session.delete(route)
+    ctx.wake("routes")
+    ctx.wake("instances")
+    return {"deleted": guid}

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from yun import __version__
-from yun.cli import apps, autoscaling, deploying, logs, pushing, routes
+from yun.cli import apps, autoscaling, deploying, logs, pushing, routes, services
 from yun.cli import config as cli_config
 from yun.cli.droplets import droplet_app
 from yun.cli.output import CliError, console, errors
@@ -88,8 +88,11 @@ app.command()(deploying.rollback)
 app.command()(autoscaling.autoscale)
 app.command()(routes.routes)
 app.command("update-route")(routes.update_route)
+app.command("create-route")(routes.create_route)
+app.command("delete-route")(routes.delete_route)
 app.command()(logs.logs)
 app.command()(logs.events)
+services.register(app)
 app.add_typer(droplet_app, name="droplet")
 app.add_typer(server_app, name="server")
 

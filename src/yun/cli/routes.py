@@ -1,14 +1,18 @@
-"""Route commands: `yun routes` and `yun update-route` (a route's traffic policy)."""
+"""Route commands: `yun routes`, `yun update-route` (a route's traffic policy), and
+`yun create-route --tcp` / `yun delete-route --tcp` (TCP routes, Stackato's harbor)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import re
+from typing import Annotated, Any, NoReturn
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from yun.cli.output import CliError, console, print_json
+from yun.cli.output import CliError, console, errors, print_json
 from yun.cli.session import client
+from yun.client import ApiError
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 OPTIONS = {
@@ -24,13 +28,14 @@ def _describe(options: dict[str, Any]) -> str:
 
 
 def routes(json_: JsonOpt = False) -> None:
-    """List routes, the apps they reach and their traffic policy."""
+    """List routes (HTTP and TCP), the apps they reach and their traffic policy."""
     with client() as api:
         found = api.routes()
+        tcp = api.tcp_routes()
     if json_:
-        print_json(found)
+        print_json(found + tcp)
         return
-    if not found:
+    if not found and not tcp:
         console.print("No routes yet.")
         return
     table = Table(box=None, header_style="bold")
@@ -38,6 +43,8 @@ def routes(json_: JsonOpt = False) -> None:
         table.add_column(column)
     for route in found:
         table.add_row(route["url"], ", ".join(route["apps"]), _describe(route["options"]))
+    for route in tcp:
+        table.add_row(route["url"], route["app"], f"name={route['name']}")
     console.print(table)
 
 
@@ -77,3 +84,71 @@ def update_route(
             raise CliError(f"no route {wanted}; `yun routes` lists them")
         updated = api.update_route(matches[0]["guid"], options)
     console.print(f"Route {updated['url']}: {_describe(updated['options'])}")
+
+
+TcpOpt = Annotated[bool, typer.Option("--tcp", help="A TCP route: a port of the router.")]
+TcpNameOpt = Annotated[
+    str,
+    typer.Option("--name", help="Which port of the app: it listens on $STACKATO_HARBOR_<NAME>."),
+]
+AppArg = Annotated[str, typer.Argument(help="The app.")]
+
+
+def create_route(
+    app: AppArg,
+    tcp: TcpOpt = False,
+    port: Annotated[
+        int | None,
+        typer.Option("--port", min=1, max=65535, help="This router port, else the lowest free."),
+    ] = None,
+    name: TcpNameOpt = "tcp",
+) -> None:
+    """Give an app a TCP route: a router port forwarded to its instances (--tcp)."""
+    if not tcp:
+        usage_error(
+            "only TCP routes are made here: add --tcp (HTTP routes come from the"
+            " manifest's `routes:` for now)"
+        )
+    with client() as api:
+        found = api.find_app(app)
+        try:
+            route = api.create_tcp_route(found["guid"], name=name, port=port)
+        except ApiError as exc:
+            if exc.status == 422:  # the name or port given does not fit
+                usage_error(str(exc))
+            raise
+        own = [r for r in api.tcp_routes() if r["app_guid"] == found["guid"]]
+    variable = "$STACKATO_HARBOR" if len(own) == 1 else f"${harbor_name(name)}"
+    console.print(
+        f"TCP route {route['url']} → {route['app']} (name {route['name']}; the app listens"
+        f" on {variable}). Instances started before it restart to get the port."
+    )
+
+
+def delete_route(app: AppArg, tcp: TcpOpt = False, name: TcpNameOpt = "tcp") -> None:
+    """Delete an app's TCP route (--tcp)."""
+    if not tcp:
+        usage_error(
+            "only TCP routes are deleted here: add --tcp (HTTP routes come from the"
+            " manifest's `routes:` for now)"
+        )
+    with client() as api:
+        found = api.find_app(app)
+        matches = [
+            r for r in api.tcp_routes() if r["app_guid"] == found["guid"] and r["name"] == name
+        ]
+        if not matches:
+            raise CliError(f"app {app} has no TCP route named {name}; `yun routes` lists them")
+        api.delete_tcp_route(matches[0]["guid"])
+    console.print(f"Deleted TCP route {matches[0]['url']} of {app}.")
+
+
+def usage_error(message: str) -> NoReturn:
+    """A mistake in the command line: one line on stderr, exit status 2 (as click's own)."""
+    errors.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def harbor_name(name: str) -> str:
+    """The variable an app reads a named TCP route's port from (as the agent sets it)."""
+    return "STACKATO_HARBOR_" + re.sub(r"[^A-Z0-9]", "_", name.upper())

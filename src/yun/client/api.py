@@ -218,3 +218,19 @@ class ApiClient:
             raise ApiError(f"cannot reach the Yun API at {self.url}") from exc
         except httpx.HTTPError as exc:
             raise ApiError(f"log stream ended: {exc}") from exc
+
+    # TCP routes
+    def tcp_routes(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/v3/tcp_routes")["resources"])
+
+    def create_tcp_route(
+        self, app_guid: str, *, name: str = "tcp", port: int | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"app": app_guid, "name": name}
+        if port is not None:
+            body["port"] = port
+        result: dict[str, Any] = self._call("POST", "/v3/tcp_routes", json=body)
+        return result
+
+    def delete_tcp_route(self, guid: str) -> None:
+        self._call("DELETE", f"/v3/tcp_routes/{guid}")

@@ -7,6 +7,9 @@ the activator as its only server (see `yun.server.activator`). Applying is idemp
 unchanged table is a no-op, and HAProxy validates every new configuration before it replaces
 the running one. After a reload `on_reload` runs (the platform points the access log receiver
 at the new worker).
+
+TCP routes (`TcpRoute` rows) go the same way: each becomes a router port whose connections
+reach the instances of its app's process on the port they report under the route's name.
 """
 
 from __future__ import annotations
@@ -20,8 +23,18 @@ from sqlalchemy import select
 from yun.controllers.runtime.managing import Result
 from yun.router import Policy, Server
 from yun.router import Route as RouterRoute
+from yun.router import TcpRoute as RouterTcpRoute
 from yun.router.config import MAX_WEIGHT
-from yun.store.models import App, Domain, Instance, Process, Revision, Route, RouteMapping
+from yun.store.models import (
+    App,
+    Domain,
+    Instance,
+    Process,
+    Revision,
+    Route,
+    RouteMapping,
+    TcpRoute,
+)
 from yun.store.releases import active_deployment
 from yun.store.session import Store
 
@@ -117,14 +130,64 @@ class RouteController:
                 )
         return routes
 
+    def tcp_table(self) -> list[RouterTcpRoute]:
+        """Every TCP route with the RUNNING, non-draining instances of its app's process that
+        listen on the route's port (those started before the route existed do not)."""
+        routes: list[RouterTcpRoute] = []
+        with self.store.session() as session:
+            query = (
+                select(TcpRoute, App)
+                .join(App, App.guid == TcpRoute.app_guid)
+                .order_by(TcpRoute.port)
+            )
+            for tcp, app in session.execute(query):
+                servers: list[Server] = []
+                proc = session.scalar(
+                    select(Process).where(
+                        Process.app_guid == app.guid, Process.type == tcp.process_type
+                    )
+                )
+                if proc is not None and app.state == "STARTED":
+                    for inst in session.scalars(
+                        select(Instance)
+                        .where(
+                            Instance.process_guid == proc.guid,
+                            Instance.state == "RUNNING",
+                            Instance.draining_since.is_(None),
+                        )
+                        .order_by(Instance.version, Instance.index)
+                    ):
+                        port = (inst.ports or {}).get(tcp.name)
+                        if inst.address and port:
+                            servers.append(
+                                Server(
+                                    name=f"{proc.guid[:8]}-{inst.version}-{inst.index}",
+                                    address=inst.address,
+                                    port=int(port),
+                                    instance=str(inst.index),
+                                )
+                            )
+                routes.append(
+                    RouterTcpRoute(
+                        port=tcp.port, backend=tcp.guid, app_name=app.name, servers=servers
+                    )
+                )
+        return routes
+
     def reconcile(self, key: str) -> Result:
         table = self.table()
-        if self.haproxy.apply(table) and self.on_reload is not None:
+        tcp_table = self.tcp_table()
+        # Only given when there are TCP routes, so a router that knows no TCP routes still fits.
+        extra = {"tcp_routes": tcp_table} if tcp_table else {}
+        if self.haproxy.apply(table, **extra) and self.on_reload is not None:
             self.on_reload()
         routed = {(server.address, server.port) for route in table for server in route.servers}
+        routed |= {(s.address, s.port) for route in tcp_table for s in route.servers}
         with self.store.session() as session:
             for inst in session.scalars(select(Instance)):
-                now_routed = (inst.address, inst.port) in routed and inst.state == "RUNNING"
+                served = {(inst.address, inst.port)}
+                served |= {(inst.address, port) for port in (inst.ports or {}).values()}
+                now_routed = bool(served & routed) and inst.state == "RUNNING"
                 if inst.routed != now_routed:
                     inst.routed = now_routed
         return Result()

@@ -1,6 +1,7 @@
 """Yun's router: HAProxy as the data plane, configured from routes and RUNNING instances.
 
-`render` turns routes into an HAProxy configuration that behaves like Cloud Foundry's gorouter;
+`render` turns routes into an HAProxy configuration that behaves like Cloud Foundry's gorouter
+(and TCP routes into plain TCP proxies, Stackato's harbor);
 `HAProxy` runs one master-worker HAProxy and reloads it without dropping connections;
 `AccessLogReceiver` streams HAProxy's access log ring and turns its lines into RTR-style ones.
 """
@@ -15,6 +16,7 @@ from yun.router.routes import (
     Route,
     RouterConfig,
     Server,
+    TcpRoute,
     backend_id,
     backend_name,
 )
@@ -32,6 +34,7 @@ __all__ = [
     "RouterConfigError",
     "RouterError",
     "Server",
+    "TcpRoute",
     "backend_id",
     "backend_name",
     "parse_line",

@@ -32,10 +32,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from yun.router.config import HOST_MAP_PREFIX, STATS_SOCKET, render_files
+from yun.router.config import HOST_MAP_PREFIX, STATS_SOCKET, TCP_PROXY_PREFIX, render_files
 from yun.router.control import ProcessTable, parse_show_proc, send_command
 from yun.router.errors import RouterConfigError, RouterError
-from yun.router.routes import Route, RouterConfig, decode_name
+from yun.router.routes import Route, RouterConfig, TcpRoute, decode_name
 from yun.router.stats import read_stats
 
 CONFIG_FILE = "haproxy.cfg"
@@ -163,15 +163,18 @@ class HAProxy:
         for row in rows:
             if row.get("svname") in (None, "FRONTEND", "BACKEND"):
                 continue
+            if str(row.get("pxname", "")).startswith(TCP_PROXY_PREFIX):
+                continue  # connections, not responses: they must not hide an HTTP server's
             classes = [int(row.get(f"hrsp_{n}xx") or 0) for n in range(1, 6)]
             counts[decode_name(str(row["svname"]))] = (sum(classes), classes[4])
         return counts
 
     # -- changes ---------------------------------------------------------------------------
 
-    def apply(self, routes: Sequence[Route]) -> bool:
-        """Make HAProxy serve `routes`; False if it already does. See the module docstring."""
-        rendered = render_files(self.config, routes)
+    def apply(self, routes: Sequence[Route], *, tcp_routes: Sequence[TcpRoute] = ()) -> bool:
+        """Make HAProxy serve `routes` and `tcp_routes`; False if it already does. See the
+        module docstring."""
+        rendered = render_files(self.config, routes, tcp_routes=tcp_routes)
         with self._locked():
             running = self.running()
             try:
@@ -306,8 +309,8 @@ class HAProxy:
                 _write_atomically(self.config_path, previous)
             raise RouterConfigError(
                 "HAProxy's master could not load the new configuration, although `haproxy -c`"
-                f" accepted it: most likely {self.config.bind}:{self.config.port} cannot be bound."
-                " The previous configuration keeps serving."
+                f" accepted it: most likely {self.config.bind}:{self.config.port} or the port of"
+                " a TCP route cannot be bound. The previous configuration keeps serving."
             )
         self._await_draining(before.workers)
 

@@ -1,8 +1,8 @@
 """What the router is told to serve, and how Yun's names become HAProxy names.
 
-The route controller hands the router plain values (`Route`, `Server`); this module checks them
-before they reach a configuration file, because a host or path is written into HAProxy's config
-verbatim and an unchecked value could inject directives.
+The route controller hands the router plain values (`Route`, `TcpRoute`, `Server`); this module
+checks them before they reach a configuration file, because a host or path is written into
+HAProxy's config verbatim and an unchecked value could inject directives.
 
 HAProxy names (backends, servers) may only use letters, digits, ``-``, ``_``, ``.`` and ``:``.
 Yun ids are free text, so they are encoded reversibly: safe characters stay, every other UTF-8
@@ -76,6 +76,17 @@ class Route:
     app_name: str
     servers: Sequence[Server]
     policy: Policy = Policy()
+
+
+@dataclass(frozen=True)
+class TcpRoute:
+    """A port of the router whose connections go, round-robin, to one port of an app's
+    instances (Stackato's harbor). Bytes pass through untouched: no HTTP rules, no headers."""
+
+    port: int
+    backend: str  # a stable id of the route, e.g. its guid
+    app_name: str
+    servers: Sequence[Server]
 
 
 @dataclass(frozen=True)

@@ -117,10 +117,10 @@ class Instance(Resource):
     routed: Mapped[bool] = mapped_column(default=False)
     """True once the router's running configuration sends traffic to this instance."""
     draining_since: Mapped[float | None] = mapped_column(Float, default=None)
-    ports: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    """Extra ports the instance listens on besides PORT, by name: {"my-port": 34567}."""
     """Set when the instance is no longer wanted: the router stops sending it requests, and
     only once it no longer does (and in-flight requests had time to finish) is it stopped."""
+    ports: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """Extra ports the instance listens on besides PORT, by name: {"my-port": 34567}."""
 
 
 class Package(Resource):

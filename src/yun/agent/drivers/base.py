@@ -26,6 +26,8 @@ class Handle:
     port: int | None
     logs: Mapping[str, Path]  # stream name ("OUT", "ERR") -> file the driver appends output to
     data: Mapping[str, Any] = field(default_factory=dict)  # driver-specific, JSON-serialisable
+    ports: Mapping[str, int] = field(default_factory=dict)
+    """The extra ports of `InstanceSpec.ports`, by name, where `address` is reached on them."""
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,8 @@ class Driver(Protocol):
     name: str
 
     def start(self, spec: InstanceSpec, *, run_dir: Path, env: Mapping[str, str]) -> Handle:
-        """Start the instance with `env` plus its placement (directories, PORT); don't wait."""
+        """Start the instance with `env` plus its placement (directories, PORT, a port for
+        each name of `spec.ports` in `STACKATO_HARBOR_<NAME>`); don't wait."""
         ...
 
     def alive(self, handle: Handle) -> bool: ...
@@ -107,11 +110,13 @@ def handle_to_dict(handle: Handle) -> dict[str, Any]:
         "port": handle.port,
         "logs": {name: str(path) for name, path in handle.logs.items()},
         "data": dict(handle.data),
+        "ports": dict(handle.ports),
     }
 
 
 def handle_from_dict(saved: Mapping[str, Any]) -> Handle:
-    """Raises KeyError, TypeError or ValueError on a malformed record."""
+    """Raises KeyError, TypeError or ValueError on a malformed record. Records of agents from
+    before extra ports existed have no "ports": they had none."""
     pid = saved["pid"]
     port = saved["port"]
     return Handle(
@@ -121,4 +126,5 @@ def handle_from_dict(saved: Mapping[str, Any]) -> Handle:
         port=None if port is None else int(port),
         logs={str(name): Path(path) for name, path in dict(saved["logs"]).items()},
         data=dict(saved.get("data") or {}),
+        ports={str(name): int(port) for name, port in dict(saved.get("ports") or {}).items()},
     )

@@ -28,7 +28,7 @@ from typing import Any
 
 from yun.agent.drivers.base import ExitStatus, Handle, Usage, handle_from_dict, handle_to_dict
 from yun.agent.drivers.usage import disk_usage, resident_bytes
-from yun.agent.env import placement_environment
+from yun.agent.env import harbor_environment, placement_environment
 from yun.agent.specs import InstanceSpec
 
 STDOUT = "stdout.log"
@@ -118,12 +118,20 @@ class ProcessDriver:
         for directory in (app_dir, deps_dir, tmp_dir):
             directory.mkdir(exist_ok=True)
         port = self._free_port(run_dir)
+        ports: dict[str, int] = {}
+        try:
+            for name in spec.ports:
+                ports[name] = self._free_port(run_dir)
+        except RuntimeError:
+            self._release_ports([port, *ports.values()], run_dir)
+            raise
         full_env = dict(env)
         full_env.update(
             placement_environment(
                 home=app_dir, deps_dir=deps_dir, tmpdir=tmp_dir, ip=self.bind, port=port
             )
         )
+        full_env.update(harbor_environment(ports))
         full_env["YUN_EXIT_FILE"] = str(run_dir / EXIT_FILE)
         command = spec.command
         if spec.pre_running:
@@ -136,7 +144,7 @@ class ProcessDriver:
         try:
             pid = self._spawn(command, full_env, logs)
         except OSError:
-            self._release_port(port, run_dir)
+            self._release_ports([port, *ports.values()], run_dir)
             raise
         stat = _read_stat(pid)  # the unreaped child is at least a zombie, so this exists
         starttime = stat.starttime if stat is not None else 0
@@ -147,6 +155,7 @@ class ProcessDriver:
             port=port,
             logs=logs,
             data={"starttime": starttime, "pgid": pid, "hooks": bool(spec.pre_running)},
+            ports=ports,
         )
 
     def _spawn(self, command: str, env: Mapping[str, str], logs: Mapping[str, Path]) -> int:
@@ -176,10 +185,11 @@ class ProcessDriver:
                     return port
         raise RuntimeError("no free port found")
 
-    def _release_port(self, port: int | None, run_dir: Path) -> None:
+    def _release_ports(self, ports: Sequence[int | None], run_dir: Path) -> None:
         with self._lock:
-            if port is not None and self._ports.get(port) == run_dir:
-                del self._ports[port]
+            for port in ports:
+                if port is not None and self._ports.get(port) == run_dir:
+                    del self._ports[port]
 
     # -- watching ---------------------------------------------------------------------------
 
@@ -277,7 +287,7 @@ class ProcessDriver:
 
     def remove(self, handle: Handle) -> None:
         shutil.rmtree(handle.run_dir, ignore_errors=True)
-        self._release_port(handle.port, handle.run_dir)
+        self._release_ports([handle.port, *handle.ports.values()], handle.run_dir)
         with self._lock:
             self._statuses.pop((handle.pid or 0, int(handle.data.get("starttime", 0))), None)
 
@@ -297,7 +307,8 @@ class ProcessDriver:
             return None
         if handle.pid is None or "starttime" not in handle.data or not handle.run_dir.is_dir():
             return None
-        if handle.port is not None:
-            with self._lock:
-                self._ports[handle.port] = handle.run_dir
+        with self._lock:
+            for port in (handle.port, *handle.ports.values()):
+                if port is not None:
+                    self._ports[port] = handle.run_dir
         return handle

@@ -9,7 +9,9 @@ a later agent adopts them through `runc state`.
 
 Without a `ContainerNetwork` the container shares the host's network and listens on a free
 port of 127.0.0.1, exactly like a process instance; with one it gets its own named network
-namespace and listens on PORT=8080 at the address the network hands out.
+namespace and listens on PORT=8080 at the address the network hands out. The same holds for
+the extra ports of its TCP routes (`InstanceSpec.ports`): free host ports, or fixed ones (9000,
+9001, …) inside a container of its own.
 
 Liveness reads `/proc/<init pid>` (recorded start time guards against pid reuse) rather than
 spawning `runc state` on every check; when the container's first process dies the kernel kills
@@ -73,13 +75,14 @@ from yun.agent.drivers.runc_network import (
     ContainerNetwork,
     HostPorts,
     NetworkLease,
+    container_ports,
     create_netns,
     delete_netns,
     netns_name,
     netns_path,
 )
 from yun.agent.drivers.runc_staging import SESSION_PREFIX
-from yun.agent.env import placement_environment
+from yun.agent.env import harbor_environment, placement_environment
 from yun.agent.specs import ImageSpec, InstanceSpec
 
 __all__ = ["ContainerNetwork", "NetworkLease", "RuncDriver", "RuncError", "container_id"]
@@ -164,6 +167,7 @@ class RuncDriver:
                 chown_tree(run_dir / name, VCAP_UID, VCAP_GID)
         netns = netns_name(cid) if self.network is not None else None
         port: int | None = None
+        ports: dict[str, int] = {}
         try:
             address: str = self.bind
             dns: tuple[str, ...] = ()
@@ -171,9 +175,13 @@ class RuncDriver:
                 lease = self.network.attach(cid, create_netns(netns))
                 address, dns = lease.address, tuple(lease.dns)
                 port = spec.image.port if spec.image else CONTAINER_PORT
+                ports = container_ports(spec.ports, port=port)
             else:
                 port = self._ports.take(run_dir)
+                for name in spec.ports:
+                    ports[name] = self._ports.take(run_dir)
             full_env = self._environment(spec, env, address=address, port=port)
+            full_env.update(harbor_environment(ports))
             if spec.image is not None:
                 self._write_image_bundle(
                     spec, spec.image, run_dir, cid=cid, env=full_env, address=address, dns=dns
@@ -198,7 +206,8 @@ class RuncDriver:
             with contextlib.suppress(Exception):
                 self._release_network(cid, netns)
             if netns is None:
-                self._ports.release(port, run_dir)
+                for taken in (port, *ports.values()):
+                    self._ports.release(taken, run_dir)
             raise
         return Handle(
             run_dir=run_dir,
@@ -216,6 +225,7 @@ class RuncDriver:
                 "disk_mb": spec.disk_mb,
                 "image": spec.image is not None,
             },
+            ports=ports,
         )
 
     def _environment(
@@ -435,7 +445,8 @@ class RuncDriver:
         with contextlib.suppress(ImageRunError):
             unmount_overlay(image_mounts(handle.run_dir))
         shutil.rmtree(handle.run_dir, ignore_errors=True)
-        self._ports.release(handle.port, handle.run_dir)
+        for port in (handle.port, *handle.ports.values()):
+            self._ports.release(port, handle.run_dir)
         with self._lock:
             self._disk_checked.pop(cid, None)
 
@@ -485,14 +496,9 @@ class RuncDriver:
         state = self._runc(handle).state(str(handle.data["container_id"]))
         if state is None or state.status not in ("running", "paused") or state.pid != handle.pid:
             # Gone (reboot, someone deleted it) or stopped: dead, and `alive` will say so.
-            handle = Handle(
-                run_dir=handle.run_dir,
-                pid=None,
-                address=handle.address,
-                port=handle.port,
-                logs=handle.logs,
-                data=handle.data,
-            )
-        if self.network is None and handle.port is not None:
-            self._ports.hold(handle.port, handle.run_dir)
+            handle = replace(handle, pid=None)
+        if self.network is None:
+            for port in (handle.port, *handle.ports.values()):
+                if port is not None:
+                    self._ports.hold(port, handle.run_dir)
         return handle

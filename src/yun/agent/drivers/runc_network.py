@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from yun.agent.network import ContainerNetwork, NetworkLease, create_netns, delete_netns
@@ -21,6 +22,14 @@ from yun.agent.network.links import netns_path
 
 NETNS_DIR = Path("/run/netns")  # where `ip netns add NAME` puts the namespace's file
 CONTAINER_PORT = 8080  # what every networked instance listens on (ARCHITECTURE.md)
+FIRST_EXTRA_PORT = 9000  # a networked instance's TCP-route ports: 9000, 9001, … by name order
+
+
+def container_ports(names: Sequence[str], *, port: int) -> dict[str, int]:
+    """Fixed ports inside a container of its own (its address is its own, so every container
+    may use the same ones) for the extra port `names`, skipping `port`, the app's PORT."""
+    numbers = (number for number in range(FIRST_EXTRA_PORT, 65536) if number != port)
+    return dict(zip(names, numbers, strict=False))
 
 
 def netns_name(container_id: str) -> str:
@@ -62,10 +71,12 @@ class HostPorts:
 
 __all__ = [
     "CONTAINER_PORT",
+    "FIRST_EXTRA_PORT",
     "NETNS_DIR",
     "ContainerNetwork",
     "HostPorts",
     "NetworkLease",
+    "container_ports",
     "create_netns",
     "delete_netns",
     "netns_name",
