@@ -2,8 +2,9 @@
 werkzeug on a free loopback port: what interoperability tests register with Yun.
 
 Offering `keyvalue-store`: plan `async` provisions asynchronously (last_operation says
-"in progress" twice, then "succeeded"), plan `sync` at once, plan `doomed` is refused (400), plan `flaky` fails with a 500. Bindings get
-credentials naming the instance and binding, with a `redis://` URI.
+"in progress" twice, then "succeeded"), plan `sync` at once, plan `doomed` is refused (400),
+plan `flaky` fails with a 500. Bindings get credentials naming the instance and binding, with a
+`redis://` URI.
 """
 
 from __future__ import annotations
@@ -30,9 +31,8 @@ from openbrokerapi.service_broker import (
     ServiceBroker,
     UnbindSpec,
 )
-from werkzeug.serving import make_server
-
 from tests.helpers import free_port
+from werkzeug.serving import make_server
 
 SERVICE_ID = "5a1c3f0e-8f4e-4a5e-9d55-2a0c6f1d7b10"
 PLANS = {
