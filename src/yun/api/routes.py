@@ -15,6 +15,7 @@ from yun.api.errors import ApiError, not_found
 from yun.api.lookups import get_app
 from yun.settings import Settings
 from yun.store.models import App, Domain, Route, RouteMapping, TcpRoute
+from yun.store.releases import next_revision, release
 from yun.store.tcp_routes import TcpPortTaken, TcpRouteError, claim_tcp_route
 
 router = APIRouter()
@@ -106,7 +107,7 @@ def list_tcp_routes(ctx: Ctx, _user: CurrentUser) -> dict[str, Any]:
 
 
 @router.post("/v3/tcp_routes", status_code=201)
-def create_tcp_route(body: TcpRouteBody, ctx: Ctx, _user: CurrentUser) -> dict[str, Any]:
+def create_tcp_route(body: TcpRouteBody, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
     with ctx.store.session() as session:
         app = get_app(session, body.app)
         try:
@@ -123,18 +124,34 @@ def create_tcp_route(body: TcpRouteBody, ctx: Ctx, _user: CurrentUser) -> dict[s
         except TcpRouteError as exc:
             raise ApiError(422, str(exc)) from exc
         view = tcp_route_view(session, route, ctx.settings)
-    ctx.wake("instances")  # the app's instances restart to listen on the new port
-    ctx.wake("routes")
+        view["deployment"] = roll_out_ports(session, app=app, actor=user.name)
+    for key in ("deployments", "instances", "routes"):
+        ctx.wake(key)
     return view
 
 
 @router.delete("/v3/tcp_routes/{guid}")
-def delete_tcp_route(guid: str, ctx: Ctx, _user: CurrentUser) -> dict[str, Any]:
+def delete_tcp_route(guid: str, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
     with ctx.store.session() as session:
         route = session.get(TcpRoute, guid)
         if route is None:
             raise not_found(f"TCP route {guid}")
+        app = session.get(App, route.app_guid)
         session.delete(route)
-    ctx.wake("routes")
-    ctx.wake("instances")
-    return {"deleted": guid}
+        session.flush()
+        deployment = roll_out_ports(session, app=app, actor=user.name) if app else None
+    for key in ("deployments", "instances", "routes"):
+        ctx.wake(key)
+    return {"deleted": guid, "deployment": deployment}
+
+
+def roll_out_ports(session: Session, *, app: App, actor: str) -> str | None:
+    """A started app's instances listen on their TCP routes' ports from a new revision on,
+    rolled out like any other (no downtime); returns the deployment's guid, if one started."""
+    if app.state != "STARTED" or app.revision_guid is None:
+        return None
+    revision = next_revision(session, app=app, actor=actor, description="tcp routes", always=False)
+    if revision is None or revision.guid == app.revision_guid:
+        return None
+    deployment = release(session, app=app, revision=revision, actor=actor)
+    return deployment.guid if deployment else None

@@ -121,8 +121,12 @@ def create_route(
     variable = "$STACKATO_HARBOR" if len(own) == 1 else f"${harbor_name(name)}"
     console.print(
         f"TCP route {route['url']} → {route['app']} (name {route['name']}; the app listens"
-        f" on {variable}). Instances started before it restart to get the port."
+        f" on {variable})."
     )
+    if route.get("deployment"):
+        from yun.cli.deploying import wait_released
+
+        wait_released(found["name"], after=0.0, deploying=True)
 
 
 def delete_route(app: AppArg, tcp: TcpOpt = False, name: TcpNameOpt = "tcp") -> None:

@@ -1,9 +1,9 @@
 """The instance controller: desired instances from the store, handed to the node agent.
 
 For every STARTED app with a revision, each process wants `instances` slots; the controller
-builds one InstanceSpec per slot (the names of the process's TCP routes are the extra ports it
-listens on) and gives the agent the full set (idempotent: the agent starts, stops or replaces
-only what differs). Agent reports flow back into Instance rows.
+builds one InstanceSpec per slot (the names of the process's TCP routes, as its revision pinned
+them, are the extra ports it listens on) and gives the agent the full set (idempotent: the
+agent starts, stops or replaces only what differs). Agent reports flow back into Instance rows.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from yun.logstore import LogStore
 from yun.registry import ImageConfig, port, start_command
 from yun.settings import Settings
 from yun.store import events
-from yun.store.models import App, Droplet, Instance, Org, Process, Revision, Space, TcpRoute
+from yun.store.models import App, Droplet, Instance, Org, Process, Revision, Space
 from yun.store.queries import route_urls
 from yun.store.releases import active_deployment
 from yun.store.session import Store
@@ -59,22 +59,15 @@ class _Place:
     space_name: str
     org_name: str
     uris: tuple[str, ...]
-    ports: dict[str, tuple[str, ...]]  # process type -> names of its TCP routes, sorted
 
 
 def _place(session: Any, app: App) -> _Place:
     space = session.get(Space, app.space_guid)
     org = session.get(Org, space.org_guid) if space else None
-    ports: dict[str, tuple[str, ...]] = {}
-    for route in session.scalars(
-        select(TcpRoute).where(TcpRoute.app_guid == app.guid).order_by(TcpRoute.name)
-    ):
-        ports[route.process_type] = (*ports.get(route.process_type, ()), route.name)
     return _Place(
         space_name=space.name if space else "",
         org_name=org.name if org else "",
         uris=tuple(route_urls(session, app.guid)),
-        ports=ports,
     )
 
 
@@ -183,7 +176,7 @@ class InstanceController:
             org_name=place.org_name,
             pre_running=tuple(stackato.get("pre_running") or ()),
             image=image,
-            ports=place.ports.get(proc.type, ()),
+            ports=tuple(pinned.get("ports") or ()),
         )
 
     def reconcile(self, key: str) -> Result:

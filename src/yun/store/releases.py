@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from yun.store import events
-from yun.store.models import App, Deployment, Droplet, Process, Revision
+from yun.store.models import App, Deployment, Droplet, Process, Revision, TcpRoute
 from yun.store.services import service_environment
 
 STRATEGIES = ("rolling", "canary", "blue-green", "recreate")
@@ -71,12 +71,19 @@ class Plan:
 
 
 def process_settings(session: Session, app: App) -> dict[str, Any]:
-    """What of each process a revision pins: its own command and its limits."""
-    procs = session.scalars(select(Process).where(Process.app_guid == app.guid))
-    return {
-        p.type: {"command": p.command, "memory_mb": p.memory_mb, "disk_mb": p.disk_mb}
-        for p in procs
-    }
+    """What of each process a revision pins: its own command, its limits and the names of its
+    TCP routes (the extra ports its instances listen on; only when it has some)."""
+    ports: dict[str, list[str]] = {}
+    for route in session.scalars(
+        select(TcpRoute).where(TcpRoute.app_guid == app.guid).order_by(TcpRoute.name)
+    ):
+        ports.setdefault(route.process_type, []).append(route.name)
+    settings: dict[str, Any] = {}
+    for p in session.scalars(select(Process).where(Process.app_guid == app.guid)):
+        settings[p.type] = {"command": p.command, "memory_mb": p.memory_mb, "disk_mb": p.disk_mb}
+        if p.type in ports:
+            settings[p.type]["ports"] = ports[p.type]
+    return settings
 
 
 def create_revision(

@@ -28,6 +28,7 @@ def test_a_new_route_gets_the_lowest_port_and_wakes_routes_and_instances(
     assert view["url"] == "tcp://127.0.0.1:40000"
     assert (view["port"], view["name"], view["app"]) == (40000, "tcp", "echo")
     assert {"routes", "instances"} <= set(woken)
+    assert view.pop("deployment") is None  # the app is not running: nothing to roll out
     assert client.get("/v3/tcp_routes").json()["resources"] == [view]
 
 

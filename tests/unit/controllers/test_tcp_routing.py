@@ -17,6 +17,7 @@ from yun.logstore import LogStore
 from yun.settings import Settings
 from yun.store.bootstrap import bootstrap
 from yun.store.models import App, Droplet, Instance, Process, Revision, TcpRoute
+from yun.store.releases import process_settings
 from yun.store.session import Store
 from yun.store.slots import slot_of
 
@@ -89,6 +90,7 @@ def world(tmp_path: Path) -> tuple[Store, str, str, str]:
             )
         )
         session.flush()
+        rev.processes = process_settings(session, app)  # the revision pins the routes' names
         return store, app.guid, web.guid, worker.guid
 
 
@@ -180,3 +182,29 @@ def test_instances_without_the_port_and_stopped_apps_get_no_connections(
         session.get(App, app).state = "STOPPED"  # type: ignore[union-attr]
     controller.reconcile("routes")
     assert all(r.servers == [] for r in haproxy.tcp_routes)  # ports stay bound, nothing served
+
+
+def test_a_route_added_after_the_revision_waits_for_the_next_one(
+    world: tuple[Store, str, str, str], tmp_path: Path
+) -> None:
+    """Instances keep their ports until a new revision is rolled out, so adding a TCP route
+    never replaces all of them at once."""
+    store, app_guid, web, _ = world
+    with store.session() as session:
+        app = session.get(App, app_guid)
+        assert app is not None
+        session.add(
+            TcpRoute(
+                port=40003,
+                name="extra",
+                app_guid=app_guid,
+                process_type="web",
+                space_guid=app.space_guid,
+            )
+        )
+    agent = FakeAgent()
+    controller = InstanceController(
+        store=store, blobs=BlobStore(tmp_path / "blobs"), settings=Settings(), agent=agent
+    )
+    controller.reconcile("instances")
+    assert {spec.ports for spec in agent.desired if spec.process_guid == web} == {("admin", "tcp")}
