@@ -55,7 +55,10 @@ def choose(settings: Settings) -> str:
 
 def network(settings: Settings) -> CniNetwork:
     return CniNetwork(
-        subnet=settings.subnet, bridge=settings.bridge, state_dir=settings.home / "network"
+        subnet=settings.subnet,
+        bridge=settings.bridge,
+        state_dir=settings.home / "network",
+        service_ports=settings.service_ports,  # instances reach the built-in brokers' servers
     )
 
 

@@ -32,7 +32,9 @@ def requirements() -> Iterator[None]:
 def make_net(tmp_path: Path) -> Iterator[Callable[..., NetWorld]]:
     nets: list[NetWorld] = []
 
-    def make(*, allow_app_to_app: bool = False) -> NetWorld:
+    def make(
+        *, allow_app_to_app: bool = False, service_ports: tuple[int, int] | None = None
+    ) -> NetWorld:
         bridge, subnet = unused_test_network()
         network = CniNetwork(
             subnet=subnet,
@@ -40,6 +42,7 @@ def make_net(tmp_path: Path) -> Iterator[Callable[..., NetWorld]]:
             state_dir=tmp_path / bridge,
             plugin_dir=PLUGIN_DIR,
             allow_app_to_app=allow_app_to_app,
+            service_ports=service_ports,
         )
         nets.append(NetWorld(network=network, subnet=subnet))
         return nets[-1]

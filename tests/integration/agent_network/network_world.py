@@ -144,10 +144,10 @@ class HostServer:
     """A TCP server in the test process, standing in for the platform's API or HAProxy stats:
     answers "host" to every connection until closed."""
 
-    def __init__(self, host: str) -> None:
+    def __init__(self, host: str, port: int = 0) -> None:
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, 0))
+        self.sock.bind((host, port))
         self.sock.listen()
         self.port = int(self.sock.getsockname()[1])
         self.thread = threading.Thread(target=self._serve, daemon=True)

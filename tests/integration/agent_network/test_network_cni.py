@@ -13,6 +13,7 @@ import subprocess
 from collections.abc import Callable
 
 import pytest
+from tests.helpers import free_port
 from tests.integration.agent_network.network_world import (
     HostServer,
     NetWorld,
@@ -81,6 +82,23 @@ def test_instances_cannot_connect_to_host_services(net: NetWorld) -> None:
     finally:
         loopback_only.close()
         everywhere.close()
+
+
+def test_instances_reach_host_services_on_the_service_ports_only(
+    make_net: Callable[..., NetWorld],
+) -> None:
+    port = free_port()
+    net = make_net(service_ports=(port, port))
+    gateway = net.network.host_address()  # before any instance: the servers bind to it first
+    service, other = HostServer(gateway, port), HostServer(gateway)
+    try:
+        a = net.sandbox()
+        assert a.lease is not None and a.lease.gateway == gateway
+        assert a.probe(gateway, port) == "connected host"
+        assert a.probe(gateway, other.port).startswith("failed")
+    finally:
+        service.close()
+        other.close()
 
 
 def test_instances_cannot_connect_to_each_other(net: NetWorld) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import ipaddress
 import logging
 import re
 import threading
@@ -39,7 +40,7 @@ from yun.agent.network.config import (
     plugin_config,
 )
 from yun.agent.network.firewalling import HostFirewall
-from yun.agent.network.links import delete_link, ensure_bridge, isolate_port
+from yun.agent.network.links import delete_link, ensure_address, ensure_bridge, isolate_port
 from yun.agent.network.plugins import host_veth, lease_from_result, run_plugin
 from yun.agent.network.state import Attachment, AttachmentStore, host_local_allocations
 
@@ -64,6 +65,7 @@ class CniNetwork:
         state_dir: Path,
         plugin_dir: Path = Path("/usr/lib/cni"),
         allow_app_to_app: bool = False,
+        service_ports: tuple[int, int] | None = None,
     ) -> None:
         self.subnet = str(check_subnet(subnet))
         self.bridge = check_bridge_name(bridge)
@@ -76,7 +78,10 @@ class CniNetwork:
         self.loopback = loopback_network()
         self.store = AttachmentStore(state_dir / "attachments.json")
         self.firewall = HostFirewall(
-            bridge=bridge, network=self.network, allow_app_to_app=allow_app_to_app
+            bridge=bridge,
+            network=self.network,
+            allow_app_to_app=allow_app_to_app,
+            open_ports=service_ports,
         )
         self._lock = threading.RLock()
         self._depth = 0
@@ -239,6 +244,16 @@ class CniNetwork:
             ensure_bridge(self.bridge)
             self.firewall.ensure()
             self._host_ready = True
+
+    def host_address(self) -> str:
+        """The host's address on the bridge (the instances' gateway), set up now if it is not
+        yet, so host services for instances (the built-in brokers' servers) can bind to it."""
+        with self._lock:
+            self.prepare_host()
+            network = ipaddress.ip_network(self.subnet)
+            gateway = str(network[1])  # where host-local puts the gateway
+            ensure_address(self.bridge, f"{gateway}/{network.prefixlen}")
+            return gateway
 
     def _add(self, container_id: str, netns: str) -> dict[str, Any]:
         self._run_list(

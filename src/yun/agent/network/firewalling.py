@@ -37,12 +37,17 @@ def forward_chain(bridge: str) -> str:
     return f"YUN-FWD-{bridge}"
 
 
-def input_rules(bridge: str) -> list[list[str]]:
-    """INPUT from the bridge: only replies to the host's own connections."""
-    return [
+def input_rules(bridge: str, *, open_ports: tuple[int, int] | None = None) -> list[list[str]]:
+    """INPUT from the bridge: only replies to the host's own connections, and new ones to
+    `open_ports` (the built-in services' servers, as an application security group would)."""
+    rules = [
         ["-i", bridge, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"],
-        ["-i", bridge, "-j", "DROP"],
     ]
+    if open_ports is not None:
+        low, high = open_ports
+        ports = str(low) if low == high else f"{low}:{high}"
+        rules.append(["-i", bridge, "-p", "tcp", "-m", "tcp", "--dport", ports, "-j", "ACCEPT"])
+    return [*rules, ["-i", bridge, "-j", "DROP"]]
 
 
 def forward_rules(bridge: str, *, allow_app_to_app: bool) -> list[list[str]]:
@@ -113,16 +118,27 @@ class Iptables:
 class HostFirewall:
     """Yun's filter chains for one bridge, plus cleanup of the bridge plugin's NAT rules."""
 
-    def __init__(self, *, bridge: str, network: str, allow_app_to_app: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        bridge: str,
+        network: str,
+        allow_app_to_app: bool = False,
+        open_ports: tuple[int, int] | None = None,
+    ) -> None:
         self.bridge = bridge
         self.network = network
         self.allow_app_to_app = allow_app_to_app
+        self.open_ports = open_ports
         self.iptables = Iptables()
 
     def chains(self) -> dict[str, tuple[str, list[list[str]]]]:
         """Chain name → (built-in chain that jumps to it, its rules)."""
         return {
-            input_chain(self.bridge): ("INPUT", input_rules(self.bridge)),
+            input_chain(self.bridge): (
+                "INPUT",
+                input_rules(self.bridge, open_ports=self.open_ports),
+            ),
             forward_chain(self.bridge): (
                 "FORWARD",
                 forward_rules(self.bridge, allow_app_to_app=self.allow_app_to_app),

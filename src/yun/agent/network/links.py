@@ -68,6 +68,20 @@ def ensure_bridge(name: str) -> None:
         disable_ipv6.write_text("1\n")
 
 
+def ensure_address(name: str, cidr: str) -> None:
+    """Give link `name` the address `cidr` (e.g. 10.244.0.1/16) unless it has it, and bring
+    it up."""
+    shown = run_ip("-o", "addr", "show", "dev", name).stdout
+    if f" {cidr} " not in shown:
+        done = run_ip("addr", "add", cidr, "dev", name, check=False)
+        if (
+            done.returncode != 0
+            and f" {cidr} " not in run_ip("-o", "addr", "show", "dev", name).stdout
+        ):
+            raise NetworkError(f"cannot give {name} the address {cidr}: {done.stderr.strip()}")
+    run_ip("link", "set", "dev", name, "up")
+
+
 def delete_link(name: str) -> None:
     if link_exists(name):
         run_ip("link", "delete", "dev", name)
