@@ -44,6 +44,10 @@ class BlobStore:
         """Remove a blob; a missing one is fine."""
         self.path(digest).unlink(missing_ok=True)
 
+    def delete_many(self, digests: list[str]) -> None:
+        for digest in digests:
+            self.delete(digest)
+
     def put_stream(self, stream: IO[bytes]) -> str:
         """Store the stream's bytes; returns their digest."""
         digest = hashlib.sha256()

@@ -19,6 +19,7 @@ from yun.agent.drivers.runc import RuncDriver
 from yun.agent.drivers.runc_staging import RuncStaging
 from yun.agent.network import CniNetwork
 from yun.builder import Sandbox, launcher_path
+from yun.server.services import Reach
 from yun.settings import Settings
 
 CNI_PLUGINS = Path("/usr/lib/cni")
@@ -78,3 +79,13 @@ def staging_sandbox(settings: Settings, driver: Driver) -> Sandbox | None:
     for sid in staging.sweep():
         log.info("removed staging container %s left by an earlier server", sid)
     return staging
+
+
+def service_reach(driver: Driver) -> Reach:
+    """Where the built-in services' servers listen and what address apps get: loopback for
+    host processes; with container networking also the host's bridge address, which the
+    instances reach (the firewall opens the services' ports there)."""
+    if isinstance(driver, RuncDriver) and isinstance(driver.network, CniNetwork):
+        gateway = driver.network.host_address()
+        return Reach(listen=("127.0.0.1", gateway), host=gateway)
+    return Reach()

@@ -21,8 +21,11 @@ from yun.api.app import create_app
 from yun.api.context import ApiContext
 from yun.blobstore import BlobStore
 from yun.controllers.autoscaling import AutoscaleController
+from yun.controllers.backing_up import BackupController
+from yun.controllers.binding import BindingController
 from yun.controllers.building import BuildController
 from yun.controllers.deploying import DeploymentController
+from yun.controllers.provisioning import ServiceInstanceController
 from yun.controllers.routing import RouteController
 from yun.controllers.runtime.managing import Manager
 from yun.controllers.scheduling import InstanceController, InstanceReporter
@@ -30,10 +33,12 @@ from yun.logstore import LogStore
 from yun.registry import RegistryError, RegistryServer
 from yun.router import AccessLogReceiver, Batch, HAProxy, RouterConfig
 from yun.server.activator import Activator
-from yun.server.drivers import make_driver, staging_sandbox
+from yun.server.drains import SyslogDrains
+from yun.server.drivers import make_driver, service_reach, staging_sandbox
 from yun.server.images import DropletExporter, platform_registry
 from yun.server.metrics import Latencies, PlatformMetrics
 from yun.server.pidfile import read_pid, write_pid
+from yun.server.services import PlatformServices
 from yun.settings import Settings
 from yun.store.bootstrap import bootstrap
 from yun.store.session import Store
@@ -71,6 +76,8 @@ class Platform:
         self._access: AccessLogReceiver | None = None
         self._registry: RegistryServer | None = None
         self._activator: Activator | None = None
+        self._services: PlatformServices | None = None
+        self._drains: SyslogDrains | None = None
 
     def _prepare(self) -> ApiContext:
         s = self.settings
@@ -114,6 +121,9 @@ class Platform:
             listener=reporter,
             timing=s.timing,
         )
+        self._services = PlatformServices(s, reach=service_reach(driver))
+        self._services.register(store)
+        self._drains = SyslogDrains(store=store, logs=logs)
         staging = staging_sandbox(s, driver)
         builds = BuildController(
             store=store,
@@ -148,10 +158,25 @@ class Platform:
                     on_reload=self._access.reconnect,
                     activator=self._activator.address,
                 ),
+                ServiceInstanceController(
+                    store=store,
+                    wake=wake,
+                    forget_blobs=blobs.delete_many,
+                ),
+                BindingController(store=store, wake=wake),
+                BackupController(store=store, blobs=blobs, work_dir=s.home / "backups-work"),
             ],
             timing=s.timing,
-            workers=3,
-            resync_keys=("deployments", "instances", "routes", "autoscale"),
+            workers=4,
+            resync_keys=(
+                "deployments",
+                "instances",
+                "routes",
+                "autoscale",
+                "services",
+                "bindings",
+                "backups",
+            ),
         )
         for key in builds.pending():
             self._manager.wake(key)
@@ -190,8 +215,13 @@ class Platform:
             self._activator.start()
             self._agent.start()
             self._manager.start()
+            assert self._services is not None and self._drains is not None
+            self._services.start()
+            self._drains.start()
+            api = create_app(ctx)
+            api.include_router(self._services.broker.router)  # the built-in brokers' OSB API
             config = uvicorn.Config(
-                create_app(ctx),
+                api,
                 host=self.settings.api_host,
                 port=self.settings.api_port,
                 log_level="warning",
@@ -221,5 +251,9 @@ class Platform:
             self._access.stop()
         if self._activator is not None:
             self._activator.stop()
+        if self._drains is not None:
+            self._drains.stop()
+        if self._services is not None:
+            self._services.stop()
         if hasattr(self, "store"):
             self.store.close()

@@ -10,6 +10,7 @@ from yun.agent import Agent, InstanceReport
 from yun.router import HAProxy, RouterConfig
 from yun.server.drivers import choose, make_driver, network
 from yun.server.images import platform_registry
+from yun.server.services import stop_servers
 from yun.settings import Settings
 
 
@@ -31,8 +32,8 @@ class _Quiet:
 
 
 def stop_data_plane(settings: Settings) -> int:
-    """Stops every instance, HAProxy and the registry of this home; returns how many instances
-    it stopped."""
+    """Stops every instance, HAProxy, the registry and the built-in services' servers of this
+    home (their data stays); returns how many instances it stopped."""
     listener = _Quiet()
     if settings.instances_dir.exists():
         agent = Agent(
@@ -54,6 +55,8 @@ def stop_data_plane(settings: Settings) -> int:
     HAProxy(config, binary=settings.haproxy).stop()
     if (registry := platform_registry(settings)) is not None:
         registry.stop()
+    if settings.services_dir.exists():
+        stop_servers(settings)
     if choose(settings) == "runc":
         network(settings).teardown()
     return count

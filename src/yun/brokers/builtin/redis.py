@@ -1,0 +1,226 @@
+"""The `redis` offering: a redis-server of its own per instance, sized by the plan's maxmemory.
+
+Instances live in root/instances/<id> (`redis_servers`); the backend remembers them (plan,
+port, password) in root/state.json, recording an instance before starting its server so that
+a repeated provision after a crash finishes the job. Every binding of an instance gets the same
+credentials (Redis has one password per server here), so unbinding has nothing to revoke.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from yun.brokers.builtin.base import BackendError, OfferingSpec, PlanSpec
+from yun.brokers.builtin.hosting import StateFile, grant_passage, new_password
+from yun.brokers.builtin.ports import PortAllocator
+from yun.brokers.builtin.redis_servers import SERVICE_USER, RedisServer
+
+_MB = 1024 * 1024
+
+
+def _plan(suffix: str, name: str, megabytes: int) -> PlanSpec:
+    size = f"{megabytes} MB" if megabytes < 1024 else f"{megabytes // 1024} GB"
+    return PlanSpec(
+        id=f"9c2d41e6-7b1f-4a8e-b3d5-2e6f8a0c1d{suffix}",
+        name=name,
+        description=f"A Redis server of its own with {size} of memory",
+        metadata={"maxmemory": megabytes * _MB, "memory": size, "bullets": [f"{size} maxmemory"]},
+    )
+
+
+SMALL = _plan("01", "small", 64)
+MEDIUM = _plan("02", "medium", 256)
+LARGE = _plan("03", "large", 1024)
+
+OFFERING = OfferingSpec(
+    id="9c2d41e6-7b1f-4a8e-b3d5-2e6f8a0c1d00",
+    name="redis",
+    description="Redis key-value stores, a server of their own each",
+    tags=("redis", "key-value"),
+    plan_updateable=True,
+    metadata={"displayName": "Redis", "providerDisplayName": "Yun"},
+    plans=(SMALL, MEDIUM, LARGE),
+)
+
+
+@dataclass
+class _Instance:
+    plan_id: str
+    port: int
+    password: str
+    ready: bool = False  # provisioned; ensure_running only looks after ready instances
+
+
+def _maxmemory(plan_id: str) -> int:
+    plan = OFFERING.plan(plan_id)
+    if plan is None:
+        raise BackendError(f"redis has no plan {plan_id}")
+    return int(plan.metadata["maxmemory"])
+
+
+class RedisBackend:
+    """Runs the `redis` offering's servers under `root` (see the module docstring)."""
+
+    offering = OFFERING
+
+    def __init__(
+        self,
+        *,
+        root: Path,
+        ports: PortAllocator,
+        listen: Sequence[str] = ("127.0.0.1",),
+        host: str = "127.0.0.1",
+        executable: str = "redis-server",
+    ) -> None:
+        if not listen:
+            raise ValueError("redis needs at least one listen address")
+        self.root, self.listen, self.host, self.executable = root, tuple(listen), host, executable
+        self._ports = ports
+        self._state = StateFile(root / "state.json")
+        self._lock = threading.RLock()
+        ports.track(self._recorded_ports)
+
+    # -- state ----------------------------------------------------------------------------------
+
+    def _load(self) -> dict[str, _Instance]:
+        data = self._state.load()
+        return {key: _Instance(**value) for key, value in data.get("instances", {}).items()}
+
+    def _save(self, instances: Mapping[str, _Instance]) -> None:
+        self._prepare_root()
+        self._state.save({"instances": {key: asdict(value) for key, value in instances.items()}})
+
+    def _recorded_ports(self) -> Iterator[int]:
+        return (instance.port for instance in self._load().values())
+
+    def _instance(self, instance_id: str) -> _Instance:
+        instance = self._load().get(instance_id)
+        if instance is None or not instance.ready:
+            raise BackendError(f"no redis instance {instance_id}")
+        return instance
+
+    def _prepare_root(self) -> None:
+        (self.root / "instances").mkdir(parents=True, exist_ok=True)
+        for directory in (self.root, self.root / "instances"):
+            directory.chmod(0o711)
+
+    def _server(self, instance_id: str, instance: _Instance) -> RedisServer:
+        return RedisServer(
+            home=self.root / "instances" / str(uuid.UUID(instance_id)),
+            port=instance.port,
+            password=instance.password,
+            maxmemory=_maxmemory(instance.plan_id),
+            listen=self.listen,
+            executable=self.executable,
+        )
+
+    def _start(self, server: RedisServer) -> None:
+        self._prepare_root()
+        grant_passage(self.root, SERVICE_USER)
+        server.start()
+
+    # -- ServiceBackend -------------------------------------------------------------------------
+
+    def provision(self, instance_id: str, *, plan_id: str, parameters: Mapping[str, Any]) -> None:
+        _maxmemory(plan_id)
+        try:
+            uuid.UUID(instance_id)
+        except ValueError as error:
+            raise BackendError(f"not a UUID: {instance_id!r}") from error
+        with self._lock:
+            instances = self._load()
+            instance = instances.get(instance_id)
+            if instance is not None and instance.plan_id != plan_id:
+                raise BackendError(f"redis instance {instance_id} exists with another plan")
+            if instance is None:
+                instance = _Instance(
+                    plan_id=plan_id, port=self._ports.allocate(), password=new_password()
+                )
+                instances[instance_id] = instance
+                self._save(instances)
+            self._start(self._server(instance_id, instance))
+            instance.ready = True
+            self._save(instances)
+
+    def update(self, instance_id: str, *, plan_id: str, parameters: Mapping[str, Any]) -> None:
+        maxmemory = _maxmemory(plan_id)
+        with self._lock:
+            instances = self._load()
+            instance = instances.get(instance_id)
+            if instance is None or not instance.ready:
+                raise BackendError(f"no redis instance {instance_id}")
+            server = self._server(instance_id, instance)
+            server.set_maxmemory(maxmemory)
+            instance.plan_id = plan_id
+            self._save(instances)
+
+    def deprovision(self, instance_id: str) -> None:
+        with self._lock:
+            instances = self._load()
+            instance = instances.get(instance_id)
+            if instance is None:
+                return
+            server = self._server(instance_id, instance)
+            server.stop()
+            shutil.rmtree(server.home, ignore_errors=True)
+            self._ports.release(instance.port)
+            del instances[instance_id]
+            self._save(instances)
+
+    def bind(
+        self, instance_id: str, binding_id: str, *, parameters: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        instance = self._instance(instance_id)
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return {
+            "uri": f"redis://:{instance.password}@{host}:{instance.port}",
+            "host": self.host,
+            "port": instance.port,
+            "password": instance.password,
+        }
+
+    def unbind(self, instance_id: str, binding_id: str) -> None:
+        """Every binding shares the instance's password: nothing to revoke."""
+
+    def backup(self, instance_id: str, target: Path) -> str:
+        with self._lock:
+            server = self._server(instance_id, self._instance(instance_id))
+            self._start(server)
+        server.snapshot(target)
+        return "redis-rdb"
+
+    def restore(self, instance_id: str, source: Path) -> None:
+        with self._lock:
+            self._server(instance_id, self._instance(instance_id)).replace_data(source)
+
+    def ensure_running(self) -> None:
+        problems: list[str] = []
+        with self._lock:
+            for instance_id, instance in self._load().items():
+                if not instance.ready:
+                    continue
+                server = self._server(instance_id, instance)
+                try:
+                    if not server.running():
+                        self._start(server)
+                except BackendError as error:
+                    problems.append(f"{instance_id}: {error}")
+        if problems:
+            raise BackendError("some Redis servers do not run:\n" + "\n".join(problems))
+
+    def stop(self) -> None:
+        problems: list[str] = []
+        with self._lock:
+            for instance_id, instance in self._load().items():
+                try:
+                    self._server(instance_id, instance).stop()
+                except BackendError as error:
+                    problems.append(f"{instance_id}: {error}")
+        if problems:
+            raise BackendError("some Redis servers did not stop:\n" + "\n".join(problems))

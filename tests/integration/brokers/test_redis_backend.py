@@ -1,0 +1,206 @@
+"""The redis backend on real redis-servers, used through the credentials it hands out."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from yun.brokers.builtin.base import BackendError
+from yun.brokers.builtin.ports import PortAllocator
+from yun.brokers.builtin.redis import LARGE, MEDIUM, SMALL, RedisBackend
+from yun.brokers.builtin.resp import RespClient, RespError
+
+pytestmark = pytest.mark.integration
+
+if shutil.which("redis-server") is None:
+    pytest.skip("redis-server is not installed", allow_module_level=True)
+
+
+# the second address is never assigned (TEST-NET-1): optional listen addresses may be absent
+LISTEN = ("127.0.0.1", "192.0.2.1")
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def kill_and_wait(pid: int) -> None:
+    """SIGKILL `pid` and wait until it is dead (gone, or a zombie nobody reaped yet)."""
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    stat = Path(f"/proc/{pid}/stat")
+    while time.monotonic() < deadline:
+        try:
+            if stat.read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                return
+        except FileNotFoundError:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"pid {pid} survived SIGKILL")
+
+
+@pytest.fixture(scope="module")
+def backend(service_root: Path, ports: PortAllocator) -> Iterator[RedisBackend]:
+    backend = RedisBackend(root=service_root, ports=ports, listen=LISTEN)
+    try:
+        yield backend
+    finally:
+        final = RedisBackend(root=service_root, ports=ports, listen=LISTEN)
+        try:
+            final.stop()
+        finally:
+            state = service_root / "state.json"
+            if state.exists():
+                for instance_id in json.loads(state.read_text())["instances"]:
+                    final.deprovision(instance_id)
+
+
+@pytest.fixture(scope="module")
+def instance(backend: RedisBackend) -> str:
+    instance_id = new_id()
+    backend.provision(instance_id, plan_id=SMALL.id, parameters={})
+    return instance_id
+
+
+def client(credentials: dict[str, Any], password: str | None = None) -> RespClient:
+    """A connection made from the URI alone, as an app would."""
+    url = urlsplit(credentials["uri"])
+    assert url.hostname is not None and url.port is not None
+    return RespClient(host=url.hostname, port=url.port, password=password or url.password)
+
+
+def test_a_binding_reaches_its_server_with_the_password_only(
+    backend: RedisBackend, instance: str
+) -> None:
+    credentials = backend.bind(instance, new_id(), parameters={})
+    assert credentials == backend.bind(instance, new_id(), parameters={})
+    assert credentials["uri"] == (
+        f"redis://:{credentials['password']}@127.0.0.1:{credentials['port']}"
+    )
+    with client(credentials) as conn:
+        assert conn.command("SET", "greeting", "hello") == "OK"
+        assert conn.command("GET", "greeting") == b"hello"
+    with pytest.raises(RespError, match="WRONGPASS"):
+        client(credentials, password="not-the-password")
+    url = urlsplit(credentials["uri"])
+    assert url.hostname is not None and url.port is not None
+    with (
+        RespClient(host=url.hostname, port=url.port) as anonymous,
+        pytest.raises(RespError, match="NOAUTH"),
+    ):
+        anonymous.command("GET", "greeting")
+    backend.unbind(instance, new_id())  # nothing to revoke; the others keep working
+
+
+def test_the_plan_sets_maxmemory_and_an_update_changes_it_live(
+    backend: RedisBackend, instance: str, service_root: Path
+) -> None:
+    credentials = backend.bind(instance, new_id(), parameters={})
+
+    def maxmemory() -> int:
+        with client(credentials) as conn:
+            return int(conn.command("CONFIG", "GET", "maxmemory")[1])
+
+    assert maxmemory() == 64 * 1024 * 1024
+    with client(credentials) as conn:
+        assert conn.command("CONFIG", "GET", "maxmemory-policy")[1] == b"noeviction"
+        assert conn.command("CONFIG", "GET", "appendonly")[1] == b"yes"
+    backend.update(instance, plan_id=LARGE.id, parameters={})
+    assert maxmemory() == 1024 * 1024 * 1024
+    config = (service_root / "instances" / instance / "redis.conf").read_text()
+    assert f"maxmemory {1024 * 1024 * 1024}\n" in config
+    backend.update(instance, plan_id=SMALL.id, parameters={})
+    assert maxmemory() == 64 * 1024 * 1024
+
+
+def test_backup_then_flushall_then_restore_brings_the_keys_back(
+    backend: RedisBackend, instance: str, tmp_path: Path
+) -> None:
+    credentials = backend.bind(instance, new_id(), parameters={})
+    with client(credentials) as conn:
+        conn.command("SET", "kept", "before the backup")
+    assert backend.backup(instance, tmp_path / "dump.rdb") == "redis-rdb"
+    with client(credentials) as conn:
+        conn.command("FLUSHALL")
+        conn.command("SET", "later", "after the backup")
+    backend.restore(instance, tmp_path / "dump.rdb")
+    with client(credentials) as conn:
+        assert conn.command("GET", "kept") == b"before the backup"
+        assert conn.command("GET", "later") is None
+        assert conn.command("CONFIG", "GET", "appendonly")[1] == b"yes"
+
+
+def test_restore_refuses_a_file_that_is_not_a_dump(
+    backend: RedisBackend, instance: str, tmp_path: Path
+) -> None:
+    credentials = backend.bind(instance, new_id(), parameters={})
+    with client(credentials) as conn:
+        conn.command("SET", "precious", "1")
+    (tmp_path / "junk").write_bytes(b"PGDMP not redis")
+    with pytest.raises(BackendError, match="not a Redis RDB"):
+        backend.restore(instance, tmp_path / "junk")
+    with client(credentials) as conn:
+        assert conn.command("GET", "precious") == b"1"
+
+
+def test_servers_come_back_after_a_kill_and_after_a_platform_restart(
+    backend: RedisBackend, instance: str, service_root: Path, ports: PortAllocator
+) -> None:
+    second = new_id()
+    backend.provision(second, plan_id=MEDIUM.id, parameters={})
+    backend.provision(second, plan_id=MEDIUM.id, parameters={})  # a repeat is harmless
+    first_credentials = backend.bind(instance, new_id(), parameters={})
+    second_credentials = backend.bind(second, new_id(), parameters={})
+    assert first_credentials["port"] != second_credentials["port"]
+    assert first_credentials["password"] != second_credentials["password"]
+    for credentials in (first_credentials, second_credentials):
+        with client(credentials) as conn:
+            conn.command("SET", "survivor", credentials["port"])
+
+    backend.stop()
+    with pytest.raises(OSError):
+        client(first_credentials)
+    restarted = RedisBackend(root=service_root, ports=ports, listen=LISTEN)
+    restarted.ensure_running()
+    restarted.ensure_running()  # adopts what runs
+    for credentials in (first_credentials, second_credentials):
+        with client(credentials) as conn:
+            assert conn.command("GET", "survivor") == str(credentials["port"]).encode()
+
+    pid = int((service_root / "instances" / second / "redis.pid").read_text())
+    with client(second_credentials) as conn:
+        conn.command("SET", "written", "before the kill")
+        conn.command("CONFIG", "SET", "appendfsync", "always")  # the kill comes at once
+        conn.command("SET", "synced", "yes")
+    kill_and_wait(pid)
+    restarted.ensure_running()
+    with client(second_credentials) as conn:
+        assert conn.command("GET", "synced") == b"yes"
+    assert (service_root / "state.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_deprovision_stops_the_server_and_removes_its_directory(
+    backend: RedisBackend, service_root: Path
+) -> None:
+    instance_id = new_id()
+    backend.provision(instance_id, plan_id=SMALL.id, parameters={})
+    credentials = backend.bind(instance_id, new_id(), parameters={})
+    with client(credentials) as conn:
+        conn.command("SET", "k", "v")
+    backend.deprovision(instance_id)
+    backend.deprovision(instance_id)  # already gone
+    assert not (service_root / "instances" / instance_id).exists()
+    with pytest.raises(OSError):
+        client(credentials)
+    with pytest.raises(BackendError):
+        backend.bind(instance_id, new_id(), parameters={})
