@@ -77,8 +77,10 @@ def test_built_in_services_bound_backed_up_restored_and_kept(platform: Platform)
     assert call(platform, "GET", "/notes") == {"notes": []}
     platform.cli("service-restore", "demo-db", db_backup)
     assert call(platform, "GET", "/notes") == {"notes": ["first", "second"]}
-    listed = platform.cli("service-backups", "demo-db").stdout
-    assert db_backup in listed and "ready" in listed
+    listed = json.loads(platform.cli("service-backups", "demo-db", "--json").stdout)
+    assert [(b["guid"], b["state"], b["restore"]["state"]) for b in listed] == [
+        (db_backup, "READY", "SUCCEEDED")
+    ]
 
     cache_backup = backup_id(platform.cli("service-backup", "demo-cache").stdout)
     call(platform, "DELETE", "/counter")
