@@ -17,6 +17,8 @@ have npm || need+=(npm)
 /usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 /usr/bin/python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
+# The built-in redis broker runs one redis-server per service instance.
+have redis-server || need+=(redis-server)
 # Containers, container networking and OCI images (the runc driver and the platform registry).
 have runc || need+=(runc)
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
@@ -35,7 +37,7 @@ if [ ${#need[@]} -gt 0 ]; then
   echo "==> apt-get install ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  # policy-rc.d keeps package scripts from starting system-wide nginx/haproxy/postgresql.
+  # policy-rc.d keeps package scripts from starting system-wide nginx/haproxy/postgresql/redis.
   printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
   trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -18,7 +18,7 @@ from yun.brokers.client import Broker, BrokerClient
 from yun.store.models import ServiceBroker, ServiceInstance, ServiceOffering, ServicePlan
 from yun.store.services import offering_and_plan
 
-POLL_DELAYS = (0.5, 1.0, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 21.0, 30.0)
+POLL_DELAYS = (0.2, 0.3, 0.5, 1.0, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 21.0, 30.0)
 MAX_POLLING = 24 * 3600.0
 
 ClientFactory = Callable[[Broker], BrokerClient]

@@ -265,9 +265,7 @@ class ServiceOffering(Resource):
 
     __tablename__ = "service_offerings"
     __table_args__ = (UniqueConstraint("broker_guid", "broker_id"),)
-    broker_guid: Mapped[str] = mapped_column(
-        ForeignKey("service_brokers.guid", ondelete="CASCADE")
-    )
+    broker_guid: Mapped[str] = mapped_column(ForeignKey("service_brokers.guid", ondelete="CASCADE"))
     broker_id: Mapped[str] = mapped_column(String(255))
     name: Mapped[str] = mapped_column(String(255), index=True)
     description: Mapped[str] = mapped_column(Text, default="")

@@ -50,9 +50,7 @@ class ServiceBackend(Protocol):
 
     offering: OfferingSpec
 
-    def provision(
-        self, instance_id: str, *, plan_id: str, parameters: Mapping[str, Any]
-    ) -> None:
+    def provision(self, instance_id: str, *, plan_id: str, parameters: Mapping[str, Any]) -> None:
         """Create the instance's server or database and wait until it accepts connections."""
         ...
 

@@ -49,7 +49,7 @@ DONE = {
 @dataclass(frozen=True)
 class BrokerSettings:
     workers: int = 3
-    retry_after: int = 2  # seconds a platform should wait between last_operation polls
+    retry_after: int = 1  # seconds a platform should wait between last_operation polls
     close_timeout: float = 5.0  # how long close() waits for running backend calls
     gone_kept: int = 1000  # deprovisioned instances remembered, to answer 410 rather than 404
 
