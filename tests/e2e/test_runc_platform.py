@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from tests.e2e.conftest import EXAMPLES, YUN, Platform, launch
 from tests.helpers import free_port
@@ -32,7 +33,13 @@ PAGE = "<h1>busybox pushed as a docker image</h1>\n"
 
 @pytest.fixture(scope="module")
 def runc_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    env = {"YUN_DRIVER": "runc", "YUN_SUBNET": SUBNET, "YUN_BRIDGE": BRIDGE}
+    first = random.randrange(32000, 34000, 50)
+    env = {
+        "YUN_DRIVER": "runc",
+        "YUN_SUBNET": SUBNET,
+        "YUN_BRIDGE": BRIDGE,
+        "YUN_SERVICE_PORTS": f"{first}-{first + 49}",
+    }
     with launch(tmp_path_factory.mktemp("runc"), env) as platform:
         yield platform
     assert not Path(f"/sys/class/net/{BRIDGE}").exists()
@@ -234,3 +241,28 @@ def test_an_app_past_its_memory_is_killed_as_out_of_memory_and_others_serve_on(
     assert reasons == {"out of memory"}  # `yun app`: the crashed instance says why
     assert "Hello from Yun" in runc_platform.get("hello-python").text  # a sibling serves on
     runc_platform.cli("delete", "hog", "-f")
+
+
+def test_an_app_in_a_container_reaches_its_built_in_services(runc_platform: Platform) -> None:
+    """The services' servers run on the host; a container reaches them through the bridge."""
+    runc_platform.cli("push", "-p", str(EXAMPLES / "services-demo"), timeout=600)
+    host = "services-demo"
+
+    def call(method: str, path: str, body: str = "") -> object:
+        response = httpx.request(
+            method,
+            f"http://127.0.0.1:{runc_platform.router_port}{path}",
+            headers={"Host": f"{host}.apps.localhost"},
+            content=body,
+            timeout=15,
+        )
+        assert response.status_code == 200, (path, response.status_code, response.text)
+        return response.json()
+
+    assert instance(runc_platform, host)["driver"] == "runc"
+    call("POST", "/notes", "from a container")
+    assert call("GET", "/notes") == {"notes": ["from a container"]}
+    assert call("POST", "/counter") == {"counter": 1}
+    runc_platform.cli("delete", host, "-f")
+    for service in ("demo-db", "demo-cache"):
+        runc_platform.cli("delete-service", service)

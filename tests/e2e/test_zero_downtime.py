@@ -98,7 +98,10 @@ def test_scaling_waits_for_a_deployment_which_can_be_cancelled(
     platform: Platform, tmp_path: Path
 ) -> None:
     source = write_version(tmp_path / "app", "slow")
-    (source / "Procfile").write_text("web: sleep 3 && python3 app.py\n")
+    # Revision 1 starts at once; later ones take 30 s, so the cancel always comes first.
+    (source / "Procfile").write_text(
+        "web: sleep $(( ${YUN_REVISION:-1} > 1 ? 30 : 0 )) && python3 app.py\n"
+    )
     platform.cli("push", "slow", "-p", str(source))
     platform.wait_for("slow", "slow revision 1", path="/version")
     with Load(platform.router_port, "slow.apps.localhost", path="/version", clients=2) as load:

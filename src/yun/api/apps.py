@@ -19,6 +19,7 @@ from yun.manifest import ManifestError, parse_application
 from yun.store import events
 from yun.store.models import App, Build, Process, Revision, Route, RouteMapping, Space
 from yun.store.releases import active_deployment, next_revision, release
+from yun.store.services import release_app_bindings
 
 router = APIRouter()
 
@@ -248,6 +249,7 @@ def delete_app(guid: str, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
         events.record(session, type="audit.app.delete-request", app=app, actor=user.name)
         for build in session.scalars(select(Build).where(Build.app_guid == guid)):
             build.start_after = False
+        unbind = release_app_bindings(session, guid)
         session.delete(app)
         session.flush()
         for route_guid in route_guids:
@@ -260,4 +262,6 @@ def delete_app(guid: str, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
     ctx.logs.delete(guid)
     ctx.wake("instances")
     ctx.wake("routes")
+    for binding_guid in unbind:
+        ctx.wake(f"bindings:{binding_guid}")
     return {"deleted": guid}

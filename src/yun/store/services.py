@@ -122,6 +122,29 @@ def offering_and_plan(
     return offering, plan
 
 
+def release_app_bindings(session: Session, app_guid: str) -> list[str]:
+    """Before an app is deleted: its bindings leave the app and are unbound at their brokers
+    (a binding the broker never made, or of a user-provided service, is simply deleted).
+    Returns the guids of the bindings the binding controller has to unbind."""
+    unbind: list[str] = []
+    for binding in session.scalars(
+        select(ServiceBinding).where(
+            ServiceBinding.app_guid == app_guid, ServiceBinding.type == "app"
+        )
+    ):
+        instance = session.get(ServiceInstance, binding.service_instance_guid)
+        op = binding.last_operation
+        never_made = op.get("type") == "create" and op.get("state") == "failed"
+        if instance is None or instance.kind == USER_PROVIDED or never_made:
+            session.delete(binding)
+            continue
+        binding.app_guid = None
+        if not (busy(op) and op.get("type") == "delete"):
+            binding.last_operation = start_operation("delete")
+        unbind.append(binding.guid)
+    return unbind
+
+
 def app_bindings(session: Session, app_guid: str) -> list[ServiceBinding]:
     """The app's bindings that are in place (created, not being deleted), oldest first."""
     found = session.scalars(

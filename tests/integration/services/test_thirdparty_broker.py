@@ -205,3 +205,27 @@ def test_service_keys_and_bad_requests(platform: ServicePlatform, broker: Runnin
         "/v3/service_instances", json={"name": "no spaces", "offering": "keyvalue-store"}
     )
     assert bad_name.status_code == 422 and bad_name.json()["error"].startswith("name:")
+
+
+def test_deleting_an_app_unbinds_it_at_the_broker(
+    platform: ServicePlatform, broker: RunningBroker
+) -> None:
+    _register(platform, broker)
+    created = _create(platform, "kv-of-a-gone-app", "sync")
+    platform.settle()
+    app_guid = _app(platform, "short-lived")
+    bound = platform.api.post(
+        "/v3/service_bindings",
+        json={"type": "app", "service_instance": created["guid"], "app": app_guid},
+    )
+    platform.settle()
+    assert broker.broker.calls.binds == [(created["guid"], bound.json()["guid"], app_guid)]
+
+    assert platform.api.delete(f"/v3/apps/{app_guid}").status_code == 200
+    platform.settle()
+    # The broker revoked the credentials, and nothing holds the service any more.
+    assert broker.broker.calls.unbinds == [bound.json()["guid"]]
+    assert platform.api.get(f"/v3/service_bindings/{bound.json()['guid']}").status_code == 404
+    assert platform.api.delete(f"/v3/service_instances/{created['guid']}").status_code == 202
+    platform.settle()
+    assert broker.broker.calls.deprovisions == [created["guid"]]
