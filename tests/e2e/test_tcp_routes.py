@@ -90,6 +90,8 @@ def _check_tcp_route(platform: Platform) -> None:
         else:
             time.sleep(0.3)
     assert seen == {"0", "1"}, f"answers came from instances {seen}\n{platform.server_log_tail()}"
+    shown = platform.cli("app", APP).stdout
+    assert f"tcp routes: tcp://127.0.0.1:{port} (tcp)" in shown, shown
     platform.wait_for(APP, "tcp-echo instance", timeout=30)  # HTTP still served
 
     missing = platform.cli("delete-route", "--tcp", APP, "--name", "nope", check=False)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from yun.api.context import UsageProvider
-from yun.store.models import App, Droplet, Event, Instance, Process, Revision, Space
+from yun.store.models import App, Droplet, Event, Instance, Process, Revision, Space, TcpRoute
 from yun.store.queries import route_urls
 from yun.store.slots import slot_of
 
@@ -107,6 +107,12 @@ def app_view(
         "created_at": app.created_at,
         "updated_at": app.updated_at,
         "routes": route_urls(session, app.guid),
+        "tcp_routes": [
+            {"name": route.name, "port": route.port}
+            for route in session.scalars(
+                select(TcpRoute).where(TcpRoute.app_guid == app.guid).order_by(TcpRoute.port)
+            )
+        ],
         "revision": None
         if revision is None
         else {

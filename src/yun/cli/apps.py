@@ -11,7 +11,7 @@ from rich.table import Table
 
 from yun.cli.options import InFlightOpt, KeepOpt, StepsOpt, StrategyOpt
 from yun.cli.output import CliError, age, console, print_json
-from yun.cli.session import client, route_url, router_port
+from yun.cli.session import client, route_url, router_host, router_port
 from yun.client import ApiClient
 from yun.manifest import parse_size
 
@@ -70,6 +70,10 @@ def show_app(api: ApiClient, app: dict[str, Any]) -> None:
     console.print(f"[bold]state:[/]     {app['state'].lower()}")
     routes = ", ".join(route_url(r, port) for r in app["routes"]) or "(none)"
     console.print(f"[bold]routes:[/]    {routes}")
+    if app.get("tcp_routes"):
+        host = router_host(api)
+        tcp = ", ".join(f"tcp://{host}:{r['port']} ({r['name']})" for r in app["tcp_routes"])
+        console.print(f"[bold]tcp routes:[/] {tcp}")
     if app.get("droplet"):
         console.print(f"[bold]buildpacks:[/] {', '.join(app['droplet']['buildpacks'])}")
     if app.get("revision"):

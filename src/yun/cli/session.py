@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from yun.cli import config as cli_config
 from yun.cli.output import CliError
 from yun.client import ApiClient
@@ -19,6 +21,12 @@ def route_url(host_path: str, router_port: int) -> str:
     host, _, path = host_path.partition("/")
     port = "" if router_port == 80 else f":{router_port}"
     return f"http://{host}{port}/{path}"
+
+
+def router_host(api: ApiClient) -> str:
+    """The address TCP routes listen on: the router's host."""
+    router = str(api.info().get("router", "http://127.0.0.1:8080"))
+    return urlsplit(router).hostname or "127.0.0.1"
 
 
 def router_port(api: ApiClient) -> int:

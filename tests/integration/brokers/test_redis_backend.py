@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,11 +15,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from tests.helpers import free_port
 
 from yun.brokers.builtin.base import BackendError
 from yun.brokers.builtin.ports import PortAllocator
 from yun.brokers.builtin.redis import LARGE, MEDIUM, SMALL, RedisBackend
-from yun.brokers.builtin.resp import RespClient, RespError
+from yun.brokers.builtin.redis_servers import RedisServer
+from yun.brokers.builtin.resp import RespClient, RespError, info
 
 pytestmark = pytest.mark.integration
 
@@ -79,6 +82,14 @@ def client(credentials: dict[str, Any], password: str | None = None) -> RespClie
     return RespClient(host=url.hostname, port=url.port, password=password or url.password)
 
 
+def admin(service_root: Path, instance_id: str) -> RespClient:
+    """A connection as the platform's own ACL user, whose password only the state file holds."""
+    record = json.loads((service_root / "state.json").read_text())["instances"][instance_id]
+    return RespClient(
+        host="127.0.0.1", port=record["port"], password=record["admin_password"], username="yun"
+    )
+
+
 def test_a_binding_reaches_its_server_with_the_password_only(
     backend: RedisBackend, instance: str
 ) -> None:
@@ -109,18 +120,43 @@ def test_the_plan_sets_maxmemory_and_an_update_changes_it_live(
 
     def maxmemory() -> int:
         with client(credentials) as conn:
-            return int(conn.command("CONFIG", "GET", "maxmemory")[1])
+            return int(info(conn, "memory")["maxmemory"])
 
     assert maxmemory() == 64 * 1024 * 1024
     with client(credentials) as conn:
-        assert conn.command("CONFIG", "GET", "maxmemory-policy")[1] == b"noeviction"
-        assert conn.command("CONFIG", "GET", "appendonly")[1] == b"yes"
+        assert info(conn, "memory")["maxmemory_policy"] == "noeviction"
+        assert info(conn, "persistence")["aof_enabled"] == "1"
     backend.update(instance, plan_id=LARGE.id, parameters={})
     assert maxmemory() == 1024 * 1024 * 1024
     config = (service_root / "instances" / instance / "redis.conf").read_text()
     assert f"maxmemory {1024 * 1024 * 1024}\n" in config
     backend.update(instance, plan_id=SMALL.id, parameters={})
     assert maxmemory() == 64 * 1024 * 1024
+
+
+def test_an_app_cannot_lift_its_limits_change_the_password_or_stop_its_server(
+    backend: RedisBackend, instance: str
+) -> None:
+    credentials = backend.bind(instance, new_id(), parameters={})
+    with client(credentials) as conn:
+        for command in (
+            ("CONFIG", "SET", "maxmemory", "0"),
+            ("CONFIG", "GET", "requirepass"),
+            ("ACL", "SETUSER", "default", "nopass"),
+            ("SHUTDOWN", "NOSAVE"),
+            ("REPLICAOF", "127.0.0.1", "1"),
+            ("DEBUG", "SLEEP", "0"),
+        ):
+            with pytest.raises(RespError, match=r"NOPERM|not allowed"):
+                conn.command(*command)
+        # What apps do is allowed: data commands, scans, their own database, INFO.
+        assert conn.command("SET", "k", "v") == "OK"
+        assert b"k" in conn.command("KEYS", "*")
+        assert conn.command("SELECT", "1") == "OK"
+        assert conn.command("FLUSHDB") == "OK"
+        assert "redis_version" in info(conn, "server")
+    with client(credentials) as conn:
+        assert conn.command("PING") == "PONG"  # the server still runs
 
 
 def test_backup_then_flushall_then_restore_brings_the_keys_back(
@@ -137,7 +173,7 @@ def test_backup_then_flushall_then_restore_brings_the_keys_back(
     with client(credentials) as conn:
         assert conn.command("GET", "kept") == b"before the backup"
         assert conn.command("GET", "later") is None
-        assert conn.command("CONFIG", "GET", "appendonly")[1] == b"yes"
+        assert info(conn, "persistence")["aof_enabled"] == "1"
 
 
 def test_restore_refuses_a_file_that_is_not_a_dump(
@@ -178,9 +214,10 @@ def test_servers_come_back_after_a_kill_and_after_a_platform_restart(
             assert conn.command("GET", "survivor") == str(credentials["port"]).encode()
 
     pid = int((service_root / "instances" / second / "redis.pid").read_text())
+    with admin(service_root, second) as conn:
+        conn.command("CONFIG", "SET", "appendfsync", "always")  # the kill comes at once
     with client(second_credentials) as conn:
         conn.command("SET", "written", "before the kill")
-        conn.command("CONFIG", "SET", "appendfsync", "always")  # the kill comes at once
         conn.command("SET", "synced", "yes")
     kill_and_wait(pid)
     restarted.ensure_running()
@@ -204,3 +241,37 @@ def test_deprovision_stops_the_server_and_removes_its_directory(
         client(credentials)
     with pytest.raises(BackendError):
         backend.bind(instance_id, new_id(), parameters={})
+
+
+def test_a_server_an_older_platform_started_is_still_reached(tmp_path: Path) -> None:
+    """Servers started before the platform had its own ACL user (one `requirepass` password)
+    go on running after an upgrade; the platform reaches them with that password."""
+    port = free_port()
+    legacy = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--requirepass", "the-old-password", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        server = RedisServer(
+            home=tmp_path,
+            port=port,
+            password="the-old-password",
+            admin_password="not-known-to-that-server",
+            maxmemory=64 * 1024 * 1024,
+            listen=LISTEN,
+            executable="redis-server",
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with server.client() as conn:
+                    assert conn.command("PING") == "PONG"
+                    assert conn.command("CONFIG", "SET", "maxmemory", "1000000") == "OK"
+                break
+            except (ConnectionRefusedError, RespError):
+                assert time.monotonic() < deadline, "the legacy redis-server did not start"
+                time.sleep(0.05)
+    finally:
+        legacy.terminate()
+        legacy.wait(10)

@@ -55,6 +55,7 @@ class _Instance:
     port: int
     password: str
     ready: bool = False  # provisioned; ensure_running only looks after ready instances
+    admin_password: str = ""  # the platform's own ACL user; given on load to older records
 
 
 def _maxmemory(plan_id: str) -> int:
@@ -89,8 +90,15 @@ class RedisBackend:
     # -- state ----------------------------------------------------------------------------------
 
     def _load(self) -> dict[str, _Instance]:
-        data = self._state.load()
-        return {key: _Instance(**value) for key, value in data.get("instances", {}).items()}
+        with self._lock:
+            data = self._state.load()
+            instances = {k: _Instance(**v) for k, v in data.get("instances", {}).items()}
+            older = [instance for instance in instances.values() if not instance.admin_password]
+            for instance in older:
+                instance.admin_password = new_password()
+            if older:
+                self._save(instances)
+            return instances
 
     def _save(self, instances: Mapping[str, _Instance]) -> None:
         self._prepare_root()
@@ -115,6 +123,7 @@ class RedisBackend:
             home=self.root / "instances" / str(uuid.UUID(instance_id)),
             port=instance.port,
             password=instance.password,
+            admin_password=instance.admin_password,
             maxmemory=_maxmemory(instance.plan_id),
             listen=self.listen,
             executable=self.executable,
@@ -140,7 +149,10 @@ class RedisBackend:
                 raise BackendError(f"redis instance {instance_id} exists with another plan")
             if instance is None:
                 instance = _Instance(
-                    plan_id=plan_id, port=self._ports.allocate(), password=new_password()
+                    plan_id=plan_id,
+                    port=self._ports.allocate(),
+                    password=new_password(),
+                    admin_password=new_password(),
                 )
                 instances[instance_id] = instance
                 self._save(instances)

@@ -1,9 +1,13 @@
 """One redis-server the platform runs: its config file, start, stop, adoption, RDB snapshots.
 
 A server lives in its own directory (config, pidfile, log, dump.rdb, appendonlydir/). Its
-password is in the config file (0600, owned by the server's user), never on a command line;
-the platform talks to it with `resp`. It daemonizes into a session of its own, so it outlives
-the platform, which later recognises it by its pidfile.
+passwords are in the config file (0600, owned by the server's user), never on a command line.
+Two ACL users: `default`, the one apps authenticate as with the password of their credentials,
+may run every command but the administrative ones (CONFIG, SHUTDOWN, ACL SETUSER, BGSAVE,
+REPLICAOF, DEBUG, MONITOR…), so an app cannot lift its plan's maxmemory, change the password
+or stop its server; `yun`, with a password of its own, is the platform's (maxmemory changes,
+snapshots). The platform talks to it with `resp`. It daemonizes into a session of its own,
+so it outlives the platform, which later recognises it by its pidfile.
 
 Persistence is AOF. A server whose AOF is missing but that has a dump.rdb (just restored, or
 interrupted while being restored) starts with AOF off, so that it loads the RDB, then turns AOF
@@ -33,6 +37,8 @@ from yun.brokers.builtin.resp import RespClient, RespError, info
 
 SERVICE_USER = "redis"
 COMMAND = "redis-server"
+ADMIN_USER = "yun"
+APP_COMMANDS = "+@all -@admin"  # what the default user (every binding) may run
 _RDB_MAGIC = b"REDIS"
 
 
@@ -65,11 +71,13 @@ class RedisServer:
         home: Path,
         port: int,
         password: str,
+        admin_password: str,
         maxmemory: int,
         listen: Sequence[str],
         executable: str,
     ) -> None:
         self.home, self.port, self.password = home, port, password
+        self.admin_password = admin_password
         self.maxmemory, self.listen, self.executable = maxmemory, tuple(listen), executable
         self.config_file = home / "redis.conf"
         self.pid_file = home / "redis.pid"
@@ -83,7 +91,6 @@ class RedisServer:
             "port": str(self.port),
             "bind": " ".join(addresses),
             "protected-mode": "no",  # a password is required from every client
-            "requirepass": self.password,
             "maxmemory": str(self.maxmemory),
             "maxmemory-policy": "noeviction",
             "appendonly": "yes" if appendonly else "no",
@@ -96,12 +103,26 @@ class RedisServer:
         }
         text = "# written by yun; changes are overwritten\n"
         text += "".join(f"{key} {value}\n" for key, value in settings.items())
+        text += f"user default reset on >{self.password} ~* &* {APP_COMMANDS}\n"
+        text += f"user {ADMIN_USER} reset on >{self.admin_password} ~* &* +@all\n"
         write_private(self.config_file, text, SERVICE_USER)
 
     def client(self, timeout: float = 5.0) -> RespClient:
-        return RespClient(
-            host=_loopback(self.listen[0]), port=self.port, password=self.password, timeout=timeout
-        )
+        """A connection as the platform's ACL user. A server started by an older platform (one
+        password, no ACL users) is reached with that password until its next restart."""
+        host = _loopback(self.listen[0])
+        try:
+            return RespClient(
+                host=host,
+                port=self.port,
+                password=self.admin_password,
+                username=ADMIN_USER,
+                timeout=timeout,
+            )
+        except RespError as error:
+            if "WRONGPASS" not in str(error):
+                raise
+        return RespClient(host=host, port=self.port, password=self.password, timeout=timeout)
 
     # -- lifecycle ------------------------------------------------------------------------------
 

@@ -16,16 +16,23 @@ class RespError(Exception):
 
 
 class RespClient:
-    """One connection to `host`:`port`, authenticated with `password` if given."""
+    """One connection to `host`:`port`, authenticated with `password` if given (as the ACL
+    user `username`, else as the default user)."""
 
     def __init__(
-        self, *, host: str, port: int, password: str | None = None, timeout: float = 5.0
+        self,
+        *,
+        host: str,
+        port: int,
+        password: str | None = None,
+        username: str | None = None,
+        timeout: float = 5.0,
     ) -> None:
         self._sock = socket.create_connection((host, port), timeout=timeout)
         self._file = self._sock.makefile("rb")
         try:
             if password is not None:
-                self.command("AUTH", password)
+                self.command("AUTH", *([username] if username else []), password)
         except BaseException:
             self.close()
             raise
