@@ -4,6 +4,9 @@ One instance (nginx serving a static file, or a threaded Python server when ngin
 sits behind, in turn:
 
   hand-written  a minimal HAProxy config: one frontend, one backend, one server
+  hand+log      the same with HAProxy's standard access log (`option httplog`) kept as one
+                would by hand: into a ring, streamed out over the stats socket by a thread
+                that appends it to a file; the like-for-like baseline for yun+log
   yun           HAProxy with the config yun.router renders (host routing, header injection,
                 retries, error pages), access logs off
   yun+log       the same with access logs on, as the platform runs it: HAProxy logs into its
@@ -41,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from yun.logstore import LogStore
-from yun.router import AccessLogReceiver, Batch, HAProxy, Route, RouterConfig, Server
+from yun.router import AccessLogReceiver, AppLines, HAProxy, Route, RouterConfig, Server
 from yun.server.platform import store_access_lines
 
 HOST = "bench.apps.localhost"
@@ -197,6 +200,88 @@ def hand_written(work: Path, instance: int) -> Iterator[Proxy]:
         stop_process(proc)
 
 
+HAND_LOG_RING = "hand_log"
+
+
+def hand_logged_config(port: int, instance: int, stats_socket: Path) -> str:
+    """HAND_WRITTEN with HAProxy's standard HTTP log into a ring read over the stats socket."""
+    head = f"""global
+    stats socket {stats_socket} mode 600 level admin
+    log ring@{HAND_LOG_RING} len 16384 format raw local0 info
+ring {HAND_LOG_RING}
+    format raw
+    maxlen 16384
+    size {16 << 20}
+"""
+    logged = HAND_WRITTEN.replace("defaults\n", "defaults\n    log global\n    option httplog\n")
+    return head + logged.format(port=port, instance=instance)
+
+
+class RingToFile:
+    """A thread that streams an HAProxy ring (`show events -w`) into a file, counting lines."""
+
+    def __init__(self, stats_socket: Path, ring: str, out: Path) -> None:
+        self.stats_socket, self.ring, self.out = stats_socket, ring, out
+        self.lines = 0
+        self.native_id = 0
+        self._sock: socket.socket | None = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError(f"could not stream {self.ring} from {self.stats_socket}")
+
+    def _run(self) -> None:
+        self.native_id = threading.get_native_id()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                sock.connect(str(self.stats_socket))
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    return
+                time.sleep(0.05)
+        sock.sendall(f"show events {self.ring} -w -n\n".encode())
+        self._sock = sock
+        self._ready.set()
+        with self.out.open("ab") as out:
+            while chunk := sock.recv(1 << 20):
+                out.write(chunk)
+                self.lines += chunk.count(b"\n")
+
+    def stop(self) -> None:
+        if self._sock is not None:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        self._thread.join(5)
+        if self._sock is not None:
+            self._sock.close()
+
+
+@contextlib.contextmanager
+def hand_logged(work: Path, instance: int, readers: list[RingToFile]) -> Iterator[Proxy]:
+    """The hand-written config with its access log kept in a file (the reader joins `readers`)."""
+    port = free_port()
+    stats_socket = work / f"hand-{port}.sock"
+    cfg = work / "hand-logged.cfg"
+    cfg.write_text(hand_logged_config(port, instance, stats_socket))
+    proc = subprocess.Popen(["haproxy", "-db", "-f", str(cfg)], stdin=subprocess.DEVNULL)
+    reader = RingToFile(stats_socket, HAND_LOG_RING, work / f"hand-{port}.log")
+    try:
+        wait_listening(port)
+        reader.start()
+        readers.append(reader)
+        stats = [f"/proc/{proc.pid}/stat", f"/proc/self/task/{reader.native_id}/stat"]
+        yield Proxy(port, functools.partial(cpu_seconds, stats))
+    finally:
+        settle(reader)
+        reader.stop()
+        stop_process(proc)
+
+
 @contextlib.contextmanager
 def yun_router(
     work: Path, instance: int, *, routes: int, counter: LineCounter | None = None
@@ -227,7 +312,7 @@ def yun_router(
     finally:
         if receiver and counter:
             # Lines still in the ring when the run ends are not lost: let the receiver catch up.
-            counter.settle()
+            settle(counter)
             receiver.stop()
         proxy.stop()
 
@@ -240,19 +325,20 @@ class LineCounter:
         self.lines = 0
         self.cpu_seconds = 0.0  # spent by the receiving thread
 
-    def store(self, batch: Batch) -> None:
+    def store(self, by_app: AppLines) -> None:
         began = time.thread_time()
-        store_access_lines(self.logs, batch)
-        self.lines += len(batch)
+        store_access_lines(self.logs, by_app)
+        self.lines += sum(lines.count(b"\n") for lines in by_app.values())
         self.cpu_seconds += time.thread_time() - began
 
-    def settle(self, quiet: float = 1.0, timeout: float = 30.0) -> None:
-        """Wait until no line has arrived for `quiet` seconds."""
-        deadline = time.monotonic() + timeout
-        seen = -1
-        while self.lines != seen and time.monotonic() < deadline:
-            seen = self.lines
-            time.sleep(quiet)
+
+def settle(lines: LineCounter | RingToFile, quiet: float = 1.0, timeout: float = 30.0) -> None:
+    """Wait until no access line has arrived for `quiet` seconds."""
+    deadline = time.monotonic() + timeout
+    seen = -1
+    while lines.lines != seen and time.monotonic() < deadline:
+        seen = lines.lines
+        time.sleep(quiet)
 
 
 @contextlib.contextmanager
@@ -303,6 +389,7 @@ def main() -> int:
             return 2
     backend = args.backend or ("nginx" if shutil.which("nginx") else "python")
     counters: list[LineCounter] = []
+    readers: list[RingToFile] = []
 
     def logged(work: Path, port: int) -> contextlib.AbstractContextManager[Proxy]:
         counters.append(LineCounter(work))
@@ -310,11 +397,16 @@ def main() -> int:
 
     targets: dict[str, Target] = {
         "hand-written": hand_written,
+        "hand+log": lambda work, port: hand_logged(work, port, readers),
         "yun": lambda work, port: yun_router(work, port, routes=args.routes),
         "yun+log": logged,
         "direct": direct,
     }
-    lines = requests = 0
+    line_sources: dict[str, list[LineCounter] | list[RingToFile]] = {
+        "hand+log": readers,
+        "yun+log": counters,
+    }
+    lines = {name: [0, 0] for name in line_sources}  # access lines, requests served
     results: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
     with tempfile.TemporaryDirectory(prefix="yun-bench-") as tmp:
         work = Path(tmp)
@@ -327,25 +419,25 @@ def main() -> int:
             )
             for round_no in range(args.rounds):
                 for name, target in targets.items():
-                    counter = None
+                    counter: LineCounter | RingToFile | None = None
                     with target(work, instance) as proxy:
-                        if name == "yun+log":
-                            counter = counters[-1]
+                        if name in line_sources:
+                            counter = line_sources[name][-1]
                         warm_up = wrk(proxy.port, args, 1)  # warm up connections and caches
                         if counter:
-                            counter.settle(quiet=0.3)
+                            settle(counter, quiet=0.3)
                         began = proxy.cpu()
                         result = wrk(proxy.port, args, args.duration)
                         if counter:
-                            counter.settle(quiet=0.3)  # the log's deferred work counts too
+                            settle(counter, quiet=0.3)  # the log's deferred work counts too
                         result["cpu_us"] = (proxy.cpu() - began) * 1e6 / result["requests"]
                     results[name].append(result)
                     logs = ""
                     if counter:
                         served = int(warm_up["requests"] + result["requests"])
-                        stored = counter.lines
-                        lines, requests = lines + stored, requests + served
-                        logs = f"  access lines in the app's log {stored}/{served}"
+                        lines[name][0] += counter.lines
+                        lines[name][1] += served
+                        logs = f"  access lines kept {counter.lines}/{served}"
                     print(
                         f"  round {round_no + 1} {name:13} {result['rps']:>10.0f} req/s"
                         f"  {result['cpu_us']:5.1f} µs CPU/request"
@@ -353,19 +445,22 @@ def main() -> int:
                         + logs,
                         flush=True,
                     )
-    base = results["hand-written"]
     print()
     print(f"{'':13} {'req/s':>10}  {'ratio':>5} (spread)     proxy CPU/request")
     for name, runs in results.items():
         rps = statistics.median(r["rps"] for r in runs)
-        ratios = [r["rps"] / b["rps"] for r, b in zip(runs, base, strict=True)]
         cpu = statistics.median(r["cpu_us"] for r in runs)
-        print(
-            f"{name:13} {rps:>10.0f}  {statistics.median(ratios):.3f}"
-            f" ({min(ratios):.2f}-{max(ratios):.2f})  {cpu:5.1f} µs"
-        )
-    print(f"access lines in the app's log: {lines} for {requests} requests")
+        print(f"{name:13} {rps:>10.0f}  {ratio(runs, results['hand-written'])}  {cpu:5.1f} µs")
+    print(f"yun+log / hand+log: {ratio(results['yun+log'], results['hand+log'])}")
+    for name, (kept, served) in lines.items():
+        print(f"{name}: {kept} access lines kept for {served} requests")
     return 0
+
+
+def ratio(runs: list[dict[str, float]], base: list[dict[str, float]]) -> str:
+    """The median of the per-round throughput ratios, and their spread."""
+    ratios = [r["rps"] / b["rps"] for r, b in zip(runs, base, strict=True)]
+    return f"{statistics.median(ratios):.3f} ({min(ratios):.2f}-{max(ratios):.2f})"
 
 
 if __name__ == "__main__":

@@ -56,7 +56,7 @@ def variants(run_dir: Path, instance: int) -> dict[str, str]:
         "yun + log": logged,
         "yun + log, time as ms": TIMESTAMP.sub("[%[var(txn.yun_start)]]", logged),
         "yun + log, 5 fields": re.sub(
-            r"log-format .*", 'log-format "yunrtr2 %b %s %ST %B %Ta"', logged
+            r"log-format .*", 'log-format "yunrtr3 %b %s %ST %B %Ta"', logged
         ),
     }
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MAX_BYTES = 16 * 1024 * 1024
-_quote = json.encoder.encode_basestring  # a JSON string literal, non-ASCII kept as is
 
 
 @dataclass(frozen=True)
@@ -38,21 +37,18 @@ class LogStore:
         return self.root / f"{app_guid}.jsonl"
 
     def append(self, app_guid: str, source: str, message: str, ts: float | None = None) -> None:
-        self.append_many(app_guid, source, [message], ts)
+        line = LogLine(ts if ts is not None else time.time(), source, message.rstrip("\n"))
+        self.append_lines(
+            app_guid, (json.dumps(line.to_dict(), ensure_ascii=False) + "\n").encode("utf-8")
+        )
 
-    def append_many(
-        self, app_guid: str, source: str, messages: list[str], ts: float | None = None
-    ) -> None:
-        """Append `messages` from one source in one write (the router's lines come in batches)."""
-        # The line LogLine.to_dict would give, without a dict and a dataclass per message.
-        head = f'{{"ts": {ts if ts is not None else time.time()!r}, "source": {_quote(source)}'
-        texts = (message.rstrip("\n") for message in messages)
-        data = "".join(f'{head}, "message": {_quote(text)}}}\n' for text in texts)
+    def append_lines(self, app_guid: str, data: bytes) -> None:
+        """Append lines already in the store's format (the router's come formatted by HAProxy)."""
         path = self._file(app_guid)
         with self._lock:
             if path.exists() and path.stat().st_size > MAX_BYTES:
                 path.replace(path.with_suffix(".jsonl.1"))
-            with path.open("a", encoding="utf-8") as out:
+            with path.open("ab") as out:
                 out.write(data)
 
     def end_offset(self, app_guid: str) -> int:

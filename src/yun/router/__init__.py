@@ -3,10 +3,10 @@
 `render` turns routes into an HAProxy configuration that behaves like Cloud Foundry's gorouter
 (and TCP routes into plain TCP proxies, Stackato's harbor);
 `HAProxy` runs one master-worker HAProxy and reloads it without dropping connections;
-`AccessLogReceiver` streams HAProxy's access log ring and turns its lines into RTR-style ones.
+`AccessLogReceiver` streams HAProxy's access log ring and files its lines per app.
 """
 
-from yun.router.accesslog import AccessLogReceiver, AccessRecord, Batch, parse_line
+from yun.router.accesslog import AccessLogReceiver, AppLines, split_by_app
 from yun.router.config import RenderedConfig, render, render_files
 from yun.router.errors import RouterConfigError, RouterError
 from yun.router.haproxy import HAProxy
@@ -24,8 +24,7 @@ from yun.router.routes import (
 __all__ = [
     "BALANCING",
     "AccessLogReceiver",
-    "AccessRecord",
-    "Batch",
+    "AppLines",
     "HAProxy",
     "Policy",
     "RenderedConfig",
@@ -37,7 +36,7 @@ __all__ = [
     "TcpRoute",
     "backend_id",
     "backend_name",
-    "parse_line",
     "render",
     "render_files",
+    "split_by_app",
 ]

@@ -1,25 +1,33 @@
-"""Access logs: the line HAProxy emits per request, and a receiver that turns it into RTR lines.
+"""Access logs: the line HAProxy emits per request, and a receiver that files it per app.
 
-HAProxy writes one RFC 5424 line per request into an in-memory ring (`ACCESS_RING`). Writing
-there costs HAProxy almost nothing and never waits for a reader: when the ring is full, lines
-are dropped, requests are not slowed. `AccessLogReceiver` streams the ring out over the stats
-socket (`show events <ring> -w`). This module owns both ends of that wire format: `LOG_FORMAT`
-is what `config.render` writes into HAProxy's `log-format`, and `parse_line` reads it back.
-Keeping them together means one edit changes both.
+HAProxy writes one line per request into an in-memory ring (`ACCESS_RING`). Writing there costs
+HAProxy almost nothing and never waits for a reader: when the ring is full, lines are dropped,
+requests are not slowed. `AccessLogReceiver` streams the ring out over the stats socket
+(`show events <ring> -w`).
+
+The line is, after a marker and the backend's name, the very JSON line the log store keeps
+(`{"ts": …, "source": "RTR/0", "ms": …, "message": …}`): HAProxy formats and escapes it, so the
+receiver touches no line one by one. It finds which apps a chunk holds and copies each app's lines
+out with one regular-expression pass, then hands them on as bytes. Whatever comes from the
+client is escaped by HAProxy's `json` converter, after its quotes and backslashes have been
+escaped once more, so in the message they read `\"` and `\\` and cannot pass for a field of
+the line; nor can a client write a newline, a marker or a key of the JSON object.
+
+This module owns both ends of that wire format: `LOG_FORMAT` is what `config.render` writes
+into HAProxy's `log-format`, and `split_by_app` reads it back. Keeping them together means one
+edit changes both.
 
 Each worker has its own ring, and a reload starts a new worker with an empty one while the old
 worker drains. A session on the old worker keeps it alive (HAProxy does not close it on
 soft-stop) and never sees new requests, so whoever reloads calls `AccessLogReceiver.reconnect`.
 
-The readable text handed to callers imitates Cloud Foundry's RTR lines (host, request line,
-status, bytes, timing, X-Forwarded-For, X-Request-Id, instance), so `yun logs` reads like
-`cf logs`.
+The message imitates Cloud Foundry's RTR lines (host, request line, status, bytes, timing,
+X-Forwarded-For, X-Request-Id, app, instance), so `yun logs` reads like `cf logs`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import os
 import re
@@ -28,16 +36,16 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from yun.router.control import send_command
-from yun.router.routes import backend_id, decode_name
+from yun.router.routes import BACKEND_PREFIX
 
 log = logging.getLogger(__name__)
 
-MARKER = "yunrtr2"
+MARKER = "yunrtr3"
 ACCESS_RING = "yun_access"  # the ring section config.py renders and the receiver reads
+SOURCE = "RTR/0"  # the log store's source of every access line
 
 # Variables the frontend and backends set for the log (see config.py).
 VAR_APP = "txn.yun_app"
@@ -47,82 +55,71 @@ VAR_XFF = "txn.yun_xff"
 VAR_REQUEST_ID = "txn.yun_rid"
 VAR_USER_AGENT = "txn.yun_ua"
 
-# HAProxy writes the RTR text itself, so the receiver never tokenises it: a line is the marker,
-# four tokens the receiver reads (backend, app and server, which `routes.encode_name` keeps free
-# of blanks, and the termination state), then the text up to `response_time_ms`. The receiver
-# appends app, instance and termination, decoded. Values a client controls are escaped (+E), and
-# quoted (+Q) where the RTR line quotes them, so they cannot pass for another field; the URI is
-# encoded by HAProxy (a space or quote becomes #20 or #22).
-_HEAD = ("%b", f"%[var({VAR_APP})]", "%s", "%ts")
-_TEXT = (
-    f"%{{+E}}[var({VAR_HOST})] - [%[var({VAR_START}),div(1000),utime(%Y-%m-%dT%H:%M:%S)]"
-    # HAProxy 2.6 has no ms_utime: milliseconds are zero-padded by adding 1000 and dropping the 1.
-    f".%[var({VAR_START}),mod(1000),add(1000),regsub(^1,)]+0000]"
-    ' "%HM %HU %HV" %ST %U %B'
-    f' %{{+Q,+E}}[var({VAR_USER_AGENT})] "%ci:%cp" "%si:%sp"'
-    f" x_forwarded_for:%{{+Q,+E}}[var({VAR_XFF})]"
-    f" x_request_id:%{{+Q,+E}}[var({VAR_REQUEST_ID})]"
-    " response_time_ms:%Ta"
-)
-LOG_FORMAT = " ".join([MARKER, *_HEAD, _TEXT])
+# HAProxy builds a log line in one buffer of `tune.bufsize` (16 KiB unless set) and loses a line
+# that does not fit, whole. So each value a client controls is cut to a length that, escaped,
+# keeps the worst case inside: a byte takes at most four (a quote becomes \\\"), so these
+# 3,840 bytes take 15,360, and Yun's own fields the rest.
+HOST_MAX, URI_MAX, USER_AGENT_MAX, XFF_MAX, REQUEST_ID_MAX = 256, 1024, 1280, 1024, 256
 
 
-Batch = list[tuple[str, str, str]]  # (backend, app_name, text) per request, in order
+def _client(fetch: str, cut: int) -> str:
+    """A value the client controls, as the JSON line holds it: cut to `cut` bytes, quote and
+    backslash escaped for the message (regsub), then everything for JSON (`json` also drops
+    invalid UTF-8, such as a character the cut split)."""
+    return rf"%[{fetch},bytes(0,{cut}),regsub([\\\\\"],\\\\\0,g),json(utf8s)]"
 
 
-@dataclass(frozen=True, slots=True)
-class AccessRecord:
-    """One request as the router saw it."""
-
-    backend: str  # Yun backend id; "" when no route matched
-    app_name: str
-    instance: str  # server (instance) name; "" when no instance was used
-    text: str  # an RTR-style line: what a developer reads in `yun logs`
+def _field(text: str) -> str:
+    return f'\\"{text}\\"'  # a quoted field of the message: \" in the JSON line
 
 
-# One access line: the marker opens the message (the syslog header before it holds nothing a
-# client sends, so the first marker in a line is ours), then the four tokens and the RTR text.
-# Without DOTALL, `.*` ends at the line's end; a chunk's lines are matched in one pass.
-_LINE = re.compile(rf"{MARKER} ([^ \n]+) ([^ \n]+) ([^ \n]+) ([^ \n]+) (.*)")
-
-
-# Lines repeat a handful of backend, app and server names: decode each once.
-@functools.lru_cache(maxsize=4096)
-def _name(logged: str) -> str:
-    """A name HAProxy logged, decoded; "" for none ("-", or "<NOSRV>" for the server)."""
-    return "" if logged == "-" or logged.startswith("<") else decode_name(logged)
-
-
-@functools.lru_cache(maxsize=4096)
-def _backend(logged: str) -> str:
-    return backend_id(logged) or ""
-
-
-@functools.lru_cache(maxsize=4096)
-def _suffix(app: str, server: str, termination: str) -> str:
-    return (
-        f' app:"{_name(app) or "-"}" instance:"{_name(server) or "-"}" termination:"{termination}"'
-    )
-
-
-def _batch(text: str) -> Batch:
-    """(backend, app_name, text) of the access lines in `text` (whole lines), in order."""
-    return [
-        (_backend(backend), _name(app), rtr + _suffix(app, server, term))
-        for backend, app, server, term, rtr in _LINE.findall(text)
+_MESSAGE = " ".join(
+    [
+        _client(f"var({VAR_HOST})", HOST_MAX),
+        "-",
+        f"[%[var({VAR_START}),div(1000),utime(%Y-%m-%dT%H:%M:%S)]"
+        # HAProxy 2.6 has no ms_utime: milliseconds are zero-padded by adding 1000, dropping the 1.
+        f".%[var({VAR_START}),mod(1000),add(1000),regsub(^1,)]+0000]",
+        _field(f"%HM {_client('capture.req.uri', URI_MAX)} %HV"),
+        "%ST %U %B",
+        _field(_client(f"var({VAR_USER_AGENT})", USER_AGENT_MAX)),
+        _field("%ci:%cp"),
+        _field("%si:%sp"),
+        f"x_forwarded_for:{_field(_client(f'var({VAR_XFF})', XFF_MAX))}",
+        f"x_request_id:{_field(_client(f'var({VAR_REQUEST_ID})', REQUEST_ID_MAX))}",
+        "response_time_ms:%Ta",
+        # Backend, app and server names are Yun's own, in `routes.encode_name`'s charset.
+        f"app:{_field(f'%[var({VAR_APP})]')}",
+        f"instance:{_field('%[srv_name]')}",
+        f"termination:{_field('%ts')}",
     ]
+)
+# The request's start in milliseconds makes the timestamp: 1764662400123e-3 is a JSON number.
+_JSON = (
+    f'{{"ts": %[var({VAR_START})]e-3, "source": "{SOURCE}", "ms": %Ta, "message": "{_MESSAGE}"}}'
+)
+LOG_FORMAT = f"{MARKER} %b {_JSON}"
+
+AppLines = dict[str, bytes]  # app guid → its access lines (the log store's JSON lines), in order
+
+# A line of an app's backend: the marker after a newline (the receiver puts one before a chunk;
+# no client value can hold a newline, a marker or a blank, all escaped), the backend name, which
+# starts with the app's guid, then the JSON line. The pattern opens with a literal, which the
+# regular-expression engine searches for fast, and stops before the line's newline, which opens
+# the next line's match. One pass copies out every line; the receiver's time goes there.
+_MARKED = re.escape(f"\n{MARKER} {BACKEND_PREFIX}".encode())
+_LINE = re.compile(_MARKED + rb"([0-9a-f-]{36})[^ \n]* ([^\n]*)")
 
 
-def parse_line(datagram: bytes | str) -> AccessRecord | None:
-    """Read one line HAProxy logged with `LOG_FORMAT`; None if it is not one of ours."""
-    text = datagram.decode("utf-8", "replace") if isinstance(datagram, bytes) else datagram
-    match = _LINE.search(text.split("\n", 1)[0])
-    if match is None:
-        return None
-    backend, app, server, term, rtr = match.groups()
-    return AccessRecord(
-        _backend(backend), _name(app), _name(server), rtr + _suffix(app, server, term)
-    )
+def split_by_app(lines: bytes) -> AppLines:
+    """The access lines in `lines` (whole lines, as the ring streams them), per app guid.
+
+    Lines that are not an app's (HAProxy's notices, requests no route matched) are left out.
+    """
+    by_app: dict[bytes, list[bytes]] = {}
+    for guid, line in _LINE.findall(b"\n" + lines):
+        by_app.setdefault(guid, []).append(line)
+    return {guid.decode(): b"\n".join(found) + b"\n" for guid, found in by_app.items()}
 
 
 def _yield_to_data_plane() -> None:
@@ -208,13 +205,19 @@ class AccessLogReceiver:
     """
 
     retry_interval = 0.3  # seconds between attempts while HAProxy is not up
+    # After a small read, the receiver rests this long so that lines gather into few large
+    # reads: per chunk, not per line, is where its time goes. A read of `batch_min` bytes or
+    # more means lines are coming fast, and waiting would let the ring overflow (HAProxy
+    # sends no more than the socket's buffer holds), so the next read follows at once.
+    batch_interval = 0.1
+    batch_min = 32 << 10
     drain_idle = 1.0  # a replaced session closes after this long without a line...
     drain_max = 10.0  # ...or this long after it was replaced, whichever comes first
     stop_timeout = 5.0
 
     _CHUNK = 1 << 20
 
-    def __init__(self, stats_socket: Path, on_lines: Callable[[Batch], None]) -> None:
+    def __init__(self, stats_socket: Path, on_lines: Callable[[AppLines], None]) -> None:
         self.stats_socket = Path(stats_socket)
         self._on_lines = on_lines
         self._wake: tuple[socket.socket, socket.socket] | None = None
@@ -277,6 +280,7 @@ class AccessLogReceiver:
         wake = self._wake[0]
         _yield_to_data_plane()
         follow, next_attempt = True, 0.0
+        rest_until = 0.0  # after a read, lines gather in the ring until then
         try:
             while not self._stopping.is_set():
                 if self._reconnect.is_set():
@@ -285,18 +289,22 @@ class AccessLogReceiver:
                 if follow and time.monotonic() >= next_attempt:
                     follow = not self._follow()
                     next_attempt = time.monotonic() + self.retry_interval
-                sessions = self._sessions()
-                readable, _, _ = select.select(
-                    [wake, *(s.sock for s in sessions)],
-                    [],
-                    [],
-                    self._timeout(next_attempt if follow else None),
-                )
+                resting = (rest := rest_until - time.monotonic()) > 0
+                sessions = [] if resting else self._sessions()
+                timeout = self._timeout(next_attempt if follow else None)
+                if resting:
+                    timeout = rest if timeout is None else min(rest, timeout)
+                readable, _, _ = select.select([wake, *(s.sock for s in sessions)], [], [], timeout)
                 if wake in readable:
                     wake.recv(4096)
+                most = 0
                 for session in sessions:
-                    if session.sock in readable and not self._read(session):
-                        follow = True  # the current stream ended: find the serving worker
+                    if session.sock in readable:
+                        read = self._read(session)
+                        follow = follow or read < 0  # the current stream ended: find the worker
+                        most = max(most, read)
+                if 0 < most < self.batch_min:
+                    rest_until = time.monotonic() + self.batch_interval
                 self._close_drained()
         finally:
             for session in self._sessions():
@@ -347,25 +355,25 @@ class AccessLogReceiver:
         self._last_pid = pid
         return True
 
-    def _read(self, session: _Session) -> bool:
-        """Deliver what `session` has to read; False if that ended the current session."""
+    def _read(self, session: _Session) -> int:
+        """Deliver what `session` has to read: the bytes read, -1 if the current session ended."""
         try:
             chunk = session.sock.recv(self._CHUNK)
         except BlockingIOError:
-            return True
+            return 0
         except OSError:
             chunk = b""
         if not chunk:  # the worker ended the stream: it stopped, or HAProxy did
             session.sock.close()
             if session is not self._current:
                 self._draining.remove(session)
-                return True
+                return 0
             self._current = None
-            return False
+            return -1
         self._deliver(session.feed(chunk))
         if session is self._current:
             self._last_pid = session.pid  # what `show info` said may predate a reload
-        return True
+        return len(chunk)
 
     def _close_drained(self) -> None:
         now = time.monotonic()
@@ -374,10 +382,9 @@ class AccessLogReceiver:
             self._draining.remove(session)
 
     def _deliver(self, lines: bytes) -> None:
-        batch = _batch(lines.decode("utf-8", "replace"))
-        if not batch:
+        if not (by_app := split_by_app(lines)):
             return
         try:
-            self._on_lines(batch)
+            self._on_lines(by_app)
         except Exception:
             log.exception("access log callback failed")

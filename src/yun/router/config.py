@@ -69,8 +69,8 @@ STICKY_COOKIE = "__VCAP_ID__"  # Cloud Foundry's name: the instance a sticky cli
 TARGET_HEADER = "X-Yun-App-Instance"
 CF_TARGET_HEADER = "X-CF-APP-INSTANCE"
 MAX_WEIGHT = 256  # HAProxy's largest server weight
-ACCESS_LINE_MAX = 8192
-ACCESS_RING_SIZE = 16 << 20  # ≈50,000 lines: seconds of saturation, read once a CPU is free
+ACCESS_LINE_MAX = 16384  # HAProxy's log line buffer (tune.bufsize); accesslog's caps fit it
+ACCESS_RING_SIZE = 16 << 20  # ≈30,000 lines: seconds of saturation, read once a CPU is free
 TCP_PROXY_PREFIX = "tcp_"  # `listen tcp_<port>`: a TCP route, never an HTTP backend
 TCP_TIMEOUTS: tuple[tuple[str, str], ...] = (
     ("connect", "5s"),
@@ -216,9 +216,7 @@ def _global(config: RouterConfig) -> str:
     ]
     if config.access_log:
         lines += [
-            f"    log ring@{accesslog.ACCESS_RING} len {ACCESS_LINE_MAX}"
-            " format rfc5424 local0 info",
-            "    log-tag yun-router",
+            f"    log ring@{accesslog.ACCESS_RING} len {ACCESS_LINE_MAX} format raw local0 info",
         ]
     return "\n".join(lines) + "\n"
 
@@ -228,7 +226,7 @@ def _access_ring() -> str:
     lines = [
         f"ring {accesslog.ACCESS_RING}",
         '    description "Yun access log"',
-        "    format rfc5424",
+        "    format raw",  # the line as LOG_FORMAT made it, no syslog header
         f"    maxlen {ACCESS_LINE_MAX}",
         f"    size {ACCESS_RING_SIZE}",
     ]

@@ -14,7 +14,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from yun.router import backend_id
@@ -22,7 +22,9 @@ from yun.router import backend_id
 STATS_MAX_AGE = 0.5  # one `show stat` serves every app of one autoscaler pass
 LATENCY_WINDOW = 2.0  # seconds of answered requests one p95 sample covers
 LATENCY_KEEP = 20_000  # answers remembered per app
-_RESPONSE_TIME = re.compile(r" response_time_ms:(\d+)")
+# The response time HAProxy puts in each access line's own JSON key, outside the message
+# (accesslog.LOG_FORMAT): no client value can pass for it. Aborted requests (-1) are skipped.
+_RESPONSE_TIME = re.compile(rb', "ms": (\d+), "message": ')
 
 
 class Latencies:
@@ -41,12 +43,13 @@ class Latencies:
         with self._lock:
             self._answers.setdefault(app_guid, deque(maxlen=LATENCY_KEEP))
 
-    def record(self, app_guid: str, texts: Sequence[str]) -> None:
+    def record(self, app_guid: str, lines: bytes) -> None:
+        """Take the response times of an app's access lines (as the log store keeps them)."""
         answers = self._answers.get(app_guid)
         if answers is None:
             return
         now = self.clock()
-        times = [int(m.group(1)) for t in texts if (m := _RESPONSE_TIME.search(t))]
+        times = [int(ms) for ms in _RESPONSE_TIME.findall(lines)]
         with self._lock:
             answers.extend((now, ms) for ms in times)
 

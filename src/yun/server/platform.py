@@ -31,7 +31,7 @@ from yun.controllers.runtime.managing import Manager
 from yun.controllers.scheduling import InstanceController, InstanceReporter
 from yun.logstore import LogStore
 from yun.registry import RegistryError, RegistryServer
-from yun.router import AccessLogReceiver, Batch, HAProxy, RouterConfig
+from yun.router import AccessLogReceiver, AppLines, HAProxy, RouterConfig
 from yun.server.activator import Activator
 from yun.server.drains import SyslogDrains
 from yun.server.drivers import make_driver, service_reach, staging_sandbox
@@ -46,17 +46,15 @@ from yun.store.session import Store
 log = logging.getLogger("yun.server")
 
 
-def store_access_lines(logs: LogStore, batch: Batch, latencies: Latencies | None = None) -> None:
-    """Router lines into their apps' logs, one write per app per batch (backend id = app guid…),
-    and the watched apps' response times to the autoscaler."""
-    by_app: dict[str, list[str]] = {}
-    for backend, _app_name, text in batch:
-        if len(app_guid := backend[:36]) == 36:
-            by_app.setdefault(app_guid, []).append(text)
-    for app_guid, texts in by_app.items():
-        logs.append_many(app_guid, "RTR/0", texts)
+def store_access_lines(
+    logs: LogStore, by_app: AppLines, latencies: Latencies | None = None
+) -> None:
+    """Router lines into their apps' logs, one write per app per chunk, and the watched apps'
+    response times to the autoscaler."""
+    for app_guid, lines in by_app.items():
+        logs.append_lines(app_guid, lines)
         if latencies is not None:
-            latencies.record(app_guid, texts)
+            latencies.record(app_guid, lines)
 
 
 class AlreadyRunning(Exception):

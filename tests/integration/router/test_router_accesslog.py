@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from http.client import HTTPConnection, HTTPException
 
 import pytest
 
-from yun.router import AccessLogReceiver, HAProxy, RouterConfig
+from yun.router import AccessLogReceiver, AppLines, HAProxy, Route, RouterConfig, Server
+from yun.router.accesslog import REQUEST_ID_MAX, URI_MAX, USER_AGENT_MAX, XFF_MAX
 
 pytestmark = [
     pytest.mark.integration,
@@ -20,7 +24,21 @@ pytestmark = [
     ),
 ]
 
-Lines = list[tuple[str, str, str]]
+Lines = list[tuple[str, str]]  # (app guid, message) of each line delivered, in order
+
+
+def guid_of(host: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_DNS, host))
+
+
+@pytest.fixture
+def app_route(make_route: Callable[..., Route]) -> Callable[..., Route]:
+    """make_route, with a backend id that starts with an app guid, as the platform's do."""
+
+    def route(host: str, *servers: Server, **kwargs: str) -> Route:
+        return make_route(host, *servers, backend=kwargs.pop("backend", guid_of(host)), **kwargs)
+
+    return route
 
 
 @pytest.fixture
@@ -35,7 +53,12 @@ def receive(router: HAProxy) -> Iterator[Callable[[], tuple[AccessLogReceiver, L
 
     def start() -> tuple[AccessLogReceiver, Lines]:
         got: Lines = []
-        receiver = AccessLogReceiver(router.stats_socket, got.extend)
+
+        def collect(by_app: AppLines) -> None:
+            for guid, lines in by_app.items():
+                got.extend((guid, json.loads(line)["message"]) for line in lines.splitlines())
+
+        receiver = AccessLogReceiver(router.stats_socket, collect)
         receiver.start()
         started.append(receiver)
         return receiver, got
@@ -46,76 +69,85 @@ def receive(router: HAProxy) -> Iterator[Callable[[], tuple[AccessLogReceiver, L
 
 
 def request_ids(lines: Lines) -> list[str]:
-    return [text.split('x_request_id:"', 1)[1].split('"', 1)[0] for _, _, text in lines]
+    return [text.split('x_request_id:"', 1)[1].split('"', 1)[0] for _, text in lines]
 
 
-def test_access_lines_name_backend_app_and_instance(
-    router: HAProxy, receive, backend, http, make_route, wait_for
+def test_access_lines_reach_the_app_and_name_the_instance(
+    router: HAProxy, receive, backend, http, app_route, wait_for
 ):
     _, lines = receive()
+    app = "0c5e2a4b-7d1f-4c3a-9b8e-6f2d1a0e5c47"
     servers = [backend("hello").server("idx-0")]
-    router.apply(
-        [make_route("hello.apps.localhost", *servers, backend="guid 1/x", app="hello world")]
-    )
+    router.apply([app_route("hello.apps.localhost", *servers, backend=f"{app}_web", app="hello")])
 
+    http("nowhere.apps.localhost")  # no app's: logged by HAProxy, in no app's log
     http("hello.apps.localhost", "/greet?who=me", headers={"X-Request-Id": "req-7"})
-    http("nowhere.apps.localhost")
 
-    assert wait_for(lambda: len(lines) >= 2)
-    by_status = {text.split('" ', 1)[1].split()[0]: (b, a, text) for b, a, text in lines}
-    backend_id, app, text = by_status["200"]
-    assert (backend_id, app) == ("guid 1/x", "hello world")
+    assert wait_for(lambda: len(lines) >= 1)
+    time.sleep(0.3)  # the unknown route's line would have arrived by now
+    [(guid, text)] = lines
+    assert guid == app
     assert text.startswith("hello.apps.localhost - [")
     assert '"GET /greet?who=me HTTP/1.1" 200' in text
     assert 'x_request_id:"req-7"' in text
     assert 'x_forwarded_for:"127.0.0.1"' in text
-    assert 'instance:"idx-0"' in text
+    assert 'app:"hello" instance:"idx-0" termination:"--"' in text
     assert "response_time_ms:" in text
 
-    backend_id, app, text = by_status["404"]
-    assert (backend_id, app) == ("", "")
-    assert text.startswith("nowhere.apps.localhost - [")
 
-
-def test_long_client_values_arrive_whole(router: HAProxy, receive, http, wait_for):
+def test_longest_client_values_arrive_cut_to_their_caps(
+    router: HAProxy, receive, backend, http, app_route, wait_for
+):
     _, lines = receive()
-    router.apply([])
-    agent = "ua-" + "x" * 3000
+    router.apply([app_route("h.apps.localhost", backend("h").server())])
+    # The worst case: every byte a quote, escaped twice over, in every field at once.
+    quotes = '"' * 1500  # over every cap; four such values still fit HAProxy's request buffer
 
-    http("nowhere.apps.localhost", headers={"User-Agent": agent, "X-Request-Id": "long"})
+    http(
+        "h.apps.localhost",
+        "/" + quotes,
+        headers={"User-Agent": quotes, "X-Forwarded-For": quotes, "X-Request-Id": quotes},
+    )
 
-    assert wait_for(lambda: request_ids(lines) == ["long"])
-    assert f'"{agent}"' in lines[0][2]
+    assert wait_for(lambda: len(lines) == 1)
+    text = lines[0][1]
+    escaped = '\\"'
+    assert f' "{escaped * USER_AGENT_MAX}" ' in text
+    # HAProxy itself keeps the first 1,024 bytes of the request line for logs (URI_MAX at most).
+    uri = re.search(r'"GET /((?:\\")+) HTTP/[0-9.]+" 200 ', text)
+    assert uri and 0 < len(uri.group(1)) // 2 < URI_MAX
+    assert f'x_forwarded_for:"{escaped * XFF_MAX}" ' in text
+    assert f'x_request_id:"{escaped * REQUEST_ID_MAX}" ' in text
 
 
 def test_client_values_cannot_pass_for_other_fields(
-    router: HAProxy, receive, backend, http, make_route, wait_for
+    router: HAProxy, receive, backend, http, app_route, wait_for
 ):
     _, lines = receive()
-    router.apply([make_route("h.apps.localhost", backend("h").server("idx-0"), app="my app")])
+    router.apply([app_route("h.apps.localhost", backend("h").server("idx-0"), app="my-app")])
     hostile = 'x" x_request_id:"fake" app:"evil'
 
     http(
         "h.apps.localhost",
         '/p?q="x_request_id:"fake"',
-        headers={"User-Agent": hostile + "\\ ]", "X-Request-Id": "real"},
+        headers={"User-Agent": (hostile + "\\ ] ☃").encode(), "X-Request-Id": "real"},
     )
 
     assert wait_for(lambda: len(lines) == 1)
-    _, app, text = lines[0]
-    assert app == "my app"
+    guid, text = lines[0]
+    assert guid == guid_of("h.apps.localhost")
     assert request_ids(lines) == ["real"]
-    assert '"GET /p?q=#22x_request_id:#22fake#22 HTTP/1.1" 200 ' in text
-    assert '"x\\" x_request_id:\\"fake\\" app:\\"evil\\\\ \\]"' in text
-    assert text.endswith(' app:"my app" instance:"idx-0" termination:"--"')
+    assert '"GET /p?q=\\"x_request_id:\\"fake\\" HTTP/1.1" 200 ' in text
+    assert '"x\\" x_request_id:\\"fake\\" app:\\"evil\\\\ ] ☃"' in text
+    assert text.endswith(' app:"my-app" instance:"idx-0" termination:"--"')
 
 
 def test_after_a_reload_and_reconnect_lines_arrive_once(
-    router: HAProxy, router_config, receive, backend, http, make_route, wait_for
+    router: HAProxy, router_config, receive, backend, http, app_route, wait_for
 ):
     a, b = backend("a"), backend("b")
     receiver, lines = receive()  # before HAProxy, as the platform does: it reads every line
-    router.apply([make_route("a.apps.localhost", a.server())])
+    router.apply([app_route("a.apps.localhost", a.server())])
     receiver.reconnect()
     http("a.apps.localhost", headers={"X-Request-Id": "before"})
     assert wait_for(lambda: request_ids(lines) == ["before"])
@@ -123,7 +155,7 @@ def test_after_a_reload_and_reconnect_lines_arrive_once(
     kept_alive.request("GET", "/", headers={"Host": "a.apps.localhost", "X-Request-Id": "ka-1"})
     kept_alive.getresponse().read()
 
-    assert router.apply([make_route("a.apps.localhost", a.server(), b.server())])
+    assert router.apply([app_route("a.apps.localhost", a.server(), b.server())])
     http("a.apps.localhost", headers={"X-Request-Id": "reloaded"})  # the new worker's ring
     receiver.reconnect()
     # The old worker answers one more request on a kept-alive connection.
@@ -139,9 +171,9 @@ def test_after_a_reload_and_reconnect_lines_arrive_once(
 
 
 def test_a_new_receiver_does_not_replay_what_haproxy_served_before(
-    router: HAProxy, receive, backend, http, make_route, wait_for
+    router: HAProxy, receive, backend, http, app_route, wait_for
 ):
-    router.apply([make_route("a.apps.localhost", backend("a").server())])
+    router.apply([app_route("a.apps.localhost", backend("a").server())])
     for n in range(3):
         http("a.apps.localhost", headers={"X-Request-Id": f"old-{n}"})
 
@@ -158,20 +190,22 @@ def test_a_new_receiver_does_not_replay_what_haproxy_served_before(
 
 
 def test_receiver_started_before_haproxy_follows_it_up(
-    router: HAProxy, receive, backend, http, make_route, wait_for
+    router: HAProxy, receive, backend, http, app_route, wait_for
 ):
     receiver, lines = receive()
     time.sleep(0.4)  # it finds no HAProxy and keeps trying
 
-    router.apply([make_route("a.apps.localhost", backend("a").server())])
+    router.apply([app_route("a.apps.localhost", backend("a").server())])
     receiver.reconnect()
     http("a.apps.localhost", headers={"X-Request-Id": "first"})
 
     assert wait_for(lambda: request_ids(lines) == ["first"])
 
 
-def test_stop_is_prompt_while_streaming(router: HAProxy, receive, http, wait_for):
-    router.apply([])
+def test_stop_is_prompt_while_streaming(
+    router: HAProxy, receive, backend, http, app_route, wait_for
+):
+    router.apply([app_route("x.apps.localhost", backend("x").server())])
     receiver, lines = receive()
     assert wait_for(lambda: (http("x.apps.localhost"), bool(lines))[1])
 
@@ -182,12 +216,12 @@ def test_stop_is_prompt_while_streaming(router: HAProxy, receive, http, wait_for
 
 
 def test_reloads_under_load_with_access_log_drop_no_request_and_no_line(
-    router: HAProxy, router_config, receive, backend, make_route, wait_for
+    router: HAProxy, router_config, receive, backend, app_route, wait_for
 ):
     a, b, c = (backend(name) for name in ("a", "b", "c"))
     host = "load.apps.localhost"
     receiver, lines = receive()
-    router.apply([make_route(host, a.server(), b.server())])
+    router.apply([app_route(host, a.server(), b.server())])
     receiver.reconnect()
     probe = HTTPConnection("127.0.0.1", router_config.port, timeout=5)
     probe.request("GET", "/", headers={"Host": host, "X-Request-Id": "probe"})
@@ -231,7 +265,7 @@ def test_reloads_under_load_with_access_log_drop_no_request_and_no_line(
         server_sets = [(b, c), (c, a), (a,), (a, b, c), (a, b)]
         for i in range(10):
             chosen = server_sets[i % len(server_sets)]
-            assert router.apply([make_route(host, *(s.server() for s in chosen))])
+            assert router.apply([app_route(host, *(s.server() for s in chosen))])
             receiver.reconnect()
     finally:
         stop.set()

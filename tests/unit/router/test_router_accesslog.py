@@ -1,4 +1,4 @@
-"""Parsing the access lines HAProxy logs in Yun's format, and streaming them off its ring.
+"""Sorting the access lines HAProxy logs in Yun's format by app, and streaming them off its ring.
 
 The receiver is driven here against a fake stats socket that speaks just enough of HAProxy's
 CLI (`show info`, `show info;show events <ring> -w [-n]`) for the test to decide what each
@@ -8,6 +8,7 @@ stream carries and when it ends; tests/integration/router runs it against a real
 from __future__ import annotations
 
 import queue
+import re
 import socket
 import threading
 import time
@@ -16,96 +17,104 @@ from pathlib import Path
 
 import pytest
 
-from yun.router import AccessLogReceiver, parse_line
+from yun.logstore import LogStore
+from yun.router import AccessLogReceiver, AppLines, split_by_app
 from yun.router.accesslog import ACCESS_RING, LOG_FORMAT
 
-# Captured from HAProxy 2.6 running a rendered config: HAProxy writes the RTR text itself. The
-# user agent holds quotes, a backslash and a bracket (escaped, +E); the URI held double quotes,
-# which HAProxy encodes as #22.
-SERVED = (
-    b"<134>1 2026-11-22T04:07:07.230714+00:00 - yun-router 8968 - - yunrtr2 be_guid:201"
-    b" my:20app:20:e2:98:83 idx-0 -- h.apps.localhost - [2026-11-22T04:07:07.229+0000]"
-    b' "GET /p?q=#22x_request_id:#22fake#22 HTTP/1.1" 200 161 448'
-    b' "x\\" x_request_id:\\"fake\\" app:\\"evil\\\\ \\]" "127.0.0.1:58222" "127.0.0.1:45983"'
-    b' x_forwarded_for:"127.0.0.1" x_request_id:"real" response_time_ms:1\n'
+APP = "0c5e2a4b-7d1f-4c3a-9b8e-6f2d1a0e5c47"
+OTHER = "7d2b1a0c-5e4f-4a3b-8c2d-1e0f9a8b7c60"
+
+# Captured from HAProxy 2.6 running a rendered config: HAProxy writes the log store's JSON line
+# itself. The user agent held quotes, a backslash, a bracket and a snowman; the URI held quotes.
+SERVED_JSON = (
+    rb'{"ts": 1796227139264e-3, "source": "RTR/0", "ms": 1, "message": "h.apps.localhost'
+    rb" - [2026-12-02T15:58:59.264+0000] \"GET \/p?q=\\\"x_request_id:\\\"fake\\\" HTTP/1.1\""
+    rb" 201 142 121 \"x\\\" x_request_id:\\\"fake\\\" app:\\\"evil\\\\ ] \u2603\""
+    rb" \"127.0.0.1:54600\" \"127.0.0.1:44963\" x_forwarded_for:\"127.0.0.1\""
+    rb" x_request_id:\"real\" response_time_ms:1 app:\"my-app\" instance:\"idx-0\""
+    rb' termination:\"--\""}'
+    b"\n"
 )
+SERVED = f"yunrtr3 be_{APP} ".encode() + SERVED_JSON
 UNKNOWN = (
-    b"<134>1 2026-11-22T02:32:08.866074+00:00 - yun-router 17254 - - yunrtr2 yun_unknown_route"
-    b' - <NOSRV> LR nope.apps.localhost - [2026-11-22T02:32:08.865+0000] "GET / HTTP/1.1" 404'
-    b' 86 195 "curl/7.88.1" "127.0.0.1:42386" "-:-" x_forwarded_for:"127.0.0.1"'
-    b' x_request_id:"b92ae95a-8d5c-4f90-860f-23e69a6aada4" response_time_ms:0\n'
+    rb'yunrtr3 yun_unknown_route {"ts": 1796227139266e-3, "source": "RTR/0", "ms": 0,'
+    rb' "message": "nope.apps.localhost - [2026-12-02T15:58:59.266+0000] \"GET \/ HTTP/1.1\"'
+    rb" 404 77 195 \"curl\/7.88.1\" \"127.0.0.1:54612\" \"-:-\""
+    rb" x_forwarded_for:\"127.0.0.1\" x_request_id:\"56dc9f7c-fb38-4429-b71d-8a151e8bf8d5\""
+    rb' response_time_ms:0 app:\"-\" instance:\"-\" termination:\"LR\""}'
+    b"\n"
 )
 
 
-def test_reads_backend_app_and_instance_of_a_served_request():
-    record = parse_line(SERVED)
+def served(guid: str, path: str, backend_suffix: str = "") -> bytes:
+    """A served line of app `guid` whose request line names `path`."""
+    line = SERVED.replace(f"be_{APP}".encode(), f"be_{guid}{backend_suffix}".encode())
+    return line.replace(rb"GET \/p?q=", f"GET {path}".encode())
 
-    assert record is not None
-    assert (record.backend, record.app_name, record.instance) == ("guid 1", "my app ☃", "idx-0")
 
+def test_an_apps_lines_are_the_log_stores_lines(tmp_path: Path) -> None:
+    by_app = split_by_app(SERVED)
 
-def test_text_reads_like_a_cloud_foundry_rtr_line():
-    record = parse_line(SERVED)
-
-    assert record is not None
-    assert record.text == (
-        "h.apps.localhost - [2026-11-22T04:07:07.229+0000]"
-        ' "GET /p?q=#22x_request_id:#22fake#22 HTTP/1.1" 200 161 448'
-        ' "x\\" x_request_id:\\"fake\\" app:\\"evil\\\\ \\]" "127.0.0.1:58222" "127.0.0.1:45983"'
+    assert by_app == {APP: SERVED_JSON}
+    logs = LogStore(tmp_path)
+    logs.append_lines(APP, by_app[APP])
+    [line] = logs.recent(APP)
+    assert (line.ts, line.source) == (1796227139.264, "RTR/0")
+    assert line.message == (
+        "h.apps.localhost - [2026-12-02T15:58:59.264+0000]"
+        ' "GET /p?q=\\"x_request_id:\\"fake\\" HTTP/1.1" 201 142 121'
+        ' "x\\" x_request_id:\\"fake\\" app:\\"evil\\\\ ] ☃" "127.0.0.1:54600" "127.0.0.1:44963"'
         ' x_forwarded_for:"127.0.0.1" x_request_id:"real" response_time_ms:1'
-        ' app:"my app ☃" instance:"idx-0" termination:"--"'
+        ' app:"my-app" instance:"idx-0" termination:"--"'
     )
 
 
-def test_unrouted_request_has_no_backend_app_or_instance():
-    record = parse_line(UNKNOWN)
+def test_lines_go_to_their_apps_in_order_and_others_are_left_out() -> None:
+    notice = b"Proxy yun_http started.\n"
+    lines = [served(APP, "/1"), UNKNOWN, served(OTHER, "/a", "_worker"), notice, served(APP, "/2")]
 
-    assert record is not None
-    assert (record.backend, record.app_name, record.instance) == ("", "", "")
-    assert ' "GET / HTTP/1.1" 404 ' in record.text
-    assert record.text.endswith(' app:"-" instance:"-" termination:"LR"')
+    by_app = split_by_app(b"".join(lines))
+
+    assert by_app == {
+        APP: lines[0].split(b" ", 2)[2] + lines[4].split(b" ", 2)[2],
+        OTHER: lines[2].split(b" ", 2)[2],
+    }
 
 
-@pytest.mark.parametrize(
-    "header",
-    [
-        b"",
-        b"<134>Nov 22 02:32:08 yun-router[17254]: ",
-        b"<134>1 2026-11-22T02:32:08Z h a 1 - - ",
-        b'<134>1 2026-11-22T02:32:08Z h a 1 - [sd x="a b"] ',
-    ],
-)
-def test_accepts_raw_rfc3164_and_rfc5424_framing(header):
-    message = SERVED[SERVED.index(b"yunrtr2") :]
+def test_a_chunk_of_many_apps_is_split_the_same_way() -> None:
+    guids = [f"{n:08x}-7d1f-4c3a-9b8e-6f2d1a0e5c47" for n in range(40)]
+    lines = [served(guid, f"/{turn}") for turn in range(3) for guid in guids]
 
-    record = parse_line(header + message)
+    by_app = split_by_app(b"".join(lines))
 
-    assert record is not None and record.backend == "guid 1"
-    assert record.text.startswith("h.apps.localhost - [")
+    assert sorted(by_app) == sorted(guids)
+    for guid in guids:
+        assert by_app[guid].count(b"\n") == 3
+        assert by_app[guid].index(b"GET /0") < by_app[guid].index(b"GET /1")
 
 
 @pytest.mark.parametrize(
-    "datagram",
+    "chunk",
     [
-        b"<133>1 2026-11-22T02:32:08Z - yun-router 1 - - Proxy yun_http started.",
-        b"yunrtr1 be_x app idx-0 -- an older format",
-        b"yunrtr2 too few fields",
+        b"Proxy yun_http started.\n",
+        b"yunrtr2 be_" + APP.encode() + b" an older format\n",
+        b"x yunrtr3 be_" + APP.encode() + b' {"not": "at a line start"}\n',
+        b"yunrtr3 be_short-id {}\n",
         b"",
-        b"\xff\xfe garbage",
+        b"\xff\xfe garbage\n",
     ],
 )
-def test_other_datagrams_are_ignored(datagram):
-    assert parse_line(datagram) is None
+def test_other_lines_are_ignored(chunk: bytes) -> None:
+    assert split_by_app(chunk) == {}
 
 
-def test_log_format_leads_with_the_fields_the_receiver_reads():
-    assert LOG_FORMAT.startswith(
-        "yunrtr2 %b %[var(txn.yun_app)] %s %ts %{+E}[var(txn.yun_host)] - ["
-    )
-    # Every value a client controls is escaped, and quoted where the RTR line quotes it.
-    for var in ("txn.yun_ua", "txn.yun_xff", "txn.yun_rid"):
-        assert f"%{{+Q,+E}}[var({var})]" in LOG_FORMAT
-    assert LOG_FORMAT.endswith(" response_time_ms:%Ta")
+def test_log_format_is_a_marker_the_backend_and_a_json_line() -> None:
+    marker, backend, line = LOG_FORMAT.split(" ", 2)
+    assert (marker, backend) == ("yunrtr3", "%b")
+    assert line.startswith('{"ts": %[var(txn.yun_start)]e-3, "source": "RTR/0", "ms": %Ta, ')
+    # Every value a client controls goes through HAProxy's JSON escaping.
+    for fetch in ("var(txn.yun_host)", "var(txn.yun_ua)", "var(txn.yun_xff)", "capture.req.uri"):
+        assert re.search(re.escape(f"%[{fetch}") + r"[^ ]*,json\(utf8s\)\]", line), fetch
 
 
 class FakeStatsSocket:
@@ -161,7 +170,12 @@ def stats(tmp_path: Path) -> Iterator[FakeStatsSocket]:
     fake.close()
 
 
-Lines = list[tuple[str, str, str]]
+Lines = list[AppLines]  # what each call of the receiver's callback got
+
+
+def count(got: Lines, guid: str = APP) -> int:
+    """Lines of app `guid` delivered so far."""
+    return sum(by_app.get(guid, b"").count(b"\n") for by_app in got)
 
 
 @pytest.fixture
@@ -173,7 +187,7 @@ def receive(stats: FakeStatsSocket) -> Iterator[Callable[..., tuple[AccessLogRec
         on_lines: Callable[[Lines], None] | None = None,
     ) -> tuple[AccessLogReceiver, Lines]:
         got: Lines = []
-        receiver = AccessLogReceiver(stats.path, on_lines or got.extend)
+        receiver = AccessLogReceiver(stats.path, on_lines or got.append)
         receiver.start()
         started.append(receiver)
         return receiver, got
@@ -195,8 +209,8 @@ def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
 def test_lines_split_across_chunks_are_delivered_whole_and_once(stats, receive):
     _, got = receive()
     stream = stats.next_stream()
-    notice = b"<133>1 2026-11-22T02:32:08Z - yun-router 1 - - Proxy yun_http started.\n"
-    data = notice + SERVED + UNKNOWN + SERVED
+    notice = b"Proxy yun_http started.\n"
+    data = notice + served(APP, "/1") + UNKNOWN + served(OTHER, "/a") + served(APP, "/2")
 
     for cut in (5, len(notice) + 40, len(notice) + len(SERVED) + 1, len(data) - 1):
         stream.sendall(data[:cut])
@@ -204,24 +218,36 @@ def test_lines_split_across_chunks_are_delivered_whole_and_once(stats, receive):
         time.sleep(0.02)
     stream.sendall(data)
 
-    assert wait_for(lambda: len(got) == 3)
-    assert [backend for backend, _, _ in got] == ["guid 1", "", "guid 1"]
-    assert got[0][2].startswith("h.apps.localhost - [")
+    assert wait_for(lambda: count(got) == 2 and count(got, OTHER) == 1)
+    mine = b"".join(by_app.get(APP, b"") for by_app in got)
+    assert mine == served(APP, "/1").split(b" ", 2)[2] + served(APP, "/2").split(b" ", 2)[2]
+
+
+def test_a_trickle_of_lines_is_delivered_in_few_calls(stats, receive):
+    _, got = receive()
+    stream = stats.next_stream()
+
+    for n in range(20):
+        stream.sendall(served(APP, f"/{n}"))
+        time.sleep(0.005)
+
+    assert wait_for(lambda: count(got) == 20)
+    assert len(got) < 10
 
 
 def test_first_stream_skips_old_lines_and_a_new_worker_is_read_whole(stats, receive):
     receiver, got = receive()
     old = stats.next_stream()
     old.sendall(SERVED)
-    assert wait_for(lambda: len(got) == 1)
+    assert wait_for(lambda: count(got) == 1)
 
     stats.pid = 101  # a reload: a new worker answers now
     receiver.reconnect()
     new = stats.next_stream()
-    new.sendall(UNKNOWN)
+    new.sendall(served(OTHER, "/new"))
     old.sendall(SERVED)  # the old worker finishing a request it had in flight
 
-    assert wait_for(lambda: len(got) == 3)
+    assert wait_for(lambda: count(got) == 2 and count(got, OTHER) == 1)
     assert stats.stream_commands() == [
         f"show info;show events {ACCESS_RING} -w -n",
         f"show info;show events {ACCESS_RING} -w",
@@ -238,7 +264,7 @@ def test_reconnect_to_the_worker_already_read_keeps_the_stream(stats, receive):
     assert wait_for(lambda: len(stats.commands) > asked)  # it asked which worker serves
     time.sleep(0.1)
     stream.sendall(SERVED)
-    assert wait_for(lambda: len(got) == 1)
+    assert wait_for(lambda: count(got) == 1)
     assert len(stats.stream_commands()) == 1
 
 
@@ -251,7 +277,7 @@ def test_a_stream_that_ends_is_reopened(stats, receive, pid, skip_old):
     stream = stats.next_stream()
     stream.sendall(SERVED)
 
-    assert wait_for(lambda: len(got) == 1)
+    assert wait_for(lambda: count(got) == 1)
     assert stats.stream_commands()[-1].endswith(" -n") == skip_old
 
 
@@ -262,7 +288,7 @@ def test_waits_for_haproxy_and_reads_its_ring_whole(tmp_path, receive_on):
     stats = FakeStatsSocket(tmp_path / "stats.sock")
     try:
         stats.next_stream().sendall(SERVED)
-        assert wait_for(lambda: len(got) == 1)
+        assert wait_for(lambda: count(got) == 1)
         # This HAProxy started after the receiver: everything in its ring is new.
         assert stats.stream_commands() == [f"show info;show events {ACCESS_RING} -w"]
     finally:
@@ -275,7 +301,7 @@ def receive_on() -> Iterator[Callable[[Path], tuple[AccessLogReceiver, Lines]]]:
 
     def start(path: Path) -> tuple[AccessLogReceiver, Lines]:
         got: Lines = []
-        receiver = AccessLogReceiver(path, got.extend)
+        receiver = AccessLogReceiver(path, got.append)
         receiver.start()
         started.append(receiver)
         return receiver, got
@@ -288,7 +314,7 @@ def receive_on() -> Iterator[Callable[[Path], tuple[AccessLogReceiver, Lines]]]:
 @pytest.mark.parametrize("haproxy_up", [True, False], ids=["streaming", "retrying"])
 def test_stop_is_prompt(tmp_path, stats, haproxy_up):
     path = stats.path if haproxy_up else tmp_path / "absent.sock"
-    receiver = AccessLogReceiver(path, lambda batch: None)
+    receiver = AccessLogReceiver(path, lambda by_app: None)
     receiver.start()
     if haproxy_up:
         stats.next_stream()
@@ -304,8 +330,8 @@ def test_stop_is_prompt(tmp_path, stats, haproxy_up):
 def test_receiver_survives_a_failing_callback(stats, receive, caplog):
     calls: list[int] = []
 
-    def on_lines(batch: Lines) -> None:
-        calls.append(len(batch))
+    def on_lines(by_app: AppLines) -> None:
+        calls.append(len(by_app))
         if len(calls) == 1:
             raise RuntimeError("boom")
 

@@ -185,7 +185,7 @@ def test_without_access_log_nothing_is_logged():
 def test_with_access_log_requests_are_logged_into_the_ring_in_yun_format():
     text = render(LOGGED, [HELLO])
 
-    assert "log ring@yun_access len 8192 format rfc5424 local0 info" in section(text, "global")
+    assert "log ring@yun_access len 16384 format raw local0 info" in section(text, "global")
     assert f"log-format {_quoted(LOG_FORMAT)}" in section(text, "frontend yun_http")
     assert "http-request set-var(txn.yun_app) str(hello)" in section(text, "backend be_guid-hello")
 
@@ -193,8 +193,8 @@ def test_with_access_log_requests_are_logged_into_the_ring_in_yun_format():
 def test_access_ring_holds_whole_lines_and_a_backlog():
     ring = section(render(LOGGED, [HELLO]), f"ring {ACCESS_RING}")
 
-    assert "format rfc5424" in ring
-    assert "maxlen 8192" in ring
+    assert "format raw" in ring  # the line as LOG_FORMAT writes it: the log store's own
+    assert "maxlen 16384" in ring
     assert "size 16777216" in ring
 
 
