@@ -14,12 +14,13 @@ sits behind, in turn:
                 are appended to the app's log in a real LogStore
   direct        no proxy at all, for context
 
-`wrk` drives each one; the figure that matters is the ratio yun / hand-written. Rounds run the
+`wrk` drives each one; the figures that matter are the ratios yun / hand-written and, like for
+like, yun+log / hand+log. Rounds run the
 targets back to back, and each round's ratio compares runs seconds apart, so the median of the
 per-round ratios resists the machine's drift better than a ratio of medians. Alongside, the CPU
-time HAProxy (and, with logs, the receiving thread) spent per request.
+time HAProxy (and, with logs, the reading thread) spent per request.
 
-    .venv/bin/python bench/router.py --duration 5 --rounds 10
+    .venv/bin/python bench/router.py --duration 5 --rounds 5 [--log-batch 0]
 """
 
 from __future__ import annotations
@@ -96,12 +97,18 @@ def process_tree(pid: int) -> list[str]:
     return [f"/proc/{p}/stat" for p in (pid, *children)]
 
 
+def no_cpu() -> float:
+    return 0.0
+
+
 @dataclass
 class Proxy:
-    """A target's port, and the CPU seconds its proxy path has spent so far."""
+    """A target's port, and the CPU seconds its proxy path (and, of that, the thread reading its
+    access log) has spent so far."""
 
     port: int
     cpu: Callable[[], float]
+    reader_cpu: Callable[[], float] = no_cpu
 
 
 @contextlib.contextmanager
@@ -274,8 +281,12 @@ def hand_logged(work: Path, instance: int, readers: list[RingToFile]) -> Iterato
         wait_listening(port)
         reader.start()
         readers.append(reader)
-        stats = [f"/proc/{proc.pid}/stat", f"/proc/self/task/{reader.native_id}/stat"]
-        yield Proxy(port, functools.partial(cpu_seconds, stats))
+        thread = f"/proc/self/task/{reader.native_id}/stat"
+        yield Proxy(
+            port,
+            functools.partial(cpu_seconds, [f"/proc/{proc.pid}/stat", thread]),
+            functools.partial(cpu_seconds, [thread]),
+        )
     finally:
         settle(reader)
         reader.stop()
@@ -305,10 +316,16 @@ def yun_router(
         bench = Route(HOST, "", APP_GUID, "bench", [Server("idx-0", "127.0.0.1", instance)])
         proxy.apply([*others, bench])
         stats = process_tree(proxy.pid() or 0)
-        if receiver:
-            receiver.reconnect()  # as the platform does after every apply
-            stats.append(f"/proc/self/task/{receiver.native_id}/stat")
-        yield Proxy(config.port, functools.partial(cpu_seconds, stats))
+        if not receiver:
+            yield Proxy(config.port, functools.partial(cpu_seconds, stats))
+            return
+        receiver.reconnect()  # as the platform does after every apply
+        thread = f"/proc/self/task/{receiver.native_id}/stat"
+        yield Proxy(
+            config.port,
+            functools.partial(cpu_seconds, [*stats, thread]),
+            functools.partial(cpu_seconds, [thread]),
+        )
     finally:
         if receiver and counter:
             # Lines still in the ring when the run ends are not lost: let the receiver catch up.
@@ -323,13 +340,10 @@ class LineCounter:
     def __init__(self, work: Path) -> None:
         self.logs = LogStore(Path(tempfile.mkdtemp(prefix="logs-", dir=work)))
         self.lines = 0
-        self.cpu_seconds = 0.0  # spent by the receiving thread
 
     def store(self, by_app: AppLines) -> None:
-        began = time.thread_time()
         store_access_lines(self.logs, by_app)
         self.lines += sum(lines.count(b"\n") for lines in by_app.values())
-        self.cpu_seconds += time.thread_time() - began
 
 
 def settle(lines: LineCounter | RingToFile, quiet: float = 1.0, timeout: float = 30.0) -> None:
@@ -382,7 +396,14 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=1, help="repeat and report medians")
     parser.add_argument("--backend", choices=("nginx", "python"), default=None)
     parser.add_argument("--routes", type=int, default=1, help="routes in Yun's config")
+    parser.add_argument(
+        "--log-batch",
+        type=float,
+        default=AccessLogReceiver.batch_interval,
+        help="seconds Yun's receiver rests after a small read (0: read every line at once)",
+    )
     args = parser.parse_args()
+    AccessLogReceiver.batch_interval = args.log_batch
     for tool in ("wrk", "haproxy"):
         if shutil.which(tool) is None:
             print(f"{tool} is not installed", file=sys.stderr)
@@ -415,7 +436,7 @@ def main() -> int:
             print(
                 f"instance: {backend} on 127.0.0.1:{instance}; wrk -t{args.threads}"
                 f" -c{args.connections} -d{args.duration:g}s; {args.routes} route(s);"
-                f" {os.cpu_count()} CPUs"
+                f" log batches of {args.log_batch:g} s; {os.cpu_count()} CPUs"
             )
             for round_no in range(args.rounds):
                 for name, target in targets.items():
@@ -426,18 +447,23 @@ def main() -> int:
                         warm_up = wrk(proxy.port, args, 1)  # warm up connections and caches
                         if counter:
                             settle(counter, quiet=0.3)
-                        began = proxy.cpu()
+                        began, reader_began = proxy.cpu(), proxy.reader_cpu()
                         result = wrk(proxy.port, args, args.duration)
                         if counter:
                             settle(counter, quiet=0.3)  # the log's deferred work counts too
-                        result["cpu_us"] = (proxy.cpu() - began) * 1e6 / result["requests"]
+                        per_request = 1e6 / result["requests"]
+                        result["cpu_us"] = (proxy.cpu() - began) * per_request
+                        result["reader_us"] = (proxy.reader_cpu() - reader_began) * per_request
                     results[name].append(result)
                     logs = ""
                     if counter:
                         served = int(warm_up["requests"] + result["requests"])
                         lines[name][0] += counter.lines
                         lines[name][1] += served
-                        logs = f"  access lines kept {counter.lines}/{served}"
+                        logs = (
+                            f"  log reader {result['reader_us']:.1f} µs/request"
+                            f"  access lines kept {counter.lines}/{served}"
+                        )
                     print(
                         f"  round {round_no + 1} {name:13} {result['rps']:>10.0f} req/s"
                         f"  {result['cpu_us']:5.1f} µs CPU/request"
@@ -446,11 +472,15 @@ def main() -> int:
                         flush=True,
                     )
     print()
-    print(f"{'':13} {'req/s':>10}  {'ratio':>5} (spread)     proxy CPU/request")
+    print(f"{'':13} {'req/s':>10}  {'ratio':>5} (spread)     proxy CPU/request (log reader)")
     for name, runs in results.items():
         rps = statistics.median(r["rps"] for r in runs)
         cpu = statistics.median(r["cpu_us"] for r in runs)
-        print(f"{name:13} {rps:>10.0f}  {ratio(runs, results['hand-written'])}  {cpu:5.1f} µs")
+        reader = statistics.median(r["reader_us"] for r in runs)
+        print(
+            f"{name:13} {rps:>10.0f}  {ratio(runs, results['hand-written'])}  {cpu:5.1f} µs"
+            + (f" ({reader:.1f} µs)" if name in line_sources else "")
+        )
     print(f"yun+log / hand+log: {ratio(results['yun+log'], results['hand+log'])}")
     for name, (kept, served) in lines.items():
         print(f"{name}: {kept} access lines kept for {served} requests")
