@@ -81,11 +81,15 @@ class LogStore:
         if not path.exists():
             return []
         size = path.stat().st_size
-        offset = max(0, size - limit * 400)
-        lines, _ = self.read(app_guid, offset)
-        if offset:
-            lines = lines[1:]
-        return lines[-limit:]
+        window = limit * 512  # a guess at the bytes `limit` lines take, doubled until they fit
+        while True:
+            offset = max(0, size - window)
+            lines, _ = self.read(app_guid, offset)
+            if offset:
+                lines = lines[1:]  # the window may open in the middle of a line
+            if len(lines) >= limit or not offset:
+                return lines[-limit:]
+            window *= 2
 
     def follow(
         self, app_guid: str, offset: int, *, stop_after: float = 3600.0, poll: float = 0.2
