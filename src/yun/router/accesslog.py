@@ -7,8 +7,8 @@ requests are not slowed. `AccessLogReceiver` streams the ring out over the stats
 
 The line is, after a marker and the backend's name, the very JSON line the log store keeps
 (`{"ts": …, "source": "RTR/0", "ms": …, "message": …}`): HAProxy formats and escapes it, so the
-receiver touches no line one by one. It finds which apps a chunk holds and copies each app's lines
-out with one regular-expression pass, then hands them on as bytes. Whatever comes from the
+receiver touches no line one by one: one regular-expression pass over a chunk copies each line
+out to its app, and the lines are handed on as bytes. Whatever comes from the
 client is escaped by HAProxy's `json` converter, after its quotes and backslashes have been
 escaped once more, so in the message they read `\"` and `\\` and cannot pass for a field of
 the line; nor can a client write a newline, a marker or a key of the JSON object.
@@ -102,8 +102,8 @@ LOG_FORMAT = f"{MARKER} %b {_JSON}"
 
 AppLines = dict[str, bytes]  # app guid → its access lines (the log store's JSON lines), in order
 
-# A line of an app's backend: the marker after a newline (the receiver puts one before a chunk;
-# no client value can hold a newline, a marker or a blank, all escaped), the backend name, which
+# A line of an app's backend: the marker after a newline (one is put before the chunk; no
+# client value can hold a newline, a marker or a blank, all escaped), the backend name, which
 # starts with the app's guid, then the JSON line. The pattern opens with a literal, which the
 # regular-expression engine searches for fast, and stops before the line's newline, which opens
 # the next line's match. One pass copies out every line; the receiver's time goes there.
