@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from yun.api.errors import ApiError
+from yun.api.routes import set_options
 from yun.manifest import AppSpec, HealthCheck
 from yun.store.models import App, Domain, Process, Route, RouteMapping
 
@@ -160,9 +161,11 @@ def _apply_routes(session: Session, *, app: App, spec: AppSpec, created: bool) -
     if spec.routes:
         wanted: list[Any] = []
         for i, text in enumerate(spec.routes):
-            wanted.append(split_route(session, text, where=f"routes[{i}].route"))
-        for host, domain, path in wanted:
-            map_route(session, app=app, host=host, domain=domain, path=path)
+            wanted.append((*split_route(session, text, where=f"routes[{i}].route"), text))
+        for host, domain, path, text in wanted:
+            route = map_route(session, app=app, host=host, domain=domain, path=path)
+            if options := spec.route_options.get(text):  # checked by the manifest parser
+                set_options(route, options)
         return
     if mappings:
         return

@@ -30,6 +30,18 @@ class RouteOptions(BaseModel):
     timeout: float | None = Field(default=None, gt=0, le=86400)
 
 
+def set_options(route: Route, given: dict[str, Any]) -> None:
+    """Merge `given` (checked values: RouteOptions', or a manifest's) over the route's policy;
+    a hash without a header is refused (422)."""
+    options = dict(route.options or {})
+    options.update(given)
+    if options.get("loadbalancing") != "hash":
+        options.pop("hash_header", None)
+    elif not options.get("hash_header"):
+        raise ApiError(422, "loadbalancing=hash needs hash_header, a header name like X-User")
+    route.options = options
+
+
 def route_view(session: Session, route: Route) -> dict[str, Any]:
     domain = session.get(Domain, route.domain_guid)
     apps = [
@@ -64,13 +76,7 @@ def update_route(guid: str, body: RouteOptions, ctx: Ctx, _user: CurrentUser) ->
         route = session.get(Route, guid)
         if route is None:
             raise not_found(f"route {guid}")
-        options = dict(route.options or {})
-        options.update(body.model_dump(exclude_none=True))
-        if options.get("loadbalancing") != "hash":
-            options.pop("hash_header", None)
-        elif not options.get("hash_header"):
-            raise ApiError(422, "loadbalancing=hash needs hash_header, a header name like X-User")
-        route.options = options
+        set_options(route, body.model_dump(exclude_none=True))
         session.flush()
         view = route_view(session, route)
     ctx.wake("routes")

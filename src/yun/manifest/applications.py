@@ -91,7 +91,8 @@ def read_application(data: object, scope: Scope, *, base_dir: Path | None) -> Ap
     env = _read_env(app.get("env"), scope.key("env"))
     health_check = read_health_check(app, scope)
     timeout = read_timeout(app, scope)
-    routes = optional(app, "routes", scope, read_routes) or []
+    route_options = optional(app, "routes", scope, read_routes) or {}
+    routes = list(route_options)
     random_route = bool(optional(app, "random-route", scope, as_bool))
     no_route = bool(optional(app, "no-route", scope, as_bool))
     if no_route and routes:
@@ -122,6 +123,7 @@ def read_application(data: object, scope: Scope, *, base_dir: Path | None) -> Ap
         health_check=health_check,
         timeout=timeout,
         routes=routes,
+        route_options={route: options for route, options in route_options.items() if options},
         random_route=random_route,
         no_route=no_route,
         processes=processes,

@@ -1,7 +1,9 @@
 """What an application is bound to: its `routes:` and its `services:`.
 
 Routes are kept as the text the user wrote (``host.domain/path``) after a syntax check; whether
-the domain exists is the API's business. Services accept both Cloud Foundry forms (a list of names
+the domain exists is the API's business. A route may carry Cloud Foundry's `options:` (its
+traffic policy: `loadbalancing`, `hash_header`; Yun adds `sticky` and `timeout`), which the push
+sets on the route. Services accept both Cloud Foundry forms (a list of names
 or of `{name: ...}` mappings) and Stackato's `{name: type}` mapping, whose types (an offering such
 as `postgresql`, or `harbor` for a TCP port) tell the platform what to create when the service
 does not exist yet.
@@ -12,24 +14,35 @@ from __future__ import annotations
 import re
 
 from yun.manifest.errors import kind, show
-from yun.manifest.fields import Scope, as_list, as_mapping, as_text, warn_unknown
+from yun.manifest.fields import Scope, as_bool, as_list, as_mapping, as_text, warn_unknown
 
 _LABEL = r"(?:\*|[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)"
 _ROUTE = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*(?::\d{{1,5}})?(?:/[^\s?#]*)?$", re.IGNORECASE)
-_ROUTE_KEYS = ("route", "protocol")
+_ROUTE_KEYS = ("route", "protocol", "options")
+_OPTION_KEYS = ("loadbalancing", "hash_header", "hash_balance", "sticky", "timeout")
+# The router's algorithms (yun.router.routes.BALANCING), named as Cloud Foundry's manifests do.
+LOADBALANCING = ("round-robin", "least-connection", "hash")
+_HEADER = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+TIMEOUT_MAX = 86400
+
+RouteOptions = dict[str, object]  # loadbalancing, hash_header, sticky, timeout: those given
 _SERVICE_KEYS = ("name", "parameters", "binding_name")
 
 
-def read_routes(value: object, scope: Scope) -> list[str]:
-    """`routes: [{route: myapp.example.com/api}, ...]`; plain strings are accepted too."""
-    routes: list[str] = []
+def read_routes(value: object, scope: Scope) -> dict[str, RouteOptions]:
+    """`routes: [{route: myapp.example.com/api, options: {...}}, ...]`, in order, each with the
+    options it gives (often none); plain strings are accepted too."""
+    routes: dict[str, RouteOptions] = {}
     for index, item in enumerate(as_list(value, scope, example="- route: myapp.example.com")):
         at = scope.item(index)
+        options: RouteOptions = {}
         if isinstance(item, dict):
             data = as_mapping(item, at)
             warn_unknown(data, _ROUTE_KEYS, at)
             if data.get("protocol") is not None:
                 at.key("protocol").warn("is not supported yet, ignored")
+            if data.get("options") is not None:
+                options = _read_options(data["options"], at.key("options"))
             if data.get("route") is None:
                 raise at.key("route").error("is required, for example myapp.example.com")
             at = at.key("route")
@@ -40,8 +53,48 @@ def read_routes(value: object, scope: Scope) -> list[str]:
         if route in routes:
             at.warn(f"{show(route)} is listed twice")
             continue
-        routes.append(route)
+        routes[route] = options
     return routes
+
+
+def _read_options(value: object, scope: Scope) -> RouteOptions:
+    data = as_mapping(value, scope, example="loadbalancing: least-connection")
+    warn_unknown(data, _OPTION_KEYS, scope)
+    options: RouteOptions = {}
+    if (balance := data.get("loadbalancing")) is not None:
+        at = scope.key("loadbalancing")
+        if (text := as_text(balance, at).strip()) not in LOADBALANCING:
+            raise at.error(f"{show(text)} is not one of {', '.join(LOADBALANCING)}")
+        options["loadbalancing"] = text
+    if (header := data.get("hash_header")) is not None:
+        at = scope.key("hash_header")
+        if not _HEADER.match(text := as_text(header, at).strip()):
+            raise at.error(f"{show(text)} is not a header name like X-User")
+        options["hash_header"] = text
+    if options.get("loadbalancing") == "hash" and "hash_header" not in options:
+        raise scope.error("loadbalancing: hash needs hash_header, a header name like X-User")
+    if "hash_header" in options and options.get("loadbalancing") != "hash":
+        scope.key("hash_header").warn("only counts with loadbalancing: hash, ignored")
+        del options["hash_header"]
+    if data.get("hash_balance") is not None:
+        scope.key("hash_balance").warn("is not supported, ignored")
+    if (sticky := data.get("sticky")) is not None:
+        options["sticky"] = as_bool(sticky, scope.key("sticky"))
+    if (timeout := data.get("timeout")) is not None:
+        options["timeout"] = _seconds(timeout, scope.key("timeout"))
+    return options
+
+
+def _seconds(value: object, scope: Scope) -> float:
+    """Seconds an instance may take to answer: a number above 0, at most a day."""
+    if isinstance(value, str):
+        text = value.strip().removesuffix("s")
+        value = float(text) if re.fullmatch(r"\d+(?:\.\d+)?", text) else value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise scope.error(f"{show(value)} is not a number of seconds like 30 or 2.5")
+    if not 0 < value <= TIMEOUT_MAX:
+        raise scope.error(f"{show(value)} is out of range; give seconds above 0, at most 86400")
+    return float(value)
 
 
 def _check_route(route: str, scope: Scope) -> str:

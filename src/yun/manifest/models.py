@@ -159,6 +159,8 @@ class AppSpec:
     health_check: HealthCheck | None = None
     timeout: int | None = None
     routes: list[str] = field(default_factory=list)
+    route_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Each route's traffic policy as the manifest gives it (only routes that give one)."""
     random_route: bool = False
     no_route: bool = False
     processes: list[ProcessSpec] = field(default_factory=list)
@@ -188,6 +190,11 @@ class AppSpec:
             health_check=_opt_health(data.get("health_check")),
             timeout=_opt_int(data.get("timeout")),
             routes=_str_list(data.get("routes")),
+            route_options={
+                str(route): dict(options)
+                for route, options in (data.get("route_options") or {}).items()
+                if isinstance(options, Mapping)
+            },
             random_route=bool(data.get("random_route", False)),
             no_route=bool(data.get("no_route", False)),
             processes=[ProcessSpec.from_dict(p) for p in data.get("processes") or ()],

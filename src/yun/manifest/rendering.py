@@ -31,7 +31,7 @@ def to_manifest(spec: AppSpec) -> dict[str, Any]:
         data["env"] = dict(spec.env)
     data.update(_health_check(spec.health_check, spec.timeout))
     if spec.routes:
-        data["routes"] = [{"route": route} for route in spec.routes]
+        data["routes"] = [_route(route, spec.route_options.get(route)) for route in spec.routes]
     if spec.random_route:
         data["random-route"] = True
     if spec.no_route:
@@ -103,3 +103,7 @@ def _stackato(stackato: StackatoSpec) -> dict[str, Any]:
     if any(versions.values()):
         data["min_version"] = {side: v for side, v in versions.items() if v is not None}
     return data
+
+
+def _route(route: str, options: dict[str, Any] | None) -> dict[str, Any]:
+    return {"route": route, "options": dict(options)} if options else {"route": route}

@@ -67,3 +67,44 @@ def test_cli_option_pairs() -> None:
             assert bad.split("=")[0].replace("-", "_") in str(exc) or bad in str(exc)
         else:
             raise AssertionError(f"{bad} was accepted")
+
+
+def _push(client: TestClient, *routes: dict[str, object]) -> int:
+    application = {"name": "shop", "routes": list(routes)}
+    return client.post("/v3/apps/push", json={"application": application}).status_code
+
+
+def test_manifest_route_options_set_the_routes_policy(client: TestClient) -> None:
+    given = {"loadbalancing": "least-connection", "timeout": 5}
+    assert _push(client, {"route": "shop.apps.localhost", "options": given}) == 200
+    assert _push(client, {"route": "www.apps.localhost"}) == 200
+
+    routes = {r["url"]: r["options"] for r in client.get("/v3/routes").json()["resources"]}
+    assert routes["shop.apps.localhost"] == {
+        "loadbalancing": "least-connection",
+        "sticky": True,
+        "timeout": 5.0,
+    }
+    assert routes["www.apps.localhost"] == {"loadbalancing": "round-robin", "sticky": True}
+
+    # A push whose manifest gives no options keeps the policy set before (yun update-route too).
+    assert _push(client, {"route": "shop.apps.localhost"}) == 200
+    kept = client.get("/v3/routes").json()["resources"]
+    assert {r["url"]: r["options"] for r in kept}["shop.apps.localhost"]["timeout"] == 5.0
+
+
+def test_bad_manifest_route_options_are_422_and_change_nothing(client: TestClient) -> None:
+    reply = client.post(
+        "/v3/apps/push",
+        json={
+            "application": {
+                "name": "shop",
+                "routes": [{"route": "shop.apps.localhost", "options": {"loadbalancing": "fast"}}],
+            }
+        },
+    )
+
+    assert reply.status_code == 422
+    assert "routes[0].options.loadbalancing" in reply.json()["error"]
+    assert client.get("/v3/apps").json()["resources"] == []
+    assert client.get("/v3/routes").json()["resources"] == []

@@ -30,7 +30,8 @@ FULL_APP = AppSpec(
     env={"A": "1"},
     health_check=HealthCheck(type="http", endpoint="/health", timeout=30, invocation_timeout=2),
     timeout=30,
-    routes=["demo.apps.localhost/api"],
+    routes=["demo.apps.localhost/api", "demo.example.com"],
+    route_options={"demo.example.com": {"loadbalancing": "least-connection", "timeout": 5.0}},
     random_route=True,
     no_route=False,
     processes=[
@@ -103,7 +104,13 @@ def test_to_manifest_output_parses_back_to_the_same_app() -> None:
     )
     data = to_manifest(spec)
     assert data["memory"] == "128M"
-    assert data["routes"] == [{"route": "demo.apps.localhost/api"}]
+    assert data["routes"] == [
+        {"route": "demo.apps.localhost/api"},
+        {
+            "route": "demo.example.com",
+            "options": {"loadbalancing": "least-connection", "timeout": 5.0},
+        },
+    ]
     assert parse_application(json.loads(json.dumps(data)), source="request", index=0) == spec
 
 
