@@ -357,7 +357,7 @@ def settle(lines: LineCounter | RingToFile, quiet: float = 1.0, timeout: float =
 
 @contextlib.contextmanager
 def direct(work: Path, instance: int) -> Iterator[Proxy]:
-    yield Proxy(instance, lambda: 0.0)
+    yield Proxy(instance, no_cpu)
 
 
 def wrk(port: int, args: argparse.Namespace, duration: float) -> dict[str, float]:

@@ -21,21 +21,21 @@ _ROUTE = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*(?::\d{{1,5}})?(?:/[^\s?#]*)?$", 
 _ROUTE_KEYS = ("route", "protocol", "options")
 _OPTION_KEYS = ("loadbalancing", "hash_header", "hash_balance", "sticky", "timeout")
 # The router's algorithms (yun.router.routes.BALANCING), named as Cloud Foundry's manifests do.
-LOADBALANCING = ("round-robin", "least-connection", "hash")
+_LOADBALANCING = ("round-robin", "least-connection", "hash")
 _HEADER = re.compile(r"^[A-Za-z0-9-]{1,64}$")
-TIMEOUT_MAX = 86400
+_TIMEOUT_MAX = 86400
 
-RouteOptions = dict[str, object]  # loadbalancing, hash_header, sticky, timeout: those given
+Policy = dict[str, object]  # loadbalancing, hash_header, sticky, timeout: those given
 _SERVICE_KEYS = ("name", "parameters", "binding_name")
 
 
-def read_routes(value: object, scope: Scope) -> dict[str, RouteOptions]:
+def read_routes(value: object, scope: Scope) -> dict[str, Policy]:
     """`routes: [{route: myapp.example.com/api, options: {...}}, ...]`, in order, each with the
     options it gives (often none); plain strings are accepted too."""
-    routes: dict[str, RouteOptions] = {}
+    routes: dict[str, Policy] = {}
     for index, item in enumerate(as_list(value, scope, example="- route: myapp.example.com")):
         at = scope.item(index)
-        options: RouteOptions = {}
+        options: Policy = {}
         if isinstance(item, dict):
             data = as_mapping(item, at)
             warn_unknown(data, _ROUTE_KEYS, at)
@@ -57,14 +57,14 @@ def read_routes(value: object, scope: Scope) -> dict[str, RouteOptions]:
     return routes
 
 
-def _read_options(value: object, scope: Scope) -> RouteOptions:
+def _read_options(value: object, scope: Scope) -> Policy:
     data = as_mapping(value, scope, example="loadbalancing: least-connection")
     warn_unknown(data, _OPTION_KEYS, scope)
-    options: RouteOptions = {}
+    options: Policy = {}
     if (balance := data.get("loadbalancing")) is not None:
         at = scope.key("loadbalancing")
-        if (text := as_text(balance, at).strip()) not in LOADBALANCING:
-            raise at.error(f"{show(text)} is not one of {', '.join(LOADBALANCING)}")
+        if (text := as_text(balance, at).strip()) not in _LOADBALANCING:
+            raise at.error(f"{show(text)} is not one of {', '.join(_LOADBALANCING)}")
         options["loadbalancing"] = text
     if (header := data.get("hash_header")) is not None:
         at = scope.key("hash_header")
@@ -92,8 +92,10 @@ def _seconds(value: object, scope: Scope) -> float:
         value = float(text) if re.fullmatch(r"\d+(?:\.\d+)?", text) else value
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise scope.error(f"{show(value)} is not a number of seconds like 30 or 2.5")
-    if not 0 < value <= TIMEOUT_MAX:
-        raise scope.error(f"{show(value)} is out of range; give seconds above 0, at most 86400")
+    if not 0 < value <= _TIMEOUT_MAX:
+        raise scope.error(
+            f"{show(value)} is out of range; give seconds above 0, at most {_TIMEOUT_MAX}"
+        )
     return float(value)
 
 
