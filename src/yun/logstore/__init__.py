@@ -1,8 +1,9 @@
-"""The log store: one append-only JSON-lines file per app under `$YUN_HOME/logs`.
+"""The log store: one append-only file of lines per app under `$YUN_HOME/logs`.
 
 Staging output, app stdout/stderr, router access lines and platform events all land here, tagged
 with a source (`STG`, `APP/PROC/WEB/0`, `RTR`, `API`, `CELL/0`) and a timestamp, so `yun logs`
-can show the recent past and follow the live tail from an offset.
+can show the recent past and follow the live tail from an offset. Lines are JSON objects, except
+the router's, which are kept as HAProxy wrote them and read through `rtr.decode`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from yun.logstore import rtr
 
 MAX_BYTES = 16 * 1024 * 1024
 
@@ -25,6 +28,17 @@ class LogLine:
 
     def to_dict(self) -> dict[str, object]:
         return {"ts": self.ts, "source": self.source, "message": self.message}
+
+
+def _decode(raw: bytes, app_guid: str) -> LogLine | None:
+    if rtr.is_record(raw):
+        record = rtr.decode(raw, app_guid)
+        return LogLine(*record) if record else None
+    try:
+        item = json.loads(raw)
+        return LogLine(float(item["ts"]), str(item["source"]), str(item["message"]))
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 class LogStore:
@@ -43,7 +57,7 @@ class LogStore:
         )
 
     def append_lines(self, app_guid: str, data: bytes) -> None:
-        """Append lines already in the store's format (the router's come formatted by HAProxy)."""
+        """Append whole lines in one of the store's formats (the router's records, as they came)."""
         path = self._file(app_guid)
         with self._lock:
             if path.exists() and path.stat().st_size > MAX_BYTES:
@@ -67,13 +81,7 @@ class LogStore:
             handle.seek(offset)
             data = handle.read()
         end = data.rfind(b"\n") + 1
-        lines = []
-        for raw in data[:end].splitlines():
-            try:
-                item = json.loads(raw)
-                lines.append(LogLine(float(item["ts"]), str(item["source"]), str(item["message"])))
-            except (ValueError, KeyError):
-                continue
+        lines = [line for raw in data[:end].splitlines() if (line := _decode(raw, app_guid))]
         return lines, offset + end
 
     def recent(self, app_guid: str, limit: int = 1000) -> list[LogLine]:

@@ -5,24 +5,19 @@ HAProxy almost nothing and never waits for a reader: when the ring is full, line
 requests are not slowed. `AccessLogReceiver` streams the ring out over the stats socket
 (`show events <ring> -w`).
 
-The line is, after a marker and the backend's name, the very JSON line the log store keeps
-(`{"ts": …, "source": "RTR/0", "ms": …, "message": …}`): HAProxy formats and escapes it, so the
-receiver touches no line one by one: one regular-expression pass over a chunk copies each line
-out to its app, and the lines are handed on as bytes. Whatever comes from the
-client is escaped by HAProxy's `json` converter, after its quotes and backslashes have been
-escaped once more, so in the message they read `\"` and `\\` and cannot pass for a field of
-the line; nor can a client write a newline, a marker or a key of the JSON object.
+Each line is a record of the request in the layout `yun.logstore.rtr` defines: after a marker
+and the backend's name, HAProxy's own numbers and names, then the values a client sent, quoted
+and escaped by HAProxy. The log store keeps records as they come and formats them as Cloud
+Foundry style RTR lines only when they are read, so HAProxy does little more per request than
+write numbers, and the receiver touches no line one by one: one regular-expression pass over a
+chunk copies each record out to its app, and the records are handed on as bytes.
 
-This module owns both ends of that wire format: `LOG_FORMAT` is what `config.render` writes
-into HAProxy's `log-format`, and `split_by_app` reads it back. Keeping them together means one
-edit changes both.
+`LOG_FORMAT` is what `config.render` writes into HAProxy's `log-format`, built from
+`rtr.FIELDS`; `split_by_app` sorts the records by app and `rtr.decode` reads them.
 
 Each worker has its own ring, and a reload starts a new worker with an empty one while the old
 worker drains. A session on the old worker keeps it alive (HAProxy does not close it on
 soft-stop) and never sees new requests, so whoever reloads calls `AccessLogReceiver.reconnect`.
-
-The message imitates Cloud Foundry's RTR lines (host, request line, status, bytes, timing,
-X-Forwarded-For, X-Request-Id, app, instance), so `yun logs` reads like `cf logs`.
 """
 
 from __future__ import annotations
@@ -38,86 +33,87 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from yun.logstore import rtr
 from yun.router.control import send_command
 from yun.router.routes import BACKEND_PREFIX
 
 log = logging.getLogger(__name__)
 
-MARKER = "yunrtr3"
 ACCESS_RING = "yun_access"  # the ring section config.py renders and the receiver reads
-SOURCE = "RTR/0"  # the log store's source of every access line
 
-# Variables the frontend and backends set for the log (see config.py).
-VAR_APP = "txn.yun_app"
+# Variables the frontend sets for the log (see config.py).
 VAR_HOST = "txn.yun_host"
 VAR_START = "txn.yun_start"
 VAR_XFF = "txn.yun_xff"
 VAR_REQUEST_ID = "txn.yun_rid"
 VAR_USER_AGENT = "txn.yun_ua"
+VAR_VERSION = "txn.yun_ver"
 
 # HAProxy builds a log line in one buffer of `tune.bufsize` (16 KiB unless set) and loses a line
 # that does not fit, whole. So each value a client controls is cut to a length that, escaped,
-# keeps the worst case inside: a byte takes at most four (a quote becomes \\\"), so these
-# 3,840 bytes take 15,360, and Yun's own fields the rest.
+# keeps the worst case inside: a byte takes at most two (a quote becomes \"), so these
+# 3,840 bytes take 7,680, and the record's own fields a few hundred.
 HOST_MAX, URI_MAX, USER_AGENT_MAX, XFF_MAX, REQUEST_ID_MAX = 256, 1024, 1280, 1024, 256
+
+# What HAProxy writes for each field of `rtr.FIELDS` and `rtr.CLIENT_FIELDS`.
+_FIELDS = {
+    "start_ms": f"%[var({VAR_START})]",
+    "response_ms": "%Ta",
+    "status": "%ST",
+    "bytes_in": "%U",
+    "bytes_out": "%B",
+    "client": "%ci:%cp",
+    "server": "%si:%sp",
+    "instance": "%s",
+    "termination": "%ts",
+    "method": "%HM",
+    # Not %HV, which HAProxy reads from the request line it keeps for logs (1,024 bytes), and
+    # takes for HTTP/0.9 when that line was cut.
+    "version": f"HTTP/%[var({VAR_VERSION})]",
+}
+_CLIENT_FIELDS = {
+    "host": (f"var({VAR_HOST})", HOST_MAX),
+    "uri": ("capture.req.uri", URI_MAX),
+    "user_agent": (f"var({VAR_USER_AGENT})", USER_AGENT_MAX),
+    "x_forwarded_for": (f"var({VAR_XFF})", XFF_MAX),
+    "request_id": (f"var({VAR_REQUEST_ID})", REQUEST_ID_MAX),
+}
 
 
 def _client(fetch: str, cut: int) -> str:
-    """A value the client controls, as the JSON line holds it: cut to `cut` bytes, quote and
-    backslash escaped for the message (regsub), then everything for JSON (`json` also drops
-    invalid UTF-8, such as a character the cut split)."""
-    return rf"%[{fetch},bytes(0,{cut}),regsub([\\\\\"],\\\\\0,g),json(utf8s)]"
+    """A value the client controls: cut to `cut` bytes, quoted, `"`, `\\` and `]` escaped."""
+    return f'"%{{+E}}[{fetch},bytes(0,{cut})]"'
 
 
-def _field(text: str) -> str:
-    return f'\\"{text}\\"'  # a quoted field of the message: \" in the JSON line
-
-
-_MESSAGE = " ".join(
+# One record per request, in the layout `rtr.decode` reads: the backend names the app.
+LOG_FORMAT = " ".join(
     [
-        _client(f"var({VAR_HOST})", HOST_MAX),
-        "-",
-        f"[%[var({VAR_START}),div(1000),utime(%Y-%m-%dT%H:%M:%S)]"
-        # HAProxy 2.6 has no ms_utime: milliseconds are zero-padded by adding 1000, dropping the 1.
-        f".%[var({VAR_START}),mod(1000),add(1000),regsub(^1,)]+0000]",
-        _field(f"%HM {_client('capture.req.uri', URI_MAX)} %HV"),
-        "%ST %U %B",
-        _field(_client(f"var({VAR_USER_AGENT})", USER_AGENT_MAX)),
-        _field("%ci:%cp"),
-        _field("%si:%sp"),
-        f"x_forwarded_for:{_field(_client(f'var({VAR_XFF})', XFF_MAX))}",
-        f"x_request_id:{_field(_client(f'var({VAR_REQUEST_ID})', REQUEST_ID_MAX))}",
-        "response_time_ms:%Ta",
-        # Backend, app and server names are Yun's own, in `routes.encode_name`'s charset.
-        f"app:{_field(f'%[var({VAR_APP})]')}",
-        f"instance:{_field('%[srv_name]')}",
-        f"termination:{_field('%ts')}",
+        rtr.MARKER.decode(),
+        "%b",
+        *(_FIELDS[name] for name in rtr.FIELDS),
+        *(_client(*_CLIENT_FIELDS[name]) for name in rtr.CLIENT_FIELDS),
     ]
 )
-# The request's start in milliseconds makes the timestamp: 1764662400123e-3 is a JSON number.
-_JSON = (
-    f'{{"ts": %[var({VAR_START})]e-3, "source": "{SOURCE}", "ms": %Ta, "message": "{_MESSAGE}"}}'
+
+AppLines = dict[str, bytes]  # app guid → its access records, whole lines, in order
+
+# A record of an app's backend: the marker after a newline (one is put before the chunk), the
+# backend name, which starts with the app's guid, and the rest of the line. The pattern opens
+# with a literal, which the regular-expression engine searches for fast, and stops before the
+# line's newline, which opens the next line's match. One pass copies out every record: the
+# receiver's time goes there.
+_LINE = re.compile(
+    b"\\n(" + re.escape(rtr.MARKER + f" {BACKEND_PREFIX}".encode()) + rb"([0-9a-f-]{36})[^\n]*)"
 )
-LOG_FORMAT = f"{MARKER} %b {_JSON}"
-
-AppLines = dict[str, bytes]  # app guid → its access lines (the log store's JSON lines), in order
-
-# A line of an app's backend: the marker after a newline (one is put before the chunk; no
-# client value can hold a newline, a marker or a blank, all escaped), the backend name, which
-# starts with the app's guid, then the JSON line. The pattern opens with a literal, which the
-# regular-expression engine searches for fast, and stops before the line's newline, which opens
-# the next line's match. One pass copies out every line; the receiver's time goes there.
-_MARKED = re.escape(f"\n{MARKER} {BACKEND_PREFIX}".encode())
-_LINE = re.compile(_MARKED + rb"([0-9a-f-]{36})[^ \n]* ([^\n]*)")
 
 
 def split_by_app(lines: bytes) -> AppLines:
-    """The access lines in `lines` (whole lines, as the ring streams them), per app guid.
+    """The access records in `lines` (whole lines, as the ring streams them), per app guid.
 
     Lines that are not an app's (HAProxy's notices, requests no route matched) are left out.
     """
     by_app: dict[bytes, list[bytes]] = {}
-    for guid, line in _LINE.findall(b"\n" + lines):
+    for line, guid in _LINE.findall(b"\n" + lines):
         by_app.setdefault(guid, []).append(line)
     return {guid.decode(): b"\n".join(found) + b"\n" for guid, found in by_app.items()}
 

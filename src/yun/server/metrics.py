@@ -10,21 +10,18 @@ reload started a new HAProxy worker) is remembered afresh too.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from yun.logstore import rtr
 from yun.router import backend_id
 
 STATS_MAX_AGE = 0.5  # one `show stat` serves every app of one autoscaler pass
 LATENCY_WINDOW = 2.0  # seconds of answered requests one p95 sample covers
 LATENCY_KEEP = 20_000  # answers remembered per app
-# The response time HAProxy puts in each access line's own JSON key, outside the message
-# (accesslog.LOG_FORMAT): no client value can pass for it. Aborted requests (-1) are skipped.
-_RESPONSE_TIME = re.compile(rb', "ms": (\d+), "message": ')
 
 
 class Latencies:
@@ -49,7 +46,7 @@ class Latencies:
         if answers is None:
             return
         now = self.clock()
-        times = [int(ms) for ms in _RESPONSE_TIME.findall(lines)]
+        times = rtr.response_times(lines)
         with self._lock:
             answers.extend((now, ms) for ms in times)
 

@@ -1,4 +1,4 @@
-"""The log store: per-app JSON lines, read back whole, recent ones counted right."""
+"""The log store: per-app lines (JSON, and the router's records), read back whole."""
 
 from __future__ import annotations
 
@@ -33,3 +33,39 @@ def test_lines_keep_text_source_and_time(tmp_path: Path) -> None:
     ]
     assert offset == logs.end_offset(GUID)
     assert "☃" in (tmp_path / f"{GUID}.jsonl").read_text(encoding="utf-8")  # kept as written
+
+
+RECORD = (
+    b"yunrtr4 be_" + GUID.encode() + b"_web 1796406201002 12 503 80 216 127.0.0.1:46238 -:-"
+    b' <NOSRV> SC POST HTTP/1.0 "h.apps.localhost" "/a b" "ua \\"q\\" \\\\ \\]" "-" "rid-1"\n'
+)
+
+
+def test_router_records_read_as_cloud_foundry_rtr_lines(tmp_path: Path) -> None:
+    logs = LogStore(tmp_path)
+    logs.append_lines(GUID, RECORD)
+
+    [line] = logs.recent(GUID)
+
+    assert (line.ts, line.source) == (1796406201.002, "RTR/0")
+    assert line.message == (
+        'h.apps.localhost - [2026-12-04T17:43:21.002+0000] "POST /a b HTTP/1.0" 503 80 216'
+        ' "ua \\"q\\" \\\\ ]" "127.0.0.1:46238" "-:-" x_forwarded_for:"-" x_request_id:"rid-1"'
+        f' response_time_ms:12 app_id:"{GUID}" instance:"-" termination:"SC"'
+    )
+
+
+def test_lines_of_the_older_router_format_and_broken_records_are_read_or_skipped(
+    tmp_path: Path,
+) -> None:
+    logs = LogStore(tmp_path)
+    older = b'{"ts": 13.5, "source": "RTR/0", "ms": 2, "message": "GET /"}\n'
+    cut_short = RECORD[:60] + b"\n"
+    unclosed = RECORD.replace(b'"rid-1"', b'"rid-1')
+
+    logs.append_lines(GUID, older + cut_short + unclosed + RECORD)
+
+    assert [(line.ts, line.message[:16]) for line in logs.recent(GUID)] == [
+        (13.5, "GET /"),
+        (1796406201.002, "h.apps.localhost"),
+    ]

@@ -24,48 +24,40 @@ from yun.router.accesslog import ACCESS_RING, LOG_FORMAT
 APP = "0c5e2a4b-7d1f-4c3a-9b8e-6f2d1a0e5c47"
 OTHER = "7d2b1a0c-5e4f-4a3b-8c2d-1e0f9a8b7c60"
 
-# Captured from HAProxy 2.6 running a rendered config: HAProxy writes the log store's JSON line
-# itself. The user agent held quotes, a backslash, a bracket and a snowman; the URI held quotes.
-SERVED_JSON = (
-    rb'{"ts": 1796227139264e-3, "source": "RTR/0", "ms": 1, "message": "h.apps.localhost'
-    rb" - [2026-12-02T15:58:59.264+0000] \"GET \/p?q=\\\"x_request_id:\\\"fake\\\" HTTP/1.1\""
-    rb" 201 142 121 \"x\\\" x_request_id:\\\"fake\\\" app:\\\"evil\\\\ ] \u2603\""
-    rb" \"127.0.0.1:54600\" \"127.0.0.1:44963\" x_forwarded_for:\"127.0.0.1\""
-    rb" x_request_id:\"real\" response_time_ms:1 app:\"my-app\" instance:\"idx-0\""
-    rb' termination:\"--\""}'
-    b"\n"
+# Captured from HAProxy 2.6 running a rendered config. The user agent held quotes, a backslash,
+# a bracket and a snowman; the URI held quotes.
+SERVED = (
+    f"yunrtr4 be_{APP}_web ".encode()
+    + rb"1796406201002 1 200 165 467 127.0.0.1:46238 127.0.0.1:33815 idx-0 -- GET HTTP/1.1"
+    + rb' "h.apps.localhost" "/p?q=\"x_request_id:\"fake\"" "x\" x_request_id:\"fake\" app:\"evil'
+    + b'\\\\ \\] \xe2\x98\x83" "127.0.0.1" "real"\n'
 )
-SERVED = f"yunrtr3 be_{APP} ".encode() + SERVED_JSON
 UNKNOWN = (
-    rb'yunrtr3 yun_unknown_route {"ts": 1796227139266e-3, "source": "RTR/0", "ms": 0,'
-    rb' "message": "nope.apps.localhost - [2026-12-02T15:58:59.266+0000] \"GET \/ HTTP/1.1\"'
-    rb" 404 77 195 \"curl\/7.88.1\" \"127.0.0.1:54612\" \"-:-\""
-    rb" x_forwarded_for:\"127.0.0.1\" x_request_id:\"56dc9f7c-fb38-4429-b71d-8a151e8bf8d5\""
-    rb' response_time_ms:0 app:\"-\" instance:\"-\" termination:\"LR\""}'
-    b"\n"
+    b"yunrtr4 yun_unknown_route 1796406201004 0 404 79 195 127.0.0.1:46252 -:- <NOSRV> LR GET"
+    b' HTTP/1.1 "nope.apps.localhost" "/" "-" "127.0.0.1" "e9c30270-382c-44a2-9dfa-313dbef5c146"\n'
 )
 
 
-def served(guid: str, path: str, backend_suffix: str = "") -> bytes:
-    """A served line of app `guid` whose request line names `path`."""
-    line = SERVED.replace(f"be_{APP}".encode(), f"be_{guid}{backend_suffix}".encode())
-    return line.replace(rb"GET \/p?q=", f"GET {path}".encode())
+def served(guid: str, path: str, backend_suffix: str = "_web") -> bytes:
+    """A served record of app `guid` whose request named `path`."""
+    line = SERVED.replace(f"be_{APP}_web".encode(), f"be_{guid}{backend_suffix}".encode())
+    return line.replace(rb'"/p?q=\"x_request_id:\"fake\""', f'"{path}"'.encode())
 
 
-def test_an_apps_lines_are_the_log_stores_lines(tmp_path: Path) -> None:
+def test_an_apps_records_are_kept_whole_and_read_as_rtr_lines(tmp_path: Path) -> None:
     by_app = split_by_app(SERVED)
 
-    assert by_app == {APP: SERVED_JSON}
+    assert by_app == {APP: SERVED}
     logs = LogStore(tmp_path)
     logs.append_lines(APP, by_app[APP])
     [line] = logs.recent(APP)
-    assert (line.ts, line.source) == (1796227139.264, "RTR/0")
+    assert (line.ts, line.source) == (1796406201.002, "RTR/0")
     assert line.message == (
-        "h.apps.localhost - [2026-12-02T15:58:59.264+0000]"
-        ' "GET /p?q=\\"x_request_id:\\"fake\\" HTTP/1.1" 201 142 121'
-        ' "x\\" x_request_id:\\"fake\\" app:\\"evil\\\\ ] ☃" "127.0.0.1:54600" "127.0.0.1:44963"'
+        "h.apps.localhost - [2026-12-04T17:43:21.002+0000]"
+        ' "GET /p?q=\\"x_request_id:\\"fake\\" HTTP/1.1" 200 165 467'
+        ' "x\\" x_request_id:\\"fake\\" app:\\"evil\\\\ ] ☃" "127.0.0.1:46238" "127.0.0.1:33815"'
         ' x_forwarded_for:"127.0.0.1" x_request_id:"real" response_time_ms:1'
-        ' app:"my-app" instance:"idx-0" termination:"--"'
+        f' app_id:"{APP}" instance:"idx-0" termination:"--"'
     )
 
 
@@ -75,10 +67,7 @@ def test_lines_go_to_their_apps_in_order_and_others_are_left_out() -> None:
 
     by_app = split_by_app(b"".join(lines))
 
-    assert by_app == {
-        APP: lines[0].split(b" ", 2)[2] + lines[4].split(b" ", 2)[2],
-        OTHER: lines[2].split(b" ", 2)[2],
-    }
+    assert by_app == {APP: lines[0] + lines[4], OTHER: lines[2]}
 
 
 def test_a_chunk_of_many_apps_is_split_the_same_way() -> None:
@@ -90,16 +79,16 @@ def test_a_chunk_of_many_apps_is_split_the_same_way() -> None:
     assert sorted(by_app) == sorted(guids)
     for guid in guids:
         assert by_app[guid].count(b"\n") == 3
-        assert by_app[guid].index(b"GET /0") < by_app[guid].index(b"GET /1")
+        assert by_app[guid].index(b'"/0"') < by_app[guid].index(b'"/1"')
 
 
 @pytest.mark.parametrize(
     "chunk",
     [
         b"Proxy yun_http started.\n",
-        b"yunrtr2 be_" + APP.encode() + b" an older format\n",
-        b"x yunrtr3 be_" + APP.encode() + b' {"not": "at a line start"}\n',
-        b"yunrtr3 be_short-id {}\n",
+        b"yunrtr3 be_" + APP.encode() + b' {"an": "older format"}\n',
+        b"x yunrtr4 be_" + APP.encode() + b" 1 2 not at a line start\n",
+        b"yunrtr4 be_short-id 1 2\n",
         b"",
         b"\xff\xfe garbage\n",
     ],
@@ -108,13 +97,18 @@ def test_other_lines_are_ignored(chunk: bytes) -> None:
     assert split_by_app(chunk) == {}
 
 
-def test_log_format_is_a_marker_the_backend_and_a_json_line() -> None:
-    marker, backend, line = LOG_FORMAT.split(" ", 2)
-    assert (marker, backend) == ("yunrtr3", "%b")
-    assert line.startswith('{"ts": %[var(txn.yun_start)]e-3, "source": "RTR/0", "ms": %Ta, ')
-    # Every value a client controls goes through HAProxy's JSON escaping.
-    for fetch in ("var(txn.yun_host)", "var(txn.yun_ua)", "var(txn.yun_xff)", "capture.req.uri"):
-        assert re.search(re.escape(f"%[{fetch}") + r"[^ ]*,json\(utf8s\)\]", line), fetch
+def test_log_format_is_the_marker_the_backend_and_the_records_fields() -> None:
+    marker, backend, *fields = LOG_FORMAT.split(" ")
+    assert (marker, backend) == ("yunrtr4", "%b")
+    assert fields[:2] == ["%[var(txn.yun_start)]", "%Ta"]  # where rtr.response_times looks
+    # Every value a client controls is quoted and goes through HAProxy's escaping.
+    client = fields[-5:]
+    for fetch, value in zip(
+        ("var(txn.yun_host)", "capture.req.uri", "var(txn.yun_ua)", "var(txn.yun_xff)"),
+        client,
+        strict=False,
+    ):
+        assert re.fullmatch(re.escape(f'"%{{+E}}[{fetch},bytes(0,') + r"\d+\)\]\"", value)
 
 
 class FakeStatsSocket:
@@ -220,7 +214,7 @@ def test_lines_split_across_chunks_are_delivered_whole_and_once(stats, receive):
 
     assert wait_for(lambda: count(got) == 2 and count(got, OTHER) == 1)
     mine = b"".join(by_app.get(APP, b"") for by_app in got)
-    assert mine == served(APP, "/1").split(b" ", 2)[2] + served(APP, "/2").split(b" ", 2)[2]
+    assert mine == served(APP, "/1") + served(APP, "/2")
 
 
 def test_a_trickle_of_lines_is_delivered_in_few_calls(stats, receive):

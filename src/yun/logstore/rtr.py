@@ -1,0 +1,105 @@
+"""Router access records: how the router's access lines are kept in an app's log and read back.
+
+HAProxy writes one record per request (`yun.router.accesslog.LOG_FORMAT` makes it) and the log
+store keeps the records as they come. Each becomes a Cloud Foundry style RTR line only when it
+is read (`decode`): formatting costs the rare reader, not every request, and HAProxy writes
+little more than numbers.
+
+A record is one line: `MARKER`, the HAProxy backend, the `FIELDS` separated by single blanks
+(none of them can hold a blank), then the `CLIENT_FIELDS`, each in double quotes. Those come
+from the client, so HAProxy escapes them (its `+E` log option puts a backslash before each `"`,
+`\\` and `]`): a client cannot close a quote early or pass for a field. No value can hold a
+newline, as HAProxy rejects one in a request line or header.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+MARKER = b"yunrtr4"
+SOURCE = "RTR/0"  # the log store's source of every access line
+
+# In this order; `response_ms` comes second so `response_times` finds it from the line start.
+FIELDS = (
+    "start_ms",  # when the request began, milliseconds since the epoch
+    "response_ms",  # from the request's start to the response's end
+    "status",
+    "bytes_in",  # bytes from the client
+    "bytes_out",  # bytes to the client
+    "client",  # address:port
+    "server",  # the instance's address:port
+    "instance",  # HAProxy's server name for the instance (`<NOSRV>` when none served)
+    "termination",  # HAProxy's two-letter session state at the end
+    "method",
+    "version",
+)
+CLIENT_FIELDS = ("host", "uri", "user_agent", "x_forwarded_for", "request_id")
+
+_QUOTED = rb'"((?:[^"\\]|\\.)*)"'
+_RECORD = re.compile(
+    re.escape(MARKER)
+    + rb" \S+ "
+    + rb" ".join([rb"(\S+)"] * len(FIELDS))
+    + rb" "
+    + rb" ".join([_QUOTED] * len(CLIENT_FIELDS))
+)
+# After a newline (one is put before the lines), so only a line's start can match.
+_RESPONSE_MS = re.compile(b"\\n" + re.escape(MARKER) + rb" \S+ \d+ (\d+) ")
+_ESCAPE = re.compile(r"\\(.)")
+_NO_SERVER = "<NOSRV>"
+
+
+def is_record(line: bytes) -> bool:
+    return line.startswith(MARKER + b" ")
+
+
+def response_times(lines: bytes) -> list[int]:
+    """The response times of the records in `lines`, in milliseconds, in order.
+
+    Anchored at each line's start, where only HAProxy's own numbers stand; a request that
+    ended without a response time (HAProxy writes -1) is left out.
+    """
+    return [int(ms) for ms in _RESPONSE_MS.findall(b"\n" + lines)]
+
+
+def _client_text(raw: bytes) -> str:
+    """A client value as the RTR line shows it: quotes and backslashes stay escaped (the line
+    quotes the value), HAProxy's escaped `]` reads as itself."""
+    text = raw.decode("utf-8", "replace")
+    return _ESCAPE.sub(lambda m: m.group(0) if m.group(1) in '"\\' else m.group(1), text)
+
+
+def _timestamp(start_ms: int) -> str:
+    seconds, millis = divmod(start_ms, 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}+0000"
+
+
+def decode(line: bytes, app_guid: str) -> tuple[float, str, str] | None:
+    """(timestamp, source, message) of one record, or None if `line` is not a whole record.
+
+    The message reads like Cloud Foundry's RTR lines, so `yun logs` reads like `cf logs`.
+    """
+    match = _RECORD.fullmatch(line)
+    if match is None:
+        return None
+    groups = match.groups()
+    plain = dict(
+        zip(FIELDS, (g.decode("ascii", "replace") for g in groups[: len(FIELDS)]), strict=True)
+    )
+    client = dict(zip(CLIENT_FIELDS, (_client_text(g) for g in groups[len(FIELDS) :]), strict=True))
+    if not plain["start_ms"].isdigit():
+        return None
+    start_ms = int(plain["start_ms"])
+    instance = "-" if plain["instance"] == _NO_SERVER else plain["instance"]
+    message = (
+        f"{client['host']} - [{_timestamp(start_ms)}]"
+        f' "{plain["method"]} {client["uri"]} {plain["version"]}"'
+        f" {plain['status']} {plain['bytes_in']} {plain['bytes_out']}"
+        f' "{client["user_agent"]}" "{plain["client"]}" "{plain["server"]}"'
+        f' x_forwarded_for:"{client["x_forwarded_for"]}"'
+        f' x_request_id:"{client["request_id"]}"'
+        f" response_time_ms:{plain['response_ms']}"
+        f' app_id:"{app_guid}" instance:"{instance}" termination:"{plain["termination"]}"'
+    )
+    return start_ms / 1000, SOURCE, message
