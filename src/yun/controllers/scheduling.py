@@ -127,7 +127,12 @@ class InstanceController:
                 (deployment.revision_guid, int(counts.get("new", 0))),
             ]
         else:
-            pairs = [(app.revision_guid, proc.instances)]
+            # Read after the deployment, never from the App loaded before it: the pass that
+            # finishes a deployment makes its revision current in the same commit, and each
+            # statement sees the latest commit (SQLite without BEGIN, PostgreSQL's read
+            # committed). The stale revision would replace every instance just deployed.
+            current = session.scalar(select(App.revision_guid).where(App.guid == app.guid))
+            pairs = [(current, proc.instances)]
         sides = []
         for guid, count in pairs:
             revision = session.get(Revision, guid) if guid else None

@@ -352,11 +352,10 @@ def _instance_rules(backend: _Backend) -> list[str]:
     indexed = [(name, index) for name, index in serving if index]
     if not backend.servers:
         return []  # the route answers 503 whatever the request asks for
+    # A fetch that finds no header sets no variable: no condition needed, one header scan each.
     lines = [
-        f"    http-request set-var(txn.yun_target) req.hdr({TARGET_HEADER})"
-        f" if {{ req.hdr({TARGET_HEADER}) -m found }}",
-        f"    http-request set-var(txn.yun_target) req.hdr({CF_TARGET_HEADER}),field(2,:)"
-        f" if {{ req.hdr({CF_TARGET_HEADER}) -m found }}",
+        f"    http-request set-var(txn.yun_target) req.hdr({TARGET_HEADER})",
+        f"    http-request set-var(txn.yun_target) req.hdr({CF_TARGET_HEADER}),field(2,:)",
     ]
     known = " ".join(sorted({index for _, index in indexed}))
     missing = "Requested instance ('%[var(txn.yun_target)]') of this app does not exist.\n"

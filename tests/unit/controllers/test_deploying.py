@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select
@@ -308,3 +309,33 @@ def test_a_push_during_a_cancel_keeps_the_serving_revision_whole(world: World) -
     for _ in range(4):
         world.tick()
     assert world.serving() == [f"{fourth}-0", f"{fourth}-1"]
+
+
+def test_a_deployment_finishing_during_an_instance_pass_keeps_what_it_deployed(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deployment controller commits the finish between the instance controller's read of
+    the app and its read of the deployment (both run at once in `yun server`): the instances
+    just deployed must stay wanted, not be replaced by the old revision's."""
+    import yun.controllers.scheduling as scheduling
+
+    real = scheduling.active_deployment
+    deployments = world.deployments
+
+    def finishing_meanwhile(session: Session, app_guid: str) -> object:
+        deployments.reconcile("deployments")  # another thread, its own transaction
+        return real(session, app_guid)
+
+    world.push(instances=2)
+    version = world.deploy()
+    # Every deployment pass now runs inside an instance pass, the finishing one among them.
+    monkeypatch.setattr(scheduling, "active_deployment", finishing_meanwhile)
+    monkeypatch.setattr(world, "deployments", SimpleNamespace(reconcile=lambda key: None))
+    seen = run_until_final(world, instances=2)
+    for _ in range(3):
+        world.tick()
+        seen.append(world.serving())
+    assert world.deployment()["state"] == "DEPLOYED"
+    assert all(len(serving) >= 2 for serving in seen), seen
+    assert world.serving() == [f"{version}-0", f"{version}-1"]
+    assert all(slot.split(":")[1] == str(version) for slot in world.agent.specs)
