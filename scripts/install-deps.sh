@@ -43,9 +43,19 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-PYTHON="${PYTHON:-python3}"
+# The OS's own Python, the one users have (Debian 12: 3.11.2), unless PYTHON names another.
+PYTHON="${PYTHON:-/usr/bin/python3}"
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
+  echo "yun: $PYTHON is $("$PYTHON" -V 2>&1); Yun needs Python 3.11 or newer (set PYTHON=...)" >&2
+  exit 1
+}
+venv_python() { .venv/bin/python -c 'import sys; print(sys._base_executable)' 2>/dev/null; }
+if [ -x .venv/bin/python ] && [ "$(venv_python)" != "$("$PYTHON" -c 'import sys; print(sys.executable)')" ]; then
+  echo "==> .venv was made with $(venv_python), not $PYTHON: making it anew"
+  rm -rf .venv
+fi
 if [ ! -x .venv/bin/python ]; then
-  echo "==> creating .venv"
+  echo "==> creating .venv with $PYTHON ($("$PYTHON" -V 2>&1))"
   "$PYTHON" -m venv .venv
 fi
 if ! .venv/bin/python -c 'import yun, pytest, mypy' >/dev/null 2>&1 \

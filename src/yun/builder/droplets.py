@@ -21,6 +21,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from yun import archives
+
 DROPLET_NAME = "droplet.tar.gz"
 STAGING_INFO = "staging_info.json"
 _PROCFILE_LINE = re.compile(r"^([A-Za-z0-9_-]+):\s*(.+?)\s*$")
@@ -68,9 +70,7 @@ def pack(*, app_dir: Path, deps_dir: Path, info: Mapping[str, Any], into: Path) 
 
 def unpack(droplet: Path, into: Path) -> dict[str, Any]:
     """Extract a droplet under `into` (giving into/app and into/deps); returns its staging info."""
-    into.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(droplet, "r:gz") as tar:
-        tar.extractall(into, filter="tar")
+    archives.extract_file(droplet, into)
     info: dict[str, Any] = json.loads((into / STAGING_INFO).read_text())
     return info
 

@@ -20,6 +20,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from yun import archives
 from yun.registry.errors import ImageError
 from yun.registry.tools import run_tool
 from yun.registry.transfer import push
@@ -136,8 +137,7 @@ def export_droplet(
     with tempfile.TemporaryDirectory(prefix="yun-export-") as work:
         droplet = Path(work) / "droplet"
         try:
-            with tarfile.open(droplet_tgz, "r:gz") as tar:
-                tar.extractall(droplet, filter="tar")
+            archives.extract_file(droplet_tgz, droplet)
         except (OSError, tarfile.TarError) as exc:
             raise ImageError(f"{action}: unreadable droplet: {exc}") from exc
         command = command or _staged_command(droplet)

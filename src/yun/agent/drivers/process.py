@@ -18,7 +18,6 @@ import os
 import shutil
 import signal
 import socket
-import tarfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from yun import archives
 from yun.agent.drivers.base import ExitStatus, Handle, Usage, handle_from_dict, handle_to_dict
 from yun.agent.drivers.usage import disk_usage, resident_bytes
 from yun.agent.env import harbor_environment, placement_environment
@@ -113,8 +113,7 @@ class ProcessDriver:
             raise ValueError("docker images run only in containers (the runc driver)")
         run_dir.mkdir(parents=True)
         app_dir, deps_dir, tmp_dir = run_dir / "app", run_dir / "deps", run_dir / "tmp"
-        with tarfile.open(spec.droplet, "r:*") as droplet:
-            droplet.extractall(run_dir, filter="tar")  # refuses paths outside run_dir
+        archives.extract_file(spec.droplet, run_dir)  # refuses paths outside run_dir
         for directory in (app_dir, deps_dir, tmp_dir):
             directory.mkdir(exist_ok=True)
         port = self._free_port(run_dir)

@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import subprocess
-import tarfile
 import threading
 import time
 import uuid
@@ -29,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from yun import archives
 from yun.agent.drivers.oci import Stack, group_file, hosts_file, passwd_file
 from yun.agent.drivers.usage import disk_usage as disk_usage
 
@@ -82,8 +82,7 @@ def _unpack(droplet: Path, entry: Path) -> None:
     entry.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     partial = entry.with_name(f".{entry.name}-{uuid.uuid4().hex[:8]}")
     try:
-        with tarfile.open(droplet, "r:*") as archive:
-            archive.extractall(partial, filter="tar")  # refuses paths outside `partial`
+        archives.extract_file(droplet, partial)  # refuses paths outside `partial`
         partial.rename(entry)
     except OSError:
         shutil.rmtree(partial, ignore_errors=True)
