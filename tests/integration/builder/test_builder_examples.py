@@ -25,18 +25,18 @@ def test_hello_python_serves_from_a_relocated_droplet(tmp_path: Path) -> None:
     staged = stage_app(EXAMPLES / "hello-python", tmp_path, env={"GREETING": "hello"})
 
     assert staged.result.detected == "python"
-    assert staged.result.process_types == {"web": "python3 app.py"}
-    assert "-----> Installing Python packages with pip: -r requirements.txt" in staged.lines
+    assert staged.result.process_types == {"web": "python app.py"}
+    assert "-----> Installing Python packages from requirements.txt with pip" in staged.lines
     assert any(line.startswith("Successfully installed") for line in staged.lines)
 
     root = tmp_path / "elsewhere"
-    with running(staged.droplet, root, "python3 app.py", env={"GREETING": "hi"}) as app:
+    with running(staged.droplet, root, "python app.py", env={"GREETING": "hi"}) as app:
         response = wait_for_http(app)
         assert response.status_code == 200
         assert response.text == "Hello from Yun! instance 3\n"
         assert get(app, "/env/GREETING").text == "hi\n"
         assert get(app, "/health").status_code == 200
-        assert get(app, "/env/PYTHONUSERBASE").text == f"{root}/deps/0/python\n"
+        assert get(app, "/env/VIRTUAL_ENV").text == f"{root}/deps/0/venv\n"
 
 
 def test_python_restage_reuses_installed_packages_and_adds_stackato_ones(tmp_path: Path) -> None:
@@ -44,11 +44,11 @@ def test_python_restage_reuses_installed_packages_and_adds_stackato_ones(tmp_pat
     first = stage_app(EXAMPLES / "hello-python", tmp_path, cache=cache, label="-1")
     assert any(line.startswith("Successfully installed") for line in first.lines)
     assert (cache / "python" / "installed" / "key").is_file()
-    installed = cache / "python" / "installed" / "python" / "lib"
+    installed = cache / "python" / "installed" / "venv" / "lib"
     assert list(installed.glob("python3.*/site-packages/flask/__init__.py"))
 
     second = stage_app(EXAMPLES / "hello-python", tmp_path, cache=cache, label="-2")
-    assert "-----> Reusing cached Python packages (requirements unchanged)" in second.lines
+    assert "-----> Reusing the installed Python packages (requirements unchanged)" in second.lines
     assert not any(line.startswith("Successfully installed") for line in second.lines)
 
     third = stage_app(
@@ -59,9 +59,9 @@ def test_python_restage_reuses_installed_packages_and_adds_stackato_ones(tmp_pat
         pip_requirements=["six"],
         post_staging=["python3 -c \"import flask, six; print('post-staging sees', six.__name__)\""],
     )
-    assert "-----> Installing Python packages with pip: -r requirements.txt six" in third.lines
+    assert "-----> Installing Python packages from Stackato requirements with pip" in third.lines
     assert "post-staging sees six" in third.lines
-    with running(third.droplet, tmp_path / "run-3", "python3 app.py") as app:
+    with running(third.droplet, tmp_path / "run-3", "python app.py") as app:
         assert wait_for_http(app).status_code == 200
 
 
@@ -134,8 +134,9 @@ def test_worker_runs_with_the_binary_buildpack(tmp_path: Path) -> None:
 
 def test_crash_at_start_exits_with_its_status(tmp_path: Path) -> None:
     staged = stage_app(EXAMPLES / "crash-at-start", tmp_path)
-    assert "-----> No Python packages to install (no requirements.txt or pyproject.toml)" in (
-        staged.lines
+    assert (
+        "-----> No Python packages to install (no requirements.txt, lock file or pyproject.toml)"
+        in (staged.lines)
     )
     exit_file = tmp_path / "exit-status"
     with running(
@@ -162,15 +163,18 @@ def test_python_project_console_scripts_work_after_relocation(tmp_path: Path) ->
 
     staged = stage_app(source, tmp_path)
 
-    assert "-----> Installing Python packages with pip: ." in staged.lines
+    assert (
+        "-----> Installing Python packages from pyproject.toml (the project itself) with pip"
+        in (staged.lines)
+    )
     assert staged.result.process_types == {"worker": "mypkg-hello"}
     exit_file = tmp_path / "exit-status"
     env = {"YUN_EXIT_FILE": str(exit_file)}
     with running(staged.droplet, tmp_path / "elsewhere", "mypkg-hello", env=env) as job:
         assert job.proc.wait(timeout=30) == 0
         assert "hello from mypkg" in job.logs()
-    script = next((tmp_path / "elsewhere" / "deps" / "0" / "bin").glob("mypkg-hello"))
-    assert script.read_text().startswith("#!/usr/bin/env python3\n")
+    script = tmp_path / "elsewhere" / "deps" / "0" / "venv" / "bin" / "mypkg-hello"
+    assert str(tmp_path / "work") not in script.read_text()
 
 
 def test_staticfile_root_and_pushstate(tmp_path: Path) -> None:

@@ -71,7 +71,7 @@ def test_hello_python_stages_inside_containers(tmp_path: Path, sandbox: RuncStag
         _request(EXAMPLES / "hello-python", tmp_path), output=lines.append, sandbox=sandbox
     )
     text = "\n".join(lines)
-    assert result.process_types["web"] == "python3 app.py"
+    assert result.process_types["web"] == "python app.py"
     assert "Successfully installed" in text and "flask" in text.lower()
     assert result.droplet.stat().st_size > 100_000  # Flask and its dependencies are in it
     assert _leftovers(sandbox) == []

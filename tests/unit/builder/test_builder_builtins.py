@@ -71,7 +71,7 @@ def test_examples_are_detected(example: str, expected: str) -> None:
 @pytest.mark.parametrize(
     ("name", "files", "web"),
     [
-        ("python", {"app.py": ""}, "python3 app.py"),
+        ("python", {"app.py": ""}, "python app.py"),
         ("python", {"wsgi.py": ""}, None),
         ("nodejs", {"package.json": '{"scripts": {"start": "node index.js"}}'}, "npm start"),
         ("nodejs", {"package.json": "{}", "server.js": ""}, "node server.js"),

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from tests.helpers import write_droplet
 
-from yun.agent.drivers import runc_bundle
+from yun import archives
 from yun.agent.drivers.runc_bundle import CACHE_KEEP, DROPLET_CACHE, extract_droplet
 
 MTIME = 1_600_000_000  # what the droplet says; Python trusts a .pyc only if its source keeps it
@@ -54,7 +54,7 @@ def unpacks(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
             opened.append(Path(name))
         return real_open(name, mode, **kwargs)
 
-    monkeypatch.setattr(runc_bundle.tarfile, "open", counting_open)
+    monkeypatch.setattr(archives.tarfile, "open", counting_open)
     return opened
 
 
@@ -133,7 +133,7 @@ def test_a_droplet_reaching_outside_is_refused_and_leaves_nothing(tmp_path: Path
         member(tar, "app", type=tarfile.DIRTYPE, mode=0o755)
         member(tar, "../escape.txt", data=b"x", mode=0o644)
     run = run_dir(tmp_path, "bad")
-    with pytest.raises(tarfile.OutsideDestinationError):
+    with pytest.raises(archives.UnsafeArchive, match="outside the target folder"):
         extract_droplet(bad, run)
     assert not (tmp_path / "instances" / "escape.txt").exists()
     assert list((tmp_path / "instances" / DROPLET_CACHE).iterdir()) == []
