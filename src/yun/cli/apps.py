@@ -7,15 +7,13 @@ import time
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
-from yun.cli.options import InFlightOpt, KeepOpt, StepsOpt, StrategyOpt
-from yun.cli.output import CliError, age, console, print_json
+from yun.cli.options import InFlightOpt, JsonOpt, KeepOpt, StepsOpt, StrategyOpt
+from yun.cli.output import CliError, Listing, age, console, print_json
 from yun.cli.session import client, route_url, router_host, router_port
 from yun.client import ApiClient
 from yun.manifest import parse_size
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 def _instances_summary(app: dict[str, Any]) -> str:
@@ -52,9 +50,7 @@ def apps(json_: JsonOpt = False) -> None:
     if json_:
         print_json(found)
         return
-    table = Table(box=None, header_style="bold")
-    for column in ("name", "state", "processes", "routes"):
-        table.add_column(column)
+    table = Listing("name", "state", "processes", "routes")
     for app in found:
         routes = ", ".join(route_url(r, port) for r in app["routes"])
         table.add_row(app["name"], app["state"].lower(), _instances_summary(app), routes)
@@ -66,16 +62,17 @@ def apps(json_: JsonOpt = False) -> None:
 
 def show_app(api: ApiClient, app: dict[str, Any]) -> None:
     port = router_port(api)
-    console.print(f"[bold]name:[/]      {app['name']}")
+    console.print(f"[bold]name:[/]      {escape(app['name'])}")
     console.print(f"[bold]state:[/]     {app['state'].lower()}")
     routes = ", ".join(route_url(r, port) for r in app["routes"]) or "(none)"
-    console.print(f"[bold]routes:[/]    {routes}")
+    console.print(f"[bold]routes:[/]    {escape(routes)}")
     if app.get("tcp_routes"):
         host = router_host(api)
         tcp = ", ".join(f"tcp://{host}:{r['port']} ({r['name']})" for r in app["tcp_routes"])
-        console.print(f"[bold]tcp routes:[/] {tcp}")
+        console.print(f"[bold]tcp routes:[/] {escape(tcp)}")
     if app.get("droplet"):
-        console.print(f"[bold]buildpacks:[/] {', '.join(app['droplet']['buildpacks'])}")
+        buildpacks = ", ".join(app["droplet"]["buildpacks"])
+        console.print(f"[bold]buildpacks:[/] {escape(buildpacks)}")
     if app.get("revision"):
         console.print(f"[bold]revision:[/]  {app['revision']['version']}")
     now = time.time()
@@ -83,16 +80,15 @@ def show_app(api: ApiClient, app: dict[str, Any]) -> None:
         if not proc["instances"] and proc["type"] != "web":
             continue
         console.print()
-        console.print(f"[bold]type:[/]      {proc['type']}")
+        console.print(f"[bold]type:[/]      {escape(proc['type'])}")
         console.print(f"[bold]instances:[/] {proc['running']}/{proc['instances']}")
         console.print(
             f"[bold]memory:[/]    {proc['memory_mb']}M   [bold]disk:[/] {proc['disk_mb']}M"
         )
-        console.print(f"[bold]command:[/]   {proc['command'] or '(none)'}")
-        table = Table(box=None, header_style="bold")
-        columns = ("#", "state", "since", "address", "driver", "memory", "disk", "crashes")
-        for column in (*columns, "details"):
-            table.add_column(column)
+        console.print(f"[bold]command:[/]   {escape(proc['command'] or '(none)')}")
+        table = Listing(
+            "#", "state", "since", "address", "driver", "memory", "disk", "crashes", "details"
+        )
         for inst in proc.get("instance_details", []):
             address = f"{inst['address']}:{inst['port']}" if inst.get("port") else ""
             details = inst.get("reason") or ""
@@ -164,12 +160,27 @@ def restart(
 
 def scale(
     name: str,
-    instances: Annotated[int | None, typer.Option("-i", "--instances", min=0)] = None,
-    memory: Annotated[str | None, typer.Option("-m", "--memory", help="e.g. 256M or 1G")] = None,
-    disk: Annotated[str | None, typer.Option("-k", "--disk", help="e.g. 1G")] = None,
-    process: Annotated[str, typer.Option("--process", help="Process type.")] = "web",
+    instances: Annotated[
+        int | None,
+        typer.Option("-i", "--instances", min=0, metavar="N", help="Instances (0 or more)."),
+    ] = None,
+    memory: Annotated[
+        str | None,
+        typer.Option("-m", "--memory", metavar="SIZE", help="Memory limit, e.g. 256M or 1G."),
+    ] = None,
+    disk: Annotated[
+        str | None, typer.Option("-k", "--disk", metavar="SIZE", help="Disk limit, e.g. 1G.")
+    ] = None,
+    process: Annotated[
+        str, typer.Option("--process", metavar="TYPE", help="Process type, e.g. web or worker.")
+    ] = "web",
 ) -> None:
-    """Change instances, memory or disk of a process."""
+    """Change instances, memory or disk of a process.
+
+    Examples:
+      yun scale myapp -i 3
+      yun scale myapp -m 512M -k 2G
+    """
     try:
         memory_mb = parse_size(memory) if memory else None
     except ValueError as exc:

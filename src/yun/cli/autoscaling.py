@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from yun.cli.options import JsonOpt
 from yun.cli.output import CliError, age, console, print_json
 from yun.cli.session import client
 
@@ -50,27 +51,51 @@ def _show(name: str, found: dict[str, Any]) -> None:
 
 def autoscale(
     name: str,
-    min_: Annotated[int | None, typer.Option("--min", min=0, help="Fewest instances.")] = None,
-    max_: Annotated[int | None, typer.Option("--max", min=1, help="Most instances.")] = None,
-    cpu: Annotated[float | None, typer.Option("--cpu", help="Target % CPU per instance.")] = None,
+    min_: Annotated[
+        int | None,
+        typer.Option("--min", min=0, metavar="N", help="Fewest instances (0 or more)."),
+    ] = None,
+    max_: Annotated[
+        int | None,
+        typer.Option("--max", min=1, metavar="N", help="Most instances (1 or more)."),
+    ] = None,
+    cpu: Annotated[
+        float | None,
+        typer.Option("--cpu", metavar="PERCENT", help="Target % CPU per instance, e.g. 70."),
+    ] = None,
     rps: Annotated[
-        float | None, typer.Option("--rps", help="Target requests/s per instance.")
+        float | None,
+        typer.Option("--rps", metavar="N", help="Target requests per second per instance."),
     ] = None,
     concurrency: Annotated[
-        float | None, typer.Option("--concurrency", help="Target requests in flight each.")
+        float | None,
+        typer.Option("--concurrency", metavar="N", help="Target requests in flight per instance."),
     ] = None,
     idle: Annotated[
         float,
-        typer.Option("--idle", min=1, help="With --min 0: idle seconds before going to zero."),
+        typer.Option(
+            "--idle",
+            min=1,
+            metavar="SECONDS",
+            help="With --min 0: seconds without a request before going to zero.",
+        ),
     ] = 60.0,
     p95_ms: Annotated[
-        float | None, typer.Option("--p95-ms", help="Target 95th percentile response time.")
+        float | None,
+        typer.Option("--p95-ms", metavar="MS", help="Target 95th percentile response time, in ms."),
     ] = None,
     off: Annotated[bool, typer.Option("--off", help="Stop autoscaling.")] = False,
-    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    json_: JsonOpt = False,
 ) -> None:
     """Autoscale an app on CPU, requests per second, requests in flight or p95 latency (HPA
-    rule with Knative-style panic and stable windows); without options, show its policy."""
+    rule with Knative-style panic and stable windows); without options, show its policy.
+
+    Examples:
+      yun autoscale myapp --min 2 --max 10 --rps 100
+      yun autoscale myapp --min 0 --max 3 --concurrency 20 --idle 120
+      yun autoscale myapp
+      yun autoscale myapp --off
+    """
     given = (("cpu", cpu), ("rps", rps), ("concurrency", concurrency), ("p95_ms", p95_ms))
     targets = {k: v for k, v in given if v}
     with client() as api:

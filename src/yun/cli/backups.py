@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from yun.cli.output import CliError, console, print_json
+from yun.cli.options import JsonOpt
+from yun.cli.output import CliError, Listing, console, print_json
 from yun.cli.session import client
 from yun.client.services import ServicesClient
 
@@ -48,13 +48,25 @@ def service_backup(
     name: Annotated[str, typer.Argument(metavar="SERVICE")],
     every: Annotated[
         str | None,
-        typer.Option("--every", help="Also back up on a schedule: 30m, 12h, 1d, or off."),
+        typer.Option(
+            "--every",
+            metavar="PERIOD",
+            help="Also back up on a schedule: 30m, 12h, 1d, or off.",
+        ),
     ] = None,
     keep: Annotated[
-        int | None, typer.Option("--keep", min=1, max=1000, help="Scheduled backups kept.")
+        int | None,
+        typer.Option(
+            "--keep", min=1, max=1000, metavar="N", help="Scheduled backups kept (1 to 1000)."
+        ),
     ] = None,
 ) -> None:
-    """Back a service's data up into the platform's blobstore (or set a schedule)."""
+    """Back a service's data up into the platform's blobstore (or set a schedule).
+
+    Examples:
+      yun service-backup mydb
+      yun service-backup mydb --every 6h --keep 7
+    """
     with client() as api:
         services = ServicesClient(api)
         instance = services.find(name)
@@ -84,7 +96,7 @@ def _when(timestamp: float) -> str:
 
 def service_backups(
     name: Annotated[str, typer.Argument(metavar="SERVICE")],
-    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    json_: JsonOpt = False,
 ) -> None:
     """List a service's backups, newest first."""
     with client() as api:
@@ -93,9 +105,7 @@ def service_backups(
     if json_:
         print_json(found)
         return
-    table = Table(box=None, header_style="bold")
-    for column in ("id", "taken", "state", "size", "by", "last restore"):
-        table.add_column(column)
+    table = Listing("id", "taken", "state", "size", "by", "last restore")
     for backup in found:
         restore = backup["restore"].get("state", "")
         table.add_row(

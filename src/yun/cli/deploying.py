@@ -7,15 +7,13 @@ import time
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from yun.cli.options import STRATEGIES, InFlightOpt, KeepOpt, StepsOpt, StrategyOpt
-from yun.cli.output import CliError, age, console, print_json
+from yun.cli.options import STRATEGIES, InFlightOpt, JsonOpt, KeepOpt, StepsOpt, StrategyOpt
+from yun.cli.output import CliError, Listing, age, console, print_json
 from yun.cli.session import client
 from yun.client import ApiClient
 
 ACTIVE = ("DEPLOYING", "CANCELING", "FAILING")
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 def release_options(
@@ -119,9 +117,7 @@ def deployments(
     if not found:
         console.print(f"App {name} has no deployments yet (its first start needs none).")
         return
-    table = Table(box=None, header_style="bold")
-    for column in ("revision", "from", "state", "strategy", "progress", "started", "by", "reason"):
-        table.add_column(column)
+    table = Listing("revision", "from", "state", "strategy", "progress", "started", "by", "reason")
     now = time.time()
     for item in found:
         progress = ", ".join(
@@ -175,9 +171,7 @@ def revisions(name: str, json_: JsonOpt = False) -> None:
     if json_:
         print_json(found)
         return
-    table = Table(box=None, header_style="bold")
-    for column in ("version", "", "description", "changes", "created", "by", "droplet"):
-        table.add_column(column)
+    table = Listing("version", "", "description", "changes", "created", "by", "droplet")
     now = time.time()
     for item in found:
         table.add_row(
@@ -194,13 +188,23 @@ def revisions(name: str, json_: JsonOpt = False) -> None:
 
 def rollback(
     name: str,
-    version: Annotated[int, typer.Option("--version", min=1, help="The revision to go back to.")],
+    version: Annotated[
+        int,
+        typer.Option(
+            "--version", min=1, metavar="N", help="The revision to go back to (1 or more)."
+        ),
+    ],
     strategy: StrategyOpt = "rolling",
     max_in_flight: InFlightOpt = 1,
     instance_steps: StepsOpt = None,
     keep_old: KeepOpt = 60.0,
 ) -> None:
-    """Deploy an earlier revision again, without staging: its droplet, env and limits."""
+    """Deploy an earlier revision again, without staging: its droplet, env and limits.
+
+    Examples:
+      yun revisions myapp
+      yun rollback myapp --version 3
+    """
     options = release_options(strategy, max_in_flight, instance_steps, keep_old)
     body = {"version": version, **options}
     with client() as api:

@@ -6,18 +6,18 @@ from typing import Annotated
 
 import typer
 
+from yun.cli.help import YunTyper
+from yun.cli.options import JsonOpt
 from yun.cli.output import console, print_json
 from yun.cli.session import client
 
-droplet_app = typer.Typer(
-    help="Work with an app's droplet (its staged build).", no_args_is_help=True
-)
+droplet_app = YunTyper(help="Work with an app's droplet (its staged build).", no_args_is_help=True)
 
 
 @droplet_app.command("export")
 def export(
     name: Annotated[str, typer.Argument(help="App name.")],
-    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    json_: JsonOpt = False,
 ) -> None:
     """Export the app's current droplet into the platform registry as an OCI image."""
     with client() as api:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.markup import escape
@@ -13,28 +13,48 @@ from yun import __version__
 from yun.cli import apps, autoscaling, deploying, logs, pushing, routes, services
 from yun.cli import config as cli_config
 from yun.cli.droplets import droplet_app
-from yun.cli.output import CliError, console, errors
+from yun.cli.help import YunTyper
+from yun.cli.options import JsonOpt
+from yun.cli.output import CliError, console, errors, print_json
 from yun.cli.server import server_app
 from yun.client import ApiClient, ApiError
 from yun.manifest import ManifestError
 
-app = typer.Typer(
+app = YunTyper(
     name="yun",
-    help="Yun: push apps with a Cloud Foundry / Stackato manifest and run them.",
+    help="Yun, a platform for apps: push them with a Cloud Foundry or Stackato manifest, run them.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
 @app.command()
 def login(
-    api: Annotated[str | None, typer.Option("-a", "--api", help="API URL.")] = None,
-    username: Annotated[str, typer.Option("-u", "--username")] = "admin",
-    password: Annotated[str | None, typer.Option("-p", "--password")] = None,
+    api: Annotated[
+        str | None,
+        typer.Option(
+            "-a",
+            "--api",
+            metavar="URL",
+            help="API URL, e.g. http://127.0.0.1:7070 (default: the saved one).",
+        ),
+    ] = None,
+    username: Annotated[
+        str, typer.Option("-u", "--username", metavar="USER", help="User to log in as.")
+    ] = "admin",
+    password: Annotated[
+        str | None,
+        typer.Option(
+            "-p", "--password", metavar="PASSWORD", help="Password (asked for on a terminal)."
+        ),
+    ] = None,
 ) -> None:
-    """Log in to a Yun API and remember the target."""
+    """Log in to a Yun API and remember the target.
+
+    Examples:
+      yun login -a http://127.0.0.1:7070 -u admin -p "$(cat initial-admin-password)"
+    """
     config = cli_config.load()
     if api:
         config.api = api.rstrip("/")
@@ -53,9 +73,14 @@ def login(
 
 
 @app.command()
-def target() -> None:
+def target(json_: JsonOpt = False) -> None:
     """Show the API, user, org and space the CLI talks to."""
     config = cli_config.load()
+    if json_:
+        print_json(
+            {"api": config.api, "user": config.user, "org": config.org, "space": config.space}
+        )
+        return
     console.print(f"API:   {config.api}")
     console.print(f"user:  {config.user or '(not logged in)'}")
     console.print(f"org:   {config.org}")
@@ -97,14 +122,24 @@ app.add_typer(droplet_app, name="droplet")
 app.add_typer(server_app, name="server")
 
 
-def _error(message: str) -> NoReturn:
+def _error(message: str, code: int = 1) -> NoReturn:
     errors.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
-    sys.exit(1)
+    sys.exit(code)
 
 
 def _is_usage_error(exc: Exception) -> bool:
-    """A click-style error about the command line (it names the option and shows usage)."""
+    """A click-style error about the command line (it names the option or argument)."""
     return all(hasattr(exc, name) for name in ("show", "exit_code", "format_message"))
+
+
+def _usage_error(exc: Any) -> NoReturn:
+    """One line naming the option or argument, and where to read about it; exit status 2."""
+    if type(exc).__name__ == "NoArgsIsHelpError":  # `yun` alone: the help, as click shows it
+        exc.show()
+        sys.exit(int(exc.exit_code))
+    ctx = getattr(exc, "ctx", None)
+    hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    _error(f"{str(exc.format_message()).rstrip('.')}{hint}", int(exc.exit_code))
 
 
 def run() -> None:
@@ -115,16 +150,14 @@ def run() -> None:
     except (CliError, ApiError, ManifestError) as exc:
         _error(str(exc))
     except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+        _usage_error(exc)
     except click.exceptions.Abort:
         _error("aborted")
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:
         if _is_usage_error(exc):  # Typer's own copy of click raises its own classes
-            exc.show()  # type: ignore[attr-defined]
-            sys.exit(int(exc.exit_code))  # type: ignore[attr-defined]
+            _usage_error(exc)
         if os.environ.get("YUN_DEBUG"):
             raise
         _error(f"unexpected {type(exc).__name__}: {exc} (set YUN_DEBUG=1 for a traceback)")

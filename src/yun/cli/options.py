@@ -1,4 +1,5 @@
-"""Options several commands share: how a new revision is released (push, restart, rollback)."""
+"""Options several commands share: `--json`, and how a new revision is released (push, restart,
+rollback)."""
 
 from __future__ import annotations
 
@@ -6,26 +7,40 @@ from typing import Annotated
 
 import typer
 
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print JSON (every field, full values) for scripts.")
+]
+
 STRATEGIES = ("rolling", "canary", "blue-green", "recreate")
 StrategyOpt = Annotated[
     str,
     typer.Option(
         "--strategy",
-        help="rolling (the default: new instances replace old ones), canary (a share of"
-        " requests first, paused), blue-green (a full new set, switched at once) or recreate.",
+        metavar="STRATEGY",
+        help="rolling (new instances replace old ones), canary (a share of requests first,"
+        " paused), blue-green (a full new set, switched at once) or recreate.",
     ),
 ]
 InFlightOpt = Annotated[
     int,
-    typer.Option("--max-in-flight", min=1, help="New instances started at a time (rolling)."),
+    typer.Option(
+        "--max-in-flight",
+        min=1,
+        metavar="N",
+        help="Rolling: new instances started at a time (1 or more).",
+    ),
 ]
 StepsOpt = Annotated[
     str | None,
     typer.Option(
-        "--instance-steps", help="Canary: percent of requests to the new revision, e.g. 10,50."
+        "--instance-steps",
+        metavar="PERCENTS",
+        help="Canary: percent of requests to the new revision at each pause, e.g. 10,50.",
     ),
 ]
 KeepOpt = Annotated[
     float,
-    typer.Option("--keep-old", min=0, help="Blue-green: seconds the old set stands by."),
+    typer.Option(
+        "--keep-old", min=0, metavar="SECONDS", help="Blue-green: seconds the old set stands by."
+    ),
 ]

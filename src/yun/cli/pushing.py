@@ -57,29 +57,107 @@ def push(
     name: Annotated[
         str | None, typer.Argument(help="App name (picks one app of the manifest).")
     ] = None,
-    path: Annotated[Path | None, typer.Option("-p", "--path", help="App folder.")] = None,
-    manifest: Annotated[
-        Path | None, typer.Option("-f", "--manifest", help="Manifest file.")
+    path: Annotated[
+        Path | None,
+        typer.Option("-p", "--path", metavar="PATH", help="App folder (default: this folder)."),
     ] = None,
-    memory: Annotated[str | None, typer.Option("-m", "--memory", help="e.g. 256M")] = None,
-    disk: Annotated[str | None, typer.Option("-k", "--disk", help="e.g. 1G")] = None,
-    instances: Annotated[int | None, typer.Option("-i", "--instances", min=0)] = None,
-    command: Annotated[str | None, typer.Option("-c", "--command", help="Start command.")] = None,
-    buildpack: Annotated[list[str] | None, typer.Option("-b", "--buildpack")] = None,
-    vars_file: Annotated[list[Path] | None, typer.Option("--vars-file")] = None,
-    var: Annotated[list[str] | None, typer.Option("--var", help="KEY=VALUE")] = None,
-    no_start: Annotated[bool, typer.Option("--no-start")] = False,
-    no_manifest: Annotated[bool, typer.Option("--no-manifest")] = False,
-    random_route: Annotated[bool, typer.Option("--random-route")] = False,
-    no_route: Annotated[bool, typer.Option("--no-route")] = False,
-    health_check_type: Annotated[str | None, typer.Option("-u", "--health-check-type")] = None,
-    timeout: Annotated[int | None, typer.Option("-t", "--timeout", min=1)] = None,
+    manifest: Annotated[
+        Path | None,
+        typer.Option(
+            "-f", "--manifest", metavar="MANIFEST", help="Manifest file (default: manifest.yml)."
+        ),
+    ] = None,
+    memory: Annotated[
+        str | None,
+        typer.Option("-m", "--memory", metavar="SIZE", help="Memory limit, e.g. 256M or 1G."),
+    ] = None,
+    disk: Annotated[
+        str | None, typer.Option("-k", "--disk", metavar="SIZE", help="Disk limit, e.g. 1G.")
+    ] = None,
+    instances: Annotated[
+        int | None,
+        typer.Option(
+            "-i", "--instances", min=0, metavar="N", help="Number of instances (0 or more)."
+        ),
+    ] = None,
+    command: Annotated[
+        str | None,
+        typer.Option(
+            "-c", "--command", metavar="COMMAND", help="Start command of the web process."
+        ),
+    ] = None,
+    buildpack: Annotated[
+        list[str] | None,
+        typer.Option(
+            "-b",
+            "--buildpack",
+            metavar="BUILDPACK",
+            help="Buildpack by name or Git URL (repeatable: the last one runs the app).",
+        ),
+    ] = None,
+    vars_file: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--vars-file",
+            metavar="PATH",
+            help="YAML file of ((variables)) for the manifest (repeatable).",
+        ),
+    ] = None,
+    var: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--var",
+            metavar="KEY=VALUE",
+            help="A ((variable)) for the manifest, e.g. --var region=eu (repeatable).",
+        ),
+    ] = None,
+    no_start: Annotated[
+        bool, typer.Option("--no-start", help="Upload and stage, but do not start the app.")
+    ] = False,
+    no_manifest: Annotated[
+        bool, typer.Option("--no-manifest", help="Ignore the manifest; use the flags only.")
+    ] = False,
+    random_route: Annotated[
+        bool, typer.Option("--random-route", help="Give a new app a route with a random host.")
+    ] = False,
+    no_route: Annotated[
+        bool, typer.Option("--no-route", help="Map no route: the app gets no HTTP requests.")
+    ] = False,
+    health_check_type: Annotated[
+        str | None,
+        typer.Option(
+            "-u",
+            "--health-check-type",
+            metavar="TYPE",
+            help="How instances are checked: port, process or http.",
+        ),
+    ] = None,
+    timeout: Annotated[
+        int | None,
+        typer.Option(
+            "-t",
+            "--timeout",
+            min=1,
+            metavar="SECONDS",
+            help="Seconds an instance may take to pass its first health check (1 or more).",
+        ),
+    ] = None,
     docker_image: Annotated[
-        str | None, typer.Option("-o", "--docker-image", help="Run this OCI image instead.")
+        str | None,
+        typer.Option(
+            "-o",
+            "--docker-image",
+            metavar="IMAGE",
+            help="Run this OCI image instead, e.g. nginx:1.",
+        ),
     ] = None,
     docker_username: Annotated[
         str | None,
-        typer.Option("--docker-username", help="Registry user; password from YUN_DOCKER_PASSWORD."),
+        typer.Option(
+            "--docker-username",
+            metavar="USER",
+            help="Registry user; the password comes from YUN_DOCKER_PASSWORD.",
+        ),
     ] = None,
     strategy: StrategyOpt = "rolling",
     max_in_flight: InFlightOpt = 1,
@@ -87,7 +165,15 @@ def push(
     keep_old: KeepOpt = 60.0,
 ) -> None:
     """Push an app: upload, stage with buildpacks, start (a running app: a rolling deployment,
-    no downtime), and print its URL."""
+    no downtime), and print its URL.
+
+    Examples:
+      yun push
+      yun push myapp -p ./myapp -i 2 -m 512M
+      yun push myapp --var region=eu --vars-file vars.yml
+      yun push myapp --strategy canary --instance-steps 10,50
+      yun push web -o nginx:1
+    """
     release = release_options(strategy, max_in_flight, instance_steps, keep_old)
     if docker_image and (path is not None or buildpack):
         raise CliError("-o/--docker-image: an image app has no -p/--path or -b/--buildpack")

@@ -8,13 +8,12 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
-from yun.cli.output import CliError, console, errors, print_json
+from yun.cli.options import JsonOpt
+from yun.cli.output import CliError, Listing, console, errors, print_json
 from yun.cli.session import client
 from yun.client import ApiError
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 OPTIONS = {
     "loadbalancing": "round-robin, least-connection or hash",
     "hash_header": "the header whose value picks the instance (with loadbalancing=hash)",
@@ -38,9 +37,7 @@ def routes(json_: JsonOpt = False) -> None:
     if not found and not tcp:
         console.print("No routes yet.")
         return
-    table = Table(box=None, header_style="bold")
-    for column in ("route", "apps", "options"):
-        table.add_column(column)
+    table = Listing("route", "apps", "options")
     for route in found:
         table.add_row(route["url"], ", ".join(route["apps"]), _describe(route["options"]))
     for route in tcp:
@@ -73,9 +70,23 @@ def parse_options(pairs: list[str]) -> dict[str, Any]:
 
 def update_route(
     route: Annotated[str, typer.Argument(help="The route, e.g. myapp.apps.localhost/api.")],
-    option: Annotated[list[str], typer.Option("--option", "-o", help="KEY=VALUE, repeatable.")],
+    option: Annotated[
+        list[str],
+        typer.Option(
+            "--option",
+            "-o",
+            metavar="KEY=VALUE",
+            help="A policy setting: loadbalancing, hash_header, sticky or timeout (repeatable).",
+        ),
+    ],
 ) -> None:
-    """Set a route's traffic policy: loadbalancing, hash_header, sticky, timeout."""
+    """Set a route's traffic policy: loadbalancing, hash_header, sticky, timeout.
+
+    Examples:
+      yun update-route myapp.apps.localhost -o loadbalancing=least-connection
+      yun update-route myapp.apps.localhost -o loadbalancing=hash -o hash_header=X-User
+      yun update-route myapp.apps.localhost -o sticky=true -o timeout=30
+    """
     options = parse_options(option)
     wanted = route.removeprefix("http://").removeprefix("https://").rstrip("/")
     with client() as api:
@@ -89,7 +100,11 @@ def update_route(
 TcpOpt = Annotated[bool, typer.Option("--tcp", help="A TCP route: a port of the router.")]
 TcpNameOpt = Annotated[
     str,
-    typer.Option("--name", help="Which port of the app: it listens on $STACKATO_HARBOR_<NAME>."),
+    typer.Option(
+        "--name",
+        metavar="NAME",
+        help="Which port of the app: it listens on $STACKATO_HARBOR_<NAME>.",
+    ),
 ]
 AppArg = Annotated[str, typer.Argument(help="The app.")]
 
@@ -99,7 +114,13 @@ def create_route(
     tcp: TcpOpt = False,
     port: Annotated[
         int | None,
-        typer.Option("--port", min=1, max=65535, help="This router port, else the lowest free."),
+        typer.Option(
+            "--port",
+            min=1,
+            max=65535,
+            metavar="PORT",
+            help="This router port (1-65535), else the lowest free one.",
+        ),
     ] = None,
     name: TcpNameOpt = "tcp",
 ) -> None:

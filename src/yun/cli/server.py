@@ -10,10 +10,11 @@ from typing import Annotated
 
 import typer
 
+from yun.cli.help import YunTyper
 from yun.cli.output import CliError, console
 from yun.settings import Settings
 
-server_app = typer.Typer(
+server_app = YunTyper(
     help="Run or stop the platform of this YUN_HOME.",
     invoke_without_command=True,
     no_args_is_help=False,
@@ -52,7 +53,9 @@ def stop(
     all_: Annotated[
         bool, typer.Option("--all", help="Also stop app instances and HAProxy.")
     ] = False,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for a clean stop.")] = 30.0,
+    timeout: Annotated[
+        float, typer.Option(metavar="SECONDS", help="Seconds to wait for a clean stop.")
+    ] = 30.0,
 ) -> None:
     """Stop the server of this YUN_HOME; instances and HAProxy keep running unless --all."""
     from yun.server.pidfile import alive, read_pid

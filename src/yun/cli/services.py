@@ -11,20 +11,27 @@ import time
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
 from yun.cli import backups
-from yun.cli.output import CliError, console, print_json
+from yun.cli.options import JsonOpt
+from yun.cli.output import CliError, Listing, console, print_json
 from yun.cli.session import client
 from yun.client import ApiClient, ApiError
 from yun.client.services import ServicesClient
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 ParamsOpt = Annotated[
     str | None,
-    typer.Option("-c", help="Parameters for the broker, as a JSON object (or @file.json)."),
+    typer.Option(
+        "-c",
+        metavar="JSON",
+        help="""Parameters for the broker: JSON or @file.json, e.g. '{"version": "16"}'.""",
+    ),
 ]
 NoWaitOpt = Annotated[bool, typer.Option("--no-wait", help="Return once the request is accepted.")]
+TagsOpt = Annotated[
+    str | None, typer.Option("-t", metavar="TAGS", help="Comma-separated tags, e.g. db,main.")
+]
 WAIT_TIMEOUT = 30 * 60.0
 
 
@@ -46,13 +53,6 @@ def parse_json_object(text: str | None, option: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise CliError(f'{option}: expected a JSON object like \'{{"key": "value"}}\'')
     return value
-
-
-def _table(*columns: str) -> Table:
-    table = Table(box=None, header_style="bold")
-    for column in columns:
-        table.add_column(column)
-    return table
 
 
 def _operation(op: dict[str, Any]) -> str:
@@ -103,11 +103,16 @@ def wait_bindings(api: ApiClient, guids: list[str]) -> None:
 # -- brokers and the marketplace ---------------------------------------------------------
 
 
+BrokerUserArg = Annotated[str, typer.Argument(help="User for the broker's basic auth.")]
+BrokerPasswordArg = Annotated[str, typer.Argument(help="Password for the broker's basic auth.")]
+BrokerUrlArg = Annotated[str, typer.Argument(help="The broker's base URL (…/v2/catalog below it).")]
+
+
 def create_service_broker(
-    name: str,
-    username: str,
-    password: str,
-    url: Annotated[str, typer.Argument(help="The broker's base URL (…/v2/catalog below it).")],
+    name: Annotated[str, typer.Argument(help="A name for the broker.")],
+    username: BrokerUserArg,
+    password: BrokerPasswordArg,
+    url: BrokerUrlArg,
 ) -> None:
     """Register an Open Service Broker and read its catalog."""
     with client() as api:
@@ -120,7 +125,10 @@ def create_service_broker(
 
 
 def update_service_broker(
-    name: str, username: str, password: str, url: Annotated[str, typer.Argument()]
+    name: Annotated[str, typer.Argument(help="The broker to change.")],
+    username: BrokerUserArg,
+    password: BrokerPasswordArg,
+    url: BrokerUrlArg,
 ) -> None:
     """Change a broker's URL or credentials and read its catalog again."""
     with client() as api:
@@ -142,14 +150,16 @@ def service_brokers(json_: JsonOpt = False) -> None:
     if json_:
         print_json(found)
         return
-    table = _table("name", "url", "built-in")
+    table = Listing("name", "url", "built-in")
     for broker in found:
         table.add_row(broker["name"], broker["url"], "yes" if broker["builtin"] else "")
     console.print(table if found else "No service brokers.")
 
 
 def marketplace(
-    offering: Annotated[str | None, typer.Option("-e", help="Show this offering's plans.")] = None,
+    offering: Annotated[
+        str | None, typer.Option("-e", metavar="OFFERING", help="Show this offering's plans.")
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """List the services brokers offer, with their plans."""
@@ -161,11 +171,11 @@ def marketplace(
         print_json(found)
         return
     if offering:
-        table = _table("plan", "description", "free")
+        table = Listing("plan", "description", "free")
         for plan in found[0]["plans"]:
             table.add_row(plan["name"], plan["description"], "yes" if plan["free"] else "no")
     else:
-        table = _table("offering", "plans", "description", "broker")
+        table = Listing("offering", "plans", "description", "broker")
         for item in found:
             plans = ", ".join(p["name"] for p in item["plans"])
             table.add_row(item["name"], plans, item["description"], item["broker"])
@@ -181,12 +191,18 @@ def create_service(
     name: str,
     parameters: ParamsOpt = None,
     broker: Annotated[
-        str | None, typer.Option("-b", help="The broker, if several offer it.")
+        str | None,
+        typer.Option("-b", metavar="BROKER", help="The broker, if several offer the service."),
     ] = None,
-    tags: Annotated[str | None, typer.Option("-t", help="Comma-separated tags.")] = None,
+    tags: TagsOpt = None,
     no_wait: NoWaitOpt = False,
 ) -> None:
-    """Create a service instance from the marketplace."""
+    """Create a service instance from the marketplace.
+
+    Examples:
+      yun create-service postgresql shared mydb
+      yun create-service redis small cache -c '{"maxmemory-policy": "allkeys-lru"}'
+    """
     body: dict[str, Any] = {
         "name": name,
         "offering": offering,
@@ -213,12 +229,14 @@ def _tags(text: str | None) -> list[str]:
 def create_user_provided_service(
     name: str,
     credentials: Annotated[
-        str | None, typer.Option("-p", help="Credentials as a JSON object (or @file.json).")
+        str | None,
+        typer.Option("-p", metavar="JSON", help="Credentials: a JSON object or @file.json."),
     ] = None,
     drain: Annotated[
-        str | None, typer.Option("-l", help="Syslog drain URL: syslog://HOST:PORT.")
+        str | None,
+        typer.Option("-l", metavar="URL", help="Syslog drain URL, e.g. syslog://HOST:PORT."),
     ] = None,
-    tags: Annotated[str | None, typer.Option("-t", help="Comma-separated tags.")] = None,
+    tags: TagsOpt = None,
 ) -> None:
     """Create a service that stands for something outside the platform (or a log drain)."""
     body = {
@@ -235,8 +253,13 @@ def create_user_provided_service(
 
 def update_user_provided_service(
     name: str,
-    credentials: Annotated[str | None, typer.Option("-p", help="New credentials (JSON).")] = None,
-    drain: Annotated[str | None, typer.Option("-l", help="New syslog drain URL.")] = None,
+    credentials: Annotated[
+        str | None,
+        typer.Option("-p", metavar="JSON", help="New credentials: a JSON object or @file.json."),
+    ] = None,
+    drain: Annotated[
+        str | None, typer.Option("-l", metavar="URL", help="New syslog drain URL.")
+    ] = None,
 ) -> None:
     """Change a user-provided service's credentials or drain (apps see it on restart)."""
     body: dict[str, Any] = {}
@@ -254,7 +277,7 @@ def update_user_provided_service(
 
 def update_service(
     name: str,
-    plan: Annotated[str | None, typer.Option("-p", help="The new plan.")] = None,
+    plan: Annotated[str | None, typer.Option("-p", metavar="PLAN", help="The new plan.")] = None,
     parameters: ParamsOpt = None,
     no_wait: NoWaitOpt = False,
 ) -> None:
@@ -293,7 +316,7 @@ def services(json_: JsonOpt = False) -> None:
     if json_:
         print_json(found)
         return
-    table = _table("name", "offering", "plan", "bound apps", "last operation")
+    table = Listing("name", "offering", "plan", "bound apps", "last operation")
     for item in found:
         table.add_row(
             item["name"],
@@ -327,7 +350,7 @@ def service(name: str, json_: JsonOpt = False) -> None:
     ]
     for label, value in rows:
         if value:
-            console.print(f"[bold]{label}:[/] {value}")
+            console.print(f"[bold]{label}:[/] {escape(value)}")
 
 
 def _every(seconds: float | None) -> str:
@@ -351,7 +374,8 @@ def bind_service(
     name: Annotated[str, typer.Argument(metavar="SERVICE")],
     parameters: ParamsOpt = None,
     binding_name: Annotated[
-        str | None, typer.Option("--binding-name", help="The name in VCAP_SERVICES.")
+        str | None,
+        typer.Option("--binding-name", metavar="NAME", help="The binding's name in VCAP_SERVICES."),
     ] = None,
     restart: Annotated[
         bool, typer.Option("--restart", help="Restart the app so it sees the binding.")
@@ -434,12 +458,17 @@ def _key(services: ServicesClient, name: str, key: str) -> dict[str, Any]:
     raise CliError(f"service {name} has no key {key}; `yun service-keys {name}` lists them")
 
 
-def service_keys(name: Annotated[str, typer.Argument(metavar="SERVICE")]) -> None:
+def service_keys(
+    name: Annotated[str, typer.Argument(metavar="SERVICE")], json_: JsonOpt = False
+) -> None:
     """List a service's keys."""
     with client() as api:
         services = ServicesClient(api)
         found = services.bindings(service_instance_guid=services.find(name)["guid"], type="key")
-    table = _table("key", "last operation")
+    if json_:
+        print_json(found)
+        return
+    table = Listing("key", "last operation")
     for item in found:
         table.add_row(item["name"], _operation(item["last_operation"]))
     console.print(table if found else f"Service {name} has no keys.")

@@ -184,7 +184,11 @@ class ApiClient:
 
     # logs
     def recent_logs(self, guid: str, limit: int = 1000) -> list[dict[str, Any]]:
-        return list(self._call("GET", f"/v3/apps/{guid}/logs", params={"limit": limit})["lines"])
+        """The app's last lines, oldest first. The store keeps lines in the order they arrived,
+        and sources write late (the router after a response, a buffered app): sort on time, the
+        sort being stable so lines of one moment keep their order."""
+        lines = self._call("GET", f"/v3/apps/{guid}/logs", params={"limit": limit})["lines"]
+        return sorted(lines, key=lambda line: float(line["ts"]))
 
     def stream_logs(
         self,

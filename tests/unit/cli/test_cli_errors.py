@@ -97,3 +97,17 @@ def test_release_flags_that_do_not_fit_are_one_line(tmp_path: Path) -> None:
         assert result.returncode == 1, args
         assert said in result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_a_command_line_mistake_is_one_line_naming_it(tmp_path: Path) -> None:
+    for args, said in (
+        (["scale"], "Missing argument 'NAME'"),
+        (["scale", "web", "--bogus"], "No such option: --bogus"),
+        (["push", "web", "-t", "soon"], "Invalid value for '-t' / '--timeout'"),
+        (["bind-service", "web"], "Missing argument 'SERVICE'"),
+    ):
+        result = run(args, tmp_path)
+        assert result.returncode == 2, args
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith("error: ") and said in line, line
+        assert f"'yun {args[0]} --help'" in line
