@@ -27,6 +27,8 @@ have skopeo || need+=(skopeo)
 have umoci || need+=(umoci)
 have docker-registry || need+=(docker-registry)
 [ -x /bin/busybox ] || need+=(busybox-static)
+# Stacks: Debian root filesystems that runc instances and stagings run on.
+have mmdebstrap || need+=(mmdebstrap)
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

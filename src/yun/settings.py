@@ -64,6 +64,9 @@ class Settings:
     registry_port: int = 5005  # the platform registry on 127.0.0.1; 0 turns it off
     revisions_kept: int = 100  # per app; older revisions are forgotten
     droplets_kept: int = 5  # per app: the droplets of its newest revisions stay for rollback
+    stacks_root: Path | None = None  # built stacks; None: $YUN_HOME/stacks
+    default_stack: str = "trixie"  # Debian's stable suite: Python 3.13, Node 20
+    stack_mirror: str = "http://deb.debian.org/debian"
     timing: Timing = field(default_factory=Timing)
 
     @classmethod
@@ -88,9 +91,12 @@ class Settings:
             registry_port=int(e.get("YUN_REGISTRY_PORT", "5005")),
             revisions_kept=max(1, int(e.get("YUN_REVISIONS_KEPT", "100"))),
             droplets_kept=max(1, int(e.get("YUN_DROPLETS_KEPT", "5"))),
+            stacks_root=Path(e["YUN_STACKS_DIR"]).absolute() if e.get("YUN_STACKS_DIR") else None,
+            default_stack=e.get("YUN_STACK", "trixie"),
+            stack_mirror=e.get("YUN_STACK_MIRROR", "http://deb.debian.org/debian"),
             buildpack_order=tuple(
                 name.strip()
-                for name in e.get("YUN_BUILDPACK_ORDER", "python,nodejs,static,binary").split(",")
+                for name in e.get("YUN_BUILDPACK_ORDER", ",".join(cls.buildpack_order)).split(",")
                 if name.strip()
             ),
         )
@@ -118,6 +124,10 @@ class Settings:
     @property
     def cache_dir(self) -> Path:
         return self.home / "cache"
+
+    @property
+    def stacks_dir(self) -> Path:
+        return self.stacks_root or self.home / "stacks"
 
     @property
     def images_dir(self) -> Path:

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.helpers import free_port
+from tests.stacks import shared_stacks_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -134,6 +135,7 @@ def launch(base: Path, extra_env: dict[str, str] | None = None) -> Iterator[Plat
             "YUN_ROUTER_PORT": str(router_port),
             "YUN_REGISTRY_PORT": str(free_port()),
             "YUN_DRIVER": "process",  # the runc platform tests ask for runc themselves
+            "YUN_STACKS_DIR": str(shared_stacks_dir()),  # built once per machine
             "YUN_ADMIN_PASSWORD": "e2e-secret",
             "YUN_API_URL": f"http://127.0.0.1:{api_port}",
             **(extra_env or {}),

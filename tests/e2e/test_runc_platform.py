@@ -16,9 +16,11 @@ import httpx
 import pytest
 from tests.e2e.conftest import EXAMPLES, YUN, Platform, launch
 from tests.helpers import free_port
+from tests.stacks import built_stack
 
 from yun.registry import RegistryServer, build_busybox_image, push, write_htpasswd
 from yun.server.drivers import runc_missing
+from yun.settings import Settings
 
 pytestmark = [
     pytest.mark.e2e,
@@ -29,6 +31,7 @@ N = random.randrange(1, 250)
 SUBNET = f"10.252.{N}.0/24"
 BRIDGE = f"yune2e{N}"
 PAGE = "<h1>busybox pushed as a docker image</h1>\n"
+DEFAULT_STACK = Settings().default_stack
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +43,7 @@ def runc_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform
         "YUN_BRIDGE": BRIDGE,
         "YUN_SERVICE_PORTS": f"{first}-{first + 49}",
     }
+    built_stack(DEFAULT_STACK)  # built here once per machine, not inside a push
     with launch(tmp_path_factory.mktemp("runc"), env) as platform:
         yield platform
     assert not Path(f"/sys/class/net/{BRIDGE}").exists()

@@ -1,15 +1,23 @@
-"""Health checks, as Cloud Foundry defines them.
+"""Health checks, as Cloud Foundry defines them, and what to tell a user when one never passed.
 
 `port`: a TCP connection to the instance's port is accepted. `http`: a GET of the endpoint
 answers 200 within the invocation timeout (any other status, a redirect included, is unhealthy).
 `process`: the process is alive, which the supervisor already knows, so it always passes here.
-A probe never raises: every failure is just "unhealthy".
+A probe never raises: every failure is a `Check` that says what it saw.
+
+An instance that never became healthy within its health timeout is killed as a crash, and
+`timeout_reason` is what users then read (in `yun push`, `yun app`, `yun events` and the logs):
+what the last check saw and, when the app listens on other ports than $PORT, those ports: an
+app listening on a port of its own choosing (5000, 3000, 8000) instead of $PORT is a frequent
+first-push mistake, and naming both ports turns a bare timeout into the fix.
 """
 
 from __future__ import annotations
 
 import http.client
 import socket
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 
 from yun.agent.specs import HealthCheckSpec
 
@@ -17,36 +25,112 @@ from yun.agent.specs import HealthCheckSpec
 # answer during a garbage-collection pause does not kill a healthy instance.
 FAILURES_BEFORE_CRASH = 3
 
+REFUSED = "was refused"  # a `Check.failure`: nothing listened at the address and port
+PORTS_NAMED = 4  # at most this many other ports are listed in a reason
 
-def port_open(address: str, port: int, *, timeout: float) -> bool:
+
+@dataclass(frozen=True)
+class Check:
+    """What one check saw. An unhealthy one has the `answer` that was not a 200 (http) or the
+    `failure` that kept any answer from coming: `REFUSED`, or a phrase that follows "the last
+    try", such as "timed out after 1s"."""
+
+    healthy: bool
+    answer: str | None = None
+    failure: str | None = None
+
+
+HEALTHY = Check(healthy=True)
+
+
+def _failure(error: BaseException, *, timeout: float) -> str:
+    if isinstance(error, ConnectionRefusedError):
+        return REFUSED
+    if isinstance(error, TimeoutError):
+        return f"timed out after {timeout:g}s"
+    detail = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+    return f"failed: {detail or type(error).__name__}"
+
+
+def _path(endpoint: str) -> str:
+    return endpoint if endpoint.startswith("/") else f"/{endpoint}"
+
+
+def check_port(address: str, port: int, *, timeout: float) -> Check:
     try:
         with socket.create_connection((address, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+            return HEALTHY
+    except OSError as error:
+        return Check(healthy=False, failure=_failure(error, timeout=timeout))
 
 
-def http_ok(address: str, port: int, endpoint: str, *, timeout: float) -> bool:
-    path = endpoint if endpoint.startswith("/") else f"/{endpoint}"
+def check_http(address: str, port: int, endpoint: str, *, timeout: float) -> Check:
     conn = http.client.HTTPConnection(address, port, timeout=timeout)
     try:
-        conn.request("GET", path, headers={"User-Agent": "yun-health-check", "Connection": "close"})
-        return conn.getresponse().status == 200
-    except (OSError, http.client.HTTPException):
-        return False
+        conn.request(
+            "GET",
+            _path(endpoint),
+            headers={"User-Agent": "yun-health-check", "Connection": "close"},
+        )
+        response = conn.getresponse()
+        if response.status == 200:
+            return HEALTHY
+        return Check(healthy=False, answer=f"{response.status} {response.reason}".strip())
+    except (OSError, http.client.HTTPException) as error:
+        return Check(healthy=False, failure=_failure(error, timeout=timeout))
     finally:
         conn.close()
 
 
-def probe(health: HealthCheckSpec, *, address: str | None, port: int | None) -> bool:
+def probe(health: HealthCheckSpec, *, address: str | None, port: int | None) -> Check:
     """One check of a live instance."""
     if health.type == "process":
-        return True
+        return HEALTHY
     if address is None or port is None:
-        return False
+        return Check(healthy=False, failure="found no address to check")
     if health.type == "http":
-        return http_ok(address, port, health.endpoint, timeout=health.invocation_timeout)
-    return port_open(address, port, timeout=health.invocation_timeout)
+        return check_http(address, port, health.endpoint, timeout=health.invocation_timeout)
+    return check_port(address, port, timeout=health.invocation_timeout)
+
+
+def timeout_reason(
+    health: HealthCheckSpec, last: Check | None, *, port: int | None, listening: Collection[int]
+) -> str:
+    """Why an instance that did not become healthy within `health.timeout` was killed: what
+    its `last` check saw and, when the app listens on other TCP ports (`listening`, its
+    extra ports left out) but not on its own `port` ($PORT), that it should listen there."""
+    within = f"within {health.timeout:g}s"
+    if health.type == "process" or last is None or last.healthy or port is None:
+        return f"did not become healthy {within}"
+    where = f"port {port} ($PORT)"
+    if health.type == "http":
+        reason = f"GET {_path(health.endpoint)} never answered 200 {within}: "
+        if last.answer is not None:
+            reason += f"it answered {last.answer}"
+        elif last.failure == REFUSED:
+            reason += f"connection refused on {where}"
+        else:
+            reason += f"the last try on {where} {last.failure}"
+    else:
+        reason = f"nothing accepted connections on {where} {within}"
+        if last.failure not in (None, REFUSED):
+            reason += f": the last try {last.failure}"
+    if listening and port not in listening:
+        reason += (
+            f"; the app listens on {_ports(sorted(listening))} instead: "
+            f"make it listen on $PORT ({port})"
+        )
+    return reason
+
+
+def _ports(ports: Sequence[int]) -> str:
+    if len(ports) == 1:
+        return f"port {ports[0]}"
+    named = [str(port) for port in ports[:PORTS_NAMED]]
+    rest = len(ports) - len(named)
+    if rest:
+        return f"ports {', '.join(named)} and {rest} more"
+    return f"ports {', '.join(named[:-1])} and {named[-1]}"
 
 
 def checks_after_running(health: HealthCheckSpec) -> bool:

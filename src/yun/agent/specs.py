@@ -92,6 +92,9 @@ class InstanceSpec:
     org_name: str = ""
     pre_running: Sequence[str] = ()
     image: ImageSpec | None = None  # run this image (runc driver) instead of the droplet
+    stack_root: Path | None = None
+    """The root filesystem of the app's stack (its `current` link); None: the host's userland.
+    The process driver always runs on the host's."""
     ports: Sequence[str] = ()
     """Names of the extra TCP ports the instance listens on (its TCP routes, Stackato's
     harbor); the driver gives each a port and the app finds it in `STACKATO_HARBOR_<NAME>`."""
@@ -103,6 +106,8 @@ class InstanceSpec:
             raise ValueError(f"slot {self.slot}: empty command")
         # Own copies: a spec is compared and persisted; the caller's later edits must not leak in.
         object.__setattr__(self, "droplet", Path(self.droplet))
+        if self.stack_root is not None:
+            object.__setattr__(self, "stack_root", Path(self.stack_root))
         object.__setattr__(self, "env", {str(k): str(v) for k, v in self.env.items()})
         object.__setattr__(self, "uris", tuple(self.uris))
         object.__setattr__(self, "pre_running", tuple(self.pre_running))
@@ -132,6 +137,8 @@ class InstanceSpec:
             identity["image"] = self.image.to_dict()
         if self.ports:  # likewise: instances without extra ports keep their fingerprints
             identity["ports"] = list(self.ports)
+        if self.stack_root is not None:  # and those on the host's userland
+            identity["stack_root"] = str(self.stack_root)
         text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:24]
 
@@ -141,6 +148,7 @@ class InstanceSpec:
         data["pre_running"] = list(self.pre_running)
         data["image"] = self.image.to_dict() if self.image else None
         data["ports"] = list(self.ports)
+        data["stack_root"] = None if self.stack_root is None else str(self.stack_root)
         return data
 
     @classmethod
@@ -150,6 +158,8 @@ class InstanceSpec:
         values["health"] = HealthCheckSpec(**values.get("health", {}))
         image = values.get("image")
         values["image"] = ImageSpec(**image) if image else None
+        if values.get("stack_root"):
+            values["stack_root"] = Path(values["stack_root"])
         return cls(**values)
 
 

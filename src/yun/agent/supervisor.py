@@ -39,7 +39,13 @@ from yun.agent.backoff import restart_delay
 from yun.agent.clock import Clock, MonotonicClock
 from yun.agent.drivers.base import Driver, Handle, Usage
 from yun.agent.env import instance_environment
-from yun.agent.health import FAILURES_BEFORE_CRASH, checks_after_running, probe
+from yun.agent.health import (
+    FAILURES_BEFORE_CRASH,
+    Check,
+    checks_after_running,
+    probe,
+    timeout_reason,
+)
 from yun.agent.logtail import LogTailer
 from yun.agent.specs import AgentListener, InstanceReport, InstanceSpec, InstanceState
 from yun.settings import Timing
@@ -67,6 +73,7 @@ class _Run:
     health_deadline: float | None = None
     failures: int = 0
     last_probe: float = -math.inf
+    last_check: Check | None = None  # what the last check while STARTING saw
 
 
 @dataclass
@@ -133,7 +140,7 @@ class Agent:
         self._thread: threading.Thread | None = None
         self._probe_pool: ThreadPoolExecutor | None = None
         self._start_pool: ThreadPoolExecutor | None = None
-        self._probed: dict[tuple[str, str], bool] = {}
+        self._probed: dict[tuple[str, str], Check] = {}
 
     # -- public -------------------------------------------------------------------------------
 
@@ -331,14 +338,14 @@ class Agent:
                 return  # pre-running hooks still at work; the health timeout starts after them
             if run.health_deadline is None:
                 run.health_deadline = now + health.timeout
-            if self._probe(slot, run):
+            run.last_check = self._probe(slot, run)
+            if run.last_check.healthy:
                 slot.running_since = now
                 slot.exit_code, slot.reason = None, None
                 self._set_state(slot, InstanceState.RUNNING, events)
                 self._cell(slot, f"Instance {run.instance_guid} became healthy", events)
             elif now >= run.health_deadline:
-                reason = f"did not become healthy within {health.timeout:g}s"
-                self._kill(slot, run, now, reason, events)
+                self._kill(slot, run, now, self._timeout_reason(slot, run), events)
             return
         if slot.state is InstanceState.RUNNING:
             up = now - (slot.running_since if slot.running_since is not None else now)
@@ -351,18 +358,30 @@ class Agent:
             ):
                 return
             run.last_probe = now
-            if self._probe(slot, run):
+            if self._probe(slot, run).healthy:
                 run.failures = 0
                 return
             run.failures += 1
             if run.failures >= FAILURES_BEFORE_CRASH:
                 self._kill(slot, run, now, "health check failed", events)
 
-    def _probe(self, slot: _Slot, run: _Run) -> bool:
+    def _probe(self, slot: _Slot, run: _Run) -> Check:
         cached = self._probed.pop((slot.spec.slot, run.instance_guid), None)
         if cached is not None:
             return cached
         return probe(slot.spec.health, address=run.handle.address, port=run.handle.port)
+
+    def _timeout_reason(self, slot: _Slot, run: _Run) -> str:
+        """What the last check saw, and where else the still-live app listens (its extra
+        ports aside): asked of the driver only now, as the start failed."""
+        handle = run.handle
+        listening: set[int] = set()
+        try:
+            listening = self.driver.listening_ports(handle) - set(handle.ports.values())
+        except Exception:
+            log.exception("slot %s: cannot tell where it listens", slot.spec.slot)
+        health = slot.spec.health
+        return timeout_reason(health, run.last_check, port=handle.port, listening=listening)
 
     def _probe_due(self, slot: _Slot, now: float) -> bool:
         run = slot.run

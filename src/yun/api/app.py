@@ -20,6 +20,7 @@ from yun.api import (
     service_bindings,
     service_brokers,
     service_instances,
+    stacks,
 )
 from yun.api.context import ApiContext
 from yun.api.errors import ApiError, api_error_handler, validation_error_handler
@@ -42,6 +43,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         service_instances,
         service_bindings,
         service_backups,
+        stacks,
     ):
         api.include_router(module.router)
 

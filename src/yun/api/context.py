@@ -10,6 +10,7 @@ from yun.blobstore import BlobStore
 from yun.brokers.client import Broker, BrokerClient
 from yun.logstore import LogStore
 from yun.settings import Settings
+from yun.stacks import StackStore
 from yun.store.bootstrap import Defaults
 from yun.store.session import Store
 
@@ -47,6 +48,9 @@ class ApiContext:
     driver: str = "process"  # what runs instances: "process" or "runc"
     broker_clients: Callable[[Broker], BrokerClient] = BrokerClient
     """Opens a client for a service broker (the API reads catalogs; controllers do the rest)."""
+    stacks: StackStore | None = None
+    """The built stacks, which `yun stacks` lists and `yun stack update` rebuilds; None when
+    apps run on the host's own programs (the process driver)."""
     export_droplet: Callable[[str], str] | None = None
     """Exports an app's current droplet into the platform registry, returning the image
     reference, or raises ExportError; None when the server runs no registry."""

@@ -127,10 +127,22 @@ def app_view(
             "buildpacks": droplet.buildpacks,
             "detected": droplet.detected,
             "process_types": droplet.process_types,
+            "stack": droplet.stack or "host",
         },
         "processes": processes,
-        "stack": str(app.spec.get("stack") or "host"),
+        "stack": _stack(app, droplet),
     }
+
+
+def _stack(app: App, droplet: Droplet | None) -> str:
+    """What the app runs on: its droplet's stack, else what its manifest asks for."""
+    if droplet is not None and droplet.image:
+        return "image"
+    if droplet is not None and droplet.stack == "host":
+        return "host (this machine's own programs: the process driver runs apps as processes)"
+    if droplet is not None:
+        return droplet.stack or "host"
+    return str(app.spec.get("stack") or "")
 
 
 def event_view(event: Event) -> dict[str, Any]:

@@ -35,6 +35,8 @@ class StagingRequest:
     ubuntu_requirements: Sequence[str] = ()
     """Stackato `requirements.ubuntu`: Debian packages the stack must already have."""
     detect_order: Sequence[str] = DEFAULT_DETECT_ORDER
+    stack_root: Path | None = None
+    """The stack the staging runs on (in the sandbox); None: the host's userland."""
 
 
 @dataclass(frozen=True)

@@ -37,16 +37,27 @@ class SandboxSession(Protocol):
 
 class Sandbox(Protocol):
     def session(
-        self, name: str, *, writable: Sequence[Path], readable: Sequence[Path]
+        self,
+        name: str,
+        *,
+        writable: Sequence[Path],
+        readable: Sequence[Path],
+        stack_root: Path | None = None,
     ) -> AbstractContextManager[SandboxSession]:
         """A sandbox for one staging: `writable` and `readable` folders (or files) of the host
-        appear at the same paths inside, everything else of the host only as the stack."""
+        appear at the same paths inside, everything else only as the stack: the one built at
+        `stack_root`, or the host's own userland."""
         ...
 
 
 @contextlib.contextmanager
 def runner(
-    sandbox: Sandbox | None, *, name: str, writable: Sequence[Path], readable: Sequence[Path]
+    sandbox: Sandbox | None,
+    *,
+    name: str,
+    writable: Sequence[Path],
+    readable: Sequence[Path],
+    stack_root: Path | None = None,
 ) -> Iterator[Runner]:
     """The `Runner` of one staging: inside a session of `sandbox`, or on the host without one."""
     if sandbox is None:
@@ -55,7 +66,9 @@ def runner(
     with contextlib.ExitStack() as stack:
         try:
             session = stack.enter_context(
-                sandbox.session(name, writable=writable, readable=readable)
+                sandbox.session(
+                    name, writable=writable, readable=readable, stack_root=stack_root
+                )
             )
         except RuntimeError as exc:
             raise StagingError(f"cannot start the staging container: {exc}") from exc

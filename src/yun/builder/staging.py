@@ -56,6 +56,7 @@ def stage(
         name=str(layout.work_dir),
         writable=[layout.work_dir, cache_dir],
         readable=[launcher_path(), *package_sources(env)],
+        stack_root=request.stack_root,
     ) as run:
         hooks.run_pre_staging(request.pre_staging, layout=layout, env=env, output=output, run=run)
         buildpacks, detected = _choose(request, layout=layout, env=env, output=output, run=run)

@@ -70,6 +70,8 @@ def show_app(api: ApiClient, app: dict[str, Any]) -> None:
         host = router_host(api)
         tcp = ", ".join(f"tcp://{host}:{r['port']} ({r['name']})" for r in app["tcp_routes"])
         console.print(f"[bold]tcp routes:[/] {escape(tcp)}")
+    if app.get("stack"):
+        console.print(f"[bold]stack:[/]     {escape(app['stack'])}")
     if app.get("droplet"):
         buildpacks = ", ".join(app["droplet"]["buildpacks"])
         console.print(f"[bold]buildpacks:[/] {escape(buildpacks)}")

@@ -10,13 +10,14 @@ import typer
 from rich.markup import escape
 
 from yun import __version__
-from yun.cli import apps, autoscaling, deploying, logs, pushing, routes, services
+from yun.cli import apps, autoscaling, deploying, logs, pushing, routes, services, stacks
 from yun.cli import config as cli_config
 from yun.cli.droplets import droplet_app
 from yun.cli.help import YunTyper
 from yun.cli.options import JsonOpt
 from yun.cli.output import CliError, console, errors, print_json
 from yun.cli.server import server_app
+from yun.cli.stacks import stack_app
 from yun.client import ApiClient, ApiError
 from yun.manifest import ManifestError
 
@@ -118,6 +119,8 @@ app.command("delete-route")(routes.delete_route)
 app.command()(logs.logs)
 app.command()(logs.events)
 services.register(app)
+app.command()(stacks.stacks)
+app.add_typer(stack_app, name="stack")
 app.add_typer(droplet_app, name="droplet")
 app.add_typer(server_app, name="server")
 

@@ -142,6 +142,16 @@ def push(
             help="Seconds an instance may take to pass its first health check (1 or more).",
         ),
     ] = None,
+    stack: Annotated[
+        str | None,
+        typer.Option(
+            "-s",
+            "--stack",
+            metavar="STACK",
+            help="Stack to stage and run on (see yun stacks); default: the one the app's "
+            "declared runtime versions need, else the platform's default.",
+        ),
+    ] = None,
     docker_image: Annotated[
         str | None,
         typer.Option(
@@ -217,6 +227,8 @@ def push(
         overrides["command"] = command
     if buildpack:
         overrides["buildpacks"] = list(buildpack)
+    if stack:
+        overrides["stack"] = stack
     if docker_image:
         overrides["docker_image"] = docker_image
         overrides["path"] = None  # the folder the command ran in is not the app's

@@ -223,6 +223,25 @@ class ApiClient:
         except httpx.HTTPError as exc:
             raise ApiError(f"log stream ended: {exc}") from exc
 
+    # stacks
+    def stacks(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/v3/stacks")["resources"])
+
+    def build_stack(self, name: str) -> Iterator[str]:
+        """Rebuild a stack: the build's lines as they come, ending `OK …` or `FAILED …`."""
+        try:
+            with self._http.stream(
+                "POST", f"/v3/stacks/{name}/build", timeout=httpx.Timeout(60, read=None)
+            ) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise ApiError(str(response.json().get("error")), response.status_code)
+                yield from response.iter_lines()
+        except httpx.ConnectError as exc:
+            raise ApiError(f"cannot reach the Yun API at {self.url}") from exc
+        except httpx.HTTPError as exc:
+            raise ApiError(f"the stack build's output ended early: {exc}") from exc
+
     # TCP routes
     def tcp_routes(self) -> list[dict[str, Any]]:
         return list(self._call("GET", "/v3/tcp_routes")["resources"])

@@ -16,7 +16,7 @@ import os
 import shlex
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,11 @@ from yun.builder import Sandbox, StagingError, StagingRequest, stage
 from yun.controllers.runtime.managing import Result
 from yun.logstore import LogStore
 from yun.registry import ImageError, port, pull, start_command, unpack
+from yun.stacks import StackBuildError
+from yun.stacks.choosing import NoStackError, choose
+from yun.stacks.declarations import DeclarationError
+from yun.stacks.declarations import read as read_declarations
+from yun.stacks.userlands import HostUserland, Userlands
 from yun.store import events
 from yun.store.models import App, Build, Droplet, Package, Process
 from yun.store.releases import Plan, create_revision, prune, release
@@ -50,8 +55,10 @@ class BuildController:
         sandbox: Sandbox | None = None,
         keep_revisions: int = 100,
         keep_droplets: int = 5,
+        userlands: Userlands | None = None,
     ) -> None:
         self.sandbox = sandbox
+        self.userlands: Userlands = userlands or HostUserland()
         self.keep_revisions = keep_revisions
         self.keep_droplets = keep_droplets
         self.images_root = images_root
@@ -136,6 +143,13 @@ class BuildController:
         source = work / "source"
         source.mkdir()
         self._assemble(files, source)
+        output(f"Staging app {app_name} (build {guid})")
+        try:
+            stack, stack_root = self._userland(source, spec, output=output)
+        except (NoStackError, DeclarationError, StackBuildError) as exc:
+            output(f"Staging failed: {exc}")
+            self._fail(guid, str(exc))
+            return
         stackato = spec.get("stackato") or {}
         request = StagingRequest(
             source_dir=source,
@@ -148,10 +162,10 @@ class BuildController:
             pip_requirements=list(stackato.get("pip") or []),
             ubuntu_requirements=list(stackato.get("ubuntu") or []),
             detect_order=self.detect_order,
+            stack_root=stack_root,
         )
         (work / "staging").mkdir()
         request.cache_dir.mkdir(parents=True, exist_ok=True)
-        output(f"Staging app {app_name} (build {guid})")
         try:
             result = stage(request, output=output, sandbox=self.sandbox)
         except StagingError as exc:
@@ -174,9 +188,25 @@ class BuildController:
                 process_types=dict(result.process_types),
                 buildpacks=list(result.buildpacks),
                 detected=result.detected,
+                stack=stack,
             ),
             description="new droplet",
         )
+
+    def _userland(
+        self, source: Path, spec: dict[str, Any], *, output: Callable[[str], None]
+    ) -> tuple[str, Path | None]:
+        """The stack the app stages and runs on, chosen from what it declares, and its root
+        (built first if need be; None for the host's userland)."""
+        requested = self.userlands.requested(spec.get("stack"), output=output)
+        choice = choose(
+            read_declarations(source),
+            offered=self.userlands.offered(),
+            default=self.userlands.default,
+            requested=requested,
+        )
+        output(choice.reason)
+        return choice.stack, self.userlands.prepare(choice.stack, output=output)
 
     def _stage_image(
         self, *, guid: str, app_guid: str, app_name: str, image: dict[str, Any]

@@ -21,6 +21,8 @@ from yun.agent.network import CniNetwork
 from yun.builder import Sandbox, launcher_path
 from yun.server.services import Reach
 from yun.settings import Settings
+from yun.stacks import StackStore
+from yun.stacks.userlands import BuiltStacks, HostUserland, Userlands
 
 CNI_PLUGINS = Path("/usr/lib/cni")
 log = logging.getLogger(__name__)
@@ -79,6 +81,15 @@ def staging_sandbox(settings: Settings, driver: Driver) -> Sandbox | None:
     for sid in staging.sweep():
         log.info("removed staging container %s left by an earlier server", sid)
     return staging
+
+
+def userlands(settings: Settings, sandbox: Sandbox | None) -> Userlands:
+    """What apps stage and run on: the stacks when stagings run in containers (the runc
+    driver), else the host's own userland."""
+    if sandbox is None:
+        return HostUserland()
+    store = StackStore(settings.stacks_dir, mirror=settings.stack_mirror)
+    return BuiltStacks(store, default=settings.default_stack)
 
 
 def service_reach(driver: Driver) -> Reach:

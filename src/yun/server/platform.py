@@ -34,12 +34,13 @@ from yun.registry import RegistryError, RegistryServer
 from yun.router import AccessLogReceiver, AppLines, HAProxy, RouterConfig
 from yun.server.activator import Activator
 from yun.server.drains import SyslogDrains
-from yun.server.drivers import make_driver, service_reach, staging_sandbox
+from yun.server.drivers import make_driver, service_reach, staging_sandbox, userlands
 from yun.server.images import DropletExporter, platform_registry
 from yun.server.metrics import Latencies, PlatformMetrics
 from yun.server.pidfile import read_pid, write_pid
 from yun.server.services import PlatformServices
 from yun.settings import Settings
+from yun.stacks.userlands import BuiltStacks
 from yun.store.bootstrap import bootstrap
 from yun.store.session import Store
 
@@ -123,6 +124,7 @@ class Platform:
         self._services.register(store)
         self._drains = SyslogDrains(store=store, logs=logs)
         staging = staging_sandbox(s, driver)
+        self._userlands = userlands(s, staging)
         builds = BuildController(
             store=store,
             blobs=blobs,
@@ -135,6 +137,7 @@ class Platform:
             sandbox=staging,
             keep_revisions=s.revisions_kept,
             keep_droplets=s.droplets_kept,
+            userlands=self._userlands,
         )
         self._manager = Manager(
             [
@@ -201,6 +204,7 @@ class Platform:
             usage=self._agent.usage,
             driver=driver.name,
             export_droplet=exporter,
+            stacks=self._userlands.store if isinstance(self._userlands, BuiltStacks) else None,
         )
 
     def run(self) -> None:

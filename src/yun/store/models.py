@@ -155,6 +155,8 @@ class Droplet(Resource):
     buildpacks: Mapped[list[Any]] = mapped_column(JSON, default=list)
     detected: Mapped[str] = mapped_column(String(255), default="")
     image: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # docker apps: see building
+    stack: Mapped[str] = mapped_column(String(64), default="")
+    """The stack it was staged on and runs on; "host" (or "" before stacks): the host's userland."""
 
 
 class Revision(Resource):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -68,6 +69,20 @@ while True:
     print(f"working {n}", flush=True)
     time.sleep(0.2)
 """
+
+# An app that ignores $PORT: Python's own http.server on a free port of its choosing, which it
+# names on stdout ("Serving HTTP on 127.0.0.1 port 45678 (http://…) ...").
+LISTENS_ELSEWHERE = "python3 -u -m http.server 0 --bind 127.0.0.1"
+
+
+def served_port(lines: list[str]) -> int | None:
+    """The port the first `LISTENS_ELSEWHERE` app of these output lines said it serves on."""
+    for line in lines:
+        found = re.match(r"Serving HTTP on \S+ port (\d+)", line)
+        if found:
+            return int(found.group(1))
+    return None
+
 
 FAST = Timing(
     immediate_restarts=3,

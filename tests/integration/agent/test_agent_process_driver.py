@@ -1,14 +1,23 @@
-"""The process driver on its own: pid reuse, adoption records, exit status."""
+"""The process driver on its own: pid reuse, adoption records, exit status, listening ports."""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.integration.agent.agent_world import Agents, group_alive, running, spec, wait_for
+from tests.integration.agent.agent_world import (
+    LISTENS_ELSEWHERE,
+    Agents,
+    group_alive,
+    running,
+    served_port,
+    spec,
+    wait_for,
+)
 
 from yun.agent import Handle, ProcessDriver
 from yun.agent.env import instance_environment
@@ -76,3 +85,23 @@ def test_an_instance_that_died_unwatched_is_a_crash_for_the_next_agent(
     assert crash.instance_guid == before.instance_guid
     (after,) = wait_for(lambda: [r for r in running(second, 1) if r.pid != before.pid])
     assert after.instance_guid != before.instance_guid
+
+
+def test_listening_ports_are_those_of_the_instances_processes(
+    tmp_path: Path, launcher: Path, droplet: Path
+) -> None:
+    driver = ProcessDriver(launcher)
+    instance = spec(droplet, command=LISTENS_ELSEWHERE)
+    env = instance_environment(instance, instance_guid="guid-2")
+    handle = driver.start(instance, run_dir=tmp_path / "guid-2", env=env)
+    try:
+        with socket.socket() as ours:  # a listener of the agent's own, not the instance's
+            ours.bind(("127.0.0.1", 0))
+            ours.listen()
+            port = wait_for(lambda: served_port(handle.logs["OUT"].read_text().splitlines()))
+            assert wait_for(lambda: driver.listening_ports(handle)) == {port}
+            assert handle.port not in {port, ours.getsockname()[1]}
+    finally:
+        driver.stop(handle, grace=0)
+    assert driver.listening_ports(handle) == set()
+    driver.remove(handle)

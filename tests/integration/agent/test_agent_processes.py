@@ -12,9 +12,12 @@ import httpx
 import pytest
 from tests.integration.agent.agent_world import (
     FAST,
+    LISTENS_ELSEWHERE,
     Agents,
+    Listener,
     group_alive,
     running,
+    served_port,
     spec,
     wait_for,
 )
@@ -70,8 +73,44 @@ def test_http_check_answering_500_never_runs(agents: Agents, droplet: Path) -> N
     health = HealthCheckSpec(type="http", endpoint="/health", timeout=1.0)
     agent.set_desired([spec(droplet, env={"HEALTH_STATUS": "500"}, health=health)])
     crash = wait_for(listener.crash_reports)[0]
-    assert crash.reason == "did not become healthy within 1s"
+    assert crash.reason == (
+        "GET /health never answered 200 within 1s: it answered 500 Internal Server Error"
+    )
     assert InstanceState.RUNNING not in {r.state for r in listener.states}
+
+
+def _first_crash_and_ports(listener: Listener) -> tuple[InstanceReport, int, int]:
+    """The first crash, the $PORT of its instance, and the port its app said it serves on."""
+    crash = wait_for(listener.crash_reports)[0]
+    (port,) = {r.port for r in listener.states if r.instance_guid == crash.instance_guid and r.port}
+    elsewhere = wait_for(lambda: served_port(listener.lines("APP/PROC/WEB/0")))
+    assert elsewhere != port
+    return crash, port, elsewhere
+
+
+def test_an_app_listening_elsewhere_is_told_both_ports(agents: Agents, droplet: Path) -> None:
+    agent, listener = agents.new()
+    health = HealthCheckSpec(type="port", timeout=1.0)
+    agent.set_desired([spec(droplet, command=LISTENS_ELSEWHERE, health=health)])
+    crash, port, elsewhere = _first_crash_and_ports(listener)
+    assert crash.reason == (
+        f"nothing accepted connections on port {port} ($PORT) within 1s; "
+        f"the app listens on port {elsewhere} instead: make it listen on $PORT ({port})"
+    )
+    assert f"Instance {crash.instance_guid} crashed: {crash.reason}" in listener.lines("CELL/0")
+
+
+def test_an_http_check_of_an_app_listening_elsewhere_is_refused(
+    agents: Agents, droplet: Path
+) -> None:
+    agent, listener = agents.new()
+    health = HealthCheckSpec(type="http", endpoint="/health", timeout=1.0)
+    agent.set_desired([spec(droplet, command=LISTENS_ELSEWHERE, health=health)])
+    crash, port, elsewhere = _first_crash_and_ports(listener)
+    assert crash.reason == (
+        f"GET /health never answered 200 within 1s: connection refused on port {port} ($PORT); "
+        f"the app listens on port {elsewhere} instead: make it listen on $PORT ({port})"
+    )
 
 
 def test_http_check_answering_200_runs(agents: Agents, droplet: Path) -> None:

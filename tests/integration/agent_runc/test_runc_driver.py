@@ -1,4 +1,5 @@
-"""The runc driver on its own: isolation, limits, stopping, adoption and its own netns."""
+"""The runc driver on its own: isolation, limits, stopping, adoption, its own netns, and the
+ports an instance listens on."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.integration.agent.agent_world import wait_for
+from tests.integration.agent.agent_world import LISTENS_ELSEWHERE, served_port, wait_for
 from tests.integration.agent_runc.runc_world import Containers, get, runc_spec, wait_http
 
 from yun.agent.drivers.runc import RuncDriver, RuncError
@@ -220,3 +221,20 @@ def test_a_container_that_cannot_start_raises_runc_error_and_leaves_nothing(
     with pytest.raises(RuncError, match="no-such-launcher"):
         containers.start(runc_spec(droplet), driver=broken)
     assert containers.list_ids() == []
+
+
+@pytest.mark.parametrize("own_network", [False, True])
+def test_listening_ports_are_the_containers_own(
+    containers: Containers, droplet: Path, own_network: bool
+) -> None:
+    driver = containers.new_driver(network=VethNetwork()) if own_network else containers.driver
+    command = LISTENS_ELSEWHERE.replace("127.0.0.1", "0.0.0.0")
+    handle = containers.start(runc_spec(droplet, command=command), driver=driver)
+    with socket.socket() as ours:  # a listener of the host's, not the container's
+        ours.bind(("127.0.0.1", 0))
+        ours.listen()
+        port = wait_for(lambda: served_port(handle.logs["OUT"].read_text().splitlines()))
+        assert port not in (handle.port, ours.getsockname()[1])
+        assert wait_for(lambda: driver.listening_ports(handle)) == {port}
+    driver.stop(handle, grace=0)
+    assert driver.listening_ports(handle) == set()

@@ -62,6 +62,7 @@ class FakeDriver:
     def __init__(self) -> None:
         self.processes: dict[int, FakeProcess] = {}
         self.listen = True  # whether new processes open their port
+        self.listens_elsewhere: set[int] = set()  # other ports every process listens on
         self.fail_start: str | None = None
         self.gate: threading.Event | None = None  # set: starts wait inside until it opens
         self.entered: list[str] = []  # slot of every start call, in order
@@ -153,6 +154,12 @@ class FakeDriver:
 
     def remove(self, handle: Handle) -> None:
         shutil.rmtree(handle.run_dir, ignore_errors=True)
+
+    def listening_ports(self, handle: Handle) -> set[int]:
+        if not self.processes[handle.pid or 0].alive:
+            return set()
+        own = {handle.port} if self.listen and handle.port else set()
+        return own | self.listens_elsewhere
 
     def to_dict(self, handle: Handle) -> dict[str, Any]:
         return handle_to_dict(handle)

@@ -171,6 +171,7 @@ def test_an_instance_not_healthy_within_the_timeout_crashes(
     driver.listen = False
     agent.set_desired([make_spec()])
     settle(agent, lambda: started(agent))
+    port = report(agent).port
     clock.advance(59)
     agent.supervise_once()
     assert report(agent).state is InstanceState.STARTING
@@ -178,7 +179,7 @@ def test_an_instance_not_healthy_within_the_timeout_crashes(
     clock.advance(1)
     agent.supervise_once()
     (crashed,) = recorder.crashes
-    assert crashed.reason == "did not become healthy within 60s"
+    assert crashed.reason == f"nothing accepted connections on port {port} ($PORT) within 60s"
     assert crashed.state is InstanceState.CRASHED
     assert report(agent).crash_count == 1
     settle(agent, lambda: not first.alive)
@@ -193,7 +194,47 @@ def test_health_timeout_comes_from_the_spec(
     settle(agent, lambda: started(agent))
     clock.advance(5)
     agent.supervise_once()
-    assert recorder.crashes[0].reason == "did not become healthy within 5s"
+    assert recorder.crashes[0].reason.endswith("($PORT) within 5s")
+
+
+def test_a_start_that_failed_names_the_port_the_app_listens_on_instead(
+    agent: Agent, driver: FakeDriver, recorder: Recorder, clock: FakeClock
+) -> None:
+    driver.listen, driver.listens_elsewhere = False, {5000}
+    agent.set_desired([make_spec(health=HealthCheckSpec(timeout=5))])
+    settle(agent, lambda: started(agent))
+    port = report(agent).port
+    clock.advance(5)
+    agent.supervise_once()
+    reason = (
+        f"nothing accepted connections on port {port} ($PORT) within 5s; "
+        f"the app listens on port 5000 instead: make it listen on $PORT ({port})"
+    )
+    assert [crash.reason for crash in recorder.crashes] == [reason]
+    assert report(agent).reason == reason  # what `yun app` shows
+    guid = recorder.crashes[0].instance_guid
+    assert (
+        "proc-1:0",
+        "CELL/0",
+        f"Instance {guid} crashed: {reason}",
+    ) in recorder.logs  # what `yun logs` shows
+
+
+def test_a_start_that_failed_while_listening_on_port_says_no_more(
+    agent: Agent, driver: FakeDriver, recorder: Recorder, clock: FakeClock
+) -> None:
+    driver.listens_elsewhere = {5000}  # and its own port: nothing to point at
+    health = HealthCheckSpec(type="http", endpoint="/health", timeout=5, invocation_timeout=0.1)
+    agent.set_desired([make_spec(health=health)])
+    settle(agent, lambda: started(agent))
+    port = report(agent).port
+    clock.advance(5)
+    agent.supervise_once()
+    (crashed,) = recorder.crashes  # the fake's port accepts connections, but never answers
+    assert crashed.reason == (
+        f"GET /health never answered 200 within 5s: the last try on port {port} ($PORT) "
+        "timed out after 0.1s"
+    )
 
 
 def test_failing_checks_after_running_kill_the_instance(

@@ -35,7 +35,12 @@ class RecordingSandbox:
 
     @contextlib.contextmanager
     def session(
-        self, name: str, *, writable: Sequence[Path], readable: Sequence[Path]
+        self,
+        name: str,
+        *,
+        writable: Sequence[Path],
+        readable: Sequence[Path],
+        stack_root: Path | None = None,
     ) -> Iterator[RecordingSession]:
         if self.broken:
             raise RuntimeError("runc: cgroup mountpoint does not exist")

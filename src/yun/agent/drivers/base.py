@@ -85,6 +85,12 @@ class Driver(Protocol):
         when the driver cannot tell. Must not fail when the instance has just gone."""
         ...
 
+    def listening_ports(self, handle: Handle) -> set[int]:
+        """TCP ports the live instance listens on (in its own network namespace where it has
+        one), so a failed start can say where an app listens instead of $PORT. Called only
+        when a start failed; empty when the driver cannot tell or the instance is gone."""
+        return set()
+
     def to_dict(self, handle: Handle) -> dict[str, Any]: ...
 
     def adopt(self, saved: Mapping[str, Any]) -> Handle | None:

@@ -92,18 +92,45 @@ def cpu_shares(memory_mb: int) -> int:
 
 @dataclass(frozen=True)
 class Stack:
-    """How the host's userland appears in containers.
+    """How a userland appears in containers: the host's own, or a stack's root filesystem.
 
-    `links` mirrors top-level symlinks (a merged-/usr host has `bin -> usr/bin`), `binds` are
-    host paths mounted read-only at the same place.
+    `links` mirrors top-level symlinks (a merged-/usr root has `bin -> usr/bin`), `binds` are
+    paths of `root` mounted read-only at the same place inside. For the host only a few files
+    of `/etc` are shown; a stack's whole `/etc` is, with the files the driver writes itself
+    (`GENERATED_ETC`) mounted over it.
     """
 
     links: Mapping[str, str] = field(default_factory=dict)
     binds: Sequence[str] = ()
+    root: Path = Path("/")
+
+    @property
+    def own_etc(self) -> bool:
+        return "/etc" in self.binds
+
+
+# What the driver writes into each container's /etc (`runc_bundle.make_rootfs`).
+GENERATED_ETC = ("passwd", "group", "hosts", "hostname", "resolv.conf")
 
 
 def host_stack(root: Path = Path("/")) -> Stack:
-    """The stack as found on this host: only what exists is mounted."""
+    """The host's userland (found at `root`): only what exists is mounted, and of /etc only
+    the files programs need (`ETC_ENTRIES`), so the host's secrets stay out."""
+    links, binds = _userland(root)
+    for name in ETC_ENTRIES:
+        if (root / "etc" / name).exists():
+            binds.append(f"/etc/{name}")
+    return Stack(links=links, binds=tuple(binds))
+
+
+def built_stack(root: Path) -> Stack:
+    """A stack's root filesystem at `root` (built by `yun.stacks`): its /usr and its whole /etc
+    (it holds nothing of the host's), with the driver's generated files over it."""
+    links, binds = _userland(root)
+    return Stack(links=links, binds=(*binds, "/etc"), root=root)
+
+
+def _userland(root: Path) -> tuple[dict[str, str], list[str]]:
     links: dict[str, str] = {}
     binds: list[str] = []
     for name in STACK_DIRS:
@@ -112,10 +139,20 @@ def host_stack(root: Path = Path("/")) -> Stack:
             links[name] = str(path.readlink())
         elif path.is_dir():
             binds.append(f"/{name}")
-    for name in ETC_ENTRIES:
-        if (root / "etc" / name).exists():
-            binds.append(f"/etc/{name}")
-    return Stack(links=links, binds=tuple(binds))
+    return links, binds
+
+
+def stack_mounts(stack: Stack, *, rootfs: Path) -> list[dict[str, Any]]:
+    """Read-only binds of the stack; `rootfs` is the container's own root (in the bundle),
+    whose generated /etc files go over a stack's /etc."""
+    result = [bind(stack.root / path.lstrip("/"), writable=False, at=path) for path in stack.binds]
+    if stack.own_etc:
+        for name in GENERATED_ETC:
+            own = rootfs / "etc" / name
+            if own.exists() or name == "resolv.conf":
+                source = own if own.exists() else Path("/etc/resolv.conf")
+                result.append(bind(source, writable=False, at=f"/etc/{name}"))
+    return result
 
 
 @dataclass(frozen=True)
@@ -133,6 +170,7 @@ class ContainerSpec:
     cgroups_path: str  # e.g. "/yun/<container id>"
     stack: Stack
     netns: Path | None = None  # None: share the host's network namespace
+    rootfs: Path = Path("rootfs")  # the bundle's root dir (absolute), holding generated /etc
     pids_limit: int = PIDS_LIMIT
     swap_limit: bool = True  # False where the kernel does not account swap (v1 without memsw)
 
@@ -169,7 +207,7 @@ def mounts(spec: ContainerSpec) -> list[dict[str, Any]]:
     """Kernel filesystems first, then the stack, then the instance's own directories; later
     mounts may sit inside earlier ones, which runc mounts in order."""
     result = kernel_mounts(spec.memory_mb)
-    result += [bind(path, writable=False) for path in spec.stack.binds]
+    result += stack_mounts(spec.stack, rootfs=spec.rootfs)
     result += [
         _mount(APP_DIR, "bind", str(spec.app_dir), _RW_BIND),
         _mount(DEPS_DIR, "bind", str(spec.deps_dir), _RW_BIND),

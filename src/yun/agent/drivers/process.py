@@ -27,6 +27,7 @@ from typing import Any
 
 from yun import archives
 from yun.agent.drivers.base import ExitStatus, Handle, Usage, handle_from_dict, handle_to_dict
+from yun.agent.drivers.listeners import ports_of_processes
 from yun.agent.drivers.usage import disk_usage, resident_bytes
 from yun.agent.env import harbor_environment, placement_environment
 from yun.agent.specs import InstanceSpec
@@ -249,6 +250,12 @@ class ProcessDriver:
         pgid = int(handle.data.get("pgid", handle.pid))
         stats = (_read_stat(pid) for pid in _group_members(pgid))
         return sum(stat.cpu_ticks for stat in stats if stat is not None) / CLOCK_TICKS
+
+    def listening_ports(self, handle: Handle) -> set[int]:
+        """TCP ports the sockets of the instance's live process group listen on."""
+        if handle.pid is None or not self._group_is_ours(handle):
+            return set()
+        return ports_of_processes(_group_members(int(handle.data.get("pgid", handle.pid))))
 
     # -- stopping ---------------------------------------------------------------------------
 

@@ -37,6 +37,7 @@ from typing import Any
 
 from yun.agent.drivers.base import ExitStatus, Handle, Usage, handle_from_dict, handle_to_dict
 from yun.agent.drivers.cgroups import Cgroup, swap_accounting
+from yun.agent.drivers.listeners import ports_of_namespace, ports_of_processes
 from yun.agent.drivers.oci import (
     APP_DIR,
     DEPS_DIR,
@@ -46,6 +47,8 @@ from yun.agent.drivers.oci import (
     VCAP_GID,
     VCAP_UID,
     ContainerSpec,
+    Stack,
+    built_stack,
     container_config,
     host_stack,
 )
@@ -264,7 +267,7 @@ class RuncDriver:
         dns: tuple[str, ...],
     ) -> None:
         hostname = (env.get("CF_INSTANCE_GUID") or run_dir.name)[:63]  # the kernel's limit
-        stack = host_stack()
+        stack = _stack(spec.stack_root)
         if dns:  # our own resolv.conf replaces the host's
             stack = replace(stack, binds=[b for b in stack.binds if b != "/etc/resolv.conf"])
         make_rootfs(run_dir / "rootfs", stack=stack, hostname=hostname, address=address, dns=dns)
@@ -281,6 +284,7 @@ class RuncDriver:
                 memory_mb=spec.memory_mb,
                 cgroups_path=f"/yun/{cid}",
                 stack=stack,
+                rootfs=run_dir / "rootfs",
                 netns=netns_path(netns_name(cid)) if self.network is not None else None,
                 swap_limit=swap_accounting(),
             )
@@ -502,3 +506,31 @@ class RuncDriver:
                 if port is not None:
                     self._ports.hold(port, handle.run_dir)
         return handle
+
+    # -- explaining -------------------------------------------------------------------------
+
+    def listening_ports(self, handle: Handle) -> set[int]:
+        """Every listening TCP port of the container's own network namespace; without one
+        (host networking), those of the sockets its processes (its cgroup's) hold."""
+        if handle.pid is None or not self._init_alive(handle):
+            return set()
+        if handle.data.get("netns"):
+            return ports_of_namespace(handle.pid)
+        pids = [handle.pid]
+        path = handle.data.get("cgroups_path")
+        if path:
+            with contextlib.suppress(OSError, ValueError):
+                procs = (Cgroup(str(path)).memory_dir / "cgroup.procs").read_text().split()
+                pids = [int(pid) for pid in procs] or pids
+        return ports_of_processes(pids)
+
+
+def _stack(stack_root: Path | None) -> Stack:
+    """The host's userland, or the stack built at `stack_root` (a `current` link, read once
+    here so that a rebuilt stack reaches only instances started after it)."""
+    if stack_root is None:
+        return host_stack()
+    root = stack_root.resolve()
+    if not (root / "usr").is_dir():
+        raise RuncError(f"the stack at {stack_root} is not built")
+    return built_stack(root)

@@ -33,11 +33,13 @@ from yun.agent.drivers.oci import (
     VCAP_UID,
     Stack,
     bind,
+    built_stack,
     host_stack,
     kernel_mounts,
     limits,
     linux,
     process,
+    stack_mounts,
 )
 from yun.agent.drivers.runc_bundle import make_rootfs, write_config
 from yun.agent.drivers.runc_cli import Runc, RuncError, last_error
@@ -77,7 +79,7 @@ class StepConfig:
 def step_config(step: StepConfig) -> dict[str, Any]:
     """The OCI config of one staging child, as a pure function (unit-tested without root)."""
     mounts = kernel_mounts(step.memory_mb)
-    mounts += [bind(path, writable=False) for path in step.stack.binds]
+    mounts += stack_mounts(step.stack, rootfs=step.rootfs)
     mounts += [bind(path, writable=False) for path in step.readable]
     mounts += [bind(path, writable=True) for path in step.writable]
     return {
@@ -149,7 +151,12 @@ class RuncStaging:
 
     @contextlib.contextmanager
     def session(
-        self, name: str, *, writable: Sequence[Path], readable: Sequence[Path]
+        self,
+        name: str,
+        *,
+        writable: Sequence[Path],
+        readable: Sequence[Path],
+        stack_root: Path | None = None,
     ) -> Iterator[StagingSession]:
         sid = session_id(name)
         directory = self.sessions_dir / sid
@@ -163,7 +170,7 @@ class RuncStaging:
                 netns = netns_name(sid)
                 lease = self.network.attach(sid, create_netns(netns))
                 address, dns = lease.address, tuple(lease.dns)
-            stack = host_stack()
+            stack = host_stack() if stack_root is None else built_stack(stack_root.resolve())
             if dns:
                 stack = replace(stack, binds=[b for b in stack.binds if b != "/etc/resolv.conf"])
             make_rootfs(directory / "rootfs", stack=stack, hostname=sid, address=address, dns=dns)

@@ -15,6 +15,7 @@ from yun.agent.drivers.oci import (
     VCAP_UID,
     ContainerSpec,
     Stack,
+    built_stack,
     container_config,
     cpu_shares,
     group_file,
@@ -156,6 +157,32 @@ def test_host_stack_mirrors_symlinks_and_binds_what_exists(tmp_path: Path) -> No
     stack = host_stack(tmp_path)
     assert stack.links == {"bin": "usr/bin"}
     assert set(stack.binds) == {"/usr", "/sbin", "/etc/ssl", "/etc/nsswitch.conf"}
+
+
+def test_a_built_stack_is_its_own_usr_and_etc_with_the_generated_files_over_it(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "stacks" / "trixie" / "rootfs"
+    (root / "usr/bin").mkdir(parents=True)
+    (root / "bin").symlink_to("usr/bin")
+    (root / "etc/java-21-openjdk").mkdir(parents=True)
+    bundle_root = tmp_path / "run" / "rootfs"
+    (bundle_root / "etc").mkdir(parents=True)
+    for name in ("passwd", "group", "hosts", "hostname", "resolv.conf"):
+        (bundle_root / "etc" / name).write_text(f"generated {name}\n")
+
+    stack = built_stack(root)
+    config = make(stack=stack, rootfs=bundle_root)
+
+    assert stack.links == {"bin": "usr/bin"}
+    assert mount(config, "/usr")["source"] == str(root / "usr")
+    assert mount(config, "/etc")["source"] == str(root / "etc")
+    assert "ro" in mount(config, "/etc")["options"]
+    destinations = [m["destination"] for m in config["mounts"]]
+    for name in ("passwd", "group", "hosts", "hostname", "resolv.conf"):
+        own = mount(config, f"/etc/{name}")
+        assert own["source"] == str(bundle_root / "etc" / name)
+        assert destinations.index(f"/etc/{name}") > destinations.index("/etc")
 
 
 def test_generated_etc_files_know_the_app_user_and_nothing_of_the_host() -> None:
