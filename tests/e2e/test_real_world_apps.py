@@ -75,6 +75,9 @@ def test_a_real_world_python_app_is_pushed_and_answers(
     assert f"-----> Using the stack's Python {python}." in pushed.stdout
     stacks_platform.wait_for(name, text, timeout=120)
     assert _stack_of(stacks_platform, name) == stack
+    if name == "django-gunicorn":  # its Procfile's release phase ran in a container first
+        assert "Running release command: python manage.py check" in pushed.stdout
+        assert "System check identified no issues" in pushed.stdout
 
 
 def test_an_unsatisfiable_python_version_fails_in_one_line_and_the_old_revision_serves(

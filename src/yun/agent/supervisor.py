@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 
 from yun.agent.backoff import restart_delay
 from yun.agent.clock import Clock, MonotonicClock
-from yun.agent.drivers.base import Driver, Handle, Usage
+from yun.agent.drivers.base import Driver, ExitStatus, Handle, Usage
 from yun.agent.env import instance_environment
 from yun.agent.health import (
     FAILURES_BEFORE_CRASH,
@@ -47,6 +47,7 @@ from yun.agent.health import (
     timeout_reason,
 )
 from yun.agent.logtail import LogTailer
+from yun.agent.oneoff import run_once
 from yun.agent.specs import AgentListener, InstanceReport, InstanceSpec, InstanceState
 from yun.settings import Timing
 
@@ -159,6 +160,12 @@ class Agent:
         self._stopping.clear()
         self._thread = threading.Thread(target=self._loop, name="yun-agent", daemon=True)
         self._thread.start()
+
+    def run_once(
+        self, spec: InstanceSpec, *, output: Callable[[str], None], timeout: float
+    ) -> ExitStatus:
+        """Run `spec` to completion, unsupervised (a release phase); see `oneoff`."""
+        return run_once(self.driver, spec, root=self.root, output=output, timeout=timeout)
 
     def set_desired(self, specs: Sequence[InstanceSpec]) -> None:
         """The full desired set: missing slots start, unlisted ones stop, changed ones restart."""

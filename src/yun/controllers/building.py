@@ -24,6 +24,7 @@ from sqlalchemy import select
 
 from yun.blobstore import BlobStore
 from yun.builder import Sandbox, StagingError, StagingRequest, stage
+from yun.controllers.releasing import RELEASE, ReleasePhase, release_command
 from yun.controllers.runtime.managing import Result
 from yun.logstore import LogStore
 from yun.registry import ImageError, port, pull, start_command, unpack
@@ -33,7 +34,7 @@ from yun.stacks.declarations import DeclarationError
 from yun.stacks.declarations import read as read_declarations
 from yun.stacks.userlands import HostUserland, Userlands
 from yun.store import events
-from yun.store.models import App, Build, Droplet, Package, Process
+from yun.store.models import App, Build, Droplet, Package, Process, Revision
 from yun.store.releases import Plan, create_revision, prune, release
 from yun.store.session import Store
 
@@ -56,8 +57,10 @@ class BuildController:
         keep_revisions: int = 100,
         keep_droplets: int = 5,
         userlands: Userlands | None = None,
+        release_phase: ReleasePhase | None = None,
     ) -> None:
         self.sandbox = sandbox
+        self.release_phase = release_phase
         self.userlands: Userlands = userlands or HostUserland()
         self.keep_revisions = keep_revisions
         self.keep_droplets = keep_droplets
@@ -259,7 +262,8 @@ class BuildController:
         )
 
     def _record(self, *, guid: str, app_guid: str, droplet: Droplet, description: str) -> None:
-        """The staged droplet becomes the app's next revision (and runs, if the build says so)."""
+        """The staged droplet becomes the app's next revision (and runs, if the build says so),
+        after its release command, if it has one, succeeded."""
         process_types = dict(droplet.process_types)
         with self.store.session() as session:
             build = session.get(Build, guid)
@@ -268,11 +272,8 @@ class BuildController:
                 return
             session.add(droplet)
             session.flush()
-            build.state = "STAGED"
-            build.droplet_guid = droplet.guid
             self._ensure_processes(session, app, process_types)
             session.flush()
-            app.droplet_guid = droplet.guid  # what a later restart runs
             revision = create_revision(
                 session,
                 app=app,
@@ -281,6 +282,36 @@ class BuildController:
                 description=description,
                 actor=build.created_by,
             )
+            release_spec = None
+            if self.release_phase is not None and release_command(process_types):
+                release_spec = self.release_phase.spec(
+                    session, app=app, revision=revision, droplet=droplet
+                )
+            revision_guid = revision.guid
+        if release_spec is not None and self.release_phase is not None:
+
+            def output(line: str) -> None:
+                self.logs.append(app_guid, "STG/0", line)
+
+            failure = self.release_phase.run(release_spec, output=output)
+            if failure is not None:
+                output(f"Staging failed: {failure}; the running revision keeps serving")
+                self._fail(guid, failure, revision_guid=revision_guid)
+                return
+        self._publish(guid=guid, app_guid=app_guid, revision_guid=revision_guid)
+
+    def _publish(self, *, guid: str, app_guid: str, revision_guid: str) -> None:
+        with self.store.session() as session:
+            build = session.get(Build, guid)
+            app = session.get(App, app_guid)
+            revision = session.get(Revision, revision_guid)
+            if build is None or app is None or revision is None or build.state != "STAGING":
+                return
+            droplet = session.get(Droplet, revision.droplet_guid)
+            assert droplet is not None  # added with the revision, never deleted while staging
+            build.state = "STAGED"
+            build.droplet_guid = droplet.guid
+            app.droplet_guid = droplet.guid  # what a later restart runs
             if build.start_after:  # a running app rolls over to it, a stopped one starts
                 release(
                     session,
@@ -314,7 +345,7 @@ class BuildController:
             p.type for p in session.scalars(select(Process).where(Process.app_guid == app.guid))
         }
         for type_ in types:
-            if type_ not in existing:
+            if type_ not in existing and type_ != RELEASE:
                 session.add(
                     Process(
                         app_guid=app.guid,
@@ -324,7 +355,7 @@ class BuildController:
                     )
                 )
 
-    def _fail(self, guid: str, message: str) -> None:
+    def _fail(self, guid: str, message: str, *, revision_guid: str | None = None) -> None:
         with self.store.session() as session:
             build = session.get(Build, guid)
             if build is None:
@@ -332,6 +363,9 @@ class BuildController:
             build.state = "FAILED"
             build.error = message
             app = session.get(App, build.app_guid)
+            revision = session.get(Revision, revision_guid) if revision_guid else None
+            if revision is not None:  # made, never released: say so in `yun revisions`
+                revision.description = f"{revision.description} (release phase failed)"
             events.record(
                 session,
                 type="audit.app.build.failed",

@@ -18,11 +18,11 @@ from sqlalchemy import delete, select
 
 from yun.agent import HealthCheckSpec, ImageSpec, InstanceReport, InstanceSpec
 from yun.blobstore import BlobStore
+from yun.controllers.releasing import stack_root
 from yun.controllers.runtime.managing import Result
 from yun.logstore import LogStore
 from yun.registry import ImageConfig, port, start_command
 from yun.settings import Settings
-from yun.stacks import HOST
 from yun.store import events
 from yun.store.models import App, Droplet, Instance, Org, Process, Revision, Space
 from yun.store.queries import route_urls
@@ -183,15 +183,8 @@ class InstanceController:
             pre_running=tuple(stackato.get("pre_running") or ()),
             image=image,
             ports=tuple(pinned.get("ports") or ()),
-            stack_root=self._stack_root(droplet),
+            stack_root=stack_root(self.settings, droplet),
         )
-
-    def _stack_root(self, droplet: Droplet) -> Path | None:
-        """The root of the stack the droplet was staged on (its `current` build, which the
-        driver reads when it starts the instance); None for the host's userland."""
-        if droplet.image or droplet.stack in ("", HOST):
-            return None
-        return self.settings.stacks_dir / droplet.stack / "current" / "rootfs"
 
     def reconcile(self, key: str) -> Result:
         now = self.clock()

@@ -26,6 +26,7 @@ from yun.controllers.binding import BindingController
 from yun.controllers.building import BuildController
 from yun.controllers.deploying import DeploymentController
 from yun.controllers.provisioning import ServiceInstanceController
+from yun.controllers.releasing import ReleasePhase
 from yun.controllers.routing import RouteController
 from yun.controllers.runtime.managing import Manager
 from yun.controllers.scheduling import InstanceController, InstanceReporter
@@ -138,6 +139,7 @@ class Platform:
             keep_revisions=s.revisions_kept,
             keep_droplets=s.droplets_kept,
             userlands=self._userlands,
+            release_phase=ReleasePhase(settings=s, blobs=blobs, runner=self._agent),
         )
         self._manager = Manager(
             [
