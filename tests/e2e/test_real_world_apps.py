@@ -105,6 +105,10 @@ def test_stacks_lists_runtimes_and_a_named_stack_is_used(
     assert set(rows) == set(STACKS)
     assert "Python 3.14" in rows["testing"] and "yes" in rows["trixie"].split()[-1]
 
+    unknown = stacks_platform.cli("stack", "update", "cflinuxfs4", check=False)
+    assert unknown.returncode == 1
+    assert "there is no stack 'cflinuxfs4' (stacks: bookworm, trixie, testing)" in unknown.stderr
+
     folder = _copy("flask-procfile", tmp_path)
     pushed = stacks_platform.cli("push", "named", "-p", str(folder), "-s", "bookworm")
 

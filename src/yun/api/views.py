@@ -139,7 +139,7 @@ def _stack(app: App, droplet: Droplet | None) -> str:
     if droplet is not None and droplet.image:
         return "image"
     if droplet is not None and droplet.stack == "host":
-        return "host (this machine's own programs: the process driver runs apps as processes)"
+        return "host (this machine's own programs, no stack)"
     if droplet is not None:
         return droplet.stack or "host"
     return str(app.spec.get("stack") or "")

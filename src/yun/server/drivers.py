@@ -21,7 +21,7 @@ from yun.agent.network import CniNetwork
 from yun.builder import Sandbox, launcher_path
 from yun.server.services import Reach
 from yun.settings import Settings
-from yun.stacks import StackStore
+from yun.stacks import HOST, StackStore
 from yun.stacks.userlands import BuiltStacks, HostUserland, Userlands
 
 CNI_PLUGINS = Path("/usr/lib/cni")
@@ -85,11 +85,16 @@ def staging_sandbox(settings: Settings, driver: Driver) -> Sandbox | None:
 
 def userlands(settings: Settings, sandbox: Sandbox | None) -> Userlands:
     """What apps stage and run on: the stacks when stagings run in containers (the runc
-    driver), else the host's own userland."""
+    driver) unless YUN_STACK=host, else the host's own userland."""
     if sandbox is None:
         return HostUserland()
+    if settings.default_stack == HOST:
+        return HostUserland(why="YUN_STACK=host: containers see the host's /usr read-only")
     store = StackStore(settings.stacks_dir, mirror=settings.stack_mirror)
-    return BuiltStacks(store, default=settings.default_stack)
+    try:
+        return BuiltStacks(store, default=settings.default_stack)
+    except ValueError as exc:
+        raise DriverUnavailable(f"{exc}, or host for the host's own programs") from exc
 
 
 def service_reach(driver: Driver) -> Reach:

@@ -130,7 +130,7 @@ class StackStore:
         if os.geteuid() != 0:
             raise StackBuildError(f"building the stack {definition.name} needs root")
         folder = self.root / definition.name
-        build_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        build_id = _build_id()
         build_dir = folder / build_id
         partial = folder / f".{build_id}.partial"
         shutil.rmtree(partial, ignore_errors=True)
@@ -181,23 +181,23 @@ class StackStore:
         with log.open("w") as log_file:
             log_file.write(" ".join(argv) + "\n")
             log_file.flush()
-            process = subprocess.Popen(
+            with subprocess.Popen(
                 argv,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,
                 errors="replace",
-            )
-            assert process.stdout is not None
-            deadline = time.monotonic() + BUILD_TIMEOUT
-            for line in process.stdout:
-                log_file.write(line)
-                if line.startswith(("I: ", "E: ")):
-                    output(line.rstrip())
-                if time.monotonic() > deadline:
-                    process.kill()
-            code = process.wait()
+            ) as process:
+                assert process.stdout is not None
+                deadline = time.monotonic() + BUILD_TIMEOUT
+                for line in process.stdout:
+                    log_file.write(line)
+                    if line.startswith(("I: ", "E: ")):
+                        output(line.rstrip())
+                    if time.monotonic() > deadline:
+                        process.kill()
+                code = process.wait()
         if code != 0:
             raise StackBuildError(
                 f"mmdebstrap failed to build the stack {definition.name} (exit {code}); see {log}"
@@ -210,6 +210,11 @@ class StackStore:
             sources.append(f"deb {self.mirror} {definition.suite}-updates main")
             sources.append(f"deb {self.security_mirror} {definition.suite}-security main")
         return sources
+
+
+def _build_id() -> str:
+    """Builds sort by name in the order they were made."""
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime())
 
 
 def _neutral_etc(etc: Path) -> None:

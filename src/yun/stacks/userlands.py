@@ -39,9 +39,13 @@ class Userlands(Protocol):
 
 
 class HostUserland:
-    """The process driver's: every app stages and runs on the host's programs."""
+    """The process driver's (or `YUN_STACK=host`): every app stages and runs on the host's
+    own programs."""
 
     default = HOST
+
+    def __init__(self, *, why: str = "process driver: apps run as host processes") -> None:
+        self.why = why
 
     def offered(self) -> dict[str, dict[str, str]]:
         return {HOST: dict(_host_versions())}
@@ -50,12 +54,12 @@ class HostUserland:
         if name and name != HOST:
             output(
                 f"Note: the manifest names the stack {name}; this platform runs apps on the "
-                "host's own userland (process driver), which is used instead"
+                f"host's own userland ({self.why}), which is used instead"
             )
         return None
 
     def prepare(self, name: str, *, output: Output) -> Path | None:
-        output("Using the host's userland (process driver: apps run as host processes)")
+        output(f"Using the host's userland ({self.why})")
         return None
 
 
