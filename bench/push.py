@@ -1,12 +1,20 @@
-"""Seconds from `yun push` to the first 200 through the router, for examples/hello-python.
+"""Seconds from `yun push` to the first 200 of the pushed code through the router, for
+examples/hello-python.
 
-Runs a private `yun server` on free loopback ports and measures three pushes:
+Runs a private `yun server` on free loopback ports and measures two pushes:
   cold  - a fresh platform: no blobs, no buildpack cache;
-  warm  - the same app pushed again after a one-line code change (cache and blobs reused);
-and, as a same-run baseline, doing it by hand: a fresh venv, `pip install -r requirements.txt`,
-start `app.py`, first 200 (what the platform replaces).
+  warm  - the same app pushed again after a one-line change of its answer (cache and blobs
+          reused; requirements unchanged, so the installed packages are reused);
+each until the router answers with the pushed code's text (the old revision's answers do not
+count), and, as a same-run baseline, doing it by hand: a fresh venv, `pip install -r
+requirements.txt`, start `app.py`, first 200 (what the platform replaces).
 
-Usage: .venv/bin/python bench/push.py [--runs N]
+With `--stack NAME` (repeatable; the runc driver, as root) each stack is measured in turn, the
+app staged and run on it (`host`: the host's own /usr, no stack); stacks come from the shared
+cache the tests use (built there first if missing). `--build-stack NAME` also times building
+that stack from Debian's archive into a throwaway folder (its first use on a machine).
+
+Usage: .venv/bin/python bench/push.py [--runs N] [--stack NAME ...] [--build-stack NAME]
 """
 
 from __future__ import annotations
@@ -25,6 +33,12 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the tests' shared stacks
+
+from tests.stacks import built_stack, shared_stacks_dir  # noqa: E402
+
+from yun.stacks import HOST, StackStore  # noqa: E402
+
 YUN = str(Path(sys.executable).parent / "yun")
 
 
@@ -47,17 +61,36 @@ def wait_200(url: str, host: str | None, timeout: float = 120) -> None:
     raise SystemExit(f"no 200 from {url} within {timeout}s")
 
 
-def timed_push(env: dict[str, str], app_dir: Path, router_port: int) -> float:
+def wait_text(url: str, host: str, text: str, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            response = httpx.get(url, headers={"Host": host}, timeout=2)
+            if response.status_code == 200 and text in response.text:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.02)
+    raise SystemExit(f"{url} never answered {text!r} within {timeout}s")
+
+
+def timed_push(env: dict[str, str], app_dir: Path, router_port: int, text: str) -> float:
+    """Seconds from the start of `yun push` to the router's first answer with `text` (the
+    push runs on in the background: a rolling deployment drains the old instance after)."""
     start = time.perf_counter()
-    subprocess.run(
+    push = subprocess.Popen(
         [YUN, "push", "-p", str(app_dir)],
         env=env,
-        check=True,
-        capture_output=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         stdin=subprocess.DEVNULL,
     )
-    wait_200(f"http://127.0.0.1:{router_port}/", "hello-python.apps.localhost")
-    return time.perf_counter() - start
+    try:
+        wait_text(f"http://127.0.0.1:{router_port}/", "hello-python.apps.localhost", text)
+        return time.perf_counter() - start
+    finally:
+        if push.wait(300) != 0:
+            raise SystemExit("yun push failed")
 
 
 def by_hand(app_dir: Path, work: Path) -> float:
@@ -85,7 +118,7 @@ def by_hand(app_dir: Path, work: Path) -> float:
         proc.wait(10)
 
 
-def one_run(work: Path) -> tuple[float, float, float]:
+def one_run(work: Path, stack: str | None) -> tuple[float, float, float]:
     app_dir = work / "hello-python"
     shutil.copytree(ROOT / "examples" / "hello-python", app_dir)
     api_port, router_port = free_port(), free_port()
@@ -101,6 +134,9 @@ def one_run(work: Path) -> tuple[float, float, float]:
             "YUN_REGISTRY_PORT": "0",
         }
     )
+    if stack is not None:
+        env.update({"YUN_DRIVER": "runc", "YUN_STACK": stack})
+        env["YUN_STACKS_DIR"] = str(shared_stacks_dir())
     (work / "home").mkdir()
     server = subprocess.Popen(
         [YUN, "server"],
@@ -117,10 +153,10 @@ def one_run(work: Path) -> tuple[float, float, float]:
             check=True,
             capture_output=True,
         )
-        cold = timed_push(env, app_dir, router_port)
-        with (app_dir / "app.py").open("a") as out:
-            out.write("\n# a one-line change\n")
-        warm = timed_push(env, app_dir, router_port)
+        cold = timed_push(env, app_dir, router_port, "Hello from Yun!")
+        code = (app_dir / "app.py").read_text()
+        (app_dir / "app.py").write_text(code.replace("Hello from Yun!", "Hello again!"))
+        warm = timed_push(env, app_dir, router_port, "Hello again!")
     finally:
         server.terminate()
         server.wait(30)
@@ -129,22 +165,41 @@ def one_run(work: Path) -> tuple[float, float, float]:
     return cold, warm, hand
 
 
+def build_time(name: str) -> float:
+    """Seconds to build the stack `name` from Debian's archive into a throwaway folder."""
+    with tempfile.TemporaryDirectory(prefix="yun-bench-stack-", dir="/var/tmp") as folder:
+        start = time.perf_counter()
+        StackStore(Path(folder)).ensure(name, output=lambda _line: None)
+        return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--stack", action="append", default=[], metavar="NAME")
+    parser.add_argument("--build-stack", metavar="NAME")
     args = parser.parse_args()
-    results = []
-    for _ in range(args.runs):
-        with tempfile.TemporaryDirectory(prefix="yun-bench-push-") as work:
-            results.append(one_run(Path(work)))
-    cold = statistics.median(r[0] for r in results)
-    warm = statistics.median(r[1] for r in results)
-    hand = statistics.median(r[2] for r in results)
+    for name in args.stack:
+        if name != HOST:
+            built_stack(name)  # from the shared cache: a first build is not a push
     print(f"runs: {args.runs} (medians)")
-    print(f"cold push -> first 200:      {cold:6.2f} s")
-    print(f"warm push -> first 200:      {warm:6.2f} s   (target <= 5 s)")
-    print(f"by hand (venv+pip+start):    {hand:6.2f} s")
-    print(f"warm push / by hand:         {warm / hand:6.2f}x")
+    for stack in args.stack or [None]:
+        results = []
+        for _ in range(args.runs):
+            with tempfile.TemporaryDirectory(prefix="yun-bench-push-") as work:
+                results.append(one_run(Path(work), stack))
+        cold = statistics.median(r[0] for r in results)
+        warm = statistics.median(r[1] for r in results)
+        hand = statistics.median(r[2] for r in results)
+        where = f"stack {stack} (runc)" if stack else f"{os.environ.get('YUN_DRIVER', 'process')}"
+        print(f"== {where}")
+        print(f"cold push -> first 200:      {cold:6.2f} s")
+        print(f"warm push -> first 200:      {warm:6.2f} s")
+        print(f"by hand (venv+pip+start):    {hand:6.2f} s")
+        print(f"warm push / by hand:         {warm / hand:6.2f}x   (target <= 0.3x)")
+    if args.build_stack:
+        seconds = build_time(args.build_stack)
+        print(f"== building stack {args.build_stack}: {seconds:6.1f} s   (target <= 180 s)")
 
 
 if __name__ == "__main__":
