@@ -37,6 +37,7 @@ class Timing:
     health_timeout: float = 60.0
     http_check_timeout: float = 1.0
     check_interval: float = 0.5
+    starting_check_interval: float = 0.1  # while an instance starts: it serves sooner
     liveness_interval: float = 5.0
     stop_grace: float = 10.0
     drain: float = 2.0  # an instance the router stopped sending to runs on this long, then stops
@@ -57,7 +58,7 @@ class Settings:
     database_url: str = ""
     admin_password: str = ""
     haproxy: str = "haproxy"
-    buildpack_order: tuple[str, ...] = ("python", "nodejs", "static", "binary")
+    buildpack_order: tuple[str, ...] = ("python", "nodejs", "java", "go", "static", "binary")
     driver: str = "auto"  # runc containers where root and runc allow, else host processes
     subnet: str = "10.244.0.0/16"
     bridge: str = "yun0"

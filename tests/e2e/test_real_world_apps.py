@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -115,3 +116,52 @@ def test_stacks_lists_runtimes_and_a_named_stack_is_used(
     assert "Using stack bookworm (named by the app's manifest)" in pushed.stdout
     stacks_platform.wait_for("named", "Hello World from Flask")
     assert _stack_of(stacks_platform, "named") == "bookworm"
+
+
+def _jar_built_with_the_stacks_jdk(stack: str, work: Path) -> Path:
+    """tests/apps/java-jar compiled and packed by the stack's own javac and jar (in a private
+    mount namespace, so the shared stack is not written to)."""
+    root = built_stack(stack).rootfs
+    source = APPS / "java-jar" / "src" / "main" / "java" / "com" / "example" / "hello" / "App.java"
+    work.mkdir()
+    shutil.copyfile(source, work / "App.java")
+    script = (
+        f"mount --bind {work} {root}/tmp && mount -t proc proc {root}/proc"
+        f" && chroot {root} javac -d /tmp/classes /tmp/App.java"
+        f" && chroot {root} jar --create --file /tmp/app.jar"
+        " --main-class com.example.hello.App -C /tmp/classes ."
+    )
+    subprocess.run(
+        ["unshare", "--mount", "--pid", "--fork", "--propagation", "private", "sh", "-c", script],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return work / "app.jar"
+
+
+def test_an_executable_jar_is_pushed_as_a_file_and_runs_on_the_stacks_java(
+    stacks_platform: Platform, tmp_path: Path
+) -> None:
+    jar = _jar_built_with_the_stacks_jdk("trixie", tmp_path / "build")
+
+    pushed = stacks_platform.cli("push", "hello-jar", "-p", str(jar), "-m", "512M", timeout=600)
+
+    assert "Using stack trixie (the default)" in pushed.stdout
+    java = STACKS["trixie"].runtimes["java"]
+    stacks_platform.wait_for("hello-jar", f"Hello from a Java jar on Java {java}", timeout=120)
+    assert _stack_of(stacks_platform, "hello-jar") == "trixie"
+
+
+def test_a_vendored_go_module_builds_with_the_stacks_go(
+    stacks_platform: Platform, tmp_path: Path
+) -> None:
+    folder = _copy("go-vendored", tmp_path)
+
+    pushed = stacks_platform.cli("push", "go-vendored", "-p", str(folder), timeout=900)
+
+    assert "Using stack trixie (the default, Go 1.24.4): go.mod asks for Go >= 1.24" in (
+        pushed.stdout
+    )
+    stacks_platform.wait_for("go-vendored", "Hello from Go and a vendored chi router", timeout=120)
+    assert stacks_platform.get("go-vendored", "/version").text.strip() == "go1.24.4"

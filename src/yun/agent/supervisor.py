@@ -669,4 +669,11 @@ class Agent:
                 self.supervise_once()
             except Exception:
                 log.exception("supervision pass failed")
-            self._wake.wait(self.timing.check_interval)
+            self._wake.wait(self._interval())
+
+    def _interval(self) -> float:
+        """Seconds to the next pass: shorter while an instance starts, so it is found healthy
+        (and routed) within a tenth of a second of listening."""
+        with self._lock:
+            starting = any(s.state is InstanceState.STARTING for s in self._slots.values())
+        return self.timing.starting_check_interval if starting else self.timing.check_interval

@@ -6,11 +6,12 @@
 
 from .droplets import unpack as unpack_droplet
 from .launcher import launcher_path
-from .model import StagingError, StagingRequest, StagingResult
+from .model import DEFAULT_DETECT_ORDER, StagingError, StagingRequest, StagingResult
 from .sandboxing import Sandbox, SandboxSession
 from .staging import STACKATO_PIP_VAR, stage
 
 __all__ = [
+    "DEFAULT_DETECT_ORDER",
     "STACKATO_PIP_VAR",
     "Sandbox",
     "SandboxSession",

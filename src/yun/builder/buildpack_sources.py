@@ -24,7 +24,7 @@ from .model import StagingError
 from .processes import Output, Runner, run_streaming
 
 BUILTIN_DIR = Path(__file__).parent / "buildpacks"
-BUILTINS = ("python", "nodejs", "static", "binary")
+BUILTINS = ("python", "nodejs", "java", "go", "static", "binary")
 _ALIASES = {"node": "nodejs", "staticfile": "static", "go-binary": "binary"}
 _GIT_SCHEMES = ("http", "https", "git", "ssh", "file")
 _SCP_LIKE = re.compile(r"^[\w.-]+@[\w.-]+:")

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_DETECT_ORDER = ("python", "nodejs", "static", "binary")
+DEFAULT_DETECT_ORDER = ("python", "nodejs", "java", "go", "static", "binary")
 
 
 @dataclass(frozen=True)

@@ -66,9 +66,7 @@ def runner(
     with contextlib.ExitStack() as stack:
         try:
             session = stack.enter_context(
-                sandbox.session(
-                    name, writable=writable, readable=readable, stack_root=stack_root
-                )
+                sandbox.session(name, writable=writable, readable=readable, stack_root=stack_root)
             )
         except RuntimeError as exc:
             raise StagingError(f"cannot start the staging container: {exc}") from exc

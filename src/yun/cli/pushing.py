@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -16,6 +17,7 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
 from yun import __version__
+from yun.cli.archives import is_archive, unpacked
 from yun.cli.bits import scan, tar_chunks
 from yun.cli.deploying import release_options, wait_released
 from yun.cli.options import InFlightOpt, KeepOpt, StepsOpt, StrategyOpt
@@ -189,84 +191,90 @@ def push(
         raise CliError("-o/--docker-image: an image app has no -p/--path or -b/--buildpack")
     if docker_username and not docker_image:
         raise CliError("--docker-username: only with -o/--docker-image")
-    folder = (path or Path.cwd()).resolve()
-    if path is not None and not folder.is_dir():
-        raise CliError(f"-p/--path: {path} is not a folder")
-    manifest_path = manifest or (folder / "manifest.yml")
-    if manifest is not None and not manifest.is_file():
-        raise CliError(f"-f/--manifest: {manifest} does not exist")
-    specs: list[AppSpec]
-    source = "request"
-    if not no_manifest and manifest_path.is_file():
-        parsed = parse_manifest(
-            manifest_path, vars_files=vars_file or (), variables=_parse_vars(var or [])
-        )
-        for warning in parsed.warnings:
-            console.print(f"[yellow]warning:[/] {warning}", markup=True, highlight=False)
-        specs = list(parsed.applications)
-        source = manifest_path.name
-        if name:
-            specs = [s for s in specs if s.name == name]
-            if not specs and len(parsed.applications) > 1:
-                raise CliError(f"{manifest_path.name} has no app named {name}")
-            if not specs:
-                specs = [dataclasses.replace(parsed.applications[0], name=name)]
-    else:
-        specs = [_from_flags(name, folder)]
-    overrides: dict[str, Any] = {}
-    try:
-        if memory:
-            overrides["memory_mb"] = parse_size(memory)
-        if disk:
-            overrides["disk_mb"] = parse_size(disk)
-    except ValueError as exc:
-        raise CliError(f"-m/-k: {exc}") from exc
-    if instances is not None:
-        overrides["instances"] = instances
-    if command:
-        overrides["command"] = command
-    if buildpack:
-        overrides["buildpacks"] = list(buildpack)
-    if stack:
-        overrides["stack"] = stack
-    if docker_image:
-        overrides["docker_image"] = docker_image
-        overrides["path"] = None  # the folder the command ran in is not the app's
-    if docker_username:
-        overrides["docker_username"] = docker_username
-    if random_route:
-        overrides["random_route"] = True
-    if no_route:
-        overrides["no_route"] = True
-    if timeout:
-        overrides["timeout"] = timeout
-    if overrides or health_check_type:
-        if len(specs) > 1:
-            raise CliError("flags like -m/-i/-c apply to one app; name it: yun push NAME")
-        if health_check_type:
-            kind = {"port": "port", "process": "process", "none": "process", "http": "http"}
-            if health_check_type not in kind:
-                raise CliError("-u/--health-check-type: use port, process or http")
-            checked: Literal["port", "process", "http"] = kind[health_check_type]  # type: ignore[assignment]
-            base = specs[0].health_check or HealthCheck()
-            overrides["health_check"] = dataclasses.replace(base, type=checked)
-        specs = [dataclasses.replace(specs[0], **overrides)]
-    with client() as api:
-        info = api.info()
-        server_version = str(info.get("version", "0"))
-        for spec in specs:
-            check_min_version(spec, server_version=server_version, client_version=__version__)
-            _check_docker(spec, info)
-        for index, spec in enumerate(specs):
-            _push_one(
-                api,
-                spec,
-                folder=folder,
-                source=source,
-                index=index,
-                start=not no_start,
-                release=release,
+    with ExitStack() as unpacking:  # an archive pushed with -p stays unpacked until the end
+        folder = (path or Path.cwd()).resolve()
+        manifest_dir = folder
+        if path is not None and is_archive(folder):  # cf push -p app.jar: manifest stays here
+            manifest_dir = Path.cwd()
+            folder = unpacked(folder, stack=unpacking)
+        elif path is not None and not folder.is_dir():
+            raise CliError(f"-p/--path: {path} is not a folder, nor a .jar, .war or .zip")
+        manifest_path = manifest or (manifest_dir / "manifest.yml")
+        if manifest is not None and not manifest.is_file():
+            raise CliError(f"-f/--manifest: {manifest} does not exist")
+        specs: list[AppSpec]
+        source = "request"
+        if not no_manifest and manifest_path.is_file():
+            parsed = parse_manifest(
+                manifest_path, vars_files=vars_file or (), variables=_parse_vars(var or [])
             )
+            for warning in parsed.warnings:
+                console.print(f"[yellow]warning:[/] {warning}", markup=True, highlight=False)
+            specs = list(parsed.applications)
+            source = manifest_path.name
+            if name:
+                specs = [s for s in specs if s.name == name]
+                if not specs and len(parsed.applications) > 1:
+                    raise CliError(f"{manifest_path.name} has no app named {name}")
+                if not specs:
+                    specs = [dataclasses.replace(parsed.applications[0], name=name)]
+        else:
+            specs = [_from_flags(name, folder)]
+        overrides: dict[str, Any] = {}
+        try:
+            if memory:
+                overrides["memory_mb"] = parse_size(memory)
+            if disk:
+                overrides["disk_mb"] = parse_size(disk)
+        except ValueError as exc:
+            raise CliError(f"-m/-k: {exc}") from exc
+        if instances is not None:
+            overrides["instances"] = instances
+        if command:
+            overrides["command"] = command
+        if buildpack:
+            overrides["buildpacks"] = list(buildpack)
+        if stack:
+            overrides["stack"] = stack
+        if docker_image:
+            overrides["docker_image"] = docker_image
+            overrides["path"] = None  # the folder the command ran in is not the app's
+        if docker_username:
+            overrides["docker_username"] = docker_username
+        if random_route:
+            overrides["random_route"] = True
+        if no_route:
+            overrides["no_route"] = True
+        if timeout:
+            overrides["timeout"] = timeout
+        if overrides or health_check_type:
+            if len(specs) > 1:
+                raise CliError("flags like -m/-i/-c apply to one app; name it: yun push NAME")
+            if health_check_type:
+                kind = {"port": "port", "process": "process", "none": "process", "http": "http"}
+                if health_check_type not in kind:
+                    raise CliError("-u/--health-check-type: use port, process or http")
+                checked: Literal["port", "process", "http"] = kind[health_check_type]  # type: ignore[assignment]
+                base = specs[0].health_check or HealthCheck()
+                overrides["health_check"] = dataclasses.replace(base, type=checked)
+            specs = [dataclasses.replace(specs[0], **overrides)]
+        with client() as api:
+            info = api.info()
+            server_version = str(info.get("version", "0"))
+            for spec in specs:
+                check_min_version(spec, server_version=server_version, client_version=__version__)
+                _check_docker(spec, info)
+            for index, spec in enumerate(specs):
+                _push_one(
+                    api,
+                    spec,
+                    folder=folder,
+                    source=source,
+                    index=index,
+                    start=not no_start,
+                    release=release,
+                    unpacking=unpacking,
+                )
 
 
 def _check_docker(spec: AppSpec, info: dict[str, Any]) -> None:
@@ -294,10 +302,13 @@ def _push_one(
     index: int,
     start: bool,
     release: dict[str, Any],
+    unpacking: ExitStack,
 ) -> None:
     app_dir = Path(spec.path) if spec.path else folder
+    if not spec.docker_image and is_archive(app_dir):
+        app_dir = unpacked(app_dir, stack=unpacking, option=f"app {spec.name}: path")
     if not spec.docker_image and not app_dir.is_dir():
-        raise CliError(f"app {spec.name}: path {app_dir} is not a folder")
+        raise CliError(f"app {spec.name}: path {app_dir} is not a folder, nor a .jar, .war or .zip")
     origin = f"image {spec.docker_image}" if spec.docker_image else str(app_dir)
     console.print(f"Pushing app [bold]{spec.name}[/] from {origin}")
     try:

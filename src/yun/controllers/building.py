@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import select
 
 from yun.blobstore import BlobStore
-from yun.builder import Sandbox, StagingError, StagingRequest, stage
+from yun.builder import DEFAULT_DETECT_ORDER, Sandbox, StagingError, StagingRequest, stage
 from yun.controllers.releasing import RELEASE, ReleasePhase, release_command
 from yun.controllers.runtime.managing import Result
 from yun.logstore import LogStore
@@ -52,7 +52,7 @@ class BuildController:
         cache_root: Path,
         wake: Any,
         images_root: Path,
-        detect_order: Sequence[str] = ("python", "nodejs", "static", "binary"),
+        detect_order: Sequence[str] = DEFAULT_DETECT_ORDER,
         sandbox: Sandbox | None = None,
         keep_revisions: int = 100,
         keep_droplets: int = 5,

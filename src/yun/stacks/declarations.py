@@ -6,6 +6,7 @@ Python, in the order Heroku's and Cloud Foundry's buildpacks honour them: `.pyth
 `[requires] python_version`/`python_full_version`, then pyproject.toml's `requires-python`
 (a PEP 440 specifier such as `>=3.11,<3.14`). The first file found decides. Node.js:
 package.json's `engines.node`, an npm semver range (`^20`, `>=18 <23`, `20.x`, `18 || 20`).
+Go: go.mod's `go` directive, the oldest Go that builds the module.
 
 A version given as `X.Y` or `X.Y.Z` is satisfied by any runtime of the same `X.Y`: stacks carry
 the patch release of their Debian suite, and an exact patch pin is reported but not enforced.
@@ -44,13 +45,13 @@ class Declaration:
         return f"{self.source} asks for {RUNTIME_NAMES[self.runtime]} {self.wanted}"
 
 
-RUNTIME_NAMES = {"python": "Python", "node": "Node.js"}
+RUNTIME_NAMES = {"python": "Python", "node": "Node.js", "go": "Go"}
 _PLAIN_VERSION = re.compile(r"^(?:c?python-?)?(\d+)(?:\.(\d+))?(?:\.(\d+))?$", re.IGNORECASE)
 
 
 def read(app_dir: Path) -> list[Declaration]:
     """Every runtime the app at `app_dir` declares (at most one per runtime)."""
-    found = [_python(app_dir), _node(app_dir)]
+    found = [_python(app_dir), _node(app_dir), _go(app_dir)]
     return [declaration for declaration in found if declaration is not None]
 
 
@@ -97,6 +98,28 @@ def _node(app_dir: Path) -> Declaration | None:
     except ValueError as exc:
         raise DeclarationError(f"package.json engines.node: {exc}") from exc
     return Declaration("node", "package.json engines.node", wanted.strip(), node_range.accepts)
+
+
+def _go(app_dir: Path) -> Declaration | None:
+    """go.mod's `go` directive: the oldest Go that builds the module (Go 1.21 and later treat
+    it as a minimum, and this buildpack never downloads another toolchain)."""
+    module = app_dir / "go.mod"
+    if not module.is_file():
+        return None
+    match = re.search(r"^go\s+(\d+(?:\.\d+){1,2})\s*$", _text(module), re.MULTILINE)
+    if match is None:
+        return None
+    wanted = match.group(1)
+    oldest = _numbers(wanted)
+
+    def accepts(version: str) -> bool:
+        return _numbers(version) >= oldest
+
+    return Declaration("go", "go.mod", f">= {wanted}", accepts)
+
+
+def _numbers(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version)[:3])
 
 
 def _plain(runtime: str, source: str, wanted: str) -> Declaration:

@@ -117,3 +117,11 @@ def test_unreadable_declarations_name_the_file(
 ) -> None:
     with pytest.raises(DeclarationError, match=message):
         read(_app(tmp_path, files))
+
+
+def test_go_mod_asks_for_at_least_its_go_directive(tmp_path: Path) -> None:
+    app = _app(tmp_path, {"go.mod": "module example.com/x\n\ngo 1.24\n\nrequire a v1.0.0\n"})
+    (go,) = read(app)
+    assert go.describe() == "go.mod asks for Go >= 1.24"
+    assert go.accepts("1.24.4") and go.accepts("1.27.3")
+    assert not go.accepts("1.19.8")
