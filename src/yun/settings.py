@@ -7,6 +7,7 @@ can run several servers side by side with their own homes and ports.
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,17 @@ def _default_home() -> Path:
 def _default_config_dir() -> Path:
     config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(config) / "yun"
+
+
+def _sbin_program(name: str) -> str:
+    """`name` as found on PATH, else in /usr/sbin or /sbin: Debian installs daemons there, and
+    a user who is not root does not have those on PATH."""
+    if shutil.which(name):
+        return name
+    for folder in ("/usr/sbin", "/sbin"):
+        if os.access(f"{folder}/{name}", os.X_OK):
+            return f"{folder}/{name}"
+    return name
 
 
 def _port_range(text: str) -> tuple[int, int]:
@@ -85,7 +97,7 @@ class Settings:
             service_ports=_port_range(e.get("YUN_SERVICE_PORTS", "41000-41999")),
             database_url=e.get("YUN_DATABASE_URL", ""),
             admin_password=e.get("YUN_ADMIN_PASSWORD", ""),
-            haproxy=e.get("YUN_HAPROXY", "haproxy"),
+            haproxy=e.get("YUN_HAPROXY") or _sbin_program("haproxy"),
             driver=e.get("YUN_DRIVER", "auto"),
             subnet=e.get("YUN_SUBNET", "10.244.0.0/16"),
             bridge=e.get("YUN_BRIDGE", "yun0"),
