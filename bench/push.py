@@ -78,19 +78,22 @@ def timed_push(env: dict[str, str], app_dir: Path, router_port: int, text: str) 
     """Seconds from the start of `yun push` to the router's first answer with `text` (the
     push runs on in the background: a rolling deployment drains the old instance after)."""
     start = time.perf_counter()
-    push = subprocess.Popen(
-        [YUN, "push", "-p", str(app_dir)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-    )
-    try:
-        wait_text(f"http://127.0.0.1:{router_port}/", "hello-python.apps.localhost", text)
-        return time.perf_counter() - start
-    finally:
-        if push.wait(300) != 0:
-            raise SystemExit("yun push failed")
+    with tempfile.TemporaryFile() as said:
+        push = subprocess.Popen(
+            [YUN, "push", "-p", str(app_dir)],
+            env=env,
+            stdout=said,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        try:
+            wait_text(f"http://127.0.0.1:{router_port}/", "hello-python.apps.localhost", text)
+            return time.perf_counter() - start
+        finally:
+            if push.wait(300) != 0:
+                said.seek(0)
+                tail = said.read().decode(errors="replace").splitlines()[-15:]
+                raise SystemExit("yun push failed:\n" + "\n".join(tail))
 
 
 def by_hand(app_dir: Path, work: Path) -> float:

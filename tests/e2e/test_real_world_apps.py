@@ -165,3 +165,37 @@ def test_a_vendored_go_module_builds_with_the_stacks_go(
     )
     stacks_platform.wait_for("go-vendored", "Hello from Go and a vendored chi router", timeout=120)
     assert stacks_platform.get("go-vendored", "/version").text.strip() == "go1.24.4"
+
+
+VITE_PAGE = "<title>Vite on Yun</title>"
+
+NODE_APPS = {
+    # app: (the stack its declaration asks for, what staging installs with, its answer)
+    "express-engines": ("testing", "npm ci", "Hello World from Express on Yun!"),
+    "pnpm-app": (
+        "trixie",
+        "pnpm install --frozen-lockfile",
+        "Hello from Fastify, compiled from TypeScript and installed with pnpm",
+    ),
+    "yarn-app": ("trixie", "yarn", "<h1>Hello from Koa, installed with yarn</h1>"),
+    "vite-static": ("trixie", "npm ci", VITE_PAGE),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NODE_APPS))
+def test_a_real_world_node_app_is_pushed_and_answers(
+    stacks_platform: Platform, tmp_path: Path, name: str
+) -> None:
+    stack, installer, text = NODE_APPS[name]
+    folder = _copy(name, tmp_path)
+
+    pushed = stacks_platform.cli("push", name, "-p", str(folder), timeout=900)
+
+    assert f"Using stack {stack}" in pushed.stdout
+    node = STACKS[stack].runtimes["node"]
+    assert f"Using the stack's Node.js v{node}" in pushed.stdout
+    assert installer in pushed.stdout
+    answer = stacks_platform.wait_for(name, text, timeout=120)
+    assert _stack_of(stacks_platform, name) == stack
+    if name == "vite-static":  # the built page (hashed bundle), served by nginx
+        assert "/assets/index-" in answer.text and "/src/main.js" not in answer.text

@@ -61,7 +61,7 @@ def pack(*, app_dir: Path, deps_dir: Path, info: Mapping[str, Any], into: Path) 
     """Write the droplet at `into`; owners are reset so the archive does not leak build users."""
     info_file = into.with_name(STAGING_INFO)
     info_file.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
-    with tarfile.open(into, "w:gz", compresslevel=6) as tar:
+    with tarfile.open(into, "w:gz", compresslevel=1) as tar:  # fast: packing is on every push
         tar.add(app_dir, arcname="app", filter=_anonymous)
         tar.add(deps_dir, arcname="deps", filter=_anonymous)
         tar.add(info_file, arcname=STAGING_INFO, filter=_anonymous)
