@@ -199,3 +199,21 @@ def test_a_real_world_node_app_is_pushed_and_answers(
     assert _stack_of(stacks_platform, name) == stack
     if name == "vite-static":  # the built page (hashed bundle), served by nginx
         assert "/assets/index-" in answer.text and "/src/main.js" not in answer.text
+
+
+def test_an_unsatisfiable_node_version_fails_in_one_line_and_the_old_revision_serves(
+    stacks_platform: Platform, tmp_path: Path
+) -> None:
+    folder = _copy("express-engines", tmp_path)
+    stacks_platform.cli("push", "pinned-node", "-p", str(folder), timeout=600)
+    stacks_platform.wait_for("pinned-node", "Hello World from Express on Yun!")
+    package = folder / "package.json"
+    package.write_text(package.read_text().replace('"22.x || 24.x"', '"^8"'))
+
+    failed = stacks_platform.cli("push", "pinned-node", "-p", str(folder), check=False)
+
+    assert failed.returncode != 0
+    said = failed.stdout + failed.stderr
+    assert "package.json engines.node asks for Node.js ^8; available: Node.js 20." in said
+    assert "Traceback" not in said
+    assert stacks_platform.get("pinned-node").text.startswith("Hello World from Express on Yun!")
