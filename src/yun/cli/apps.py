@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from yun.cli.options import InFlightOpt, JsonOpt, KeepOpt, StepsOpt, StrategyOpt
+from yun.cli.options import DiskOpt, InFlightOpt, JsonOpt, KeepOpt, MemoryOpt, StepsOpt, StrategyOpt
 from yun.cli.output import CliError, Listing, age, console, print_json
 from yun.cli.session import client, route_url, router_host, router_port
 from yun.client import ApiClient
@@ -166,13 +166,8 @@ def scale(
         int | None,
         typer.Option("-i", "--instances", min=0, metavar="N", help="Instances (0 or more)."),
     ] = None,
-    memory: Annotated[
-        str | None,
-        typer.Option("-m", "--memory", metavar="SIZE", help="Memory limit, e.g. 256M or 1G."),
-    ] = None,
-    disk: Annotated[
-        str | None, typer.Option("-k", "--disk", metavar="SIZE", help="Disk limit, e.g. 1G.")
-    ] = None,
+    memory: MemoryOpt = None,
+    disk: DiskOpt = None,
     process: Annotated[
         str, typer.Option("--process", metavar="TYPE", help="Process type, e.g. web or worker.")
     ] = "web",

@@ -1,5 +1,5 @@
-"""Options several commands share: `--json`, and how a new revision is released (push, restart,
-rollback)."""
+"""Options several commands share: `--json`, memory and disk limits, and how a new revision
+is released (push, restart, rollback)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,13 @@ import typer
 
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print JSON (every field, full values) for scripts.")
+]
+MemoryOpt = Annotated[
+    str | None,
+    typer.Option("-m", "--memory", metavar="SIZE", help="Memory limit, e.g. 256M or 1G."),
+]
+DiskOpt = Annotated[
+    str | None, typer.Option("-k", "--disk", metavar="SIZE", help="Disk limit, e.g. 1G.")
 ]
 
 STRATEGIES = ("rolling", "canary", "blue-green", "recreate")

@@ -20,7 +20,7 @@ from yun import __version__
 from yun.cli.archives import is_archive, unpacked
 from yun.cli.bits import scan, tar_chunks
 from yun.cli.deploying import release_options, wait_released
-from yun.cli.options import InFlightOpt, KeepOpt, StepsOpt, StrategyOpt
+from yun.cli.options import DiskOpt, InFlightOpt, KeepOpt, MemoryOpt, StepsOpt, StrategyOpt
 from yun.cli.output import CliError, console
 from yun.cli.services import wait_bindings
 from yun.cli.session import client
@@ -69,13 +69,8 @@ def push(
             "-f", "--manifest", metavar="MANIFEST", help="Manifest file (default: manifest.yml)."
         ),
     ] = None,
-    memory: Annotated[
-        str | None,
-        typer.Option("-m", "--memory", metavar="SIZE", help="Memory limit, e.g. 256M or 1G."),
-    ] = None,
-    disk: Annotated[
-        str | None, typer.Option("-k", "--disk", metavar="SIZE", help="Disk limit, e.g. 1G.")
-    ] = None,
+    memory: MemoryOpt = None,
+    disk: DiskOpt = None,
     instances: Annotated[
         int | None,
         typer.Option(

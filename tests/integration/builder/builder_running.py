@@ -14,9 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from tests.helpers import free_port
 
-from yun.builder import StagingRequest, StagingResult, launcher_path, stage, unpack_droplet
+from yun.builder import (
+    StagingError,
+    StagingRequest,
+    StagingResult,
+    launcher_path,
+    stage,
+    unpack_droplet,
+)
 
 EXAMPLES = Path(__file__).parents[3] / "examples"
 
@@ -52,6 +60,22 @@ def stage_app(
     shutil.move(result.droplet, kept)
     shutil.rmtree(work)
     return Staged(result=result, lines=lines, droplet=kept)
+
+
+def failing_stage(source: Path, tmp_path: Path, *, buildpack: str) -> list[str]:
+    """Stage `source`, which must fail in `buildpack`'s supply; the lines it printed."""
+    lines: list[str] = []
+    request = StagingRequest(
+        source_dir=source,
+        work_dir=tmp_path / "work",
+        cache_dir=tmp_path / "cache",
+        buildpacks=[],
+        env={},
+    )
+    failed = f"^buildpack {buildpack}: bin/supply exited with 1$"
+    with pytest.raises(StagingError, match=failed):
+        stage(request, output=lines.append)
+    return lines
 
 
 @dataclass

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tests.integration.builder.builder_running import failing_stage as stage_failing
 from tests.integration.builder.builder_running import get, running, stage_app, wait_for_http
 
-from yun.builder import StagingError, StagingRequest, stage, unpack_droplet
+from yun.builder import StagingError, unpack_droplet
 
 pytestmark = pytest.mark.integration
 
@@ -216,16 +217,7 @@ def test_vite_builds_with_node_then_nginx_serves_dist(tmp_path: Path) -> None:
 
 
 def failing_stage(source: Path, tmp_path: Path) -> list[str]:
-    lines: list[str] = []
-    request = StagingRequest(
-        source_dir=source,
-        work_dir=tmp_path / "work",
-        cache_dir=tmp_path / "cache",
-        buildpacks=[],
-        env={},
-    )
-    with pytest.raises(StagingError, match=r"^buildpack nodejs: bin/supply exited with 1$"):
-        stage(request, output=lines.append)
+    lines = stage_failing(source, tmp_path, buildpack="nodejs")
     ours = str(tmp_path / "work" / "buildpacks")  # a stack trace of the buildpack's own code
     assert not any("Traceback" in line or ours in line for line in lines)
     return lines

@@ -7,9 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.integration.builder.builder_running import get, running, stage_app, wait_for_http
-
-from yun.builder import StagingError, StagingRequest, stage
+from tests.integration.builder.builder_running import (
+    failing_stage,
+    get,
+    running,
+    stage_app,
+    wait_for_http,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -81,17 +85,7 @@ def test_a_pip_resolution_failure_is_pips_message_and_one_line(tmp_path: Path) -
     source.mkdir()
     (source / "app.py").write_text("print('never')\n")
     (source / "requirements.txt").write_text("flask==0.0.0.0.1\n")
-    lines: list[str] = []
-    request = StagingRequest(
-        source_dir=source,
-        work_dir=tmp_path / "work",
-        cache_dir=tmp_path / "cache",
-        buildpacks=[],
-        env={},
-    )
-
-    with pytest.raises(StagingError, match=r"^buildpack python: bin/supply exited with 1$"):
-        stage(request, output=lines.append)
+    lines = failing_stage(source, tmp_path, buildpack="python")
 
     assert any(line.startswith("ERROR: No matching distribution found for flask") for line in lines)
     assert lines[-1] == "-----> pip could not install the packages of requirements.txt (exit 1)"
