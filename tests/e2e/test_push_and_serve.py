@@ -271,6 +271,7 @@ def test_server_stop_all_stops_instances_and_router(platform: Platform) -> None:
     platform.proc = None
     for pid in [*pids, haproxy_pid]:
         assert not _alive(pid), f"pid {pid} still running"
+    platform.start()  # the session's platform, for the tests of later modules
 
 
 def _alive(pid: int) -> bool:
