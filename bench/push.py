@@ -185,21 +185,30 @@ def main() -> None:
     for name in args.stack:
         if name != HOST:
             built_stack(name)  # from the shared cache: a first build is not a push
-    print(f"runs: {args.runs} (medians)")
-    for stack in args.stack or [None]:
-        results = []
-        for _ in range(args.runs):
+    print(f"runs: {args.runs} (medians; the stacks take turns within each run)")
+    stacks: list[str | None] = list(args.stack) or [None]
+    results: dict[str | None, list[tuple[float, float, float]]] = {s: [] for s in stacks}
+    for _ in range(args.runs):
+        for stack in stacks:
             with tempfile.TemporaryDirectory(prefix="yun-bench-push-") as work:
-                results.append(one_run(Path(work), stack))
-        cold = statistics.median(r[0] for r in results)
-        warm = statistics.median(r[1] for r in results)
-        hand = statistics.median(r[2] for r in results)
+                results[stack].append(one_run(Path(work), stack))
+    for stack, measured in results.items():
+        cold = statistics.median(r[0] for r in measured)
+        warm = statistics.median(r[1] for r in measured)
+        hand = statistics.median(r[2] for r in measured)
         where = f"stack {stack} (runc)" if stack else f"{os.environ.get('YUN_DRIVER', 'process')}"
         print(f"== {where}")
         print(f"cold push -> first 200:      {cold:6.2f} s")
         print(f"warm push -> first 200:      {warm:6.2f} s")
         print(f"by hand (venv+pip+start):    {hand:6.2f} s")
         print(f"warm push / by hand:         {warm / hand:6.2f}x   (target <= 0.3x)")
+    if HOST in results and len(results) > 1:
+        host_warm = statistics.median(r[1] for r in results[HOST])
+        for stack, measured in results.items():
+            if stack not in (HOST, None):
+                warm = statistics.median(r[1] for r in measured)
+                ratio = warm / host_warm
+                print(f"warm push on {stack} / on host: {ratio:5.2f}x   (target <= 1.1x)")
     if args.build_stack:
         seconds = build_time(args.build_stack)
         print(f"== building stack {args.build_stack}: {seconds:6.1f} s   (target <= 180 s)")
