@@ -202,12 +202,15 @@ class BuildController:
         """The stack the app stages and runs on, chosen from what it declares, and its root
         (built first if need be; None for the host's userland)."""
         requested = self.userlands.requested(spec.get("stack"), output=output)
-        choice = choose(
-            read_declarations(source),
-            offered=self.userlands.offered(),
-            default=self.userlands.default,
-            requested=requested,
-        )
+        try:
+            choice = choose(
+                read_declarations(source),
+                offered=self.userlands.offered(),
+                default=self.userlands.default,
+                requested=requested,
+            )
+        except NoStackError as exc:
+            raise NoStackError(f"{exc}{self.userlands.hint}") from exc
         output(choice.reason)
         return choice.stack, self.userlands.prepare(choice.stack, output=output)
 

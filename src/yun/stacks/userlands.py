@@ -24,6 +24,8 @@ CLOUD_FOUNDRY_STACKS = ("cflinuxfs3", "cflinuxfs4")
 
 class Userlands(Protocol):
     default: str
+    hint: str
+    """Added to a "no stack gives that version" failure: where other versions could come from."""
 
     def offered(self) -> dict[str, dict[str, str]]:
         """Each choice's runtime versions, default first."""
@@ -46,6 +48,10 @@ class HostUserland:
 
     def __init__(self, *, why: str = "process driver: apps run as host processes") -> None:
         self.why = why
+        self.hint = (
+            f" (apps run on this machine's own programs here: {why}; the stacks, with other"
+            " versions, are for the runc driver, as root)"
+        )
 
     def offered(self) -> dict[str, dict[str, str]]:
         return {HOST: dict(_host_versions())}
@@ -72,6 +78,7 @@ class BuiltStacks:
             raise ValueError(f"YUN_STACK={default!r} is not a stack (stacks: {names})")
         self.store = store
         self.default = default
+        self.hint = ""
 
     def offered(self) -> dict[str, dict[str, str]]:
         names = [self.default, *sorted((n for n in STACKS if n != self.default), key=_newest)]
