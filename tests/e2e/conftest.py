@@ -77,12 +77,19 @@ class Platform:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError(f"yun server exited:\n{self.server_log_tail()}")
-            try:
-                httpx.get(f"http://127.0.0.1:{self.api_port}/v3/info", timeout=1)
-                return
-            except httpx.HTTPError:
-                time.sleep(0.2)
+                tail = self.server_log_tail()
+                taken = "already in use" in tail.lower()
+                raise (PortTaken if taken else AssertionError)(f"yun server exited:\n{tail}")
+            try:  # this server's answer, not another process's on a port it was given
+                info = httpx.get(f"http://127.0.0.1:{self.api_port}/v3/info", timeout=1)
+                if info.status_code == 200 and info.json().get("name") == "yun":
+                    time.sleep(0.3)  # a server that could not bind its API port exits now
+                    if self.proc.poll() is None:
+                        return
+                    continue
+            except (httpx.HTTPError, ValueError):
+                pass
+            time.sleep(0.2)
         raise AssertionError(f"yun server did not answer:\n{self.server_log_tail()}")
 
     def stop_server(self) -> None:
@@ -119,12 +126,11 @@ class Platform:
         raise AssertionError(f"{host}{path} never answered {expect!r}; last: {last}")
 
 
-@contextmanager
-def launch(base: Path, extra_env: dict[str, str] | None = None) -> Iterator[Platform]:
-    """A logged-in `yun server` with its own home, config and free ports under `base`."""
-    if shutil.which("haproxy") is None:
-        pytest.skip("haproxy is not installed (make test installs it)")
-    home = base / "home"
+class PortTaken(AssertionError):
+    """The server could not bind one of the free ports it was given."""
+
+
+def _platform(base: Path, home: Path, extra_env: dict[str, str] | None) -> Platform:
     env = {k: v for k, v in os.environ.items() if not k.startswith("YUN_")}
     api_port, router_port = free_port(), free_port()
     env.update(
@@ -141,15 +147,34 @@ def launch(base: Path, extra_env: dict[str, str] | None = None) -> Iterator[Plat
             **(extra_env or {}),
         }
     )
-    home.mkdir()
-    plat = Platform(
+    return Platform(
         home=home,
         env=env,
         api_port=api_port,
         router_port=router_port,
         log_path=base / "server.log",
     )
-    plat.start()
+
+
+@contextmanager
+def launch(base: Path, extra_env: dict[str, str] | None = None) -> Iterator[Platform]:
+    """A logged-in `yun server` with its own home, config and free ports under `base`."""
+    if shutil.which("haproxy") is None:
+        pytest.skip("haproxy is not installed (make test installs it)")
+    home = base / "home"
+    home.mkdir()
+    for attempt in range(3):
+        plat = _platform(base, home, extra_env)
+        try:
+            plat.start()
+            break
+        except PortTaken:  # another process took a port between free_port() and the bind
+            subprocess.run(
+                [YUN, "server", "stop", "--all"], env=plat.env, capture_output=True, check=False
+            )
+            if attempt == 2:
+                raise
+    env, api_port = plat.env, plat.api_port
     try:
         plat.cli("login", "-a", f"http://127.0.0.1:{api_port}", "-u", "admin", "-p", "e2e-secret")
         yield plat

@@ -11,6 +11,7 @@ import functools
 import logging
 import os
 import shutil
+import socket
 import threading
 from pathlib import Path
 
@@ -67,6 +68,19 @@ class MissingTool(Exception):
     pass
 
 
+def _check_free(host: str, port: int) -> None:
+    """Stop before starting anything when the API's address is taken."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise MissingTool(
+                f"the API address {host}:{port} is in use ({exc.strerror}): another yun server,"
+                " or set YUN_API_PORT"
+            ) from exc
+
+
 class Platform:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -86,6 +100,7 @@ class Platform:
                 f"yun server needs HAProxy as its router, and {s.haproxy!r} was not found; "
                 "install it with `apt-get install haproxy` (as root) or set YUN_HAPROXY"
             )
+        _check_free(s.api_host, s.api_port)
         for path in (s.home, s.blobs_dir, s.logs_dir, s.instances_dir, s.router_dir, s.cache_dir):
             path.mkdir(parents=True, exist_ok=True)
         other = read_pid(self.pidfile)
