@@ -37,18 +37,28 @@ class Platform:
     log_path: Path = field(default_factory=Path)
 
     def cli(
-        self, *args: str, check: bool = True, timeout: float = 300, cwd: Path | None = None
+        self, *args: str, check: bool = True, timeout: float = 280, cwd: Path | None = None
     ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [YUN, *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-        )
+        """Run `yun ARGS`; the default timeout is under pytest's, so that a hang is reported
+        here with the server's thread stacks in its log tail."""
+        try:
+            result = subprocess.run(
+                [YUN, *args],
+                env=self.env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+            )
+        except subprocess.TimeoutExpired:
+            self.dump_threads()
+            raise AssertionError(
+                f"yun {' '.join(args)} took more than {timeout:g}s\n"
+                f"server log tail:\n{self.server_log_tail(400)}"
+            ) from None
         if check and result.returncode != 0:
+            self.dump_threads()
             raise AssertionError(
                 f"yun {' '.join(args)} exited {result.returncode}\n"
                 f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}\n"
@@ -102,6 +112,12 @@ class Platform:
             self.proc.kill()
             self.proc.wait(10)
         self.proc = None
+
+    def dump_threads(self) -> None:
+        """Have the server write its threads' stacks into its log (SIGUSR1), for a failure."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGUSR1)
+            time.sleep(0.5)
 
     def server_log_tail(self, lines: int = 60) -> str:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import signal
@@ -31,6 +32,8 @@ def server(ctx: typer.Context) -> None:
 
     settings = Settings.from_env()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # `kill -USR1 PID` writes every thread's stack to the log: what a hung server waits on.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         platform = Platform(settings)
         console.print(
