@@ -23,7 +23,7 @@ import tarfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-_DROPPED_MODE_BITS = 0o7000 | 0o022  # setuid, setgid, sticky; group and other write
+DROPPED_MODE_BITS = 0o7000 | 0o022  # setuid, setgid, sticky; group and other write
 
 
 class UnsafeArchive(tarfile.TarError):
@@ -53,7 +53,7 @@ def checked_members(members: Iterable[tarfile.TarInfo], root: str) -> Iterator[t
         _check(member, root)
         safe = copy.copy(member)
         if member.isfile() or member.isdir():
-            safe.mode = member.mode & ~_DROPPED_MODE_BITS
+            safe.mode = member.mode & ~DROPPED_MODE_BITS
         yield safe
 
 

@@ -49,7 +49,7 @@ class Timing:
     health_timeout: float = 60.0
     http_check_timeout: float = 1.0
     check_interval: float = 0.5
-    starting_check_interval: float = 0.1  # while an instance starts: it serves sooner
+    starting_check_interval: float = 0.05  # while an instance starts: it serves sooner
     liveness_interval: float = 5.0
     stop_grace: float = 10.0
     drain: float = 2.0  # an instance the router stopped sending to runs on this long, then stops

@@ -167,6 +167,10 @@ class Agent:
         """Run `spec` to completion, unsupervised (a release phase); see `oneoff`."""
         return run_once(self.driver, spec, root=self.root, output=output, timeout=timeout)
 
+    def keep_staged(self, droplet: Path, tree: Path) -> None:
+        """`droplet` was just packed from `tree`: the driver may keep the tree for starts."""
+        self.driver.keep_staged(droplet, tree=tree, root=self.root)
+
     def set_desired(self, specs: Sequence[InstanceSpec]) -> None:
         """The full desired set: missing slots start, unlisted ones stop, changed ones restart."""
         desired: dict[str, InstanceSpec] = {}

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import json
 import re
-import tarfile
+import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from yun import archives
+
+from .model import StagingError
 
 DROPLET_NAME = "droplet.tar.gz"
 STAGING_INFO = "staging_info.json"
@@ -57,14 +59,24 @@ def staging_info(
     }
 
 
-def pack(*, app_dir: Path, deps_dir: Path, info: Mapping[str, Any], into: Path) -> Path:
-    """Write the droplet at `into`; owners are reset so the archive does not leak build users."""
-    info_file = into.with_name(STAGING_INFO)
+def pack(*, work_dir: Path, info: Mapping[str, Any], into: Path) -> Path:
+    """Write the droplet of `work_dir/app` and `work_dir/deps` at `into`.
+
+    GNU tar does it in its own process: a server that stages while it serves other apps does not
+    pack file by file under its interpreter lock (three times slower there than alone). Owners
+    are reset so the archive does not leak build users; names are sorted, so the same tree
+    packs the same way."""
+    info_file = work_dir / STAGING_INFO
     info_file.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
-    with tarfile.open(into, "w:gz", compresslevel=1) as tar:  # fast: packing is on every push
-        tar.add(app_dir, arcname="app", filter=_anonymous)
-        tar.add(deps_dir, arcname="deps", filter=_anonymous)
-        tar.add(info_file, arcname=STAGING_INFO, filter=_anonymous)
+    argv = ["tar", "--create", "--file", str(into), "--directory", str(work_dir)]
+    argv += ["--use-compress-program", "gzip -1", "--sort=name"]  # fast: packing is on every push
+    argv += ["--owner=0", "--group=0", "--numeric-owner", "--", "app", "deps", STAGING_INFO]
+    done = subprocess.run(
+        argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        said = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
+        raise StagingError(f"packing the droplet failed: {said[0]}")  # the first says why
     return into
 
 
@@ -90,9 +102,3 @@ def find_staging_paths(*, app_dir: Path, deps_dir: Path, staging_root: Path) -> 
         if small and needle in path.read_bytes():
             found.append(path)
     return found
-
-
-def _anonymous(info: tarfile.TarInfo) -> tarfile.TarInfo:
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    return info

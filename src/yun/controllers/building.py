@@ -58,7 +58,9 @@ class BuildController:
         keep_droplets: int = 5,
         userlands: Userlands | None = None,
         release_phase: ReleasePhase | None = None,
+        keep_staged: Callable[[Path, Path], None] | None = None,
     ) -> None:
+        self.keep_staged = keep_staged  # (droplet, staged tree): the runtime may keep the tree
         self.sandbox = sandbox
         self.release_phase = release_phase
         self.userlands: Userlands = userlands or HostUserland()
@@ -181,6 +183,8 @@ class BuildController:
             raise
         digest = self.blobs.put_file(result.droplet)
         output(f"Uploaded droplet ({result.droplet.stat().st_size >> 10} KiB)")
+        if self.keep_staged is not None:
+            self.keep_staged(self.blobs.path(digest), result.droplet.parent)
         self._record(
             guid=guid,
             app_guid=app_guid,

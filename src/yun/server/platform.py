@@ -155,6 +155,7 @@ class Platform:
             keep_droplets=s.droplets_kept,
             userlands=self._userlands,
             release_phase=ReleasePhase(settings=s, blobs=blobs, runner=self._agent),
+            keep_staged=self._agent.keep_staged,
         )
         self._manager = Manager(
             [

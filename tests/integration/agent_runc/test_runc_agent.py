@@ -11,7 +11,7 @@ from tests.integration.agent.agent_world import FAST, Listener, running, wait_fo
 from tests.integration.agent_runc.runc_world import Containers, runc_spec
 
 from yun.agent import Agent, InstanceReport, InstanceState
-from yun.agent.drivers.runc_bundle import DROPLET_CACHE
+from yun.agent.drivers.droplet_cache import DROPLET_CACHE
 
 pytestmark = pytest.mark.integration
 

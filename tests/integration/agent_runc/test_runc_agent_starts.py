@@ -18,8 +18,8 @@ from tests.integration.agent_network.network_world import (
 from tests.integration.agent_runc.runc_world import Containers
 
 from yun.agent import Agent
+from yun.agent.drivers.droplet_cache import DROPLET_CACHE
 from yun.agent.drivers.runc import container_id
-from yun.agent.drivers.runc_bundle import DROPLET_CACHE
 from yun.agent.drivers.runc_network import NETNS_DIR, netns_name
 from yun.agent.network import CniNetwork
 

@@ -155,6 +155,9 @@ class FakeDriver:
     def remove(self, handle: Handle) -> None:
         shutil.rmtree(handle.run_dir, ignore_errors=True)
 
+    def keep_staged(self, droplet: Path, *, tree: Path, root: Path) -> None:
+        pass
+
     def listening_ports(self, handle: Handle) -> set[int]:
         if not self.processes[handle.pid or 0].alive:
             return set()

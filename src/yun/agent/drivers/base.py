@@ -91,6 +91,12 @@ class Driver(Protocol):
         when a start failed; empty when the driver cannot tell or the instance is gone."""
         return set()
 
+    def keep_staged(self, droplet: Path, *, tree: Path, root: Path) -> None:
+        """`droplet` was just packed from `tree` (`app/`, `deps/`, `staging_info.json`) on
+        this machine: a driver that keeps unpacked droplets under `root` (the agent's) may move
+        the tree there, so instances start without unpacking. Doing nothing is correct."""
+        ...
+
     def to_dict(self, handle: Handle) -> dict[str, Any]: ...
 
     def adopt(self, saved: Mapping[str, Any]) -> Handle | None:

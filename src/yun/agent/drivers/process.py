@@ -251,6 +251,9 @@ class ProcessDriver:
         stats = (_read_stat(pid) for pid in _group_members(pgid))
         return sum(stat.cpu_ticks for stat in stats if stat is not None) / CLOCK_TICKS
 
+    def keep_staged(self, droplet: Path, *, tree: Path, root: Path) -> None:
+        """Nothing: each start unpacks the droplet into the instance's own folder."""
+
     def listening_ports(self, handle: Handle) -> set[int]:
         """TCP ports the sockets of the instance's live process group listen on."""
         if handle.pid is None or not self._group_is_ours(handle):

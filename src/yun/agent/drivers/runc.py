@@ -37,6 +37,7 @@ from typing import Any
 
 from yun.agent.drivers.base import ExitStatus, Handle, Usage, handle_from_dict, handle_to_dict
 from yun.agent.drivers.cgroups import Cgroup, swap_accounting
+from yun.agent.drivers.droplet_cache import DROPLET_CACHE, adopt, extract_droplet
 from yun.agent.drivers.listeners import ports_of_namespace, ports_of_processes
 from yun.agent.drivers.oci import (
     APP_DIR,
@@ -53,13 +54,7 @@ from yun.agent.drivers.oci import (
     host_stack,
 )
 from yun.agent.drivers.process import HOOK_RUNNER
-from yun.agent.drivers.runc_bundle import (
-    chown_tree,
-    disk_usage,
-    extract_droplet,
-    make_rootfs,
-    write_config,
-)
+from yun.agent.drivers.runc_bundle import chown_tree, disk_usage, make_rootfs, write_config
 from yun.agent.drivers.runc_cli import Runc, RuncError
 from yun.agent.drivers.runc_image import (
     LIFECYCLE,
@@ -230,6 +225,11 @@ class RuncDriver:
             },
             ports=ports,
         )
+
+    def keep_staged(self, droplet: Path, *, tree: Path, root: Path) -> None:
+        """Move the staged tree into the droplet cache under `root`: the release phase and
+        the first instances copy it instead of unpacking the droplet."""
+        adopt(droplet, root / DROPLET_CACHE, tree=tree)
 
     def _environment(
         self, spec: InstanceSpec, env: Mapping[str, str], *, address: str, port: int

@@ -162,7 +162,8 @@ class RuncStaging:
         directory = self.sessions_dir / sid
         netns: str | None = None
         try:
-            self._remove(sid)  # a session of the same name must not be left over
+            if self._left_over(sid):  # a session of the same name must not be in the way
+                self._remove(sid)
             directory.mkdir(mode=0o700, parents=True)
             address = "127.0.1.1"
             dns: tuple[str, ...] = ()
@@ -201,6 +202,12 @@ class RuncStaging:
         for sid in swept:
             self._remove(sid)
         return swept
+
+    def _left_over(self, sid: str) -> bool:
+        """Whether an earlier session `sid` left its folder or network namespace (checked
+        instead of removing blindly: releasing an address no one holds costs a CNI call)."""
+        netns = named_netns_path(netns_name(sid))
+        return (self.sessions_dir / sid).exists() or (self.network is not None and netns.exists())
 
     def _remove(self, sid: str) -> None:
         """Containers, network, namespace and folder of session `sid`; idempotent, never raises

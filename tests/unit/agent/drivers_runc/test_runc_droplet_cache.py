@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
+import socket
 import stat
 import tarfile
 import threading
@@ -16,7 +18,8 @@ import pytest
 from tests.helpers import write_droplet
 
 from yun import archives
-from yun.agent.drivers.runc_bundle import CACHE_KEEP, DROPLET_CACHE, extract_droplet
+from yun.agent.drivers.droplet_cache import CACHE_KEEP, DROPLET_CACHE, adopt, extract_droplet
+from yun.builder import droplets
 
 MTIME = 1_600_000_000  # what the droplet says; Python trusts a .pyc only if its source keeps it
 
@@ -138,3 +141,85 @@ def test_a_droplet_reaching_outside_is_refused_and_leaves_nothing(tmp_path: Path
     assert not (tmp_path / "instances" / "escape.txt").exists()
     assert list((tmp_path / "instances" / DROPLET_CACHE).iterdir()) == []
     assert list(run.iterdir()) == []
+
+
+def staged_tree(work: Path) -> Path:
+    """A staging folder as buildpacks leave it, odd modes and a leftover socket included."""
+    (work / "app/sub").mkdir(parents=True)
+    (work / "app/server.py").write_text("print('hi')\n")
+    (work / "app/shared.txt").write_text("everyone writes\n")
+    (work / "app/shared.txt").chmod(0o666)
+    (work / "app/tool").write_text("#!/bin/sh\n")
+    (work / "app/tool").chmod(0o4755)
+    (work / "app/current").symlink_to("server.py")
+    (work / "deps/0/bin").mkdir(parents=True)
+    (work / "deps/0/bin/python").symlink_to("/usr/bin/python3")  # outside: fine for a link
+    os.link(work / "app/server.py", work / "app/sub/again.py")
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(work / "app/daemon.sock"))
+    return work
+
+
+def tree_listing(top: Path) -> dict[str, tuple[str, int, int, str]]:
+    """What an instance would notice of a tree: kinds, modes, whole-second mtimes, contents."""
+    found: dict[str, tuple[str, int, int, str]] = {}
+    for path in sorted(top.rglob("*")):
+        info = path.lstat()
+        if path.is_symlink():
+            found[str(path.relative_to(top))] = ("link", 0, 0, str(path.readlink()))
+            continue
+        kind = "dir" if path.is_dir() else "file"
+        text = "" if path.is_dir() else path.read_text()
+        mtime = 0 if path.is_dir() else int(info.st_mtime)  # copying sets folders' times
+        found[str(path.relative_to(top))] = (kind, stat.S_IMODE(info.st_mode), mtime, text)
+    return found
+
+
+def test_a_staged_tree_serves_as_its_droplet_unpacked(tmp_path: Path, unpacks: list[Path]) -> None:
+    work = staged_tree(tmp_path / "staging")
+    droplet = droplets.pack(work_dir=work, info={"process_types": {}}, into=tmp_path / "d.tgz")
+    expected = tmp_path / "unpacked"
+    archives.extract_file(droplet, expected)
+    unpacks.clear()
+
+    cache = tmp_path / "instances" / DROPLET_CACHE
+    assert adopt(droplet, cache, tree=work)
+    assert not (work / "app").exists() and not (work / "deps").exists()  # moved, not copied
+    run = run_dir(tmp_path, "first")
+    extract_droplet(droplet, run)
+    assert unpacks == []  # the first start copied the adopted tree
+    assert tree_listing(run) == tree_listing(expected)
+    assert stat.S_IMODE((run / "app/shared.txt").stat().st_mode) == 0o644
+    assert stat.S_IMODE((run / "app/tool").stat().st_mode) == 0o755
+    assert not (run / "app/daemon.sock").exists()
+
+
+def test_a_droplet_already_cached_leaves_the_staged_tree_alone(tmp_path: Path) -> None:
+    work = staged_tree(tmp_path / "staging")
+    droplet = droplets.pack(work_dir=work, info={}, into=tmp_path / "d.tgz")
+    cache = tmp_path / "instances" / DROPLET_CACHE
+    extract_droplet(droplet, run_dir(tmp_path, "first"))  # unpacked it
+    assert not adopt(droplet, cache, tree=work)
+    assert (work / "app/server.py").read_text() == "print('hi')\n"
+    assert len(list(cache.iterdir())) == 1
+
+
+def test_a_tree_that_cannot_be_moved_is_unpacked_at_the_first_start(
+    tmp_path: Path, unpacks: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    work = staged_tree(tmp_path / "staging")
+    droplet = droplets.pack(work_dir=work, info={}, into=tmp_path / "d.tgz")
+    cache = tmp_path / "instances" / DROPLET_CACHE
+
+    def other_filesystem(source: str | Path, target: str | Path) -> None:
+        raise OSError(18, "Invalid cross-device link")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "rename", other_filesystem)
+        assert not adopt(droplet, cache, tree=work)
+    assert list(cache.iterdir()) == []
+    run = run_dir(tmp_path, "first")
+    extract_droplet(droplet, run)
+    assert unpacks == [droplet]
+    assert (run / "app/server.py").read_text() == "print('hi')\n"
+    shutil.rmtree(work)
