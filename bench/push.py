@@ -43,6 +43,7 @@ YUN = str(Path(sys.executable).parent / "yun")
 # One client for every poll: `httpx.get` builds a client (and a TLS context) per call, ~20 ms
 # of CPU that would compete with what is measured on a 2-core machine. A new connection each
 # time, as a new visitor makes (a kept-alive one would stay with a router worker of before).
+SETTLE = 5.0  # seconds of quiet before each timed step
 POLL = httpx.Client(timeout=2, trust_env=False, headers={"Connection": "close"})
 
 
@@ -76,6 +77,14 @@ def wait_text(url: str, host: str, text: str, timeout: float = 300) -> None:
             pass
         time.sleep(0.02)
     raise SystemExit(f"{url} never answered {text!r} within {timeout}s")
+
+
+def settle() -> None:
+    """Let the disk catch up before a timed step: deleting the previous run's folders leaves
+    ext4 (mounted with `discard` here) creating files ten times slower for seconds after, which
+    would be charged to whichever step came next. Pushes and the baseline get the same pause."""
+    os.sync()
+    time.sleep(SETTLE)
 
 
 def timed_push(env: dict[str, str], app_dir: Path, router_port: int, text: str) -> float:
@@ -160,14 +169,17 @@ def one_run(work: Path, stack: str | None) -> tuple[float, float, float]:
             check=True,
             capture_output=True,
         )
+        settle()
         cold = timed_push(env, app_dir, router_port, "Hello from Yun!")
         code = (app_dir / "app.py").read_text()
         (app_dir / "app.py").write_text(code.replace("Hello from Yun!", "Hello again!"))
+        settle()
         warm = timed_push(env, app_dir, router_port, "Hello again!")
     finally:
         server.terminate()
         server.wait(30)
         subprocess.run([YUN, "server", "stop", "--all"], env=env, capture_output=True, check=False)
+    settle()
     hand = by_hand(app_dir, work)
     return cold, warm, hand
 

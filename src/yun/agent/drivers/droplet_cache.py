@@ -5,14 +5,16 @@ copied from there into every run dir with `cp -a`: untarring a few hundred files
 ~0.2 s of CPU under the interpreter lock, the copy ~20 ms in another process, so parallel starts
 stay parallel. Each instance still gets its own writable copy (no hard links into the cache).
 
-A droplet just staged on this machine need not be unpacked at all: the staging folder it was
-packed from already holds the tree. `adopt` moves that tree into the cache under the droplet's
-key, with the modes unpacking would have given, so the release phase and the first instances of
-a push start without unpacking (about a quarter of a warm push's time with containers). Where it
-cannot (another filesystem), the first start unpacks as before.
+A droplet just staged on this machine need not be unpacked, nor even copied, for its first
+start: the staging folder it was packed from already holds the tree. `adopt` parks that tree
+beside the cache, with the modes unpacking would have given, and the next start of the droplet
+(the release phase, or the first instance of a push) moves it into its run dir. Creating a few
+hundred files is what a warm push spent most of its time on with containers (0.2-0.4 s a copy
+while the disk is busy with the staging's own writes). Later starts copy from the cache as
+above. Where the tree cannot be moved (another filesystem), starts unpack as before.
 
-Entries are keyed by the droplet file's path, size and mtime; unused entries expire after
-`CACHE_KEEP`.
+Entries are keyed by the droplet file's path, size and mtime; unused entries (and parked trees
+no start took) expire after `CACHE_KEEP`.
 """
 
 from __future__ import annotations
@@ -41,9 +43,13 @@ _unpacking: dict[Path, threading.Lock] = {}  # one unpacking at a time per entry
 
 
 def extract_droplet(droplet: Path, run_dir: Path) -> None:
-    """Put the droplet's `app/`, `deps/` and `staging_info.json` into the run dir: a copy of
-    the droplet as unpacked once into the cache in `run_dir`'s parent."""
-    source = unpacked_droplet(droplet, run_dir.parent / DROPLET_CACHE)
+    """Put the droplet's `app/`, `deps/` and `staging_info.json` into the run dir: the tree it
+    was staged from while no start has taken it (moved), else a copy of the droplet as unpacked
+    once into the cache in `run_dir`'s parent."""
+    cache = run_dir.parent / DROPLET_CACHE
+    if _take_staged(droplet, cache, into=run_dir):
+        return
+    source = unpacked_droplet(droplet, cache)
     names = sorted(os.listdir(source))
     if not names:
         return
@@ -75,22 +81,22 @@ def unpacked_droplet(droplet: Path, cache: Path) -> Path:
 
 
 def adopt(droplet: Path, cache: Path, *, tree: Path) -> bool:
-    """Make `tree` (the folder `droplet` was packed from) the droplet's entry in `cache`, moving
-    its `app/`, `deps/` and `staging_info.json`; False, with the tree left for its owner to
-    delete, when the entry exists already or the move is not possible."""
-    entry = _entry(droplet, cache)
-    with _entry_lock(entry):
-        if entry.is_dir():
+    """Park `tree` (the folder `droplet` was packed from) in `cache` for the droplet's next
+    start to take, moving its `app/`, `deps/` and `staging_info.json`; False, with the tree left
+    for its owner to delete, when one is parked already or the move is not possible."""
+    staged = _staged(droplet, cache)
+    with _entry_lock(staged):
+        if staged.is_dir():
             return False
         cache.mkdir(mode=0o700, parents=True, exist_ok=True)
-        partial = entry.with_name(f".{entry.name}-{uuid.uuid4().hex[:8]}")
+        partial = staged.with_name(f"{staged.name}-{uuid.uuid4().hex[:8]}")
         try:
             partial.mkdir(mode=0o700)
             for name in DROPLET_MEMBERS:
                 if (tree / name).exists():
                     os.rename(tree / name, partial / name)
             _as_unpacked(partial)
-            partial.rename(entry)
+            partial.rename(staged)
         except OSError as exc:
             log.info("droplet %s will be unpacked at its first start: %s", droplet.name, exc)
             shutil.rmtree(partial, ignore_errors=True)
@@ -98,10 +104,31 @@ def adopt(droplet: Path, cache: Path, *, tree: Path) -> bool:
     return True
 
 
+def _take_staged(droplet: Path, cache: Path, *, into: Path) -> bool:
+    """Move the parked staged tree of `droplet` into `into`; False when there is none."""
+    staged = _staged(droplet, cache)
+    with _entry_lock(staged):
+        if not staged.is_dir():
+            return False
+        claimed = staged.with_name(f"{staged.name}-{uuid.uuid4().hex[:8]}")
+        staged.rename(claimed)  # one start takes it, even if moving it fails half-way
+    try:
+        for name in os.listdir(claimed):
+            os.rename(claimed / name, into / name)
+    finally:
+        shutil.rmtree(claimed, ignore_errors=True)
+    return True
+
+
 def _entry(droplet: Path, cache: Path) -> Path:
     info = droplet.stat()
     identity = f"{droplet.resolve()}\0{info.st_size}\0{info.st_mtime_ns}"
     return cache / hashlib.sha256(identity.encode()).hexdigest()[:32]
+
+
+def _staged(droplet: Path, cache: Path) -> Path:
+    entry = _entry(droplet, cache)
+    return entry.with_name(f".staged-{entry.name}")
 
 
 def _entry_lock(entry: Path) -> threading.Lock:

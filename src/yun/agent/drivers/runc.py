@@ -227,8 +227,8 @@ class RuncDriver:
         )
 
     def keep_staged(self, droplet: Path, *, tree: Path, root: Path) -> None:
-        """Move the staged tree into the droplet cache under `root`: the release phase and
-        the first instances copy it instead of unpacking the droplet."""
+        """Park the staged tree beside the droplet cache under `root`: the droplet's next start
+        (its release phase or first instance) takes it instead of unpacking or copying."""
         adopt(droplet, root / DROPLET_CACHE, tree=tree)
 
     def _environment(

@@ -185,22 +185,30 @@ def test_a_staged_tree_serves_as_its_droplet_unpacked(tmp_path: Path, unpacks: l
     cache = tmp_path / "instances" / DROPLET_CACHE
     assert adopt(droplet, cache, tree=work)
     assert not (work / "app").exists() and not (work / "deps").exists()  # moved, not copied
-    run = run_dir(tmp_path, "first")
-    extract_droplet(droplet, run)
-    assert unpacks == []  # the first start copied the adopted tree
-    assert tree_listing(run) == tree_listing(expected)
-    assert stat.S_IMODE((run / "app/shared.txt").stat().st_mode) == 0o644
-    assert stat.S_IMODE((run / "app/tool").stat().st_mode) == 0o755
-    assert not (run / "app/daemon.sock").exists()
+    first = run_dir(tmp_path, "first")
+    extract_droplet(droplet, first)
+    assert unpacks == []  # the first start took the staged tree
+    assert tree_listing(first) == tree_listing(expected)
+    assert stat.S_IMODE((first / "app/shared.txt").stat().st_mode) == 0o644
+    assert stat.S_IMODE((first / "app/tool").stat().st_mode) == 0o755
+    assert not (first / "app/daemon.sock").exists()
+
+    (first / "app/server.py").write_text("changed by the first instance\n")
+    second = run_dir(tmp_path, "second")
+    extract_droplet(droplet, second)  # from the droplet itself: the staged tree is the first's
+    assert unpacks == [droplet]
+    assert tree_listing(second) == tree_listing(expected)
 
 
-def test_a_droplet_already_cached_leaves_the_staged_tree_alone(tmp_path: Path) -> None:
-    work = staged_tree(tmp_path / "staging")
-    droplet = droplets.pack(work_dir=work, info={}, into=tmp_path / "d.tgz")
+def test_a_tree_parked_already_leaves_the_next_one_alone(tmp_path: Path) -> None:
+    droplet = droplets.pack(
+        work_dir=staged_tree(tmp_path / "one"), info={}, into=tmp_path / "d.tgz"
+    )
     cache = tmp_path / "instances" / DROPLET_CACHE
-    extract_droplet(droplet, run_dir(tmp_path, "first"))  # unpacked it
-    assert not adopt(droplet, cache, tree=work)
-    assert (work / "app/server.py").read_text() == "print('hi')\n"
+    assert adopt(droplet, cache, tree=tmp_path / "one")
+    other = staged_tree(tmp_path / "other")
+    assert not adopt(droplet, cache, tree=other)
+    assert (other / "app/server.py").read_text() == "print('hi')\n"
     assert len(list(cache.iterdir())) == 1
 
 
