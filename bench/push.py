@@ -7,7 +7,8 @@ Runs a private `yun server` on free loopback ports and measures two pushes:
           reused; requirements unchanged, so the installed packages are reused);
 each until the router answers with the pushed code's text (the old revision's answers do not
 count), and, as a same-run baseline, doing it by hand: a fresh venv, `pip install -r
-requirements.txt`, start `app.py`, first 200 (what the platform replaces).
+requirements.txt`, start `app.py`, first 200 (what the platform replaces). Each timed step
+starts after the disk has settled (see `settle`).
 
 With `--stack NAME` (repeatable; the runc driver, as root) each stack is measured in turn, the
 app staged and run on it (`host`: the host's own /usr, no stack); stacks come from the shared
