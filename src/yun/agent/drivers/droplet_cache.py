@@ -84,7 +84,11 @@ def adopt(droplet: Path, cache: Path, *, tree: Path) -> bool:
     """Park `tree` (the folder `droplet` was packed from) in `cache` for the droplet's next
     start to take, moving its `app/`, `deps/` and `staging_info.json`; False, with the tree left
     for its owner to delete, when one is parked already or the move is not possible."""
-    staged = _staged(droplet, cache)
+    try:
+        staged = _staged(droplet, cache)
+    except OSError as exc:  # a speed-up only: staging must not fail for it
+        log.info("droplet %s will be unpacked at its first start: %s", droplet.name, exc)
+        return False
     with _entry_lock(staged):
         if staged.is_dir():
             return False

@@ -231,3 +231,9 @@ def test_a_tree_that_cannot_be_moved_is_unpacked_at_the_first_start(
     assert unpacks == [droplet]
     assert (run / "app/server.py").read_text() == "print('hi')\n"
     shutil.rmtree(work)
+
+
+def test_a_droplet_gone_before_its_tree_is_parked_is_no_error(tmp_path: Path) -> None:
+    work = staged_tree(tmp_path / "staging")
+    assert not adopt(tmp_path / "gone.tgz", tmp_path / "instances" / DROPLET_CACHE, tree=work)
+    assert (work / "app/server.py").exists()
