@@ -1,6 +1,6 @@
-"""Heroku's release phase: a Procfile `release:` command runs once per new droplet, before the
-new revision takes traffic; its output is part of the push; a failing one keeps the running
-revision serving and fails the push."""
+"""Heroku's release phase: a Procfile `release:` command runs once per new release (a droplet, a
+new environment, a rollback), before the new revision takes traffic; its output is part of the
+push or the restart; a failing one keeps the running revision serving and fails the command."""
 
 from __future__ import annotations
 
@@ -42,7 +42,14 @@ with open(os.environ["MIGRATIONS"], "a") as f:
 """
 
 
-def _app(folder: Path, *, version: str, migrations: Path, broken: bool = False) -> Path:
+def _app(
+    folder: Path,
+    *,
+    version: str,
+    migrations: Path,
+    broken: bool = False,
+    name: str = "release-phase",
+) -> Path:
     folder.mkdir(exist_ok=True)
     (folder / "app.py").write_text(APP)
     (folder / "migrate.py").write_text(MIGRATE)
@@ -50,7 +57,7 @@ def _app(folder: Path, *, version: str, migrations: Path, broken: bool = False) 
     env = f"    VERSION: '{version}'\n    MIGRATIONS: {migrations}\n"
     env += f"    BREAK_MIGRATION: '{'1' if broken else ''}'\n"  # manifests never unset a variable
     (folder / "manifest.yml").write_text(
-        f"applications:\n- name: release-phase\n  memory: 128M\n  env:\n{env}"
+        f"applications:\n- name: {name}\n  memory: 128M\n  env:\n{env}"
     )
     return folder
 
@@ -85,3 +92,40 @@ def test_the_release_command_runs_before_traffic_and_a_failing_one_keeps_the_old
     _app(folder, version="3", migrations=migrations)
     platform.cli("push", "-p", str(folder))
     assert platform.wait_for("release-phase", "version 3").text == "version 3; migrated: r1 r3 "
+
+
+def test_a_new_environment_and_a_rollback_run_the_release_command_a_restart_alone_does_not(
+    platform: Platform, tmp_path: Path
+) -> None:
+    migrations = tmp_path / "migrations.txt"
+    migrations.write_text("")
+    folder = _app(tmp_path / "app", version="1", migrations=migrations, name="migrating")
+    platform.cli("push", "-p", str(folder))
+    assert platform.wait_for("migrating", "r1 ").text == "version 1; migrated: r1 "
+
+    platform.cli("set-env", "migrating", "DATABASE_URL", "postgres://db.internal/new")
+    restarted = platform.cli("restart", "migrating")
+    assert "running its release command: python migrate.py" in restarted.stdout
+    assert "release: migrating the database for revision 2" in restarted.stdout
+    assert "deployed: revision 2 serves" in restarted.stdout
+    assert platform.get("migrating").text == "version 1; migrated: r1 r2 "
+    logged = platform.cli("logs", "migrating", "--recent").stdout
+    assert "migrating the database for revision 2" in logged
+
+    platform.cli("restart", "migrating")  # nothing changed: no release
+    assert migrations.read_text() == "r1 r2 "
+
+    platform.cli("set-env", "migrating", "BREAK_MIGRATION", "1")
+    failed = platform.cli("restart", "migrating", check=False)
+    assert failed.returncode != 0
+    said = failed.stdout + failed.stderr
+    assert "release: error: relation users already exists" in said
+    assert "release command `python migrate.py` failed: exited with 3" in said
+    assert "revision 3 serves" in said  # revision 4 never took traffic
+    assert "Traceback" not in said
+    assert platform.get("migrating").text == "version 1; migrated: r1 r2 "
+
+    # revision 1: no DATABASE_URL, no BREAK_MIGRATION (back to 2 would be what serves: no run)
+    rolled = platform.cli("rollback", "migrating", "--version", "1")
+    assert "release: migrating the database for revision 5" in rolled.stdout
+    assert platform.wait_for("migrating", "r5 ").text == "version 1; migrated: r1 r2 r5 "

@@ -115,7 +115,9 @@ def _set_state(
             )
             assert revision is not None
             plan = (options or ReleaseOptions()).plan()
-            deployment = release(session, app=app, revision=revision, actor=actor, plan=plan)
+            deployment = release(
+                session, app=app, revision=revision, actor=actor, plan=plan, release_command=True
+            )
         else:
             deployment = None
         app.state = state

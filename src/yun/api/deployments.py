@@ -169,7 +169,12 @@ def rollback(guid: str, body: RollbackBody, ctx: Ctx, user: CurrentUser) -> dict
         try:
             revision = rollback_revision(session, app=app, version=body.version, actor=user.name)
             deployment = release(
-                session, app=app, revision=revision, actor=user.name, plan=body.plan()
+                session,
+                app=app,
+                revision=revision,
+                actor=user.name,
+                plan=body.plan(),
+                release_command=True,
             )
         except ReleaseError as exc:
             raise ApiError(422, str(exc)) from exc

@@ -13,7 +13,7 @@ from yun.cli.output import CliError, Listing, age, console, print_json
 from yun.cli.session import client
 from yun.client import ApiClient
 
-ACTIVE = ("DEPLOYING", "CANCELING", "FAILING")
+ACTIVE = ("RELEASING", "DEPLOYING", "CANCELING", "FAILING")
 
 
 def release_options(
@@ -74,9 +74,10 @@ def follow(
         time.sleep(0.5)
     if deployment["state"] != "DEPLOYED":
         reason = deployment.get("reason") or deployment["state"].lower()
+        serving = deployment.get("from_version") or deployment["version"]  # turned back
         raise CliError(
             f"deployment of {name} {deployment['state'].lower()}: {reason};"
-            f" revision {deployment['version']} serves"
+            f" revision {serving} serves"
         )
     return deployment
 

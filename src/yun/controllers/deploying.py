@@ -17,7 +17,8 @@ by for `keep_seconds`, then lets it go.
 A new instance that crashes, a canary whose 5xx share is worse than the old side's by more than
 `error_margin`, or a user's cancel turns the deployment around (`releases.flip`): traffic goes
 back to the old side and the old revision's instances come back before the new ones go. A
-finished deployment makes its revision the app's current one.
+finished deployment makes its revision the app's current one. A deployment that waits for its
+revision's release command (RELEASING) is `releasing.ReleaseCommands`' until it starts moving.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from yun.controllers.releasing import ReleaseCommands
 from yun.controllers.runtime.managing import Result
 from yun.store import events
 from yun.store.models import App, Deployment, Instance, Process, Revision
@@ -88,7 +90,9 @@ class DeploymentController:
         responses: Callable[[], ResponseCounts] = _no_counts,
         error_margin: float = CANARY_ERROR_MARGIN,
         clock: Callable[[], float] = time.time,
+        release_commands: ReleaseCommands | None = None,
     ) -> None:
+        self.release_commands = release_commands  # runs what RELEASING deployments wait for
         self.store = store
         self.wake = wake
         self.responses = responses
@@ -96,6 +100,8 @@ class DeploymentController:
         self.clock = clock
 
     def reconcile(self, key: str) -> Result:
+        if self.release_commands is not None:
+            self.release_commands.start_waiting()
         moved = False
         with self.store.session() as session:
             active = list(session.scalars(select(Deployment).where(Deployment.state.in_(ACTIVE))))

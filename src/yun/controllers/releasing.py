@@ -1,5 +1,8 @@
-"""Heroku's release phase: a Procfile `release:` command runs once per new droplet, before the
-revision it becomes takes traffic.
+"""Heroku's release phase: a Procfile `release:` command runs once per new release, before the
+revision takes traffic: for a new droplet (the build controller runs it, as part of staging),
+and for a revision that brings a new environment, new service credentials or an older droplet
+back (a restart after `yun set-env`, a rollback: `ReleaseCommands` runs it for the RELEASING
+deployment `releases.release` made). Restarts that change nothing and scaling do not run it.
 
 It runs as a one-off on that droplet, on its stack, with the environment the revision's
 instances get (the app's variables, its services' credentials, `YUN_REVISION`), and the web
@@ -7,10 +10,18 @@ process's memory and disk limits, as Heroku runs it in a one-off dyno. Its outpu
 the staging output (`yun push` shows it live). Exit 0 lets the revision roll out; anything else
 keeps the running revision serving and fails the build with one line saying so, as a failed
 release phase does on Heroku. Typical commands: database migrations, cache warm-ups.
+
+For a deployment, the output goes to the app's log (`REL/0` lines) as it comes, and its last
+lines to the deployment's history (what `yun restart` and `yun deployments` show). A failure
+ends the deployment FAILED and the running revision keeps serving. A server stopped while a
+command runs runs it again when it starts (release commands should be safe to repeat, as on
+Heroku).
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,16 +30,23 @@ from sqlalchemy import select
 
 from yun.agent import ExitStatus, HealthCheckSpec, InstanceSpec
 from yun.blobstore import BlobStore
+from yun.logstore import LogStore
 from yun.settings import Settings
 from yun.stacks import HOST
-from yun.store.models import App, Droplet, Process, Revision
+from yun.store import events
+from yun.store.models import App, Deployment, Droplet, Process, Revision
+from yun.store.releases import note, plan_of, releasing, roll_out
+from yun.store.session import Store
 
 RELEASE = "release"
 RELEASE_TIMEOUT = 30 * 60.0  # seconds; Heroku allows an hour, a deploy should not wait that long
 DEFAULT_MEMORY_MB = 1024
 DEFAULT_DISK_MB = 1024
 
+SHOWN_LINES = 20  # of a deployment's release command's output, kept in its history
+LOG_SOURCE = "REL/0"
 Output = Callable[[str], None]
+log = logging.getLogger(__name__)
 
 
 class OneOffRunner(Protocol):
@@ -69,7 +87,7 @@ class ReleasePhase:
             process_type=RELEASE,
             index=0,
             droplet=self.blobs.path(droplet.blob),
-            command=release_command(droplet.process_types),
+            command=release_command(revision.commands),
             env=env,
             memory_mb=int(pinned.get("memory_mb") or (web and web.memory_mb) or DEFAULT_MEMORY_MB),
             disk_mb=int(pinned.get("disk_mb") or (web and web.disk_mb) or DEFAULT_DISK_MB),
@@ -85,3 +103,99 @@ class ReleasePhase:
             output("Release command succeeded")
             return None
         return f"release command `{spec.command}` failed: {status.reason}"
+
+
+class ReleaseCommands:
+    """Runs the release command of each RELEASING deployment, in a thread of its own (a
+    migration may take minutes; other apps' deployments go on meanwhile), then rolls the
+    revision out or fails the deployment."""
+
+    def __init__(
+        self, *, store: Store, logs: LogStore, phase: ReleasePhase, wake: Callable[[str], None]
+    ) -> None:
+        self.store = store
+        self.logs = logs
+        self.phase = phase
+        self.wake = wake
+        self._lock = threading.Lock()
+        self._running: set[str] = set()
+
+    def start_waiting(self) -> None:
+        """Start the command of every RELEASING deployment that has none running."""
+        with self.store.session() as session:
+            waiting = [deployment.guid for deployment in releasing(session)]
+        for guid in waiting:
+            with self._lock:
+                if guid in self._running:
+                    continue
+                self._running.add(guid)
+            threading.Thread(target=self._run, args=(guid,), name=f"release-{guid[:8]}").start()
+
+    def _run(self, guid: str) -> None:
+        try:
+            self._release(guid)
+        except Exception as exc:  # a bug must not leave the deployment waiting for ever
+            log.exception("release command of deployment %s", guid)
+            with self.store.session() as session:
+                deployment = session.get(Deployment, guid)
+                if deployment is not None and deployment.state == "RELEASING":
+                    deployment.state = "FAILED"
+                    deployment.reason = f"could not run the release command: {exc}"
+        finally:
+            with self._lock:
+                self._running.discard(guid)
+            for key in ("deployments", "instances", "routes"):
+                self.wake(key)
+
+    def _release(self, guid: str) -> None:
+        with self.store.session() as session:
+            deployment = session.get(Deployment, guid)
+            if deployment is None or deployment.state != "RELEASING":
+                return
+            app = session.get(App, deployment.app_guid)
+            revision = session.get(Revision, deployment.revision_guid)
+            droplet = session.get(Droplet, revision.droplet_guid) if revision else None
+            if app is None or revision is None or droplet is None:
+                deployment.state = "FAILED"
+                deployment.reason = "the app, its revision or its droplet is gone"
+                return
+            spec = self.phase.spec(session, app=app, revision=revision, droplet=droplet)
+            app_guid, revision_guid = app.guid, revision.guid
+        said: list[str] = []
+
+        def output(line: str) -> None:
+            said.append(line)
+            self.logs.append(app_guid, LOG_SOURCE, line)
+
+        failure = self.phase.run(spec, output=output)
+        with self.store.session() as session:
+            deployment = session.get(Deployment, guid)
+            app = session.get(App, app_guid)
+            revision = session.get(Revision, revision_guid)
+            if deployment is None or deployment.state != "RELEASING":
+                return  # superseded or gone meanwhile: its outcome no longer matters
+            for line in said[-SHOWN_LINES:]:
+                note(deployment, f"release: {line}")
+            if app is None or revision is None or app.state != "STARTED":
+                deployment.state = "CANCELED"
+                note(deployment, "the app was stopped")
+            elif failure is not None:
+                deployment.state = "FAILED"
+                deployment.reason = failure
+                revision.description = f"{revision.description} (release phase failed)"
+                events.record(
+                    session,
+                    type="app.deployment.failed",
+                    app=app,
+                    data={"deployment": guid, "reason": failure},
+                )
+            else:
+                plan = plan_of(deployment)
+                roll_out(
+                    session,
+                    app=app,
+                    revision=revision,
+                    actor=deployment.created_by,
+                    plan=plan,
+                    deployment=deployment,
+                )

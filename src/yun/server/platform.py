@@ -27,7 +27,7 @@ from yun.controllers.binding import BindingController
 from yun.controllers.building import BuildController
 from yun.controllers.deploying import DeploymentController
 from yun.controllers.provisioning import ServiceInstanceController
-from yun.controllers.releasing import ReleasePhase
+from yun.controllers.releasing import ReleaseCommands, ReleasePhase
 from yun.controllers.routing import RouteController
 from yun.controllers.runtime.managing import Manager
 from yun.controllers.scheduling import InstanceController, InstanceReporter
@@ -141,6 +141,7 @@ class Platform:
         self._drains = SyslogDrains(store=store, logs=logs)
         staging = staging_sandbox(s, driver)
         self._userlands = userlands(s, staging)
+        release_phase = ReleasePhase(settings=s, blobs=blobs, runner=self._agent)
         builds = BuildController(
             store=store,
             blobs=blobs,
@@ -154,7 +155,7 @@ class Platform:
             keep_revisions=s.revisions_kept,
             keep_droplets=s.droplets_kept,
             userlands=self._userlands,
-            release_phase=ReleasePhase(settings=s, blobs=blobs, runner=self._agent),
+            release_phase=release_phase,
             keep_staged=self._agent.keep_staged,
         )
         self._manager = Manager(
@@ -163,7 +164,14 @@ class Platform:
                 InstanceController(
                     store=store, blobs=blobs, settings=s, agent=self._agent, wake=wake
                 ),
-                DeploymentController(store=store, wake=wake, responses=haproxy.response_counts),
+                DeploymentController(
+                    store=store,
+                    wake=wake,
+                    responses=haproxy.response_counts,
+                    release_commands=ReleaseCommands(
+                        store=store, logs=logs, phase=release_phase, wake=wake
+                    ),
+                ),
                 AutoscaleController(
                     store=store,
                     metrics=PlatformMetrics(

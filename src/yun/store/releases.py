@@ -4,7 +4,9 @@ Every change that needs new instances (a droplet, an env change applied by a res
 command, memory or disk, a rollback) makes a Revision: the droplet, the environment, the
 process types' commands and each process's command and limits as they are now. `release` then
 hands it to the app: an app that is not running switches at once; a running one gets a
-Deployment that the deployment controller rolls forward (see `controllers/deploying.py`).
+Deployment that the deployment controller rolls forward (see `controllers/deploying.py`). A
+revision whose Procfile release command must run first waits in a RELEASING deployment
+(`controllers/releasing.py`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ STRATEGIES = ("rolling", "canary", "blue-green", "recreate")
 ACTIVE = ("DEPLOYING", "PAUSED", "CANCELING", "FAILING")
 """Deployment states that still move instances; the others are final."""
 DEFAULT_CANARY_STEPS = (10,)
+RELEASE_TYPE = "release"  # the Procfile process type Heroku runs once per release
 DEFAULT_BLUE_GREEN_KEEP = 60.0  # seconds the old side stands by after a blue-green switch
 
 
@@ -228,51 +231,57 @@ def release(
     revision: Revision,
     actor: str,
     plan: Plan | None = None,
+    release_command: bool = False,
 ) -> Deployment | None:
     """Make `revision` the app's: a Deployment (rolling, canary or blue-green) when the app
     runs another revision, else at once (returns None). A deployment still under way is
-    superseded."""
+    superseded.
+
+    With `release_command`, a revision that brings a new droplet, environment or services and
+    has a Procfile `release:` command gets a RELEASING deployment instead: the deployment
+    controller runs the command first and rolls the revision out (`roll_out`) only if it
+    succeeds, while whatever runs now keeps running (RELEASING is not ACTIVE). Builds run
+    their release command themselves and do not ask for this."""
     plan = plan or Plan()
     plan.check()
-    strategy, max_in_flight, keep_seconds = plan.strategy, plan.max_in_flight, plan.keep_seconds
-    canary_steps = list(plan.steps) if strategy == "canary" else []
-    running = app.state == "STARTED" and app.revision_guid is not None
-    current = active_deployment(session, app.guid)
-    if current is not None:
-        note(current, f"superseded by revision {revision.version}")
-        current.state = "SUPERSEDED"
-    if not running or strategy == "recreate" or app.revision_guid == revision.guid:
-        app.revision_guid = revision.guid
-        app.state = "STARTED"
-        return None
-    procs = session.scalars(select(Process).where(Process.app_guid == app.guid))
-    progress = {
-        p.type: {"old": _still_wanted(current, p, app.revision_guid), "new": 0}
-        for p in procs
-        if p.instances > 0
-    }
+    if release_command and needs_release_command(session, app=app, revision=revision):
+        return _releasing(session, app=app, revision=revision, actor=actor, plan=plan)
+    return roll_out(session, app=app, revision=revision, actor=actor, plan=plan)
+
+
+def needs_release_command(session: Session, *, app: App, revision: Revision) -> bool:
+    """Whether `revision` has a release command and differs from the app's current revision
+    in what the command may depend on (Heroku runs it for new code, config and rollbacks, not
+    for restarts or scaling)."""
+    if not str(revision.commands.get(RELEASE_TYPE) or "").strip():
+        return False
+    current = session.get(Revision, app.revision_guid) if app.revision_guid else None
+    return current is None or any(
+        getattr(current, field) != getattr(revision, field)
+        for field in ("droplet_guid", "env", "services")
+    )
+
+
+def _releasing(
+    session: Session, *, app: App, revision: Revision, actor: str, plan: Plan
+) -> Deployment:
+    for waiting in releasing(session, app.guid):
+        note(waiting, f"superseded by revision {revision.version}")
+        waiting.state = "SUPERSEDED"
     deployment = Deployment(
         app_guid=app.guid,
-        strategy=strategy,
-        state="DEPLOYING",
+        strategy=plan.strategy,
+        state="RELEASING",
         from_revision_guid=app.revision_guid,
         revision_guid=revision.guid,
-        max_in_flight=max_in_flight,
-        progress=progress,
-        steps=canary_steps,
-        step=0,
-        # Blue-green: the new side takes no traffic until all of it runs; canary: none until
-        # its first instances run (the controller then sets the step's share).
-        weight=0 if strategy in ("canary", "blue-green") else None,
-        keep_seconds=keep_seconds if strategy == "blue-green" else 0.0,
+        max_in_flight=plan.max_in_flight,
+        steps=list(plan.steps) if plan.strategy == "canary" else [],
+        keep_seconds=plan.keep_seconds if plan.strategy == "blue-green" else 0.0,
+        progress={},
         created_by=actor,
     )
-    how = {
-        "rolling": f"{max_in_flight} at a time",
-        "canary": "traffic steps " + ", ".join(f"{s}%" for s in canary_steps),
-        "blue-green": f"switching at once, old side kept {keep_seconds:g} s",
-    }
-    note(deployment, f"{strategy} deployment of revision {revision.version}: {how[strategy]}")
+    command = str(revision.commands[RELEASE_TYPE]).strip()
+    note(deployment, f"revision {revision.version}: running its release command: {command}")
     session.add(deployment)
     session.flush()
     events.record(
@@ -280,8 +289,99 @@ def release(
         type="audit.app.deployment.create",
         app=app,
         actor=actor,
-        data={"deployment": deployment.guid, "revision": revision.version, "strategy": strategy},
+        data={"deployment": deployment.guid, "revision": revision.version, "strategy": "release"},
     )
+    return deployment
+
+
+def releasing(session: Session, app_guid: str | None = None) -> list[Deployment]:
+    """Deployments waiting for their revision's release command (of one app, or all)."""
+    query = select(Deployment).where(Deployment.state == "RELEASING")
+    if app_guid is not None:
+        query = query.where(Deployment.app_guid == app_guid)
+    return list(session.scalars(query.order_by(Deployment.created_at)))
+
+
+def plan_of(deployment: Deployment) -> Plan:
+    """The plan a deployment was made with."""
+    return Plan(
+        strategy=deployment.strategy,
+        max_in_flight=deployment.max_in_flight,
+        steps=tuple(deployment.steps) or DEFAULT_CANARY_STEPS,
+        keep_seconds=deployment.keep_seconds or DEFAULT_BLUE_GREEN_KEEP,
+    )
+
+
+def roll_out(
+    session: Session,
+    *,
+    app: App,
+    revision: Revision,
+    actor: str,
+    plan: Plan,
+    deployment: Deployment | None = None,
+) -> Deployment | None:
+    """`release` without a release command: a DEPLOYING deployment (`deployment`, when one
+    waited for its release command, else a new one), or the revision at once."""
+    strategy, max_in_flight, keep_seconds = plan.strategy, plan.max_in_flight, plan.keep_seconds
+    canary_steps = list(plan.steps) if strategy == "canary" else []
+    running = app.state == "STARTED" and app.revision_guid is not None
+    for waiting in releasing(session, app.guid):
+        if waiting is not deployment:
+            note(waiting, f"superseded by revision {revision.version}")
+            waiting.state = "SUPERSEDED"
+    current = active_deployment(session, app.guid)
+    if current is not None:
+        note(current, f"superseded by revision {revision.version}")
+        current.state = "SUPERSEDED"
+    if not running or strategy == "recreate" or app.revision_guid == revision.guid:
+        app.revision_guid = revision.guid
+        app.state = "STARTED"
+        if deployment is not None:
+            deployment.state = "DEPLOYED"
+            note(deployment, f"deployed: revision {revision.version} serves")
+        return deployment
+    procs = session.scalars(select(Process).where(Process.app_guid == app.guid))
+    progress = {
+        p.type: {"old": _still_wanted(current, p, app.revision_guid), "new": 0}
+        for p in procs
+        if p.instances > 0
+    }
+    created = deployment is None
+    if deployment is None:
+        deployment = Deployment(app_guid=app.guid, created_by=actor)
+    deployment.strategy = strategy
+    deployment.state = "DEPLOYING"
+    deployment.from_revision_guid = app.revision_guid
+    deployment.revision_guid = revision.guid
+    deployment.max_in_flight = max_in_flight
+    deployment.progress = progress
+    deployment.steps = canary_steps
+    deployment.step = 0
+    # Blue-green: the new side takes no traffic until all of it runs; canary: none until its
+    # first instances run (the controller then sets the step's share).
+    deployment.weight = 0 if strategy in ("canary", "blue-green") else None
+    deployment.keep_seconds = keep_seconds if strategy == "blue-green" else 0.0
+    how = {
+        "rolling": f"{max_in_flight} at a time",
+        "canary": "traffic steps " + ", ".join(f"{s}%" for s in canary_steps),
+        "blue-green": f"switching at once, old side kept {keep_seconds:g} s",
+    }
+    note(deployment, f"{strategy} deployment of revision {revision.version}: {how[strategy]}")
+    if created:
+        session.add(deployment)
+        session.flush()
+        events.record(
+            session,
+            type="audit.app.deployment.create",
+            app=app,
+            actor=actor,
+            data={
+                "deployment": deployment.guid,
+                "revision": revision.version,
+                "strategy": strategy,
+            },
+        )
     return deployment
 
 
@@ -303,10 +403,17 @@ def note(deployment: Deployment, text: str) -> None:
 def cancel(session: Session, *, app: App, actor: str) -> Deployment:
     """Roll an active deployment back the way it came: the old revision's instances come back
     before the new ones go, so cancelling is as free of downtime as deploying."""
+    waiting = releasing(session, app.guid)
     deployment = active_deployment(session, app.guid)
-    if deployment is None or deployment.state not in ("DEPLOYING", "PAUSED"):
+    if waiting:  # its release command's outcome will not matter: nothing changed yet
+        deployment = waiting[-1]
+        deployment.state = "CANCELED"
+        deployment.reason = f"cancelled by {actor}"
+        note(deployment, deployment.reason)
+    elif deployment is None or deployment.state not in ("DEPLOYING", "PAUSED"):
         raise ReleaseError(f"app {app.name} has no deployment under way to cancel")
-    flip(deployment, state="CANCELING", reason=f"cancelled by {actor}")
+    else:
+        flip(deployment, state="CANCELING", reason=f"cancelled by {actor}")
     events.record(
         session,
         type="audit.app.deployment.cancel",
