@@ -282,16 +282,22 @@ def _releasing(
     )
     command = str(revision.commands[RELEASE_TYPE]).strip()
     note(deployment, f"revision {revision.version}: running its release command: {command}")
+    _add(session, deployment, app=app, revision=revision, strategy="release")
+    return deployment
+
+
+def _add(
+    session: Session, deployment: Deployment, *, app: App, revision: Revision, strategy: str
+) -> None:
     session.add(deployment)
     session.flush()
     events.record(
         session,
         type="audit.app.deployment.create",
         app=app,
-        actor=actor,
-        data={"deployment": deployment.guid, "revision": revision.version, "strategy": "release"},
+        actor=deployment.created_by,
+        data={"deployment": deployment.guid, "revision": revision.version, "strategy": strategy},
     )
-    return deployment
 
 
 def releasing(session: Session, app_guid: str | None = None) -> list[Deployment]:
@@ -369,19 +375,7 @@ def roll_out(
     }
     note(deployment, f"{strategy} deployment of revision {revision.version}: {how[strategy]}")
     if created:
-        session.add(deployment)
-        session.flush()
-        events.record(
-            session,
-            type="audit.app.deployment.create",
-            app=app,
-            actor=actor,
-            data={
-                "deployment": deployment.guid,
-                "revision": revision.version,
-                "strategy": strategy,
-            },
-        )
+        _add(session, deployment, app=app, revision=revision, strategy=strategy)
     return deployment
 
 
