@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from yun.api.domains import check_usable
 from yun.api.errors import ApiError
 from yun.api.routes import set_options
 from yun.manifest import AppSpec, HealthCheck
@@ -111,6 +112,8 @@ def split_route(session: Session, route: str, *, where: str) -> tuple[str, Domai
     path = ("/" + path.rstrip("/")) if slash and path.strip("/") else ""
     domains = sorted(session.scalars(select(Domain)), key=lambda d: -len(d.name))
     for domain in domains:
+        if hostpart == domain.name and domain.org_guid is not None:
+            return "", domain, path  # a private domain's apex, e.g. example.com
         if hostpart == domain.name:
             raise ApiError(422, f"{where}: {route!r} needs a host name before {domain.name}")
         if hostpart.endswith("." + domain.name):
@@ -132,6 +135,7 @@ def map_route(
             Route.host == host, Route.domain_guid == domain.guid, Route.path == path
         )
     )
+    check_usable(session, domain, space_guid=app.space_guid)
     if route is None:
         route = Route(host=host, domain_guid=domain.guid, path=path, space_guid=app.space_guid)
         session.add(route)

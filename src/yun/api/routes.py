@@ -15,6 +15,7 @@ from yun.api.errors import ApiError, not_found
 from yun.api.lookups import get_app
 from yun.settings import Settings
 from yun.store.models import App, Domain, Route, RouteMapping, TcpRoute
+from yun.store.queries import hostname
 from yun.store.releases import next_revision, release
 from yun.store.tcp_routes import TcpPortTaken, TcpRouteError, claim_tcp_route
 
@@ -54,19 +55,36 @@ def route_view(session: Session, route: Route) -> dict[str, Any]:
     ]
     return {
         "guid": route.guid,
-        "url": f"{route.host}.{domain.name if domain else '?'}{route.path}",
+        "url": f"{hostname(route.host, domain.name) if domain else '?'}{route.path}",
         "host": route.host,
         "domain": domain.name if domain else "",
         "path": route.path,
+        "space_guid": route.space_guid,
         "apps": apps,
         "options": {"loadbalancing": "round-robin", "sticky": True, **(route.options or {})},
     }
 
 
 @router.get("/v3/routes")
-def list_routes(ctx: Ctx, _user: CurrentUser) -> dict[str, Any]:
+def list_routes(
+    ctx: Ctx,
+    _user: CurrentUser,
+    domain: str | None = None,
+    host: str | None = None,
+    path: str | None = None,
+) -> dict[str, Any]:
+    """Every route, or those of `domain` (and `host`, `path`: `yun check-route`)."""
     with ctx.store.session() as session:
-        rows = session.scalars(select(Route).order_by(Route.host, Route.path))
+        query = select(Route).order_by(Route.host, Route.path)
+        if domain is not None:
+            query = query.join(Domain, Domain.guid == Route.domain_guid).where(
+                Domain.name == domain.strip().lower()
+            )
+        if host is not None:
+            query = query.where(Route.host == host.strip().lower())
+        if path is not None:
+            query = query.where(Route.path == path.strip().rstrip("/"))
+        rows = session.scalars(query)
         return {"resources": [route_view(session, route) for route in rows]}
 
 

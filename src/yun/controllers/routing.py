@@ -35,6 +35,7 @@ from yun.store.models import (
     RouteMapping,
     TcpRoute,
 )
+from yun.store.queries import hostname
 from yun.store.releases import active_deployment
 from yun.store.session import Store
 
@@ -74,13 +75,14 @@ class RouteController:
                 .join(Domain, Domain.guid == Route.domain_guid)
                 .join(RouteMapping, RouteMapping.route_guid == Route.guid)
                 .join(App, App.guid == RouteMapping.app_guid)
+                .where(Domain.internal.is_(False))  # app-to-app names: not the router's
                 .order_by(Route.host, Route.path)
             )
             grouped: dict[tuple[str, str, str], list[tuple[App, str]]] = {}
             route_options: dict[str, dict[str, Any]] = {}
             for route, domain, mapping, app in session.execute(query):
                 route_options[route.guid] = dict(route.options or {})
-                key = (f"{route.host}.{domain.name}", route.path, route.guid)
+                key = (hostname(route.host, domain.name), route.path, route.guid)
                 grouped.setdefault(key, []).append((app, mapping.process_type))
             for (host, path, route_guid), targets in grouped.items():
                 servers: list[Server] = []

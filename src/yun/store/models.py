@@ -58,8 +58,15 @@ class Space(Resource):
 
 
 class Domain(Resource):
+    """A domain routes are made under: shared by every org (`org_guid` None) or private to one
+    org; `internal` ones are for app-to-app names, not served by the router."""
+
     __tablename__ = "domains"
     name: Mapped[str] = mapped_column(String(255), unique=True)
+    org_guid: Mapped[str | None] = mapped_column(
+        ForeignKey("orgs.guid", ondelete="CASCADE"), default=None
+    )
+    internal: Mapped[bool] = mapped_column(default=False)
 
 
 class App(Resource):

@@ -17,4 +17,13 @@ def route_urls(session: Session, app_guid: str) -> list[str]:
         .where(RouteMapping.app_guid == app_guid)
         .order_by(Route.created_at)
     )
-    return [f"{route.host}.{domain.name}{route.path}" for route, domain in session.execute(query)]
+    return [
+        f"{hostname(route.host, domain.name)}{route.path}"
+        for route, domain in session.execute(query)
+    ]
+
+
+def hostname(host: str, domain: str) -> str:
+    """The name a route answers to: `host.domain`, or the domain itself for a route without a
+    host (a custom domain's apex, `yun map-route app example.com`)."""
+    return f"{host}.{domain}" if host else domain

@@ -10,13 +10,18 @@ Every function is idempotent.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterable
 
 import psycopg
 from psycopg import sql
 
 from yun.brokers.builtin.base import BackendError
+from yun.brokers.builtin.hosting import log_tail
 from yun.brokers.builtin.pg_servers import PgServer
+
+log = logging.getLogger(__name__)
 
 
 def _role_exists(conn: psycopg.Connection[tuple[object, ...]], role: str) -> bool:
@@ -53,15 +58,39 @@ def create_database(server: PgServer, *, database: str, owner: str) -> None:
 
 
 def drop_database(server: PgServer, *, database: str, owner: str, logins: Iterable[str]) -> None:
-    try:
-        with server.connect() as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
-            )
-            for role in [*logins, owner]:
-                conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
-    except psycopg.Error as error:
-        raise BackendError(f"dropping database {database} failed: {error}") from error
+    """Drop the database (ending its sessions) and its roles. A connection the server closes
+    mid-way (a backend that crashed makes PostgreSQL end every session while it recovers) is
+    tried once more, once the server accepts connections again."""
+    for attempt in (1, 2):
+        try:
+            with server.connect() as conn:
+                conn.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                        sql.Identifier(database)
+                    )
+                )
+                for role in [*logins, owner]:
+                    conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+            return
+        except psycopg.OperationalError as error:
+            if attempt == 2 or not _accepts_connections(server):
+                raise BackendError(
+                    f"dropping database {database} failed: {error}\n{log_tail(server.log_file)}"
+                ) from error
+            log.warning("dropping %s: %s; trying again", database, str(error).strip())
+        except psycopg.Error as error:
+            raise BackendError(f"dropping database {database} failed: {error}") from error
+
+
+def _accepts_connections(server: PgServer, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            server.connect().close()
+            return True
+        except BackendError:
+            time.sleep(0.2)
+    return False
 
 
 def create_login(server: PgServer, *, database: str, owner: str, role: str, password: str) -> None:
