@@ -10,7 +10,18 @@ import typer
 from rich.markup import escape
 
 from yun import __version__
-from yun.cli import apps, autoscaling, deploying, logs, pushing, routes, services, stacks
+from yun.cli import (
+    apps,
+    autoscaling,
+    deploying,
+    domains,
+    logs,
+    pushing,
+    route_verbs,
+    routes,
+    services,
+    stacks,
+)
 from yun.cli import config as cli_config
 from yun.cli.droplets import droplet_app
 from yun.cli.help import YunTyper
@@ -116,6 +127,14 @@ app.command()(routes.routes)
 app.command("update-route")(routes.update_route)
 app.command("create-route")(routes.create_route)
 app.command("delete-route")(routes.delete_route)
+app.command("check-route")(route_verbs.check_route)
+app.command("map-route")(route_verbs.map_route)
+app.command("unmap-route")(route_verbs.unmap_route)
+app.command()(domains.domains)
+app.command("create-shared-domain")(domains.create_shared_domain)
+app.command("create-private-domain")(domains.create_private_domain)
+app.command("delete-shared-domain")(domains.delete_shared_domain)
+app.command("delete-private-domain")(domains.delete_private_domain)
 app.command()(logs.logs)
 app.command()(logs.events)
 services.register(app)

@@ -1,5 +1,6 @@
-"""Route commands: `yun routes`, `yun update-route` (a route's traffic policy), and
-`yun create-route --tcp` / `yun delete-route --tcp` (TCP routes, Stackato's harbor)."""
+"""Route commands: `yun routes`, `yun update-route` (a route's traffic policy), and `yun
+create-route` / `yun delete-route`: HTTP routes (`route_verbs`), or with --tcp TCP routes
+(Stackato's harbor)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from rich.markup import escape
 
 from yun.cli.options import JsonOpt
 from yun.cli.output import CliError, Listing, console, errors, print_json
+from yun.cli.route_verbs import HostOpt, PathOpt, create_http_route, delete_http_route
 from yun.cli.session import client
 from yun.client import ApiError
 
@@ -106,11 +108,17 @@ TcpNameOpt = Annotated[
         help="Which port of the app: it listens on $STACKATO_HARBOR_<NAME>.",
     ),
 ]
-AppArg = Annotated[str, typer.Argument(help="The app.")]
+
+
+TargetArg = Annotated[
+    str, typer.Argument(metavar="DOMAIN|APP", help="The domain; with --tcp, the app.")
+]
 
 
 def create_route(
-    app: AppArg,
+    target: TargetArg,
+    hostname: HostOpt = "",
+    path: PathOpt = "",
     tcp: TcpOpt = False,
     port: Annotated[
         int | None,
@@ -119,19 +127,27 @@ def create_route(
             min=1,
             max=65535,
             metavar="PORT",
-            help="This router port (1-65535), else the lowest free one.",
+            help="With --tcp: this router port (1-65535), else the lowest free one.",
         ),
     ] = None,
     name: TcpNameOpt = "tcp",
 ) -> None:
-    """Give an app a TCP route: a router port forwarded to its instances (--tcp)."""
+    """Reserve a route for this space (map it with map-route); with --tcp, give an app a TCP
+    route: a router port forwarded to its instances.
+
+    Examples:
+      yun create-route example.com --hostname www --path /api
+      yun create-route myapp --tcp --port 9000
+    """
     if not tcp:
-        usage_error(
-            "only TCP routes are made here: add --tcp (HTTP routes come from the"
-            " manifest's `routes:` for now)"
-        )
+        if port is not None:
+            usage_error("--port is for TCP routes: add --tcp")
+        create_http_route(target, hostname, path)
+        return
+    if hostname or path:
+        usage_error("--hostname and --path are for HTTP routes; a TCP route is a port")
     with client() as api:
-        found = api.find_app(app)
+        found = api.find_app(target)
         try:
             route = api.create_tcp_route(found["guid"], name=name, port=port)
         except ApiError as exc:
@@ -150,22 +166,34 @@ def create_route(
         wait_released(found["name"], after=0.0, deploying=True)
 
 
-def delete_route(app: AppArg, tcp: TcpOpt = False, name: TcpNameOpt = "tcp") -> None:
-    """Delete an app's TCP route (--tcp)."""
+def delete_route(
+    target: TargetArg,
+    hostname: HostOpt = "",
+    path: PathOpt = "",
+    force: Annotated[
+        bool, typer.Option("-f", "--force", help="Do not ask (nothing is asked anyway).")
+    ] = False,
+    tcp: TcpOpt = False,
+    name: TcpNameOpt = "tcp",
+) -> None:
+    """Delete a route and its mappings; with --tcp, an app's TCP route.
+
+    Examples:
+      yun delete-route example.com --hostname www -f
+      yun delete-route myapp --tcp
+    """
     if not tcp:
-        usage_error(
-            "only TCP routes are deleted here: add --tcp (HTTP routes come from the"
-            " manifest's `routes:` for now)"
-        )
+        delete_http_route(target, hostname, path)
+        return
     with client() as api:
-        found = api.find_app(app)
+        found = api.find_app(target)
         matches = [
             r for r in api.tcp_routes() if r["app_guid"] == found["guid"] and r["name"] == name
         ]
         if not matches:
-            raise CliError(f"app {app} has no TCP route named {name}; `yun routes` lists them")
+            raise CliError(f"app {target} has no TCP route named {name}; `yun routes` lists them")
         api.delete_tcp_route(matches[0]["guid"])
-    console.print(f"Deleted TCP route {matches[0]['url']} of {app}.")
+    console.print(f"Deleted TCP route {matches[0]['url']} of {target}.")
 
 
 def usage_error(message: str) -> NoReturn:

@@ -103,6 +103,43 @@ class ApiClient:
         result: dict[str, Any] = self._call("PATCH", f"/v3/routes/{guid}", json=options)
         return result
 
+    def find_routes(self, *, domain: str, host: str, path: str) -> list[dict[str, Any]]:
+        params = {"domain": domain, "host": host, "path": path}
+        return list(self._call("GET", "/v3/routes", params=params)["resources"])
+
+    def create_route(self, *, domain: str, host: str, path: str) -> dict[str, Any]:
+        body = {"domain": domain, "host": host, "path": path}
+        result: dict[str, Any] = self._call("POST", "/v3/routes", json=body)
+        return result
+
+    def delete_route(self, guid: str) -> None:
+        self._call("DELETE", f"/v3/routes/{guid}")
+
+    def map_route(self, guid: str, *, app_guid: str, process_type: str = "web") -> dict[str, Any]:
+        body = {"app": app_guid, "process_type": process_type}
+        result: dict[str, Any] = self._call("POST", f"/v3/routes/{guid}/destinations", json=body)
+        return result
+
+    def unmap_route(self, guid: str, *, app_guid: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("DELETE", f"/v3/routes/{guid}/destinations/{app_guid}")
+        return result
+
+    # domains
+    def domains(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/v3/domains")["resources"])
+
+    def create_domain(
+        self, name: str, *, org: str | None = None, internal: bool = False
+    ) -> dict[str, Any]:
+        body = {"name": name, "org": org, "internal": internal}
+        result: dict[str, Any] = self._call("POST", "/v3/domains", json=body)
+        return result
+
+    def delete_domain(self, name: str, *, force: bool = False) -> dict[str, Any]:
+        params = {"force": "true"} if force else {}
+        result: dict[str, Any] = self._call("DELETE", f"/v3/domains/{name}", params=params)
+        return result
+
     # deployments and revisions
     def deployments(self, guid: str) -> list[dict[str, Any]]:
         return list(self._call("GET", f"/v3/apps/{guid}/deployments")["resources"])
