@@ -1,7 +1,7 @@
 """Domains and Cloud Foundry's route verbs as a user drives them, through the CLI and the real
 HAProxy: a shared domain, `map-route` to a second host name and to a path (the longest path
 prefix wins, the app sees the whole path), `unmap-route`, `check-route`, a private domain's
-apex, and a domain deleted with its routes only when forced."""
+apex and a wildcard route, and a domain deleted with its routes only when forced."""
 
 from __future__ import annotations
 
@@ -113,6 +113,9 @@ def test_a_private_domain_apex_and_wrong_input(platform: Platform, tmp_path: Pat
     platform.cli("create-private-domain", "main", "team.test")
     platform.cli("map-route", "site", "team.test")  # the domain's own name
     assert _answer(platform, "team.test", "/about", "200 site /about") == "200 site /about"
+    platform.cli("map-route", "site", "team.test", "-n", "*")  # a wildcard route
+    assert _answer(platform, "blog.team.test", "/", "200 site /") == "200 site /"
+    assert _get(platform, "a.blog.team.test").status_code == 404  # one label only
     created = platform.cli("create-route", "team.test", "-n", "docs")
     assert created.stdout.strip() == "Created route docs.team.test."
     twice = platform.cli("create-route", "team.test", "-n", "docs")

@@ -118,7 +118,7 @@ def split_route(session: Session, route: str, *, where: str) -> tuple[str, Domai
             raise ApiError(422, f"{where}: {route!r} needs a host name before {domain.name}")
         if hostpart.endswith("." + domain.name):
             host = hostpart[: -len(domain.name) - 1]
-            if not host or not all(
+            if host != "*" and not all(
                 part and part.replace("-", "").isalnum() for part in host.split(".")
             ):
                 raise ApiError(422, f"{where}: {host!r} is not a valid host name")

@@ -27,9 +27,10 @@ def domain_name(text: str, *, field: str = "name") -> str:
 
 
 def host_name(text: str, *, field: str = "host") -> str:
-    """A route's host, lowercased; '' for a route on the domain itself."""
+    """A route's host, lowercased; '' for a route on the domain itself, `*` for a wildcard
+    route (any host of the domain that has no route of its own)."""
     host = text.strip().lower()
-    if host and (len(host) > 253 or not _HOST.fullmatch(host)):
+    if host and host != "*" and (len(host) > 253 or not _HOST.fullmatch(host)):
         raise ApiError(
             422, f"{field}: {text!r} is not a host name (letters, digits and hyphens, like www)"
         )

@@ -36,6 +36,7 @@ from pathlib import Path
 
 from yun.router import accesslog
 from yun.router.routes import (
+    WILDCARD,
     Policy,
     Route,
     RouterConfig,
@@ -50,6 +51,10 @@ from yun.router.routes import (
 
 FRONTEND = "yun_http"
 UNKNOWN_ROUTE_BACKEND = "yun_unknown_route"
+VAR_WILD = "txn.yun_wild"  # the request's host with its first label replaced by `*`
+VAR_HOST_BACKEND = "txn.yun_be_host"  # with wildcard routes: the host's own backend, if any
+VAR_WILD_BACKEND = "txn.yun_be_wild"  # …and its domain's wildcard route's
+_WILD = r"regsub(^[^.]+,*)"
 STATS_SOCKET = "stats.sock"
 HOST_MAP_PREFIX = "hosts-"
 ERROR_HEADER = "X-Yun-Router-Error"
@@ -126,7 +131,12 @@ def render_files(
         _global(config),
         *([_access_ring()] if logging else []),
         _defaults(),
-        _frontend(config, path_rules, Path(config.run_dir) / map_name),
+        _frontend(
+            config,
+            path_rules,
+            Path(config.run_dir) / map_name,
+            wildcards=any(host.startswith(WILDCARD) for host, _, _ in rules),
+        ),
         _unknown_route_backend(),
         *(_backend(backend) for backend in backends),
         *_tcp_sections(config, tcp_routes),
@@ -256,7 +266,13 @@ def _defaults() -> str:
     return "\n".join(lines) + "\n"
 
 
-def _frontend(config: RouterConfig, path_rules: list[tuple[str, str, str]], host_map: Path) -> str:
+def _frontend(
+    config: RouterConfig,
+    path_rules: list[tuple[str, str, str]],
+    host_map: Path,
+    *,
+    wildcards: bool,
+) -> str:
     logging = config.access_log
     lines = [
         f"frontend {FRONTEND}",
@@ -279,6 +295,9 @@ def _frontend(config: RouterConfig, path_rules: list[tuple[str, str, str]], host
         f"    http-request add-header X-Request-Start %[var({accesslog.VAR_START})]"
         " if !{ req.hdr(x-request-start) -m found }",
     ]
+    if wildcards:
+        lines.append(f"    http-request set-var({VAR_WILD}) var({accesslog.VAR_HOST}),{_WILD}")
+    first_use = len(lines)  # http-request rules go before this line, use_backend rules after
     if logging:
         lines += [
             f"    http-request set-var({accesslog.VAR_XFF}) req.fhdr(x-forwarded-for)",
@@ -286,19 +305,33 @@ def _frontend(config: RouterConfig, path_rules: list[tuple[str, str, str]], host
             f"    http-request set-var({accesslog.VAR_USER_AGENT}) req.fhdr(user-agent)",
             f"    http-request set-var({accesslog.VAR_VERSION}) req.ver",
         ]
-    host_var = f"var({accesslog.VAR_HOST})"
-    for host, path, name in path_rules:
-        exact = _quoted(path)
-        below = _quoted(path + "/")
-        lines.append(
-            f"    use_backend {name} if {{ {host_var} -m str {host} }} {{ path -m str {exact} }}"
-            f" || {{ {host_var} -m str {host} }} {{ path -m beg {below} }}"
-        )
     if "'" in str(host_map):
         raise ValueError(f"run_dir must not contain a single quote: {host_map.parent}")
-    # A host missing from the map yields no backend name, and HAProxy then uses default_backend.
-    lookup = f"%[{host_var},map_str('{host_map}')]"
-    lines.append(f"    use_backend {_quoted(lookup)}")
+    # The host's own routes first (its paths, then the host), then the wildcard routes of its
+    # domain (`*.example.com`: the first label replaced by `*`), as Cloud Foundry's router.
+    # A host missing from the map yields no backend name: HAProxy goes on to the next rule.
+    lookups = [(f"var({accesslog.VAR_HOST})", False)]
+    if wildcards:  # only then: a request costs no more where no route is a wildcard
+        lookups.append((f"var({VAR_WILD})", True))
+    for host_var, wildcard in lookups:
+        for host, path, name in path_rules:
+            if host.startswith(WILDCARD) != wildcard:
+                continue
+            on_host = f"{{ {host_var} -m str {host} }}"
+            lines.append(
+                f"    use_backend {name} if {on_host} {{ path -m str {_quoted(path)} }}"
+                f" || {on_host} {{ path -m beg {_quoted(path + '/')} }}"
+            )
+        lookup = f"%[{host_var},map_str('{host_map}')]"
+        if not wildcards:
+            lines.append(f"    use_backend {_quoted(lookup)}")
+            continue
+        # A map miss must fall through to the wildcard rules, so look up into a variable and
+        # use it only when the host was found.
+        found = VAR_WILD_BACKEND if wildcard else VAR_HOST_BACKEND
+        lines.insert(first_use, f"    http-request set-var({found}) {lookup[2:-1]}")
+        first_use += 1
+        lines.append(f"    use_backend %[var({found})] if {{ var({found}) -m found }}")
     lines.append(f"    default_backend {UNKNOWN_ROUTE_BACKEND}")
     return "\n".join(lines) + "\n"
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 BACKEND_PREFIX = "be_"
+WILDCARD = "*."
 
 _SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
 _ESCAPE = re.compile(r":([0-9a-f]{2})")
@@ -137,9 +138,11 @@ def backend_id(name: str) -> str | None:
 
 
 def normalize_host(host: str) -> str:
-    """Lowercase `host` and reject anything that is not a plain DNS name."""
+    """Lowercase `host` and reject anything that is not a plain DNS name, or one whose first
+    label is `*` (a wildcard route: any one label there, as in Cloud Foundry)."""
     normal = host.strip().lower().rstrip(".")
-    if len(normal) > 253 or not _HOSTNAME.fullmatch(normal):
+    plain = normal[2:] if normal.startswith(WILDCARD) else normal
+    if len(normal) > 253 or not _HOSTNAME.fullmatch(plain):
         raise ValueError(f"invalid route host {host!r}")
     return normal
 

@@ -57,6 +57,28 @@ def test_longest_path_prefix_wins_on_segment_boundaries(router, backend, http, m
     assert http(host, "/api/users").json["path"] == "/api/users"
 
 
+def test_a_wildcard_route_takes_one_label_after_the_hosts_own_routes(
+    router, backend, http, make_route
+):
+    www, catch_all, api, wild_api = backend("www"), backend("any"), backend("api"), backend("wapi")
+    router.apply(
+        [
+            make_route("www.example.test", www.server()),
+            make_route("www.example.test", api.server(), path="/api"),
+            make_route("*.example.test", catch_all.server()),
+            make_route("*.example.test", wild_api.server(), path="/api"),
+        ]
+    )
+
+    assert http("www.example.test").served_by == "www"  # its own routes first
+    assert http("www.example.test", "/api/x").served_by == "api"
+    assert http("shop.example.test").served_by == "any"
+    assert http("Shop.Example.Test:8080", "/api/x").served_by == "wapi"
+    assert http("shop.example.test", "/api/x").json["path"] == "/api/x"
+    assert http("a.b.example.test").status == 404  # one label, as Cloud Foundry's router
+    assert http("example.test").status == 404
+
+
 def test_unknown_host_is_404_with_reason(router, backend, http, make_route):
     router.apply([make_route("hello.apps.localhost", backend("hello").server())])
 

@@ -243,7 +243,8 @@ def test_text_is_stable_across_calls():
     [
         Route("bad host", "", "g", "a", []),
         Route("a.apps.localhost\n    bind :80", "", "g", "a", []),
-        Route("*.apps.localhost", "", "g", "a", []),
+        Route("a.*.apps.localhost", "", "g", "a", []),
+        Route("*", "", "g", "a", []),
         Route("", "", "g", "a", []),
         Route("a.apps.localhost", "api", "g", "a", []),
         Route("a.apps.localhost", "/a b", "g", "a", []),
@@ -321,3 +322,11 @@ def test_a_weight_haproxy_would_refuse_is_rejected():
     route = Route("a.apps.localhost", "", "guid", "a", [Server("s", "10.0.0.1", 80, weight=300)])
     with pytest.raises(ValueError, match="weight 300"):
         render(CONFIG, [route])
+
+
+def test_wildcard_rules_appear_only_with_wildcard_routes() -> None:
+    plain = render(LOGGED, [HELLO, API])
+    assert "yun_wild" not in plain
+    wild = render(LOGGED, [HELLO, Route("*.apps.localhost", "", "w", "w", [])])
+    assert "http-request set-var(txn.yun_wild) var(txn.yun_host),regsub(^[^.]+,*)" in wild
+    assert "use_backend %[var(txn.yun_be_wild)] if { var(txn.yun_be_wild) -m found }" in wild

@@ -111,7 +111,8 @@ def test_tcp_routes_haproxy_must_not_see_are_rejected(routes: list[TcpRoute], me
 def test_haproxy_accepts_the_config_without_warnings(tmp_path: Path, access_log: bool) -> None:
     config = RouterConfig(bind="127.0.0.1", port=8080, run_dir=tmp_path, access_log=access_log)
     odd = TcpRoute(40002, 'guid ü "q"', 'my app ☃ "quoted" $HOME', [Server("v6", "::1", 5)])
-    rendered = render_files(config, [HELLO], tcp_routes=[ECHO, EMPTY, odd])
+    wild = Route("*.example.test", "/api", "wild", "w", [Server("w", "127.0.0.1", 9)])
+    rendered = render_files(config, [HELLO, wild], tcp_routes=[ECHO, EMPTY, odd])
     for name, content in rendered.files.items():
         (tmp_path / name).write_text(content)
     path = tmp_path / "haproxy.cfg"
