@@ -6,6 +6,7 @@ apex and a wildcard route, and a domain deleted with its routes only when forced
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -61,7 +62,19 @@ def _answer(platform: Platform, host: str, path: str, expect: str) -> str:
     return text
 
 
-def test_shared_domain_map_route_paths_and_unmap(platform: Platform, tmp_path: Path) -> None:
+@pytest.fixture
+def apps(platform: Platform) -> Iterator[list[str]]:
+    """Names of the apps a test pushes; deleted after it (other tests count the apps)."""
+    names: list[str] = []
+    yield names
+    for name in names:
+        platform.cli("delete", name, "-f", check=False)
+
+
+def test_shared_domain_map_route_paths_and_unmap(
+    platform: Platform, tmp_path: Path, apps: list[str]
+) -> None:
+    apps += ["front", "api"]
     _push(platform, tmp_path / "front", "front")
     _push(platform, tmp_path / "api", "api")
     made = platform.cli("create-shared-domain", "example.test")
@@ -108,7 +121,10 @@ def test_shared_domain_map_route_paths_and_unmap(platform: Platform, tmp_path: P
     assert _answer(platform, "www.example.test", "/", "404").startswith("404")
 
 
-def test_a_private_domain_apex_and_wrong_input(platform: Platform, tmp_path: Path) -> None:
+def test_a_private_domain_apex_and_wrong_input(
+    platform: Platform, tmp_path: Path, apps: list[str]
+) -> None:
+    apps.append("site")
     _push(platform, tmp_path / "site", "site")
     platform.cli("create-private-domain", "main", "team.test")
     platform.cli("map-route", "site", "team.test")  # the domain's own name

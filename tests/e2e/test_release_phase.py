@@ -129,3 +129,4 @@ def test_a_new_environment_and_a_rollback_run_the_release_command_a_restart_alon
     rolled = platform.cli("rollback", "migrating", "--version", "1")
     assert "release: migrating the database for revision 5" in rolled.stdout
     assert platform.wait_for("migrating", "r5 ").text == "version 1; migrated: r1 r2 r5 "
+    platform.cli("delete", "migrating", "-f")
