@@ -146,6 +146,7 @@ def one_run(work: Path, stack: str | None) -> tuple[float, float, float]:
             "YUN_CONFIG_DIR": str(work / "config"),
             "YUN_API_PORT": str(api_port),
             "YUN_ROUTER_PORT": str(router_port),
+            "YUN_ROUTER_HTTPS_PORT": "0",  # HTTP is what is measured
             "YUN_ADMIN_PASSWORD": "bench",
             "YUN_DRIVER": os.environ.get("YUN_DRIVER", "process"),
             "YUN_REGISTRY_PORT": "0",

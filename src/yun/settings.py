@@ -64,6 +64,7 @@ class Settings:
     api_port: int = 7070
     router_bind: str = "127.0.0.1"
     router_port: int = 8080
+    router_https_port: int | None = 8443  # None (YUN_ROUTER_HTTPS_PORT=0): no HTTPS
     domain: str = "apps.localhost"
     tcp_ports: tuple[int, int] = (40000, 40999)
     service_ports: tuple[int, int] = (41000, 41999)  # the built-in brokers' servers
@@ -92,6 +93,7 @@ class Settings:
             api_port=int(e.get("YUN_API_PORT", "7070")),
             router_bind=e.get("YUN_ROUTER_BIND", "127.0.0.1"),
             router_port=int(e.get("YUN_ROUTER_PORT", "8080")),
+            router_https_port=int(e.get("YUN_ROUTER_HTTPS_PORT", "8443")) or None,
             domain=e.get("YUN_DOMAIN", "apps.localhost"),
             tcp_ports=_port_range(e.get("YUN_TCP_PORTS", "40000-40999")),
             service_ports=_port_range(e.get("YUN_SERVICE_PORTS", "41000-41999")),
@@ -133,6 +135,11 @@ class Settings:
     @property
     def router_dir(self) -> Path:
         return self.home / "router"
+
+    @property
+    def tls_dir(self) -> Path:
+        """The platform CA and the router's own certificate (keys: this user's alone)."""
+        return self.home / "tls"
 
     @property
     def cache_dir(self) -> Path:

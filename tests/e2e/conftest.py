@@ -33,6 +33,7 @@ class Platform:
     env: dict[str, str]
     api_port: int
     router_port: int
+    https_port: int
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path = field(default_factory=Path)
 
@@ -148,13 +149,14 @@ class PortTaken(AssertionError):
 
 def _platform(base: Path, home: Path, extra_env: dict[str, str] | None) -> Platform:
     env = {k: v for k, v in os.environ.items() if not k.startswith("YUN_")}
-    api_port, router_port = free_port(), free_port()
+    api_port, router_port, https_port = free_port(), free_port(), free_port()
     env.update(
         {
             "YUN_HOME": str(home),
             "YUN_CONFIG_DIR": str(base / "config"),
             "YUN_API_PORT": str(api_port),
             "YUN_ROUTER_PORT": str(router_port),
+            "YUN_ROUTER_HTTPS_PORT": str(https_port),
             "YUN_REGISTRY_PORT": str(free_port()),
             "YUN_DRIVER": "process",  # the runc platform tests ask for runc themselves
             "YUN_STACKS_DIR": str(shared_stacks_dir()),  # built once per machine
@@ -168,6 +170,7 @@ def _platform(base: Path, home: Path, extra_env: dict[str, str] | None) -> Platf
         env=env,
         api_port=api_port,
         router_port=router_port,
+        https_port=https_port,
         log_path=base / "server.log",
     )
 

@@ -13,6 +13,7 @@ from yun import __version__
 from yun.cli import (
     apps,
     autoscaling,
+    certificates,
     deploying,
     domains,
     logs,
@@ -131,6 +132,10 @@ app.command("check-route")(route_verbs.check_route)
 app.command("map-route")(route_verbs.map_route)
 app.command("unmap-route")(route_verbs.unmap_route)
 app.command()(domains.domains)
+app.command()(certificates.ca)
+app.command()(certificates.certificates)
+app.command("set-certificate")(certificates.set_certificate)
+app.command("delete-certificate")(certificates.delete_certificate)
 app.command("create-shared-domain")(domains.create_shared_domain)
 app.command("create-private-domain")(domains.create_private_domain)
 app.command("delete-shared-domain")(domains.delete_shared_domain)

@@ -124,6 +124,22 @@ class ApiClient:
         result: dict[str, Any] = self._call("DELETE", f"/v3/routes/{guid}/destinations/{app_guid}")
         return result
 
+    # certificates
+    def platform_ca(self) -> str:
+        return str(self._call("GET", "/v3/ca")["pem"])
+
+    def certificates(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/v3/certificates")["resources"])
+
+    def set_certificate(self, name: str, *, cert: str, key: str, chain: str) -> dict[str, Any]:
+        body = {"cert": cert, "key": key, "chain": chain}
+        result: dict[str, Any] = self._call("PUT", f"/v3/certificates/{name}", json=body)
+        return result
+
+    def delete_certificate(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("DELETE", f"/v3/certificates/{name}")
+        return result
+
     # domains
     def domains(self) -> list[dict[str, Any]]:
         return list(self._call("GET", "/v3/domains")["resources"])

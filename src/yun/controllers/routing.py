@@ -15,7 +15,7 @@ reach the instances of its app's process on the port they report under the route
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -38,6 +38,7 @@ from yun.store.models import (
 from yun.store.queries import hostname
 from yun.store.releases import active_deployment
 from yun.store.session import Store
+from yun.tls import Certificate
 
 
 class RouteController:
@@ -50,7 +51,9 @@ class RouteController:
         haproxy: Any,
         on_reload: Callable[[], None] | None = None,
         activator: tuple[str, int] | None = None,
+        certificates: Callable[[], Sequence[Certificate]] | None = None,
     ) -> None:
+        self.certificates = certificates  # what HTTPS serves, when the router has a port for it
         self.store = store
         self.haproxy = haproxy
         self.on_reload = on_reload
@@ -180,7 +183,9 @@ class RouteController:
         table = self.table()
         tcp_table = self.tcp_table()
         # Only given when there are TCP routes, so a router that knows no TCP routes still fits.
-        extra = {"tcp_routes": tcp_table} if tcp_table else {}
+        extra: dict[str, Any] = {"tcp_routes": tcp_table} if tcp_table else {}
+        if self.certificates is not None:
+            extra["certificates"] = self.certificates()
         if self.haproxy.apply(table, **extra) and self.on_reload is not None:
             self.on_reload()
         routed = {(server.address, server.port) for route in table for server in route.servers}

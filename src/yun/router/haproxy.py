@@ -32,11 +32,18 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from yun.router.config import HOST_MAP_PREFIX, STATS_SOCKET, TCP_PROXY_PREFIX, render_files
+from yun.router.config import (
+    CERT_PREFIX,
+    HOST_MAP_PREFIX,
+    STATS_SOCKET,
+    TCP_PROXY_PREFIX,
+    render_files,
+)
 from yun.router.control import ProcessTable, parse_show_proc, send_command
 from yun.router.errors import RouterConfigError, RouterError
 from yun.router.routes import Route, RouterConfig, TcpRoute, decode_name
 from yun.router.stats import read_stats
+from yun.tls import Certificate
 
 CONFIG_FILE = "haproxy.cfg"
 PID_FILE = "haproxy.pid"
@@ -90,8 +97,10 @@ def _alerts(output: str) -> str:
 
 
 def _write_atomically(path: Path, text: str) -> None:
+    """Replace `path` with `text`, readable by this user alone (certificates hold keys)."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with open(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
@@ -171,10 +180,18 @@ class HAProxy:
 
     # -- changes ---------------------------------------------------------------------------
 
-    def apply(self, routes: Sequence[Route], *, tcp_routes: Sequence[TcpRoute] = ()) -> bool:
-        """Make HAProxy serve `routes` and `tcp_routes`; False if it already does. See the
-        module docstring."""
-        rendered = render_files(self.config, routes, tcp_routes=tcp_routes)
+    def apply(
+        self,
+        routes: Sequence[Route],
+        *,
+        tcp_routes: Sequence[TcpRoute] = (),
+        certificates: Sequence[Certificate] = (),
+    ) -> bool:
+        """Make HAProxy serve `routes` and `tcp_routes` (and, with an HTTPS port, HTTPS with
+        `certificates`); False if it already does. See the module docstring."""
+        rendered = render_files(
+            self.config, routes, tcp_routes=tcp_routes, certificates=certificates
+        )
         with self._locked():
             running = self.running()
             try:
@@ -234,9 +251,15 @@ class HAProxy:
                 _write_atomically(path, content)
 
     def _prune_files(self, keep_text: str) -> None:
-        """Delete host maps `keep_text` does not name (draining workers hold theirs in memory)."""
+        """Delete host maps and certificate lists `keep_text` does not name, and certificates
+        no kept list names (draining workers hold theirs in memory)."""
         for path in self.config.run_dir.glob(f"{HOST_MAP_PREFIX}*.map"):
             if path.name not in keep_text:
+                path.unlink(missing_ok=True)
+        lists = self.config.run_dir.glob(f"{CERT_PREFIX}*.list")
+        named = keep_text + "".join(p.read_text() for p in lists if p.name in keep_text)
+        for path in self.config.run_dir.glob(f"{CERT_PREFIX}*"):
+            if path.name not in named:
                 path.unlink(missing_ok=True)
 
     def _install(self, text: str) -> None:

@@ -102,6 +102,9 @@ class RouterConfig:
     port: int
     run_dir: Path
     access_log: bool = False
+    https_port: int | None = (
+        None  # HTTPS beside HTTP, on the same address, once it has certificates
+    )
 
 
 def encode_name(text: str) -> str:

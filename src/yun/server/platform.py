@@ -25,6 +25,7 @@ from yun.controllers.autoscaling import AutoscaleController
 from yun.controllers.backing_up import BackupController
 from yun.controllers.binding import BindingController
 from yun.controllers.building import BuildController
+from yun.controllers.certificates import RouterCertificates
 from yun.controllers.deploying import DeploymentController
 from yun.controllers.provisioning import ServiceInstanceController
 from yun.controllers.releasing import ReleaseCommands, ReleasePhase
@@ -122,7 +123,9 @@ class Platform:
             port=s.router_port,
             run_dir=s.router_dir,
             access_log=True,
+            https_port=s.router_https_port,
         )
+        certificates = RouterCertificates(store=store, tls_dir=s.tls_dir, domain=s.domain)
         haproxy = HAProxy(router_config, binary=s.haproxy)
         latencies = Latencies()
         on_lines = functools.partial(store_access_lines, logs, latencies=latencies)
@@ -182,6 +185,7 @@ class Platform:
                 RouteController(
                     store=store,
                     haproxy=haproxy,
+                    certificates=certificates.current if s.router_https_port else None,
                     on_reload=self._access.reconnect,
                     activator=self._activator.address,
                 ),

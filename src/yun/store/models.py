@@ -224,6 +224,18 @@ class Route(Resource):
     """Traffic policy: loadbalancing, hash_header, sticky, timeout (see yun.router.Policy)."""
 
 
+class Certificate(Resource):
+    """A certificate the router serves over HTTPS for the names it carries (SNI): uploaded by
+    `yun set-certificate NAME`, or ordered by ACME. `bundle` is PEM: certificate, chain, key."""
+
+    __tablename__ = "certificates"
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    names: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    bundle: Mapped[str] = mapped_column(Text)
+    not_after: Mapped[float] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(16), default="upload")
+
+
 class RouteMapping(Resource):
     __tablename__ = "route_mappings"
     __table_args__ = (UniqueConstraint("route_guid", "app_guid", "process_type"),)
