@@ -59,6 +59,15 @@ _WILD = r"regsub(^[^.]+,*)"
 STATS_SOCKET = "stats.sock"
 HOST_MAP_PREFIX = "hosts-"
 CERT_PREFIX = "tls-"
+TLS12_CIPHERS = (
+    "ECDHE-ECDSA-AES128-GCM-SHA256",
+    "ECDHE-RSA-AES128-GCM-SHA256",
+    "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "ECDHE-RSA-AES256-GCM-SHA384",
+    "ECDHE-ECDSA-CHACHA20-POLY1305",
+    "ECDHE-RSA-CHACHA20-POLY1305",
+)
+TLS13_SUITES = ("TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256")
 ERROR_HEADER = "X-Yun-Router-Error"
 
 TIMEOUTS: tuple[tuple[str, str], ...] = (
@@ -237,6 +246,12 @@ def _global(config: RouterConfig) -> str:
     if config.access_log:
         lines += [
             f"    log ring@{accesslog.ACCESS_RING} len {ACCESS_LINE_MAX} format raw local0 info",
+        ]
+    if config.https_port is not None:  # Mozilla's "intermediate" profile, forward secret only
+        lines += [
+            f"    ssl-default-bind-ciphers {':'.join(TLS12_CIPHERS)}",
+            f"    ssl-default-bind-ciphersuites {':'.join(TLS13_SUITES)}",
+            "    ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets",
         ]
     return "\n".join(lines) + "\n"
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from yun.router import Route, RouterConfig, Server, TcpRoute, render, render_files
+from yun.tls import ensure_ca, issue
 
 CONFIG = RouterConfig(bind="127.0.0.1", port=8080, run_dir=Path("/run/yun"))
 HELLO = Route("hello.apps.localhost", "", "guid-hello", "hello", [Server("h", "127.0.0.1", 9001)])
@@ -109,10 +110,16 @@ def test_tcp_routes_haproxy_must_not_see_are_rejected(routes: list[TcpRoute], me
 @pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy is not installed")
 @pytest.mark.parametrize("access_log", [False, True], ids=["quiet", "logged"])
 def test_haproxy_accepts_the_config_without_warnings(tmp_path: Path, access_log: bool) -> None:
-    config = RouterConfig(bind="127.0.0.1", port=8080, run_dir=tmp_path, access_log=access_log)
+    config = RouterConfig(
+        bind="127.0.0.1", port=8080, run_dir=tmp_path, access_log=access_log, https_port=8443
+    )
+    ca = ensure_ca(tmp_path / "ca")
+    certificates = [issue(ca, ("*.apps.localhost",)), issue(ca, ("www.example.test",))]
     odd = TcpRoute(40002, 'guid ü "q"', 'my app ☃ "quoted" $HOME', [Server("v6", "::1", 5)])
     wild = Route("*.example.test", "/api", "wild", "w", [Server("w", "127.0.0.1", 9)])
-    rendered = render_files(config, [HELLO, wild], tcp_routes=[ECHO, EMPTY, odd])
+    rendered = render_files(
+        config, [HELLO, wild], tcp_routes=[ECHO, EMPTY, odd], certificates=certificates
+    )
     for name, content in rendered.files.items():
         (tmp_path / name).write_text(content)
     path = tmp_path / "haproxy.cfg"
