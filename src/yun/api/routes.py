@@ -29,6 +29,8 @@ class RouteOptions(BaseModel):
     hash_header: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]{1,64}$")
     sticky: bool | None = None
     timeout: float | None = Field(default=None, gt=0, le=86400)
+    https_redirect: bool | None = None
+    hsts: bool | None = None
 
 
 def set_options(route: Route, given: dict[str, Any]) -> None:

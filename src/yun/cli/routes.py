@@ -21,7 +21,10 @@ OPTIONS = {
     "hash_header": "the header whose value picks the instance (with loadbalancing=hash)",
     "sticky": "true or false: JSESSIONID keeps a client on its instance",
     "timeout": "seconds an instance may take to answer",
+    "https_redirect": "true or false: plain HTTP requests are sent to HTTPS (301)",
+    "hsts": "true or false: HTTPS answers carry Strict-Transport-Security",
 }
+FLAGS = ("sticky", "https_redirect", "hsts")
 
 
 def _describe(options: dict[str, Any]) -> str:
@@ -56,9 +59,9 @@ def parse_options(pairs: list[str]) -> dict[str, Any]:
         if not sep or key not in OPTIONS:
             known = "; ".join(f"{k}: {v}" for k, v in OPTIONS.items())
             raise CliError(f"--option {pair!r}: use KEY=VALUE with one of these keys ({known})")
-        if key == "sticky":
+        if key in FLAGS:
             if value.lower() not in ("true", "false"):
-                raise CliError(f"--option {pair!r}: sticky is true or false")
+                raise CliError(f"--option {pair!r}: {key} is true or false")
             parsed[key] = value.lower() == "true"
         elif key == "timeout":
             try:

@@ -248,4 +248,6 @@ def policy_of(options: dict[str, Any]) -> Policy:
         hash_header=str(options.get("hash_header") or ""),
         sticky=bool(options.get("sticky", True)),
         timeout=float(timeout) if timeout else None,
+        https_redirect=bool(options.get("https_redirect", False)),
+        hsts=bool(options.get("hsts", False)),
     )

@@ -2,11 +2,11 @@
 
 Routes are kept as the text the user wrote (``host.domain/path``) after a syntax check; whether
 the domain exists is the API's business. A route may carry Cloud Foundry's `options:` (its
-traffic policy: `loadbalancing`, `hash_header`; Yun adds `sticky` and `timeout`), which the push
-sets on the route. Services accept both Cloud Foundry forms (a list of names
-or of `{name: ...}` mappings) and Stackato's `{name: type}` mapping, whose types (an offering such
-as `postgresql`, or `harbor` for a TCP port) tell the platform what to create when the service
-does not exist yet.
+traffic policy: `loadbalancing`, `hash_header`; Yun adds `sticky`, `timeout`, `https_redirect`
+and `hsts`), which the push sets on the route. Services accept both Cloud Foundry forms (a list
+of names or of `{name: ...}` mappings) and Stackato's `{name: type}` mapping, whose types (an
+offering such as `postgresql`, or `harbor` for a TCP port) tell the platform what to create when
+the service does not exist yet.
 """
 
 from __future__ import annotations
@@ -19,7 +19,15 @@ from yun.manifest.fields import Scope, as_bool, as_list, as_mapping, as_text, wa
 _LABEL = r"(?:\*|[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)"
 _ROUTE = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*(?::\d{{1,5}})?(?:/[^\s?#]*)?$", re.IGNORECASE)
 _ROUTE_KEYS = ("route", "protocol", "options")
-_OPTION_KEYS = ("loadbalancing", "hash_header", "hash_balance", "sticky", "timeout")
+_OPTION_KEYS = (
+    "loadbalancing",
+    "hash_header",
+    "hash_balance",
+    "sticky",
+    "timeout",
+    "https_redirect",
+    "hsts",
+)
 # The router's algorithms (yun.router.routes.BALANCING), named as Cloud Foundry's manifests do.
 _LOADBALANCING = ("round-robin", "least-connection", "hash")
 _HEADER = re.compile(r"^[A-Za-z0-9-]{1,64}$")
@@ -78,8 +86,9 @@ def _read_options(value: object, scope: Scope) -> Policy:
         del options["hash_header"]
     if data.get("hash_balance") is not None:
         scope.key("hash_balance").warn("is not supported, ignored")
-    if (sticky := data.get("sticky")) is not None:
-        options["sticky"] = as_bool(sticky, scope.key("sticky"))
+    for flag in ("sticky", "https_redirect", "hsts"):
+        if (given := data.get(flag)) is not None:
+            options[flag] = as_bool(given, scope.key(flag))
     if (timeout := data.get("timeout")) is not None:
         options["timeout"] = _seconds(timeout, scope.key("timeout"))
     return options

@@ -56,6 +56,8 @@ class Policy:
     hash_header: str = ""  # with "hash": requests with the same value go to the same instance
     sticky: bool = True  # an app's JSESSIONID keeps a client on its instance (__VCAP_ID__)
     timeout: float | None = None  # seconds an instance may take to answer (default 900)
+    https_redirect: bool = False  # plain HTTP requests get 301 to the same URL over HTTPS
+    hsts: bool = False  # HTTPS answers carry Strict-Transport-Security (a year)
 
     def check(self) -> None:
         """Raises ValueError naming the option HAProxy could not take."""

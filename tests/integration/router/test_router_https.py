@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from tests.integration.router.conftest import free_port
 
-from yun.router import HAProxy, RouterConfig
+from yun.router import HAProxy, Policy, RouterConfig
 from yun.tls import check_bundle, ensure_ca, issue
 
 pytestmark = [
@@ -170,3 +170,47 @@ def test_a_replaced_certificate_fails_no_request(
     ).stdout
     assert "Yun platform CA" in served
     assert len(list(config.run_dir.glob("tls-*.pem"))) == 1  # the replaced ones were pruned
+
+
+def test_https_redirect_and_hsts_per_route(https, backend, make_route, tmp_path: Path) -> None:
+    proxy, config = https
+    ca = ensure_ca(tmp_path / "ca")
+    (tmp_path / "ca.pem").write_text(ca.pem)
+    hello, plain = backend("hello"), backend("plain")
+    strict = replace(
+        make_route("hello.apps.localhost", hello.server()),
+        policy=Policy(https_redirect=True, hsts=True),
+    )
+    proxy.apply(
+        [strict, make_route("plain.apps.localhost", plain.server())],
+        certificates=[issue(ca, ("*.apps.localhost",))],
+    )
+
+    moved = subprocess.run(
+        [
+            "curl",
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{redirect_url}",
+            "-H",
+            "Host: hello.apps.localhost",
+            f"http://127.0.0.1:{config.port}/a/b?c=1",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert moved.stdout == f"301 https://hello.apps.localhost:{config.https_port}/a/b?c=1"
+    secure = curl(config, "hello.apps.localhost", "--cacert", str(tmp_path / "ca.pem"), "-i")
+    assert "strict-transport-security: max-age=31536000" in secure.stdout.lower()
+    other = curl(config, "plain.apps.localhost", "--cacert", str(tmp_path / "ca.pem"), "-i")
+    assert "strict-transport-security" not in other.stdout.lower()
+    served = subprocess.run(
+        ["curl", "-sS", "-H", "Host: plain.apps.localhost", f"http://127.0.0.1:{config.port}/"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert json.loads(served.stdout)["name"] == "plain"  # no redirect where not asked
