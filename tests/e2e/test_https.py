@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -120,6 +121,36 @@ def test_https_with_the_platform_ca_and_an_uploaded_certificate(
         platform, "secure.apps.localhost", ca, "--http2", "-o", "/dev/null", "-w", "%{http_version}"
     )
     assert h2.stdout == "2"
+
+    platform.cli(
+        "update-route", "secure.apps.localhost", "-o", "https_redirect=true", "-o", "hsts=true"
+    )
+    expected = f"301 https://secure.apps.localhost:{platform.https_port}/x"
+    plain = f"http://127.0.0.1:{platform.router_port}/x"
+    deadline = time.monotonic() + 10  # the router takes the new policy within moments
+    while True:
+        moved = subprocess.run(
+            [
+                "curl",
+                "-sS",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code} %{redirect_url}",
+                "-H",
+                "Host: secure.apps.localhost",
+                plain,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if moved.stdout == expected or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert moved.stdout == expected
+    strict = curl(platform, "secure.apps.localhost", ca, "-i").stdout.lower()
+    assert "strict-transport-security: max-age=31536000" in strict
 
     cert, key = self_signed(tmp_path, "www.example.test")
     platform.cli("create-shared-domain", "example.test")
