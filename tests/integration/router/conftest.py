@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import socket
+import ssl
 import struct
 import tempfile
 import threading
@@ -269,8 +270,12 @@ def unused_port() -> int:
 class WebSocketClient:
     """Just enough of RFC 6455 to upgrade through the router and exchange text frames."""
 
-    def __init__(self, port: int, host: str, path: str = "/") -> None:
+    def __init__(self, port: int, host: str, path: str = "/", *, cafile: str = "") -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        if cafile:  # over TLS, trusting that CA, asking for the host by SNI
+            context = ssl.create_default_context(cafile=cafile)
+            context.set_alpn_protocols(["http/1.1"])
+            self.sock = context.wrap_socket(self.sock, server_hostname=host)
         self.reader = self.sock.makefile("rb")
         key = base64.b64encode(os.urandom(16)).decode()
         self.sock.sendall(

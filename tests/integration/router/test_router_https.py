@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from tests.integration.router.conftest import free_port
+from tests.integration.router.conftest import WebSocketClient, free_port
 
 from yun.router import HAProxy, Policy, RouterConfig
 from yun.tls import check_bundle, ensure_ca, issue
@@ -214,3 +214,22 @@ def test_https_redirect_and_hsts_per_route(https, backend, make_route, tmp_path:
         check=False,
     )
     assert json.loads(served.stdout)["name"] == "plain"  # no redirect where not asked
+
+
+def test_a_websocket_works_over_https(https, backend, make_route, tmp_path: Path) -> None:
+    proxy, config = https
+    ca = ensure_ca(tmp_path / "ca")
+    (tmp_path / "ca.pem").write_text(ca.pem)
+    proxy.apply(
+        [make_route("chat.apps.localhost", backend("chat").server())],
+        certificates=[issue(ca, ("*.apps.localhost",))],
+    )
+    client = WebSocketClient(
+        config.https_port, "chat.apps.localhost", "/ws", cafile=str(tmp_path / "ca.pem")
+    )
+    try:
+        assert (client.status, client.accepted) == (101, True)
+        client.send_text("hello")
+        assert client.recv_text() == "chat:hello"
+    finally:
+        client.close()
