@@ -31,3 +31,7 @@ echo
 echo "==> $url"
 curl -fsS --resolve "$host:${YUN_ROUTER_PORT:-8080}:127.0.0.1" "$url"
 echo
+https_port="${YUN_ROUTER_HTTPS_PORT:-8443}"
+if [ "$https_port" != 0 ]; then
+  echo "==> https://$host:$https_port/ (trust the platform CA: $YUN ca > yun-ca.pem)"
+fi
