@@ -46,10 +46,16 @@ def map_route(
     """
     with client() as api:
         found = api.find_app(app)
-        route = _existing(api, domain, hostname, path) or api.create_route(
-            domain=domain, host=hostname, path=normal_path(path)
-        )
-        api.map_route(route["guid"], app_guid=found["guid"])
+        route = _existing(api, domain, hostname, path)
+        made = route is None
+        if route is None:
+            route = api.create_route(domain=domain, host=hostname, path=normal_path(path))
+        try:
+            api.map_route(route["guid"], app_guid=found["guid"])
+        except ApiError:
+            if made:  # a failed map-route leaves no route behind that it made
+                api.delete_route(route["guid"])
+            raise
     console.print(f"Mapped route {route['url']} to app {found['name']}.")
 
 
