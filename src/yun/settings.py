@@ -12,6 +12,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+class SettingsError(ValueError):
+    """A setting the environment gives that cannot be used; the message names the variable."""
+
+
+def _number(env: dict[str, str], name: str, default: int, low: int, high: int) -> int:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise SettingsError(f"{name}={text!r}: give a whole number from {low} to {high}")
+    return int(text)
+
+
 def _default_home() -> Path:
     data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(data) / "yun"
@@ -65,6 +78,7 @@ class Settings:
     router_bind: str = "127.0.0.1"
     router_port: int = 8080
     router_https_port: int | None = 8443  # None (YUN_ROUTER_HTTPS_PORT=0): no HTTPS
+    router_max_header_kb: int | None = None  # None: HAProxy's own limit (about 15 KiB)
     domain: str = "apps.localhost"
     tcp_ports: tuple[int, int] = (40000, 40999)
     service_ports: tuple[int, int] = (41000, 41999)  # the built-in brokers' servers
@@ -90,10 +104,11 @@ class Settings:
         return cls(
             home=home.absolute(),
             api_host=e.get("YUN_API_HOST", "127.0.0.1"),
-            api_port=int(e.get("YUN_API_PORT", "7070")),
+            api_port=_number(e, "YUN_API_PORT", 7070, 1, 65535),
             router_bind=e.get("YUN_ROUTER_BIND", "127.0.0.1"),
-            router_port=int(e.get("YUN_ROUTER_PORT", "8080")),
-            router_https_port=int(e.get("YUN_ROUTER_HTTPS_PORT", "8443")) or None,
+            router_port=_number(e, "YUN_ROUTER_PORT", 8080, 1, 65535),
+            router_https_port=_number(e, "YUN_ROUTER_HTTPS_PORT", 8443, 0, 65535) or None,
+            router_max_header_kb=_number(e, "YUN_ROUTER_MAX_HEADER_KB", 0, 0, 1024) or None,
             domain=e.get("YUN_DOMAIN", "apps.localhost"),
             tcp_ports=_port_range(e.get("YUN_TCP_PORTS", "40000-40999")),
             service_ports=_port_range(e.get("YUN_SERVICE_PORTS", "41000-41999")),

@@ -13,7 +13,7 @@ import typer
 
 from yun.cli.help import YunTyper
 from yun.cli.output import CliError, console
-from yun.settings import Settings
+from yun.settings import Settings, SettingsError
 
 server_app = YunTyper(
     help="Run or stop the platform of this YUN_HOME.",
@@ -30,7 +30,10 @@ def server(ctx: typer.Context) -> None:
     from yun.server.drivers import DriverUnavailable, choose, runc_missing
     from yun.server.platform import AlreadyRunning, MissingTool, Platform
 
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        raise CliError(str(exc)) from exc
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     # `kill -USR1 PID` writes every thread's stack to the log: what a hung server waits on.
     faulthandler.register(signal.SIGUSR1, all_threads=True)

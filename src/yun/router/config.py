@@ -60,6 +60,8 @@ STATS_SOCKET = "stats.sock"
 HOST_MAP_PREFIX = "hosts-"
 CERT_PREFIX = "tls-"
 HSTS_MAX_AGE = 31536000  # a year, as hstspreload.org asks
+REWRITE_ROOM = 1024  # HAProxy's tune.maxrewrite: what header rules may add to a message
+MAX_HEADER_BYTES = 1 << 20
 TLS12_CIPHERS = (
     "ECDHE-ECDSA-AES128-GCM-SHA256",
     "ECDHE-RSA-AES128-GCM-SHA256",
@@ -248,6 +250,12 @@ def _global(config: RouterConfig) -> str:
         lines += [
             f"    log ring@{accesslog.ACCESS_RING} len {ACCESS_LINE_MAX} format raw local0 info",
         ]
+    if config.max_header_bytes is not None:
+        if not 1024 <= config.max_header_bytes <= MAX_HEADER_BYTES:
+            raise ValueError(f"max header bytes {config.max_header_bytes}: give 1 KiB to 1 MiB")
+        # The buffer holds the headers plus the room HAProxy keeps for rewriting them.
+        lines.append(f"    tune.bufsize {config.max_header_bytes + REWRITE_ROOM}")
+        lines.append(f"    tune.maxrewrite {REWRITE_ROOM}")
     if config.https_port is not None:  # Mozilla's "intermediate" profile, forward secret only
         lines += [
             f"    ssl-default-bind-ciphers {':'.join(TLS12_CIPHERS)}",

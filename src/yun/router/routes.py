@@ -104,9 +104,11 @@ class RouterConfig:
     port: int
     run_dir: Path
     access_log: bool = False
-    https_port: int | None = (
-        None  # HTTPS beside HTTP, on the same address, once it has certificates
-    )
+    # HTTPS beside HTTP on the same address, once there are certificates:
+    https_port: int | None = None
+    # Room for a request's or a response's headers; None: HAProxy's own (about 15 KiB), past
+    # which requests get 400 and responses 502.
+    max_header_bytes: int | None = None
 
 
 def encode_name(text: str) -> str:

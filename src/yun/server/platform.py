@@ -124,6 +124,7 @@ class Platform:
             run_dir=s.router_dir,
             access_log=True,
             https_port=s.router_https_port,
+            max_header_bytes=s.router_max_header_kb * 1024 if s.router_max_header_kb else None,
         )
         certificates = RouterCertificates(store=store, tls_dir=s.tls_dir, domain=s.domain)
         haproxy = HAProxy(router_config, binary=s.haproxy)

@@ -9,10 +9,11 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
-from yun.router import Server
+from yun.router import HAProxy, Server
 
 pytestmark = [
     pytest.mark.integration,
@@ -226,3 +227,29 @@ def test_websocket_upgrade_passes_through(router, backend, websocket, make_route
     client.send_text("again")
     assert client.recv_text() == "chat:again"
     client.close()
+
+
+def test_headers_past_haproxys_default_room_pass_when_configured(
+    router_config, backend, make_route
+):
+    big = "x" * 40_000  # a 40 KB cookie, as some single-sign-on setups send
+
+    def ask(config) -> int:
+        with socket.create_connection(("127.0.0.1", config.port), timeout=5) as sock:
+            sock.sendall(
+                f"GET / HTTP/1.1\r\nHost: big.apps.localhost\r\nCookie: {big}\r\n"
+                "Connection: close\r\n\r\n".encode()
+            )
+            return int(sock.recv(64).split(b" ", 2)[1])
+
+    server = backend("big").server()
+    for config, expected in (
+        (router_config, 400),
+        (replace(router_config, max_header_bytes=65536), 200),
+    ):
+        proxy = HAProxy(config)
+        try:
+            proxy.apply([make_route("big.apps.localhost", server)])
+            assert ask(config) == expected
+        finally:
+            proxy.stop()
