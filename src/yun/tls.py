@@ -20,6 +20,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 CA_DAYS = 3650
@@ -95,7 +96,7 @@ def ensure_ca(directory: Path, *, now: datetime.datetime | None = None) -> Platf
         .sign(key, hashes.SHA256())
     )
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    _write_private(key_path, _key_pem(key))
+    write_private(key_path, _key_pem(key))
     cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     return PlatformCA(certificate, key)
 
@@ -192,17 +193,19 @@ def _names(certificate: x509.Certificate) -> list[str]:
     return [str(name).lower() for name in san.value.get_values_for_type(x509.DNSName)]
 
 
-def _key_pem(key: object) -> bytes:
-    assert hasattr(key, "private_bytes")
-    data: bytes = key.private_bytes(
+def _key_pem(key: PrivateKeyTypes) -> bytes:
+    return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    return data
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+def write_private(path: Path, data: bytes) -> None:
+    """Replace `path` with `data`, readable by this user alone (it holds a private key)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
+    os.replace(tmp, path)

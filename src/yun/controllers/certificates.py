@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-import os
 import threading
 from pathlib import Path
 
@@ -19,7 +18,15 @@ from sqlalchemy import select
 
 from yun.store.models import Certificate as StoredCertificate
 from yun.store.session import Store
-from yun.tls import Certificate, PlatformCA, bundle_certificate, due, ensure_ca, issue
+from yun.tls import (
+    Certificate,
+    PlatformCA,
+    bundle_certificate,
+    due,
+    ensure_ca,
+    issue,
+    write_private,
+)
 
 DEFAULT_FILE = "default.pem"
 log = logging.getLogger(__name__)
@@ -33,13 +40,6 @@ class RouterCertificates:
         self._lock = threading.Lock()
         self._ca: PlatformCA | None = None
         self._default: Certificate | None = None
-
-    @property
-    def ca(self) -> PlatformCA:
-        with self._lock:
-            if self._ca is None:
-                self._ca = ensure_ca(self.tls_dir)
-            return self._ca
 
     def current(self) -> list[Certificate]:
         """The platform's certificate first (the one for clients that send no name), then the
@@ -67,7 +67,7 @@ class RouterCertificates:
                 ca = self._ca or ensure_ca(self.tls_dir)
                 self._ca = ca
                 self._default = issue(ca, (f"*.{self.domain}", self.domain))
-                _write_private(self.tls_dir / DEFAULT_FILE, self._default.bundle)
+                write_private(self.tls_dir / DEFAULT_FILE, self._default.bundle.encode())
                 log.info("issued the router's certificate for *.%s", self.domain)
             return self._default
 
@@ -81,12 +81,3 @@ class RouterCertificates:
         if found is None or self.domain not in found.names:
             return None  # unreadable, or for a domain YUN_DOMAIN no longer is
         return found
-
-
-def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)

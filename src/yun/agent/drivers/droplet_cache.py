@@ -6,7 +6,7 @@ copied from there into every run dir with `cp -a`: untarring a few hundred files
 stay parallel. Each instance still gets its own writable copy (no hard links into the cache).
 
 A droplet just staged on this machine need not be unpacked, nor even copied, for its first
-start: the staging folder it was packed from already holds the tree. `adopt` parks that tree
+start: the staging folder it was packed from already holds the tree. `park_staged` parks that tree
 beside the cache, with the modes unpacking would have given, and the next start of the droplet
 (the release phase, or the first instance of a push) moves it into its run dir. Creating a few
 hundred files is what a warm push spent most of its time on with containers (0.2-0.4 s a copy
@@ -80,7 +80,7 @@ def unpacked_droplet(droplet: Path, cache: Path) -> Path:
     return entry
 
 
-def adopt(droplet: Path, cache: Path, *, tree: Path) -> bool:
+def park_staged(droplet: Path, cache: Path, *, tree: Path) -> bool:
     """Park `tree` (the folder `droplet` was packed from) in `cache` for the droplet's next
     start to take, moving its `app/`, `deps/` and `staging_info.json`; False, with the tree left
     for its owner to delete, when one is parked already or the move is not possible."""

@@ -37,7 +37,7 @@ from typing import Any
 
 from yun.agent.drivers.base import ExitStatus, Handle, Usage, handle_from_dict, handle_to_dict
 from yun.agent.drivers.cgroups import Cgroup, swap_accounting
-from yun.agent.drivers.droplet_cache import DROPLET_CACHE, adopt, extract_droplet
+from yun.agent.drivers.droplet_cache import DROPLET_CACHE, extract_droplet, park_staged
 from yun.agent.drivers.listeners import ports_of_namespace, ports_of_processes
 from yun.agent.drivers.oci import (
     APP_DIR,
@@ -229,7 +229,7 @@ class RuncDriver:
     def keep_staged(self, droplet: Path, *, tree: Path, root: Path) -> None:
         """Park the staged tree beside the droplet cache under `root`: the droplet's next start
         (its release phase or first instance) takes it instead of unpacking or copying."""
-        adopt(droplet, root / DROPLET_CACHE, tree=tree)
+        park_staged(droplet, root / DROPLET_CACHE, tree=tree)
 
     def _environment(
         self, spec: InstanceSpec, env: Mapping[str, str], *, address: str, port: int

@@ -18,7 +18,7 @@ import pytest
 from tests.helpers import write_droplet
 
 from yun import archives
-from yun.agent.drivers.droplet_cache import CACHE_KEEP, DROPLET_CACHE, adopt, extract_droplet
+from yun.agent.drivers.droplet_cache import CACHE_KEEP, DROPLET_CACHE, extract_droplet, park_staged
 from yun.builder import droplets
 
 MTIME = 1_600_000_000  # what the droplet says; Python trusts a .pyc only if its source keeps it
@@ -183,7 +183,7 @@ def test_a_staged_tree_serves_as_its_droplet_unpacked(tmp_path: Path, unpacks: l
     unpacks.clear()
 
     cache = tmp_path / "instances" / DROPLET_CACHE
-    assert adopt(droplet, cache, tree=work)
+    assert park_staged(droplet, cache, tree=work)
     assert not (work / "app").exists() and not (work / "deps").exists()  # moved, not copied
     first = run_dir(tmp_path, "first")
     extract_droplet(droplet, first)
@@ -205,9 +205,9 @@ def test_a_tree_parked_already_leaves_the_next_one_alone(tmp_path: Path) -> None
         work_dir=staged_tree(tmp_path / "one"), info={}, into=tmp_path / "d.tgz"
     )
     cache = tmp_path / "instances" / DROPLET_CACHE
-    assert adopt(droplet, cache, tree=tmp_path / "one")
+    assert park_staged(droplet, cache, tree=tmp_path / "one")
     other = staged_tree(tmp_path / "other")
-    assert not adopt(droplet, cache, tree=other)
+    assert not park_staged(droplet, cache, tree=other)
     assert (other / "app/server.py").read_text() == "print('hi')\n"
     assert len(list(cache.iterdir())) == 1
 
@@ -224,7 +224,7 @@ def test_a_tree_that_cannot_be_moved_is_unpacked_at_the_first_start(
 
     with monkeypatch.context() as patched:
         patched.setattr(os, "rename", other_filesystem)
-        assert not adopt(droplet, cache, tree=work)
+        assert not park_staged(droplet, cache, tree=work)
     assert list(cache.iterdir()) == []
     run = run_dir(tmp_path, "first")
     extract_droplet(droplet, run)
@@ -235,5 +235,5 @@ def test_a_tree_that_cannot_be_moved_is_unpacked_at_the_first_start(
 
 def test_a_droplet_gone_before_its_tree_is_parked_is_no_error(tmp_path: Path) -> None:
     work = staged_tree(tmp_path / "staging")
-    assert not adopt(tmp_path / "gone.tgz", tmp_path / "instances" / DROPLET_CACHE, tree=work)
+    assert not park_staged(tmp_path / "gone.tgz", tmp_path / "instances" / DROPLET_CACHE, tree=work)
     assert (work / "app/server.py").exists()
