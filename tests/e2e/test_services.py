@@ -53,7 +53,7 @@ def test_built_in_services_bound_backed_up_restored_and_kept(platform: Platform)
     market = platform.cli("marketplace").stdout
     assert "postgresql" in market and "redis" in market and "shared" in market
 
-    pushed = platform.cli("push", "-p", str(EXAMPLES / APP), timeout=600)
+    pushed = platform.cli("push", "-p", str(EXAMPLES / APP))  # a hang: stacks in the log
     assert "Bound service demo-db" in pushed.stdout, pushed.stdout
     services = json.loads(platform.cli("services", "--json").stdout)
     by_name = {s["name"]: s for s in services}
