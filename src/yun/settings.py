@@ -51,6 +51,9 @@ def _port_range(text: str) -> tuple[int, int]:
     return int(low), int(high or low)
 
 
+LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
+
+
 @dataclass(frozen=True)
 class Timing:
     """Backoff and timing constants (Cloud Foundry's numbers), written out once."""
@@ -95,6 +98,8 @@ class Settings:
     stacks_root: Path | None = None  # built stacks; None: $YUN_HOME/stacks
     default_stack: str = "trixie"  # Debian's stable suite: Python 3.13, Node 20
     stack_mirror: str = "http://deb.debian.org/debian"
+    acme_directory: str = LETS_ENCRYPT  # where `yun set-certificate --acme` orders by default
+    acme_ca_file: Path | None = None  # CA bundle trusted for the ACME directory (a private CA)
     timing: Timing = field(default_factory=Timing)
 
     @classmethod
@@ -124,6 +129,8 @@ class Settings:
             stacks_root=Path(e["YUN_STACKS_DIR"]).absolute() if e.get("YUN_STACKS_DIR") else None,
             default_stack=e.get("YUN_STACK", "trixie"),
             stack_mirror=e.get("YUN_STACK_MIRROR", "http://deb.debian.org/debian"),
+            acme_directory=e.get("YUN_ACME_DIRECTORY") or LETS_ENCRYPT,
+            acme_ca_file=Path(e["YUN_ACME_CA_FILE"]) if e.get("YUN_ACME_CA_FILE") else None,
             buildpack_order=tuple(
                 name.strip()
                 for name in e.get("YUN_BUILDPACK_ORDER", ",".join(cls.buildpack_order)).split(",")
@@ -175,6 +182,18 @@ class Settings:
     @property
     def services_dir(self) -> Path:
         return self.home / "services"
+
+    @property
+    def router_url(self) -> str:
+        """The router's HTTP listener as this machine reaches it."""
+        host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(
+            self.router_bind, self.router_bind
+        )
+        return (
+            f"http://[{host}]:{self.router_port}"
+            if ":" in host
+            else f"http://{host}:{self.router_port}"
+        )
 
     @property
     def api_url(self) -> str:

@@ -96,7 +96,7 @@ def ensure_ca(directory: Path, *, now: datetime.datetime | None = None) -> Platf
         .sign(key, hashes.SHA256())
     )
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    write_private(key_path, _key_pem(key))
+    write_private(key_path, private_pem(key))
     cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     return PlatformCA(certificate, key)
 
@@ -127,7 +127,7 @@ def issue(
     )
     pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
     return Certificate(
-        names, pem + ca.pem + _key_pem(key).decode(), certificate.not_valid_after_utc
+        names, pem + ca.pem + private_pem(key).decode(), certificate.not_valid_after_utc
     )
 
 
@@ -164,7 +164,7 @@ def check_bundle(cert_pem: str, key_pem: str, chain_pem: str = "") -> Certificat
         raise CertificateError("--cert: the certificate names no host (no DNS subjectAltName)")
     bundle = (
         "".join(c.public_bytes(serialization.Encoding.PEM).decode() for c in [*certs, *chain])
-        + _key_pem(key).decode()
+        + private_pem(key).decode()
     )
     return Certificate(tuple(names), bundle, leaf.not_valid_after_utc)
 
@@ -193,7 +193,8 @@ def _names(certificate: x509.Certificate) -> list[str]:
     return [str(name).lower() for name in san.value.get_values_for_type(x509.DNSName)]
 
 
-def _key_pem(key: PrivateKeyTypes) -> bytes:
+def private_pem(key: PrivateKeyTypes) -> bytes:
+    """A private key as unencrypted PKCS#8 PEM."""
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,

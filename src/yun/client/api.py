@@ -136,6 +136,15 @@ class ApiClient:
         result: dict[str, Any] = self._call("PUT", f"/v3/certificates/{name}", json=body)
         return result
 
+    def certificate(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/v3/certificates/{name}")
+        return result
+
+    def order_certificate(self, name: str, *, directory: str, email: str) -> dict[str, Any]:
+        body = {"acme": {"directory": directory, "email": email}}
+        result: dict[str, Any] = self._call("PUT", f"/v3/certificates/{name}", json=body)
+        return result
+
     def delete_certificate(self, name: str) -> dict[str, Any]:
         result: dict[str, Any] = self._call("DELETE", f"/v3/certificates/{name}")
         return result

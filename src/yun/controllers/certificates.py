@@ -1,5 +1,6 @@
 """What the router serves over HTTPS: the platform's certificate for the default domain, then
-every certificate users uploaded (`yun set-certificate`), each for the names it carries.
+every certificate users uploaded or had ordered by ACME (`yun set-certificate`), each for the
+names it carries.
 
 The platform's certificate (`*.DOMAIN` and `DOMAIN`) comes from the platform CA in
 `$YUN_HOME/tls` and is kept there; it is issued again when a third of its 90 days is left, on
@@ -47,7 +48,9 @@ class RouterCertificates:
         certificates = [self._platform()]
         with self.store.session() as session:
             rows = session.scalars(
-                select(StoredCertificate).order_by(StoredCertificate.updated_at.desc())
+                select(StoredCertificate)
+                .where(StoredCertificate.bundle != "")  # ordered by ACME, not issued yet
+                .order_by(StoredCertificate.updated_at.desc())
             )
             for row in rows:
                 certificates.append(

@@ -26,6 +26,7 @@ from yun.router import Route as RouterRoute
 from yun.router import TcpRoute as RouterTcpRoute
 from yun.router.config import MAX_WEIGHT
 from yun.store.models import (
+    AcmeChallenge,
     App,
     Domain,
     Instance,
@@ -186,6 +187,10 @@ class RouteController:
         extra: dict[str, Any] = {"tcp_routes": tcp_table} if tcp_table else {}
         if self.certificates is not None:
             extra["certificates"] = self.certificates()
+        with self.store.session() as session:
+            answers = {c.token: c.key_authorization for c in session.scalars(select(AcmeChallenge))}
+        if answers:  # an ACME order is being validated: the router answers its challenges
+            extra["challenges"] = answers
         if self.haproxy.apply(table, **extra) and self.on_reload is not None:
             self.on_reload()
         routed = {(server.address, server.port) for route in table for server in route.servers}

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from yun.router.config import (
     CERT_PREFIX,
+    CHALLENGE_MAP_PREFIX,
     HOST_MAP_PREFIX,
     STATS_SOCKET,
     TCP_PROXY_PREFIX,
@@ -186,11 +187,17 @@ class HAProxy:
         *,
         tcp_routes: Sequence[TcpRoute] = (),
         certificates: Sequence[Certificate] = (),
+        challenges: Mapping[str, str] | None = None,
     ) -> bool:
         """Make HAProxy serve `routes` and `tcp_routes` (and, with an HTTPS port, HTTPS with
-        `certificates`); False if it already does. See the module docstring."""
+        `certificates`; and answer ACME's HTTP-01 `challenges`); False if it already does.
+        See the module docstring."""
         rendered = render_files(
-            self.config, routes, tcp_routes=tcp_routes, certificates=certificates
+            self.config,
+            routes,
+            tcp_routes=tcp_routes,
+            certificates=certificates,
+            challenges=challenges,
         )
         with self._locked():
             running = self.running()
@@ -253,7 +260,11 @@ class HAProxy:
     def _prune_files(self, keep_text: str) -> None:
         """Delete host maps and certificate lists `keep_text` does not name, and certificates
         no kept list names (draining workers hold theirs in memory)."""
-        for path in self.config.run_dir.glob(f"{HOST_MAP_PREFIX}*.map"):
+        maps = [
+            *self.config.run_dir.glob(f"{HOST_MAP_PREFIX}*.map"),
+            *self.config.run_dir.glob(f"{CHALLENGE_MAP_PREFIX}*.map"),
+        ]
+        for path in maps:
             if path.name not in keep_text:
                 path.unlink(missing_ok=True)
         lists = self.config.run_dir.glob(f"{CERT_PREFIX}*.list")

@@ -21,6 +21,7 @@ from yun.agent import Agent
 from yun.api.app import create_app
 from yun.api.context import ApiContext
 from yun.blobstore import BlobStore
+from yun.controllers.acme import AcmeController
 from yun.controllers.autoscaling import AutoscaleController
 from yun.controllers.backing_up import BackupController
 from yun.controllers.binding import BindingController
@@ -197,6 +198,9 @@ class Platform:
                 ),
                 BindingController(store=store, wake=wake),
                 BackupController(store=store, blobs=blobs, work_dir=s.home / "backups-work"),
+                AcmeController(
+                    store=store, wake=wake, router_url=s.router_url, ca_file=s.acme_ca_file
+                ),
             ],
             timing=s.timing,
             workers=4,
@@ -208,6 +212,7 @@ class Platform:
                 "services",
                 "bindings",
                 "backups",
+                "acme",
             ),
         )
         for key in builds.pending():

@@ -234,6 +234,35 @@ class Certificate(Resource):
     bundle: Mapped[str] = mapped_column(Text)
     not_after: Mapped[float] = mapped_column(Float)
     source: Mapped[str] = mapped_column(String(16), default="upload")
+    # Ordered by ACME (source "acme"): where from, and how the orders went. `bundle` is "" and
+    # `not_after` 0 until the first certificate arrives.
+    acme_directory: Mapped[str | None] = mapped_column(String(512), default=None)
+    acme_email: Mapped[str] = mapped_column(String(255), default="")
+    state: Mapped[str] = mapped_column(String(16), default="issued")  # ordering | failed
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # failed orders in a row
+    next_attempt_at: Mapped[float | None] = mapped_column(Float, default=None)
+    renew_at: Mapped[float | None] = mapped_column(Float, default=None)
+
+
+class AcmeAccount(Resource):
+    """The account key Yun orders with at one ACME directory for one contact address."""
+
+    __tablename__ = "acme_accounts"
+    __table_args__ = (UniqueConstraint("directory", "email"),)
+    directory: Mapped[str] = mapped_column(String(512))
+    email: Mapped[str] = mapped_column(String(255), default="")
+    key_pem: Mapped[str] = mapped_column(Text)
+
+
+class AcmeChallenge(Resource):
+    """An HTTP-01 challenge the router answers while an order is validated: a request for
+    `/.well-known/acme-challenge/TOKEN` gets `key_authorization`."""
+
+    __tablename__ = "acme_challenges"
+    token: Mapped[str] = mapped_column(String(255), unique=True)
+    key_authorization: Mapped[str] = mapped_column(String(512))
+    name: Mapped[str] = mapped_column(String(255))
 
 
 class RouteMapping(Resource):

@@ -18,7 +18,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.client import HTTPConnection
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -183,6 +183,15 @@ def run_dir() -> Iterator[Path]:
 @pytest.fixture
 def router_config(run_dir: Path) -> RouterConfig:
     return RouterConfig(bind="127.0.0.1", port=free_port(), run_dir=run_dir)
+
+
+@pytest.fixture
+def https(router_config: RouterConfig) -> Iterator[tuple[HAProxy, RouterConfig]]:
+    """A router with an HTTPS port too (no route, no certificate yet)."""
+    config = replace(router_config, https_port=free_port())
+    proxy = HAProxy(config)
+    yield proxy, config
+    proxy.stop()
 
 
 @pytest.fixture

@@ -10,14 +10,13 @@ import json
 import shutil
 import subprocess
 import threading
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from tests.integration.router.conftest import WebSocketClient, free_port
+from tests.integration.router.conftest import WebSocketClient
 
-from yun.router import HAProxy, Policy, RouterConfig
+from yun.router import Policy, RouterConfig
 from yun.tls import check_bundle, ensure_ca, issue
 
 pytestmark = [
@@ -27,14 +26,6 @@ pytestmark = [
         reason="haproxy and curl are needed",
     ),
 ]
-
-
-@pytest.fixture
-def https(router_config: RouterConfig) -> Iterator[tuple[HAProxy, RouterConfig]]:
-    config = replace(router_config, https_port=free_port())
-    proxy = HAProxy(config)
-    yield proxy, config
-    proxy.stop()
 
 
 def curl(

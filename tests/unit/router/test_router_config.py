@@ -330,3 +330,28 @@ def test_wildcard_rules_appear_only_with_wildcard_routes() -> None:
     wild = render(LOGGED, [HELLO, Route("*.apps.localhost", "", "w", "w", [])])
     assert "http-request set-var(txn.yun_wild) var(txn.yun_host),regsub(^[^.]+,*)" in wild
     assert "use_backend %[var(txn.yun_be_wild)] if { var(txn.yun_be_wild) -m found }" in wild
+
+
+def test_acme_challenges_are_answered_from_a_map_only_while_there_are_some() -> None:
+    hello = HELLO
+    plain = render_files(CONFIG, [hello])
+    assert "acme-challenge" not in plain.text
+    answers = {"tok-EN_1": "tok-EN_1.thumb_print-2"}
+    rendered = render_files(CONFIG, [hello], challenges=answers)
+    (name,) = [n for n in rendered.files if n.startswith("acme-")]
+    assert rendered.files[name] == "tok-EN_1 tok-EN_1.thumb_print-2\n"
+    rules = section(rendered.text, "frontend yun_http")
+    lookup = next(i for i, line in enumerate(rules) if f"map_str('/run/yun/{name}')" in line)
+    assert "path_beg /.well-known/acme-challenge/" in rules[lookup]
+    assert rules[lookup + 1].startswith("http-request return status 200")
+    # Before any route's rules: an app (or https_redirect) never sees the CA's request.
+    assert lookup < min(i for i, line in enumerate(rules) if line.startswith("use_backend"))
+
+
+@pytest.mark.parametrize(
+    "answers", [{"a b": "x"}, {"tok": "x y"}, {"tok": "x\nbad"}, {"../etc": "x"}, {"tok": ""}]
+)
+def test_acme_challenges_that_would_break_the_map_are_refused(answers: dict[str, str]) -> None:
+    hello = HELLO
+    with pytest.raises(ValueError, match="ACME challenge"):
+        render_files(CONFIG, [hello], challenges=answers)
