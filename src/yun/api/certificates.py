@@ -5,6 +5,10 @@ An uploaded certificate is checked before anything changes: PEM that parses, a k
 to it, not expired, and a name it covers (`www.example.com` itself, or `*.example.com`). The
 router picks among certificates by the name a client asks for (SNI); replacing one reloads
 HAProxy without dropping a connection.
+
+`{"acme": {...}}` instead of a certificate asks for one to be ordered from an ACME CA: the row
+is stored due now and the ACME controller (`yun.controllers.acme`) orders, renews and retries
+it, leaving state, last error and next try on the row for `yun certificates`.
 """
 
 from __future__ import annotations
