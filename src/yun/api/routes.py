@@ -31,6 +31,7 @@ class RouteOptions(BaseModel):
     timeout: float | None = Field(default=None, gt=0, le=86400)
     https_redirect: bool | None = None
     hsts: bool | None = None
+    protocol: Literal["http1", "http2"] | None = None
 
 
 def set_options(route: Route, given: dict[str, Any]) -> None:

@@ -23,6 +23,7 @@ OPTIONS = {
     "timeout": "seconds an instance may take to answer",
     "https_redirect": "true or false: plain HTTP requests are sent to HTTPS (301)",
     "hsts": "true or false: HTTPS answers carry Strict-Transport-Security",
+    "protocol": "http1 or http2: how the router speaks to the app (http2: h2c, for gRPC)",
 }
 FLAGS = ("sticky", "https_redirect", "hsts")
 
@@ -68,6 +69,10 @@ def parse_options(pairs: list[str]) -> dict[str, Any]:
                 parsed[key] = float(value.removesuffix("s"))
             except ValueError:
                 raise CliError(f"--option {pair!r}: timeout is a number of seconds") from None
+        elif key == "protocol":
+            if value.lower() not in ("http1", "http2"):
+                raise CliError(f"--option {pair!r}: protocol is http1 or http2")
+            parsed[key] = value.lower()
         else:
             parsed[key] = value
     return parsed
@@ -81,16 +86,19 @@ def update_route(
             "--option",
             "-o",
             metavar="KEY=VALUE",
-            help="A policy setting: loadbalancing, hash_header, sticky or timeout (repeatable).",
+            help="A policy setting: loadbalancing, hash_header, sticky, timeout,"
+            " https_redirect, hsts or protocol (repeatable).",
         ),
     ],
 ) -> None:
-    """Set a route's traffic policy: loadbalancing, hash_header, sticky, timeout.
+    """Set a route's traffic policy: loadbalancing, hash_header, sticky, timeout,
+    https_redirect, hsts, and protocol (http2 for apps that speak h2c, such as gRPC servers).
 
     Examples:
       yun update-route myapp.apps.localhost -o loadbalancing=least-connection
       yun update-route myapp.apps.localhost -o loadbalancing=hash -o hash_header=X-User
       yun update-route myapp.apps.localhost -o sticky=true -o timeout=30
+      yun update-route greeter.apps.localhost -o protocol=http2
     """
     options = parse_options(option)
     wanted = route.removeprefix("http://").removeprefix("https://").rstrip("/")

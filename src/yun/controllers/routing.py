@@ -255,4 +255,5 @@ def policy_of(options: dict[str, Any]) -> Policy:
         timeout=float(timeout) if timeout else None,
         https_redirect=bool(options.get("https_redirect", False)),
         hsts=bool(options.get("hsts", False)),
+        protocol=str(options.get("protocol") or "http1"),
     )

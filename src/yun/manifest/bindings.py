@@ -3,7 +3,8 @@
 Routes are kept as the text the user wrote (``host.domain/path``) after a syntax check; whether
 the domain exists is the API's business. A route may carry Cloud Foundry's `options:` (its
 traffic policy: `loadbalancing`, `hash_header`; Yun adds `sticky`, `timeout`, `https_redirect`
-and `hsts`), which the push sets on the route. Services accept both Cloud Foundry forms (a list
+and `hsts`) and `protocol:` (`http2`: the router speaks h2c to the app, for gRPC), which the push
+sets on the route. Services accept both Cloud Foundry forms (a list
 of names or of `{name: ...}` mappings) and Stackato's `{name: type}` mapping, whose types (an
 offering such as `postgresql`, or `harbor` for a TCP port) tell the platform what to create when
 the service does not exist yet.
@@ -32,6 +33,7 @@ _OPTION_KEYS = (
 _LOADBALANCING = ("round-robin", "least-connection", "hash")
 _HEADER = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 _TIMEOUT_MAX = 86400
+PROTOCOLS = ("http1", "http2")
 
 Policy = dict[str, object]  # loadbalancing, hash_header, sticky, timeout: those given
 _SERVICE_KEYS = ("name", "parameters", "binding_name")
@@ -47,10 +49,10 @@ def read_routes(value: object, scope: Scope) -> dict[str, Policy]:
         if isinstance(item, dict):
             data = as_mapping(item, at)
             warn_unknown(data, _ROUTE_KEYS, at)
-            if data.get("protocol") is not None:
-                at.key("protocol").warn("is not supported yet, ignored")
             if data.get("options") is not None:
                 options = _read_options(data["options"], at.key("options"))
+            if data.get("protocol") is not None:
+                options["protocol"] = _protocol(data["protocol"], at.key("protocol"))
             if data.get("route") is None:
                 raise at.key("route").error("is required, for example myapp.example.com")
             at = at.key("route")
@@ -92,6 +94,18 @@ def _read_options(value: object, scope: Scope) -> Policy:
     if (timeout := data.get("timeout")) is not None:
         options["timeout"] = _seconds(timeout, scope.key("timeout"))
     return options
+
+
+def _protocol(value: object, scope: Scope) -> str:
+    """Cloud Foundry's `protocol:` of a route: how the router speaks to the app."""
+    text = as_text(value, scope).strip().lower()
+    if text == "tcp":
+        raise scope.error("tcp routes are their own kind here: give the app a TCP route (harbor)")
+    if text not in PROTOCOLS:
+        raise scope.error(
+            f"{show(text)} is not one of {', '.join(PROTOCOLS)} (http2: the app speaks h2c, gRPC)"
+        )
+    return text
 
 
 def _seconds(value: object, scope: Scope) -> float:

@@ -106,4 +106,10 @@ def _stackato(stackato: StackatoSpec) -> dict[str, Any]:
 
 
 def _route(route: str, options: dict[str, Any] | None) -> dict[str, Any]:
-    return {"route": route, "options": dict(options)} if options else {"route": route}
+    policy = dict(options or {})
+    data: dict[str, Any] = {"route": route}
+    if (protocol := policy.pop("protocol", None)) is not None:
+        data["protocol"] = protocol  # Cloud Foundry's place for it: beside route, not an option
+    if policy:
+        data["options"] = policy
+    return data

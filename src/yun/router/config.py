@@ -483,8 +483,10 @@ def _backend(backend: _Backend, *, https_port: int | None) -> str:
         body = f"Requested route ('%[var({accesslog.VAR_HOST})]') has no available instances.\n"
         lines.append(_error_return(503, body, "no_healthy_instances"))
     lines += _instance_rules(backend)
+    # h2c with prior knowledge: gRPC servers and other apps that speak HTTP/2 in clear.
+    proto = " proto h2" if policy.protocol == "http2" else ""
     lines += [
-        f"    server {name} {address}" + (f" weight {weight}" if weight != 1 else "")
+        f"    server {name} {address}" + (f" weight {weight}" if weight != 1 else "") + proto
         for name, address, weight, _ in backend.servers
     ]
     return "\n".join(lines) + "\n"

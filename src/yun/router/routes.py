@@ -46,6 +46,7 @@ class Server:
 
 _HEADER = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 BALANCING = ("round-robin", "least-connection", "hash")
+PROTOCOLS = ("http1", "http2")  # Cloud Foundry's names for how the router speaks to an app
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class Policy:
     timeout: float | None = None  # seconds an instance may take to answer (default 900)
     https_redirect: bool = False  # plain HTTP requests get 301 to the same URL over HTTPS
     hsts: bool = False  # HTTPS answers carry Strict-Transport-Security (a year)
+    protocol: str = "http1"  # http2: the router speaks HTTP/2 in clear (h2c) to the instances
 
     def check(self) -> None:
         """Raises ValueError naming the option HAProxy could not take."""
@@ -65,6 +67,8 @@ class Policy:
             raise ValueError(f"loadbalancing {self.balance!r}: use one of {', '.join(BALANCING)}")
         if self.balance == "hash" and not _HEADER.match(self.hash_header):
             raise ValueError("loadbalancing hash needs hash_header, a header name like X-User")
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"protocol {self.protocol!r}: use one of {', '.join(PROTOCOLS)}")
         if self.timeout is not None and not 0 < self.timeout <= 86400:
             raise ValueError(f"timeout {self.timeout}: give seconds between 1 and 86400")
 

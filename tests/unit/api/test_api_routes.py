@@ -108,3 +108,12 @@ def test_bad_manifest_route_options_are_422_and_change_nothing(client: TestClien
     assert "routes[0].options.loadbalancing" in reply.json()["error"]
     assert client.get("/v3/apps").json()["resources"] == []
     assert client.get("/v3/routes").json()["resources"] == []
+
+
+def test_the_protocol_option_is_http1_or_http2(client: TestClient) -> None:
+    guid = _route(client)["guid"]
+    made = client.patch(f"/v3/routes/{guid}", json={"protocol": "http2"})
+    assert made.status_code == 200 and made.json()["options"]["protocol"] == "http2"
+    wrong = client.patch(f"/v3/routes/{guid}", json={"protocol": "h3"})
+    assert wrong.status_code == 422 and "protocol" in wrong.json()["error"]
+    assert parse_options(["protocol=HTTP2"]) == {"protocol": "http2"}

@@ -16,6 +16,7 @@ from yun.manifest import (
     parse_application,
     parse_manifest,
 )
+from yun.manifest.rendering import to_manifest
 
 
 def test_request_errors_name_the_request_and_index() -> None:
@@ -165,3 +166,35 @@ def test_arbitrary_input_only_ever_raises_manifest_error() -> None:
             assert AppSpec.from_dict(spec.to_dict()) == spec
             outcomes["ok"] += 1
     assert outcomes["ok"] > 100 and outcomes["error"] > 100, outcomes
+
+
+def test_a_routes_protocol_is_read_as_cloud_foundry_writes_it_and_rendered_back() -> None:
+    spec = parse_application(
+        {
+            "name": "greeter",
+            "routes": [
+                {"route": "greeter.example.com", "protocol": "HTTP2"},
+                {"route": "web.example.com", "protocol": "http1", "options": {"hsts": True}},
+            ],
+        },
+        source="request",
+        index=0,
+    )
+    assert spec.route_options == {
+        "greeter.example.com": {"protocol": "http2"},
+        "web.example.com": {"hsts": True, "protocol": "http1"},
+    }
+    routes = to_manifest(spec)["routes"]
+    assert routes[0] == {"route": "greeter.example.com", "protocol": "http2"}
+    assert routes[1] == {"route": "web.example.com", "protocol": "http1", "options": {"hsts": True}}
+
+
+@pytest.mark.parametrize(("protocol", "expected"), [("tcp", "TCP route"), ("h3", "http1, http2")])
+def test_a_wrong_route_protocol_names_the_field(protocol: str, expected: str) -> None:
+    with pytest.raises(ManifestError) as info:
+        parse_application(
+            {"name": "x", "routes": [{"route": "x.example.com", "protocol": protocol}]},
+            source="request",
+            index=0,
+        )
+    assert "routes[0].protocol" in str(info.value) and expected in str(info.value)

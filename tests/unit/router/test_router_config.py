@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from yun.router import Route, RouterConfig, Server, render, render_files
+from yun.router import Policy, Route, RouterConfig, Server, backend_name, render, render_files
 from yun.router.accesslog import ACCESS_RING, LOG_FORMAT
 from yun.router.config import _quoted
 
@@ -355,3 +355,23 @@ def test_acme_challenges_that_would_break_the_map_are_refused(answers: dict[str,
     hello = HELLO
     with pytest.raises(ValueError, match="ACME challenge"):
         render_files(CONFIG, [hello], challenges=answers)
+
+
+def test_an_http2_route_speaks_h2c_to_its_instances_and_others_do_not() -> None:
+    grpc = Route("grpc.apps.localhost", "", "guid-grpc", "grpc", servers(9100, 9101))
+    grpc = Route(**{**grpc.__dict__, "policy": Policy(protocol="http2")})
+    text = render(CONFIG, [HELLO, grpc])
+    h2 = [
+        line
+        for line in section(text, f"backend {backend_name('guid-grpc')}")
+        if line.startswith("server")
+    ]
+    assert h2 and all(line.endswith(" proto h2") for line in h2)
+    h1 = [
+        line
+        for line in section(text, f"backend {backend_name('guid-hello')}")
+        if line.startswith("server")
+    ]
+    assert h1 and not any("proto" in line for line in h1)
+    with pytest.raises(ValueError, match="protocol"):
+        render(CONFIG, [Route(**{**grpc.__dict__, "policy": Policy(protocol="h3")})])
