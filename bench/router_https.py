@@ -29,7 +29,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from router import HOST, free_port, nginx_instance, stop_process, wait_listening
+from router import (
+    HOST,
+    detached_haproxy,
+    free_port,
+    nginx_instance,
+    stop_process,
+    wait_listening,
+)
 
 from yun.router import HAProxy, Route, RouterConfig, Server
 from yun.router.config import TLS12_CIPHERS, TLS13_SUITES
@@ -67,7 +74,7 @@ def hand_written(work: Path, instance: int, certificate: Certificate) -> Iterato
             suites=":".join(TLS13_SUITES),
         )
     )
-    proc = subprocess.Popen(["haproxy", "-db", "-f", str(cfg)], stdin=subprocess.DEVNULL)
+    proc = detached_haproxy(cfg)
     try:
         wait_listening(port)
         yield port
