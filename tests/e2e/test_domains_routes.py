@@ -5,6 +5,7 @@ apex and a wildcard route, and a domain deleted with its routes only when forced
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.e2e.conftest import Platform
+
+from yun.store.models import Org, Space
+from yun.store.session import Store
 
 pytestmark = pytest.mark.e2e
 
@@ -153,3 +157,57 @@ def test_a_private_domain_apex_and_wrong_input(
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert "Traceback" not in result.stderr
     platform.cli("delete-private-domain", "team.test", "-f")
+
+
+def _rival_space(platform: Platform) -> tuple[str, str]:
+    """A second org with a space, written into the server's store (orgs and spaces get their
+    API and CLI with multi-tenancy; the refusals below are already the API's): (org name,
+    space guid)."""
+    store = Store(f"sqlite:///{platform.home / 'yun.db'}")
+    try:
+        with store.session() as session:
+            org = Org(name=f"rivals-{time.monotonic_ns()}")
+            session.add(org)
+            session.flush()
+            space = Space(name="prod", org_guid=org.guid)
+            session.add(space)
+            session.flush()
+            return org.name, space.guid
+    finally:
+        store.close()
+
+
+def test_a_private_domain_and_a_spaces_routes_stay_with_their_org_and_space(
+    platform: Platform, tmp_path: Path, apps: list[str]
+) -> None:
+    apps.append("home")
+    _push(platform, tmp_path / "home", "home")
+    rivals, space = _rival_space(platform)
+    token = json.loads((Path(platform.env["YUN_CONFIG_DIR"]) / "config.json").read_text())["token"]
+    api = httpx.Client(
+        base_url=f"http://127.0.0.1:{platform.api_port}",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    # The other space's app holds a route on the shared domain (pushed through the API: the CLI
+    # targets its own space).
+    application = {"name": "stranger", "routes": [{"route": "held.apps.localhost"}]}
+    pushed = api.post("/v3/apps/push", json={"application": application, "space_guid": space})
+    assert pushed.status_code == 200, pushed.text
+    platform.cli("create-private-domain", rivals, "rival.test")
+    try:
+        private = platform.cli("map-route", "home", "rival.test", "-n", "spy", check=False)
+        assert private.returncode == 1
+        assert private.stderr.strip() == f"error: domain rival.test is private to org {rivals}"
+        held = platform.cli("map-route", "home", "apps.localhost", "-n", "held", check=False)
+        assert held.returncode == 1
+        assert "belongs to another space" in held.stderr
+        assert len(held.stderr.strip().splitlines()) == 1
+
+        assert _get(platform, "spy.rival.test").status_code == 404
+        assert _get(platform, "held.apps.localhost").text != "home /"
+        assert _get(platform, "home.apps.localhost").text == "home /"
+    finally:
+        api.delete(f"/v3/apps/{pushed.json()['guid']}")
+        platform.cli("delete-private-domain", "rival.test", "-f", check=False)
+        api.close()

@@ -8,6 +8,7 @@ own key is new for every order (ECDSA P-256) and comes back in the bundle, after
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,7 +98,9 @@ def order(
     except errors.TimeoutError as exc:
         raise AcmeError(f"the ACME CA did not finish the order within {timeout:.0f}s") from exc
     except requests.RequestException as exc:
-        raise AcmeError(f"the ACME CA at {directory} did not answer: {exc}") from exc
+        raise AcmeError(
+            f"the ACME CA at {directory} did not answer: {_network_reason(exc)}"
+        ) from exc
     except (errors.Error, jose_errors.Error) as exc:
         raise AcmeError(f"the ACME CA refused: {_one_line(exc)}") from exc
     chain = x509.load_pem_x509_certificates(done.fullchain_pem.encode())
@@ -150,6 +153,19 @@ def _validation_failure(exc: errors.ValidationError) -> str:
                 detail = challenge.error.detail or challenge.error.typ
                 problems.append(f"{name}: {challenge.chall.typ} failed: {detail}")
     return "; ".join(problems) or "the ACME CA refused the challenges"
+
+
+def _network_reason(exc: requests.RequestException) -> str:
+    """What went wrong on the network, without the library's wrapping (`Connection refused`,
+    `certificate verify failed: …`)."""
+    text = str(exc)
+    if isinstance(exc, requests.exceptions.SSLError):
+        found = re.search(r"\[SSL(?:: [A-Z_]+)?\] ([^(]+?)\s*\(_ssl", text)
+        return f"TLS: {found.group(1)}" if found else "TLS handshake failed"
+    if isinstance(exc, requests.exceptions.Timeout):
+        return "timed out"
+    found = re.search(r"\[Errno -?\d+\] ([^\"')]+)", text)
+    return found.group(1).strip() if found else _one_line(exc)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -71,7 +71,7 @@ def certificate_view(row: Certificate) -> dict[str, Any]:
             {
                 "directory": row.acme_directory,
                 "email": row.acme_email,
-                "renews_at": _when(row.renew_at),
+                "renews_at": _when(row.renew_at) if issued else None,
                 "last_error": row.last_error,
                 "attempts": row.attempts,
                 "next_attempt_at": _when(row.next_attempt_at),
