@@ -98,6 +98,7 @@ class Settings:
     stacks_root: Path | None = None  # built stacks; None: $YUN_HOME/stacks
     default_stack: str = "trixie"  # Debian's stable suite: Python 3.13, Node 20
     stack_mirror: str = "http://deb.debian.org/debian"
+    access_token_seconds: int = 900  # how long an access token lasts; the CLI refreshes it
     acme_directory: str = LETS_ENCRYPT  # where `yun set-certificate --acme` orders by default
     acme_ca_file: Path | None = None  # CA bundle trusted for the ACME directory (a private CA)
     timing: Timing = field(default_factory=Timing)
@@ -129,6 +130,7 @@ class Settings:
             stacks_root=Path(e["YUN_STACKS_DIR"]).absolute() if e.get("YUN_STACKS_DIR") else None,
             default_stack=e.get("YUN_STACK", "trixie"),
             stack_mirror=e.get("YUN_STACK_MIRROR", "http://deb.debian.org/debian"),
+            access_token_seconds=_number(e, "YUN_ACCESS_TOKEN_SECONDS", 900, 10, 86400),
             acme_directory=e.get("YUN_ACME_DIRECTORY") or LETS_ENCRYPT,
             acme_ca_file=Path(e["YUN_ACME_CA_FILE"]) if e.get("YUN_ACME_CA_FILE") else None,
             buildpack_order=tuple(

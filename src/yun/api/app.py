@@ -24,6 +24,7 @@ from yun.api import (
     service_brokers,
     service_instances,
     stacks,
+    users,
 )
 from yun.api.context import ApiContext
 from yun.api.errors import ApiError, api_error_handler, validation_error_handler
@@ -50,6 +51,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         service_bindings,
         service_backups,
         stacks,
+        users,
     ):
         api.include_router(module.router)
 

@@ -1,24 +1,31 @@
-"""Bearer-token authentication: `POST /v3/auth/token` trades a password for a token.
+"""Sessions: `POST /v3/auth/token` trades a password for an access token (minutes) and a
+refresh token (30 days); `POST /v3/auth/refresh` trades the refresh token for a new pair (the
+old one stops working: rotation); `POST /v3/auth/logout` ends the session.
 
-Tokens are random, stored hashed, and expire; every other endpoint depends on `current_user`.
+Tokens are random, stored hashed, and expire; every other endpoint depends on `current_user`,
+which takes access tokens only. Failed logins are throttled (`yun.api.throttle`: 429 with
+Retry-After) and each is an audit event, as is each login.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
-from pydantic import BaseModel
-from sqlalchemy import select
+from pydantic import BaseModel, Field
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from yun.api.context import ApiContext
 from yun.api.errors import ApiError
-from yun.store.models import Token, User
-from yun.store.passwords import hash_token, verify_password
+from yun.store import events
+from yun.store.models import Token, User, new_guid
+from yun.store.passwords import hash_password, hash_token, needs_rehash, verify_password
 
-TOKEN_LIFETIME = 30 * 24 * 3600.0
+REFRESH_LIFETIME = 30 * 24 * 3600.0
+_DECOY = hash_password(secrets.token_urlsafe(16))  # checked for unknown users: same time taken
 
 router = APIRouter()
 
@@ -31,41 +38,144 @@ def context(request: Request) -> ApiContext:
 Ctx = Annotated[ApiContext, Depends(context)]
 
 
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
 class Credentials(BaseModel):
-    username: str
-    password: str
+    username: str = Field(min_length=1, max_length=255)
+    password: str = Field(max_length=1024)
 
 
-@router.post("/v3/auth/token")
-def issue_token(body: Credentials, ctx: Ctx) -> dict[str, object]:
-    with ctx.store.session() as session:
-        user = session.scalar(select(User).where(User.name == body.username))
-        if user is None or not verify_password(body.password, user.password_hash):
-            raise ApiError(401, "wrong username or password")
-        token = secrets.token_urlsafe(32)
+class RefreshBody(BaseModel):
+    refresh_token: str = Field(min_length=1, max_length=256)
+
+
+def issue_pair(session: Session, user: User, ctx: ApiContext, session_guid: str) -> dict[str, Any]:
+    """A new access and refresh token for `user` in session `session_guid`."""
+    access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    lifetime = float(ctx.settings.access_token_seconds)
+    now = time.time()
+    for token, kind, expires in (
+        (access, "access", now + lifetime),
+        (refresh, "refresh", now + REFRESH_LIFETIME),
+    ):
         session.add(
             Token(
                 token_hash=hash_token(token),
                 user_guid=user.guid,
-                expires_at=time.time() + TOKEN_LIFETIME,
+                expires_at=expires,
+                kind=kind,
+                session_guid=session_guid,
             )
         )
-        return {"access_token": token, "token_type": "bearer", "user": user.name}
+    return {
+        "access_token": access,
+        "refresh_token": refresh,
+        "token_type": "bearer",
+        "expires_in": int(lifetime),
+        "user": user.name,
+        "admin": user.admin,
+    }
 
 
-def current_user(ctx: Ctx, authorization: Annotated[str | None, Header()] = None) -> User:
+def _audit(ctx: ApiContext, type_: str, actor: str, data: dict[str, Any]) -> None:
+    """An event written on its own, so it stays when the request then fails."""
+    with ctx.store.session() as session:
+        events.record(session, type=type_, app=None, actor=actor, data=data)
+
+
+@router.post("/v3/auth/token")
+def issue_token(body: Credentials, request: Request, ctx: Ctx) -> dict[str, Any]:
+    address = client_address(request)
+    wait = ctx.throttle.wait(body.username, address)
+    if wait:
+        _audit(ctx, "audit.login.throttled", body.username, {"address": address, "wait": wait})
+        raise ApiError(
+            429,
+            f"too many failed logins for {body.username} from {address}; try again in {wait}s",
+            headers={"Retry-After": str(wait)},
+        )
+    with ctx.store.session() as session:
+        user = session.scalar(select(User).where(User.name == body.username))
+        good = verify_password(body.password, user.password_hash if user else _DECOY)
+        if user is not None and good:
+            if needs_rehash(user.password_hash):
+                user.password_hash = hash_password(body.password)
+            pair = issue_pair(session, user, ctx, new_guid())
+            events.record(
+                session,
+                type="audit.login.success",
+                app=None,
+                actor=user.name,
+                data={"address": address},
+            )
+            ctx.throttle.succeeded(body.username, address)
+            return pair
+    ctx.throttle.failed(body.username, address)
+    _audit(ctx, "audit.login.failure", body.username, {"address": address})
+    raise ApiError(401, "wrong username or password")
+
+
+@router.post("/v3/auth/refresh")
+def refresh_token(body: RefreshBody, ctx: Ctx) -> dict[str, Any]:
+    with ctx.store.session() as session:
+        row = session.scalar(
+            select(Token).where(
+                Token.token_hash == hash_token(body.refresh_token), Token.kind == "refresh"
+            )
+        )
+        user = session.get(User, row.user_guid) if row is not None else None
+        if row is None or user is None or row.expires_at < time.time():
+            raise ApiError(401, "the session has ended; run `yun login` again")
+        session_guid = row.session_guid or new_guid()
+        if row.session_guid:  # the session's access tokens go with the refresh token
+            session.execute(delete(Token).where(Token.session_guid == row.session_guid))
+        else:
+            session.delete(row)
+        return issue_pair(session, user, ctx, session_guid)
+
+
+def _bearer(authorization: str | None) -> str:
     if not authorization or not authorization.lower().startswith("bearer "):
         raise ApiError(401, "this call needs a bearer token; run `yun login` first")
-    token = authorization.split(" ", 1)[1].strip()
+    return authorization.split(" ", 1)[1].strip()
+
+
+def current_user(
+    request: Request, ctx: Ctx, authorization: Annotated[str | None, Header()] = None
+) -> User:
+    token = _bearer(authorization)
     with ctx.store.session() as session:
         row = session.scalar(select(Token).where(Token.token_hash == hash_token(token)))
-        if row is None or row.expires_at < time.time():
+        if row is None or row.kind != "access" or row.expires_at < time.time():
             raise ApiError(401, "token is invalid or expired; run `yun login` again")
         user = session.get(User, row.user_guid)
         if user is None:
             raise ApiError(401, "token's user no longer exists")
+        request.state.session_guid = row.session_guid  # which login this call belongs to
         session.expunge(user)
         return user
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
+
+
+@router.post("/v3/auth/logout")
+def logout(
+    ctx: Ctx, user: CurrentUser, authorization: Annotated[str | None, Header()] = None
+) -> dict[str, Any]:
+    """End the caller's session: its access and refresh tokens stop working."""
+    with ctx.store.session() as session:
+        row = session.scalar(
+            select(Token).where(Token.token_hash == hash_token(_bearer(authorization)))
+        )
+        revoked = 0
+        if row is not None:
+            same = Token.session_guid == row.session_guid if row.session_guid else None
+            doomed = list(session.scalars(select(Token).where(same))) if same is not None else [row]
+            for token in doomed:  # (a token from before sessions existed is alone)
+                session.delete(token)
+            revoked = len(doomed)
+        events.record(session, type="audit.logout", app=None, actor=user.name, data={})
+    return {"revoked": revoked}

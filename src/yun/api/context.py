@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
+from yun.api.throttle import LoginThrottle
 from yun.blobstore import BlobStore
 from yun.brokers.client import Broker, BrokerClient
 from yun.logstore import LogStore
@@ -54,3 +55,5 @@ class ApiContext:
     export_droplet: Callable[[str], str] | None = None
     """Exports an app's current droplet into the platform registry, returning the image
     reference, or raises ExportError; None when the server runs no registry."""
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    """Failed logins so far, which slow the next ones down."""

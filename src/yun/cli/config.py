@@ -1,9 +1,12 @@
-"""The CLI's saved target: API URL and token, in `$YUN_CONFIG_DIR/config.json` (mode 600)."""
+"""The CLI's saved target: API URL and tokens, in `$YUN_CONFIG_DIR/config.json` (mode 600)."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 from yun.settings import config_dir
@@ -12,7 +15,9 @@ from yun.settings import config_dir
 @dataclass
 class CliConfig:
     api: str = ""
-    token: str = ""
+    token: str = ""  # the access token (minutes)
+    refresh_token: str = ""  # traded for a new pair when the access token runs out
+    expires_at: float = 0.0  # when the access token runs out (this machine's clock)
     user: str = ""
     org: str = "main"
     space: str = "dev"
@@ -30,6 +35,20 @@ def load() -> CliConfig:
     if not config.api:
         config.api = "http://127.0.0.1:" + os.environ.get("YUN_API_PORT", "7070")
     return config
+
+
+@contextlib.contextmanager
+def locked() -> Iterator[None]:
+    """Serialise token refreshes between CLI processes sharing this config (a script that runs
+    several `yun` commands at once must not spend the same refresh token twice)."""
+    directory = config_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / "config.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def save(config: CliConfig) -> None:

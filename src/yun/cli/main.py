@@ -22,6 +22,7 @@ from yun.cli import (
     routes,
     services,
     stacks,
+    users,
 )
 from yun.cli import config as cli_config
 from yun.cli.droplets import droplet_app
@@ -29,6 +30,8 @@ from yun.cli.help import YunTyper
 from yun.cli.options import JsonOpt
 from yun.cli.output import CliError, console, errors, print_json
 from yun.cli.server import server_app
+from yun.cli.session import client as session_client
+from yun.cli.session import remember
 from yun.cli.stacks import stack_app
 from yun.client import ApiClient, ApiError
 from yun.manifest import ManifestError
@@ -77,12 +80,29 @@ def login(
         password = typer.prompt("Password", hide_input=True)
     with ApiClient(config.api) as client:
         client.info()
-        config.token = client.login(username, password)
+        remember(config, client.login(username, password))
     config.user = username
     cli_config.save(config)
     console.print(
         f"Logged in to {config.api} as {username}. Target: org {config.org}, space {config.space}."
     )
+
+
+@app.command()
+def logout() -> None:
+    """End this session: its tokens stop working on the server and are forgotten here."""
+    config = cli_config.load()
+    if not config.token:
+        console.print("Not logged in.")
+        return
+    try:
+        with session_client() as api:
+            api.logout()
+    except (ApiError, CliError) as exc:  # an ended session is ended; forget it all the same
+        console.print(f"(the server said: {exc})", markup=False, highlight=False)
+    config.token, config.refresh_token, config.expires_at = "", "", 0.0
+    cli_config.save(config)
+    console.print(f"Logged out of {config.api}.", markup=False, highlight=False)
 
 
 @app.command()
@@ -132,6 +152,11 @@ app.command("check-route")(route_verbs.check_route)
 app.command("map-route")(route_verbs.map_route)
 app.command("unmap-route")(route_verbs.unmap_route)
 app.command()(domains.domains)
+app.command()(users.users)
+app.command("create-user")(users.create_user)
+app.command("delete-user")(users.delete_user)
+app.command()(users.passwd)
+app.command("revoke-tokens")(users.revoke_tokens)
 app.command()(certificates.ca)
 app.command()(certificates.certificates)
 app.command("set-certificate")(certificates.set_certificate)

@@ -2,18 +2,55 @@
 
 from __future__ import annotations
 
+import time
 from urllib.parse import urlsplit
 
 from yun.cli import config as cli_config
+from yun.cli.config import CliConfig
 from yun.cli.output import CliError
-from yun.client import ApiClient
+from yun.client import ApiClient, ApiError
+from yun.client.api import Tokens
+
+REFRESH_AHEAD = 30.0  # seconds: an access token this close to its end is refreshed first
 
 
 def client() -> ApiClient:
     config = cli_config.load()
     if not config.token:
         raise CliError(f"not logged in; run `yun login -a {config.api} -u admin -p PASSWORD`")
-    return ApiClient(config.api, config.token)
+
+    def keep(tokens: Tokens) -> None:
+        remember(config, tokens)
+        cli_config.save(config)
+
+    api = ApiClient(config.api, config.token, refresh_token=config.refresh_token, on_tokens=keep)
+    if config.refresh_token and config.expires_at - time.time() < REFRESH_AHEAD:
+        with cli_config.locked():
+            fresh = cli_config.load()  # another `yun` may have refreshed meanwhile
+            try:
+                if fresh.token != config.token and fresh.expires_at - time.time() >= REFRESH_AHEAD:
+                    api.use(_saved(fresh))
+                else:
+                    api.refresh()
+            except ApiError as exc:
+                api.close()
+                raise CliError(f"{exc}") from None
+    return api
+
+
+def remember(config: CliConfig, tokens: Tokens) -> None:
+    """Put a login's or refresh's tokens into `config` (not saved yet)."""
+    config.token = str(tokens["access_token"])
+    config.refresh_token = str(tokens.get("refresh_token") or "")
+    config.expires_at = time.time() + float(tokens.get("expires_in") or 0)
+
+
+def _saved(config: CliConfig) -> Tokens:
+    return {
+        "access_token": config.token,
+        "refresh_token": config.refresh_token,
+        "expires_in": max(0.0, config.expires_at - time.time()),
+    }
 
 
 def route_url(host_path: str, router_port: int) -> str:

@@ -9,17 +9,42 @@ from typing import Any
 import httpx
 
 
+def _message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+        return str(body.get("error") or body.get("detail"))
+    except (ValueError, AttributeError):
+        return response.text.strip() or response.reason_phrase
+
+
 class ApiError(Exception):
     def __init__(self, message: str, status: int = 0) -> None:
         super().__init__(message)
         self.status = status
 
 
+Tokens = dict[str, Any]
+"""What a login or refresh answers: access_token, refresh_token, expires_in, user, admin."""
+
+
 class ApiClient:
-    def __init__(self, url: str, token: str | None = None, *, timeout: float = 60.0) -> None:
+    """`token` is sent with every call; with `refresh_token`, a call refused for an expired
+    token trades it for a new pair, hands that to `on_tokens` (to be saved) and is sent again."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        *,
+        timeout: float = 60.0,
+        refresh_token: str = "",
+        on_tokens: Callable[[Tokens], None] | None = None,
+    ) -> None:
         self.url = url.rstrip("/")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+        self._refresh_token = refresh_token
+        self._on_tokens = on_tokens
 
     def close(self) -> None:
         self._http.close()
@@ -31,32 +56,78 @@ class ApiClient:
         self.close()
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._send(method, path, **kwargs)
+        if response.status_code == 401 and self._refresh_token and path != "/v3/auth/refresh":
+            self.refresh()
+            response = self._send(method, path, **kwargs)
+        if response.status_code >= 400:
+            raise ApiError(_message(response), response.status_code)
+        return response.json()
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
-            response = self._http.request(method, path, **kwargs)
+            return self._http.request(method, path, **kwargs)
         except httpx.ConnectError as exc:
             raise ApiError(
                 f"cannot reach the Yun API at {self.url}: is `yun server` running?"
             ) from exc
         except httpx.HTTPError as exc:
             raise ApiError(f"request to {self.url}{path} failed: {exc}") from exc
+
+    def refresh(self) -> Tokens:
+        """A new access and refresh token for the refresh token given, now in use here."""
+        response = self._send(
+            "POST", "/v3/auth/refresh", json={"refresh_token": self._refresh_token}
+        )
         if response.status_code >= 400:
-            try:
-                message = str(response.json().get("error") or response.json().get("detail"))
-            except ValueError:
-                message = response.text.strip() or response.reason_phrase
-            raise ApiError(message, response.status_code)
-        return response.json()
+            self._refresh_token = ""
+            raise ApiError(_message(response), response.status_code)
+        tokens: Tokens = response.json()
+        self.use(tokens)
+        return tokens
+
+    def use(self, tokens: Tokens) -> None:
+        self._http.headers["Authorization"] = f"Bearer {tokens['access_token']}"
+        self._refresh_token = str(tokens["refresh_token"])
+        if self._on_tokens is not None:
+            self._on_tokens(tokens)
 
     # auth and info
     def info(self) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", "/v3/info")
         return result
 
-    def login(self, username: str, password: str) -> str:
-        body = self._call(
+    def login(self, username: str, password: str) -> Tokens:
+        body: Tokens = self._call(
             "POST", "/v3/auth/token", json={"username": username, "password": password}
         )
-        return str(body["access_token"])
+        return body
+
+    def logout(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", "/v3/auth/logout")
+        return result
+
+    # users
+    def users(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/v3/users")["resources"])
+
+    def create_user(self, name: str, password: str, *, admin: bool = False) -> dict[str, Any]:
+        body = {"name": name, "password": password, "admin": admin}
+        result: dict[str, Any] = self._call("POST", "/v3/users", json=body)
+        return result
+
+    def delete_user(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("DELETE", f"/v3/users/{name}")
+        return result
+
+    def change_password(self, current: str, new: str) -> dict[str, Any]:
+        body = {"current_password": current, "password": new}
+        result: dict[str, Any] = self._call("PUT", "/v3/users/me/password", json=body)
+        return result
+
+    def revoke_tokens(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("DELETE", f"/v3/users/{name}/tokens")
+        return result
 
     # apps
     def apps(self, name: str | None = None) -> list[dict[str, Any]]:

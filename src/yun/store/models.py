@@ -39,10 +39,15 @@ class User(Resource):
 
 
 class Token(Resource):
+    """A bearer token: `access` (minutes, sent with every call) or `refresh` (days, traded for
+    a new pair); the two of one login share `session_guid` and are revoked together."""
+
     __tablename__ = "tokens"
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     user_guid: Mapped[str] = mapped_column(ForeignKey("users.guid", ondelete="CASCADE"))
     expires_at: Mapped[float] = mapped_column(Float)
+    kind: Mapped[str] = mapped_column(String(16), default="access")
+    session_guid: Mapped[str] = mapped_column(String(36), default="", index=True)
 
 
 class Org(Resource):
