@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,6 +141,23 @@ class Platform:
                 last = exc
             time.sleep(0.3)
         raise AssertionError(f"{host}{path} never answered {expect!r}; last: {last}")
+
+
+def other_cli(platform: Platform, config: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """`yun` with a config directory of its own: another person's CLI (their login, target)."""
+    env = {**platform.env, "YUN_CONFIG_DIR": str(config)}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [YUN, *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=280,
+            stdin=subprocess.DEVNULL,
+        )
+
+    return run
 
 
 class PortTaken(AssertionError):

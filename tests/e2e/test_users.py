@@ -7,38 +7,17 @@ Retry-After) while a good login from another address gets in."""
 from __future__ import annotations
 
 import json
-import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
-from tests.e2e.conftest import YUN, Platform
+from tests.e2e.conftest import Platform, other_cli
 
 from yun.store.models import Token
 from yun.store.session import Store
 
 pytestmark = pytest.mark.e2e
-
-Cli = Callable[..., subprocess.CompletedProcess[str]]
-
-
-def _cli_of(platform: Platform, config: Path) -> Cli:
-    """`yun` with a config directory of its own: another person's CLI."""
-    env = {**platform.env, "YUN_CONFIG_DIR": str(config)}
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [YUN, *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            stdin=subprocess.DEVNULL,
-        )
-
-    return run
 
 
 def _secret(folder: Path, name: str, text: str) -> str:
@@ -64,7 +43,7 @@ def test_a_user_made_by_an_admin_logs_in_changes_password_and_is_logged_out(
     asked = platform.cli("create-user", "carol", check=False)
     assert asked.returncode == 1 and "--password-file" in asked.stderr
 
-    alice = _cli_of(platform, tmp_path / "alice-config")
+    alice = other_cli(platform, tmp_path / "alice-config")
     api = f"http://127.0.0.1:{platform.api_port}"
     logged = alice("login", "-a", api, "-u", "alice", "-p", "alice's first password")
     assert logged.returncode == 0, logged.stderr
@@ -95,7 +74,7 @@ def test_a_user_made_by_an_admin_logs_in_changes_password_and_is_logged_out(
 def test_an_access_token_that_ran_out_is_refreshed_without_the_user_noticing(
     platform: Platform, tmp_path: Path
 ) -> None:
-    mine = _cli_of(platform, tmp_path / "config")
+    mine = other_cli(platform, tmp_path / "config")
     api = f"http://127.0.0.1:{platform.api_port}"
     assert mine("login", "-a", api, "-u", "admin", "-p", "e2e-secret").returncode == 0
     config_file = tmp_path / "config" / "config.json"
@@ -128,7 +107,7 @@ def test_bad_logins_are_throttled_and_the_owner_gets_in_from_another_address(
     platform.cli(
         "create-user", "dave", "--password-file", _secret(tmp_path, "d", "dave's password")
     )
-    guesser = _cli_of(platform, tmp_path / "guesser")
+    guesser = other_cli(platform, tmp_path / "guesser")
     api = f"http://127.0.0.1:{platform.api_port}"
     for _ in range(5):
         wrong = guesser("login", "-a", api, "-u", "dave", "-p", "guess")

@@ -16,6 +16,7 @@ from yun.api import (
     deployments,
     domains,
     logs,
+    orgs,
     packages,
     route_mappings,
     routes,
@@ -52,6 +53,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         service_backups,
         stacks,
         users,
+        orgs,
     ):
         api.include_router(module.router)
 

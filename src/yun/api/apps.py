@@ -7,9 +7,11 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from yun.api.applying import apply_spec
 from yun.api.auth import Ctx, CurrentUser
+from yun.api.context import ApiContext
 from yun.api.deployments import ReleaseOptions
 from yun.api.errors import ApiError, not_found
 from yun.api.lookups import get_app
@@ -243,27 +245,38 @@ def update_env(
 @router.delete("/v3/apps/{guid}")
 def delete_app(guid: str, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
     with ctx.store.session() as session:
-        app = get_app(session, guid)
-        route_guids = [
-            m.route_guid
-            for m in session.scalars(select(RouteMapping).where(RouteMapping.app_guid == guid))
-        ]
-        events.record(session, type="audit.app.delete-request", app=app, actor=user.name)
-        for build in session.scalars(select(Build).where(Build.app_guid == guid)):
-            build.start_after = False
-        unbind = release_app_bindings(session, guid)
-        session.delete(app)
-        session.flush()
-        for route_guid in route_guids:
-            still = session.scalar(
-                select(RouteMapping).where(RouteMapping.route_guid == route_guid)
-            )
-            route = session.get(Route, route_guid)
-            if still is None and route is not None:
-                session.delete(route)
-    ctx.logs.delete(guid)
+        unbind = remove_app(session, get_app(session, guid), actor=user.name)
+    after_removal(ctx, [guid], unbind)
+    return {"deleted": guid}
+
+
+def remove_app(session: Session, app: App, *, actor: str) -> list[str]:
+    """Delete `app` with its routes no other app uses; the bindings to release (their guids,
+    for `after_removal` once committed)."""
+    guid = app.guid
+    route_guids = [
+        m.route_guid
+        for m in session.scalars(select(RouteMapping).where(RouteMapping.app_guid == guid))
+    ]
+    events.record(session, type="audit.app.delete-request", app=app, actor=actor)
+    for build in session.scalars(select(Build).where(Build.app_guid == guid)):
+        build.start_after = False
+    unbind = release_app_bindings(session, guid)
+    session.delete(app)
+    session.flush()
+    for route_guid in route_guids:
+        still = session.scalar(select(RouteMapping).where(RouteMapping.route_guid == route_guid))
+        route = session.get(Route, route_guid)
+        if still is None and route is not None:
+            session.delete(route)
+    return unbind
+
+
+def after_removal(ctx: ApiContext, app_guids: list[str], unbind: list[str]) -> None:
+    """Once apps are deleted: forget their logs, stop their instances, release bindings."""
+    for guid in app_guids:
+        ctx.logs.delete(guid)
     ctx.wake("instances")
     ctx.wake("routes")
     for binding_guid in unbind:
         ctx.wake(f"bindings:{binding_guid}")
-    return {"deleted": guid}

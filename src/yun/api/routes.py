@@ -75,10 +75,14 @@ def list_routes(
     domain: str | None = None,
     host: str | None = None,
     path: str | None = None,
+    space_guid: str | None = None,
 ) -> dict[str, Any]:
-    """Every route, or those of `domain` (and `host`, `path`: `yun check-route`)."""
+    """Every route, or those of `domain` (and `host`, `path`: `yun check-route`), or those
+    of one space (`yun routes`)."""
     with ctx.store.session() as session:
         query = select(Route).order_by(Route.host, Route.path)
+        if space_guid is not None:
+            query = query.where(Route.space_guid == space_guid)
         if domain is not None:
             query = query.join(Domain, Domain.guid == Route.domain_guid).where(
                 Domain.name == domain.strip().lower()

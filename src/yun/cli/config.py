@@ -21,6 +21,7 @@ class CliConfig:
     user: str = ""
     org: str = "main"
     space: str = "dev"
+    space_guid: str = ""  # the targeted space ("": the server's default space)
 
 
 def load() -> CliConfig:

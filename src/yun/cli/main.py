@@ -17,6 +17,7 @@ from yun.cli import (
     deploying,
     domains,
     logs,
+    orgs,
     pushing,
     route_verbs,
     routes,
@@ -106,18 +107,41 @@ def logout() -> None:
 
 
 @app.command()
-def target(json_: JsonOpt = False) -> None:
-    """Show the API, user, org and space the CLI talks to."""
+def target(
+    org: Annotated[str, typer.Option("-o", "--org", metavar="ORG", help="Target this org.")] = "",
+    space: Annotated[
+        str, typer.Option("-s", "--space", metavar="SPACE", help="Target this space.")
+    ] = "",
+    json_: JsonOpt = False,
+) -> None:
+    """Show the API, user, org and space the CLI acts in, or pick the org and space.
+
+    Examples:
+      yun target
+      yun target -o acme -s prod
+      yun target -s staging           # another space of the targeted org
+    """
     config = cli_config.load()
+    if org or space:
+        with session_client() as api:
+            owner = org or config.org
+            if space:
+                picked = api.space(owner, space)
+            else:  # an org alone: its only space, as the cf CLI does, else none yet
+                found = api.spaces(owner)
+                picked = found[0] if len(found) == 1 else {"name": "", "guid": ""}
+        config.org, config.space, config.space_guid = owner, picked["name"], picked["guid"]
+        cli_config.save(config)
     if json_:
         print_json(
             {"api": config.api, "user": config.user, "org": config.org, "space": config.space}
         )
         return
-    console.print(f"API:   {config.api}")
-    console.print(f"user:  {config.user or '(not logged in)'}")
-    console.print(f"org:   {config.org}")
-    console.print(f"space: {config.space}")
+    console.print(f"API:   {config.api}", markup=False, highlight=False)
+    console.print(f"user:  {config.user or '(not logged in)'}", markup=False, highlight=False)
+    console.print(f"org:   {config.org}", markup=False, highlight=False)
+    shown = config.space or "(none: `yun target -s SPACE`)"
+    console.print(f"space: {shown}", markup=False, highlight=False)
 
 
 @app.command()
@@ -152,6 +176,14 @@ app.command("check-route")(route_verbs.check_route)
 app.command("map-route")(route_verbs.map_route)
 app.command("unmap-route")(route_verbs.unmap_route)
 app.command()(domains.domains)
+app.command()(orgs.orgs)
+app.command("create-org")(orgs.create_org)
+app.command("rename-org")(orgs.rename_org)
+app.command("delete-org")(orgs.delete_org)
+app.command()(orgs.spaces)
+app.command("create-space")(orgs.create_space)
+app.command("rename-space")(orgs.rename_space)
+app.command("delete-space")(orgs.delete_space)
 app.command()(users.users)
 app.command("create-user")(users.create_user)
 app.command("delete-user")(users.delete_user)

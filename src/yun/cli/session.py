@@ -24,6 +24,9 @@ def client() -> ApiClient:
         cli_config.save(config)
 
     api = ApiClient(config.api, config.token, refresh_token=config.refresh_token, on_tokens=keep)
+    api.space_guid = config.space_guid
+    if not config.space:
+        api.no_space = f"no space targeted in org {config.org}; run `yun target -s SPACE`"
     if config.refresh_token and config.expires_at - time.time() < REFRESH_AHEAD:
         with cli_config.locked():
             fresh = cli_config.load()  # another `yun` may have refreshed meanwhile

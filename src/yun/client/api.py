@@ -45,6 +45,8 @@ class ApiClient:
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
         self._refresh_token = refresh_token
         self._on_tokens = on_tokens
+        self.space_guid = ""  # the targeted space; "" lets the server use its default one
+        self.no_space = ""  # why no space is targeted, when none is: calls in a space refuse
 
     def close(self) -> None:
         self._http.close()
@@ -107,6 +109,48 @@ class ApiClient:
         result: dict[str, Any] = self._call("POST", "/v3/auth/logout")
         return result
 
+    # orgs and spaces
+    def orgs(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/v3/organizations")["resources"])
+
+    def create_org(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", "/v3/organizations", json={"name": name})
+        return result
+
+    def rename_org(self, name: str, new: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "PATCH", f"/v3/organizations/{name}", json={"name": new}
+        )
+        return result
+
+    def delete_org(self, name: str, *, recursive: bool) -> dict[str, Any]:
+        params = {"recursive": "true"} if recursive else {}
+        result: dict[str, Any] = self._call("DELETE", f"/v3/organizations/{name}", params=params)
+        return result
+
+    def spaces(self, org: str | None = None) -> list[dict[str, Any]]:
+        params = {"org": org} if org else {}
+        return list(self._call("GET", "/v3/spaces", params=params)["resources"])
+
+    def space(self, org: str, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/v3/organizations/{org}/spaces/{name}")
+        return result
+
+    def create_space(self, org: str, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", "/v3/spaces", json={"org": org, "name": name})
+        return result
+
+    def rename_space(self, org: str, name: str, new: str) -> dict[str, Any]:
+        path = f"/v3/organizations/{org}/spaces/{name}"
+        result: dict[str, Any] = self._call("PATCH", path, json={"name": new})
+        return result
+
+    def delete_space(self, org: str, name: str, *, recursive: bool) -> dict[str, Any]:
+        params = {"recursive": "true"} if recursive else {}
+        path = f"/v3/organizations/{org}/spaces/{name}"
+        result: dict[str, Any] = self._call("DELETE", path, params=params)
+        return result
+
     # users
     def users(self) -> list[dict[str, Any]]:
         return list(self._call("GET", "/v3/users")["resources"])
@@ -130,8 +174,14 @@ class ApiClient:
         return result
 
     # apps
+    def space_params(self) -> dict[str, str]:
+        """The targeted space, for calls that act in one."""
+        if self.no_space:
+            raise ApiError(self.no_space, 400)
+        return {"space_guid": self.space_guid} if self.space_guid else {}
+
     def apps(self, name: str | None = None) -> list[dict[str, Any]]:
-        params = {"name": name} if name else {}
+        params = {"name": name, **self.space_params()} if name else self.space_params()
         return list(self._call("GET", "/v3/apps", params=params)["resources"])
 
     def find_app(self, name: str) -> dict[str, Any]:
@@ -145,7 +195,7 @@ class ApiClient:
         return result
 
     def push(self, application: dict[str, Any], *, source: str, index: int) -> dict[str, Any]:
-        body = {"application": application, "source": source, "index": index}
+        body = {"application": application, "source": source, "index": index, **self.space_params()}
         result: dict[str, Any] = self._call("POST", "/v3/apps/push", json=body)
         return result
 
@@ -168,7 +218,7 @@ class ApiClient:
 
     # routes
     def routes(self) -> list[dict[str, Any]]:
-        return list(self._call("GET", "/v3/routes")["resources"])
+        return list(self._call("GET", "/v3/routes", params=self.space_params())["resources"])
 
     def update_route(self, guid: str, options: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = self._call("PATCH", f"/v3/routes/{guid}", json=options)
@@ -179,7 +229,7 @@ class ApiClient:
         return list(self._call("GET", "/v3/routes", params=params)["resources"])
 
     def create_route(self, *, domain: str, host: str, path: str) -> dict[str, Any]:
-        body = {"domain": domain, "host": host, "path": path}
+        body = {"domain": domain, "host": host, "path": path, **self.space_params()}
         result: dict[str, Any] = self._call("POST", "/v3/routes", json=body)
         return result
 

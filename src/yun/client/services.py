@@ -35,7 +35,7 @@ class ServicesClient:
 
     # service instances
     def instances(self, name: str | None = None) -> list[dict[str, Any]]:
-        params = {"name": name} if name else {}
+        params = {"name": name, **self.api.space_params()} if name else self.api.space_params()
         return list(self._call("GET", "/v3/service_instances", params=params)["resources"])
 
     def find(self, name: str) -> dict[str, Any]:
@@ -49,6 +49,7 @@ class ServicesClient:
         return result
 
     def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        body = {**self.api.space_params(), **body}
         result: dict[str, Any] = self._call("POST", "/v3/service_instances", json=body)
         return result
 

@@ -9,12 +9,31 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
 
 from yun.store.models import Domain, Org, Space, User
 from yun.store.passwords import hash_password
 from yun.store.session import Store
+
+T = TypeVar("T", Org, Space)
+
+
+DEFAULT_LABEL = "yun/default"  # on the org and space calls without a target go to
+
+
+def _default(session: Session, model: type[T], by_name: Select[Any]) -> T | None:
+    """The default org or space: the one labelled so (it may have been renamed), else the one
+    with the default name (made before labels), which gets the label."""
+    for row in session.scalars(select(model)):
+        if (row.labels or {}).get(DEFAULT_LABEL) == "true":
+            return row
+    found: T | None = session.scalar(by_name)
+    if found is not None:
+        found.labels = {**(found.labels or {}), DEFAULT_LABEL: "true"}
+    return found
 
 
 @dataclass(frozen=True)
@@ -35,14 +54,16 @@ def bootstrap(store: Store, *, home: Path, domain: str, admin_password: str) -> 
                 with os.fdopen(fd, "w") as out:
                     out.write(password + "\n")
             session.add(User(name="admin", password_hash=hash_password(password), admin=True))
-        org = session.scalar(select(Org).where(Org.name == "main"))
+        org = _default(session, Org, select(Org).where(Org.name == "main"))
         if org is None:
-            org = Org(name="main")
+            org = Org(name="main", labels={DEFAULT_LABEL: "true"})
             session.add(org)
             session.flush()
-        space = session.scalar(select(Space).where(Space.org_guid == org.guid, Space.name == "dev"))
+        space = _default(
+            session, Space, select(Space).where(Space.org_guid == org.guid, Space.name == "dev")
+        )
         if space is None:
-            space = Space(name="dev", org_guid=org.guid)
+            space = Space(name="dev", org_guid=org.guid, labels={DEFAULT_LABEL: "true"})
             session.add(space)
         dom = session.scalar(select(Domain).where(Domain.name == domain))
         if dom is None:
