@@ -99,6 +99,8 @@ class Settings:
     default_stack: str = "trixie"  # Debian's stable suite: Python 3.13, Node 20
     stack_mirror: str = "http://deb.debian.org/debian"
     access_token_seconds: int = 900  # how long an access token lasts; the CLI refreshes it
+    events_days: int = 90  # audit events older than this are deleted
+    events_max: int = 100_000  # and beyond this many, the oldest
     acme_directory: str = LETS_ENCRYPT  # where `yun set-certificate --acme` orders by default
     acme_ca_file: Path | None = None  # CA bundle trusted for the ACME directory (a private CA)
     timing: Timing = field(default_factory=Timing)
@@ -131,6 +133,8 @@ class Settings:
             default_stack=e.get("YUN_STACK", "trixie"),
             stack_mirror=e.get("YUN_STACK_MIRROR", "http://deb.debian.org/debian"),
             access_token_seconds=_number(e, "YUN_ACCESS_TOKEN_SECONDS", 900, 10, 86400),
+            events_days=_number(e, "YUN_EVENTS_DAYS", 90, 1, 36500),
+            events_max=_number(e, "YUN_EVENTS_MAX", 100_000, 100, 100_000_000),
             acme_directory=e.get("YUN_ACME_DIRECTORY") or LETS_ENCRYPT,
             acme_ca_file=Path(e["YUN_ACME_CA_FILE"]) if e.get("YUN_ACME_CA_FILE") else None,
             buildpack_order=tuple(

@@ -124,4 +124,15 @@ def test_bad_logins_are_throttled_and_the_owner_gets_in_from_another_address(
             f"{api}/v3/auth/token", json={"username": "dave", "password": "dave's password"}
         )
     assert good.status_code == 200
+
+    trail = platform.cli(
+        "events", "--actor", "dave", "--type", "audit.login", "--since", "10m", "--json"
+    )
+    found = json.loads(trail.stdout)
+    failures = [e for e in found if e["type"] == "audit.login.failure"]
+    assert len(failures) == 5
+    assert {(e["address"], e["outcome"]) for e in failures} == {("127.0.0.1", "failure")}
+    assert {e["type"] for e in found} >= {"audit.login.throttled", "audit.login.success"}
+    table = platform.cli("events", "--actor", "dave", "--type", "audit.login.throttled").stdout
+    assert "audit.login.throttled" in table and "denied" in table and "127.0.0.1" in table
     platform.cli("delete-user", "dave", "-f")

@@ -15,6 +15,7 @@ from yun.api import (
     certificates,
     deployments,
     domains,
+    events,
     logs,
     orgs,
     packages,
@@ -27,6 +28,7 @@ from yun.api import (
     stacks,
     users,
 )
+from yun.api.audit import AuditMiddleware
 from yun.api.context import ApiContext
 from yun.api.errors import ApiError, api_error_handler, validation_error_handler
 
@@ -36,6 +38,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     api.state.ctx = ctx
     api.add_exception_handler(ApiError, api_error_handler)
     api.add_exception_handler(RequestValidationError, validation_error_handler)
+    api.add_middleware(AuditMiddleware, store=ctx.store)
     for module in (
         auth,
         apps,
@@ -54,6 +57,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         stacks,
         users,
         orgs,
+        events,
     ):
         api.include_router(module.router)
 

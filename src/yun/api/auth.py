@@ -79,10 +79,10 @@ def issue_pair(session: Session, user: User, ctx: ApiContext, session_guid: str)
     }
 
 
-def _audit(ctx: ApiContext, type_: str, actor: str, data: dict[str, Any]) -> None:
+def _audit(ctx: ApiContext, type_: str, actor: str, data: dict[str, Any], outcome: str) -> None:
     """An event written on its own, so it stays when the request then fails."""
     with ctx.store.session() as session:
-        events.record(session, type=type_, app=None, actor=actor, data=data)
+        events.record(session, type=type_, app=None, actor=actor, data=data, outcome=outcome)
 
 
 @router.post("/v3/auth/token")
@@ -90,7 +90,7 @@ def issue_token(body: Credentials, request: Request, ctx: Ctx) -> dict[str, Any]
     address = client_address(request)
     wait = ctx.throttle.wait(body.username, address)
     if wait:
-        _audit(ctx, "audit.login.throttled", body.username, {"address": address, "wait": wait})
+        _audit(ctx, "audit.login.throttled", body.username, {"wait": wait}, "denied")
         raise ApiError(
             429,
             f"too many failed logins for {body.username} from {address}; try again in {wait}s",
@@ -108,12 +108,11 @@ def issue_token(body: Credentials, request: Request, ctx: Ctx) -> dict[str, Any]
                 type="audit.login.success",
                 app=None,
                 actor=user.name,
-                data={"address": address},
             )
             ctx.throttle.succeeded(body.username, address)
             return pair
     ctx.throttle.failed(body.username, address)
-    _audit(ctx, "audit.login.failure", body.username, {"address": address})
+    _audit(ctx, "audit.login.failure", body.username, {}, "failure")
     raise ApiError(401, "wrong username or password")
 
 
@@ -154,6 +153,7 @@ def current_user(
         if user is None:
             raise ApiError(401, "token's user no longer exists")
         request.state.session_guid = row.session_guid  # which login this call belongs to
+        request.state.user_name = user.name  # the actor of this call's audit event
         session.expunge(user)
         return user
 

@@ -127,7 +127,7 @@ def change_password(
                 type="audit.user.password",
                 app=None,
                 actor=user.name,
-                data={"address": address, "sessions_ended": ended},
+                data={"sessions_ended": ended},
             )
             return {"user": me.name, "sessions_ended": ended}
     ctx.throttle.failed(user.name, address)
@@ -137,7 +137,7 @@ def change_password(
             type="audit.user.password_failure",
             app=None,
             actor=user.name,
-            data={"address": address},
+            outcome="failure",
         )
     raise ApiError(403, "current_password: that is not your password")
 

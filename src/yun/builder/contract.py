@@ -193,7 +193,8 @@ def exported_env(
         timeout=DETECT_TIMEOUT,
     )
     if done.returncode != 0 or done.timed_out:
-        raise StagingError(f"buildpack {bp.name}: its export file failed to load")
+        why = "took too long" if done.timed_out else f"exit status {done.returncode}"
+        raise StagingError(f"buildpack {bp.name}: its export file failed to load ({why})")
     after: dict[str, str] = {}
     for item in done.stdout.split("\0"):
         name, sep, value = item.partition("=")

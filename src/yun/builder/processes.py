@@ -88,6 +88,9 @@ def run_streaming(
             else:
                 output(line)
     finally:
+        if not timed_out:  # its output ended: let it finish exiting before the group is killed
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=DRAIN_GRACE)
         _kill_group(proc)
         returncode = proc.wait()
         for reader in readers:

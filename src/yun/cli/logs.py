@@ -9,8 +9,9 @@ from typing import Annotated, Any
 
 import typer
 
+from yun.cli import config as cli_config
 from yun.cli.options import JsonOpt
-from yun.cli.output import Listing, age, console, print_json, print_json_lines
+from yun.cli.output import CliError, Listing, age, console, print_json, print_json_lines
 from yun.cli.session import client
 
 
@@ -62,11 +63,43 @@ def logs(
             return
 
 
-def events(name: str, json_: JsonOpt = False) -> None:
-    """Show an app's recent events, newest first: pushes, scaling, crashes, who and when."""
+def events(
+    name: Annotated[
+        str | None,
+        typer.Argument(metavar="[APP]", help="An app: its events. None: the platform's."),
+    ] = None,
+    actor: Annotated[str, typer.Option("--actor", metavar="USER", help="Who did it.")] = "",
+    space: Annotated[
+        str, typer.Option("--space", metavar="SPACE", help="In this space of the targeted org.")
+    ] = "",
+    type_: Annotated[
+        str,
+        typer.Option("--type", metavar="TYPE", help="Of this type, or under it (audit.login)."),
+    ] = "",
+    since: Annotated[
+        str, typer.Option("--since", metavar="WHEN", help="Since 30m, 2h, 7d ago, or a time.")
+    ] = "",
+    limit: Annotated[int, typer.Option("--limit", metavar="N", help="At most N.", min=1)] = 100,
+    json_: JsonOpt = False,
+) -> None:
+    """Show recent events, newest first: an app's (pushes, scaling, crashes, who and when), or
+    with no app the platform's audit trail (admins), which the options filter.
+
+    Examples:
+      yun events myapp
+      yun events --type audit.login --since 1h
+      yun events --actor alice --space prod --json | jq -r '.[].type'
+    """
+    if name is None:
+        _platform_events(actor, space, type_, since, limit, json_)
+        return
+    if actor or space or type_ or since:
+        raise CliError(
+            "--actor, --space, --type and --since filter the platform's events: give no APP"
+        )
     with client() as api:
         found = api.find_app(name)
-        rows = api.events(found["guid"])
+        rows = api.events(found["guid"], limit)
     if json_:
         print_json(rows)
         return
@@ -76,4 +109,34 @@ def events(name: str, json_: JsonOpt = False) -> None:
         data = row.get("data") or {}
         description = ", ".join(f"{k}: {v}" for k, v in data.items() if k != "manifest")
         table.add_row(age(now - row["timestamp"]) + " ago", row["type"], row["actor"], description)
+    console.print(table)
+
+
+def _platform_events(
+    actor: str, space: str, type_: str, since: str, limit: int, json_: bool
+) -> None:
+    with client() as api:
+        space_guid = ""
+        if space:
+            space_guid = api.space(cli_config.load().org, space)["guid"]
+        rows = api.platform_events(
+            actor=actor, space_guid=space_guid, type=type_, since=since, limit=limit
+        )
+    if json_:
+        print_json(rows)
+        return
+    table = Listing("time", "event", "actor", "target", "outcome", "from", "details")
+    now = time.time()
+    for row in rows:
+        data = row.get("data") or {}
+        details = ", ".join(f"{k}: {v}" for k, v in data.items() if k != "manifest")
+        table.add_row(
+            age(now - row["timestamp"]) + " ago",
+            row["type"],
+            row["actor"] or "-",
+            row["target"] or "-",
+            row["outcome"] or "-",
+            row["address"] or "-",
+            details,
+        )
     console.print(table)

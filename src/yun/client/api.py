@@ -313,6 +313,10 @@ class ApiClient:
     def delete(self, guid: str) -> None:
         self._call("DELETE", f"/v3/apps/{guid}")
 
+    def platform_events(self, **filters: str | int) -> list[dict[str, Any]]:
+        params = {key: value for key, value in filters.items() if value not in ("", None)}
+        return list(self._call("GET", "/v3/events", params=params)["resources"])
+
     def events(self, guid: str, limit: int = 50) -> list[dict[str, Any]]:
         return list(
             self._call("GET", f"/v3/apps/{guid}/events", params={"limit": limit})["resources"]

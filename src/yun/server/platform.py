@@ -29,6 +29,7 @@ from yun.controllers.building import BuildController
 from yun.controllers.certificates import RouterCertificates
 from yun.controllers.deploying import DeploymentController
 from yun.controllers.provisioning import ServiceInstanceController
+from yun.controllers.pruning import EventPruner
 from yun.controllers.releasing import ReleaseCommands, ReleasePhase
 from yun.controllers.routing import RouteController
 from yun.controllers.runtime.managing import Manager
@@ -198,6 +199,7 @@ class Platform:
                 ),
                 BindingController(store=store, wake=wake),
                 BackupController(store=store, blobs=blobs, work_dir=s.home / "backups-work"),
+                EventPruner(store=store, max_days=s.events_days, max_count=s.events_max),
                 AcmeController(
                     store=store, wake=wake, router_url=s.router_url, ca_file=s.acme_ca_file
                 ),
@@ -217,6 +219,7 @@ class Platform:
         )
         for key in builds.pending():
             self._manager.wake(key)
+        self._manager.wake("events")  # then every ten minutes
         self.store = store
         self._registry = platform_registry(s)
         if self._registry is not None:

@@ -11,7 +11,7 @@ import time
 import uuid
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -280,14 +280,21 @@ class RouteMapping(Resource):
 
 
 class Event(Resource):
+    """Who did what to which resource, from where (client address, request id), and how it
+    ended (`outcome`: success, failure, denied; "" for what the platform itself did)."""
+
     __tablename__ = "events"
+    __table_args__ = (Index("ix_events_created_at", "created_at"),)
     type: Mapped[str] = mapped_column(String(64), index=True)
-    actor: Mapped[str] = mapped_column(String(255), default="")
+    actor: Mapped[str] = mapped_column(String(255), default="", index=True)
     actee_guid: Mapped[str] = mapped_column(String(36), index=True, default="")
     actee_type: Mapped[str] = mapped_column(String(32), default="app")
     actee_name: Mapped[str] = mapped_column(String(255), default="")
     space_guid: Mapped[str] = mapped_column(String(36), default="")
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    address: Mapped[str] = mapped_column(String(64), default="")
+    request_id: Mapped[str] = mapped_column(String(64), default="")
+    outcome: Mapped[str] = mapped_column(String(16), default="")
 
 
 class TcpRoute(Resource):
