@@ -31,6 +31,7 @@ from yun.api import (
 from yun.api.audit import AuditMiddleware
 from yun.api.context import ApiContext
 from yun.api.errors import ApiError, api_error_handler, validation_error_handler
+from yun.api.limits import BodyLimit
 
 
 def create_app(ctx: ApiContext) -> FastAPI:
@@ -38,7 +39,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
     api.state.ctx = ctx
     api.add_exception_handler(ApiError, api_error_handler)
     api.add_exception_handler(RequestValidationError, validation_error_handler)
-    api.add_middleware(AuditMiddleware, store=ctx.store)
+    api.add_middleware(BodyLimit)
+    api.add_middleware(AuditMiddleware, store=ctx.store)  # outermost: it sees the 413s too
     for module in (
         auth,
         apps,
