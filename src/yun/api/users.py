@@ -167,3 +167,19 @@ def _revoke(session: Session, user: User, keep_session: str | None = None) -> in
     for token in doomed:
         session.delete(token)
     return len({t.session_guid or t.guid for t in doomed})
+
+
+@router.post("/v3/admin/rotate-key")
+def rotate_key(ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
+    """Re-seal every stored secret under a new key; the old key is forgotten (admins)."""
+    require_admin(user, "rotate the platform's secret key")
+    resealed = ctx.store.rotate_key()
+    with ctx.store.session() as session:
+        events.record(
+            session,
+            type="audit.platform.rotate_key",
+            app=None,
+            actor=user.name,
+            data={"values": resealed},
+        )
+    return {"resealed": resealed}

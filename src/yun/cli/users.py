@@ -124,3 +124,13 @@ def revoke_tokens(name: UserArg) -> None:
     console.print(
         f"Ended {revoked['sessions_ended']} session(s) of {name}.", markup=False, highlight=False
     )
+
+
+def rotate_key() -> None:
+    """Re-seal every stored secret (environment variables, credentials, passwords, private
+    keys) under a new key; the old key is forgotten (admins)."""
+    with client() as api:
+        done = api.rotate_key()
+    console.print(
+        f"Re-sealed {done['resealed']} value(s) under a new key.", markup=False, highlight=False
+    )

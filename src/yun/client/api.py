@@ -169,6 +169,10 @@ class ApiClient:
         result: dict[str, Any] = self._call("PUT", "/v3/users/me/password", json=body)
         return result
 
+    def rotate_key(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", "/v3/admin/rotate-key")
+        return result
+
     def revoke_tokens(self, name: str) -> dict[str, Any]:
         result: dict[str, Any] = self._call("DELETE", f"/v3/users/{name}/tokens")
         return result

@@ -48,11 +48,11 @@ class RouterCertificates:
         certificates = [self._platform()]
         with self.store.session() as session:
             rows = session.scalars(
-                select(StoredCertificate)
-                .where(StoredCertificate.bundle != "")  # ordered by ACME, not issued yet
-                .order_by(StoredCertificate.updated_at.desc())
+                select(StoredCertificate).order_by(StoredCertificate.updated_at.desc())
             )
             for row in rows:
+                if not row.bundle:  # ordered by ACME, not issued yet (sealed: filtered here)
+                    continue
                 certificates.append(
                     Certificate(
                         names=tuple(row.names),

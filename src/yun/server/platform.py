@@ -47,6 +47,7 @@ from yun.server.services import PlatformServices
 from yun.settings import Settings
 from yun.stacks.userlands import BuiltStacks
 from yun.store.bootstrap import bootstrap
+from yun.store.sealing import KEY_FILE
 from yun.store.session import Store
 
 log = logging.getLogger("yun.server")
@@ -110,7 +111,7 @@ class Platform:
         if other is not None:
             raise AlreadyRunning(f"yun server is already running for {s.home} (pid {other})")
         write_pid(self.pidfile)
-        store = Store(s.db_url)
+        store = Store(s.db_url, key_file=s.home / KEY_FILE)
         store.migrate()
         defaults = bootstrap(store, home=s.home, domain=s.domain, admin_password=s.admin_password)
         blobs = BlobStore(s.blobs_dir)

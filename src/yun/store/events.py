@@ -40,6 +40,29 @@ def within_request(address: str, request_id: str) -> Iterator[None]:
         _REQUEST.reset(token)
 
 
+SECRET_KEYS = frozenset({"env", "credentials", "parameters", "password", "docker_password"})
+REDACTED = "[redacted]"
+
+
+def redact(data: Any) -> Any:
+    """`data` with the values under secret keys (an app's `env`, credentials, parameters,
+    passwords) replaced: an event names what changed, never the secret."""
+    if isinstance(data, dict):
+        return {
+            key: _hidden(value) if str(key).lower() in SECRET_KEYS else redact(value)
+            for key, value in data.items()
+        }
+    if isinstance(data, list):
+        return [redact(item) for item in data]
+    return data
+
+
+def _hidden(value: Any) -> Any:
+    if isinstance(value, dict):  # keep the names: which variables, not their values
+        return {key: REDACTED for key in value}
+    return REDACTED if value not in (None, "", [], {}) else value
+
+
 def _stamp(event: Event, outcome: str | None) -> Event:
     info = _REQUEST.get()
     if info is not None:
@@ -63,7 +86,7 @@ def record(
         actee_guid=app.guid if app else "",
         actee_name=app.name if app else "",
         space_guid=app.space_guid if app else "",
-        data=data or {},
+        data=redact(data or {}),
     )
     session.add(_stamp(event, outcome))
     return event
@@ -94,7 +117,7 @@ def record_service(
         actee_type="service_instance",
         actee_name=instance.name,
         space_guid=instance.space_guid,
-        data=data or {},
+        data=redact(data or {}),
     )
     session.add(_stamp(event, None))
     return event

@@ -14,6 +14,8 @@ from typing import Any
 from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from yun.store.sealing import SealedJSON, SealedText
+
 
 def new_guid() -> str:
     return str(uuid.uuid4())
@@ -80,8 +82,8 @@ class App(Resource):
     name: Mapped[str] = mapped_column(String(255))
     space_guid: Mapped[str] = mapped_column(ForeignKey("spaces.guid", ondelete="CASCADE"))
     state: Mapped[str] = mapped_column(String(16), default="STOPPED")
-    env: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    spec: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    env: Mapped[dict[str, Any]] = mapped_column(SealedJSON, default=dict)
+    spec: Mapped[dict[str, Any]] = mapped_column(SealedJSON, default=dict)
     revision_guid: Mapped[str | None] = mapped_column(String(36), default=None)
     """The revision that serves (during a deployment: the one it moves away from)."""
     droplet_guid: Mapped[str | None] = mapped_column(String(36), default=None)
@@ -142,7 +144,7 @@ class Package(Resource):
     files: Mapped[list[Any]] = mapped_column(JSON, default=list)
     size: Mapped[int] = mapped_column(Integer, default=0)
     kind: Mapped[str] = mapped_column(String(16), default="bits")  # or "docker"
-    image: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # reference, credentials
+    image: Mapped[dict[str, Any]] = mapped_column(SealedJSON, default=dict)  # ref, credentials
 
 
 class Build(Resource):
@@ -166,7 +168,7 @@ class Droplet(Resource):
     process_types: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     buildpacks: Mapped[list[Any]] = mapped_column(JSON, default=list)
     detected: Mapped[str] = mapped_column(String(255), default="")
-    image: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # docker apps: see building
+    image: Mapped[dict[str, Any]] = mapped_column(SealedJSON, default=dict)  # see building
     stack: Mapped[str] = mapped_column(String(64), default="")
     """The stack it was staged on and runs on; "host" (or "" before stacks): the host's userland."""
 
@@ -177,11 +179,11 @@ class Revision(Resource):
     app_guid: Mapped[str] = mapped_column(ForeignKey("apps.guid", ondelete="CASCADE"))
     version: Mapped[int] = mapped_column(Integer)
     droplet_guid: Mapped[str] = mapped_column(String(36))
-    env: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    env: Mapped[dict[str, Any]] = mapped_column(SealedJSON, default=dict)
     commands: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     processes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     """Per process type, the limits this revision runs with: {"web": {"memory_mb", "disk_mb"}}."""
-    services: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    services: Mapped[dict[str, Any]] = mapped_column(SealedJSON, default=dict)
     """What the app's service bindings put in its environment when this revision was made
     (VCAP_SERVICES, DATABASE_URL, REDIS_URL): bindings take effect on the next restart."""
     description: Mapped[str] = mapped_column(Text, default="")
@@ -236,7 +238,7 @@ class Certificate(Resource):
     __tablename__ = "certificates"
     name: Mapped[str] = mapped_column(String(255), unique=True)
     names: Mapped[list[Any]] = mapped_column(JSON, default=list)
-    bundle: Mapped[str] = mapped_column(Text)
+    bundle: Mapped[str] = mapped_column(SealedText)
     not_after: Mapped[float] = mapped_column(Float)
     source: Mapped[str] = mapped_column(String(16), default="upload")
     # Ordered by ACME (source "acme"): where from, and how the orders went. `bundle` is "" and
@@ -257,7 +259,7 @@ class AcmeAccount(Resource):
     __table_args__ = (UniqueConstraint("directory", "email"),)
     directory: Mapped[str] = mapped_column(String(512))
     email: Mapped[str] = mapped_column(String(255), default="")
-    key_pem: Mapped[str] = mapped_column(Text)
+    key_pem: Mapped[str] = mapped_column(SealedText)
 
 
 class AcmeChallenge(Resource):
@@ -318,7 +320,7 @@ class ServiceBroker(Resource):
     name: Mapped[str] = mapped_column(String(255), unique=True)
     url: Mapped[str] = mapped_column(Text)
     username: Mapped[str] = mapped_column(String(255), default="")
-    password: Mapped[str] = mapped_column(String(255), default="")
+    password: Mapped[str] = mapped_column(SealedText, default="")
     builtin: Mapped[bool] = mapped_column(default=False)
 
 
@@ -365,8 +367,8 @@ class ServiceInstance(Resource):
     space_guid: Mapped[str] = mapped_column(ForeignKey("spaces.guid", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(16), default="managed")
     plan_guid: Mapped[str | None] = mapped_column(String(36), default=None)
-    parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    credentials: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    parameters: Mapped[dict[str, Any]] = mapped_column(SealedJSON, default=dict)
+    credentials: Mapped[dict[str, Any]] = mapped_column(SealedJSON, default=dict)
     """User-provided services only; managed ones get theirs per binding from the broker."""
     syslog_drain_url: Mapped[str] = mapped_column(Text, default="")
     tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
@@ -396,8 +398,8 @@ class ServiceBinding(Resource):
     """The binding's name (VCAP_SERVICES' binding_name; the app's name when none was given),
     or the key's name."""
     binding_name: Mapped[str | None] = mapped_column(String(255), default=None)
-    parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    credentials: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    parameters: Mapped[dict[str, Any]] = mapped_column(SealedJSON, default=dict)
+    credentials: Mapped[dict[str, Any]] = mapped_column(SealedJSON, default=dict)
     syslog_drain_url: Mapped[str] = mapped_column(Text, default="")
     last_operation: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_by: Mapped[str] = mapped_column(String(255), default="")

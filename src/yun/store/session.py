@@ -16,6 +16,9 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from yun.settings import Settings
+from yun.store.sealing import KEY_FILE, bind_keys, rotate
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -49,15 +52,32 @@ def migrate(engine: Engine) -> None:
     command.upgrade(alembic_config(engine), "head")
 
 
-class Store:
-    """Owns the engine; hands out short transactions."""
+def default_key_file(url: str) -> Path:
+    """Where the secret key of the database at `url` is kept unless told: beside a SQLite
+    file, else in `$YUN_HOME`."""
+    if url.startswith("sqlite:///"):
+        return Path(url.removeprefix("sqlite:///")).absolute().parent / KEY_FILE
+    return Settings.from_env().home / KEY_FILE
 
-    def __init__(self, url: str) -> None:
+
+class Store:
+    """Owns the engine; hands out short transactions. Secret columns are sealed with the keys
+    in `key_file` (see `yun.store.sealing`)."""
+
+    def __init__(self, url: str, *, key_file: Path | None = None) -> None:
         self.engine = make_engine(url)
+        self.key_file = key_file or default_key_file(url)
+        bind_keys(self.engine, self.key_file)
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
 
     def migrate(self) -> None:
         migrate(self.engine)
+
+    def rotate_key(self) -> int:
+        """Re-seal every secret under a new key (`yun rotate-key`); how many values."""
+        from yun.store.models import Base
+
+        return rotate(self.engine, self.key_file, Base.metadata)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from tests.helpers import postgres_server
 
 from yun.store.bootstrap import bootstrap
@@ -27,7 +27,7 @@ def postgres_url() -> Iterator[str]:
 
 
 def test_migrate_and_bootstrap_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
-    store = Store(postgres_url)
+    store = Store(postgres_url, key_file=tmp_path / "secret.key")
     try:
         store.migrate()
         store.migrate()  # idempotent
@@ -43,5 +43,10 @@ def test_migrate_and_bootstrap_on_postgresql(postgres_url: str, tmp_path: Path) 
         with store.session() as session:
             app = session.scalar(select(App).where(App.name == "demo"))
             assert app is not None and app.env == {"A": "1"}
+            raw = session.execute(text("SELECT env FROM apps")).scalar_one()
+            assert raw.startswith("sealed:")  # secrets are sealed on PostgreSQL too
+        assert store.rotate_key() >= 2
+        with store.session() as session:
+            assert session.scalar(select(App.env).where(App.name == "demo")) == {"A": "1"}
     finally:
         store.close()
