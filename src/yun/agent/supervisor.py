@@ -618,7 +618,10 @@ class Agent:
         path = run.handle.run_dir / STATE_FILE
         temporary = path.with_suffix(".tmp")
         try:
-            temporary.write_text(json.dumps(record, indent=1))
+            # The spec holds the instance's environment (secrets included): this user's alone.
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(json.dumps(record, indent=1))
             os.replace(temporary, path)
         except OSError as exc:
             log.warning("slot %s: cannot save state: %s", slot.spec.slot, exc)
