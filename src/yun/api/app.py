@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 
 from yun import __version__
@@ -32,10 +32,13 @@ from yun.api.audit import AuditMiddleware
 from yun.api.context import ApiContext
 from yun.api.errors import ApiError, api_error_handler, validation_error_handler
 from yun.api.limits import BodyLimit
+from yun.api.policy import authorize
 
 
 def create_app(ctx: ApiContext) -> FastAPI:
-    api = FastAPI(title="Yun", version=__version__, docs_url="/docs")
+    api = FastAPI(
+        title="Yun", version=__version__, docs_url="/docs", dependencies=[Depends(authorize)]
+    )
     api.state.ctx = ctx
     api.add_exception_handler(ApiError, api_error_handler)
     api.add_exception_handler(RequestValidationError, validation_error_handler)

@@ -144,6 +144,9 @@ def _bearer(authorization: str | None) -> str:
 def current_user(
     request: Request, ctx: Ctx, authorization: Annotated[str | None, Header()] = None
 ) -> User:
+    known = getattr(request.state, "user", None)
+    if isinstance(known, User):
+        return known  # already found for this call (by the access policy)
     token = _bearer(authorization)
     with ctx.store.session() as session:
         row = session.scalar(select(Token).where(Token.token_hash == hash_token(token)))
@@ -155,6 +158,7 @@ def current_user(
         request.state.session_guid = row.session_guid  # which login this call belongs to
         request.state.user_name = user.name  # the actor of this call's audit event
         session.expunge(user)
+        request.state.user = user
         return user
 
 
