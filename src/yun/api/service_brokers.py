@@ -22,19 +22,22 @@ from yun.store.models import ServiceBroker, ServiceInstance, ServiceOffering, Se
 from yun.store.services import store_catalog
 
 router = APIRouter()
+# ASCII only (an internationalised host name goes in its xn-- form), no spaces.
+URL_PATTERN = r"^https?://[\x21-\x7e]+$"
+URL_HELP = "http(s)://host[:port][/path], ASCII (IDN hosts as xn--…)"
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 
 class BrokerBody(BaseModel):
     name: str = Field(pattern=NAME)
-    url: str = Field(pattern=r"^https?://[^\s]+$")
+    url: str = Field(pattern=URL_PATTERN, description=URL_HELP)
     username: str = ""
     password: str = ""
 
 
 class BrokerUpdate(BaseModel):
-    url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
+    url: str | None = Field(default=None, pattern=URL_PATTERN, description=URL_HELP)
     username: str | None = None
     password: str | None = None
 
@@ -56,7 +59,8 @@ def broker_view(broker: ServiceBroker) -> dict[str, Any]:
 
 
 def refresh_catalog(ctx: ApiContext, session: Session, broker: ServiceBroker) -> None:
-    """Read the broker's catalog and store it; a broker that fails is a 502 naming it."""
+    """Read the broker's catalog and store it; a broker that cannot be read is a 422 on the
+    URL the caller gave (the message names it and says why), nothing stored."""
     endpoint = Broker(
         name=broker.name, url=broker.url, username=broker.username, password=broker.password
     )
@@ -64,7 +68,7 @@ def refresh_catalog(ctx: ApiContext, session: Session, broker: ServiceBroker) ->
         with ctx.broker_clients(endpoint) as client:
             services = client.catalog()
     except BrokerError as exc:
-        raise ApiError(502, str(exc)) from None
+        raise ApiError(422, str(exc)) from None
     session.flush()
     store_catalog(session, broker_guid=broker.guid, services=services)
 

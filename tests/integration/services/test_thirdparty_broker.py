@@ -63,7 +63,7 @@ def test_wrong_broker_password_is_refused_and_nothing_is_stored(
         "/v3/service_brokers",
         json={"name": "kv", "url": broker.url, "username": "broker-user", "password": "nope"},
     )
-    assert response.status_code == 502
+    assert response.status_code == 422
     assert "broker kv refused to list its catalog" in response.json()["error"]
     assert "401" in response.json()["error"]
     assert platform.api.get("/v3/service_brokers").json()["resources"] == []

@@ -7,6 +7,7 @@ import tarfile
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from tests.helpers import free_port
 
 from yun.store.bootstrap import bootstrap
 from yun.store.session import Store
@@ -165,3 +166,19 @@ def test_export_without_a_registry_is_503(client: TestClient) -> None:
     response = client.post(f"/v3/apps/{guid}/droplets/current/export")
     assert response.status_code == 503
     assert "registry" in response.json()["error"]
+
+
+def test_a_broker_url_that_is_not_ascii_or_does_not_answer_is_a_422(client: TestClient) -> None:
+    odd = client.post(
+        "/v3/service_brokers",
+        json={"name": "b", "url": "http://brökers.example/osb", "username": "u", "password": "p"},
+    )
+    assert odd.status_code == 422 and odd.json()["error"].startswith("url:")
+    port = free_port()
+    gone = client.post(
+        "/v3/service_brokers",
+        json={"name": "b", "url": f"http://127.0.0.1:{port}", "username": "u", "password": "p"},
+    )
+    assert gone.status_code == 422
+    assert f"127.0.0.1:{port}" in gone.json()["error"]
+    assert client.get("/v3/service_brokers").json()["resources"] == []
