@@ -21,6 +21,7 @@ per-round ratios resists the machine's drift better than a ratio of medians. Alo
 time HAProxy (and, with logs, the reading thread) spent per request.
 
     .venv/bin/python bench/router.py --duration 5 --rounds 5 [--log-batch 0]
+    .venv/bin/python bench/router.py --https --duration 5 --rounds 5   # bench/router_https.py
 """
 
 from __future__ import annotations
@@ -411,7 +412,23 @@ def main() -> int:
         default=AccessLogReceiver.batch_interval,
         help="seconds Yun's receiver rests after a small read (0: read every line at once)",
     )
-    args = parser.parse_args()
+    parser.add_argument(
+        "--https",
+        action="store_true",
+        help="compare over HTTPS instead (keep-alive and handshakes): bench/router_https.py",
+    )
+    args, rest = parser.parse_known_args()
+    if args.https:  # the HTTPS comparison has its own script; pass the options given here
+        import router_https
+
+        given = sys.argv[1:]
+        sys.argv = [sys.argv[0], *rest]
+        for option in ("--duration", "--rounds", "--threads", "--connections"):
+            if any(arg == option or arg.startswith(option + "=") for arg in given):
+                sys.argv += [option, str(getattr(args, option[2:]))]
+        return router_https.main()
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     AccessLogReceiver.batch_interval = args.log_batch
     for tool in ("wrk", "haproxy"):
         if shutil.which(tool) is None:
