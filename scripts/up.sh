@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 YUN=.venv/bin/yun
-export YUN_HOME="${YUN_HOME:-$HOME/.local/share/yun}"
+# The platform's own default: /var/lib/yun as root, ~/.local/share/yun for a user.
+export YUN_HOME="${YUN_HOME:-$(.venv/bin/python -c 'from yun.settings import Settings; print(Settings.from_env().home)')}"
 API="http://127.0.0.1:${YUN_API_PORT:-7070}"
 mkdir -p "$YUN_HOME"
 

@@ -25,9 +25,20 @@ def _number(env: dict[str, str], name: str, default: int, low: int, high: int) -
     return int(text)
 
 
+SYSTEM_HOME = Path("/var/lib/yun")  # root's: a system service's data, reachable by the
+# service users (postgres, redis) without opening up root's home
+
+
 def _default_home() -> Path:
-    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(data) / "yun"
+    """`$XDG_DATA_HOME/yun` (~/.local/share/yun) for a user; `/var/lib/yun` for root, unless
+    root's home already holds an installation from before, which stays where it is."""
+    explicit = os.environ.get("XDG_DATA_HOME")
+    user_home = Path(explicit or Path.home() / ".local" / "share") / "yun"
+    if os.geteuid() != 0 or explicit:
+        return user_home
+    if (user_home / "yun.db").exists() and not SYSTEM_HOME.exists():
+        return user_home
+    return SYSTEM_HOME
 
 
 def _default_config_dir() -> Path:
