@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from yun import __version__
 from yun.api import (
@@ -30,9 +31,15 @@ from yun.api import (
 )
 from yun.api.audit import AuditMiddleware
 from yun.api.context import ApiContext
-from yun.api.errors import ApiError, api_error_handler, validation_error_handler
+from yun.api.errors import (
+    ERRORS,
+    ApiError,
+    api_error_handler,
+    http_error_handler,
+    validation_error_handler,
+)
 from yun.api.limits import BodyLimit
-from yun.api.policy import authorize
+from yun.api.policy import POLICY, PUBLIC, authorize
 
 
 def create_app(ctx: ApiContext) -> FastAPI:
@@ -42,6 +49,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     api.state.ctx = ctx
     api.add_exception_handler(ApiError, api_error_handler)
     api.add_exception_handler(RequestValidationError, validation_error_handler)
+    api.add_exception_handler(StarletteHTTPException, http_error_handler)
     api.add_middleware(BodyLimit)
     api.add_middleware(AuditMiddleware, store=ctx.store)  # outermost: it sees the 413s too
     for module in (
@@ -64,7 +72,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         orgs,
         events,
     ):
-        api.include_router(module.router)
+        api.include_router(module.router, responses=ERRORS)
 
     @api.get("/v3/info")
     def info() -> dict[str, Any]:
@@ -79,4 +87,17 @@ def create_app(ctx: ApiContext) -> FastAPI:
             "driver": ctx.driver,
         }
 
+    document = api.openapi
+
+    def openapi() -> dict[str, Any]:
+        """The generated document, with the access policy's public calls marked as needing no
+        token (the app-wide policy dependency marks every call otherwise)."""
+        schema = document()
+        for (method, path), rule in POLICY.items():
+            operation = schema.get("paths", {}).get(path, {}).get(method.lower())
+            if operation is not None and rule == PUBLIC:
+                operation["security"] = []
+        return schema
+
+    api.openapi = openapi  # type: ignore[method-assign]
     return api

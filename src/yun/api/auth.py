@@ -13,7 +13,8 @@ import secrets
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -135,15 +136,21 @@ def refresh_token(body: RefreshBody, ctx: Ctx) -> dict[str, Any]:
         return issue_pair(session, user, ctx, session_guid)
 
 
-def _bearer(authorization: str | None) -> str:
-    if not authorization or not authorization.lower().startswith("bearer "):
+BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name="token",
+    description="An access token from `POST /v3/auth/token` (`yun login`).",
+)
+Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
+
+
+def _bearer(credentials: HTTPAuthorizationCredentials | None) -> str:
+    if credentials is None or not credentials.credentials.strip():
         raise ApiError(401, "this call needs a bearer token; run `yun login` first")
-    return authorization.split(" ", 1)[1].strip()
+    return credentials.credentials.strip()
 
 
-def current_user(
-    request: Request, ctx: Ctx, authorization: Annotated[str | None, Header()] = None
-) -> User:
+def current_user(request: Request, ctx: Ctx, authorization: Bearer) -> User:
     known = getattr(request.state, "user", None)
     if isinstance(known, User):
         return known  # already found for this call (by the access policy)
@@ -166,9 +173,7 @@ CurrentUser = Annotated[User, Depends(current_user)]
 
 
 @router.post("/v3/auth/logout")
-def logout(
-    ctx: Ctx, user: CurrentUser, authorization: Annotated[str | None, Header()] = None
-) -> dict[str, Any]:
+def logout(ctx: Ctx, user: CurrentUser, authorization: Bearer) -> dict[str, Any]:
     """End the caller's session: its access and refresh tokens stop working."""
     with ctx.store.session() as session:
         row = session.scalar(

@@ -2,9 +2,36 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+
+class ErrorBody(BaseModel):
+    """What every refused call answers: one sentence naming the field or argument at fault."""
+
+    error: str
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text}
+    for status, text in (
+        (400, "The request cannot be carried out as it is"),
+        (401, "No valid access token"),
+        (403, "The caller may not do this"),
+        (404, "No such resource"),
+        (409, "It conflicts with what is there"),
+        (413, "The request body is too large"),
+        (422, "A field or argument is wrong; the message names it"),
+        (429, "Too many failed attempts; see Retry-After"),
+    )
+}
+"""The error answers documented for every route in the OpenAPI document."""
 
 
 class ApiError(Exception):
@@ -30,3 +57,33 @@ async def validation_error_handler(_request: Request, exc: Exception) -> JSONRes
     loc = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
     message = f"{loc}: {first.get('msg')}" if loc else str(first.get("msg"))
     return JSONResponse({"error": message}, status_code=422)
+
+
+async def http_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+    """Starlette's and FastAPI's own refusals (an unknown path, a method the path does not
+    take, a body that is not JSON) in the same shape as every other error."""
+    assert isinstance(exc, StarletteHTTPException)
+    message = exc.detail if isinstance(exc.detail, str) else "the request cannot be carried out"
+    if exc.status_code == 400 and "parsing the body" in message:
+        message = "the request body is not valid JSON"
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        allowed = allowed_methods(_request)
+        headers["Allow"] = ", ".join(allowed)
+        message = f"{_request.method} is not one of this path's methods ({', '.join(allowed)})"
+    return JSONResponse({"error": message}, status_code=exc.status_code, headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the API documents for the request's path (all its routes, not only the
+    first one that matched the path)."""
+    paths: dict[str, Any] = request.app.openapi().get("paths", {})
+    path = request.url.path
+    if path in paths:  # a literal path wins over templates it also fits (/v3/apps/push)
+        return sorted(method.upper() for method in paths[path])
+    found: set[str] = set()
+    for template, operations in paths.items():
+        pattern = "^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "$"
+        if re.match(pattern, path):
+            found |= {method.upper() for method in operations}
+    return sorted(found)

@@ -32,13 +32,13 @@ DIGEST = re.compile(r"^[0-9a-f]{64}$")
 class Resource(BaseModel):
     path: str = Field(min_length=1, max_length=4096)
     sha256: str
-    size: int = Field(ge=0)
+    size: int = Field(ge=0, strict=True)  # a number of bytes, not `true`
     mode: int = 0o644
 
 
 class Fingerprint(BaseModel):
     sha256: str
-    size: int = Field(ge=0)
+    size: int = Field(ge=0, strict=True)  # a number of bytes, not `true`
 
 
 class MatchBody(BaseModel):
@@ -229,7 +229,7 @@ def export_droplet(guid: str, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
     """Put the app's current build into the platform registry as an OCI image."""
     if ctx.export_droplet is None:
         raise ApiError(
-            503,
+            409,
             "this server runs no platform registry (YUN_REGISTRY_PORT=0 or"
             " docker-registry not installed)",
         )

@@ -10,11 +10,9 @@ table. A call missing from the table is refused: a new route must say who may ca
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import Request
 
-from fastapi import Header, Request
-
-from yun.api.auth import Ctx, current_user
+from yun.api.auth import Bearer, Ctx, current_user
 from yun.api.errors import ApiError
 
 PUBLIC = "public"
@@ -110,9 +108,7 @@ POLICY: dict[tuple[str, str], str] = {
 }
 
 
-def authorize(
-    request: Request, ctx: Ctx, authorization: Annotated[str | None, Header()] = None
-) -> None:
+def authorize(request: Request, ctx: Ctx, authorization: Bearer) -> None:
     route = request.scope.get("route")
     path = str(getattr(route, "path", ""))
     if not path.startswith("/v3/"):

@@ -161,10 +161,10 @@ def test_a_docker_package_names_its_image_and_hides_the_password(client: TestCli
     assert blank.status_code == 422
 
 
-def test_export_without_a_registry_is_503(client: TestClient) -> None:
+def test_export_without_a_registry_is_409(client: TestClient) -> None:
     guid = client.post("/v3/apps/push", json={"application": {"name": "demo"}}).json()["guid"]
     response = client.post(f"/v3/apps/{guid}/droplets/current/export")
-    assert response.status_code == 503
+    assert response.status_code == 409
     assert "registry" in response.json()["error"]
 
 
