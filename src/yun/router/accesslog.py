@@ -139,9 +139,10 @@ class _Session:
     may have happened since the receiver asked); the ring's lines follow.
     """
 
-    def __init__(self, sock: socket.socket, pid: int) -> None:
+    def __init__(self, sock: socket.socket, pid: int, *, whole_ring: bool = False) -> None:
         self.sock = sock
         self.pid = pid
+        self.whole_ring = whole_ring  # asked for the ring from its start (no `-n`)
         self.in_header = True
         self.pending = b""
         self.last_data = time.monotonic()
@@ -347,7 +348,7 @@ class AccessLogReceiver:
             self._current.drain_until = now + self.drain_max
             self._current.last_data = now
             self._draining.append(self._current)
-        self._current = _Session(sock, pid)
+        self._current = _Session(sock, pid, whole_ring=not skip_old)
         self._last_pid = pid
         return True
 
@@ -366,10 +367,31 @@ class AccessLogReceiver:
                 return 0
             self._current = None
             return -1
-        self._deliver(session.feed(chunk))
+        in_header = session.in_header
+        lines = session.feed(chunk)
+        if in_header and not session.in_header and self._repeats(session):
+            return -1  # look for the new worker again
+        self._deliver(lines)
         if session is self._current:
             self._last_pid = session.pid  # what `show info` said may predate a reload
         return len(chunk)
+
+    def _repeats(self, session: _Session) -> bool:
+        """Whether `session`, just found (by `show info`) to be served by a worker whose ring
+        another open session reads, would deliver that ring again: a reload's handover can
+        let the old worker answer the connection meant for the new one. The session is
+        dropped and the other one, which goes on reading that worker, is current again until
+        the next try finds the new worker."""
+        if session is not self._current or not session.whole_ring:
+            return False
+        reading = next((s for s in self._draining if s.pid == session.pid), None)
+        if reading is None:
+            return False
+        session.sock.close()
+        self._draining.remove(reading)
+        reading.drain_until = None
+        self._current = reading
+        return True
 
     def _close_drained(self) -> None:
         now = time.monotonic()

@@ -117,6 +117,7 @@ class FakeStatsSocket:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.pid = 100
+        self.stream_pids: list[int] = []  # which worker answers the next streams, if not `pid`
         self.commands: list[str] = []
         self.streams: queue.Queue[socket.socket] = queue.Queue()
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -136,8 +137,10 @@ class FakeStatsSocket:
             while not command.endswith(b"\n") and (chunk := conn.recv(1024)):
                 command += chunk
             self.commands.append(command.decode().strip())
-            conn.sendall(f"Name: HAProxy\nPid: {self.pid}\nUptime_sec: 1\n\n".encode())
-            if command.startswith(b"show info;show events"):
+            streaming = command.startswith(b"show info;show events")
+            pid = self.stream_pids.pop(0) if streaming and self.stream_pids else self.pid
+            conn.sendall(f"Name: HAProxy\nPid: {pid}\nUptime_sec: 1\n\n".encode())
+            if streaming:
                 self._open.append(conn)
                 self.streams.put(conn)
             else:
@@ -246,6 +249,27 @@ def test_first_stream_skips_old_lines_and_a_new_worker_is_read_whole(stats, rece
         f"show info;show events {ACCESS_RING} -w -n",
         f"show info;show events {ACCESS_RING} -w",
     ]
+
+
+def test_the_old_worker_answering_the_new_ones_stream_is_not_read_twice(stats, receive):
+    receiver, got = receive()
+    old = stats.next_stream()
+    old.sendall(SERVED)
+    assert wait_for(lambda: count(got) == 1)
+
+    stats.pid = 101  # a reload; but the old worker answers the next connection (the handover)
+    stats.stream_pids = [100]
+    receiver.reconnect()
+    again = stats.next_stream()
+    again.sendall(SERVED)  # its whole ring, asked for as if it were the new worker's
+    new = stats.next_stream()  # the receiver tries again and reaches the new worker
+    new.sendall(served(OTHER, "/new"))
+    old.sendall(served(APP, "/late"))  # the old worker still finishing a request
+
+    assert wait_for(lambda: count(got) == 2 and count(got, OTHER) == 1)
+    time.sleep(0.2)
+    mine = b"".join(by_app.get(APP, b"") for by_app in got)
+    assert mine == SERVED + served(APP, "/late")  # nothing twice
 
 
 def test_reconnect_to_the_worker_already_read_keeps_the_stream(stats, receive):
