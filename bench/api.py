@@ -1,0 +1,150 @@
+"""API latency with many teams: `yun apps` and `yun app` as HTTP calls to a real `yun server`.
+
+A server with its own home and ports; one app in the default space is measured first, then
+50 spaces (in 5 orgs) get 10 apps each (500 apps; pushed as records, not staged) and the same
+calls are measured again: `GET /v3/apps?space_guid=…` (the list `yun apps` shows for a space of
+10 apps) and `GET /v3/apps/GUID` (what `yun app` reads), each `--calls` times over one kept-alive
+connection, as the admin, with the access policy and the audit middleware on. p50 and p99 in
+milliseconds. Target: p99 ≤ 50 ms at 500 apps.
+
+    .venv/bin/python bench/api.py --calls 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+YUN = str(Path(sys.executable).parent / "yun")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+    return statistics.median(ordered) * 1000, p99 * 1000
+
+
+def timed(
+    api: httpx.Client, path: str, calls: int, params: dict[str, str] | None = None
+) -> list[float]:
+    samples = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        answer = api.get(path, params=params)
+        samples.append(time.perf_counter() - start)
+        answer.raise_for_status()
+    return samples
+
+
+def push(api: httpx.Client, name: str, space_guid: str | None = None) -> str:
+    body: dict[str, object] = {"application": {"name": name, "memory": "64M"}}
+    if space_guid:
+        body["space_guid"] = space_guid
+    answer = api.post("/v3/apps/push", json=body)
+    answer.raise_for_status()
+    return str(answer.json()["guid"])
+
+
+def measure(api: httpx.Client, space: str, app: str, calls: int) -> dict[str, tuple[float, float]]:
+    timed(api, "/v3/apps", 20, {"space_guid": space})  # warm up
+    return {
+        "yun apps (GET /v3/apps?space_guid)": percentiles(
+            timed(api, "/v3/apps", calls, {"space_guid": space})
+        ),
+        "yun app (GET /v3/apps/GUID)": percentiles(timed(api, f"/v3/apps/{app}", calls)),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=300, help="calls per measurement")
+    parser.add_argument("--orgs", type=int, default=5)
+    parser.add_argument("--spaces", type=int, default=10, help="spaces per org")
+    parser.add_argument("--apps", type=int, default=10, help="apps per space")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="yun-bench-api-") as folder:
+        work = Path(folder)
+        api_port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("YUN_")}
+        env.update(
+            {
+                "YUN_HOME": str(work / "home"),
+                "YUN_API_PORT": str(api_port),
+                "YUN_ROUTER_PORT": str(free_port()),
+                "YUN_ROUTER_HTTPS_PORT": "0",
+                "YUN_REGISTRY_PORT": "0",
+                "YUN_DRIVER": "process",
+                "YUN_ADMIN_PASSWORD": "bench-password",
+            }
+        )
+        (work / "home").mkdir()
+        server = subprocess.Popen(
+            [YUN, "server"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            base = f"http://127.0.0.1:{api_port}"
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    httpx.get(f"{base}/v3/info", timeout=1).raise_for_status()
+                    break
+                except httpx.HTTPError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+            token = httpx.post(
+                f"{base}/v3/auth/token", json={"username": "admin", "password": "bench-password"}
+            ).json()["access_token"]
+            with httpx.Client(
+                base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30
+            ) as api:
+                default = api.get("/v3/organizations/main/spaces/dev").json()["guid"]
+                one = push(api, "only-app")
+                results = {"1 app": measure(api, default, one, args.calls)}
+                for o in range(args.orgs):
+                    api.post("/v3/organizations", json={"name": f"org{o}"}).raise_for_status()
+                    for s in range(args.spaces):
+                        made = api.post("/v3/spaces", json={"org": f"org{o}", "name": f"s{s}"})
+                        made.raise_for_status()
+                        for a in range(args.apps):
+                            push(api, f"app-{o}-{s}-{a}", made.json()["guid"])
+                total = args.orgs * args.spaces * args.apps + 1
+                last_space = made.json()["guid"]
+                some_app = api.get("/v3/apps", params={"space_guid": last_space}).json()
+                app_guid = some_app["resources"][0]["guid"]
+                results[f"{total} apps"] = measure(api, last_space, app_guid, args.calls)
+        finally:
+            server.terminate()
+            server.wait(30)
+            subprocess.run(
+                [YUN, "server", "stop", "--all"], env=env, capture_output=True, check=False
+            )
+    for scale, rows in results.items():
+        for name, (p50, p99) in rows.items():
+            print(f"{scale:>9}  {name:38}  p50 {p50:6.1f} ms   p99 {p99:6.1f} ms")
+    worst = max(p99 for rows in results.values() for _, p99 in rows.values())
+    print(f"worst p99 {worst:.1f} ms (target <= 50 ms at 500 apps)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
