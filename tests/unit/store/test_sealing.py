@@ -117,3 +117,30 @@ def test_values_stored_before_sealing_are_sealed_by_the_migration(tmp_path: Path
     with store.session() as session:
         assert session.scalar(select(App.env)) == {"API_TOKEN": SECRET}
     store.close()
+
+
+def test_an_upgrade_keeps_the_rows_that_reference_rebuilt_tables(tmp_path: Path) -> None:
+    """SQLite rebuilds a table to change a column's type; the rows of other tables that
+    reference it (ON DELETE CASCADE) must survive that."""
+    db = tmp_path / "yun.db"
+    store = Store(f"sqlite:///{db}")
+    command.upgrade(alembic_config(store.engine), "0010")
+    with store.engine.begin() as connection:
+        for statement in (
+            "INSERT INTO orgs (guid, created_at, updated_at, labels, name)"
+            " VALUES ('o', 0, 0, '{}', 'o')",
+            "INSERT INTO spaces (guid, created_at, updated_at, labels, name, org_guid)"
+            " VALUES ('s', 0, 0, '{}', 's', 'o')",
+            "INSERT INTO apps (guid, created_at, updated_at, labels, name, space_guid, state,"
+            " env, spec, autoscale) VALUES ('a', 0, 0, '{}', 'shop', 's', 'STARTED', '{}',"
+            " '{}', '{}')",
+            "INSERT INTO revisions (guid, created_at, updated_at, labels, app_guid, version,"
+            " droplet_guid, env, commands, processes, services, description, created_by)"
+            " VALUES ('r', 0, 0, '{}', 'a', 1, 'd', '{}', '{}', '{}', '{}', '', '')",
+        ):
+            connection.execute(text(statement))
+    store.migrate()
+    with store.session() as session:
+        assert session.execute(text("SELECT count(*) FROM revisions")).scalar_one() == 1
+        assert session.execute(text("PRAGMA foreign_keys")).scalar_one() == 1
+    store.close()
