@@ -48,8 +48,9 @@ def test_a_user_made_by_an_admin_logs_in_changes_password_and_is_logged_out(
     logged = alice("login", "-a", api, "-u", "alice", "-p", "alice's first password")
     assert logged.returncode == 0, logged.stderr
     assert alice("ca").returncode == 0  # logged in: what any user may do works
-    apps = alice("apps")  # until org and space roles give her a share, the rest is admins'
-    assert apps.returncode == 1 and "needs the Admin role" in apps.stderr
+    assert "Target: org (none), space (none)." in logged.stdout  # she has no roles yet
+    apps = alice("apps")
+    assert apps.returncode == 1 and "no org and space targeted" in apps.stderr
     refused = alice("users")
     assert refused.returncode == 1
     assert refused.stderr.strip() == "error: alice may not do this: it needs the Admin role"

@@ -20,6 +20,7 @@ from yun.api import (
     logs,
     orgs,
     packages,
+    roles,
     route_mappings,
     routes,
     service_backups,
@@ -70,6 +71,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         stacks,
         users,
         orgs,
+        roles,
         events,
     ):
         api.include_router(module.router, responses=ERRORS)
@@ -95,7 +97,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         schema = document()
         for (method, path), rule in POLICY.items():
             operation = schema.get("paths", {}).get(path, {}).get(method.lower())
-            if operation is not None and rule == PUBLIC:
+            if operation is not None and rule.need == PUBLIC:
                 operation["security"] = []
         return schema
 

@@ -262,6 +262,7 @@ def remove_app(session: Session, app: App, *, actor: str) -> list[str]:
     for build in session.scalars(select(Build).where(Build.app_guid == guid)):
         build.start_after = False
     unbind = release_app_bindings(session, guid)
+    session.flush()  # the bindings first: the app's delete would cascade to them
     session.delete(app)
     session.flush()
     for route_guid in route_guids:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from yun.api.auth import Ctx, CurrentUser
 from yun.api.errors import ApiError, not_found
+from yun.api.policy import CallerGrants
 from yun.api.route_names import domain_name
 from yun.store import events
 from yun.store.models import Domain, Org, Route, RouteMapping, Space
@@ -75,9 +76,14 @@ def delete_route_row(session: Session, route: Route) -> None:
 
 
 @router.get("/v3/domains")
-def list_domains(ctx: Ctx, _user: CurrentUser) -> dict[str, Any]:
+def list_domains(ctx: Ctx, grants: CallerGrants) -> dict[str, Any]:
+    """The shared domains, and the private ones of the orgs the caller is in."""
     with ctx.store.session() as session:
-        domains = session.scalars(select(Domain).order_by(Domain.name))
+        domains = [
+            d
+            for d in session.scalars(select(Domain).order_by(Domain.name))
+            if d.org_guid is None or grants.admin or d.org_guid in grants.orgs()
+        ]
         default = ctx.defaults.domain_guid
         return {"resources": [domain_view(session, d, default_guid=default) for d in domains]}
 

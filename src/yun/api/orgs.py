@@ -22,9 +22,11 @@ from sqlalchemy.orm import Session
 from yun.api.apps import after_removal, remove_app
 from yun.api.auth import Ctx, CurrentUser
 from yun.api.errors import ApiError
-from yun.api.users import require_admin
+from yun.api.policy import CallerGrants
+from yun.api.roles import grant
 from yun.store import events
 from yun.store.models import App, Org, Route, ServiceInstance, Space
+from yun.store.roles import SEE_ORG, SEE_SPACE, SPACE_DEVELOPER, SPACE_MANAGER, Grants
 
 router = APIRouter()
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
@@ -67,28 +69,30 @@ def space_view(session: Session, space: Space, org: Org) -> dict[str, Any]:
     }
 
 
-def org_view(session: Session, org: Org, default_org: str) -> dict[str, Any]:
-    spaces = session.scalars(
-        select(Space.name).where(Space.org_guid == org.guid).order_by(Space.name)
-    )
+def org_view(session: Session, org: Org, default_org: str, grants: Grants) -> dict[str, Any]:
+    spaces = session.scalars(select(Space).where(Space.org_guid == org.guid).order_by(Space.name))
     return {
         "guid": org.guid,
         "name": org.name,
-        "spaces": list(spaces),
+        "spaces": [s.name for s in spaces if grants.may(SEE_SPACE, org.guid, s.guid)],
         "default": org.guid == default_org,
     }
 
 
 @router.get("/v3/organizations")
-def list_orgs(ctx: Ctx, _user: CurrentUser) -> dict[str, Any]:
+def list_orgs(ctx: Ctx, grants: CallerGrants) -> dict[str, Any]:
+    """The orgs the caller has a role in (every org, for an admin)."""
     with ctx.store.session() as session:
-        orgs = session.scalars(select(Org).order_by(Org.name))
-        return {"resources": [org_view(session, o, ctx.defaults.org_guid) for o in orgs]}
+        orgs = [
+            o
+            for o in session.scalars(select(Org).order_by(Org.name))
+            if grants.may(SEE_ORG, o.guid, None)
+        ]
+        return {"resources": [org_view(session, o, ctx.defaults.org_guid, grants) for o in orgs]}
 
 
 @router.post("/v3/organizations", status_code=201)
-def create_org(body: Named, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
-    require_admin(user, "create orgs")
+def create_org(body: Named, ctx: Ctx, user: CurrentUser, grants: CallerGrants) -> dict[str, Any]:
     with ctx.store.session() as session:
         if session.scalar(select(Org).where(Org.name == body.name)) is not None:
             raise ApiError(409, f"org {body.name} already exists")
@@ -98,12 +102,13 @@ def create_org(body: Named, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
         events.record(
             session, type="audit.org.create", app=None, actor=user.name, data={"org": body.name}
         )
-        return org_view(session, org, ctx.defaults.org_guid)
+        return org_view(session, org, ctx.defaults.org_guid, grants)
 
 
 @router.patch("/v3/organizations/{name}")
-def rename_org(name: str, body: Named, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
-    require_admin(user, "rename orgs")
+def rename_org(
+    name: str, body: Named, ctx: Ctx, user: CurrentUser, grants: CallerGrants
+) -> dict[str, Any]:
     with ctx.store.session() as session:
         org = find_org(session, name)
         if body.name != name and session.scalar(select(Org).where(Org.name == body.name)):
@@ -116,12 +121,11 @@ def rename_org(name: str, body: Named, ctx: Ctx, user: CurrentUser) -> dict[str,
             actor=user.name,
             data={"from": name, "to": body.name},
         )
-        return org_view(session, org, ctx.defaults.org_guid)
+        return org_view(session, org, ctx.defaults.org_guid, grants)
 
 
 @router.delete("/v3/organizations/{name}")
 def delete_org(name: str, ctx: Ctx, user: CurrentUser, recursive: bool = False) -> dict[str, Any]:
-    require_admin(user, "delete orgs")
     with ctx.store.session() as session:
         org = find_org(session, name)
         if org.guid == ctx.defaults.org_guid:
@@ -152,19 +156,26 @@ def delete_org(name: str, ctx: Ctx, user: CurrentUser, recursive: bool = False) 
 
 
 @router.get("/v3/spaces")
-def list_spaces(ctx: Ctx, _user: CurrentUser, org: str | None = None) -> dict[str, Any]:
+def list_spaces(ctx: Ctx, grants: CallerGrants, org: str | None = None) -> dict[str, Any]:
+    """The spaces the caller may see (of one org, if named)."""
     with ctx.store.session() as session:
         orgs = (
             [find_org(session, org)]
             if org
             else list(session.scalars(select(Org).order_by(Org.name)))
         )
+        if org and not grants.may(SEE_ORG, orgs[0].guid, None):
+            raise ApiError(404, f"org {org} not found (see `yun orgs`)")
         found = []
         for each in orgs:
             spaces = session.scalars(
                 select(Space).where(Space.org_guid == each.guid).order_by(Space.name)
             )
-            found += [space_view(session, s, each) for s in spaces]
+            found += [
+                space_view(session, s, each)
+                for s in spaces
+                if grants.may(SEE_SPACE, each.guid, s.guid)
+            ]
         return {"resources": found}
 
 
@@ -177,7 +188,6 @@ def show_space(org: str, name: str, ctx: Ctx, _user: CurrentUser) -> dict[str, A
 
 @router.post("/v3/spaces", status_code=201)
 def create_space(body: NewSpace, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
-    require_admin(user, "create spaces")
     with ctx.store.session() as session:
         org = find_org(session, body.org)
         if session.scalar(select(Space).where(Space.org_guid == org.guid, Space.name == body.name)):
@@ -191,13 +201,16 @@ def create_space(body: NewSpace, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
             app=None,
             actor=user.name,
             data={"org": org.name, "space": body.name},
+            space_guid=space.guid,
         )
+        if not user.admin:  # as in Cloud Foundry, an OrgManager's new space is theirs to use
+            for role in (SPACE_MANAGER, SPACE_DEVELOPER):
+                grant(session, user, org, space, role, actor=user.name)
         return space_view(session, space, org)
 
 
 @router.patch("/v3/organizations/{org}/spaces/{name}")
 def rename_space(org: str, name: str, body: Named, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
-    require_admin(user, "rename spaces")
     with ctx.store.session() as session:
         owner = find_org(session, org)
         space = find_space(session, owner, name)
@@ -221,7 +234,6 @@ def rename_space(org: str, name: str, body: Named, ctx: Ctx, user: CurrentUser) 
 def delete_space(
     org: str, name: str, ctx: Ctx, user: CurrentUser, recursive: bool = False
 ) -> dict[str, Any]:
-    require_admin(user, "delete spaces")
     with ctx.store.session() as session:
         owner = find_org(session, org)
         space = find_space(session, owner, name)

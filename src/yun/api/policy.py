@@ -1,114 +1,179 @@
 """Who may make which API call: one table, read for every call under `/v3/` (a dependency of
 the whole app), so no route is reachable by accident.
 
-`PUBLIC` calls need no token; `ANYONE` needs a logged-in user (the handler may narrow it:
-`DELETE /v3/users/NAME/tokens` is admins' or one's own); `ADMIN` needs the Admin role. Users
-without the Admin role can, so far, log in, change their password and end their sessions;
-org and space roles (Cloud Foundry's) will give them their share of the rest through this
-table. A call missing from the table is refused: a new route must say who may call it.
+Each entry is a `Rule`: what the call needs, and (for calls on an org, a space or what is in
+a space) where it acts, found by a target of `yun.api.scopes`:
+
+- `PUBLIC`: no token; `ANYONE`: a logged-in user (the handler narrows what it lists to what
+  the caller may see, or, as `DELETE /v3/users/NAME/tokens`, checks it is their own);
+  `ADMIN`: the Admin role.
+- A `Permission` (`yun.store.roles`) with a target: one of its roles in that space, or in its
+  org. A caller who may not even see the target gets the 404 of a missing one; one who may see
+  but not do this gets a 403 that names the roles it needs.
+- A `Permission` without a target: the role in some space (uploading bits needs a
+  SpaceDeveloper somewhere; the package that uses them is checked against its app's space).
+
+A call missing from the table is refused: a new route must say who may call it. The caller's
+roles are read once, and handlers that filter listings find them in `request.state.grants`.
 """
 
 from __future__ import annotations
 
-from fastapi import Request
+import json
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 
 from yun.api.auth import Bearer, Ctx, current_user
 from yun.api.errors import ApiError
+from yun.api.scopes import (
+    APP,
+    BACKUP,
+    BINDING,
+    BODY_APP,
+    BODY_INSTANCE,
+    BODY_ORG,
+    BODY_PACKAGE,
+    BODY_SPACE,
+    BUILD,
+    INSTANCE,
+    ORG,
+    QUERY_SPACE,
+    ROUTE,
+    SPACE,
+    TCP_ROUTE,
+    Call,
+    Scope,
+    Target,
+)
+from yun.store.roles import (
+    DEVELOP,
+    MANAGE_ORG,
+    MANAGE_SPACE,
+    OPERATE,
+    SECRETS,
+    SEE,
+    SEE_ORG,
+    SEE_SPACE,
+    Grants,
+    Permission,
+    grants_of,
+)
 
 PUBLIC = "public"
 ANYONE = "anyone"
 ADMIN = "admin"
+BODY_TARGETS = (BODY_APP, BODY_INSTANCE, BODY_ORG, BODY_PACKAGE, BODY_SPACE)
 
-POLICY: dict[tuple[str, str], str] = {
-    ("POST", "/v3/admin/rotate-key"): ADMIN,
-    ("GET", "/v3/apps"): ADMIN,
-    ("POST", "/v3/apps/push"): ADMIN,
-    ("DELETE", "/v3/apps/{guid}"): ADMIN,
-    ("GET", "/v3/apps/{guid}"): ADMIN,
-    ("POST", "/v3/apps/{guid}/actions/cancel-deployment"): ADMIN,
-    ("POST", "/v3/apps/{guid}/actions/continue-deployment"): ADMIN,
-    ("POST", "/v3/apps/{guid}/actions/restage"): ADMIN,
-    ("POST", "/v3/apps/{guid}/actions/restart"): ADMIN,
-    ("POST", "/v3/apps/{guid}/actions/rollback"): ADMIN,
-    ("POST", "/v3/apps/{guid}/actions/start"): ADMIN,
-    ("POST", "/v3/apps/{guid}/actions/stop"): ADMIN,
-    ("DELETE", "/v3/apps/{guid}/autoscale"): ADMIN,
-    ("GET", "/v3/apps/{guid}/autoscale"): ADMIN,
-    ("PUT", "/v3/apps/{guid}/autoscale"): ADMIN,
-    ("GET", "/v3/apps/{guid}/deployments"): ADMIN,
-    ("POST", "/v3/apps/{guid}/droplets/current/export"): ADMIN,
-    ("GET", "/v3/apps/{guid}/env"): ADMIN,
-    ("PATCH", "/v3/apps/{guid}/environment_variables"): ADMIN,
-    ("GET", "/v3/apps/{guid}/events"): ADMIN,
-    ("GET", "/v3/apps/{guid}/logs"): ADMIN,
-    ("GET", "/v3/apps/{guid}/logs/stream"): ADMIN,
-    ("POST", "/v3/apps/{guid}/packages"): ADMIN,
-    ("PATCH", "/v3/apps/{guid}/processes/{type_}"): ADMIN,
-    ("GET", "/v3/apps/{guid}/revisions"): ADMIN,
-    ("POST", "/v3/auth/logout"): ANYONE,
-    ("POST", "/v3/auth/refresh"): PUBLIC,
-    ("POST", "/v3/auth/token"): PUBLIC,
-    ("POST", "/v3/bits"): ADMIN,
-    ("POST", "/v3/builds"): ADMIN,
-    ("GET", "/v3/builds/{guid}"): ADMIN,
-    ("GET", "/v3/ca"): ANYONE,
-    ("GET", "/v3/certificates"): ADMIN,
-    ("DELETE", "/v3/certificates/{name}"): ADMIN,
-    ("GET", "/v3/certificates/{name}"): ADMIN,
-    ("PUT", "/v3/certificates/{name}"): ADMIN,
-    ("GET", "/v3/domains"): ADMIN,
-    ("POST", "/v3/domains"): ADMIN,
-    ("DELETE", "/v3/domains/{name}"): ADMIN,
-    ("GET", "/v3/events"): ADMIN,
-    ("GET", "/v3/info"): PUBLIC,
-    ("GET", "/v3/organizations"): ADMIN,
-    ("POST", "/v3/organizations"): ADMIN,
-    ("DELETE", "/v3/organizations/{name}"): ADMIN,
-    ("PATCH", "/v3/organizations/{name}"): ADMIN,
-    ("DELETE", "/v3/organizations/{org}/spaces/{name}"): ADMIN,
-    ("GET", "/v3/organizations/{org}/spaces/{name}"): ADMIN,
-    ("PATCH", "/v3/organizations/{org}/spaces/{name}"): ADMIN,
-    ("POST", "/v3/resource_match"): ADMIN,
-    ("GET", "/v3/routes"): ADMIN,
-    ("POST", "/v3/routes"): ADMIN,
-    ("DELETE", "/v3/routes/{guid}"): ADMIN,
-    ("PATCH", "/v3/routes/{guid}"): ADMIN,
-    ("POST", "/v3/routes/{guid}/destinations"): ADMIN,
-    ("DELETE", "/v3/routes/{guid}/destinations/{app_guid}"): ADMIN,
-    ("GET", "/v3/service_backups/{guid}"): ADMIN,
-    ("POST", "/v3/service_backups/{guid}/actions/restore"): ADMIN,
-    ("GET", "/v3/service_bindings"): ADMIN,
-    ("POST", "/v3/service_bindings"): ADMIN,
-    ("DELETE", "/v3/service_bindings/{guid}"): ADMIN,
-    ("GET", "/v3/service_bindings/{guid}"): ADMIN,
-    ("GET", "/v3/service_brokers"): ADMIN,
-    ("POST", "/v3/service_brokers"): ADMIN,
-    ("DELETE", "/v3/service_brokers/{guid}"): ADMIN,
-    ("PATCH", "/v3/service_brokers/{guid}"): ADMIN,
-    ("GET", "/v3/service_instances"): ADMIN,
-    ("POST", "/v3/service_instances"): ADMIN,
-    ("DELETE", "/v3/service_instances/{guid}"): ADMIN,
-    ("GET", "/v3/service_instances/{guid}"): ADMIN,
-    ("PATCH", "/v3/service_instances/{guid}"): ADMIN,
-    ("GET", "/v3/service_instances/{guid}/backups"): ADMIN,
-    ("POST", "/v3/service_instances/{guid}/backups"): ADMIN,
-    ("GET", "/v3/service_offerings"): ADMIN,
-    ("GET", "/v3/spaces"): ADMIN,
-    ("POST", "/v3/spaces"): ADMIN,
-    ("GET", "/v3/stacks"): ADMIN,
-    ("POST", "/v3/stacks/{name}/build"): ADMIN,
-    ("GET", "/v3/tcp_routes"): ADMIN,
-    ("POST", "/v3/tcp_routes"): ADMIN,
-    ("DELETE", "/v3/tcp_routes/{guid}"): ADMIN,
-    ("GET", "/v3/users"): ADMIN,
-    ("POST", "/v3/users"): ADMIN,
-    ("PUT", "/v3/users/me/password"): ANYONE,
-    ("DELETE", "/v3/users/{name}"): ADMIN,
-    ("DELETE", "/v3/users/{name}/tokens"): ANYONE,
+
+@dataclass(frozen=True)
+class Rule:
+    need: str | Permission
+    target: Target | None = None
+
+
+POLICY: dict[tuple[str, str], Rule] = {
+    ("POST", "/v3/admin/rotate-key"): Rule(ADMIN),
+    ("GET", "/v3/apps"): Rule(SEE, QUERY_SPACE),
+    ("POST", "/v3/apps/push"): Rule(DEVELOP, BODY_SPACE),
+    ("DELETE", "/v3/apps/{guid}"): Rule(DEVELOP, APP),
+    ("GET", "/v3/apps/{guid}"): Rule(SEE, APP),
+    ("POST", "/v3/apps/{guid}/actions/cancel-deployment"): Rule(OPERATE, APP),
+    ("POST", "/v3/apps/{guid}/actions/continue-deployment"): Rule(OPERATE, APP),
+    ("POST", "/v3/apps/{guid}/actions/restage"): Rule(OPERATE, APP),
+    ("POST", "/v3/apps/{guid}/actions/restart"): Rule(OPERATE, APP),
+    ("POST", "/v3/apps/{guid}/actions/rollback"): Rule(DEVELOP, APP),
+    ("POST", "/v3/apps/{guid}/actions/start"): Rule(OPERATE, APP),
+    ("POST", "/v3/apps/{guid}/actions/stop"): Rule(OPERATE, APP),
+    ("DELETE", "/v3/apps/{guid}/autoscale"): Rule(OPERATE, APP),
+    ("GET", "/v3/apps/{guid}/autoscale"): Rule(SEE, APP),
+    ("PUT", "/v3/apps/{guid}/autoscale"): Rule(OPERATE, APP),
+    ("GET", "/v3/apps/{guid}/deployments"): Rule(SEE, APP),
+    ("POST", "/v3/apps/{guid}/droplets/current/export"): Rule(DEVELOP, APP),
+    ("GET", "/v3/apps/{guid}/env"): Rule(SECRETS, APP),
+    ("PATCH", "/v3/apps/{guid}/environment_variables"): Rule(DEVELOP, APP),
+    ("GET", "/v3/apps/{guid}/events"): Rule(SEE, APP),
+    ("GET", "/v3/apps/{guid}/logs"): Rule(SEE, APP),
+    ("GET", "/v3/apps/{guid}/logs/stream"): Rule(SEE, APP),
+    ("POST", "/v3/apps/{guid}/packages"): Rule(DEVELOP, APP),
+    ("PATCH", "/v3/apps/{guid}/processes/{type_}"): Rule(OPERATE, APP),
+    ("GET", "/v3/apps/{guid}/revisions"): Rule(SEE, APP),
+    ("POST", "/v3/auth/logout"): Rule(ANYONE),
+    ("POST", "/v3/auth/refresh"): Rule(PUBLIC),
+    ("POST", "/v3/auth/token"): Rule(PUBLIC),
+    ("POST", "/v3/bits"): Rule(DEVELOP),
+    ("POST", "/v3/builds"): Rule(DEVELOP, BODY_PACKAGE),
+    ("GET", "/v3/builds/{guid}"): Rule(SEE, BUILD),
+    ("GET", "/v3/ca"): Rule(ANYONE),
+    ("GET", "/v3/certificates"): Rule(ADMIN),
+    ("DELETE", "/v3/certificates/{name}"): Rule(ADMIN),
+    ("GET", "/v3/certificates/{name}"): Rule(ADMIN),
+    ("PUT", "/v3/certificates/{name}"): Rule(ADMIN),
+    ("GET", "/v3/domains"): Rule(ANYONE),
+    ("POST", "/v3/domains"): Rule(ADMIN),
+    ("DELETE", "/v3/domains/{name}"): Rule(ADMIN),
+    ("GET", "/v3/events"): Rule(ANYONE),
+    ("GET", "/v3/info"): Rule(PUBLIC),
+    ("GET", "/v3/organizations"): Rule(ANYONE),
+    ("POST", "/v3/organizations"): Rule(ADMIN),
+    ("DELETE", "/v3/organizations/{name}"): Rule(ADMIN),
+    ("PATCH", "/v3/organizations/{name}"): Rule(MANAGE_ORG, ORG),
+    ("DELETE", "/v3/organizations/{org}/spaces/{name}"): Rule(MANAGE_ORG, SPACE),
+    ("GET", "/v3/organizations/{org}/spaces/{name}"): Rule(SEE_SPACE, SPACE),
+    ("PATCH", "/v3/organizations/{org}/spaces/{name}"): Rule(MANAGE_SPACE, SPACE),
+    ("GET", "/v3/organizations/{org}/users"): Rule(SEE_ORG, ORG),
+    ("PUT", "/v3/organizations/{org}/users/{user}/roles/{role}"): Rule(MANAGE_ORG, ORG),
+    ("DELETE", "/v3/organizations/{org}/users/{user}/roles/{role}"): Rule(MANAGE_ORG, ORG),
+    ("GET", "/v3/organizations/{org}/spaces/{name}/users"): Rule(SEE_SPACE, SPACE),
+    ("PUT", "/v3/organizations/{org}/spaces/{name}/users/{user}/roles/{role}"): Rule(
+        MANAGE_SPACE, SPACE
+    ),
+    ("DELETE", "/v3/organizations/{org}/spaces/{name}/users/{user}/roles/{role}"): Rule(
+        MANAGE_SPACE, SPACE
+    ),
+    ("POST", "/v3/resource_match"): Rule(DEVELOP),
+    ("GET", "/v3/routes"): Rule(ANYONE),
+    ("POST", "/v3/routes"): Rule(DEVELOP, BODY_SPACE),
+    ("DELETE", "/v3/routes/{guid}"): Rule(DEVELOP, ROUTE),
+    ("PATCH", "/v3/routes/{guid}"): Rule(DEVELOP, ROUTE),
+    ("POST", "/v3/routes/{guid}/destinations"): Rule(OPERATE, ROUTE),
+    ("DELETE", "/v3/routes/{guid}/destinations/{app_guid}"): Rule(OPERATE, ROUTE),
+    ("GET", "/v3/service_backups/{guid}"): Rule(SEE, BACKUP),
+    ("POST", "/v3/service_backups/{guid}/actions/restore"): Rule(DEVELOP, BACKUP),
+    ("GET", "/v3/service_bindings"): Rule(ANYONE),
+    ("POST", "/v3/service_bindings"): Rule(OPERATE, BODY_INSTANCE),
+    ("DELETE", "/v3/service_bindings/{guid}"): Rule(OPERATE, BINDING),
+    ("GET", "/v3/service_bindings/{guid}"): Rule(SEE, BINDING),
+    ("GET", "/v3/service_brokers"): Rule(ADMIN),
+    ("POST", "/v3/service_brokers"): Rule(ADMIN),
+    ("DELETE", "/v3/service_brokers/{guid}"): Rule(ADMIN),
+    ("PATCH", "/v3/service_brokers/{guid}"): Rule(ADMIN),
+    ("GET", "/v3/service_instances"): Rule(SEE, QUERY_SPACE),
+    ("POST", "/v3/service_instances"): Rule(DEVELOP, BODY_SPACE),
+    ("DELETE", "/v3/service_instances/{guid}"): Rule(DEVELOP, INSTANCE),
+    ("GET", "/v3/service_instances/{guid}"): Rule(SEE, INSTANCE),
+    ("PATCH", "/v3/service_instances/{guid}"): Rule(DEVELOP, INSTANCE),
+    ("GET", "/v3/service_instances/{guid}/backups"): Rule(SEE, INSTANCE),
+    ("POST", "/v3/service_instances/{guid}/backups"): Rule(DEVELOP, INSTANCE),
+    ("GET", "/v3/service_offerings"): Rule(ANYONE),
+    ("GET", "/v3/spaces"): Rule(ANYONE),
+    ("POST", "/v3/spaces"): Rule(MANAGE_ORG, BODY_ORG),
+    ("GET", "/v3/stacks"): Rule(ANYONE),
+    ("POST", "/v3/stacks/{name}/build"): Rule(ADMIN),
+    ("GET", "/v3/tcp_routes"): Rule(ANYONE),
+    ("POST", "/v3/tcp_routes"): Rule(DEVELOP, BODY_APP),
+    ("DELETE", "/v3/tcp_routes/{guid}"): Rule(DEVELOP, TCP_ROUTE),
+    ("GET", "/v3/users"): Rule(ADMIN),
+    ("POST", "/v3/users"): Rule(ADMIN),
+    ("PUT", "/v3/users/me/password"): Rule(ANYONE),
+    ("DELETE", "/v3/users/{name}"): Rule(ADMIN),
+    ("DELETE", "/v3/users/{name}/tokens"): Rule(ANYONE),
 }
 
 
-def authorize(request: Request, ctx: Ctx, authorization: Bearer) -> None:
+async def authorize(request: Request, ctx: Ctx, authorization: Bearer) -> None:
     route = request.scope.get("route")
     path = str(getattr(route, "path", ""))
     if not path.startswith("/v3/"):
@@ -116,8 +181,74 @@ def authorize(request: Request, ctx: Ctx, authorization: Bearer) -> None:
     rule = POLICY.get((request.method, path))
     if rule is None:
         raise ApiError(403, f"{request.method} {path} has no access policy; nobody may call it")
-    if rule == PUBLIC:
+    if rule.need == PUBLIC:
         return
+    body = await _json_body(request) if rule.target in BODY_TARGETS else {}
+    call = Call(
+        path=dict(request.path_params),
+        query=dict(request.query_params),
+        body=body,
+        default_space=ctx.defaults.space_guid,
+    )
+    await run_in_threadpool(_decide, request, ctx, authorization, rule, call)
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    """The body's JSON object, or nothing (then the handler's validation names what is wrong)."""
+    try:
+        found = json.loads(await request.body())
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _decide(request: Request, ctx: Ctx, authorization: Bearer, rule: Rule, call: Call) -> None:
     user = current_user(request, ctx, authorization)
-    if rule == ADMIN and not user.admin:
-        raise ApiError(403, f"{user.name} may not do this: it needs the Admin role")
+    with ctx.store.session() as session:
+        grants = grants_of(session, user)
+        request.state.grants = grants
+        if rule.need == ANYONE:
+            return
+        if rule.need == ADMIN or not isinstance(rule.need, Permission):
+            if not user.admin:
+                raise ApiError(403, f"{user.name} may not do this: it needs the Admin role")
+            return
+        if rule.target is None:
+            if not grants.anywhere(rule.need):
+                raise ApiError(403, _refusal(grants, rule.need, "any space"))
+            return
+        scope = rule.target(session, call)
+    if not _sees(grants, scope):
+        raise ApiError(404, scope.missing)
+    if not grants.may(rule.need, scope.org_guid, scope.space_guid):
+        raise ApiError(403, _refusal(grants, rule.need, _where(scope)))
+
+
+def _sees(grants: Grants, scope: Scope) -> bool:
+    if scope.kind == "org":
+        return grants.may(SEE_ORG, scope.org_guid, None)
+    if scope.kind == "space":
+        return grants.may(SEE_SPACE, scope.org_guid, scope.space_guid)
+    return grants.may(SEE, scope.org_guid, scope.space_guid)
+
+
+def _where(scope: Scope) -> str:
+    return "this org" if scope.kind == "org" else "this space"
+
+
+def _refusal(grants: Grants, permission: Permission, where: str) -> str:
+    roles = sorted(permission.space_roles) + [
+        f"{r} of the org" for r in sorted(permission.org_roles)
+    ]
+    return f"{grants.user} may not {permission.name} in {where}: it needs {' or '.join(roles)}"
+
+
+def caller_grants(request: Request) -> Grants:
+    """The caller's roles, as the policy read them for this call."""
+    grants = getattr(request.state, "grants", None)
+    if not isinstance(grants, Grants):
+        raise ApiError(401, "this call needs a bearer token; run `yun login` first")
+    return grants
+
+
+CallerGrants = Annotated[Grants, Depends(caller_grants)]

@@ -13,10 +13,12 @@ from sqlalchemy.orm import Session
 from yun.api.auth import Ctx, CurrentUser
 from yun.api.errors import ApiError, not_found
 from yun.api.lookups import get_app
+from yun.api.policy import CallerGrants
 from yun.settings import Settings
 from yun.store.models import App, Domain, Route, RouteMapping, TcpRoute
 from yun.store.queries import hostname
 from yun.store.releases import next_revision, release
+from yun.store.roles import SEE, spaces_where
 from yun.store.tcp_routes import TcpPortTaken, TcpRouteError, claim_tcp_route
 
 router = APIRouter()
@@ -71,16 +73,19 @@ def route_view(session: Session, route: Route) -> dict[str, Any]:
 @router.get("/v3/routes")
 def list_routes(
     ctx: Ctx,
-    _user: CurrentUser,
+    grants: CallerGrants,
     domain: str | None = None,
     host: str | None = None,
     path: str | None = None,
     space_guid: str | None = None,
 ) -> dict[str, Any]:
-    """Every route, or those of `domain` (and `host`, `path`: `yun check-route`), or those
-    of one space (`yun routes`)."""
+    """Every route the caller may see, or those of `domain` (and `host`, `path`: `yun
+    check-route`), or those of one space (`yun routes`)."""
     with ctx.store.session() as session:
         query = select(Route).order_by(Route.host, Route.path)
+        visible = spaces_where(session, grants, SEE)
+        if visible is not None:
+            query = query.where(Route.space_guid.in_(visible))
         if space_guid is not None:
             query = query.where(Route.space_guid == space_guid)
         if domain is not None:
@@ -131,9 +136,13 @@ def tcp_route_view(session: Session, route: TcpRoute, settings: Settings) -> dic
 
 
 @router.get("/v3/tcp_routes")
-def list_tcp_routes(ctx: Ctx, _user: CurrentUser) -> dict[str, Any]:
+def list_tcp_routes(ctx: Ctx, grants: CallerGrants) -> dict[str, Any]:
     with ctx.store.session() as session:
-        rows = session.scalars(select(TcpRoute).order_by(TcpRoute.port))
+        query = select(TcpRoute).order_by(TcpRoute.port)
+        visible = spaces_where(session, grants, SEE)
+        if visible is not None:
+            query = query.where(TcpRoute.space_guid.in_(visible))
+        rows = session.scalars(query)
         return {"resources": [tcp_route_view(session, route, ctx.settings) for route in rows]}
 
 

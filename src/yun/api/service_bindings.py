@@ -18,9 +18,12 @@ from sqlalchemy.orm import Session
 from yun.api.auth import Ctx, CurrentUser
 from yun.api.errors import ApiError, not_found
 from yun.api.lookups import get_app
+from yun.api.policy import CallerGrants
 from yun.api.service_instances import get_instance
 from yun.store import events
+from yun.store.events import redact_values
 from yun.store.models import App, ServiceBinding, ServiceInstance
+from yun.store.roles import SECRETS, SEE, spaces_where
 from yun.store.services import USER_PROVIDED, busy, offering_and_plan, start_operation
 
 router = APIRouter()
@@ -35,7 +38,10 @@ class BindingBody(BaseModel):
     parameters: dict[str, Any] = Field(default_factory=dict)
 
 
-def binding_view(session: Session, binding: ServiceBinding) -> dict[str, Any]:
+def binding_view(
+    session: Session, binding: ServiceBinding, *, secrets: bool = True
+) -> dict[str, Any]:
+    """The binding; its credentials' values hidden unless `secrets` (the caller may read them)."""
     instance = session.get(ServiceInstance, binding.service_instance_guid)
     app = session.get(App, binding.app_guid) if binding.app_guid else None
     return {
@@ -47,7 +53,7 @@ def binding_view(session: Session, binding: ServiceBinding) -> dict[str, Any]:
         "service_instance_guid": binding.service_instance_guid,
         "app": app.name if app else None,
         "app_guid": binding.app_guid,
-        "credentials": dict(binding.credentials),
+        "credentials": dict(binding.credentials) if secrets else redact_values(binding.credentials),
         "syslog_drain_url": binding.syslog_drain_url,
         "last_operation": {
             k: v for k, v in binding.last_operation.items() if k not in ("poll_at", "polls")
@@ -148,7 +154,7 @@ def create_binding(
 @router.get("/v3/service_bindings")
 def list_bindings(
     ctx: Ctx,
-    _user: CurrentUser,
+    grants: CallerGrants,
     app_guid: str | None = None,
     service_instance_guid: str | None = None,
     type: Literal["app", "key"] | None = None,
@@ -161,7 +167,25 @@ def list_bindings(
             query = query.where(ServiceBinding.service_instance_guid == service_instance_guid)
         if type:
             query = query.where(ServiceBinding.type == type)
-        return {"resources": [binding_view(session, b) for b in session.scalars(query)]}
+        seen = spaces_where(session, grants, SEE)
+        readable = spaces_where(session, grants, SECRETS)
+        if seen is not None:
+            query = query.join(
+                ServiceInstance, ServiceInstance.guid == ServiceBinding.service_instance_guid
+            ).where(ServiceInstance.space_guid.in_(seen))
+        return {
+            "resources": [
+                binding_view(session, b, secrets=_may_read(session, b, readable))
+                for b in session.scalars(query)
+            ]
+        }
+
+
+def _may_read(session: Session, binding: ServiceBinding, readable: set[str] | None) -> bool:
+    if readable is None:
+        return True
+    instance = session.get(ServiceInstance, binding.service_instance_guid)
+    return instance is not None and instance.space_guid in readable
 
 
 def _binding(session: Session, guid: str) -> ServiceBinding:
@@ -172,9 +196,11 @@ def _binding(session: Session, guid: str) -> ServiceBinding:
 
 
 @router.get("/v3/service_bindings/{guid}")
-def show_binding(guid: str, ctx: Ctx, _user: CurrentUser) -> dict[str, Any]:
+def show_binding(guid: str, ctx: Ctx, grants: CallerGrants) -> dict[str, Any]:
     with ctx.store.session() as session:
-        return binding_view(session, _binding(session, guid))
+        binding = _binding(session, guid)
+        readable = spaces_where(session, grants, SECRETS)
+        return binding_view(session, binding, secrets=_may_read(session, binding, readable))
 
 
 @router.delete("/v3/service_bindings/{guid}", status_code=202)

@@ -66,7 +66,7 @@ def logs(
 def events(
     name: Annotated[
         str | None,
-        typer.Argument(metavar="[APP]", help="An app: its events. None: the platform's."),
+        typer.Argument(metavar="APP", help="An app: its events. None: the platform's."),
     ] = None,
     actor: Annotated[str, typer.Option("--actor", metavar="USER", help="Who did it.")] = "",
     space: Annotated[
@@ -83,7 +83,8 @@ def events(
     json_: JsonOpt = False,
 ) -> None:
     """Show recent events, newest first: an app's (pushes, scaling, crashes, who and when), or
-    with no app the platform's audit trail (admins), which the options filter.
+    with no app the audit trail of what you may see (all of it for admins), which the options
+    filter.
 
     Examples:
       yun events myapp

@@ -19,6 +19,7 @@ from yun.cli import (
     logs,
     orgs,
     pushing,
+    roles,
     route_verbs,
     routes,
     services,
@@ -81,12 +82,31 @@ def login(
         password = typer.prompt("Password", hide_input=True)
     with ApiClient(config.api) as client:
         client.info()
-        remember(config, client.login(username, password))
+        tokens = client.login(username, password)
+        remember(config, tokens)
+        client.use(tokens)
+        _retarget(config, client)
     config.user = username
     cli_config.save(config)
-    console.print(
-        f"Logged in to {config.api} as {username}. Target: org {config.org}, space {config.space}."
-    )
+    where = f"org {config.org or '(none)'}, space {config.space or '(none)'}"
+    console.print(f"Logged in to {config.api} as {username}. Target: {where}.")
+    if not config.space:
+        console.print("Pick a space: yun target -o ORG -s SPACE (see `yun spaces`)")
+
+
+def _retarget(config: cli_config.CliConfig, api: ApiClient) -> None:
+    """Keep the saved org and space if the user may use them; else, as `cf login` does, target
+    their only org, and its only space."""
+    spaces = api.spaces()
+    for space in spaces:
+        if (space["org"], space["name"]) == (config.org, config.space):
+            config.space_guid = space["guid"]
+            return
+    orgs = api.orgs()
+    config.org = orgs[0]["name"] if len(orgs) == 1 else ""
+    mine = [s for s in spaces if s["org"] == config.org]
+    picked = mine[0] if config.org and len(mine) == 1 else {"name": "", "guid": ""}
+    config.space, config.space_guid = picked["name"], picked["guid"]
 
 
 @app.command()
@@ -125,6 +145,8 @@ def target(
     if org or space:
         with session_client() as api:
             owner = org or config.org
+            if not owner:
+                raise CliError("no org targeted; give -o ORG (see `yun orgs`)")
             if space:
                 picked = api.space(owner, space)
             else:  # an org alone: its only space, as the cf CLI does, else none yet
@@ -190,6 +212,12 @@ app.command("delete-user")(users.delete_user)
 app.command()(users.passwd)
 app.command("revoke-tokens")(users.revoke_tokens)
 app.command("rotate-key")(users.rotate_key)
+app.command("org-users")(roles.org_users)
+app.command("space-users")(roles.space_users)
+app.command("set-org-role")(roles.set_org_role)
+app.command("unset-org-role")(roles.unset_org_role)
+app.command("set-space-role")(roles.set_space_role)
+app.command("unset-space-role")(roles.unset_space_role)
 app.command()(certificates.ca)
 app.command()(certificates.certificates)
 app.command("set-certificate")(certificates.set_certificate)

@@ -25,7 +25,9 @@ def client() -> ApiClient:
 
     api = ApiClient(config.api, config.token, refresh_token=config.refresh_token, on_tokens=keep)
     api.space_guid = config.space_guid
-    if not config.space:
+    if not config.org:
+        api.no_space = "no org and space targeted; run `yun target -o ORG -s SPACE`"
+    elif not config.space:
         api.no_space = f"no space targeted in org {config.org}; run `yun target -s SPACE`"
     if config.refresh_token and config.expires_at - time.time() < REFRESH_AHEAD:
         with cli_config.locked():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -126,6 +127,20 @@ class ApiClient:
     def delete_org(self, name: str, *, recursive: bool) -> dict[str, Any]:
         params = {"recursive": "true"} if recursive else {}
         result: dict[str, Any] = self._call("DELETE", f"/v3/organizations/{name}", params=params)
+        return result
+
+    def members(self, org: str, space: str | None = None) -> list[dict[str, Any]]:
+        """Who has which role in `org` (or in its `space`)."""
+        where = f"/v3/organizations/{quote(org)}" + (f"/spaces/{quote(space)}" if space else "")
+        return list(self._call("GET", f"{where}/users")["resources"])
+
+    def set_role(
+        self, user: str, org: str, space: str | None, role: str, *, on: bool = True
+    ) -> dict[str, Any]:
+        """Give `user` the `role` in `org` (or its `space`); with `on` false, take it away."""
+        where = f"/v3/organizations/{quote(org)}" + (f"/spaces/{quote(space)}" if space else "")
+        path = f"{where}/users/{quote(user, safe='')}/roles/{quote(role, safe='')}"
+        result: dict[str, Any] = self._call("PUT" if on else "DELETE", path)
         return result
 
     def spaces(self, org: str | None = None) -> list[dict[str, Any]]:

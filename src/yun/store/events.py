@@ -59,8 +59,13 @@ def redact(data: Any) -> Any:
 
 def _hidden(value: Any) -> Any:
     if isinstance(value, dict):  # keep the names: which variables, not their values
-        return {key: REDACTED for key in value}
+        return redact_values(value)
     return REDACTED if value not in (None, "", [], {}) else value
+
+
+def redact_values(secrets: dict[str, Any]) -> dict[str, str]:
+    """`secrets`' names, each with its value hidden (for whom may not read them)."""
+    return {str(key): REDACTED for key in secrets}
 
 
 def _stamp(event: Event, outcome: str | None) -> Event:
@@ -79,13 +84,15 @@ def record(
     actor: str = "yun",
     data: dict[str, Any] | None = None,
     outcome: str | None = None,
+    space_guid: str = "",
 ) -> Event:
+    """An event about `app` (and its space), or about the platform (in `space_guid`, if any)."""
     event = Event(
         type=type,
         actor=actor,
         actee_guid=app.guid if app else "",
         actee_name=app.name if app else "",
-        space_guid=app.space_guid if app else "",
+        space_guid=app.space_guid if app else space_guid,
         data=redact(data or {}),
     )
     session.add(_stamp(event, outcome))
@@ -131,10 +138,13 @@ def search(
     type_prefix: str | None = None,
     since: float | None = None,
     limit: int = 100,
+    within: set[str] | None = None,
 ) -> list[Event]:
     """The newest events matching every filter given (`type_prefix`: `audit.login` matches
-    `audit.login.failure` too)."""
+    `audit.login.failure` too), of the spaces `within` if given."""
     query = select(Event).order_by(Event.created_at.desc()).limit(limit)
+    if within is not None:
+        query = query.where(Event.space_guid.in_(within))
     if actor:
         query = query.where(Event.actor == actor)
     if space_guid:

@@ -2,7 +2,8 @@
 
 Org → Space → App → Process → Instance; Package → Build → Droplet → Revision; Route → RouteMapping;
 TcpRoute; ServiceBroker → ServiceOffering → ServicePlan; ServiceInstance → ServiceBinding (apps and
-keys), ServiceBackup; User, Token, Event. Every row has a guid, created/updated times and labels.
+keys), ServiceBackup; User, Token, RoleAssignment, Event. Every row has a guid, created/updated
+times and labels.
 """
 
 from __future__ import annotations
@@ -62,6 +63,20 @@ class Space(Resource):
     __table_args__ = (UniqueConstraint("org_guid", "name"),)
     name: Mapped[str] = mapped_column(String(255))
     org_guid: Mapped[str] = mapped_column(ForeignKey("orgs.guid", ondelete="CASCADE"))
+
+
+class RoleAssignment(Resource):
+    """One of a user's roles, Cloud Foundry's: in an org (`space_guid` empty: OrgManager,
+    OrgAuditor, OrgUser) or in one of its spaces (SpaceManager, SpaceDeveloper, SpaceAuditor,
+    SpaceSupporter). Admin is the user's own flag."""
+
+    __tablename__ = "role_assignments"
+    user_guid: Mapped[str] = mapped_column(ForeignKey("users.guid", ondelete="CASCADE"), index=True)
+    org_guid: Mapped[str] = mapped_column(ForeignKey("orgs.guid", ondelete="CASCADE"))
+    space_guid: Mapped[str | None] = mapped_column(
+        ForeignKey("spaces.guid", ondelete="CASCADE"), default=None
+    )
+    role: Mapped[str] = mapped_column(String(32))
 
 
 class Domain(Resource):
