@@ -2,7 +2,8 @@
 org's space and nothing else. Dora (org acme) cannot list, read, log-tail, bind to, route to or
 scale anything of Bert's (org globex), by name through `yun` or by guid through the API (each
 gets the 404 of something missing), and cannot map a route Bert's app holds. An auditor of
-acme sees Dora's app but neither its environment nor its service's credentials."""
+acme sees Dora's app but neither its environment nor its service's credentials. A space held
+to a quota refuses the scale that would pass it, and `yun space` shows what is used."""
 
 from __future__ import annotations
 
@@ -173,3 +174,32 @@ def _service(platform: Platform, name: str) -> str:
         if found:
             return str(found[0]["guid"])
     raise AssertionError(f"no service {name}")
+
+
+def test_a_space_quota_stops_a_scale_and_shows_what_is_used(
+    platform: Platform, tmp_path: Path
+) -> None:
+    platform.cli("create-org", "iso-q")
+    platform.cli("create-space", "prod", "-o", "iso-q")
+    made = platform.cli("create-quota", "tiny", "--memory", "512M", "--routes", "-1")
+    assert (
+        made.stdout.strip() == "Created quota tiny. Hold an org to it: yun set-org-quota ORG tiny"
+    )
+    listed = platform.cli("quotas").stdout.splitlines()
+    assert listed[1].split()[:3] == ["tiny", "512M", "unlimited"]
+    held = platform.cli("set-space-quota", "prod", "tiny", "-o", "iso-q")
+    assert held.stdout.strip() == "Space prod of org iso-q is held to quota tiny."
+    yun = other_cli(platform, tmp_path / "q-admin")
+    yun("login", "-a", f"http://127.0.0.1:{platform.api_port}", "-u", "admin", "-p", "e2e-secret")
+    yun("target", "-o", "iso-q", "-s", "prod")
+    _push(yun, tmp_path / "quota-app", "quota-app", "fits")
+    assert platform.get("quota-app").text == "fits"
+    refused = yun("scale", "quota-app", "-i", "3")
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        "error: quota tiny of space prod allows 512M memory; this needs 768M (256M in use,"
+        " 512M more)"
+    )
+    shown = yun("space", "prod").stdout
+    assert "tiny" in shown and "256M of 512M" in shown
+    assert yun("delete-quota", "tiny").returncode == 1  # held: kept

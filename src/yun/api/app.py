@@ -20,6 +20,7 @@ from yun.api import (
     logs,
     orgs,
     packages,
+    quotas,
     roles,
     route_mappings,
     routes,
@@ -37,10 +38,12 @@ from yun.api.errors import (
     ApiError,
     api_error_handler,
     http_error_handler,
+    quota_error_handler,
     validation_error_handler,
 )
 from yun.api.limits import BodyLimit
 from yun.api.policy import POLICY, PUBLIC, authorize
+from yun.store.quotas import QuotaExceeded
 
 
 def create_app(ctx: ApiContext) -> FastAPI:
@@ -51,6 +54,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     api.add_exception_handler(ApiError, api_error_handler)
     api.add_exception_handler(RequestValidationError, validation_error_handler)
     api.add_exception_handler(StarletteHTTPException, http_error_handler)
+    api.add_exception_handler(QuotaExceeded, quota_error_handler)
     api.add_middleware(BodyLimit)
     api.add_middleware(AuditMiddleware, store=ctx.store)  # outermost: it sees the 413s too
     for module in (
@@ -72,6 +76,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         users,
         orgs,
         roles,
+        quotas,
         events,
     ):
         api.include_router(module.router, responses=ERRORS)

@@ -20,6 +20,7 @@ from yun.api.views import app_view
 from yun.manifest import ManifestError, parse_application
 from yun.store import events
 from yun.store.models import App, Build, Process, Revision, Route, RouteMapping, Space
+from yun.store.quotas import QuotaGuard
 from yun.store.releases import active_deployment, next_revision, release
 from yun.store.services import release_app_bindings
 
@@ -31,6 +32,8 @@ class PushBody(BaseModel):
     source: str = "request"
     index: int = 0
     space_guid: str | None = None
+    start: bool = True
+    """Whether the app starts once staged (its quotas are checked as if it had)."""
 
 
 class ScaleBody(BaseModel):
@@ -62,10 +65,12 @@ def push_app(body: PushBody, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
     with ctx.store.session() as session:
         if session.get(Space, space_guid) is None:
             raise not_found(f"space {space_guid}")
+        quotas = QuotaGuard(session, space_guid)
         app, created = apply_spec(session, space_guid=space_guid, spec=spec)
         services = apply_services(
             session, app=app, spec=spec, tcp_ports=ctx.settings.tcp_ports, actor=user.name
         )
+        quotas.check(starting=app.guid if body.start else None)
         events.record(
             session,
             type="audit.app.create" if created else "audit.app.update",
@@ -102,11 +107,13 @@ def _set_state(
 ) -> Any:
     with ctx.store.session() as session:
         app = get_app(session, guid)
+        quotas = QuotaGuard(session, app.space_guid)
         if state == "STARTED":
             if app.revision_guid is None and app.droplet_guid is None:
                 raise ApiError(
                     422, f"app {app.name} has no staged droplet yet; run `yun push` first"
                 )
+            quotas.check(starting=app.guid)
             # A restart always brings new instances; a start picks up what changed meanwhile.
             revision = next_revision(
                 session,
@@ -164,12 +171,14 @@ def scale_process(
         )
         if proc is None:
             raise not_found(f"process type {type_!r} of app {app.name}")
+        quotas = QuotaGuard(session, app.space_guid)
         changes: dict[str, Any] = {}
         for field in ("instances", "memory_mb", "disk_mb"):
             value = getattr(body, field)
             if value is not None and value != getattr(proc, field):
                 changes[field] = value
                 setattr(proc, field, value)
+        quotas.check()
         if "instances" in changes and active_deployment(session, app.guid) is not None:
             raise ApiError(
                 409,

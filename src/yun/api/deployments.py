@@ -14,6 +14,7 @@ from yun.api.errors import ApiError
 from yun.api.lookups import get_app
 from yun.store import events
 from yun.store.models import Deployment, Droplet, Revision
+from yun.store.quotas import QuotaGuard
 from yun.store.releases import Plan, ReleaseError, cancel, release, resume, rollback_revision
 
 router = APIRouter()
@@ -166,6 +167,7 @@ def rollback(guid: str, body: RollbackBody, ctx: Ctx, user: CurrentUser) -> dict
         app = get_app(session, guid)
         if app.revision_guid is None:
             raise ApiError(422, f"app {app.name} has never run; nothing to roll back")
+        quotas = QuotaGuard(session, app.space_guid)
         try:
             revision = rollback_revision(session, app=app, version=body.version, actor=user.name)
             deployment = release(
@@ -178,6 +180,7 @@ def rollback(guid: str, body: RollbackBody, ctx: Ctx, user: CurrentUser) -> dict
             )
         except ReleaseError as exc:
             raise ApiError(422, str(exc)) from exc
+        quotas.check()
         events.record(
             session,
             type="audit.app.rollback",

@@ -46,6 +46,11 @@ def not_found(what: str) -> ApiError:
     return ApiError(404, f"{what} not found")
 
 
+async def quota_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+    """A change past a quota (`yun.store.quotas`): 422, the quota and its limit named."""
+    return JSONResponse({"error": str(exc)}, status_code=422)
+
+
 async def api_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     return JSONResponse({"error": exc.message}, status_code=exc.status, headers=exc.headers)

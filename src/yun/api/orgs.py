@@ -23,9 +23,11 @@ from yun.api.apps import after_removal, remove_app
 from yun.api.auth import Ctx, CurrentUser
 from yun.api.errors import ApiError
 from yun.api.policy import CallerGrants
+from yun.api.quotas import held_view, quota_view
 from yun.api.roles import grant
 from yun.store import events
-from yun.store.models import App, Org, Route, ServiceInstance, Space
+from yun.store.models import App, Org, Quota, Route, ServiceInstance, Space
+from yun.store.quotas import usage
 from yun.store.roles import SEE_ORG, SEE_SPACE, SPACE_DEVELOPER, SPACE_MANAGER, Grants
 
 router = APIRouter()
@@ -66,6 +68,7 @@ def space_view(session: Session, space: Space, org: Org) -> dict[str, Any]:
         "apps": count(App),
         "routes": count(Route),
         "services": count(ServiceInstance),
+        "quotas": held_view(session, space),
     }
 
 
@@ -89,6 +92,19 @@ def list_orgs(ctx: Ctx, grants: CallerGrants) -> dict[str, Any]:
             if grants.may(SEE_ORG, o.guid, None)
         ]
         return {"resources": [org_view(session, o, ctx.defaults.org_guid, grants) for o in orgs]}
+
+
+@router.get("/v3/organizations/{name}")
+def show_org(name: str, ctx: Ctx, grants: CallerGrants) -> dict[str, Any]:
+    """The org, its quota and what its spaces use of it."""
+    with ctx.store.session() as session:
+        org = find_org(session, name)
+        view = org_view(session, org, ctx.defaults.org_guid, grants)
+        quota = session.get(Quota, org.quota_guid) if org.quota_guid else None
+        spaces = list(session.scalars(select(Space.guid).where(Space.org_guid == org.guid)))
+        view["quota"] = quota_view(quota) if quota else None
+        view["used"] = usage(session, spaces).as_dict()
+        return view
 
 
 @router.post("/v3/organizations", status_code=201)

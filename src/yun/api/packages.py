@@ -22,6 +22,7 @@ from yun.api.errors import ApiError, not_found
 from yun.api.lookups import get_app
 from yun.store import events
 from yun.store.models import App, Build, Package
+from yun.store.quotas import QuotaGuard
 
 router = APIRouter()
 
@@ -187,6 +188,8 @@ def create_build(body: BuildBody, ctx: Ctx, user: CurrentUser) -> dict[str, Any]
         )
         if running is not None:
             raise ApiError(409, f"app {app.name} is already staging (build {running.guid})")
+        if body.start:  # a stopped app starts once staged: its quotas are checked now
+            QuotaGuard(session, app.space_guid).check(starting=app.guid)
         offset = ctx.logs.end_offset(app.guid)
         build = Build(
             app_guid=app.guid,

@@ -26,6 +26,7 @@ from yun.api.routes import route_view
 from yun.store import events
 from yun.store.models import Domain, Route, RouteMapping
 from yun.store.queries import hostname
+from yun.store.quotas import QuotaGuard
 
 router = APIRouter()
 
@@ -60,11 +61,17 @@ def create_route(body: RouteBody, ctx: Ctx, user: CurrentUser) -> dict[str, Any]
             raise ApiError(409, f"route {url} already exists in {whose}")
         if not host and not path and domain.org_guid is None and not domain.internal:
             raise ApiError(422, f"a route on the shared domain {domain.name} needs a host (-n)")
+        quotas = QuotaGuard(session, space_guid)
         route = Route(host=host, domain_guid=domain.guid, path=path, space_guid=space_guid)
         session.add(route)
-        session.flush()
+        quotas.check()
         events.record(
-            session, type="audit.route.create", app=None, actor=user.name, data={"route": url}
+            session,
+            type="audit.route.create",
+            app=None,
+            actor=user.name,
+            data={"route": url},
+            space_guid=space_guid,
         )
         return route_view(session, route)
 
@@ -93,6 +100,7 @@ def map_destination(
     with ctx.store.session() as session:
         route = _route(session, guid)
         app = get_app(session, body.app)
+        quotas = QuotaGuard(session, app.space_guid)
         domain = session.get(Domain, route.domain_guid)
         if domain is None:
             raise not_found(f"domain of route {guid}")
@@ -104,7 +112,7 @@ def map_destination(
             path=route.path,
             process_type=body.process_type,
         )
-        session.flush()
+        quotas.check()
         view = route_view(session, route)
         events.record(
             session,

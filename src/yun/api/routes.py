@@ -17,6 +17,7 @@ from yun.api.policy import CallerGrants
 from yun.settings import Settings
 from yun.store.models import App, Domain, Route, RouteMapping, TcpRoute
 from yun.store.queries import hostname
+from yun.store.quotas import QuotaGuard
 from yun.store.releases import next_revision, release
 from yun.store.roles import SEE, spaces_where
 from yun.store.tcp_routes import TcpPortTaken, TcpRouteError, claim_tcp_route
@@ -150,6 +151,7 @@ def list_tcp_routes(ctx: Ctx, grants: CallerGrants) -> dict[str, Any]:
 def create_tcp_route(body: TcpRouteBody, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
     with ctx.store.session() as session:
         app = get_app(session, body.app)
+        quotas = QuotaGuard(session, app.space_guid)
         try:
             route = claim_tcp_route(
                 session,
@@ -163,6 +165,7 @@ def create_tcp_route(body: TcpRouteBody, ctx: Ctx, user: CurrentUser) -> dict[st
             raise ApiError(409, str(exc)) from exc
         except TcpRouteError as exc:
             raise ApiError(422, str(exc)) from exc
+        quotas.check()
         view = tcp_route_view(session, route, ctx.settings)
         view["deployment"] = roll_out_ports(session, app=app, actor=user.name)
     for key in ("deployments", "instances", "routes"):

@@ -27,6 +27,7 @@ from yun.store.models import (
     ServicePlan,
     Space,
 )
+from yun.store.quotas import QuotaGuard
 from yun.store.services import USER_PROVIDED, busy, offering_and_plan, start_operation
 
 router = APIRouter()
@@ -140,6 +141,7 @@ def create_instance(body: InstanceBody, ctx: Ctx, user: CurrentUser) -> dict[str
         )
         if taken is not None:
             raise ApiError(409, f"name: a service instance named {body.name} exists already")
+        quotas = QuotaGuard(session, space_guid)
         instance = ServiceInstance(
             name=body.name,
             space_guid=space_guid,
@@ -162,7 +164,7 @@ def create_instance(body: InstanceBody, ctx: Ctx, user: CurrentUser) -> dict[str
             instance.parameters = dict(body.parameters)
             instance.last_operation = start_operation("create")
         session.add(instance)
-        session.flush()
+        quotas.check()
         events.record_service(
             session,
             type="audit.service_instance.create_request",

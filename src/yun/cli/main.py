@@ -19,6 +19,7 @@ from yun.cli import (
     logs,
     orgs,
     pushing,
+    quotas,
     roles,
     route_verbs,
     routes,
@@ -212,6 +213,16 @@ app.command("delete-user")(users.delete_user)
 app.command()(users.passwd)
 app.command("revoke-tokens")(users.revoke_tokens)
 app.command("rotate-key")(users.rotate_key)
+app.command()(quotas.org)
+app.command()(quotas.space)
+app.command()(quotas.quotas)
+app.command("create-quota")(quotas.create_quota)
+app.command("update-quota")(quotas.update_quota)
+app.command("delete-quota")(quotas.delete_quota)
+app.command("set-org-quota")(quotas.set_org_quota)
+app.command("unset-org-quota")(quotas.unset_org_quota)
+app.command("set-space-quota")(quotas.set_space_quota)
+app.command("unset-space-quota")(quotas.unset_space_quota)
 app.command("org-users")(roles.org_users)
 app.command("space-users")(roles.space_users)
 app.command("set-org-role")(roles.set_org_role)

@@ -311,7 +311,7 @@ def _push_one(
     except ManifestError as exc:
         raise CliError(str(exc)) from exc
     application.pop("path", None)
-    app = api.push(application, source=source, index=index)
+    app = api.push(application, source=source, index=index, start=start)
     wait_bindings(api, list(app.get("pending_bindings") or []))
     if spec.docker_image:
         package = api.create_docker_package(

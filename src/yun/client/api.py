@@ -129,6 +129,31 @@ class ApiClient:
         result: dict[str, Any] = self._call("DELETE", f"/v3/organizations/{name}", params=params)
         return result
 
+    def org(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/v3/organizations/{quote(name)}")
+        return result
+
+    def quotas(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/v3/quotas")["resources"])
+
+    def create_quota(self, name: str, limits: dict[str, int]) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", "/v3/quotas", json={"name": name, **limits})
+        return result
+
+    def update_quota(self, name: str, limits: dict[str, int]) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("PATCH", f"/v3/quotas/{quote(name)}", json=limits)
+        return result
+
+    def delete_quota(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("DELETE", f"/v3/quotas/{quote(name)}")
+        return result
+
+    def set_quota(self, org: str, space: str | None, quota: str | None) -> dict[str, Any]:
+        """Hold `org` (or its `space`) to `quota`; None: to none."""
+        where = f"/v3/organizations/{quote(org)}" + (f"/spaces/{quote(space)}" if space else "")
+        result: dict[str, Any] = self._call("PUT", f"{where}/quota", json={"quota": quota})
+        return result
+
     def members(self, org: str, space: str | None = None) -> list[dict[str, Any]]:
         """Who has which role in `org` (or in its `space`)."""
         where = f"/v3/organizations/{quote(org)}" + (f"/spaces/{quote(space)}" if space else "")
@@ -213,8 +238,16 @@ class ApiClient:
         result: dict[str, Any] = self._call("GET", f"/v3/apps/{guid}")
         return result
 
-    def push(self, application: dict[str, Any], *, source: str, index: int) -> dict[str, Any]:
-        body = {"application": application, "source": source, "index": index, **self.space_params()}
+    def push(
+        self, application: dict[str, Any], *, source: str, index: int, start: bool = True
+    ) -> dict[str, Any]:
+        body = {
+            "application": application,
+            "source": source,
+            "index": index,
+            "start": start,
+            **self.space_params(),
+        }
         result: dict[str, Any] = self._call("POST", "/v3/apps/push", json=body)
         return result
 

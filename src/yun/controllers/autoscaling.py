@@ -13,8 +13,10 @@ Per app with a policy (`yun autoscale`, or the Stackato `autoscale:` block), onc
   stable window;
 - scaling down waits for the stabilization window (5 min by default): the highest
   recommendation within it wins, so a dip does not shed instances that the next minute needs;
-- the policy's min and max bound it all. Stackato's `cpu: {min, max}` band maps onto the same
-  rule: above max it scales up with max as target, below min it scales down with min as target.
+- the policy's min and max bound it all, and the space's and org's quotas (instances, memory)
+  the way up: held at a quota, it records an `app.autoscale.quota` event. Stackato's
+  `cpu: {min, max}` band maps onto the same rule: above max it scales up with max as target,
+  below min it scales down with min as target.
 
 With `min` 0, an app that saw no request for `idle` seconds goes to zero instances; its routes
 then lead to the activator (`yun.server.activator`), which holds the first request, starts an
@@ -34,10 +36,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from yun.controllers.runtime.managing import Result
 from yun.store import events
 from yun.store.models import App, Process
+from yun.store.quotas import instances_room
 from yun.store.releases import active_deployment
 from yun.store.session import Store
 
@@ -124,6 +128,7 @@ class Decider:
     panic_until: float = 0.0
     last_request: float | None = None  # when requests were last seen (for scale to zero)
     last_count: int = -1
+    held_at: tuple[int, int] | None = None  # (allowed, wanted) while a quota holds it back
 
     def saw(self, now: float, *, requests: float | None, instances: int) -> None:
         """Requests seen now (answered or in flight), or an app just woken from zero: the idle
@@ -217,6 +222,35 @@ class AutoscaleController:
         self.clock = clock
         self.deciders: dict[str, Decider] = {}
 
+    def _within_quota(
+        self, session: Session, app: App, proc: Process, decision: Decision, decider: Decider
+    ) -> Decision | None:
+        """`decision`, or as many instances as the space's quotas leave room for; stopping at
+        a quota is an event (once, until the room or the wish changes), not a failure."""
+        room = instances_room(session, app.space_guid, proc.memory_mb)
+        if room is None or proc.instances + room >= decision.desired:
+            decider.held_at = None
+            return decision
+        allowed = proc.instances + room
+        if decider.held_at != (allowed, decision.desired):
+            decider.held_at = (allowed, decision.desired)
+            events.record(
+                session,
+                type="app.autoscale.quota",
+                app=app,
+                actor="autoscaler",
+                data={
+                    "wanted": decision.desired,
+                    "allowed": allowed,
+                    "reason": decision.reason,
+                    "message": f"held at {allowed} instance(s) by the space's or org's quota"
+                    f" (wanted {decision.desired}: {decision.reason})",
+                },
+            )
+        if allowed == proc.instances:
+            return None
+        return Decision(allowed, f"{decision.reason}; held at {allowed} by a quota", decision.panic)
+
     def reconcile(self, key: str) -> Result:
         now = self.clock()
         scaled = False
@@ -244,6 +278,8 @@ class AutoscaleController:
                 decision = decider.decide(now, proc.instances)
                 if decision is None and proc.instances < policy.min:
                     decision = Decision(policy.min, f"below the minimum of {policy.min}", False)
+                if decision is not None and decision.desired > proc.instances:
+                    decision = self._within_quota(session, app, proc, decision, decider)
                 if decision is not None and decision.desired != proc.instances:
                     events.record(
                         session,

@@ -1,9 +1,9 @@
 """The data model: what users asked for (desired state) and what the agent saw (actual state).
 
 Org → Space → App → Process → Instance; Package → Build → Droplet → Revision; Route → RouteMapping;
-TcpRoute; ServiceBroker → ServiceOffering → ServicePlan; ServiceInstance → ServiceBinding (apps and
-keys), ServiceBackup; User, Token, RoleAssignment, Event. Every row has a guid, created/updated
-times and labels.
+TcpRoute; Quota (of orgs and spaces); ServiceBroker → ServiceOffering → ServicePlan;
+ServiceInstance → ServiceBinding (apps and keys), ServiceBackup; User, Token, RoleAssignment,
+Event. Every row has a guid, created/updated times and labels.
 """
 
 from __future__ import annotations
@@ -53,9 +53,27 @@ class Token(Resource):
     session_guid: Mapped[str] = mapped_column(String(36), default="", index=True)
 
 
+class Quota(Resource):
+    """Limits an org or a space is held to (None: no limit), Cloud Foundry's quota plans:
+    memory of the started apps' instances together, memory of one instance, started instances,
+    routes, managed service instances, TCP router ports."""
+
+    __tablename__ = "quotas"
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    memory_mb: Mapped[int | None] = mapped_column(Integer, default=None)
+    instance_memory_mb: Mapped[int | None] = mapped_column(Integer, default=None)
+    instances: Mapped[int | None] = mapped_column(Integer, default=None)
+    routes: Mapped[int | None] = mapped_column(Integer, default=None)
+    services: Mapped[int | None] = mapped_column(Integer, default=None)
+    tcp_ports: Mapped[int | None] = mapped_column(Integer, default=None)
+
+
 class Org(Resource):
     __tablename__ = "orgs"
     name: Mapped[str] = mapped_column(String(255), unique=True)
+    quota_guid: Mapped[str | None] = mapped_column(
+        ForeignKey("quotas.guid", ondelete="SET NULL"), default=None
+    )
 
 
 class Space(Resource):
@@ -63,6 +81,9 @@ class Space(Resource):
     __table_args__ = (UniqueConstraint("org_guid", "name"),)
     name: Mapped[str] = mapped_column(String(255))
     org_guid: Mapped[str] = mapped_column(ForeignKey("orgs.guid", ondelete="CASCADE"))
+    quota_guid: Mapped[str | None] = mapped_column(
+        ForeignKey("quotas.guid", ondelete="SET NULL"), default=None
+    )
 
 
 class RoleAssignment(Resource):

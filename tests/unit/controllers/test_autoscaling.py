@@ -14,7 +14,7 @@ from sqlalchemy import select
 from yun.controllers.autoscaling import AutoscaleController, AutoscalePolicy, Decider, Decision
 from yun.settings import Settings
 from yun.store.bootstrap import bootstrap
-from yun.store.models import App, Event, Process
+from yun.store.models import App, Event, Process, Quota, Space
 from yun.store.session import Store
 
 
@@ -213,3 +213,29 @@ def test_a_slow_p95_scales_up_in_proportion(store: Store, tmp_path: Path) -> Non
     assert set(run(controller, clock, store, 30)) == {2}  # within tolerance
     load.values = {"p95_ms": 600}
     assert run(controller, clock, store, 60)[-1] >= 4  # twice the target: about twice as many
+
+
+def test_the_autoscaler_stops_at_a_quota_and_says_so_once(store: Store, tmp_path: Path) -> None:
+    controller, clock, load = world(store, tmp_path, dict(RPS))
+    with store.session() as session:
+        app = session.scalar(select(App))
+        assert app is not None
+        space = session.get(Space, app.space_guid)
+        assert space is not None
+        quota = Quota(name="small", instances=4)
+        session.add(quota)
+        session.flush()
+        space.quota_guid = quota.guid
+    load.values = {"rps": 100}  # ten instances wanted
+    seen = run(controller, clock, store, 30)
+    assert max(seen) == 4 and seen[-1] == 4
+    with store.session() as session:
+        held = [e for e in session.scalars(select(Event)) if e.type == "app.autoscale.quota"]
+    assert len(held) == 1  # one event while it is held at the same count for the same wish
+    assert held[0].data["allowed"] == 4 and held[0].data["wanted"] >= 10
+    assert "quota" in held[0].data["message"]
+    with store.session() as session:
+        plan = session.scalar(select(Quota))
+        assert plan is not None
+        plan.instances = None  # lifted: it goes on up
+    assert run(controller, clock, store, 10)[-1] >= 10
