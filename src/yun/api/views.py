@@ -68,6 +68,7 @@ def app_view(
     procs = list(
         session.scalars(select(Process).where(Process.app_guid == app.guid).order_by(Process.type))
     )
+    urls = route_urls(session, app.guid)
     processes = []
     for proc in procs:
         instances = list(
@@ -82,7 +83,7 @@ def app_view(
             "guid": proc.guid,
             "type": proc.type,
             "command": effective_command(proc, revision),
-            "has_routes": proc.type == "web" and bool(route_urls(session, app.guid)),
+            "has_routes": proc.type == "web" and bool(urls),
             "instances": proc.instances,
             "running": running,
             "memory_mb": proc.memory_mb,
@@ -106,7 +107,7 @@ def app_view(
         "space": space.name if space else "",
         "created_at": app.created_at,
         "updated_at": app.updated_at,
-        "routes": route_urls(session, app.guid),
+        "routes": urls,
         "tcp_routes": [
             {"name": route.name, "port": route.port}
             for route in session.scalars(
