@@ -133,7 +133,10 @@ def test_a_developer_of_one_org_can_do_nothing_with_another_orgs_apps(
         ("DELETE", f"/v3/apps/{bank['guid']}", None),
     ):
         answer = httpx.request(method, base + path, json=body, headers=as_dora)
-        assert answer.status_code == 404 and "not found" in answer.json()["error"], (path, answer)
+        assert answer.status_code == 404 and "not found" in answer.json()["error"]["message"], (
+            path,
+            answer,
+        )
     assert platform.get("vault-bank").text == "vault"
 
     # An auditor sees the app, not its secrets.

@@ -1,4 +1,10 @@
-"""API errors: one clear sentence, an HTTP status in the 4xx range, never a traceback."""
+"""API errors: one clear sentence, an HTTP status in the 4xx range, never a traceback.
+
+Every refusal has one shape, `{"error": {"code", "message", "field"}}`: `code` a stable word a
+program can test (`not_found`, `forbidden`, `quota_exceeded`…), `message` the sentence a person
+reads, and `field` the request field or argument at fault when there is one (the message then
+opens with it: `since: …`), else null.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +14,45 @@ from typing import Any
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
-class ErrorBody(BaseModel):
-    """What every refused call answers: one sentence naming the field or argument at fault."""
+class ErrorDetail(BaseModel):
+    code: str = Field(description="A stable word for the kind of refusal, e.g. not_found")
+    message: str = Field(description="One sentence, naming the field or argument at fault")
+    field: str | None = Field(description="The request field or argument at fault, if any")
 
-    error: str
+
+class ErrorBody(BaseModel):
+    """What every refused call answers."""
+
+    error: ErrorDetail
+
+
+CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    422: "invalid",
+    429: "throttled",
+}
+_FIELD = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:[.\[][A-Za-z0-9_\]]+)*): ")
+
+
+def error_body(
+    status: int, message: str, *, code: str | None = None, field: str | None = None
+) -> dict[str, Any]:
+    """The body of a refusal; `field` is read from the message's opening `name: ` if not given."""
+    if field is None and (found := _FIELD.match(message)):
+        field = found.group(1)
+    return {
+        "error": {"code": code or CODES.get(status, "error"), "message": message, "field": field}
+    }
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -35,11 +72,19 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, *, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        headers: dict[str, str] | None = None,
+        code: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = headers or {}
+        self.code = code
 
 
 def not_found(what: str) -> ApiError:
@@ -48,12 +93,16 @@ def not_found(what: str) -> ApiError:
 
 async def quota_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     """A change past a quota (`yun.store.quotas`): 422, the quota and its limit named."""
-    return JSONResponse({"error": str(exc)}, status_code=422)
+    return JSONResponse(error_body(422, str(exc), code="quota_exceeded"), status_code=422)
 
 
 async def api_error_handler(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return JSONResponse({"error": exc.message}, status_code=exc.status, headers=exc.headers)
+    return JSONResponse(
+        error_body(exc.status, exc.message, code=exc.code),
+        status_code=exc.status,
+        headers=exc.headers,
+    )
 
 
 async def validation_error_handler(_request: Request, exc: Exception) -> JSONResponse:
@@ -61,7 +110,7 @@ async def validation_error_handler(_request: Request, exc: Exception) -> JSONRes
     first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
     loc = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
     message = f"{loc}: {first.get('msg')}" if loc else str(first.get("msg"))
-    return JSONResponse({"error": message}, status_code=422)
+    return JSONResponse(error_body(422, message, field=loc or None), status_code=422)
 
 
 async def http_error_handler(_request: Request, exc: Exception) -> JSONResponse:
@@ -76,7 +125,9 @@ async def http_error_handler(_request: Request, exc: Exception) -> JSONResponse:
         allowed = allowed_methods(_request)
         headers["Allow"] = ", ".join(allowed)
         message = f"{_request.method} is not one of this path's methods ({', '.join(allowed)})"
-    return JSONResponse({"error": message}, status_code=exc.status_code, headers=headers)
+    return JSONResponse(
+        error_body(exc.status_code, message), status_code=exc.status_code, headers=headers
+    )
 
 
 def allowed_methods(request: Request) -> list[str]:

@@ -8,6 +8,8 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from yun.api.errors import error_body
+
 MAX_BODY = 16 << 20  # room for `resource_match` of an app with ~100,000 files
 UPLOADS = frozenset({"/v3/bits"})
 
@@ -44,7 +46,8 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps({"error": f"request body is larger than {self.limit >> 20} MiB"}).encode()
+        message = f"request body is larger than {self.limit >> 20} MiB"
+        body = json.dumps(error_body(413, message)).encode()
         await send(
             {
                 "type": "http.response.start",

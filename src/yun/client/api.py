@@ -11,9 +11,11 @@ import httpx
 
 
 def _message(response: httpx.Response) -> str:
+    """The server's sentence: `{"error": {"message": …}}`, or an older server's `{"error": …}`."""
     try:
         body = response.json()
-        return str(body.get("error") or body.get("detail"))
+        error = body.get("error") or body.get("detail")
+        return str(error.get("message") if isinstance(error, dict) else error)
     except (ValueError, AttributeError):
         return response.text.strip() or response.reason_phrase
 
@@ -449,7 +451,7 @@ class ApiClient:
             ) as response:
                 if response.status_code >= 400:
                     response.read()
-                    raise ApiError(str(response.json().get("error")), response.status_code)
+                    raise ApiError(_message(response), response.status_code)
                 if on_open is not None:
                     on_open()
                 for raw in response.iter_lines():
@@ -474,7 +476,7 @@ class ApiClient:
             ) as response:
                 if response.status_code >= 400:
                     response.read()
-                    raise ApiError(str(response.json().get("error")), response.status_code)
+                    raise ApiError(_message(response), response.status_code)
                 yield from response.iter_lines()
         except httpx.ConnectError as exc:
             raise ApiError(f"cannot reach the Yun API at {self.url}") from exc

@@ -12,16 +12,15 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
+import redis
 from tests.helpers import free_port
 
 from yun.brokers.builtin.base import BackendError
 from yun.brokers.builtin.ports import PortAllocator
 from yun.brokers.builtin.redis import LARGE, MEDIUM, SMALL, RedisBackend
-from yun.brokers.builtin.redis_servers import RedisServer
-from yun.brokers.builtin.resp import RespClient, RespError, info
+from yun.brokers.builtin.redis_servers import RedisServer, info
 
 pytestmark = pytest.mark.integration
 
@@ -75,42 +74,63 @@ def instance(backend: RedisBackend) -> str:
     return instance_id
 
 
-def client(credentials: dict[str, Any], password: str | None = None) -> RespClient:
-    """A connection made from the URI alone, as an app would."""
-    url = urlsplit(credentials["uri"])
-    assert url.hostname is not None and url.port is not None
-    return RespClient(host=url.hostname, port=url.port, password=password or url.password)
+def client(credentials: dict[str, Any], password: str | None = None) -> redis.Redis:
+    """A connection made from the URI alone, as an app would (redis-py, as the services demo);
+    connected at once, so that a refusal shows here."""
+    conn = redis.Redis.from_url(credentials["uri"], socket_timeout=5)
+    if password is not None:
+        conn = redis.Redis(
+            host="127.0.0.1",
+            port=credentials["port"],
+            username=credentials.get("username"),
+            password=password,
+            socket_timeout=5,
+        )
+    conn.ping()
+    return conn
 
 
-def admin(service_root: Path, instance_id: str) -> RespClient:
+def admin(service_root: Path, instance_id: str) -> redis.Redis:
     """A connection as the platform's own ACL user, whose password only the state file holds."""
     record = json.loads((service_root / "state.json").read_text())["instances"][instance_id]
-    return RespClient(
+    return redis.Redis(
         host="127.0.0.1", port=record["port"], password=record["admin_password"], username="yun"
     )
 
 
-def test_a_binding_reaches_its_server_with_the_password_only(
+def test_each_binding_has_a_user_of_its_own_and_unbinding_revokes_it(
     backend: RedisBackend, instance: str
 ) -> None:
-    credentials = backend.bind(instance, new_id(), parameters={})
-    assert credentials == backend.bind(instance, new_id(), parameters={})
-    assert credentials["uri"] == (
-        f"redis://:{credentials['password']}@127.0.0.1:{credentials['port']}"
+    first_id, second_id = new_id(), new_id()
+    first = backend.bind(instance, first_id, parameters={})
+    assert first == backend.bind(instance, first_id, parameters={})  # a repeat: the same
+    second = backend.bind(instance, second_id, parameters={})
+    assert first["username"] == f"binding-{first_id}" != second["username"]
+    assert first["password"] != second["password"]
+    assert first["uri"] == (
+        f"redis://binding-{first_id}:{first['password']}@127.0.0.1:{first['port']}"
     )
-    with client(credentials) as conn:
-        assert conn.command("SET", "greeting", "hello") == "OK"
-        assert conn.command("GET", "greeting") == b"hello"
-    with pytest.raises(RespError, match="WRONGPASS"):
-        client(credentials, password="not-the-password")
-    url = urlsplit(credentials["uri"])
-    assert url.hostname is not None and url.port is not None
-    with (
-        RespClient(host=url.hostname, port=url.port) as anonymous,
-        pytest.raises(RespError, match="NOAUTH"),
-    ):
-        anonymous.command("GET", "greeting")
-    backend.unbind(instance, new_id())  # nothing to revoke; the others keep working
+    with client(first) as conn:
+        assert conn.set("greeting", "hello") is True
+    with client(second) as conn:
+        assert conn.get("greeting") == b"hello"  # one server, one keyspace
+    with pytest.raises(redis.AuthenticationError, match="invalid username-password"):
+        client(first, password="not-the-password")
+    with pytest.raises(redis.AuthenticationError):  # and not as the default user either
+        redis.Redis(host="127.0.0.1", port=first["port"], password=first["password"]).ping()
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis(host="127.0.0.1", port=first["port"]).get("greeting")
+
+    held = client(first)  # an app's open connection
+    assert held.get("greeting") == b"hello"
+    backend.unbind(instance, first_id)
+    with pytest.raises(redis.ConnectionError):  # dropped at once
+        held.get("greeting")
+    with pytest.raises(redis.AuthenticationError):
+        client(first)
+    with client(second) as conn:
+        assert conn.get("greeting") == b"hello"  # the other binding goes on
+    backend.unbind(instance, first_id)  # already gone: nothing to do
 
 
 def test_the_plan_sets_maxmemory_and_an_update_changes_it_live(
@@ -147,16 +167,16 @@ def test_an_app_cannot_lift_its_limits_change_the_password_or_stop_its_server(
             ("REPLICAOF", "127.0.0.1", "1"),
             ("DEBUG", "SLEEP", "0"),
         ):
-            with pytest.raises(RespError, match=r"NOPERM|not allowed"):
-                conn.command(*command)
+            with pytest.raises(redis.ResponseError, match=r"NOPERM|no permissions|not allowed"):
+                conn.execute_command(*command)
         # What apps do is allowed: data commands, scans, their own database, INFO.
-        assert conn.command("SET", "k", "v") == "OK"
-        assert b"k" in conn.command("KEYS", "*")
-        assert conn.command("SELECT", "1") == "OK"
-        assert conn.command("FLUSHDB") == "OK"
+        assert conn.set("k", "v") is True
+        assert b"k" in conn.keys("*")
+        assert conn.execute_command("SELECT", "1")
+        assert conn.flushdb() is True
         assert "redis_version" in info(conn, "server")
     with client(credentials) as conn:
-        assert conn.command("PING") == "PONG"  # the server still runs
+        assert conn.ping() is True  # the server still runs
 
 
 def test_backup_then_flushall_then_restore_brings_the_keys_back(
@@ -164,15 +184,15 @@ def test_backup_then_flushall_then_restore_brings_the_keys_back(
 ) -> None:
     credentials = backend.bind(instance, new_id(), parameters={})
     with client(credentials) as conn:
-        conn.command("SET", "kept", "before the backup")
+        conn.set("kept", "before the backup")
     assert backend.backup(instance, tmp_path / "dump.rdb") == "redis-rdb"
     with client(credentials) as conn:
-        conn.command("FLUSHALL")
-        conn.command("SET", "later", "after the backup")
+        conn.flushall()
+        conn.set("later", "after the backup")
     backend.restore(instance, tmp_path / "dump.rdb")
     with client(credentials) as conn:
-        assert conn.command("GET", "kept") == b"before the backup"
-        assert conn.command("GET", "later") is None
+        assert conn.get("kept") == b"before the backup"
+        assert conn.get("later") is None
         assert info(conn, "persistence")["aof_enabled"] == "1"
 
 
@@ -181,12 +201,12 @@ def test_restore_refuses_a_file_that_is_not_a_dump(
 ) -> None:
     credentials = backend.bind(instance, new_id(), parameters={})
     with client(credentials) as conn:
-        conn.command("SET", "precious", "1")
+        conn.set("precious", "1")
     (tmp_path / "junk").write_bytes(b"PGDMP not redis")
     with pytest.raises(BackendError, match="not a Redis RDB"):
         backend.restore(instance, tmp_path / "junk")
     with client(credentials) as conn:
-        assert conn.command("GET", "precious") == b"1"
+        assert conn.get("precious") == b"1"
 
 
 def test_servers_come_back_after_a_kill_and_after_a_platform_restart(
@@ -201,28 +221,28 @@ def test_servers_come_back_after_a_kill_and_after_a_platform_restart(
     assert first_credentials["password"] != second_credentials["password"]
     for credentials in (first_credentials, second_credentials):
         with client(credentials) as conn:
-            conn.command("SET", "survivor", credentials["port"])
+            conn.set("survivor", credentials["port"])
 
     backend.stop()
-    with pytest.raises(OSError):
+    with pytest.raises(redis.ConnectionError):
         client(first_credentials)
     restarted = RedisBackend(root=service_root, ports=ports, listen=LISTEN)
     restarted.ensure_running()
     restarted.ensure_running()  # adopts what runs
     for credentials in (first_credentials, second_credentials):
         with client(credentials) as conn:
-            assert conn.command("GET", "survivor") == str(credentials["port"]).encode()
+            assert conn.get("survivor") == str(credentials["port"]).encode()
 
     pid = int((service_root / "instances" / second / "redis.pid").read_text())
     with admin(service_root, second) as conn:
-        conn.command("CONFIG", "SET", "appendfsync", "always")  # the kill comes at once
+        conn.config_set("appendfsync", "always")  # the kill comes at once
     with client(second_credentials) as conn:
-        conn.command("SET", "written", "before the kill")
-        conn.command("SET", "synced", "yes")
+        conn.set("written", "before the kill")
+        conn.set("synced", "yes")
     kill_and_wait(pid)
     restarted.ensure_running()
     with client(second_credentials) as conn:
-        assert conn.command("GET", "synced") == b"yes"
+        assert conn.get("synced") == b"yes"
     assert (service_root / "state.json").stat().st_mode & 0o777 == 0o600
 
 
@@ -233,11 +253,11 @@ def test_deprovision_stops_the_server_and_removes_its_directory(
     backend.provision(instance_id, plan_id=SMALL.id, parameters={})
     credentials = backend.bind(instance_id, new_id(), parameters={})
     with client(credentials) as conn:
-        conn.command("SET", "k", "v")
+        conn.set("k", "v")
     backend.deprovision(instance_id)
     backend.deprovision(instance_id)  # already gone
     assert not (service_root / "instances" / instance_id).exists()
-    with pytest.raises(OSError):
+    with pytest.raises(redis.ConnectionError):
         client(credentials)
     with pytest.raises(BackendError):
         backend.bind(instance_id, new_id(), parameters={})
@@ -266,10 +286,10 @@ def test_a_server_an_older_platform_started_is_still_reached(tmp_path: Path) -> 
         while True:
             try:
                 with server.client() as conn:
-                    assert conn.command("PING") == "PONG"
-                    assert conn.command("CONFIG", "SET", "maxmemory", "1000000") == "OK"
+                    assert conn.ping() is True
+                    assert conn.config_set("maxmemory", "1000000") is True
                 break
-            except (ConnectionRefusedError, RespError):
+            except redis.RedisError:
                 assert time.monotonic() < deadline, "the legacy redis-server did not start"
                 time.sleep(0.05)
     finally:

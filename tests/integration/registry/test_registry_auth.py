@@ -1,4 +1,4 @@
-"""A private registry (htpasswd basic auth, bcrypt from libcrypt): right and wrong credentials."""
+"""A private registry (htpasswd basic auth, bcrypt entries): right and wrong credentials."""
 
 from __future__ import annotations
 

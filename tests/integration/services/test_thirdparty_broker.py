@@ -64,8 +64,8 @@ def test_wrong_broker_password_is_refused_and_nothing_is_stored(
         json={"name": "kv", "url": broker.url, "username": "broker-user", "password": "nope"},
     )
     assert response.status_code == 422
-    assert "broker kv refused to list its catalog" in response.json()["error"]
-    assert "401" in response.json()["error"]
+    assert "broker kv refused to list its catalog" in response.json()["error"]["message"]
+    assert "401" in response.json()["error"]["message"]
     assert platform.api.get("/v3/service_brokers").json()["resources"] == []
     assert platform.api.get("/v3/service_offerings").json()["resources"] == []
 
@@ -113,7 +113,7 @@ def test_async_plan_is_provisioned_bound_and_its_credentials_reach_the_app(
 
     refused = platform.api.delete(f"/v3/service_instances/{created['guid']}")
     assert refused.status_code == 422
-    assert "bound to shop" in refused.json()["error"]
+    assert "bound to shop" in refused.json()["error"]["message"]
 
     assert platform.api.delete(f"/v3/service_bindings/{binding['guid']}").status_code == 202
     platform.settle()
@@ -142,7 +142,7 @@ def test_a_failed_provision_shows_the_brokers_reason_and_is_cleaned_up(
         "/v3/service_bindings",
         json={"type": "app", "service_instance": created["guid"], "app": app_guid},
     )
-    assert refused.status_code == 422 and "failed" in refused.json()["error"]
+    assert refused.status_code == 422 and "failed" in refused.json()["error"]["message"]
 
 
 def test_a_broker_error_that_may_leave_an_orphan_is_followed_by_a_deprovision(
@@ -184,18 +184,22 @@ def test_service_keys_and_bad_requests(platform: ServicePlatform, broker: Runnin
     )
     assert again.status_code == 409
     refused = platform.api.delete(f"/v3/service_instances/{created['guid']}")
-    assert refused.status_code == 422 and "service keys (laptop)" in refused.json()["error"]
+    assert (
+        refused.status_code == 422 and "service keys (laptop)" in refused.json()["error"]["message"]
+    )
 
     unknown_plan = platform.api.post(
         "/v3/service_instances",
         json={"name": "x", "offering": "keyvalue-store", "plan": "gold"},
     )
     assert unknown_plan.status_code == 404
-    assert unknown_plan.json()["error"].startswith("plan: keyvalue-store has no plan gold")
+    assert unknown_plan.json()["error"]["message"].startswith(
+        "plan: keyvalue-store has no plan gold"
+    )
     no_plan = platform.api.post(
         "/v3/service_instances", json={"name": "x", "offering": "keyvalue-store"}
     )
-    assert no_plan.status_code == 422 and no_plan.json()["error"].startswith("plan:")
+    assert no_plan.status_code == 422 and no_plan.json()["error"]["message"].startswith("plan:")
     taken = platform.api.post(
         "/v3/service_instances",
         json={"name": "kv-sync", "offering": "keyvalue-store", "plan": "sync"},
@@ -204,7 +208,7 @@ def test_service_keys_and_bad_requests(platform: ServicePlatform, broker: Runnin
     bad_name = platform.api.post(
         "/v3/service_instances", json={"name": "no spaces", "offering": "keyvalue-store"}
     )
-    assert bad_name.status_code == 422 and bad_name.json()["error"].startswith("name:")
+    assert bad_name.status_code == 422 and bad_name.json()["error"]["message"].startswith("name:")
 
 
 def test_deleting_an_app_unbinds_it_at_the_broker(

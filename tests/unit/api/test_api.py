@@ -16,7 +16,7 @@ from yun.store.session import Store
 def test_calls_need_a_token(client: TestClient) -> None:
     response = client.get("/v3/apps", headers={"Authorization": ""})
     assert response.status_code == 401
-    assert "yun login" in response.json()["error"]
+    assert "yun login" in response.json()["error"]["message"]
 
 
 def test_wrong_password_is_401(client: TestClient) -> None:
@@ -57,7 +57,7 @@ def test_push_with_bad_field_is_422_naming_it(client: TestClient) -> None:
         },
     )
     assert response.status_code == 422
-    assert response.json()["error"].startswith("manifest.yml: applications[1].memory")
+    assert response.json()["error"]["message"].startswith("manifest.yml: applications[1].memory")
     assert client.get("/v3/apps").json()["resources"] == []
 
 
@@ -67,14 +67,14 @@ def test_route_on_unknown_domain_is_rejected(client: TestClient) -> None:
         json={"application": {"name": "demo", "routes": [{"route": "demo.example.org"}]}},
     )
     assert response.status_code == 422
-    assert "routes[0].route" in response.json()["error"]
+    assert "routes[0].route" in response.json()["error"]["message"]
 
 
 def test_start_without_droplet_is_refused(client: TestClient) -> None:
     guid = client.post("/v3/apps/push", json={"application": {"name": "demo"}}).json()["guid"]
     response = client.post(f"/v3/apps/{guid}/actions/start")
     assert response.status_code == 422
-    assert "yun push" in response.json()["error"]
+    assert "yun push" in response.json()["error"]["message"]
 
 
 def test_env_set_and_unset(client: TestClient) -> None:
@@ -93,7 +93,7 @@ def test_scale_validates_numbers(client: TestClient) -> None:
     guid = client.post("/v3/apps/push", json={"application": {"name": "demo"}}).json()["guid"]
     bad = client.patch(f"/v3/apps/{guid}/processes/web", json={"instances": -1})
     assert bad.status_code == 422
-    assert "instances" in bad.json()["error"]
+    assert "instances" in bad.json()["error"]["message"]
     ok = client.patch(f"/v3/apps/{guid}/processes/web", json={"instances": 3})
     assert ok.json()["processes"][0]["instances"] == 3
 
@@ -117,7 +117,7 @@ def test_upload_only_missing_bits_then_package(client: TestClient) -> None:
     resources = [{"path": "app.py", "sha256": digest, "size": len(data)}]
     assert client.post("/v3/resource_match", json={"resources": resources}).json()["known"] == []
     refused = client.post(f"/v3/apps/{guid}/packages", json={"resources": resources})
-    assert refused.status_code == 422 and "app.py" in refused.json()["error"]
+    assert refused.status_code == 422 and "app.py" in refused.json()["error"]["message"]
     client.post("/v3/bits", content=_tar({digest: data}))
     known = client.post("/v3/resource_match", json={"resources": resources}).json()["known"]
     assert known == [digest]
@@ -131,7 +131,7 @@ def test_package_paths_cannot_escape(client: TestClient) -> None:
     bad = [{"path": "../etc/passwd", "sha256": "0" * 64, "size": 1}]
     response = client.post(f"/v3/apps/{guid}/packages", json={"resources": bad})
     assert response.status_code == 422
-    assert "resources[0].path" in response.json()["error"]
+    assert "resources[0].path" in response.json()["error"]["message"]
 
 
 def test_bits_that_are_not_a_tar_are_400(client: TestClient) -> None:
@@ -148,12 +148,12 @@ def test_a_docker_package_names_its_image_and_hides_the_password(client: TestCli
 
     no_image = client.post(f"/v3/apps/{guid}/packages", json={"type": "docker"})
     assert no_image.status_code == 422
-    assert "data.image" in no_image.json()["error"]
+    assert "data.image" in no_image.json()["error"]["message"]
 
     user_only = {"type": "docker", "data": {"image": "r/app:1", "username": "me"}}
     refused = client.post(f"/v3/apps/{guid}/packages", json=user_only)
     assert refused.status_code == 422
-    assert "data.password" in refused.json()["error"]
+    assert "data.password" in refused.json()["error"]["message"]
 
     blank = client.post(
         f"/v3/apps/{guid}/packages", json={"type": "docker", "data": {"image": "a b"}}
@@ -165,7 +165,7 @@ def test_export_without_a_registry_is_409(client: TestClient) -> None:
     guid = client.post("/v3/apps/push", json={"application": {"name": "demo"}}).json()["guid"]
     response = client.post(f"/v3/apps/{guid}/droplets/current/export")
     assert response.status_code == 409
-    assert "registry" in response.json()["error"]
+    assert "registry" in response.json()["error"]["message"]
 
 
 def test_a_broker_url_that_is_not_ascii_or_does_not_answer_is_a_422(client: TestClient) -> None:
@@ -173,12 +173,12 @@ def test_a_broker_url_that_is_not_ascii_or_does_not_answer_is_a_422(client: Test
         "/v3/service_brokers",
         json={"name": "b", "url": "http://brökers.example/osb", "username": "u", "password": "p"},
     )
-    assert odd.status_code == 422 and odd.json()["error"].startswith("url:")
+    assert odd.status_code == 422 and odd.json()["error"]["message"].startswith("url:")
     port = free_port()
     gone = client.post(
         "/v3/service_brokers",
         json={"name": "b", "url": f"http://127.0.0.1:{port}", "username": "u", "password": "p"},
     )
     assert gone.status_code == 422
-    assert f"127.0.0.1:{port}" in gone.json()["error"]
+    assert f"127.0.0.1:{port}" in gone.json()["error"]["message"]
     assert client.get("/v3/service_brokers").json()["resources"] == []

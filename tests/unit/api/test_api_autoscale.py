@@ -47,5 +47,5 @@ def test_nonsense_is_422_naming_the_field(client: TestClient) -> None:
     for body, named in cases:
         reply = client.put(f"/v3/apps/{guid}/autoscale", json=body)
         assert reply.status_code == 422, body
-        assert named in reply.json()["error"], reply.json()
+        assert named in reply.json()["error"]["message"], reply.json()
     assert client.get(f"/v3/apps/{guid}/autoscale").json()["policy"] is None

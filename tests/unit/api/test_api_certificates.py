@@ -43,11 +43,11 @@ def test_wrong_acme_input_is_one_422_naming_the_option(client: TestClient) -> No
     for name, body, expected in cases:
         refused = client.put(f"/v3/certificates/{name}", json=body)
         assert refused.status_code == 422, (name, body, refused.text)
-        assert expected in refused.json()["error"], refused.json()
+        assert expected in refused.json()["error"]["message"], refused.json()
     assert client.get("/v3/certificates").json()["resources"] == []
 
 
 def test_an_unknown_certificate_is_404(client: TestClient) -> None:
     missing = client.get("/v3/certificates/nothing.example.com")
     assert missing.status_code == 404
-    assert "yun certificates" in missing.json()["error"]
+    assert "yun certificates" in missing.json()["error"]["message"]

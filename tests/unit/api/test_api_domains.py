@@ -50,7 +50,7 @@ def test_shared_and_private_domains_are_made_once_with_checked_names(client: Tes
     assert client.post("/v3/domains", json={"name": "example.com"}).status_code == 409
     bad = client.post("/v3/domains", json={"name": "not a domain"})
     assert bad.status_code == 422
-    assert bad.json()["error"].startswith("name: 'not a domain' is not a domain name")
+    assert bad.json()["error"]["message"].startswith("name: 'not a domain' is not a domain name")
     assert client.post("/v3/domains", json={"name": "localhost"}).status_code == 422
     lost = client.post("/v3/domains", json={"name": "team.example", "org": "nobody"})
     assert lost.status_code == 404
@@ -69,7 +69,9 @@ def test_a_route_is_reserved_mapped_and_unmapped(client: TestClient, woken: list
     assert (route["url"], route["apps"]) == ("www.example.com/api", [])
     again = client.post("/v3/routes", json={"domain": "example.com", "host": "www", "path": "/api"})
     assert again.status_code == 409
-    assert again.json()["error"] == "route www.example.com/api already exists in this space"
+    assert (
+        again.json()["error"]["message"] == "route www.example.com/api already exists in this space"
+    )
 
     woken.clear()
     mapped = client.post(f"/v3/routes/{route['guid']}/destinations", json={"app": app["guid"]})
@@ -90,15 +92,15 @@ def test_bad_hosts_and_paths_are_refused_naming_the_field(client: TestClient) ->
     body = {"domain": "apps.localhost", "host": "bad host"}
     reply = client.post("/v3/routes", json=body)
     assert reply.status_code == 422
-    assert reply.json()["error"].startswith("host: 'bad host' is not a host name")
+    assert reply.json()["error"]["message"].startswith("host: 'bad host' is not a host name")
     reply = client.post("/v3/routes", json={"domain": "apps.localhost", "host": "a", "path": "x y"})
-    assert reply.json()["error"].startswith("path: 'x y' is not a path")
+    assert reply.json()["error"]["message"].startswith("path: 'x y' is not a path")
     bare = client.post("/v3/routes", json={"domain": "apps.localhost"})
     assert bare.status_code == 422
-    assert "needs a host" in bare.json()["error"]
+    assert "needs a host" in bare.json()["error"]["message"]
     missing = client.post("/v3/routes", json={"domain": "nowhere.example", "host": "a"})
     assert missing.status_code == 404
-    assert "domains: apps.localhost" in missing.json()["error"]
+    assert "domains: apps.localhost" in missing.json()["error"]["message"]
 
 
 def test_a_private_domain_is_its_orgs_alone(client: TestClient) -> None:
@@ -111,7 +113,7 @@ def test_a_private_domain_is_its_orgs_alone(client: TestClient) -> None:
         "/v3/routes", json={"domain": "team.example", "host": "x", "space_guid": space}
     )
     assert refused.status_code == 403
-    assert refused.json()["error"] == "domain team.example is private to org main"
+    assert refused.json()["error"]["message"] == "domain team.example is private to org main"
     pushed = client.post(
         "/v3/apps/push",
         json={
@@ -128,7 +130,7 @@ def test_another_spaces_route_cannot_be_mapped(client: TestClient) -> None:
     stranger = _app_in(client, space, "stranger")
     reply = client.post(f"/v3/routes/{route['guid']}/destinations", json={"app": stranger})
     assert reply.status_code == 409
-    assert "belongs to another space" in reply.json()["error"]
+    assert "belongs to another space" in reply.json()["error"]["message"]
     store = client.app.state.ctx.store  # type: ignore[attr-defined]
     with store.session() as session:
         assert session.get(App, stranger) is not None
@@ -143,7 +145,7 @@ def test_a_domain_with_routes_goes_only_when_forced_and_the_default_stays(
     client.post(f"/v3/routes/{route['guid']}/destinations", json={"app": app["guid"]})
     kept = client.delete("/v3/domains/example.com")
     assert kept.status_code == 409
-    assert "has 1 route(s)" in kept.json()["error"]
+    assert "has 1 route(s)" in kept.json()["error"]["message"]
     assert client.delete("/v3/domains/example.com", params={"force": "true"}).status_code == 200
     assert [d["name"] for d in client.get("/v3/domains").json()["resources"]] == ["apps.localhost"]
     assert [r["url"] for r in client.get("/v3/routes").json()["resources"]] == [

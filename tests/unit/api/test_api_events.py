@@ -74,7 +74,7 @@ def test_events_filter_by_actor_type_space_and_time(client: TestClient) -> None:
     later = client.get("/v3/events", params={"since": "2999-01-01T00:00"}).json()["resources"]
     assert recent and later == []
     wrong = client.get("/v3/events", params={"since": "yesterday"})
-    assert wrong.status_code == 422 and wrong.json()["error"].startswith("since:")
+    assert wrong.status_code == 422 and wrong.json()["error"]["message"].startswith("since:")
     assert client.get("/v3/events", params={"limit": 0}).status_code == 422
 
 

@@ -19,7 +19,13 @@ def test_a_body_over_the_limit_is_413_and_changes_nothing(client: TestClient) ->
         "/v3/apps/push", content=body, headers={"Content-Type": "application/json"}
     )
     assert refused.status_code == 413
-    assert refused.json() == {"error": "request body is larger than 16 MiB"}
+    assert refused.json() == {
+        "error": {
+            "code": "too_large",
+            "message": "request body is larger than 16 MiB",
+            "field": None,
+        }
+    }
     assert client.get("/v3/apps").json()["resources"] == []
 
     def chunks():  # no Content-Length: counted as it arrives

@@ -29,12 +29,12 @@ def test_orgs_and_spaces_are_made_listed_and_renamed(client: TestClient) -> None
     assert client.post("/v3/organizations", json={"name": "acme"}).status_code == 201
     assert client.post("/v3/organizations", json={"name": "acme"}).status_code == 409
     bad = client.post("/v3/organizations", json={"name": "no/slash"})
-    assert bad.status_code == 422 and bad.json()["error"].startswith("name")
+    assert bad.status_code == 422 and bad.json()["error"]["message"].startswith("name")
     prod = _space(client, "acme", "prod")
     assert (prod["org"], prod["apps"], prod["routes"], prod["services"]) == ("acme", 0, 0, 0)
     assert client.post("/v3/spaces", json={"org": "acme", "name": "prod"}).status_code == 409
     lost = client.post("/v3/spaces", json={"org": "nowhere", "name": "x"})
-    assert lost.status_code == 404 and "yun orgs" in lost.json()["error"]
+    assert lost.status_code == 404 and "yun orgs" in lost.json()["error"]["message"]
     orgs = {o["name"]: o for o in client.get("/v3/organizations").json()["resources"]}
     assert orgs["acme"]["spaces"] == ["prod"] and orgs["main"]["default"] is True
     renamed = client.patch("/v3/organizations/acme/spaces/prod", json={"name": "production"})
@@ -73,10 +73,10 @@ def test_a_space_that_holds_apps_goes_only_recursively_and_takes_them_along(
     )
     assert pushed.status_code == 200
     kept = client.delete("/v3/organizations/acme/spaces/prod")
-    assert kept.status_code == 409 and "apps (shop)" in kept.json()["error"]
-    assert "--recursive" in kept.json()["error"]
+    assert kept.status_code == 409 and "apps (shop)" in kept.json()["error"]["message"]
+    assert "--recursive" in kept.json()["error"]["message"]
     org_kept = client.delete("/v3/organizations/acme")
-    assert org_kept.status_code == 409 and "spaces (prod)" in org_kept.json()["error"]
+    assert org_kept.status_code == 409 and "spaces (prod)" in org_kept.json()["error"]["message"]
     woken.clear()
     gone = client.delete("/v3/organizations/acme/spaces/prod", params={"recursive": "true"})
     assert gone.json() == {"deleted": "prod", "apps": 1}
@@ -99,7 +99,7 @@ def test_service_instances_stop_a_recursive_delete_before_anything_goes(client: 
         )
     refused = client.delete("/v3/organizations/acme", params={"recursive": "true"})
     assert refused.status_code == 409
-    assert refused.json()["error"].startswith("space prod has service instances (db)")
+    assert refused.json()["error"]["message"].startswith("space prod has service instances (db)")
     with _store(client).session() as session:
         assert session.scalar(select(App).where(App.name == "shop")) is not None
         assert session.scalar(select(Org).where(Org.name == "acme")) is not None

@@ -46,7 +46,7 @@ def _started(client: TestClient, name: str) -> str:
 
 def _error(answer: Any) -> str:
     assert answer.status_code == 422, answer.text
-    return str(answer.json()["error"])
+    return str(answer.json()["error"]["message"])
 
 
 def test_memory_counts_the_started_instances_of_the_space(client: TestClient) -> None:
@@ -152,12 +152,12 @@ def test_quotas_are_listed_shown_changed_and_kept_while_held(client: TestClient)
         ("space prod", "small", 512)
     ]
     held = client.delete("/v3/quotas/small")
-    assert held.status_code == 409 and "space prod" in held.json()["error"]
+    assert held.status_code == 409 and "space prod" in held.json()["error"]["message"]
     client.put("/v3/organizations/acme/spaces/prod/quota", json={"quota": None})
     assert client.delete("/v3/quotas/small").status_code == 200
     org = client.get("/v3/organizations/acme").json()
     assert org["quota"] is None and org["used"]["memory_mb"] == 512
     wrong = client.post("/v3/quotas", json={"name": "x", "memory_mb": -5})
-    assert wrong.status_code == 422 and wrong.json()["error"].startswith("memory_mb")
+    assert wrong.status_code == 422 and wrong.json()["error"]["message"].startswith("memory_mb")
     missing = client.put("/v3/organizations/acme/quota", json={"quota": "nope"})
-    assert missing.status_code == 404 and "quota nope" in missing.json()["error"]
+    assert missing.status_code == 404 and "quota nope" in missing.json()["error"]["message"]

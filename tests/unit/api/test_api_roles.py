@@ -40,7 +40,7 @@ def test_a_space_role_makes_the_user_an_org_user_and_both_are_listed(client: Tes
     assert _roles(client, "/v3/organizations/acme/users") == {"alice:OrgUser"}
     assert _roles(client, "/v3/organizations/acme/spaces/prod/users") == {"alice:SpaceDeveloper"}
     kept = client.delete("/v3/organizations/acme/users/alice/roles/OrgUser")
-    assert kept.status_code == 409 and "prod" in kept.json()["error"]
+    assert kept.status_code == 409 and "prod" in kept.json()["error"]["message"]
     gone = client.delete("/v3/organizations/acme/spaces/prod/users/alice/roles/SpaceDeveloper")
     assert gone.json()["changed"] is True
     assert client.delete("/v3/organizations/acme/users/alice/roles/OrgUser").status_code == 200
@@ -60,12 +60,12 @@ def test_wrong_roles_users_and_places_are_named(client: TestClient) -> None:
     _user(client, "alice")
     wrong = client.put("/v3/organizations/acme/users/alice/roles/SpaceDeveloper")
     assert wrong.status_code == 422
-    assert wrong.json()["error"].startswith("role: SpaceDeveloper is not an org role")
-    assert "OrgManager" in wrong.json()["error"]
+    assert wrong.json()["error"]["message"].startswith("role: SpaceDeveloper is not an org role")
+    assert "OrgManager" in wrong.json()["error"]["message"]
     nobody = client.put("/v3/organizations/acme/users/bob/roles/OrgUser")
-    assert nobody.status_code == 404 and "user bob" in nobody.json()["error"]
+    assert nobody.status_code == 404 and "user bob" in nobody.json()["error"]["message"]
     nowhere = client.put("/v3/organizations/acme/spaces/qa/users/alice/roles/SpaceAuditor")
-    assert nowhere.status_code == 404 and "space qa" in nowhere.json()["error"]
+    assert nowhere.status_code == 404 and "space qa" in nowhere.json()["error"]["message"]
 
 
 def test_an_org_manager_runs_the_org_and_a_space_manager_only_their_space(
@@ -95,7 +95,7 @@ def test_an_org_manager_runs_the_org_and_a_space_manager_only_their_space(
     to_qa = "/v3/organizations/acme/spaces/qa/users/alice/roles/SpaceAuditor"
     assert client.put(to_qa, headers=sam).status_code == 404  # sam does not see space qa
     org_role = client.put("/v3/organizations/acme/users/alice/roles/OrgManager", headers=sam)
-    assert org_role.status_code == 403 and "OrgManager" in org_role.json()["error"]
+    assert org_role.status_code == 403 and "OrgManager" in org_role.json()["error"]["message"]
     assert (
         client.delete("/v3/organizations/acme/spaces/prod", headers=sam).status_code == 403
     )  # a SpaceManager sees the space but may not delete it
@@ -138,7 +138,7 @@ def test_developers_see_their_space_only_and_auditors_no_secrets(client: TestCli
         "TOKEN": "s3cret"
     }
     hidden = client.get(f"/v3/apps/{app}/env", headers=audrey)
-    assert hidden.status_code == 403 and "SpaceDeveloper" in hidden.json()["error"]
+    assert hidden.status_code == 403 and "SpaceDeveloper" in hidden.json()["error"]["message"]
     assert "s3cret" not in client.get(f"/v3/apps/{app}", headers=audrey).text
     ups = client.post(
         "/v3/service_instances",

@@ -43,11 +43,11 @@ def test_options_change_and_wake_the_router(client: TestClient, woken: list[str]
 def test_bad_options_are_422_naming_the_field(client: TestClient) -> None:
     guid = _route(client)["guid"]
     wrong = client.patch(f"/v3/routes/{guid}", json={"loadbalancing": "random"})
-    assert wrong.status_code == 422 and "loadbalancing" in wrong.json()["error"]
+    assert wrong.status_code == 422 and "loadbalancing" in wrong.json()["error"]["message"]
     unhashed = client.patch(f"/v3/routes/{guid}", json={"loadbalancing": "hash"})
-    assert unhashed.status_code == 422 and "hash_header" in unhashed.json()["error"]
+    assert unhashed.status_code == 422 and "hash_header" in unhashed.json()["error"]["message"]
     header = client.patch(f"/v3/routes/{guid}", json={"hash_header": "bad header"})
-    assert header.status_code == 422 and "hash_header" in header.json()["error"]
+    assert header.status_code == 422 and "hash_header" in header.json()["error"]["message"]
     assert client.get("/v3/routes").json()["resources"][0]["options"]["loadbalancing"] == (
         "round-robin"
     )  # nothing half-applied
@@ -105,7 +105,7 @@ def test_bad_manifest_route_options_are_422_and_change_nothing(client: TestClien
     )
 
     assert reply.status_code == 422
-    assert "routes[0].options.loadbalancing" in reply.json()["error"]
+    assert "routes[0].options.loadbalancing" in reply.json()["error"]["message"]
     assert client.get("/v3/apps").json()["resources"] == []
     assert client.get("/v3/routes").json()["resources"] == []
 
@@ -115,5 +115,5 @@ def test_the_protocol_option_is_http1_or_http2(client: TestClient) -> None:
     made = client.patch(f"/v3/routes/{guid}", json={"protocol": "http2"})
     assert made.status_code == 200 and made.json()["options"]["protocol"] == "http2"
     wrong = client.patch(f"/v3/routes/{guid}", json={"protocol": "h3"})
-    assert wrong.status_code == 422 and "protocol" in wrong.json()["error"]
+    assert wrong.status_code == 422 and "protocol" in wrong.json()["error"]["message"]
     assert parse_options(["protocol=HTTP2"]) == {"protocol": "http2"}

@@ -47,21 +47,21 @@ def test_a_taken_port_is_409_naming_its_app(client: TestClient) -> None:
     assert _create(client, app=shop, port=40005).status_code == 201
     taken = _create(client, app=echo, port=40005)
     assert taken.status_code == 409
-    assert "port 40005 is taken by app shop" in taken.json()["error"]
+    assert "port 40005 is taken by app shop" in taken.json()["error"]["message"]
 
 
 def test_bad_input_is_4xx_naming_the_field(client: TestClient) -> None:
     guid = _app(client)
     outside = _create(client, app=guid, port=80)
-    assert outside.status_code == 422 and "port 80 is outside" in outside.json()["error"]
+    assert outside.status_code == 422 and "port 80 is outside" in outside.json()["error"]["message"]
     wrong = _create(client, app=guid, port="many")
-    assert wrong.status_code == 422 and wrong.json()["error"].startswith("port:")
+    assert wrong.status_code == 422 and wrong.json()["error"]["message"].startswith("port:")
     name = _create(client, app=guid, name="no spaces")
-    assert name.status_code == 422 and "TCP route name" in name.json()["error"]
+    assert name.status_code == 422 and "TCP route name" in name.json()["error"]["message"]
     missing = client.post("/v3/tcp_routes", json={})
-    assert missing.status_code == 422 and missing.json()["error"].startswith("app:")
+    assert missing.status_code == 422 and missing.json()["error"]["message"].startswith("app:")
     unknown = _create(client, app="no-such-guid")
-    assert unknown.status_code == 404 and "app no-such-guid" in unknown.json()["error"]
+    assert unknown.status_code == 404 and "app no-such-guid" in unknown.json()["error"]["message"]
     assert client.get("/v3/tcp_routes").json()["resources"] == []
 
 

@@ -55,13 +55,13 @@ def test_refreshing_rotates_the_pair_and_an_expired_access_token_is_refused(
             update(Token).where(Token.kind == "access").values(expires_at=time.time() - 1)
         )
     expired = client.get("/v3/apps", headers=_as(tokens))
-    assert expired.status_code == 401 and "expired" in expired.json()["error"]
+    assert expired.status_code == 401 and "expired" in expired.json()["error"]["message"]
     fresh = client.post("/v3/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
     assert fresh.status_code == 200
     assert client.get("/v3/apps", headers=_as(fresh.json())).status_code == 200
     reused = client.post("/v3/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
     assert reused.status_code == 401  # a refresh token works once
-    assert "yun login" in reused.json()["error"]
+    assert "yun login" in reused.json()["error"]["message"]
 
 
 def test_logout_ends_the_session_and_no_other(client: TestClient) -> None:
@@ -84,7 +84,7 @@ def test_admins_manage_users_and_users_do_not(client: TestClient) -> None:
         ({"name": "bob", "password": "short"}, "password"),
     ):
         refused = client.post("/v3/users", json=body)
-        assert refused.status_code == 422 and refused.json()["error"].startswith(field)
+        assert refused.status_code == 422 and refused.json()["error"]["message"].startswith(field)
     assert [u["name"] for u in client.get("/v3/users").json()["resources"]] == ["admin", "alice"]
 
     alice = _as(_login(client, "alice", "correct horse"))
@@ -96,12 +96,12 @@ def test_admins_manage_users_and_users_do_not(client: TestClient) -> None:
         body = {"name": "mallory", "password": "12345678"} if method == "POST" else None
         denied = client.request(method, path, headers=alice, json=body)
         assert denied.status_code == 403, (method, path)
-        assert denied.json()["error"] == "alice may not do this: it needs the Admin role"
+        assert denied.json()["error"]["message"] == "alice may not do this: it needs the Admin role"
 
     assert client.delete("/v3/users/alice").status_code == 200
     assert client.get("/v3/apps", headers=alice).status_code == 401  # her sessions ended
     last = client.delete("/v3/users/admin")
-    assert last.status_code == 409 and "last admin" in last.json()["error"]
+    assert last.status_code == 409 and "last admin" in last.json()["error"]["message"]
     assert client.delete("/v3/users/nobody").status_code == 404
 
 
@@ -116,7 +116,9 @@ def test_changing_a_password_ends_the_other_sessions(client: TestClient) -> None
         headers=_as(here),
         json={"current_password": "not it", "password": "second password"},
     )
-    assert wrong.status_code == 403 and wrong.json()["error"].startswith("current_password")
+    assert wrong.status_code == 403 and wrong.json()["error"]["message"].startswith(
+        "current_password"
+    )
     assert _events(client, "audit.user.password_failure")
     changed = client.put(
         "/v3/users/me/password",
@@ -166,12 +168,15 @@ def test_failed_logins_are_audited_and_throttled_but_the_owner_gets_in_from_else
 ) -> None:
     for _ in range(5):
         bad = client.post("/v3/auth/token", json={"username": "admin", "password": "guess"})
-        assert bad.status_code == 401 and bad.json()["error"] == "wrong username or password"
+        assert (
+            bad.status_code == 401
+            and bad.json()["error"]["message"] == "wrong username or password"
+        )
     throttled = client.post("/v3/auth/token", json={"username": "admin", "password": "pw"})
     assert throttled.status_code == 429
     wait = int(throttled.headers["Retry-After"])
     assert 0 < wait <= 900
-    assert f"try again in {wait}s" in throttled.json()["error"]
+    assert f"try again in {wait}s" in throttled.json()["error"]["message"]
     failures = _events(client, "audit.login.failure")
     assert len(failures) == 5
     assert (failures[0].address, failures[0].outcome) == ("testclient", "failure")

@@ -1,9 +1,11 @@
 """The `redis` offering: a redis-server of its own per instance, sized by the plan's maxmemory.
 
 Instances live in root/instances/<id> (`redis_servers`); the backend remembers them (plan,
-port, password) in root/state.json, recording an instance before starting its server so that
-a repeated provision after a crash finishes the job. Every binding of an instance gets the same
-credentials (Redis has one password per server here), so unbinding has nothing to revoke.
+port, passwords, bindings) in root/state.json, recording an instance before starting its
+server so that a repeated provision after a crash finishes the job. Each binding and service
+key gets an ACL user of its own (`binding-<id>`, a password of its own; its credentials' uri
+names both), so unbinding revokes it: the user is deleted and its connections dropped. A
+repeated bind of the same binding answers the same credentials.
 """
 
 from __future__ import annotations
@@ -12,14 +14,14 @@ import shutil
 import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from yun.brokers.builtin.base import BackendError, OfferingSpec, PlanSpec
 from yun.brokers.builtin.hosting import StateFile, grant_passage, new_password
 from yun.brokers.builtin.ports import PortAllocator
-from yun.brokers.builtin.redis_servers import SERVICE_USER, RedisServer
+from yun.brokers.builtin.redis_servers import SERVICE_USER, RedisServer, binding_user
 
 _MB = 1024 * 1024
 
@@ -56,6 +58,7 @@ class _Instance:
     password: str
     ready: bool = False  # provisioned; ensure_running only looks after ready instances
     admin_password: str = ""  # the platform's own ACL user; given on load to older records
+    bindings: dict[str, str] = field(default_factory=dict)  # binding id -> its user's password
 
 
 def _maxmemory(plan_id: str) -> int:
@@ -127,6 +130,7 @@ class RedisBackend:
             maxmemory=_maxmemory(instance.plan_id),
             listen=self.listen,
             executable=self.executable,
+            users=instance.bindings,
         )
 
     def _start(self, server: RedisServer) -> None:
@@ -188,17 +192,38 @@ class RedisBackend:
     def bind(
         self, instance_id: str, binding_id: str, *, parameters: Mapping[str, Any]
     ) -> dict[str, Any]:
-        instance = self._instance(instance_id)
+        with self._lock:
+            instances = self._load()
+            instance = instances.get(instance_id)
+            if instance is None or not instance.ready:
+                raise BackendError(f"no redis instance {instance_id}")
+            password = instance.bindings.get(binding_id) or new_password()
+            server = self._server(instance_id, instance)
+            self._start(server)
+            server.add_user(binding_id, password)
+            instance.bindings[binding_id] = password
+            self._save(instances)
+        user = binding_user(binding_id)
         host = f"[{self.host}]" if ":" in self.host else self.host
         return {
-            "uri": f"redis://:{instance.password}@{host}:{instance.port}",
+            "uri": f"redis://{user}:{password}@{host}:{instance.port}",
             "host": self.host,
             "port": instance.port,
-            "password": instance.password,
+            "username": user,
+            "password": password,
         }
 
     def unbind(self, instance_id: str, binding_id: str) -> None:
-        """Every binding shares the instance's password: nothing to revoke."""
+        """Delete the binding's ACL user: its password stops working, its connections close."""
+        with self._lock:
+            instances = self._load()
+            instance = instances.get(instance_id)
+            if instance is None:
+                return
+            server = self._server(instance_id, instance)
+            server.remove_user(binding_id)
+            instance.bindings.pop(binding_id, None)
+            self._save(instances)
 
     def backup(self, instance_id: str, target: Path) -> str:
         with self._lock:

@@ -2,12 +2,14 @@
 
 A server lives in its own directory (config, pidfile, log, dump.rdb, appendonlydir/). Its
 passwords are in the config file (0600, owned by the server's user), never on a command line.
-Two ACL users: `default`, the one apps authenticate as with the password of their credentials,
-may run every command but the administrative ones (CONFIG, SHUTDOWN, ACL SETUSER, BGSAVE,
-REPLICAOF, DEBUG, MONITOR…), so an app cannot lift its plan's maxmemory, change the password
-or stop its server; `yun`, with a password of its own, is the platform's (maxmemory changes,
-snapshots). The platform talks to it with `resp`. It daemonizes into a session of its own,
-so it outlives the platform, which later recognises it by its pidfile.
+ACL users: one per binding and service key (`binding-<id>`, made live with ACL SETUSER and
+written into the config for the next start; unbinding deletes it and drops its connections),
+which may run every command but the administrative ones (CONFIG, SHUTDOWN, ACL SETUSER,
+BGSAVE, REPLICAOF, DEBUG, MONITOR…), so an app cannot lift its plan's maxmemory, change a
+password or stop its server; `default`, the same for bindings made before each had its own
+user; `yun`, with a password of its own, is the platform's (maxmemory changes, snapshots,
+users). The platform talks to it with redis-py. It daemonizes into a session of its own, so
+it outlives the platform, which later recognises it by its pidfile.
 
 Persistence is AOF. A server whose AOF is missing but that has a dump.rdb (just restored, or
 interrupted while being restored) starts with AOF off, so that it loads the RDB, then turns AOF
@@ -20,8 +22,11 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
+
+import redis
 
 from yun.brokers.builtin.base import BackendError
 from yun.brokers.builtin.hosting import (
@@ -33,12 +38,11 @@ from yun.brokers.builtin.hosting import (
     terminate,
     write_private,
 )
-from yun.brokers.builtin.resp import RespClient, RespError, info
 
 SERVICE_USER = "redis"
 COMMAND = "redis-server"
 ADMIN_USER = "yun"
-APP_COMMANDS = "+@all -@admin"  # what the default user (every binding) may run
+APP_COMMANDS = "+@all -@admin"  # what bindings' users (and `default`) may run
 _RDB_MAGIC = b"REDIS"
 
 
@@ -48,6 +52,16 @@ def _quote(value: str) -> str:
 
 def _loopback(address: str) -> str:
     return {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(address, address)
+
+
+def binding_user(binding_id: str) -> str:
+    return f"binding-{binding_id}"
+
+
+def info(client: redis.Redis, section: str) -> dict[str, str]:
+    """`INFO section`, every value as the text the server sent."""
+    fields: dict[str, Any] = client.info(section)
+    return {key: str(value) for key, value in fields.items()}
 
 
 def check_rdb(path: Path) -> None:
@@ -75,8 +89,10 @@ class RedisServer:
         maxmemory: int,
         listen: Sequence[str],
         executable: str,
+        users: Mapping[str, str] | None = None,
     ) -> None:
         self.home, self.port, self.password = home, port, password
+        self.users = dict(users or {})  # binding id -> its ACL user's password
         self.admin_password = admin_password
         self.maxmemory, self.listen, self.executable = maxmemory, tuple(listen), executable
         self.config_file = home / "redis.conf"
@@ -105,24 +121,49 @@ class RedisServer:
         text += "".join(f"{key} {value}\n" for key, value in settings.items())
         text += f"user default reset on >{self.password} ~* &* {APP_COMMANDS}\n"
         text += f"user {ADMIN_USER} reset on >{self.admin_password} ~* &* +@all\n"
+        for binding_id, password in sorted(self.users.items()):
+            user = binding_user(binding_id)
+            text += f"user {user} reset on >{password} ~* &* {APP_COMMANDS}\n"
         write_private(self.config_file, text, SERVICE_USER)
 
-    def client(self, timeout: float = 5.0) -> RespClient:
+    def client(self, timeout: float = 5.0) -> redis.Redis:
         """A connection as the platform's ACL user. A server started by an older platform (one
         password, no ACL users) is reached with that password until its next restart."""
         host = _loopback(self.listen[0])
+        common: dict[str, Any] = {
+            "host": host,
+            "port": self.port,
+            "socket_timeout": timeout,
+            "socket_connect_timeout": timeout,
+        }
+        admin = redis.Redis(username=ADMIN_USER, password=self.admin_password, **common)
         try:
-            return RespClient(
-                host=host,
-                port=self.port,
-                password=self.admin_password,
-                username=ADMIN_USER,
-                timeout=timeout,
-            )
-        except RespError as error:
-            if "WRONGPASS" not in str(error):
-                raise
-        return RespClient(host=host, port=self.port, password=self.password, timeout=timeout)
+            admin.ping()
+            return admin
+        except redis.AuthenticationError:
+            admin.close()
+        return redis.Redis(password=self.password, **common)
+
+    # -- users ----------------------------------------------------------------------------------
+
+    def add_user(self, binding_id: str, password: str) -> None:
+        """A binding's ACL user, live now and in the config for the next start."""
+        self.users[binding_id] = password
+        self.write_config(appendonly=True)
+        with self.client() as client:
+            client.execute_command(
+                "ACL", "SETUSER", binding_user(binding_id), "reset", "on", f">{password}",
+                "~*", "&*", *APP_COMMANDS.split(),
+            )  # fmt: skip
+
+    def remove_user(self, binding_id: str) -> None:
+        """Delete a binding's ACL user and drop the connections it has open."""
+        self.users.pop(binding_id, None)
+        self.write_config(appendonly=True)
+        if not self.running():
+            return
+        with self.client() as client:  # (the server closes the user's connections itself)
+            client.execute_command("ACL", "DELUSER", binding_user(binding_id))
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -167,9 +208,9 @@ class RedisServer:
                 break
             try:
                 with self.client() as client:
-                    if client.command("PING") == "PONG":
+                    if client.ping():
                         return
-            except (OSError, RespError) as error:  # refused, or still LOADING
+            except (OSError, redis.RedisError) as error:  # refused, or still LOADING
                 problem = str(error)
             time.sleep(0.05)
         raise BackendError(
@@ -178,7 +219,7 @@ class RedisServer:
 
     def _turn_aof_on(self, timeout: float) -> None:
         with self.client(timeout) as client:
-            client.command("CONFIG", "SET", "appendonly", "yes")
+            client.config_set("appendonly", "yes")
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
                 fields = info(client, "persistence")
@@ -206,7 +247,7 @@ class RedisServer:
         self.maxmemory = maxmemory
         if self.running():
             with self.client() as client:
-                client.command("CONFIG", "SET", "maxmemory", str(maxmemory))
+                client.config_set("maxmemory", str(maxmemory))
         self.write_config(appendonly=True)
 
     def snapshot(self, target: Path, timeout: float = 600.0) -> None:
@@ -216,9 +257,9 @@ class RedisServer:
             saves = int(info(client, "persistence").get("rdb_saves", "0"))
             while True:
                 try:
-                    client.command("BGSAVE", "SCHEDULE")
+                    client.execute_command("BGSAVE", "SCHEDULE")
                     break
-                except RespError as error:
+                except redis.ResponseError as error:
                     if "in progress" not in str(error) or time.monotonic() > deadline:
                         raise BackendError(f"redis BGSAVE failed: {error}") from error
                     time.sleep(0.05)  # an older save runs; ours must start after it
