@@ -1,6 +1,7 @@
 """Secrets at rest, end to end: after `yun set-env` and binding a user-provided service with a
 password, neither value is in the server's database files, its log store or the platform's
-events; the app still gets both; `yun rotate-key` re-seals everything and the app keeps them
+events, nor in anything an auditor of the space is shown (`yun app`, `yun events`, the
+bindings); the app still gets both; `yun rotate-key` re-seals everything and the app keeps them
 across a restart."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.e2e.conftest import Platform
+from tests.e2e.conftest import Platform, other_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -71,7 +72,7 @@ def vault(platform: Platform, tmp_path: Path) -> Iterator[str]:
 
 
 def test_secrets_are_sealed_at_rest_and_the_app_still_gets_them(
-    platform: Platform, vault: str
+    platform: Platform, vault: str, tmp_path: Path
 ) -> None:
     platform.cli("set-env", vault, "API_TOKEN", TOKEN)
     credentials = json.dumps({"username": "vault", "password": PASSWORD})
@@ -82,6 +83,28 @@ def test_secrets_are_sealed_at_rest_and_the_app_still_gets_them(
     assert _leaks(platform) == []
     events = platform.cli("events", "--since", "10m", "--json").stdout
     assert TOKEN not in events and PASSWORD not in events
+
+    secret = tmp_path / "auditor.pw"
+    secret.write_text("an auditor's password\n")
+    platform.cli("create-user", "vault-auditor", "--password-file", str(secret))
+    platform.cli("set-space-role", "vault-auditor", "main", "dev", "SpaceAuditor")
+    auditor = other_cli(platform, tmp_path / "auditor")
+    api = f"http://127.0.0.1:{platform.api_port}"
+    logged = auditor("login", "-a", api, "-u", "vault-auditor", "-p", "an auditor's password")
+    assert logged.returncode == 0, logged.stderr
+    shown = [
+        auditor("app", vault).stdout,
+        auditor("app", vault, "--json").stdout,
+        auditor("events", vault, "--json").stdout,
+        auditor("events", "--json").stdout,
+        auditor("services", "--json").stdout,
+        auditor("service", "vault-db", "--json").stdout,
+    ]
+    assert "vault" in shown[0]  # the auditor does see the app
+    assert all(TOKEN not in text and PASSWORD not in text for text in shown), shown
+    refused = auditor("env", vault)
+    assert refused.returncode == 1 and TOKEN not in refused.stdout + refused.stderr
+    platform.cli("delete-user", "vault-auditor", "-f")
 
     rotated = platform.cli("rotate-key")
     assert rotated.stdout.startswith("Re-sealed ") and "under a new key" in rotated.stdout
