@@ -16,6 +16,17 @@ class SettingsError(ValueError):
     """A setting the environment gives that cannot be used; the message names the variable."""
 
 
+def _tls(env: dict[str, str]) -> tuple[Path | None, Path | None]:
+    """YUN_TLS_CERT and YUN_TLS_KEY: both (the API speaks HTTPS) or neither."""
+    cert, key = env.get("YUN_TLS_CERT", "").strip(), env.get("YUN_TLS_KEY", "").strip()
+    if bool(cert) != bool(key):
+        given, missing = (
+            ("YUN_TLS_CERT", "YUN_TLS_KEY") if cert else ("YUN_TLS_KEY", "YUN_TLS_CERT")
+        )
+        raise SettingsError(f"{given} is set but {missing} is not: give both, or neither")
+    return (Path(cert).absolute() if cert else None, Path(key).absolute() if key else None)
+
+
 def _number(env: dict[str, str], name: str, default: int, low: int, high: int) -> int:
     text = env.get(name, "").strip()
     if not text:
@@ -114,6 +125,8 @@ class Settings:
     events_max: int = 100_000  # and beyond this many, the oldest
     acme_directory: str = LETS_ENCRYPT  # where `yun set-certificate --acme` orders by default
     acme_ca_file: Path | None = None  # CA bundle trusted for the ACME directory (a private CA)
+    tls_cert: Path | None = None  # the API's certificate (chain), PEM: HTTPS instead of HTTP
+    tls_key: Path | None = None  # its private key
     timing: Timing = field(default_factory=Timing)
 
     @classmethod
@@ -148,6 +161,8 @@ class Settings:
             events_max=_number(e, "YUN_EVENTS_MAX", 100_000, 100, 100_000_000),
             acme_directory=e.get("YUN_ACME_DIRECTORY") or LETS_ENCRYPT,
             acme_ca_file=Path(e["YUN_ACME_CA_FILE"]) if e.get("YUN_ACME_CA_FILE") else None,
+            tls_cert=_tls(e)[0],
+            tls_key=_tls(e)[1],
             buildpack_order=tuple(
                 name.strip()
                 for name in e.get("YUN_BUILDPACK_ORDER", ",".join(cls.buildpack_order)).split(",")
@@ -214,7 +229,8 @@ class Settings:
 
     @property
     def api_url(self) -> str:
-        return f"http://{self.api_host}:{self.api_port}"
+        scheme = "https" if self.tls_cert else "http"
+        return f"{scheme}://{self.api_host}:{self.api_port}"
 
 
 def config_dir() -> Path:

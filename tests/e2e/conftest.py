@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -36,6 +37,17 @@ class Platform:
     https_port: int
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path = field(default_factory=Path)
+
+    @property
+    def api_url(self) -> str:
+        scheme = "https" if self.env.get("YUN_TLS_CERT") else "http"
+        return f"{scheme}://127.0.0.1:{self.api_port}"
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """What trusts the API's certificate: the test's own, self-signed."""
+        cert = self.env.get("YUN_TLS_CERT")
+        return ssl.create_default_context(cafile=cert) if cert else True
 
     def cli(
         self, *args: str, check: bool = True, timeout: float = 280, cwd: Path | None = None
@@ -92,7 +104,7 @@ class Platform:
                 taken = "already in use" in tail.lower()
                 raise (PortTaken if taken else AssertionError)(f"yun server exited:\n{tail}")
             try:  # this server's answer, not another process's on a port it was given
-                info = httpx.get(f"http://127.0.0.1:{self.api_port}/v3/info", timeout=1)
+                info = httpx.get(f"{self.api_url}/v3/info", timeout=1, verify=self.verify)
                 if info.status_code == 200 and info.json().get("name") == "yun":
                     time.sleep(0.3)  # a server that could not bind its API port exits now
                     if self.proc.poll() is None:
@@ -182,6 +194,8 @@ def _platform(base: Path, home: Path, extra_env: dict[str, str] | None) -> Platf
             **(extra_env or {}),
         }
     )
+    if env.get("YUN_TLS_CERT"):
+        env["YUN_API_URL"] = f"https://127.0.0.1:{api_port}"
     return Platform(
         home=home,
         env=env,
@@ -210,9 +224,9 @@ def launch(base: Path, extra_env: dict[str, str] | None = None) -> Iterator[Plat
             )
             if attempt == 2:
                 raise
-    env, api_port = plat.env, plat.api_port
+    env = plat.env
     try:
-        plat.cli("login", "-a", f"http://127.0.0.1:{api_port}", "-u", "admin", "-p", "e2e-secret")
+        plat.cli("login", "-a", plat.api_url, "-u", "admin", "-p", "e2e-secret")
         yield plat
     finally:
         plat.stop_server()

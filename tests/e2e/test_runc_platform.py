@@ -269,4 +269,4 @@ def test_an_app_in_a_container_reaches_its_built_in_services(runc_platform: Plat
     assert call("POST", "/counter") == {"counter": 1}
     runc_platform.cli("delete", host, "-f")
     for service in ("demo-db", "demo-cache"):
-        runc_platform.cli("delete-service", service)
+        runc_platform.cli("delete-service", service, "-f")

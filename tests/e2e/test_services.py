@@ -99,13 +99,13 @@ def test_built_in_services_bound_backed_up_restored_and_kept(platform: Platform)
     key = json.loads(platform.cli("service-key", "demo-db", "laptop").stdout)
     with psycopg.connect(key["uri"], connect_timeout=5) as conn:
         assert conn.execute("SELECT count(*) FROM notes").fetchone() == (2,)
-    refused = platform.cli("delete-service", "demo-db", check=False)
+    refused = platform.cli("delete-service", "demo-db", "-f", check=False)
     assert refused.returncode == 1
     assert "bound to services-demo" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
     platform.cli("delete-service-key", "demo-db", "laptop")
     platform.cli("unbind-service", APP, "demo-db")
-    platform.cli("delete-service", "demo-db")
+    platform.cli("delete-service", "demo-db", "-f")
     assert "demo-db" not in platform.cli("services").stdout
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(key["uri"], connect_timeout=5).close()
@@ -142,5 +142,5 @@ def test_third_party_broker_and_syslog_drain(platform: Platform) -> None:
         finally:
             receiver.close()
         platform.cli("unbind-service", APP, "kvs")
-        platform.cli("delete-service", "kvs")
+        platform.cli("delete-service", "kvs", "-f")
         assert broker.broker.calls.deprovisions

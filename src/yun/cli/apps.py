@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Annotated, Any
 
@@ -10,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from yun.cli.options import DiskOpt, InFlightOpt, JsonOpt, KeepOpt, MemoryOpt, StepsOpt, StrategyOpt
-from yun.cli.output import CliError, Listing, age, console, print_json
+from yun.cli.output import CliError, ForceOpt, Listing, age, confirm_delete, console, print_json
 from yun.cli.session import client, route_url, router_host, router_port
 from yun.client import ApiClient
 from yun.manifest import parse_size
@@ -200,15 +199,9 @@ def scale(
         wait_released(name, after=float(result["updated_at"]), deploying=True)
 
 
-def delete(
-    name: str,
-    force: Annotated[bool, typer.Option("-f", "--force", help="Do not ask.")] = False,
-) -> None:
+def delete(name: str, force: ForceOpt = False) -> None:
     """Delete an app, its instances and its routes."""
-    if not force and not sys.stdin.isatty():
-        raise CliError(f"delete {name}: no terminal to confirm on; add -f to delete without asking")
-    if not force and not typer.confirm(f"Really delete the app {name}?", default=False):
-        console.print("Delete cancelled.")
+    if not confirm_delete(f"the app {name}", force=force):
         return
     with client() as api:
         found = api.find_app(name)

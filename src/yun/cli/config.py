@@ -22,6 +22,7 @@ class CliConfig:
     org: str = "main"
     space: str = "dev"
     space_guid: str = ""  # the targeted space ("": the server's default space)
+    skip_ssl_validation: bool = False  # `yun login --skip-ssl-validation`: any certificate
 
 
 def load() -> CliConfig:

@@ -68,6 +68,13 @@ def login(
             "-p", "--password", metavar="PASSWORD", help="Password (asked for on a terminal)."
         ),
     ] = None,
+    skip_ssl_validation: Annotated[
+        bool,
+        typer.Option(
+            "--skip-ssl-validation",
+            help="Accept any certificate of an HTTPS API (a self-signed one, say).",
+        ),
+    ] = False,
 ) -> None:
     """Log in to a Yun API and remember the target.
 
@@ -77,11 +84,14 @@ def login(
     config = cli_config.load()
     if api:
         config.api = api.rstrip("/")
+        config.skip_ssl_validation = skip_ssl_validation
+    elif skip_ssl_validation:
+        config.skip_ssl_validation = True
     if password is None:
         if not sys.stdin.isatty():
             raise CliError("-p/--password is required when not on a terminal")
         password = typer.prompt("Password", hide_input=True)
-    with ApiClient(config.api) as client:
+    with ApiClient(config.api, verify=not config.skip_ssl_validation) as client:
         client.info()
         tokens = client.login(username, password)
         remember(config, tokens)

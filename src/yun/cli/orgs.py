@@ -4,14 +4,13 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
 
 from yun.cli import config as cli_config
 from yun.cli.options import JsonOpt
-from yun.cli.output import CliError, Listing, console, print_json
+from yun.cli.output import CliError, ForceOpt, Listing, confirm_delete, console, print_json
 from yun.cli.session import client
 
 OrgArg = Annotated[str, typer.Argument(metavar="ORG", help="The org's name.")]
@@ -23,19 +22,10 @@ RecursiveOpt = Annotated[
     bool,
     typer.Option("--recursive", "-r", help="Delete what it holds too (apps, routes, spaces)."),
 ]
-ForceOpt = Annotated[bool, typer.Option("-f", "--force", help="Do not ask.")]
 
 
 def _say(text: str) -> None:
     console.print(text, markup=False, highlight=False)
-
-
-def _confirm(what: str, force: bool) -> bool:
-    if force:
-        return True
-    if not sys.stdin.isatty():
-        raise CliError(f"no terminal to confirm deleting {what} on; add -f")
-    return bool(typer.confirm(f"Really delete {what}?", default=False))
 
 
 def _org(given: str) -> str:
@@ -79,8 +69,7 @@ def rename_org(name: OrgArg, new_name: Annotated[str, typer.Argument(metavar="NE
 def delete_org(name: OrgArg, recursive: RecursiveOpt = False, force: ForceOpt = False) -> None:
     """Delete an org (admins): refused while it has spaces, unless --recursive."""
     what = f"the org {name}" + (" and everything in it" if recursive else "")
-    if not _confirm(what, force):
-        _say("Delete cancelled.")
+    if not confirm_delete(what, force=force):
         return
     with client() as api:
         gone = api.delete_org(name, recursive=recursive)
@@ -131,8 +120,7 @@ def delete_space(
     service instances are deleted first, with `yun delete-service`."""
     owner = _org(org)
     what = f"the space {name} of org {owner}" + (" and its apps and routes" if recursive else "")
-    if not _confirm(what, force):
-        _say("Delete cancelled.")
+    if not confirm_delete(what, force=force):
         return
     with client() as api:
         gone = api.delete_space(owner, name, recursive=recursive)

@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable
-from typing import IO, Any
+from typing import IO, Annotated, Any
 
+import typer
 from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.segment import Segment
@@ -43,6 +44,24 @@ errors = _console(stderr=True)
 
 class CliError(Exception):
     """A one-line message for the user; the command exits nonzero."""
+
+
+ForceOpt = Annotated[bool, typer.Option("-f", "--force", help="Do not ask.")]
+
+
+def confirm_delete(what: str, *, force: bool) -> bool:
+    """Whether to delete `what` (`-f`, or a yes on the terminal); without a terminal to ask on
+    and without `-f`, a CliError (a script must say it means it, as with the cf CLI)."""
+    if force:
+        return True
+    if not sys.stdin.isatty():
+        raise CliError(
+            f"no terminal to confirm deleting {what} on; add -f to delete without asking"
+        )
+    if typer.confirm(f"Really delete {what}?", default=False):
+        return True
+    console.print("Delete cancelled.")
+    return False
 
 
 class Listing(Table):

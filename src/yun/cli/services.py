@@ -15,7 +15,7 @@ from rich.markup import escape
 
 from yun.cli import backups
 from yun.cli.options import JsonOpt
-from yun.cli.output import CliError, Listing, console, print_json
+from yun.cli.output import CliError, ForceOpt, Listing, confirm_delete, console, print_json
 from yun.cli.session import client
 from yun.client import ApiClient, ApiError
 from yun.client.services import ServicesClient
@@ -298,8 +298,10 @@ def update_service(
     console.print(f"Service {name} updated." if not no_wait else f"Updating service {name}.")
 
 
-def delete_service(name: str, no_wait: NoWaitOpt = False) -> None:
+def delete_service(name: str, no_wait: NoWaitOpt = False, force: ForceOpt = False) -> None:
     """Delete a service instance and its data (refused while apps are bound to it)."""
+    if not confirm_delete(f"the service {name} and its data", force=force):
+        return
     with client() as api:
         services = ServicesClient(api)
         guid = services.find(name)["guid"]

@@ -23,7 +23,13 @@ def client() -> ApiClient:
         remember(config, tokens)
         cli_config.save(config)
 
-    api = ApiClient(config.api, config.token, refresh_token=config.refresh_token, on_tokens=keep)
+    api = ApiClient(
+        config.api,
+        config.token,
+        refresh_token=config.refresh_token,
+        on_tokens=keep,
+        verify=not config.skip_ssl_validation,
+    )
     api.space_guid = config.space_guid
     if not config.org:
         api.no_space = "no org and space targeted; run `yun target -o ORG -s SPACE`"

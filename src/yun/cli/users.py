@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from yun.cli.options import JsonOpt
-from yun.cli.output import CliError, Listing, console, print_json
+from yun.cli.output import CliError, ForceOpt, Listing, confirm_delete, console, print_json
 from yun.cli.session import client
 
 UserArg = Annotated[str, typer.Argument(metavar="USER", help="The user's name.")]
@@ -74,13 +74,10 @@ def create_user(
 
 def delete_user(
     name: UserArg,
-    force: Annotated[bool, typer.Option("-f", "--force", help="Do not ask.")] = False,
+    force: ForceOpt = False,
 ) -> None:
     """Delete a user and end their sessions (admins only; not the last admin)."""
-    if not force and not sys.stdin.isatty():
-        raise CliError(f"delete-user {name}: no terminal to confirm on; add -f")
-    if not force and not typer.confirm(f"Really delete the user {name}?", default=False):
-        console.print("Delete cancelled.")
+    if not confirm_delete(f"the user {name}", force=force):
         return
     with client() as api:
         api.delete_user(name)

@@ -20,6 +20,17 @@ def _message(response: httpx.Response) -> str:
         return response.text.strip() or response.reason_phrase
 
 
+def _unreachable(url: str, exc: Exception) -> str:
+    if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        return (
+            f"the Yun API at {url} has a certificate this machine does not trust ({exc});"
+            " point SSL_CERT_FILE at its CA, or log in with --skip-ssl-validation"
+        )
+    if "WRONG_VERSION_NUMBER" in str(exc) or "record layer failure" in str(exc):
+        return f"the Yun API at {url} does not speak HTTPS; use http:// (or the other way round)"
+    return f"cannot reach the Yun API at {url}: is `yun server` running?"
+
+
 class ApiError(Exception):
     def __init__(self, message: str, status: int = 0) -> None:
         super().__init__(message)
@@ -42,10 +53,13 @@ class ApiClient:
         timeout: float = 60.0,
         refresh_token: str = "",
         on_tokens: Callable[[Tokens], None] | None = None,
+        verify: bool = True,
     ) -> None:
         self.url = url.rstrip("/")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+        self._http = httpx.Client(
+            base_url=self.url, headers=headers, timeout=timeout, verify=verify
+        )
         self._refresh_token = refresh_token
         self._on_tokens = on_tokens
         self.space_guid = ""  # the targeted space; "" lets the server use its default one
@@ -73,9 +87,7 @@ class ApiClient:
         try:
             return self._http.request(method, path, **kwargs)
         except httpx.ConnectError as exc:
-            raise ApiError(
-                f"cannot reach the Yun API at {self.url}: is `yun server` running?"
-            ) from exc
+            raise ApiError(_unreachable(self.url, exc)) from exc
         except httpx.HTTPError as exc:
             raise ApiError(f"request to {self.url}{path} failed: {exc}") from exc
 
@@ -460,7 +472,7 @@ class ApiClient:
                         if item:
                             yield item
         except httpx.ConnectError as exc:
-            raise ApiError(f"cannot reach the Yun API at {self.url}") from exc
+            raise ApiError(_unreachable(self.url, exc)) from exc
         except httpx.HTTPError as exc:
             raise ApiError(f"log stream ended: {exc}") from exc
 

@@ -41,6 +41,7 @@ from yun.server.activator import Activator
 from yun.server.drains import SyslogDrains
 from yun.server.drivers import make_driver, service_reach, staging_sandbox, userlands
 from yun.server.images import DropletExporter, platform_registry
+from yun.server.listening import BrokerListener, TlsError, api_config, check_tls
 from yun.server.metrics import Latencies, PlatformMetrics
 from yun.server.pidfile import read_pid, write_pid
 from yun.server.services import PlatformServices
@@ -96,6 +97,7 @@ class Platform:
         self._activator: Activator | None = None
         self._services: PlatformServices | None = None
         self._drains: SyslogDrains | None = None
+        self._broker_listener: BrokerListener | None = None
 
     def _prepare(self) -> ApiContext:
         s = self.settings
@@ -105,6 +107,10 @@ class Platform:
                 "install it with `apt-get install haproxy` (as root) or set YUN_HAPROXY"
             )
         _check_free(s.api_host, s.api_port)
+        try:
+            check_tls(s)
+        except TlsError as exc:
+            raise MissingTool(str(exc)) from exc
         for path in (s.home, s.blobs_dir, s.logs_dir, s.instances_dir, s.router_dir, s.cache_dir):
             path.mkdir(parents=True, exist_ok=True)
         other = read_pid(self.pidfile)
@@ -144,7 +150,9 @@ class Platform:
             timing=s.timing,
         )
         self._services = PlatformServices(s, reach=service_reach(driver))
-        self._services.register(store)
+        if s.tls_cert is not None:  # the controllers reach the brokers on loopback
+            self._broker_listener = BrokerListener()
+        self._services.register(store, self._broker_listener.url if self._broker_listener else None)
         self._drains = SyslogDrains(store=store, logs=logs)
         staging = staging_sandbox(s, driver)
         self._userlands = userlands(s, staging)
@@ -262,15 +270,9 @@ class Platform:
             self._drains.start()
             api = create_app(ctx)
             api.include_router(self._services.broker.router)  # the built-in brokers' OSB API
-            config = uvicorn.Config(
-                api,
-                host=self.settings.api_host,
-                port=self.settings.api_port,
-                log_level="warning",
-                timeout_graceful_shutdown=3,
-                lifespan="off",
-            )
-            server = uvicorn.Server(config)
+            if self._broker_listener is not None:
+                self._broker_listener.start(self._services.broker.router)
+            server = uvicorn.Server(api_config(api, self.settings))
             log.info("yun server listening on %s", self.settings.api_url)
             server.run()
         finally:
@@ -297,5 +299,7 @@ class Platform:
             self._drains.stop()
         if self._services is not None:
             self._services.stop()
+        if self._broker_listener is not None:
+            self._broker_listener.stop()
         if hasattr(self, "store"):
             self.store.close()

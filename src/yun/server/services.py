@@ -100,9 +100,10 @@ class PlatformServices:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def register(self, store: Store) -> None:
-        """The platform's own broker, with the catalog of the backends this machine has."""
-        url = self.settings.api_url + PREFIX
+    def register(self, store: Store, base_url: str | None = None) -> None:
+        """The platform's own broker, with the catalog of the backends this machine has; the
+        controllers reach it at `base_url` (default: the API's URL)."""
+        url = (base_url or self.settings.api_url) + PREFIX
         with store.session() as session:
             broker = session.scalar(select(ServiceBroker).where(ServiceBroker.name == BROKER_NAME))
             if broker is None:

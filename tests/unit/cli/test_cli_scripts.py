@@ -332,3 +332,22 @@ def test_recent_logs_come_in_time_order(platform: Platform) -> None:
         "APP/PROC/WEB/0",
         "CELL/0",
     ]
+
+
+@pytest.mark.parametrize(
+    ("args", "what"),
+    [
+        (("delete", "demo"), "the app demo"),
+        (("delete-service", "ledger-db"), "the service ledger-db and its data"),
+        (("delete-user", "admin"), "the user admin"),
+    ],
+)
+def test_a_delete_without_a_terminal_needs_f_and_deletes_nothing(
+    platform: Platform, args: tuple[str, ...], what: str
+) -> None:
+    refused = platform.cli(*args, check=False)
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        f"error: no terminal to confirm deleting {what} on; add -f to delete without asking"
+    )
+    assert "demo" in platform.cli("apps").stdout and "ledger-db" in platform.cli("services").stdout
