@@ -42,6 +42,7 @@ from yun.api.errors import (
     validation_error_handler,
 )
 from yun.api.limits import BodyLimit
+from yun.api.links import add_links
 from yun.api.policy import POLICY, PUBLIC, authorize
 from yun.store.quotas import QuotaExceeded
 
@@ -100,6 +101,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
         """The generated document, with the access policy's public calls marked as needing no
         token (the app-wide policy dependency marks every call otherwise)."""
         schema = document()
+        if not any("links" in r for o in _operations(schema) for r in o["responses"].values()):
+            add_links(schema)
         for (method, path), rule in POLICY.items():
             operation = schema.get("paths", {}).get(path, {}).get(method.lower())
             if operation is not None and rule.need == PUBLIC:
@@ -108,3 +111,12 @@ def create_app(ctx: ApiContext) -> FastAPI:
 
     api.openapi = openapi  # type: ignore[method-assign]
     return api
+
+
+def _operations(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        operation
+        for operations in schema.get("paths", {}).values()
+        for operation in operations.values()
+        if isinstance(operation, dict) and "responses" in operation
+    ]

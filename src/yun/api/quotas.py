@@ -124,7 +124,13 @@ def delete_quota(name: str, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
 
 
 def _choose(session: Session, choice: QuotaChoice) -> Quota | None:
-    return find_quota(session, choice.quota) if choice.quota else None
+    """The quota the body names (a 422, not a 404: the org or space in the path is there)."""
+    if not choice.quota:
+        return None
+    quota = session.scalar(select(Quota).where(Quota.name == choice.quota))
+    if quota is None:
+        raise ApiError(422, f"quota: {choice.quota} not found (see `yun quotas`)")
+    return quota
 
 
 @router.put("/v3/organizations/{name}/quota")

@@ -7,15 +7,22 @@ why."""
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import schemathesis
+import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from schemathesis import Case, checks
+from tests.helpers import free_port
 
 from yun.api.app import create_app
 from yun.api.context import ApiContext
@@ -82,3 +89,52 @@ def test_every_operation_answers_as_documented(case: Case) -> None:
     case.headers = {**(case.headers or {}), "Authorization": f"Bearer {TOKEN}"}
     excluded = EXCLUDED + (QUERY_ONLY if case.operation.method.upper() == "GET" else [])
     case.call_and_validate(excluded_checks=excluded)
+
+
+def test_the_document_links_what_creates_to_what_uses_it() -> None:
+    document = APP.openapi()
+    push = document["paths"]["/v3/apps/push"]["post"]["responses"]["200"]["links"]
+    show = next(link for link in push.values() if link["operationId"].startswith("show_app"))
+    assert show["parameters"] == {"guid": "$response.body#/guid"}
+    creators = [
+        (path, method)
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        if any("links" in answer for answer in operation.get("responses", {}).values())
+    ]
+    assert len(creators) >= 12, creators
+
+
+def test_stateful_sequences_follow_the_links_without_a_failure(tmp_path: Path) -> None:
+    """Schemathesis' stateful phase (its own runner, `st run --phases stateful`) against the
+    app served on a free port: sequences that create something and then use it through the
+    links; bounded (300 examples, a fixed seed), every check but those in EXCLUDED."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(APP, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        excluded = ",".join(check.__name__ for check in EXCLUDED + QUERY_ONLY)
+        run = subprocess.run(
+            [str(Path(sys.executable).parent / "st"), "run",
+             f"http://127.0.0.1:{port}/openapi.json", "--phases", "stateful",
+             "-H", f"Authorization: Bearer {TOKEN}", "-n", "300", "--seed", "1",
+             "--exclude-checks", excluded, "--no-color"],
+            capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        )  # fmt: skip
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    summary = re.search(
+        r"Scenarios:\s+(\d+).*?API Links:\s+(\d+) covered / (\d+)", run.stdout, re.S
+    )
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert summary is not None, run.stdout[-3000:]
+    print(f"\nschemathesis stateful: {summary.group(1)} scenarios, links {summary.group(2)}"
+          f" covered of {summary.group(3)}")  # fmt: skip
+    assert int(summary.group(3)) >= 52  # the document's own links, and those inferred

@@ -160,4 +160,4 @@ def test_quotas_are_listed_shown_changed_and_kept_while_held(client: TestClient)
     wrong = client.post("/v3/quotas", json={"name": "x", "memory_mb": -5})
     assert wrong.status_code == 422 and wrong.json()["error"]["message"].startswith("memory_mb")
     missing = client.put("/v3/organizations/acme/quota", json={"quota": "nope"})
-    assert missing.status_code == 404 and "quota nope" in missing.json()["error"]["message"]
+    assert missing.status_code == 422 and missing.json()["error"]["field"] == "quota"
