@@ -46,7 +46,7 @@ class ScaleBody(BaseModel):
 def list_apps(
     ctx: Ctx, _user: CurrentUser, name: str | None = None, space_guid: str | None = None
 ) -> dict[str, Any]:
-    with ctx.store.session() as session:
+    with ctx.store.snapshot() as session:
         query = select(App).order_by(App.name)
         query = query.where(App.space_guid == (space_guid or ctx.defaults.space_guid))
         if name is not None:
@@ -92,7 +92,7 @@ def push_app(body: PushBody, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
 
 @router.get("/v3/apps/{guid}")
 def show_app(guid: str, ctx: Ctx, _user: CurrentUser) -> dict[str, Any]:
-    with ctx.store.session() as session:
+    with ctx.store.snapshot() as session:  # the app, its processes and instances of one commit
         return app_view(session, get_app(session, guid), usage=ctx.usage)
 
 

@@ -73,7 +73,7 @@ class RouteController:
 
     def table(self) -> list[RouterRoute]:
         routes: list[RouterRoute] = []
-        with self.store.session() as session:
+        with self.store.snapshot() as session:  # routes, mappings and instances of one commit
             query = (
                 select(Route, Domain, RouteMapping, App)
                 .join(Domain, Domain.guid == Route.domain_guid)
@@ -140,7 +140,7 @@ class RouteController:
         """Every TCP route with the RUNNING, non-draining instances of its app's process that
         listen on the route's port (those started before the route existed do not)."""
         routes: list[RouterTcpRoute] = []
-        with self.store.session() as session:
+        with self.store.snapshot() as session:
             query = (
                 select(TcpRoute, App)
                 .join(App, App.guid == TcpRoute.app_guid)

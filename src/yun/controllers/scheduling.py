@@ -102,7 +102,7 @@ class InstanceController:
 
     def desired(self) -> list[InstanceSpec]:
         """Every slot wanted now (without the draining ones: see `reconcile`)."""
-        with self.store.session() as session:
+        with self.store.snapshot() as session:
             return list(self._wanted(session).values())
 
     def _wanted(self, session: Any) -> dict[str, InstanceSpec]:

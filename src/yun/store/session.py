@@ -2,6 +2,13 @@
 
 `open_store` migrates the schema to head with Alembic before anything reads it, so an upgrade of
 Yun upgrades the database on its first start.
+
+`Store.session()` is a short read-write transaction. Python's sqlite3 only opens a transaction
+at the first write, so the reads before it each see the latest commit; `Store.snapshot()` is
+for code that only reads and must not mix commits (the router's table read from routes,
+mappings, processes and instances): one transaction, begun before the first read, that every
+read sees the same committed state in (SQLite's WAL snapshot; REPEATABLE READ on PostgreSQL),
+and that may not write.
 """
 
 from __future__ import annotations
@@ -20,6 +27,17 @@ from yun.settings import Settings
 from yun.store.sealing import KEY_FILE, bind_keys, rotate
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+SNAPSHOT = "snapshot"
+
+
+class SnapshotWrite(RuntimeError):
+    """Code that holds a snapshot tried to write (use `Store.session()` for that)."""
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_writes(session: Session, _context: Any, _instances: Any) -> None:
+    if session.info.get(SNAPSHOT) and (session.new or session.dirty or session.deleted):
+        raise SnapshotWrite("a snapshot is read-only; write in Store.session()")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -83,6 +101,25 @@ class Store:
     def session(self) -> Iterator[Session]:
         with self._factory() as session, session.begin():
             yield session
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Session]:
+        """A read-only transaction whose reads all see one committed state."""
+        with self._factory() as session:
+            session.info[SNAPSHOT] = True
+            if self.engine.dialect.name == "sqlite":
+                session.connection().exec_driver_sql("BEGIN")  # sqlite3 would not, for reads
+            else:
+                session.connection(
+                    execution_options={
+                        "isolation_level": "REPEATABLE READ",
+                        "postgresql_readonly": True,
+                    }
+                )
+            try:
+                yield session
+            finally:
+                session.rollback()
 
     def close(self) -> None:
         self.engine.dispose()
