@@ -3,8 +3,9 @@ werkzeug on a free loopback port: what interoperability tests register with Yun.
 
 Offering `keyvalue-store`: plan `async` provisions asynchronously (last_operation says
 "in progress" twice, then "succeeded"), plan `sync` at once, plan `doomed` is refused (400),
-plan `flaky` fails with a 500. Bindings get credentials naming the instance and binding, with a
-`redis://` URI.
+plan `flaky` fails with a 500, plan `stuck` stays "in progress" for ever (a hung backend) and
+says the platform should give up after 1 s (`maximum_polling_duration`). Bindings get
+credentials naming the instance and binding, with a `redis://` URI.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ PLANS = {
     "sync": "7c3e5f2a-ab6a-4c7a-9f77-4c2e8b3f9d32",
     "doomed": "8d4f6a3b-bc7b-4d8b-a088-5d3f9c4aae43",
     "flaky": "9e5a7b4c-cd8c-4e9c-b199-6e4aad5bbf54",
+    "stuck": "af6b8c5d-de9d-4fad-82aa-7f5bbe6cc065",
 }
 POLLS_BEFORE_DONE = 2
 
@@ -67,7 +69,12 @@ class KeyValueBroker(ServiceBroker):  # type: ignore[misc]
             bindable=True,
             tags=["keyvalue", "thirdparty"],
             plans=[
-                ServicePlan(id=plan_id, name=name, description=f"the {name} plan")
+                ServicePlan(
+                    id=plan_id,
+                    name=name,
+                    description=f"the {name} plan",
+                    **({"maximum_polling_duration": 1} if name == "stuck" else {}),
+                )
                 for name, plan_id in PLANS.items()
             ],
         )
@@ -83,7 +90,7 @@ class KeyValueBroker(ServiceBroker):  # type: ignore[misc]
             if instance_id in self.calls.instances:
                 return ProvisionedServiceSpec(state=ProvisionState.IDENTICAL_ALREADY_EXISTS)
             self.calls.instances[instance_id] = plan
-        if plan == "async":
+        if plan in ("async", "stuck"):
             if not async_allowed:
                 raise errors.ErrAsyncRequired()
             return ProvisionedServiceSpec(state=ProvisionState.IS_ASYNC, operation="provisioning")
@@ -93,7 +100,8 @@ class KeyValueBroker(ServiceBroker):  # type: ignore[misc]
         with self.lock:
             count = self.calls.polls.get(instance_id, 0) + 1
             self.calls.polls[instance_id] = count
-        if count <= POLLS_BEFORE_DONE:
+            stuck = self.calls.instances.get(instance_id) == "stuck"
+        if stuck or count <= POLLS_BEFORE_DONE:
             return LastOperation(OperationState.IN_PROGRESS, f"warming up ({count})")
         return LastOperation(OperationState.SUCCEEDED, "ready")
 

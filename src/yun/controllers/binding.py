@@ -150,7 +150,13 @@ class BindingController:
             if overdue(op, max_polling=target.max_polling, now=now):
                 if op["type"] == "create":
                     self._mitigate(client, guid, target)
-                return self._finish(guid, op, "failed", "the broker did not finish in time")
+                return self._finish(
+                    guid,
+                    op,
+                    "failed",
+                    f"the broker did not finish within {target.max_polling:.0f} s (its plan's"
+                    " maximum_polling_duration); it may still be at work: see the broker's log",
+                )
             try:
                 last = client.last_operation(
                     target.instance_guid,

@@ -159,7 +159,13 @@ class ServiceInstanceController:
             with self.clients(target.broker) as client:
                 if op["type"] == "create":
                     self._mitigate(client, target)
-            return self._finish(guid, op, "failed", "the broker did not finish in time")
+            return self._finish(
+                guid,
+                op,
+                "failed",
+                f"the broker did not finish within {target.max_polling:.0f} s (its plan's"
+                " maximum_polling_duration); it may still be at work: see the broker's log",
+            )
         with self.clients(target.broker) as client:
             try:
                 last = client.last_operation(

@@ -76,7 +76,13 @@ def test_async_plan_is_provisioned_bound_and_its_credentials_reach_the_app(
     _register(platform, broker)
     market = platform.api.get("/v3/service_offerings").json()["resources"]
     assert [(o["name"], o["broker"]) for o in market] == [("keyvalue-store", "kv")]
-    assert sorted(p["name"] for p in market[0]["plans"]) == ["async", "doomed", "flaky", "sync"]
+    assert sorted(p["name"] for p in market[0]["plans"]) == [
+        "async",
+        "doomed",
+        "flaky",
+        "stuck",
+        "sync",
+    ]
 
     created = _create(platform, "cache", "async")
     assert created["last_operation"]["state"] == "initial"
@@ -159,6 +165,21 @@ def test_a_broker_error_that_may_leave_an_orphan_is_followed_by_a_deprovision(
     assert platform.api.delete(f"/v3/service_instances/{created['guid']}").status_code == 202
     platform.settle()
     assert platform.api.get(f"/v3/service_instances/{created['guid']}").status_code == 404
+
+
+def test_a_broker_that_never_finishes_is_given_up_on_with_the_reason(
+    platform: ServicePlatform, broker: RunningBroker
+) -> None:
+    """A hung backend: the plan's maximum_polling_duration (1 s) runs out, and the service is
+    failed with why, instead of being created for ever; the broker is asked to clean up."""
+    _register(platform, broker)
+    created = _create(platform, "stuck-one", "stuck")
+    platform.settle(timeout=30)
+    op = platform.api.get(f"/v3/service_instances/{created['guid']}").json()["last_operation"]
+    assert op["state"] == "failed"
+    assert "the broker did not finish within 1 s" in op["description"]
+    assert broker.broker.calls.polls[created["guid"]] >= 1  # it was asked, and kept saying so
+    assert broker.broker.calls.deprovisions == [created["guid"]]
 
 
 def test_service_keys_and_bad_requests(platform: ServicePlatform, broker: RunningBroker) -> None:

@@ -26,6 +26,9 @@ class PlanSpec:
     description: str
     free: bool = True
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    maximum_polling_duration: int = 600
+    """Seconds the platform waits for an asynchronous operation before it calls it failed: a
+    hung backend turns into a failed operation with its reason, not a wait without end."""
 
 
 @dataclass(frozen=True)

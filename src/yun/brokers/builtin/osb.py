@@ -77,6 +77,7 @@ def catalog(backends: Sequence[ServiceBackend]) -> dict[str, Any]:
                         "description": plan.description,
                         "free": plan.free,
                         "metadata": dict(plan.metadata),
+                        "maximum_polling_duration": plan.maximum_polling_duration,
                     }
                     for plan in offering.plans
                 ],
