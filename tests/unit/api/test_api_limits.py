@@ -51,3 +51,14 @@ def test_a_body_under_the_limit_and_a_large_upload_go_through(client: TestClient
         tar.addfile(info, io.BytesIO(data))
     uploaded = client.post("/v3/bits", content=archive.getvalue())
     assert uploaded.status_code == 200 and len(uploaded.json()["stored"]) == 1
+
+
+def test_cors_is_off_a_page_elsewhere_gets_no_allowance(client: TestClient) -> None:
+    """No CORS headers: a page on another origin cannot read the API with a user's token."""
+    asked = client.options(
+        "/v3/apps",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
+    )
+    plain = client.get("/v3/apps", headers={"Origin": "https://evil.example"})
+    for answer in (asked, plain):
+        assert not any(h.lower().startswith("access-control-") for h in answer.headers)
