@@ -224,6 +224,12 @@ def launch(base: Path, extra_env: dict[str, str] | None = None) -> Iterator[Plat
             )
             if attempt == 2:
                 raise
+        except BaseException:  # whatever stopped the start, nothing it started outlives it
+            plat.stop_server()
+            subprocess.run(
+                [YUN, "server", "stop", "--all"], env=plat.env, capture_output=True, check=False
+            )
+            raise
     env = plat.env
     try:
         plat.cli("login", "-a", plat.api_url, "-u", "admin", "-p", "e2e-secret")

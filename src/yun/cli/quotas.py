@@ -93,8 +93,8 @@ def _limits(
 def _amount(key: str, value: Any) -> str:
     if value is None:
         return "unlimited"
-    if key.endswith("memory_mb"):
-        return f"{value // 1024}G" if value and value % 1024 == 0 else f"{value}M"
+    if key.endswith("memory_mb") and value:
+        return f"{value // 1024}G" if value % 1024 == 0 else f"{value}M"
     return str(value)
 
 
