@@ -613,6 +613,7 @@ class Agent:
             "since": slot.since,
             "crash_count": slot.crash_count,
             "spec": slot.spec.to_dict(),
+            "driver": self.driver.name,
             "handle": self.driver.to_dict(run.handle),
         }
         path = run.handle.run_dir / STATE_FILE
@@ -635,8 +636,20 @@ class Agent:
                 continue
             record: dict[str, Any] | None = None
             handle: Handle | None = None
-            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError, AttributeError):
                 record = json.loads((run_dir / STATE_FILE).read_text())
+                other = record.get("driver", self.driver.name)
+                if other != self.driver.name:
+                    # Not ours to judge, nor to remove: its process may well be running.
+                    log.warning(
+                        "leaving %s alone: the %s driver runs it, this agent has the %s driver"
+                        " (YUN_DRIVER=%s reaches it)",
+                        run_dir,
+                        other,
+                        self.driver.name,
+                        other,
+                    )
+                    continue
                 spec = InstanceSpec.from_dict(record["spec"])
                 handle = self.driver.adopt(record["handle"])
             if record is None or handle is None:

@@ -6,7 +6,12 @@ here a short-lived agent adopts the instances only to stop them, and HAProxy is 
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import json
+
 from yun.agent import Agent, InstanceReport
+from yun.agent.supervisor import STATE_FILE
 from yun.router import HAProxy, RouterConfig
 from yun.server.drivers import choose, make_driver, network
 from yun.server.images import platform_registry
@@ -31,10 +36,25 @@ class _Quiet:
         pass
 
 
+def recorded_driver(settings: Settings) -> str | None:
+    """The driver the instances of this home were started with, as their state files say
+    (None: they do not say, or not all the same): the one that can adopt and stop them, whatever
+    YUN_DRIVER says now."""
+    names: set[str] = set()
+    for state in settings.instances_dir.glob(f"*/{STATE_FILE}"):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            name = json.loads(state.read_text()).get("driver")
+            if isinstance(name, str):
+                names.add(name)
+    return names.pop() if len(names) == 1 else None
+
+
 def stop_data_plane(settings: Settings) -> int:
     """Stops every instance, HAProxy, the registry and the built-in services' servers of this
     home (their data stays); returns how many instances it stopped."""
     listener = _Quiet()
+    if (recorded := recorded_driver(settings)) is not None and recorded != settings.driver:
+        settings = dataclasses.replace(settings, driver=recorded)
     if settings.instances_dir.exists():
         agent = Agent(
             root=settings.instances_dir,

@@ -4,6 +4,7 @@ agent while starts are under way leaves no instance behind (or, if asked, hands 
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -23,7 +24,8 @@ from tests.unit.agent.agent_fakes import (
 
 from yun.agent import Agent, InstanceState
 from yun.agent.supervisor import START_WORKERS
-from yun.settings import Timing
+from yun.server.stopping import recorded_driver
+from yun.settings import Settings, Timing
 
 
 @pytest.fixture
@@ -203,4 +205,43 @@ def test_stopping_the_agent_waits_for_starts_and_hands_them_on(
         assert {r.state for r in adopted} == {InstanceState.STARTING}
     finally:
         second.stop(stop_instances=True)
+    assert driver.running() == []
+
+
+def test_runs_of_another_driver_are_left_alone_and_stop_all_finds_their_driver(
+    tmp_path: Path, driver: FakeDriver
+) -> None:
+    """An agent with another driver than the one that started an instance (YUN_DRIVER changed,
+    or `yun server stop --all` run without it) cannot adopt it: it leaves the run directory (and
+    so the running process's state) in place instead of removing it, and `stop --all` takes the
+    driver the state files name."""
+    root = tmp_path / "instances"
+    first = new_agent(root, driver, Recorder())
+    assert driver.gate is not None
+    driver.gate.set()
+    first.set_desired([make_spec(0)])
+    first.supervise_once()
+    wait_inside(driver, 0)
+    deadline = time.monotonic() + 5
+    while not list(root.glob("*/state.json")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    first.stop()  # the instance keeps running
+    (state,) = list(root.glob("*/state.json"))
+    record = json.loads(state.read_text())
+    assert record["driver"] == "fake"
+
+    class OtherDriver(FakeDriver):
+        name = "other"
+
+    other = OtherDriver()
+    heard = Recorder()
+    second = new_agent(root, other, heard)  # type: ignore[arg-type]
+    second.start()
+    second.stop()
+    other.close()
+    assert state.exists() and heard.states == []  # left alone, not "removed"
+    assert recorded_driver(Settings(home=tmp_path)) == "fake"
+    third = new_agent(root, driver, Recorder())
+    third.start()
+    third.stop(stop_instances=True)
     assert driver.running() == []
