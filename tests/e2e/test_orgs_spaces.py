@@ -5,6 +5,9 @@ serving the app."""
 
 from __future__ import annotations
 
+import json
+import shutil
+import socket
 import time
 from pathlib import Path
 
@@ -78,3 +81,39 @@ def test_a_team_targets_its_own_org_and_space(platform: Platform, tmp_path: Path
     org_gone = yun("delete-org", "acme", "--recursive", "-f")
     assert org_gone.stdout.strip() == "Deleted org acme (1 space(s), 0 app(s))."
     assert "acme" not in yun("orgs").stdout
+
+
+def test_a_recursive_delete_takes_the_spaces_services_with_it(
+    platform: Platform, tmp_path: Path
+) -> None:
+    """`delete-space --recursive` unbinds and deletes the space's services first (a managed
+    Redis with a key and an app binding, a user-provided one), waiting for the broker, then
+    the app; the Redis server's data goes with it."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (make test installs it)")
+    yun = other_cli(platform, tmp_path / "team")
+    api = f"http://127.0.0.1:{platform.api_port}"
+    assert yun("login", "-a", api, "-u", "admin", "-p", "e2e-secret").returncode == 0
+    yun("create-org", "gone-org")
+    yun("create-space", "gone", "-o", "gone-org")
+    yun("target", "-o", "gone-org", "-s", "gone")
+    folder = tmp_path / "gone-app"
+    folder.mkdir()
+    (folder / "app.py").write_text(APP)
+    (folder / "Procfile").write_text("web: python app.py\n")
+    assert yun("push", "gone-app", "-p", str(folder)).returncode == 0
+    assert yun("create-service", "redis", "small", "gone-cache").returncode == 0
+    assert yun("create-user-provided-service", "gone-ups", "-p", '{"a": "b"}').returncode == 0
+    assert yun("bind-service", "gone-app", "gone-cache").returncode == 0
+    assert yun("bind-service", "gone-app", "gone-ups").returncode == 0
+    assert yun("create-service-key", "gone-cache", "laptop").returncode == 0
+    key = json.loads(yun("service-key", "gone-cache", "laptop").stdout)
+    gone = yun("delete-space", "gone", "--recursive", "-f")
+    assert gone.returncode == 0, gone.stderr
+    lines = gone.stdout.splitlines()
+    assert "Deleted service gone-cache." in lines and "Deleted service gone-ups." in lines
+    assert lines[-1] == "Deleted space gone of org gone-org (1 app(s))."
+    assert "gone" not in [s["name"] for s in json.loads(yun("spaces", "--json").stdout)]
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", int(key["port"])), timeout=2).close()
+    yun("delete-org", "gone-org", "-f")

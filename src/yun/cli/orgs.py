@@ -11,6 +11,7 @@ import typer
 from yun.cli import config as cli_config
 from yun.cli.options import JsonOpt
 from yun.cli.output import CliError, ForceOpt, Listing, confirm_delete, console, print_json
+from yun.cli.services import delete_all_services
 from yun.cli.session import client
 
 OrgArg = Annotated[str, typer.Argument(metavar="ORG", help="The org's name.")]
@@ -67,11 +68,15 @@ def rename_org(name: OrgArg, new_name: Annotated[str, typer.Argument(metavar="NE
 
 
 def delete_org(name: OrgArg, recursive: RecursiveOpt = False, force: ForceOpt = False) -> None:
-    """Delete an org (admins): refused while it has spaces, unless --recursive."""
+    """Delete an org (admins): refused while it has spaces, unless --recursive, which deletes
+    their service instances (each broker waited for), apps and routes too."""
     what = f"the org {name}" + (" and everything in it" if recursive else "")
     if not confirm_delete(what, force=force):
         return
     with client() as api:
+        if recursive:
+            for space in api.spaces(name):
+                delete_all_services(api, space["guid"])
         gone = api.delete_org(name, recursive=recursive)
     _say(f"Deleted org {name} ({gone['spaces']} space(s), {gone['apps']} app(s)).")
 
@@ -116,13 +121,16 @@ def rename_space(
 def delete_space(
     name: SpaceArg, org: OrgOpt = "", recursive: RecursiveOpt = False, force: ForceOpt = False
 ) -> None:
-    """Delete a space (admins): refused while it holds apps or routes, unless --recursive;
-    service instances are deleted first, with `yun delete-service`."""
+    """Delete a space (admins and OrgManagers): refused while it holds anything, unless
+    --recursive, which deletes its service instances (unbinding them, each broker waited for),
+    then its apps and routes."""
     owner = _org(org)
-    what = f"the space {name} of org {owner}" + (" and its apps and routes" if recursive else "")
-    if not confirm_delete(what, force=force):
+    held = " and its services, apps and routes" if recursive else ""
+    if not confirm_delete(f"the space {name} of org {owner}{held}", force=force):
         return
     with client() as api:
+        if recursive:
+            delete_all_services(api, api.space(owner, name)["guid"])
         gone = api.delete_space(owner, name, recursive=recursive)
     config = cli_config.load()
     if config.org == owner and config.space == name:

@@ -34,8 +34,12 @@ class ServicesClient:
         return list(self._call("GET", "/v3/service_offerings", params=params)["resources"])
 
     # service instances
-    def instances(self, name: str | None = None) -> list[dict[str, Any]]:
-        params = {"name": name, **self.api.space_params()} if name else self.api.space_params()
+    def instances(
+        self, name: str | None = None, *, space_guid: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The service instances of the targeted space (or of `space_guid`), or the one named."""
+        where = {"space_guid": space_guid} if space_guid else self.api.space_params()
+        params = {"name": name, **where} if name else where
         return list(self._call("GET", "/v3/service_instances", params=params)["resources"])
 
     def find(self, name: str) -> dict[str, Any]:
