@@ -14,24 +14,14 @@ every call. p50 and p99 in milliseconds. Target: p99 ≤ 50 ms at 500 apps.
 from __future__ import annotations
 
 import argparse
-import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
-
-YUN = str(Path(sys.executable).parent / "yun")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from serving import running_server, server_env
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
@@ -92,39 +82,8 @@ def main() -> int:
     parser.add_argument("--apps", type=int, default=10, help="apps per space")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="yun-bench-api-") as folder:
-        work = Path(folder)
-        api_port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("YUN_")}
-        env.update(
-            {
-                "YUN_HOME": str(work / "home"),
-                "YUN_API_PORT": str(api_port),
-                "YUN_ROUTER_PORT": str(free_port()),
-                "YUN_ROUTER_HTTPS_PORT": "0",
-                "YUN_REGISTRY_PORT": "0",
-                "YUN_DRIVER": "process",
-                "YUN_ADMIN_PASSWORD": "bench-password",
-            }
-        )
-        (work / "home").mkdir()
-        server = subprocess.Popen(
-            [YUN, "server"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        try:
-            base = f"http://127.0.0.1:{api_port}"
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    httpx.get(f"{base}/v3/info", timeout=1).raise_for_status()
-                    break
-                except httpx.HTTPError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.2)
+        env = server_env(Path(folder))
+        with running_server(env) as base:
             token = httpx.post(
                 f"{base}/v3/auth/token", json={"username": "admin", "password": "bench-password"}
             ).json()["access_token"]
@@ -151,12 +110,6 @@ def main() -> int:
                     results[f"{total} apps, SpaceDeveloper"] = measure(
                         dev, last_space, app_guid, args.calls
                     )
-        finally:
-            server.terminate()
-            server.wait(30)
-            subprocess.run(
-                [YUN, "server", "stop", "--all"], env=env, capture_output=True, check=False
-            )
     for scale, rows in results.items():
         for name, (p50, p99) in rows.items():
             print(f"{scale:>25}  {name:38}  p50 {p50:6.1f} ms   p99 {p99:6.1f} ms")

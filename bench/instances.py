@@ -17,7 +17,6 @@ import argparse
 import os
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,6 +25,7 @@ import time
 from pathlib import Path
 
 import httpx
+from serving import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 YUN = str(Path(sys.executable).parent / "yun")
@@ -33,12 +33,6 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from yun.client import ApiClient  # noqa: E402
 from yun.server.drivers import runc_missing  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Server:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,6 +31,7 @@ import time
 from pathlib import Path
 
 import httpx
+from serving import YUN, free_port, running_server, server_env
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the tests' shared stacks
@@ -40,18 +40,11 @@ from tests.stacks import built_stack, shared_stacks_dir  # noqa: E402
 
 from yun.stacks import HOST, StackStore  # noqa: E402
 
-YUN = str(Path(sys.executable).parent / "yun")
 # One client for every poll: `httpx.get` builds a client (and a TLS context) per call, ~20 ms
 # of CPU that would compete with what is measured on a 2-core machine. A new connection each
 # time, as a new visitor makes (a kept-alive one would stay with a router worker of before).
 SETTLE = 5.0  # seconds of quiet before each timed step
 POLL = httpx.Client(timeout=2, trust_env=False, headers={"Connection": "close"})
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_200(url: str, host: str | None, timeout: float = 120) -> None:
@@ -138,35 +131,14 @@ def by_hand(app_dir: Path, work: Path) -> float:
 def one_run(work: Path, stack: str | None) -> tuple[float, float, float]:
     app_dir = work / "hello-python"
     shutil.copytree(ROOT / "examples" / "hello-python", app_dir)
-    api_port, router_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("YUN_")}
-    env.update(
-        {
-            "YUN_HOME": str(work / "home"),
-            "YUN_CONFIG_DIR": str(work / "config"),
-            "YUN_API_PORT": str(api_port),
-            "YUN_ROUTER_PORT": str(router_port),
-            "YUN_ROUTER_HTTPS_PORT": "0",  # HTTP is what is measured
-            "YUN_ADMIN_PASSWORD": "bench",
-            "YUN_DRIVER": os.environ.get("YUN_DRIVER", "process"),
-            "YUN_REGISTRY_PORT": "0",
-        }
-    )
+    env = server_env(work, YUN_DRIVER=os.environ.get("YUN_DRIVER", "process"))
+    router_port = int(env["YUN_ROUTER_PORT"])  # HTTP is what is measured: no HTTPS
     if stack is not None:
         env.update({"YUN_DRIVER": "runc", "YUN_STACK": stack})
         env["YUN_STACKS_DIR"] = str(shared_stacks_dir())
-    (work / "home").mkdir()
-    server = subprocess.Popen(
-        [YUN, "server"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        wait_200(f"http://127.0.0.1:{api_port}/v3/info", None, timeout=60)
+    with running_server(env) as url:
         subprocess.run(
-            [YUN, "login", "-a", f"http://127.0.0.1:{api_port}", "-p", "bench"],
+            [YUN, "login", "-a", url, "-p", "bench-password"],
             env=env,
             check=True,
             capture_output=True,
@@ -177,10 +149,6 @@ def one_run(work: Path, stack: str | None) -> tuple[float, float, float]:
         (app_dir / "app.py").write_text(code.replace("Hello from Yun!", "Hello again!"))
         settle()
         warm = timed_push(env, app_dir, router_port, "Hello again!")
-    finally:
-        server.terminate()
-        server.wait(30)
-        subprocess.run([YUN, "server", "stop", "--all"], env=env, capture_output=True, check=False)
     settle()
     hand = by_hand(app_dir, work)
     return cold, warm, hand

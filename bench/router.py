@@ -45,6 +45,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from serving import free_port
+
 from yun.logstore import LogStore
 from yun.router import AccessLogReceiver, AppLines, HAProxy, Route, RouterConfig, Server
 from yun.server.platform import store_access_lines
@@ -52,12 +54,6 @@ from yun.server.platform import store_access_lines
 HOST = "bench.apps.localhost"
 BODY = b"hello from the yun router benchmark\n"
 APP_GUID = "6a1f7c3e-0b7d-4e8a-9f51-2c4d8e6b0a17"  # the benchmarked route's app
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_listening(port: int, timeout: float = 10.0) -> None:
