@@ -52,8 +52,15 @@ def variants(run_dir: Path, instance: int) -> dict[str, str]:
         "yun - X-Forwarded-Proto": without(yun, "X-Forwarded-Proto"),
         "yun - X-Request-Id": without(yun, "X-Request-Id"),
         "yun - X-Request-Start": without(yun, "X-Request-Start"),
-        "yun - all four headers": without(
-            yun, "X-Forwarded-For", "X-Forwarded-Proto", "X-Request-Id", "X-Request-Start"
+        "yun - traceparent": without(yun, "traceparent", "yun_trace"),
+        "yun - all five headers": without(
+            yun,
+            "X-Forwarded-For",
+            "X-Forwarded-Proto",
+            "X-Request-Id",
+            "X-Request-Start",
+            "traceparent",
+            "yun_trace",
         ),
         "yun + log": logged,
         "yun + log, no client values": re.sub(

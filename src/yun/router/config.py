@@ -17,6 +17,9 @@ What the rendered config does, and why:
   ``redispatch`` on every retry); nothing is retried once the request has been sent.
 - X-Forwarded-For is appended to, X-Forwarded-Proto/X-Request-Id/X-Request-Start are set unless the
   client (or a load balancer in front) already set them.
+- W3C trace context: a request without a valid `traceparent` gets one (version 00, a random
+  trace id and parent id, sampled); a valid one is passed on as it came, so a trace started
+  before the router goes on through it and from app to app.
 - Access logs go into an in-memory ring (`accesslog.ACCESS_RING`) as the records
   `accesslog.LOG_FORMAT` defines; writing there never waits for a reader, and
   `accesslog.AccessLogReceiver` streams it out over the stats socket.
@@ -50,6 +53,19 @@ from yun.router.routes import (
     server_address,
 )
 from yun.tls import Certificate
+
+# W3C trace context (https://www.w3.org/TR/trace-context/): what a valid `traceparent` looks
+# like, and how the router makes one from a single version-4 UUID without a regular expression:
+# its 32 hex digits (the dashes left out, by position) are the trace id, 16 of them rearranged
+# the parent id; flags 01 (sampled).
+TRACEPARENT = "^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
+VAR_TRACE = "txn.yun_trace"
+_PIECES = ((0, 8), (9, 4), (14, 4), (19, 4), (24, 12))
+NEW_TRACEPARENT = (
+    "00-"
+    + "".join(f"%[var({VAR_TRACE}),bytes({at},{size})]" for at, size in _PIECES)
+    + f"-%[var({VAR_TRACE}),bytes(24,12)]%[var({VAR_TRACE}),bytes(19,4)]-01"
+)
 
 FRONTEND = "yun_http"
 UNKNOWN_ROUTE_BACKEND = "yun_unknown_route"
@@ -347,6 +363,10 @@ def _frontend(
         " if { req.fhdr_cnt(x-forwarded-for) gt 1 }",
         *_forwarded_proto(https=crt_list is not None and config.https_port is not None),
         "    http-request add-header X-Request-Id %[uuid] if !{ req.hdr(x-request-id) -m found }",
+        f"    http-request set-var({VAR_TRACE}) uuid"
+        f" if !{{ req.hdr(traceparent) -m reg {TRACEPARENT} }}",
+        f"    http-request set-header traceparent {NEW_TRACEPARENT}"
+        f" if {{ var({VAR_TRACE}) -m found }}",
         f"    http-request add-header X-Request-Start %[var({accesslog.VAR_START})]"
         " if !{ req.hdr(x-request-start) -m found }",
     ]

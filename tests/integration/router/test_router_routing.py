@@ -207,6 +207,27 @@ def test_keeps_and_appends_client_supplied_headers(router, backend, http, make_r
     assert headers["x-request-id"] == "req-42"
 
 
+TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-01")
+
+
+def test_a_request_without_trace_context_gets_a_traceparent_and_one_with_it_keeps_it(
+    router, backend, http, make_route
+):
+    router.apply([make_route("hello.apps.localhost", backend("hello").server())])
+
+    made = [http("hello.apps.localhost").json["headers"]["traceparent"] for _ in range(3)]
+    found = [TRACEPARENT.fullmatch(value) for value in made]
+    assert all(found), made
+    assert len({m.group(1) for m in found if m}) == 3  # a trace of its own each
+    assert all(m.group(1) != "0" * 32 and m.group(2) != "0" * 16 for m in found if m)
+
+    given = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    kept = http("hello.apps.localhost", headers={"traceparent": given}).json["headers"]
+    assert kept["traceparent"] == given  # the trace goes on through the router
+    broken = http("hello.apps.localhost", headers={"traceparent": "not-a-trace"}).json["headers"]
+    assert TRACEPARENT.fullmatch(broken["traceparent"])  # an invalid one: a new trace
+
+
 def test_each_request_gets_its_own_request_id(router, backend, http, make_route):
     router.apply([make_route("hello.apps.localhost", backend("hello").server())])
 
