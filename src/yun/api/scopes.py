@@ -81,10 +81,7 @@ def _row(model: type[Any], label: str, key: Callable[[Call], Any]) -> Target:
 
 
 def _space_of(session: Session, row: Any) -> str:
-    if isinstance(row, ServiceBinding):
-        instance = session.get(ServiceInstance, row.service_instance_guid)
-        return instance.space_guid if instance else ""
-    if isinstance(row, ServiceBackup):
+    if isinstance(row, ServiceBinding | ServiceBackup):
         instance = session.get(ServiceInstance, row.service_instance_guid)
         return instance.space_guid if instance else ""
     if isinstance(row, Build | Package):

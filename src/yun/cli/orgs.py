@@ -29,7 +29,8 @@ def _say(text: str) -> None:
     console.print(text, markup=False, highlight=False)
 
 
-def _org(given: str) -> str:
+def targeted_org(given: str) -> str:
+    """The org given with -o, else the targeted one."""
     org = given or cli_config.load().org
     if not org:
         raise CliError("no org targeted; give -o ORG or run `yun target -o ORG`")
@@ -84,7 +85,7 @@ def delete_org(name: OrgArg, recursive: RecursiveOpt = False, force: ForceOpt = 
 def spaces(org: OrgOpt = "", json_: JsonOpt = False) -> None:
     """List the spaces of an org, with what they hold."""
     with client() as api:
-        found = api.spaces(_org(org))
+        found = api.spaces(targeted_org(org))
     if json_:
         print_json(found)
         return
@@ -98,7 +99,7 @@ def spaces(org: OrgOpt = "", json_: JsonOpt = False) -> None:
 
 def create_space(name: SpaceArg, org: OrgOpt = "") -> None:
     """Create a space in an org (admins)."""
-    owner = _org(org)
+    owner = targeted_org(org)
     with client() as api:
         api.create_space(owner, name)
     _say(f"Created space {name} in org {owner}. Use it: yun target -o {owner} -s {name}")
@@ -108,7 +109,7 @@ def rename_space(
     name: SpaceArg, new_name: Annotated[str, typer.Argument(metavar="NEW")], org: OrgOpt = ""
 ) -> None:
     """Rename a space (admins); its apps, routes and services stay in it."""
-    owner = _org(org)
+    owner = targeted_org(org)
     with client() as api:
         api.rename_space(owner, name, new_name)
     config = cli_config.load()
@@ -124,7 +125,7 @@ def delete_space(
     """Delete a space (admins and OrgManagers): refused while it holds anything, unless
     --recursive, which deletes its service instances (unbinding them, each broker waited for),
     then its apps and routes."""
-    owner = _org(org)
+    owner = targeted_org(org)
     held = " and its services, apps and routes" if recursive else ""
     if not confirm_delete(f"the space {name} of org {owner}{held}", force=force):
         return

@@ -9,18 +9,13 @@ from typing import Annotated, Any
 
 import typer
 
-from yun.cli import config as cli_config
 from yun.cli.options import JsonOpt
+from yun.cli.orgs import OrgArg, OrgOpt, SpaceArg, targeted_org
 from yun.cli.output import CliError, Listing, console, print_json
 from yun.cli.session import client
 from yun.manifest import parse_size
 
 QuotaArg = Annotated[str, typer.Argument(metavar="QUOTA", help="The quota's name.")]
-OrgArg = Annotated[str, typer.Argument(metavar="ORG", help="The org's name.")]
-SpaceArg = Annotated[str, typer.Argument(metavar="SPACE", help="The space's name.")]
-OrgOpt = Annotated[
-    str, typer.Option("-o", "--org", metavar="ORG", help="The org (default: the targeted one).")
-]
 MemoryOpt = Annotated[
     str | None,
     typer.Option(
@@ -157,13 +152,6 @@ def delete_quota(name: QuotaArg) -> None:
     _say(f"Deleted quota {name}.")
 
 
-def _org(given: str) -> str:
-    org = given or cli_config.load().org
-    if not org:
-        raise CliError("no org targeted; give -o ORG or run `yun target -o ORG`")
-    return org
-
-
 def set_org_quota(org: OrgArg, quota: QuotaArg) -> None:
     """Hold an org to a quota (admins): all its spaces together."""
     with client() as api:
@@ -180,7 +168,7 @@ def unset_org_quota(org: OrgArg) -> None:
 
 def set_space_quota(space: SpaceArg, quota: QuotaArg, org: OrgOpt = "") -> None:
     """Hold a space of the targeted org to a quota (admins and OrgManagers), within its org's."""
-    owner = _org(org)
+    owner = targeted_org(org)
     with client() as api:
         api.set_quota(owner, space, quota)
     _say(f"Space {space} of org {owner} is held to quota {quota}.")
@@ -188,7 +176,7 @@ def set_space_quota(space: SpaceArg, quota: QuotaArg, org: OrgOpt = "") -> None:
 
 def unset_space_quota(space: SpaceArg, org: OrgOpt = "") -> None:
     """Free a space of its own quota (its org's still holds)."""
-    owner = _org(org)
+    owner = targeted_org(org)
     with client() as api:
         api.set_quota(owner, space, None)
     _say(f"Space {space} of org {owner} is held to no quota of its own.")
@@ -228,7 +216,7 @@ def org(name: OrgArg, json_: JsonOpt = False) -> None:
 
 def space(name: SpaceArg, org: OrgOpt = "", json_: JsonOpt = False) -> None:
     """Show a space: what it holds, and the quotas it is held to (its own, its org's)."""
-    owner = _org(org)
+    owner = targeted_org(org)
     with client() as api:
         found = api.space(owner, name)
     if json_:

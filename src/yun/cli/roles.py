@@ -9,12 +9,11 @@ from typing import Annotated, Any
 import typer
 
 from yun.cli.options import JsonOpt
+from yun.cli.orgs import OrgArg, SpaceArg
 from yun.cli.output import Listing, console, print_json
 from yun.cli.session import client
 
 UserArg = Annotated[str, typer.Argument(metavar="USER", help="The user's name.")]
-OrgArg = Annotated[str, typer.Argument(metavar="ORG", help="The org's name.")]
-SpaceArg = Annotated[str, typer.Argument(metavar="SPACE", help="The space's name.")]
 OrgRoleArg = Annotated[
     str, typer.Argument(metavar="ROLE", help="OrgManager, OrgAuditor or OrgUser.")
 ]
