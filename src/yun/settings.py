@@ -123,6 +123,8 @@ class Settings:
     access_token_seconds: int = 900  # how long an access token lasts; the CLI refreshes it
     events_days: int = 90  # audit events older than this are deleted
     events_max: int = 100_000  # and beyond this many, the oldest
+    log_max_mb: int = 32  # per app: its log's lines beyond this size go, oldest first
+    log_days: int = 7  # and lines older than this
     acme_directory: str = LETS_ENCRYPT  # where `yun set-certificate --acme` orders by default
     acme_ca_file: Path | None = None  # CA bundle trusted for the ACME directory (a private CA)
     tls_cert: Path | None = None  # the API's certificate (chain), PEM: HTTPS instead of HTTP
@@ -159,6 +161,8 @@ class Settings:
             access_token_seconds=_number(e, "YUN_ACCESS_TOKEN_SECONDS", 900, 10, 86400),
             events_days=_number(e, "YUN_EVENTS_DAYS", 90, 1, 36500),
             events_max=_number(e, "YUN_EVENTS_MAX", 100_000, 100, 100_000_000),
+            log_max_mb=_number(e, "YUN_LOG_MAX_MB", 32, 1, 1_000_000),
+            log_days=_number(e, "YUN_LOG_DAYS", 7, 1, 36500),
             acme_directory=e.get("YUN_ACME_DIRECTORY") or LETS_ENCRYPT,
             acme_ca_file=Path(e["YUN_ACME_CA_FILE"]) if e.get("YUN_ACME_CA_FILE") else None,
             tls_cert=_tls(e)[0],

@@ -11,19 +11,54 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from yun.api.auth import Ctx, CurrentUser
+from yun.api.errors import ApiError
+from yun.api.events import parse_since
 from yun.api.lookups import get_app
 from yun.api.views import event_view
+from yun.logstore import LogFilter
+from yun.logstore.filters import FilterError, parse_grep, parse_sources
+from yun.logstore.tail import Tail
 from yun.store import events
 from yun.store.models import Build
 
 router = APIRouter()
 
 
+def log_filter(
+    source: str | None, instance: int | None, since: str | None, grep: str | None
+) -> LogFilter:
+    """The filter the query names; 422 naming the parameter that is wrong."""
+    if instance is not None and instance < 0:
+        raise ApiError(422, f"instance: {instance} is not an instance index (0, 1, …)")
+    try:
+        return LogFilter(
+            sources=parse_sources(source) if source else None,
+            instance=instance,
+            since=parse_since(since, time.time()) if since else None,
+            grep=parse_grep(grep) if grep else None,
+        )
+    except FilterError as exc:
+        raise ApiError(422, str(exc)) from None
+
+
 @router.get("/v3/apps/{guid}/logs")
-def recent_logs(guid: str, ctx: Ctx, _user: CurrentUser, limit: int = 1000) -> dict[str, Any]:
+def recent_logs(
+    guid: str,
+    ctx: Ctx,
+    _user: CurrentUser,
+    limit: int = 1000,
+    source: str | None = None,
+    instance: int | None = None,
+    since: str | None = None,
+    grep: str | None = None,
+) -> dict[str, Any]:
+    """The last `limit` lines that pass the filters: `source` (STG, APP, RTR, API, CELL, REL;
+    several with commas), `instance` (an index), `since` (30m, 2h, 7d or a time) and `grep` (a
+    regular expression the message must contain)."""
+    keep = log_filter(source, instance, since, grep)
     with ctx.store.session() as session:
         get_app(session, guid)
-    lines = ctx.logs.recent(guid, max(1, min(limit, 10000)))
+    lines = ctx.logs.recent(guid, max(1, min(limit, 10000)), None if keep.everything else keep)
     return {"lines": [line.to_dict() for line in lines], "offset": ctx.logs.end_offset(guid)}
 
 
@@ -35,11 +70,18 @@ def stream_logs(
     offset: int = -1,
     build: str | None = None,
     max_seconds: float = 3600.0,
+    source: str | None = None,
+    instance: int | None = None,
+    grep: str | None = None,
 ) -> StreamingResponse:
-    """NDJSON lines from `offset` (-1 = from now); with `build`, ends when that build ends."""
+    """NDJSON lines from `offset` (-1 = from now) that pass the filters (as for the recent
+    lines); with `build`, ends when that build ends. A reader that falls behind skips ahead
+    and gets a line `{"source": "LOG", "dropped": N, ...}` saying how many lines it missed:
+    the app and the platform never wait for a reader."""
+    keep = log_filter(source, instance, None, grep)
     with ctx.store.session() as session:
         get_app(session, guid)
-    start = ctx.logs.end_offset(guid) if offset < 0 else offset
+    tail = Tail(ctx.logs, guid, None if offset < 0 else offset)
 
     def build_done() -> dict[str, Any] | None:
         if build is None:
@@ -52,28 +94,48 @@ def stream_logs(
                 return None
             return {"state": row.state, "error": row.error, "droplet_guid": row.droplet_guid}
 
+    def step() -> tuple[bytes, bool]:
+        """What the next read gives to send, and whether it read anything."""
+        lines, dropped = tail.read()
+        out = [dropped_line(dropped)] if dropped else []
+        out += [line.to_dict() for line in lines if keep(line)]
+        return "".join(json.dumps(item) + "\n" for item in out).encode(), bool(lines or dropped)
+
     def generate() -> Iterator[bytes]:
-        position = start
-        deadline = time.monotonic() + max_seconds
-        idle = 0.0
-        while time.monotonic() < deadline:
-            done = build_done()
-            lines, position = ctx.logs.read(guid, position)
-            for line in lines:
-                yield (json.dumps(line.to_dict()) + "\n").encode()
-            if done is not None:
-                yield (json.dumps({"build": done}) + "\n").encode()
-                return
-            if not lines:
-                time.sleep(0.1)
-                idle += 0.1
-                if idle >= 15:
+        with tail:
+            deadline = time.monotonic() + max_seconds
+            idle = 0.0
+            while time.monotonic() < deadline:
+                done = build_done()
+                data, read = step()
+                if data:
+                    yield data
+                if done is not None:
+                    while read:  # what the build wrote before it ended
+                        data, read = step()
+                        if data:
+                            yield data
+                    yield (json.dumps({"build": done}) + "\n").encode()
+                    return
+                if not read:
+                    time.sleep(0.1)
+                    idle += 0.1
+                    if idle >= 15:
+                        idle = 0.0
+                        yield b"{}\n"
+                else:
                     idle = 0.0
-                    yield b"{}\n"
-            else:
-                idle = 0.0
 
     return StreamingResponse(generate(), media_type="application/x-ndjson")
+
+
+def dropped_line(count: int) -> dict[str, Any]:
+    return {
+        "ts": time.time(),
+        "source": "LOG",
+        "message": f"{count} lines dropped: this reader fell behind the app's output",
+        "dropped": count,
+    }
 
 
 @router.get("/v3/apps/{guid}/events")

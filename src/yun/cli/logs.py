@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import time
 from typing import Annotated, Any
 
@@ -13,6 +14,7 @@ from yun.cli import config as cli_config
 from yun.cli.options import JsonOpt
 from yun.cli.output import CliError, Listing, age, console, print_json, print_json_lines
 from yun.cli.session import client
+from yun.logstore.filters import FilterError, parse_grep, parse_sources
 
 
 def format_line(line: dict[str, Any]) -> str:
@@ -25,6 +27,41 @@ def logs(
     recent: Annotated[
         bool, typer.Option("--recent", help="Print the recent lines, oldest first, and exit.")
     ] = False,
+    source: Annotated[
+        str,
+        typer.Option(
+            "--source",
+            metavar="KIND",
+            help="Only lines of these sources: STG, APP, RTR, API, CELL, REL (APP,RTR for two).",
+        ),
+    ] = "",
+    instance: Annotated[
+        int | None,
+        typer.Option(
+            "--instance",
+            metavar="N",
+            min=0,
+            help="Only instance N's lines: its output, its cell's, the requests it served.",
+        ),
+    ] = None,
+    since: Annotated[
+        str,
+        typer.Option(
+            "--since",
+            metavar="WHEN",
+            help="The lines since 30m, 2h, 7d ago or a time, then the live tail (with --recent:"
+            " then exit).",
+        ),
+    ] = "",
+    grep: Annotated[
+        str,
+        typer.Option(
+            "--grep", metavar="PATTERN", help="Only lines matching this regular expression."
+        ),
+    ] = "",
+    limit: Annotated[
+        int, typer.Option("--limit", metavar="N", min=1, max=10000, help="At most N earlier lines.")
+    ] = 1000,
     json_: Annotated[
         bool,
         typer.Option(
@@ -34,21 +71,44 @@ def logs(
 ) -> None:
     """Show an app's logs: staging, app output, router access and platform lines.
 
+    Without --recent, follows the live tail until Ctrl-C. A reader that falls far behind
+    skips ahead and is told how many lines it missed ([LOG] N lines dropped).
+
     Examples:
       yun logs myapp --recent | grep ERR
-      yun logs myapp
+      yun logs myapp --source RTR --grep ' 5[0-9][0-9] '
+      yun logs myapp --since 1h --grep 4bf92f3577b34da6a3ce929d0e0e4736
+      yun logs myapp --instance 1
     """
+    try:  # a wrong filter is told before anything is asked
+        if source:
+            parse_sources(source)
+        if grep:
+            parse_grep(grep)
+    except FilterError as exc:
+        raise CliError(f"--{exc}") from None
+    filters: dict[str, Any] = {"source": source, "instance": instance, "grep": grep}
     with client() as api:
         found = api.find_app(name)
+        earlier: list[dict[str, Any]] = []
+        offset = -1
+        if recent or since:
+            earlier, offset = api.recent_logs(found["guid"], limit, since=since, **filters)
         if recent:
-            lines = api.recent_logs(found["guid"])
             if json_:
-                print_json(lines)
+                print_json(earlier)
                 return
-            for line in lines:
+            for line in earlier:
                 console.print(format_line(line), markup=False, highlight=False, soft_wrap=True)
             return
-        stream = (item for item in api.stream_logs(found["guid"], offset=-1) if "source" in item)
+        stream = itertools.chain(
+            earlier,
+            (
+                item
+                for item in api.stream_logs(found["guid"], offset=offset, **filters)
+                if "source" in item
+            ),
+        )
         if json_:
             with contextlib.suppress(KeyboardInterrupt):
                 print_json_lines(stream)

@@ -436,12 +436,16 @@ class ApiClient:
         return result
 
     # logs
-    def recent_logs(self, guid: str, limit: int = 1000) -> list[dict[str, Any]]:
-        """The app's last lines, oldest first. The store keeps lines in the order they arrived,
-        and sources write late (the router after a response, a buffered app): sort on time, the
-        sort being stable so lines of one moment keep their order."""
-        lines = self._call("GET", f"/v3/apps/{guid}/logs", params={"limit": limit})["lines"]
-        return sorted(lines, key=lambda line: float(line["ts"]))
+    def recent_logs(
+        self, guid: str, limit: int = 1000, **filters: Any
+    ) -> tuple[list[dict[str, Any]], int]:
+        """The app's last lines that pass `filters` (source, instance, since, grep), oldest
+        first, and the offset a stream goes on from. The store keeps lines in the order they
+        arrived, and sources write late (the router after a response, a buffered app): sort
+        on time, the sort being stable so lines of one moment keep their order."""
+        params = {"limit": limit, **{k: v for k, v in filters.items() if v not in (None, "")}}
+        page = self._call("GET", f"/v3/apps/{guid}/logs", params=params)
+        return sorted(page["lines"], key=lambda line: float(line["ts"])), int(page["offset"])
 
     def stream_logs(
         self,
@@ -450,8 +454,12 @@ class ApiClient:
         offset: int = -1,
         build: str | None = None,
         on_open: Callable[[], None] | None = None,
+        **filters: Any,
     ) -> Iterator[dict[str, Any]]:
+        """The app's lines as they come, from `offset` (-1: now) that pass `filters` (source,
+        instance, grep); a line with `dropped` says how many this reader missed."""
         params: dict[str, Any] = {"offset": offset}
+        params.update({k: v for k, v in filters.items() if v not in (None, "")})
         if build:
             params["build"] = build
         try:

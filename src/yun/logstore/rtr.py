@@ -6,7 +6,9 @@ is read (`decode`): formatting costs the rare reader, not every request, and HAP
 little more than numbers.
 
 A record is one line: `MARKER`, the HAProxy backend, the `FIELDS` separated by single blanks
-(none of them can hold a blank), then the `CLIENT_FIELDS`, each in double quotes. Those come
+(none of them can hold a blank), then the `CLIENT_FIELDS`, each in double quotes. Records of the
+layout before (`MARKER_V4`, without the trace id) are still read, so an upgrade keeps the lines
+an app already has. Those come
 from the client, so HAProxy escapes them (its `+E` log option puts a backslash before each `"`,
 `\\` and `]`): a client cannot close a quote early or pass for a field. No value can hold a
 newline, as HAProxy rejects one in a request line or header.
@@ -17,7 +19,8 @@ from __future__ import annotations
 import re
 import time
 
-MARKER = b"yunrtr4"
+MARKER = b"yunrtr5"
+MARKER_V4 = b"yunrtr4"  # the layout before, without `trace_id`
 SOURCE = "RTR/0"  # the log store's source of every access line
 
 # In this order; `response_ms` comes second so `response_times` finds it from the line start.
@@ -33,25 +36,39 @@ FIELDS = (
     "termination",  # HAProxy's two-letter session state at the end
     "method",
     "version",
+    "trace_id",  # of the request's W3C traceparent, which the router checked or made
 )
+FIELDS_V4 = FIELDS[:-1]
 CLIENT_FIELDS = ("host", "uri", "user_agent", "x_forwarded_for", "request_id")
 
 _QUOTED = rb'"((?:[^"\\]|\\.)*)"'
-_RECORD = re.compile(
-    re.escape(MARKER)
-    + rb" \S+ "
-    + rb" ".join([rb"(\S+)"] * len(FIELDS))
-    + rb" "
-    + rb" ".join([_QUOTED] * len(CLIENT_FIELDS))
-)
+
+
+def _layout(marker: bytes, fields: tuple[str, ...]) -> re.Pattern[bytes]:
+    return re.compile(
+        re.escape(marker)
+        + rb" \S+ "
+        + rb" ".join([rb"(\S+)"] * len(fields))
+        + rb" "
+        + rb" ".join([_QUOTED] * len(CLIENT_FIELDS))
+    )
+
+
+_LAYOUTS = {
+    MARKER: (_layout(MARKER, FIELDS), FIELDS),
+    MARKER_V4: (_layout(MARKER_V4, FIELDS_V4), FIELDS_V4),
+}
 # After a newline (one is put before the lines), so only a line's start can match.
-_RESPONSE_MS = re.compile(b"\\n" + re.escape(MARKER) + rb" \S+ \d+ (\d+) ")
+_RESPONSE_MS = re.compile(b"\\nyunrtr[45] \\S+ \\d+ (\\d+) ")
 _ESCAPE = re.compile(r"\\(.)")
 _NO_SERVER = "<NOSRV>"
 
 
 def is_record(line: bytes) -> bool:
-    return line.startswith(MARKER + b" ")
+    return line[:8] in _MARKERS
+
+
+_MARKERS = {marker + b" " for marker in _LAYOUTS}
 
 
 def response_times(lines: bytes) -> list[int]:
@@ -80,14 +97,15 @@ def decode(line: bytes, app_guid: str) -> tuple[float, str, str] | None:
 
     The message reads like Cloud Foundry's RTR lines, so `yun logs` reads like `cf logs`.
     """
-    match = _RECORD.fullmatch(line)
+    pattern, fields = _LAYOUTS.get(line[:7], (None, ()))
+    match = pattern.fullmatch(line) if pattern is not None else None
     if match is None:
         return None
     groups = match.groups()
     plain = dict(
-        zip(FIELDS, (g.decode("ascii", "replace") for g in groups[: len(FIELDS)]), strict=True)
+        zip(fields, (g.decode("ascii", "replace") for g in groups[: len(fields)]), strict=True)
     )
-    client = dict(zip(CLIENT_FIELDS, (_client_text(g) for g in groups[len(FIELDS) :]), strict=True))
+    client = dict(zip(CLIENT_FIELDS, (_client_text(g) for g in groups[len(fields) :]), strict=True))
     if not plain["start_ms"].isdigit():
         return None
     start_ms = int(plain["start_ms"])
@@ -102,4 +120,6 @@ def decode(line: bytes, app_guid: str) -> tuple[float, str, str] | None:
         f" response_time_ms:{plain['response_ms']}"
         f' app_id:"{app_guid}" instance:"{instance}" termination:"{plain["termination"]}"'
     )
+    if trace_id := plain.get("trace_id"):
+        message += f' trace_id:"{trace_id}"'
     return start_ms / 1000, SOURCE, message

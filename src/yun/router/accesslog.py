@@ -48,6 +48,7 @@ VAR_XFF = "txn.yun_xff"
 VAR_REQUEST_ID = "txn.yun_rid"
 VAR_USER_AGENT = "txn.yun_ua"
 VAR_VERSION = "txn.yun_ver"
+VAR_TRACE_ID = "txn.yun_tid"
 
 # HAProxy builds a log line in one buffer of `tune.bufsize` (16 KiB unless set) and loses a line
 # that does not fit, whole. So each value a client controls is cut to a length that, escaped,
@@ -70,6 +71,7 @@ _FIELDS = {
     # Not %HV, which HAProxy reads from the request line it keeps for logs (1,024 bytes), and
     # takes for HTTP/0.9 when that line was cut.
     "version": f"HTTP/%[var({VAR_VERSION})]",
+    "trace_id": f"%[var({VAR_TRACE_ID})]",  # 32 hex digits: `-` only if the var is unset
 }
 _CLIENT_FIELDS = {
     "host": (f"var({VAR_HOST})", HOST_MAX),

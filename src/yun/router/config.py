@@ -379,6 +379,8 @@ def _frontend(
             f"    http-request set-var({accesslog.VAR_REQUEST_ID}) req.fhdr(x-request-id)",
             f"    http-request set-var({accesslog.VAR_USER_AGENT}) req.fhdr(user-agent)",
             f"    http-request set-var({accesslog.VAR_VERSION}) req.ver",
+            # The traceparent is valid by now (the router made it, or checked the client's).
+            f"    http-request set-var({accesslog.VAR_TRACE_ID}) req.hdr(traceparent),field(2,-)",
         ]
     if "'" in str(host_map):
         raise ValueError(f"run_dir must not contain a single quote: {host_map.parent}")

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 
 from yun.logstore import LogLine, LogStore
+from yun.logstore.tail import Tail
 from yun.store.models import App, ServiceBinding
 from yun.store.session import Store
 
@@ -64,7 +65,7 @@ class _Drain:
     app_guid: str
     app_name: str
     url: str
-    offset: int
+    tail: Tail
     sock: socket.socket | None = None
     failures: int = 0
     retry_at: float = 0.0
@@ -107,21 +108,28 @@ class SyslogDrains:
         wanted = self.wanted()
         for key in list(self._drains):
             if key not in wanted:
-                self._close(self._drains.pop(key))
+                self._forget(self._drains.pop(key))
         for (app_guid, url), name in wanted.items():
             drain = self._drains.get((app_guid, url))
             if drain is None:
-                drain = _Drain(app_guid, name, url, offset=self.logs.end_offset(app_guid))
+                drain = _Drain(app_guid, name, url, tail=Tail(self.logs, app_guid))
                 self._drains[(app_guid, url)] = drain
             self._forward(drain)
 
     def _forward(self, drain: _Drain) -> None:
-        lines, drain.offset = self.logs.read(drain.app_guid, drain.offset)
-        drain.pending.extend(lines)
-        if len(drain.pending) > MAX_BACKLOG:
-            skipped = len(drain.pending) - MAX_BACKLOG
-            drain.pending = drain.pending[skipped:]
-            gap = LogLine(drain.pending[0].ts, "LGR", f"{skipped} lines skipped: drain unreachable")
+        skipped = 0
+        while len(drain.pending) <= MAX_BACKLOG:
+            lines, dropped = drain.tail.read()
+            drain.pending.extend(lines)
+            skipped += dropped
+            if not lines and not dropped:
+                break
+        if len(drain.pending) > MAX_BACKLOG or skipped:
+            over = max(0, len(drain.pending) - MAX_BACKLOG)
+            drain.pending = drain.pending[over:]
+            skipped += over
+            since = drain.pending[0].ts if drain.pending else time.time()
+            gap = LogLine(since, "LGR", f"{skipped} lines skipped: drain unreachable")
             drain.pending.insert(0, gap)
         if not drain.pending or self.clock() < drain.retry_at:
             return
@@ -158,6 +166,11 @@ class SyslogDrains:
             finally:
                 drain.sock = None
 
+    @classmethod
+    def _forget(cls, drain: _Drain) -> None:
+        drain.tail.close()
+        cls._close(drain)
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="yun-drains", daemon=True)
         self._thread.start()
@@ -174,4 +187,4 @@ class SyslogDrains:
         if self._thread is not None:
             self._thread.join(5)
         for drain in self._drains.values():
-            self._close(drain)
+            self._forget(drain)

@@ -29,7 +29,7 @@ from yun.controllers.building import BuildController
 from yun.controllers.certificates import RouterCertificates
 from yun.controllers.deploying import DeploymentController
 from yun.controllers.provisioning import ServiceInstanceController
-from yun.controllers.pruning import EventPruner
+from yun.controllers.pruning import EventPruner, LogPruner
 from yun.controllers.releasing import ReleaseCommands, ReleasePhase
 from yun.controllers.routing import RouteController
 from yun.controllers.runtime.managing import Manager
@@ -121,7 +121,7 @@ class Platform:
         store.migrate()
         defaults = bootstrap(store, home=s.home, domain=s.domain, admin_password=s.admin_password)
         blobs = BlobStore(s.blobs_dir)
-        logs = LogStore(s.logs_dir)
+        logs = LogStore(s.logs_dir, max_bytes=s.log_max_mb << 20, max_age=s.log_days * 86400.0)
 
         def wake(key: str) -> None:
             if self._manager is not None:
@@ -209,6 +209,7 @@ class Platform:
                 BindingController(store=store, wake=wake),
                 BackupController(store=store, blobs=blobs, work_dir=s.home / "backups-work"),
                 EventPruner(store=store, max_days=s.events_days, max_count=s.events_max),
+                LogPruner(logs=logs),
                 AcmeController(
                     store=store, wake=wake, router_url=s.router_url, ca_file=s.acme_ca_file
                 ),
@@ -229,6 +230,7 @@ class Platform:
         for key in builds.pending():
             self._manager.wake(key)
         self._manager.wake("events")  # then every ten minutes
+        self._manager.wake("logs")  # the same
         self.store = store
         self._registry = platform_registry(s)
         if self._registry is not None:

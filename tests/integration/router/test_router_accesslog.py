@@ -83,18 +83,22 @@ def test_access_lines_reach_the_app_and_name_the_instance(
     router.apply([app_route("hello.apps.localhost", *servers, backend=f"{app}_web", app="hello")])
 
     http("nowhere.apps.localhost")  # no app's: logged by HAProxy, in no app's log
-    http("hello.apps.localhost", "/greet?who=me", headers={"X-Request-Id": "req-7"})
+    trace = "0af7651916cd43dd8448eb211c80319c"
+    given = {"X-Request-Id": "req-7", "traceparent": f"00-{trace}-b7ad6b7169203331-01"}
+    http("hello.apps.localhost", "/greet?who=me", headers=given)
+    made = http("hello.apps.localhost").json["headers"]["traceparent"].split("-")[1]
 
-    assert wait_for(lambda: len(lines) >= 1)
+    assert wait_for(lambda: len(lines) >= 2)
     time.sleep(0.3)  # the unknown route's line would have arrived by now
-    [(guid, text)] = lines
+    [(guid, text), (_, second)] = lines
     assert guid == app
     assert text.startswith("hello.apps.localhost - [")
     assert '"GET /greet?who=me HTTP/1.1" 200' in text
     assert 'x_request_id:"req-7"' in text
     assert 'x_forwarded_for:"127.0.0.1"' in text
-    assert text.endswith(f' app_id:"{app}" instance:"idx-0" termination:"--"')
+    assert text.endswith(f' app_id:"{app}" instance:"idx-0" termination:"--" trace_id:"{trace}"')
     assert "response_time_ms:" in text
+    assert second.endswith(f' trace_id:"{made}"')  # the trace the router started
 
 
 def test_longest_client_values_arrive_cut_to_their_caps(
@@ -142,7 +146,9 @@ def test_client_values_cannot_pass_for_other_fields(
     assert 'x_request_id:"real\\\\" response_time_ms:' in text
     assert '"GET /p?q=\\"x_request_id:\\"fake\\" HTTP/1.1" 200 ' in text
     assert '"x\\" x_request_id:\\"fake\\" app_id:\\"evil\\\\ ] ☃"' in text
-    assert text.endswith(f' app_id:"{guid}" instance:"idx-0" termination:"--"')
+    assert re.search(
+        f' app_id:"{guid}" instance:"idx-0" termination:"--" trace_id:"[0-9a-f]{{32}}"$', text
+    )
 
 
 def test_after_a_reload_and_reconnect_lines_arrive_once(

@@ -24,17 +24,19 @@ from yun.router.accesslog import ACCESS_RING, LOG_FORMAT
 APP = "0c5e2a4b-7d1f-4c3a-9b8e-6f2d1a0e5c47"
 OTHER = "7d2b1a0c-5e4f-4a3b-8c2d-1e0f9a8b7c60"
 
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 # Captured from HAProxy 2.6 running a rendered config. The user agent held quotes, a backslash,
 # a bracket and a snowman; the URI held quotes.
 SERVED = (
-    f"yunrtr4 be_{APP}_web ".encode()
-    + rb"1796406201002 1 200 165 467 127.0.0.1:46238 127.0.0.1:33815 idx-0 -- GET HTTP/1.1"
+    f"yunrtr5 be_{APP}_web ".encode()
+    + rb"1796406201002 1 200 165 467 127.0.0.1:46238 127.0.0.1:33815 idx-0 -- GET HTTP/1.1 "
+    + TRACE.encode()
     + rb' "h.apps.localhost" "/p?q=\"x_request_id:\"fake\"" "x\" x_request_id:\"fake\" app:\"evil'
     + b'\\\\ \\] \xe2\x98\x83" "127.0.0.1" "real"\n'
 )
 UNKNOWN = (
-    b"yunrtr4 yun_unknown_route 1796406201004 0 404 79 195 127.0.0.1:46252 -:- <NOSRV> LR GET"
-    b' HTTP/1.1 "nope.apps.localhost" "/" "-" "127.0.0.1" "e9c30270-382c-44a2-9dfa-313dbef5c146"\n'
+    b"yunrtr5 yun_unknown_route 1796406201004 0 404 79 195 127.0.0.1:46252 -:- <NOSRV> LR GET"
+    b' HTTP/1.1 - "nope.apps.localhost" "/" "-" "127.0.0.1" "e9c30270-382c-44a2-9dfa-313dbef5c146"\n'
 )
 
 
@@ -57,7 +59,7 @@ def test_an_apps_records_are_kept_whole_and_read_as_rtr_lines(tmp_path: Path) ->
         ' "GET /p?q=\\"x_request_id:\\"fake\\" HTTP/1.1" 200 165 467'
         ' "x\\" x_request_id:\\"fake\\" app:\\"evil\\\\ ] ☃" "127.0.0.1:46238" "127.0.0.1:33815"'
         ' x_forwarded_for:"127.0.0.1" x_request_id:"real" response_time_ms:1'
-        f' app_id:"{APP}" instance:"idx-0" termination:"--"'
+        f' app_id:"{APP}" instance:"idx-0" termination:"--" trace_id:"{TRACE}"'
     )
 
 
@@ -87,8 +89,9 @@ def test_a_chunk_of_many_apps_is_split_the_same_way() -> None:
     [
         b"Proxy yun_http started.\n",
         b"yunrtr3 be_" + APP.encode() + b' {"an": "older format"}\n',
-        b"x yunrtr4 be_" + APP.encode() + b" 1 2 not at a line start\n",
-        b"yunrtr4 be_short-id 1 2\n",
+        b"x yunrtr5 be_" + APP.encode() + b" 1 2 not at a line start\n",
+        b"yunrtr5 be_short-id 1 2\n",
+        b"yunrtr4 be_" + APP.encode() + b" 1 2 the layout before: HAProxy writes it no more\n",
         b"",
         b"\xff\xfe garbage\n",
     ],
@@ -99,7 +102,7 @@ def test_other_lines_are_ignored(chunk: bytes) -> None:
 
 def test_log_format_is_the_marker_the_backend_and_the_records_fields() -> None:
     marker, backend, *fields = LOG_FORMAT.split(" ")
-    assert (marker, backend) == ("yunrtr4", "%b")
+    assert (marker, backend) == ("yunrtr5", "%b")
     assert fields[:2] == ["%[var(txn.yun_start)]", "%Ta"]  # where rtr.response_times looks
     # Every value a client controls is quoted and goes through HAProxy's escaping.
     client = fields[-5:]
