@@ -125,6 +125,11 @@ class Settings:
     events_max: int = 100_000  # and beyond this many, the oldest
     log_max_mb: int = 32  # per app: its log's lines beyond this size go, oldest first
     log_days: int = 7  # and lines older than this
+    metrics_interval: int = 10  # seconds between metrics samples
+    metrics_days: int = (
+        7  # metrics kept: the last 24 hours at full resolution, then a point a minute
+    )
+    metrics_token: str = ""  # the metrics-only credential; "": $YUN_HOME/metrics-token, made once
     acme_directory: str = LETS_ENCRYPT  # where `yun set-certificate --acme` orders by default
     acme_ca_file: Path | None = None  # CA bundle trusted for the ACME directory (a private CA)
     tls_cert: Path | None = None  # the API's certificate (chain), PEM: HTTPS instead of HTTP
@@ -163,6 +168,9 @@ class Settings:
             events_max=_number(e, "YUN_EVENTS_MAX", 100_000, 100, 100_000_000),
             log_max_mb=_number(e, "YUN_LOG_MAX_MB", 32, 1, 1_000_000),
             log_days=_number(e, "YUN_LOG_DAYS", 7, 1, 36500),
+            metrics_interval=_number(e, "YUN_METRICS_INTERVAL", 10, 1, 3600),
+            metrics_days=_number(e, "YUN_METRICS_DAYS", 7, 2, 3650),
+            metrics_token=e.get("YUN_METRICS_TOKEN", "").strip(),
             acme_directory=e.get("YUN_ACME_DIRECTORY") or LETS_ENCRYPT,
             acme_ca_file=Path(e["YUN_ACME_CA_FILE"]) if e.get("YUN_ACME_CA_FILE") else None,
             tls_cert=_tls(e)[0],

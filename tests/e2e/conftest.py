@@ -190,6 +190,7 @@ def _platform(base: Path, home: Path, extra_env: dict[str, str] | None) -> Platf
             "YUN_DRIVER": "process",  # the runc platform tests ask for runc themselves
             "YUN_STACKS_DIR": str(shared_stacks_dir()),  # built once per machine
             "YUN_ADMIN_PASSWORD": "e2e-secret",
+            "YUN_METRICS_INTERVAL": "2",  # metrics tests see samples without waiting long
             "YUN_API_URL": f"http://127.0.0.1:{api_port}",
             **(extra_env or {}),
         }

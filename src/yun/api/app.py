@@ -18,6 +18,7 @@ from yun.api import (
     domains,
     events,
     logs,
+    metrics,
     orgs,
     packages,
     quotas,
@@ -44,6 +45,7 @@ from yun.api.errors import (
 from yun.api.limits import BodyLimit
 from yun.api.links import add_links
 from yun.api.policy import POLICY, PUBLIC, authorize
+from yun.api.timing import CallTiming
 from yun.store.quotas import QuotaExceeded
 
 
@@ -57,6 +59,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
     api.add_exception_handler(StarletteHTTPException, http_error_handler)
     api.add_exception_handler(QuotaExceeded, quota_error_handler)
     api.add_middleware(BodyLimit)
+    if ctx.metrics is not None:
+        api.add_middleware(CallTiming, instruments=ctx.metrics.instruments)
     api.add_middleware(AuditMiddleware, store=ctx.store)  # outermost: it sees the 413s too
     for module in (
         auth,
@@ -65,6 +69,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         deployments,
         packages,
         logs,
+        metrics,
         domains,
         certificates,
         routes,

@@ -10,6 +10,7 @@ from yun.api.throttle import LoginThrottle
 from yun.blobstore import BlobStore
 from yun.brokers.client import Broker, BrokerClient
 from yun.logstore import LogStore
+from yun.metrics.hub import MetricsHub
 from yun.settings import Settings
 from yun.stacks import StackStore
 from yun.store.bootstrap import Defaults
@@ -55,5 +56,7 @@ class ApiContext:
     export_droplet: Callable[[str], str] | None = None
     """Exports an app's current droplet into the platform registry, returning the image
     reference, or raises ExportError; None when the server runs no registry."""
+    metrics: MetricsHub | None = None
+    """The metrics the sampler keeps, and the platform's instruments; None: none kept."""
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
     """Failed logins so far, which slow the next ones down."""

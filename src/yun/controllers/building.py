@@ -16,6 +16,7 @@ import os
 import shlex
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,9 @@ class BuildController:
         userlands: Userlands | None = None,
         release_phase: ReleasePhase | None = None,
         keep_staged: Callable[[Path, Path], None] | None = None,
+        observe: Callable[[float, str], None] | None = None,
     ) -> None:
+        self.observe = observe  # (seconds, STAGED or FAILED) of each build staged, for metrics
         self.keep_staged = keep_staged  # (droplet, staged tree): the runtime may keep the tree
         self.sandbox = sandbox
         self.release_phase = release_phase
@@ -84,10 +87,21 @@ class BuildController:
 
     def reconcile(self, key: str) -> Result:
         guid = key.split(":", 1)[1]
+        started = time.monotonic()
+        result = self._build(guid)
+        if self.observe is not None and result is not None:
+            with self.store.session() as session:
+                build = session.get(Build, guid)
+                state = build.state if build is not None else "FAILED"
+            self.observe(time.monotonic() - started, state)
+        return result or Result()
+
+    def _build(self, guid: str) -> Result | None:
+        """Stage build `guid`; None if there was nothing to stage."""
         with self.store.session() as session:
             build = session.get(Build, guid)
             if build is None or build.state != "STAGING":
-                return Result()
+                return None
             app = session.get(App, build.app_guid)
             package = session.get(Package, build.package_guid)
             if app is None or package is None:

@@ -60,6 +60,14 @@ _LAYOUTS = {
 }
 # After a newline (one is put before the lines), so only a line's start can match.
 _RESPONSE_MS = re.compile(b"\\nyunrtr[45] \\S+ \\d+ (\\d+) ")
+# The same, up to the host: response time, status, and (past the other plain fields) the host.
+_SUMMARY = re.compile(
+    b"\\n"
+    + re.escape(MARKER)
+    + rb" \S+ \d+ (-?\d+) (\d+) "
+    + rb"(?:\S+ ){%d}" % (len(FIELDS) - 3)
+    + rb'"([^"\\ ]*)"'
+)
 _ESCAPE = re.compile(r"\\(.)")
 _NO_SERVER = "<NOSRV>"
 
@@ -78,6 +86,13 @@ def response_times(lines: bytes) -> list[int]:
     ended without a response time (HAProxy writes -1) is left out.
     """
     return [int(ms) for ms in _RESPONSE_MS.findall(b"\n" + lines)]
+
+
+def summaries(lines: bytes) -> list[tuple[bytes, bytes, int]]:
+    """(host, status, response ms) of each record in `lines` of the current layout, in order;
+    -1 ms for a request that ended without a response. A host with a quote or a blank (which
+    no route has) leaves its record out."""
+    return [(host, status, int(ms)) for ms, status, host in _SUMMARY.findall(b"\n" + lines)]
 
 
 def _client_text(raw: bytes) -> str:

@@ -28,6 +28,7 @@ from yun.controllers.binding import BindingController
 from yun.controllers.building import BuildController
 from yun.controllers.certificates import RouterCertificates
 from yun.controllers.deploying import DeploymentController
+from yun.controllers.metering import MetricsSampler
 from yun.controllers.provisioning import ServiceInstanceController
 from yun.controllers.pruning import EventPruner, LogPruner
 from yun.controllers.releasing import ReleaseCommands, ReleasePhase
@@ -35,6 +36,9 @@ from yun.controllers.routing import RouteController
 from yun.controllers.runtime.managing import Manager
 from yun.controllers.scheduling import InstanceController, InstanceReporter
 from yun.logstore import LogStore
+from yun.metrics.access import AccessStats
+from yun.metrics.hub import MetricsHub, metrics_credential
+from yun.metrics.store import MetricsStore
 from yun.registry import RegistryError, RegistryServer
 from yun.router import AccessLogReceiver, AppLines, HAProxy, RouterConfig
 from yun.server.activator import Activator
@@ -55,14 +59,19 @@ log = logging.getLogger("yun.server")
 
 
 def store_access_lines(
-    logs: LogStore, by_app: AppLines, latencies: Latencies | None = None
+    logs: LogStore,
+    by_app: AppLines,
+    latencies: Latencies | None = None,
+    access: AccessStats | None = None,
 ) -> None:
-    """Router lines into their apps' logs, one write per app per chunk, and the watched apps'
-    response times to the autoscaler."""
+    """Router lines into their apps' logs, one write per app per chunk, the watched apps'
+    response times to the autoscaler, and every app's requests to the metrics."""
     for app_guid, lines in by_app.items():
         logs.append_lines(app_guid, lines)
         if latencies is not None:
             latencies.record(app_guid, lines)
+        if access is not None:
+            access.record(app_guid, lines)
 
 
 class AlreadyRunning(Exception):
@@ -137,8 +146,14 @@ class Platform:
         )
         certificates = RouterCertificates(store=store, tls_dir=s.tls_dir, domain=s.domain)
         haproxy = HAProxy(router_config, binary=s.haproxy)
+        metrics = MetricsHub(
+            MetricsStore(s.home / "metrics", keep_days=s.metrics_days),
+            credential=metrics_credential(s.home, s.metrics_token),
+        )
         latencies = Latencies()
-        on_lines = functools.partial(store_access_lines, logs, latencies=latencies)
+        on_lines = functools.partial(
+            store_access_lines, logs, latencies=latencies, access=metrics.access
+        )
         self._access = AccessLogReceiver(haproxy.stats_socket, on_lines)
         self._activator = Activator(store=store, wake=wake, router_port=s.router_port)
         driver = make_driver(s)
@@ -172,7 +187,25 @@ class Platform:
             userlands=self._userlands,
             release_phase=release_phase,
             keep_staged=self._agent.keep_staged,
+            observe=lambda seconds, state: metrics.instruments.staging_seconds.labels(
+                state.lower()
+            ).observe(seconds),
         )
+        sampler = MetricsSampler(
+            store=store,
+            metrics=metrics.store,
+            agent=self._agent,
+            access=metrics.access,
+            backends=haproxy.stats,
+            interval=float(s.metrics_interval),
+        )
+        metrics.latest = lambda: list(sampler.latest.values())
+        access = self._access
+
+        def reloaded() -> None:
+            access.reconnect()
+            metrics.instruments.router_reloads.inc()
+
         self._manager = Manager(
             [
                 builds,
@@ -198,7 +231,7 @@ class Platform:
                     store=store,
                     haproxy=haproxy,
                     certificates=certificates.current if s.router_https_port else None,
-                    on_reload=self._access.reconnect,
+                    on_reload=reloaded,
                     activator=self._activator.address,
                 ),
                 ServiceInstanceController(
@@ -210,12 +243,14 @@ class Platform:
                 BackupController(store=store, blobs=blobs, work_dir=s.home / "backups-work"),
                 EventPruner(store=store, max_days=s.events_days, max_count=s.events_max),
                 LogPruner(logs=logs),
+                sampler,
                 AcmeController(
                     store=store, wake=wake, router_url=s.router_url, ca_file=s.acme_ca_file
                 ),
             ],
             timing=s.timing,
             workers=4,
+            observe=metrics.instruments.observe_reconcile,
             resync_keys=(
                 "deployments",
                 "instances",
@@ -231,6 +266,8 @@ class Platform:
             self._manager.wake(key)
         self._manager.wake("events")  # then every ten minutes
         self._manager.wake("logs")  # the same
+        self._manager.wake("metrics")  # then every YUN_METRICS_INTERVAL
+        metrics.instruments.queue_depths = self._manager.depths
         self.store = store
         self._registry = platform_registry(s)
         if self._registry is not None:
@@ -255,6 +292,7 @@ class Platform:
             driver=driver.name,
             export_droplet=exporter,
             stacks=self._userlands.store if isinstance(self._userlands, BuiltStacks) else None,
+            metrics=metrics,
         )
 
     def run(self) -> None:

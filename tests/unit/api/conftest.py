@@ -13,6 +13,8 @@ from yun.api.app import create_app
 from yun.api.context import ApiContext
 from yun.blobstore import BlobStore
 from yun.logstore import LogStore
+from yun.metrics.hub import MetricsHub
+from yun.metrics.store import MetricsStore
 from yun.settings import Settings
 from yun.store.bootstrap import bootstrap
 from yun.store.session import Store
@@ -36,6 +38,7 @@ def client(tmp_path: Path, woken: list[str]) -> Iterator[TestClient]:
         logs=LogStore(tmp_path / "logs"),
         defaults=defaults,
         wake=woken.append,
+        metrics=MetricsHub(MetricsStore(tmp_path / "metrics"), credential="metrics-secret"),
     )
     with TestClient(create_app(ctx)) as test_client:
         token = test_client.post(

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -38,7 +39,9 @@ class Manager:
         timing: Timing,
         workers: int = 3,
         resync_keys: Sequence[str] = (),
+        observe: Callable[[str, float, bool], None] | None = None,
     ) -> None:
+        """`observe(prefix, seconds, failed)` is told of every reconcile (for metrics)."""
         self.queue = WorkQueue()
         self._reconcilers = list(reconcilers)
         self._timing = timing
@@ -47,6 +50,15 @@ class Manager:
         self._failures: dict[str, int] = {}
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
+        self._observe = observe
+
+    def depths(self) -> dict[str, int]:
+        """Keys waiting to be reconciled now, per reconciler prefix."""
+        found = {rec.prefix: 0 for rec in self._reconcilers}
+        for key in self.queue.ready_keys():
+            if (owner := self._owner(key)) is not None:
+                found[owner.prefix] += 1
+        return found
 
     def wake(self, key: str) -> None:
         self.queue.add(key)
@@ -72,9 +84,12 @@ class Manager:
         if owner is None:
             log.warning("no reconciler for key %s", key)
             return
+        started = time.monotonic()
         try:
             result = owner.reconcile(key)
         except Exception:
+            if self._observe is not None:
+                self._observe(owner.prefix, time.monotonic() - started, True)
             count = self._failures.get(key, 0)
             delays = self._timing.reconcile_errors
             delay = delays[min(count, len(delays) - 1)]
@@ -82,6 +97,8 @@ class Manager:
             log.exception("reconcile %s failed; retrying in %.1fs", key, delay)
             self.queue.add(key, delay)
             return
+        if self._observe is not None:
+            self._observe(owner.prefix, time.monotonic() - started, False)
         self._failures.pop(key, None)
         if result.requeue_after is not None:
             self.queue.add(key, result.requeue_after)

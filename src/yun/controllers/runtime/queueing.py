@@ -25,6 +25,11 @@ class WorkQueue:
         self._seq = 0
         self._closed = False
 
+    def ready_keys(self) -> list[str]:
+        """The keys waiting for a worker now (not the delayed ones)."""
+        with self._cond:
+            return list(self._ready)
+
     def add(self, key: str, delay: float = 0.0) -> None:
         with self._cond:
             if self._closed:
