@@ -4,7 +4,12 @@ series through the API, and `yun top`."""
 from __future__ import annotations
 
 import json
+import os
+import pty
+import select
 import shutil
+import signal
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from tests.e2e.conftest import Platform
+from tests.e2e.conftest import YUN, Platform
 
 pytestmark = pytest.mark.e2e
 
@@ -57,7 +62,9 @@ def parse(text: str) -> Samples:
 
 
 def value(samples: Samples, name: str, **labels: str) -> float | None:
-    found = [v for (n, have), v in samples.items() if n == name and set(labels.items()) <= set(have)]
+    found = [
+        v for (n, have), v in samples.items() if n == name and set(labels.items()) <= set(have)
+    ]
     return max(found) if found else None
 
 
@@ -112,9 +119,7 @@ def test_cpu_rises_for_an_app_that_burns_cpu(platform: Platform, metered: str) -
     assert busy > 60, f"CPU stayed at {busy}% while the app burned a core"
 
 
-def test_a_scrape_needs_a_token_or_the_metrics_credential(
-    platform: Platform, metered: str
-) -> None:
+def test_a_scrape_needs_a_token_or_the_metrics_credential(platform: Platform, metered: str) -> None:
     url = f"{platform.api_url}/metrics"
     assert httpx.get(url, timeout=10).status_code == 401
     refused = httpx.get(url, headers={"Authorization": "Bearer nope"}, timeout=10)
@@ -149,3 +154,48 @@ def test_an_apps_series_through_the_api(platform: Platform, metered: str) -> Non
     assert instance["index"] == 0 and instance["points"]
     wrong = httpx.get(url, params={"since": "last week"}, headers=headers, timeout=10)
     assert wrong.status_code == 422 and wrong.json()["error"]["field"] == "since"
+
+
+def test_top_lists_the_busiest_apps_for_scripts_and_refreshes_on_a_terminal(
+    platform: Platform, metered: str
+) -> None:
+    assert platform.get(metered, "/burn?seconds=8").text == "burning\n"
+
+    def listed() -> list[str]:
+        return platform.cli("top", "--sort", "cpu").stdout.splitlines()  # a pipe: once
+
+    deadline = time.monotonic() + 20
+    while True:
+        lines = listed()
+        row = next((line.split() for line in lines if line.startswith(metered + " ")), [])
+        if (row and row[3] != "-" and float(row[3]) > 50) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert lines[0].split()[:4] == ["app", "org/space", "instances", "cpu"], lines
+    assert lines[1].startswith(metered + " "), lines  # the busiest first
+    assert row[1:3] == ["main/dev", "1/1"] and float(row[3]) > 50, row
+    as_json = json.loads(platform.cli("top", "--json", "--sort", "memory").stdout)
+    assert as_json[0]["memory_bytes"] >= max(a["memory_bytes"] or 0 for a in as_json)
+    wrong = platform.cli("top", "--sort", "fastest", check=False)
+    assert wrong.returncode != 0 and "--sort" in wrong.stderr
+
+    # On a terminal it redraws until interrupted.
+    leader, follower = pty.openpty()
+    with subprocess.Popen(
+        [YUN, "top", "--every", "1"],
+        env=platform.env,
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+    ) as live:
+        os.close(follower)
+        seen = b""
+        deadline = time.monotonic() + 15
+        while seen.count(metered.encode()) < 2 and time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 1)
+            if ready:
+                seen += os.read(leader, 65536)
+        live.send_signal(signal.SIGINT)
+        assert live.wait(10) == 0
+    os.close(leader)
+    assert seen.count(metered.encode()) >= 2, seen[-2000:]

@@ -25,6 +25,7 @@ from yun.cli import (
     routes,
     services,
     stacks,
+    top,
     users,
 )
 from yun.cli import config as cli_config
@@ -249,6 +250,7 @@ app.command("delete-shared-domain")(domains.delete_shared_domain)
 app.command("delete-private-domain")(domains.delete_private_domain)
 app.command()(logs.logs)
 app.command()(logs.events)
+app.command()(top.top)
 services.register(app)
 app.command()(stacks.stacks)
 app.add_typer(stack_app, name="stack")

@@ -383,6 +383,17 @@ class ApiClient:
         params = {key: value for key, value in filters.items() if value not in ("", None)}
         return list(self._call("GET", "/v3/events", params=params)["resources"])
 
+    def latest_metrics(self) -> dict[str, Any]:
+        """The newest sample of every app the caller may see, with its instances'."""
+        found: dict[str, Any] = self._call("GET", "/v3/metrics/apps")
+        return found
+
+    def app_metrics(self, guid: str, since: str = "1h") -> dict[str, Any]:
+        found: dict[str, Any] = self._call(
+            "GET", f"/v3/apps/{guid}/metrics", params={"since": since}
+        )
+        return found
+
     def events(self, guid: str, limit: int = 50) -> list[dict[str, Any]]:
         return list(
             self._call("GET", f"/v3/apps/{guid}/events", params={"limit": limit})["resources"]

@@ -35,7 +35,7 @@ SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 
 # No `_created` series beside every counter and histogram: Prometheus does not need them, and
 # they would be a third of a scrape.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 _INSTANCE_LABELS = ("org", "space", "app", "process", "instance")
 _APP_LABELS = ("org", "space", "app")
