@@ -88,8 +88,8 @@ def test_scrape_carries_each_apps_series_with_its_labels_after_traffic(
 
     def counted(samples: Samples) -> bool:
         answered = value(samples, "yun_app_requests_total", app=metered, code_class="2xx")
-        measured = value(samples, "yun_instance_memory_bytes", **WEB_0)
-        return answered is not None and answered >= 40 and measured is not None
+        running = value(samples, "yun_app_instances_running", app=metered)
+        return answered is not None and answered >= 40 and running == 1
 
     samples = wait_scrape(platform, counted)
 
