@@ -7,7 +7,8 @@ deps:
 up: deps
 	@bash scripts/up.sh
 
-test: deps
+test:
+	@YUN_DEPS_FOR=test bash scripts/install-deps.sh
 	@bash scripts/test.sh
 
 lint: deps

@@ -29,6 +29,11 @@ have docker-registry || need+=(docker-registry)
 [ -x /bin/busybox ] || need+=(busybox-static)
 # Stacks: Debian root filesystems that runc instances and stagings run on.
 have mmdebstrap || need+=(mmdebstrap)
+# `make test` only: the browser the dashboard's end-to-end tests drive (Playwright, Debian's
+# Chromium rather than a browser downloaded from the internet).
+if [ "${YUN_DEPS_FOR:-}" = test ]; then
+  have chromium || need+=(chromium fonts-dejavu-core)
+fi
 
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
@@ -67,3 +72,7 @@ if ! .venv/bin/python -c 'import yun, pytest, mypy' >/dev/null 2>&1 \
   .venv/bin/pip install -q -e '.[dev]'
   touch .venv/.installed
 fi
+
+# The dashboard's and /docs' browser assets (uPlot, Swagger UI) from the npm registry, once per
+# machine into a cache outside the repository (see src/yun/ui/assets.py).
+.venv/bin/python -m yun.ui.assets

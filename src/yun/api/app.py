@@ -6,6 +6,8 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from yun import __version__
@@ -47,11 +49,12 @@ from yun.api.links import add_links
 from yun.api.policy import POLICY, PUBLIC, authorize
 from yun.api.timing import CallTiming
 from yun.store.quotas import QuotaExceeded
+from yun.ui import views as ui_views
 
 
 def create_app(ctx: ApiContext) -> FastAPI:
     api = FastAPI(
-        title="Yun", version=__version__, docs_url="/docs", dependencies=[Depends(authorize)]
+        title="Yun", version=__version__, docs_url=None, dependencies=[Depends(authorize)]
     )
     api.state.ctx = ctx
     api.add_exception_handler(ApiError, api_error_handler)
@@ -86,6 +89,19 @@ def create_app(ctx: ApiContext) -> FastAPI:
         events,
     ):
         api.include_router(module.router, responses=ERRORS)
+    api.include_router(ui_views.router)
+
+    @api.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        """Swagger UI over /openapi.json, from Yun's own copy: nothing from the internet."""
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Yun API",
+            swagger_js_url="/ui/vendor/swagger-ui-bundle.js",
+            swagger_css_url="/ui/vendor/swagger-ui.css",
+            swagger_favicon_url="/ui/static/favicon.svg",
+            swagger_ui_parameters={"validatorUrl": None},
+        )
 
     @api.get("/v3/info")
     def info() -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""The web dashboard at /ui, served by the API (see views)."""

@@ -36,7 +36,8 @@ SERVED = (
 )
 UNKNOWN = (
     b"yunrtr5 yun_unknown_route 1796406201004 0 404 79 195 127.0.0.1:46252 -:- <NOSRV> LR GET"
-    b' HTTP/1.1 - "nope.apps.localhost" "/" "-" "127.0.0.1" "e9c30270-382c-44a2-9dfa-313dbef5c146"\n'
+    b' HTTP/1.1 - "nope.apps.localhost" "/" "-" "127.0.0.1"'
+    b' "e9c30270-382c-44a2-9dfa-313dbef5c146"\n'
 )
 
 
