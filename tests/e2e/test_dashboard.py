@@ -131,6 +131,48 @@ def test_sign_in_scale_deploy_roll_back_follow_logs_and_chart(
     shot(page, "app")
 
 
+def test_a_canary_pauses_on_the_page_and_goes_on_from_it(
+    browser: Browser, platform: Platform, shown: Path
+) -> None:
+    page = signed_in(browser, platform, "admin", "e2e-secret")
+    page.get_by_role("link", name=NAME, exact=True).click()
+    state = page.locator("[data-deployment-state]")
+
+    (shown / "VERSION").write_text("canary\n")
+    command = ("push", NAME, "-p", str(shown), "--strategy", "canary", "--instance-steps", "50")
+    pushed = threading.Thread(target=platform.cli, args=command)
+    pushed.start()
+    expect(state).to_have_attribute("data-deployment-state", "PAUSED", timeout=120_000)
+    expect(page.locator("#deployment")).to_contain_text("new revision takes 50%")
+    shot(page, "canary-paused")
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("status")).to_contain_text("The deployment goes on.")
+    expect(state).to_have_attribute("data-deployment-state", "DEPLOYED", timeout=120_000)
+    pushed.join(300)
+
+
+def test_services_and_the_marketplace_show_what_is_there(
+    browser: Browser, platform: Platform, shown: Path
+) -> None:
+    platform.cli("create-user-provided-service", "shown-creds", "-p", '{"token": "s3cret"}')
+    platform.cli("bind-service", NAME, "shown-creds")
+
+    page = signed_in(browser, platform, "admin", "e2e-secret")
+    page.get_by_role("link", name="Services").click()
+    card = page.locator("section.card", has_text="shown-creds")
+    expect(card).to_contain_text(NAME)  # its binding
+    expect(card).to_contain_text("None yet")  # no backups
+    assert "s3cret" not in page.content()
+    page.get_by_role("link", name="Marketplace").click()
+    expect(page.get_by_role("heading", name=re.compile("postgresql"))).to_be_visible()
+    page.get_by_role("link", name="Events").click()
+    expect(page.locator(".timeline")).to_contain_text("audit.service_binding")
+    page.goto(f"{platform.api_url}/ui/apps")
+    page.get_by_role("link", name=NAME, exact=True).click()
+    expect(page.locator("section.card", has_text="Services")).to_contain_text("shown-creds")
+    shot(page, "services")
+
+
 def test_at_phone_width_nothing_scrolls_sideways(
     browser: Browser, platform: Platform, shown: Path
 ) -> None:

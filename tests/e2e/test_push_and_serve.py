@@ -42,9 +42,8 @@ def test_push_hello_python_serves_through_router(platform: Platform) -> None:
     assert "hello-python.apps.localhost" in result.stdout
     response = platform.wait_for("hello-python", "Hello from Yun")
     assert response.headers.get("content-type", "").startswith("text/")
-    listing = json.loads(platform.cli("apps", "--json").stdout)
-    assert [a["name"] for a in listing] == ["hello-python"]
-    assert listing[0]["state"] == "STARTED"
+    listing = {a["name"]: a for a in json.loads(platform.cli("apps", "--json").stdout)}
+    assert listing["hello-python"]["state"] == "STARTED"  # (other modules' apps share the space)
 
 
 def test_repush_of_unchanged_app_uploads_nothing(platform: Platform) -> None:

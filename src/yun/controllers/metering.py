@@ -81,6 +81,7 @@ class MetricsSampler:
         agent: AgentView,
         access: AccessStats,
         backends: Callable[[], list[dict[str, str]]],
+        service_usage: Callable[[str], Mapping[str, float] | None] | None = None,
         interval: float = INTERVAL,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -89,6 +90,7 @@ class MetricsSampler:
         self.agent = agent
         self.access = access
         self.backends = backends
+        self.service_usage = service_usage
         self.interval = interval
         self.clock = clock
         self.latest: dict[tuple[str, str], Sample] = {}
@@ -133,19 +135,20 @@ class MetricsSampler:
                 proc: Owner(org, space, space_guid, app, app_guid, ptype)
                 for proc, ptype, app_guid, app, space_guid, space, org in rows
             }
-            services = [
-                Sample(
-                    "service",
-                    si.guid,
-                    Owner(org, space, si.space_guid).labels(service_instance=si.name),
-                    {"ready": 1.0 if _ready(si) else 0.0},
-                )
+            found = [
+                (si.guid, si.kind, _ready(si), Owner(org, space, si.space_guid), si.name)
                 for si, space, org in session.execute(
                     select(ServiceInstance, Space.name, Org.name)
                     .join(Space, Space.guid == ServiceInstance.space_guid)
                     .join(Org, Org.guid == Space.org_guid)
                 ).all()
             ]
+        services = []
+        for guid, kind, ready, owner, name in found:
+            values: dict[str, float | None] = {"ready": 1.0 if ready else 0.0}
+            if kind == "managed" and ready and self.service_usage is not None:
+                values.update(self.service_usage(guid) or {})
+            services.append(Sample("service", guid, owner.labels(service_instance=name), values))
         return owners, services
 
     # -- instances -----------------------------------------------------------------------------

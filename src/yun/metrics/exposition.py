@@ -54,6 +54,11 @@ _APP = {
     "memory_bytes": ("yun_app_memory_bytes", "Its instances' memory, summed", 1.0),
     "instances_running": ("yun_app_instances_running", "Running instances", 1.0),
 }
+_SERVICE_LABELS = ("org", "space", "service_instance")
+_SERVICE = {
+    "size_bytes": ("yun_service_instance_size_bytes", "Its data (built-in services)", 1.0),
+    "connections": ("yun_service_instance_connections", "Clients connected (built-in)", 1.0),
+}
 _QUANTILES = {"latency_p50_ms": "0.5", "latency_p95_ms": "0.95", "latency_p99_ms": "0.99"}
 
 
@@ -142,14 +147,13 @@ class SampleCollector(Collector):
         ready = GaugeMetricFamily(
             "yun_service_instance_ready",
             "1 when the service instance's last operation succeeded",
-            labels=["org", "space", "service_instance"],
+            labels=_SERVICE_LABELS,
         )
-        for sample in by_kind.get("service", []):
-            ready.add_metric(
-                _values(sample, ("org", "space", "service_instance")),
-                sample.values.get("ready") or 0.0,
-            )
+        services = by_kind.get("service", [])
+        for sample in services:
+            ready.add_metric(_values(sample, _SERVICE_LABELS), sample.values.get("ready") or 0.0)
         yield ready
+        yield from _gauges(services, _SERVICE, _SERVICE_LABELS)
 
     def _requests(self, apps: list[Sample]) -> Iterator[Metric]:
         family = CounterMetricFamily(

@@ -197,6 +197,7 @@ class Platform:
             agent=self._agent,
             access=metrics.access,
             backends=haproxy.stats,
+            service_usage=self._services.usage,
             interval=float(s.metrics_interval),
         )
         metrics.latest = lambda: list(sampler.latest.values())

@@ -16,6 +16,7 @@ import os
 import secrets
 import shutil
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,6 +116,18 @@ class PlatformServices:
             store_catalog(
                 session, broker_guid=broker.guid, services=catalog(self.backends)["services"]
             )
+
+    def usage(self, instance_id: str) -> Mapping[str, float] | None:
+        """Size and connections of a built-in service instance (None for any other)."""
+        for backend in self.backends:
+            try:
+                found = backend.usage(instance_id)
+            except Exception as exc:  # a server restarting: no numbers this time
+                log.debug("%s usage of %s: %s", backend.offering.name, instance_id, exc)
+                continue
+            if found is not None:
+                return found
+        return None
 
     def supervise_once(self) -> None:
         for backend in self.backends:

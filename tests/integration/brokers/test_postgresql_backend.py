@@ -239,3 +239,25 @@ def test_deprovisioning_a_dedicated_instance_removes_its_server(
         connect(credentials)
     with pytest.raises(BackendError):
         backend.bind(instance_id, new_id(), parameters={})
+
+
+@pytest.mark.parametrize("plan", ["shared", "dedicated"])
+def test_usage_tells_the_databases_size_and_its_connections(
+    backend: PostgresqlBackend, shared: str, dedicated: str, plan: str
+) -> None:
+    instance_id = shared if plan == "shared" else dedicated
+    credentials = backend.bind(instance_id, new_id(), parameters={})
+    with connect(credentials) as first, connect(credentials):
+        first.execute("CREATE TABLE IF NOT EXISTS filler (t text)")
+        first.execute("INSERT INTO filler SELECT repeat('x', 1000) FROM generate_series(1, 2000)")
+        busy = backend.usage(instance_id)
+    deadline = time.monotonic() + 10  # a closed session's backend takes a moment to exit
+    while (
+        (idle := backend.usage(instance_id)) and idle["connections"] and time.monotonic() < deadline
+    ):
+        time.sleep(0.1)
+
+    assert busy is not None and idle is not None
+    assert busy["connections"] == 2 and idle["connections"] == 0  # the platform's own: not counted
+    assert busy["size_bytes"] > 2_000_000  # the rows written
+    assert backend.usage(new_id()) is None  # not one of this backend's

@@ -295,3 +295,19 @@ def test_a_server_an_older_platform_started_is_still_reached(tmp_path: Path) -> 
     finally:
         legacy.terminate()
         legacy.wait(10)
+
+
+def test_usage_tells_the_memory_used_and_the_clients_connected(
+    backend: RedisBackend, instance: str
+) -> None:
+    credentials = backend.bind(instance, new_id(), parameters={})
+    before = backend.usage(instance)
+    with client(credentials) as conn:
+        conn.set("big", "x" * 1_000_000)
+        during = backend.usage(instance)
+        conn.delete("big")
+
+    assert before is not None and during is not None
+    assert during["connections"] == before["connections"] + 1
+    assert during["size_bytes"] > before["size_bytes"] + 900_000
+    assert backend.usage(new_id()) is None

@@ -25,7 +25,12 @@ def exposed() -> dict[str, set[str]]:
     # Every field of every kind known, so every series the exporter can write is there.
     samples = [s._replace(values=dict.fromkeys(FIELDS[s.kind], 1.0)) for s in SAMPLES]
     samples.append(
-        Sample("service", "si-1", {**SAMPLES[1].labels, "service_instance": "db"}, {"ready": 1.0})
+        Sample(
+            "service",
+            "si-1",
+            {**SAMPLES[1].labels, "service_instance": "db"},
+            dict.fromkeys(FIELDS["service"], 1.0),
+        )
     )
     samples.append(Sample("route", "shop.example.com", {"route": "shop.example.com"}, {}))
     text = render(SampleCollector(samples, TOTALS), platform).decode()

@@ -85,6 +85,12 @@ class ServiceBackend(Protocol):
         """Replace the instance's data with the dump in `source` (as `backup` wrote it)."""
         ...
 
+    def usage(self, instance_id: str) -> Mapping[str, float] | None:
+        """What the instance holds now, for the metrics: `size_bytes` (its data) and
+        `connections` (clients connected, the platform's own not counted); None when this
+        backend holds no such instance or its server is not running."""
+        ...
+
     def ensure_running(self) -> None:
         """Start (or adopt, after a platform restart) the server of every provisioned instance
         and restart any that died. Called at start and periodically; cheap when all is well."""

@@ -290,6 +290,24 @@ class PostgresqlBackend:
             server.start()
         server.restore(dbname=_database(instance_id), role=_owner(instance_id), source=source)
 
+    def usage(self, instance_id: str) -> Mapping[str, float] | None:
+        instance = self._load()[1].get(instance_id)
+        if instance is None or not instance.ready:
+            return None
+        server = self._server(instance_id, instance)
+        if not server.running():
+            return None
+        database = _database(instance_id)
+        with server.connect() as conn:
+            row = conn.execute(
+                "SELECT pg_database_size(%s),"
+                " (SELECT count(*) FROM pg_stat_activity WHERE datname = %s)",
+                (database, database),
+            ).fetchone()
+        if row is None:
+            return None
+        return {"size_bytes": float(row[0]), "connections": float(row[1])}  # type: ignore[arg-type]
+
     def ensure_running(self) -> None:
         problems: list[str] = []
         with self._lock:

@@ -21,7 +21,7 @@ from typing import Any
 from yun.brokers.builtin.base import BackendError, OfferingSpec, PlanSpec
 from yun.brokers.builtin.hosting import StateFile, grant_passage, new_password
 from yun.brokers.builtin.ports import PortAllocator
-from yun.brokers.builtin.redis_servers import SERVICE_USER, RedisServer, binding_user
+from yun.brokers.builtin.redis_servers import SERVICE_USER, RedisServer, binding_user, info
 
 _MB = 1024 * 1024
 
@@ -235,6 +235,24 @@ class RedisBackend:
     def restore(self, instance_id: str, source: Path) -> None:
         with self._lock:
             self._server(instance_id, self._instance(instance_id)).replace_data(source)
+
+    def usage(self, instance_id: str) -> Mapping[str, float] | None:
+        instance = self._load().get(instance_id)
+        if instance is None or not instance.ready:
+            return None
+        server = self._server(instance_id, instance)
+        if not server.running():
+            return None
+        client = server.client(timeout=2.0)
+        try:
+            memory = info(client, "memory")
+            clients = info(client, "clients")
+        finally:
+            client.close()
+        return {
+            "size_bytes": float(memory["used_memory"]),
+            "connections": float(max(0, int(clients["connected_clients"]) - 1)),  # not ours
+        }
 
     def ensure_running(self) -> None:
         problems: list[str] = []
