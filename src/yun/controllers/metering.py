@@ -114,6 +114,7 @@ class MetricsSampler:
         owners, services = self._owners()
         instances = self._instances(now, owners)
         apps, hosts = self.access.take()
+        self.access.forget_apps_but({owner.app_guid for owner in owners.values()})
         elapsed = now - self.taken_at if self.taken_at is not None else self.interval
         samples = instances + self._apps(owners, instances, apps, elapsed)
         samples += [self._route(host, window, elapsed) for host, window in hosts.items()]

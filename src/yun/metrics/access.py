@@ -73,6 +73,12 @@ class AccessStats:
             self._apps, self._hosts = {}, {}
         return apps, hosts
 
+    def forget_apps_but(self, apps: set[str]) -> None:
+        """Drop the totals of apps that are gone (deleted), so they do not pile up."""
+        with self._lock:
+            for guid in set(self.app_totals) - apps:
+                del self.app_totals[guid]
+
     def totals(self) -> tuple[dict[str, Counter[str]], dict[str, Counter[str]]]:
         with self._lock:
             return (

@@ -54,6 +54,7 @@ from yun.stacks.userlands import BuiltStacks
 from yun.store.bootstrap import bootstrap
 from yun.store.sealing import KEY_FILE
 from yun.store.session import Store
+from yun.ui import assets as ui_assets
 
 log = logging.getLogger("yun.server")
 
@@ -126,6 +127,12 @@ class Platform:
         if other is not None:
             raise AlreadyRunning(f"yun server is already running for {s.home} (pid {other})")
         write_pid(self.pidfile)
+        if absent := [name for name in ui_assets.FILES if ui_assets.find(name) is None]:
+            log.warning(
+                "the dashboard's charts and /docs miss %s: run `python -m yun.ui.assets` "
+                "(make up does)",
+                ", ".join(absent),
+            )
         store = Store(s.db_url, key_file=s.home / KEY_FILE)
         store.migrate()
         defaults = bootstrap(store, home=s.home, domain=s.domain, admin_password=s.admin_password)

@@ -28,14 +28,23 @@ FILES = {  # the name served under /ui/vendor/ → (package, path inside the pac
 }
 
 
+SYSTEM_CACHE = Path("/var/cache/yun/ui-assets")
+
+
 def cache_root() -> Path:
+    """Where `fetch` puts the packages."""
     explicit = os.environ.get("YUN_UI_ASSETS")
     if explicit:
         return Path(explicit)
     if os.geteuid() == 0:
-        return Path("/var/cache/yun/ui-assets")
+        return SYSTEM_CACHE
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(cache) / "yun" / "ui-assets"
+
+
+def _roots() -> list[Path]:
+    """Where `find` looks: the user's own cache, then the machine's (`make up` as root)."""
+    return [cache_root()] if os.environ.get("YUN_UI_ASSETS") else [cache_root(), SYSTEM_CACHE]
 
 
 def package_dir(package: str, root: Path | None = None) -> Path:
@@ -47,8 +56,11 @@ def find(name: str, root: Path | None = None) -> Path | None:
     if name not in FILES:
         return None
     package, inside = FILES[name]
-    path = package_dir(package, root) / inside
-    return path if path.is_file() else None
+    for folder in [root] if root is not None else _roots():
+        path = package_dir(package, folder) / inside
+        if path.is_file():
+            return path
+    return None
 
 
 def missing(root: Path | None = None) -> list[str]:

@@ -93,3 +93,5 @@ def test_access_records_give_counts_by_class_and_percentiles() -> None:
     assert hosts["b.apps.localhost"].responses == {"5xx": 1}
     assert stats.take() == ({}, {})  # taken: the next sample starts afresh
     assert stats.totals()[0][GUID] == {"2xx": 100, "5xx": 1}  # the totals stay
+    stats.forget_apps_but(set())  # until the app is gone
+    assert stats.totals()[0] == {}
