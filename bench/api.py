@@ -14,20 +14,13 @@ every call. p50 and p99 in milliseconds. Target: p99 ≤ 50 ms at 500 apps.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
-from serving import running_server, server_env
-
-
-def percentiles(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
-    return statistics.median(ordered) * 1000, p99 * 1000
+from serving import percentiles, running_server, server_env
 
 
 def timed(

@@ -19,12 +19,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import random
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from serving import percentiles
 
 from yun.api.app import create_app
 from yun.api.context import ApiContext
@@ -59,12 +59,6 @@ def entities() -> list[Sample]:
         labels = {**owner, "service_instance": f"db-{s}"}
         found.append(Sample("service", f"svc-{s}", labels, {"ready": 1.0}))
     return found
-
-
-def percentiles(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
-    return statistics.median(ordered) * 1000, p99 * 1000
 
 
 def timed(client: TestClient, path: str, calls: int, headers: dict[str, str]) -> list[float]:

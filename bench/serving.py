@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -74,3 +75,10 @@ def running_server(env: dict[str, str], timeout: float = 60) -> Iterator[str]:
         server.terminate()
         server.wait(30)
         subprocess.run([YUN, "server", "stop", "--all"], env=env, capture_output=True, check=False)
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    """p50 and p99 of durations in seconds, in milliseconds."""
+    ordered = sorted(samples)
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+    return statistics.median(ordered) * 1000, p99 * 1000

@@ -250,3 +250,16 @@ def launch(base: Path, extra_env: dict[str, str] | None = None) -> Iterator[Plat
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     with launch(tmp_path_factory.mktemp("yun")) as plat:
         yield plat
+
+
+OBSERVED = Path(__file__).parents[1] / "apps" / "observed"
+
+
+def push_observed(platform: Platform, folder: Path, name: str) -> Path:
+    """A copy of tests/apps/observed (a Procfile app that logs each request's trace) in
+    `folder`, pushed as `name` with 128M and answering; the copy, for later pushes."""
+    copy = folder / name
+    shutil.copytree(OBSERVED, copy)
+    platform.cli("push", name, "-p", str(copy), "-m", "128M")
+    platform.wait_for(name, "observed")
+    return copy

@@ -15,12 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.e2e.conftest import Platform
+from tests.e2e.conftest import Platform, push_observed
 
 pytestmark = pytest.mark.e2e
 
 CHROMIUM = "/usr/bin/chromium"
-APP = Path(__file__).parents[1] / "apps" / "observed"
 ARTIFACTS = Path(__file__).parents[2] / "artifacts" / "dashboard"
 NAME = "shown"
 
@@ -42,12 +41,8 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture(scope="module")
 def shown(platform: Platform, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("shown") / NAME
-    shutil.copytree(APP, folder)
-    platform.cli("push", NAME, "-p", str(folder), "-m", "128M")
-    platform.wait_for(NAME, "observed")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    return folder
+    return push_observed(platform, tmp_path_factory.mktemp("shown"), NAME)
 
 
 def shot(page: Page, name: str) -> None:

@@ -6,28 +6,23 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import shutil
 import socket
 import time
 from pathlib import Path
 
 import httpx
 import pytest
-from tests.e2e.conftest import Platform
+from tests.e2e.conftest import Platform, push_observed
 
 pytestmark = pytest.mark.e2e
-
-APP = Path(__file__).parents[1] / "apps" / "observed"
 
 
 @pytest.fixture(scope="module")
 def observed(platform: Platform, tmp_path_factory: pytest.TempPathFactory) -> str:
     """Two copies of a Procfile app (`web: python app.py`) that log each request's trace."""
-    folder = tmp_path_factory.mktemp("observed") / "observed"
-    shutil.copytree(APP, folder)
+    folder = tmp_path_factory.mktemp("observed")
     for name in ("observed", "observed-back"):
-        platform.cli("push", name, "-p", str(folder), "-m", "128M")
-        platform.wait_for(name, "observed")
+        push_observed(platform, folder, name)
     return "observed"
 
 

@@ -7,7 +7,6 @@ import json
 import os
 import pty
 import select
-import shutil
 import signal
 import subprocess
 import time
@@ -17,20 +16,16 @@ from pathlib import Path
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from tests.e2e.conftest import YUN, Platform
+from tests.e2e.conftest import YUN, Platform, push_observed
 
 pytestmark = pytest.mark.e2e
 
-APP = Path(__file__).parents[1] / "apps" / "observed"
 NAME = "metered"
 
 
 @pytest.fixture(scope="module")
 def metered(platform: Platform, tmp_path_factory: pytest.TempPathFactory) -> str:
-    folder = tmp_path_factory.mktemp("metered") / NAME
-    shutil.copytree(APP, folder)
-    platform.cli("push", NAME, "-p", str(folder), "-m", "128M")
-    platform.wait_for(NAME, "observed")
+    push_observed(platform, tmp_path_factory.mktemp("metered"), NAME)
     return NAME
 
 
