@@ -72,9 +72,13 @@ class Caller:
     async def __aexit__(self, *exc: object) -> None:
         await self._client.aclose()
 
-    async def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def call(
+        self, method: str, path: str, *, renew: bool = True, **kwargs: Any
+    ) -> httpx.Response:
+        """The API's answer; an expired access token is renewed once with the refresh token
+        (unless not `renew`: a response already streaming cannot carry the new cookies)."""
         answer = await self._send(method, path, **kwargs)
-        if answer.status_code == 401 and self.tokens.refresh:
+        if answer.status_code == 401 and self.tokens.refresh and renew:
             renewed = await self._client.post(
                 "/v3/auth/refresh", json={"refresh_token": self.tokens.refresh}
             )

@@ -44,6 +44,7 @@ HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 router = APIRouter(include_in_schema=False)
 FLASH = "yun_ui_flash"
+RECHECK = 60.0  # seconds between the log tail's checks that its reader may still read
 ACTIONS = ("restart", "stop", "start", "continue-deployment", "cancel-deployment")
 
 
@@ -353,7 +354,9 @@ async def app_metrics(request: Request, guid: str, since: str = "1h") -> Respons
 @router.get("/ui/apps/{guid}/logs/stream")
 async def app_logs(request: Request, guid: str) -> Response:
     """The last lines and then the live tail, as NDJSON. The API's recent-lines call decides
-    whether the user may read the app's log; the tail then follows from where it ended."""
+    whether the user may read the app's log; the tail then follows from where it ended, and
+    asks the API again every minute: a role taken away (or a session ended) ends the stream,
+    and the page's script opens a new one, which signs in afresh or is refused."""
     async with Caller(request) as api:
         answer = await api.call("GET", f"/v3/apps/{guid}/logs", params={"limit": 200})
         if answer.status_code != 200:
@@ -367,7 +370,14 @@ async def app_logs(request: Request, guid: str) -> Response:
         yield "".join(json.dumps(line) + "\n" for line in first).encode()
         with tail:
             idle = 0.0
+            checked = time.monotonic()
             while not await request.is_disconnected():
+                if time.monotonic() - checked >= RECHECK:
+                    checked = time.monotonic()
+                    async with Caller(request) as again:
+                        still = await again.call("GET", f"/v3/apps/{guid}", renew=False)
+                    if still.status_code != 200:
+                        return
                 found, dropped = tail.read()
                 out = (
                     [{"ts": time.time(), "source": "LOG", "message": f"{dropped} lines dropped"}]

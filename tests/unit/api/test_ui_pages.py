@@ -4,8 +4,13 @@ every value escaped."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 
+import pytest
 from fastapi.testclient import TestClient
+
+from yun.ui import views
 
 
 def signed_in(client: TestClient) -> TestClient:
@@ -96,3 +101,24 @@ def test_docs_and_assets_come_from_yun_itself(client: TestClient) -> None:
     assert client.get("/ui/static/ui.css").headers["content-type"].startswith("text/css")
     assert client.get("/ui/static/..%2Fviews.py").status_code == 404
     assert client.get("/ui/vendor/nothing.js").status_code == 404
+
+
+def test_the_log_tail_ends_when_its_session_does(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(views, "RECHECK", 0.0)  # ask the API again at every step
+    signed_in(client)
+    token = client.cookies["yun_ui_token"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    pushed = client.post(
+        "/v3/apps/push", json={"application": {"name": "tailed"}, "start": False}, headers=bearer
+    ).json()
+    ended = threading.Timer(1.0, lambda: client.post("/v3/auth/logout", headers=bearer))
+    ended.start()
+
+    started = time.monotonic()
+    answer = client.get(f"/ui/apps/{pushed['guid']}/logs/stream")
+
+    ended.join()
+    assert answer.status_code == 200  # it ran, and ended by itself once the session was over
+    assert time.monotonic() - started < 20
