@@ -90,7 +90,10 @@ def test_text_from_anywhere_is_escaped(client: TestClient) -> None:
         json.dumps({"kind": "error", "text": "<script>alert(1)</script>"}),
         path="/ui",
     )
-    page = client.get("/ui/events").text
+    answer = client.get("/ui/events")
+    assert "script-src 'self'" in answer.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+    page = answer.text
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 

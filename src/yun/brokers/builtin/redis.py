@@ -107,8 +107,15 @@ class RedisBackend:
         self._prepare_root()
         self._state.save({"instances": {key: asdict(value) for key, value in instances.items()}})
 
+    def _peek(self) -> dict[str, _Instance]:
+        """The instances as the state file has them, read without the backend's lock (the
+        file is replaced whole, so a read sees one state or the next)."""
+        return {k: _Instance(**v) for k, v in self._state.load().get("instances", {}).items()}
+
     def _recorded_ports(self) -> Iterator[int]:
-        return (instance.port for instance in self._load().values())
+        # Without the backend's lock: the port allocator calls this while it holds its own,
+        # and a provision holds the backend's lock while it asks the allocator for a port.
+        return (instance.port for instance in self._peek().values())
 
     def _instance(self, instance_id: str) -> _Instance:
         instance = self._load().get(instance_id)
@@ -237,8 +244,8 @@ class RedisBackend:
             self._server(instance_id, self._instance(instance_id)).replace_data(source)
 
     def usage(self, instance_id: str) -> Mapping[str, float] | None:
-        instance = self._load().get(instance_id)
-        if instance is None or not instance.ready:
+        instance = self._peek().get(instance_id)  # not waiting for a provision to finish
+        if instance is None or not instance.ready or not instance.admin_password:
             return None
         server = self._server(instance_id, instance)
         if not server.running():

@@ -9,6 +9,10 @@ document.addEventListener("submit", (event) => {
   if (question && !window.confirm(question)) event.preventDefault();
 });
 
+document.addEventListener("change", (event) => {
+  if (event.target.matches && event.target.matches("select[data-autosubmit]")) event.target.form.submit();
+});
+
 function live() {
   const box = document.getElementById("live");
   if (!box) return;
