@@ -194,13 +194,13 @@ class Agent:
         with self._lock:
             return [self._report(slot) for slot in self._slots.values()]
 
-    def usage(self, slot: str) -> Usage | None:
+    def usage(self, slot: str, *, disk: bool = True) -> Usage | None:
         """What the slot's live instance uses now; None when the slot has none running.
 
         Measured outside the lock (a disk walk is not free), so the run may end meanwhile:
         drivers then report what is left, and a failed measurement is logged, not raised.
         """
-        return self._measure(slot, self.driver.usage)
+        return self._measure(slot, lambda handle: self.driver.usage(handle, disk=disk))
 
     def cpu_seconds(self, slot: str) -> float | None:
         """CPU time the slot's live instance has used so far; None when none runs."""

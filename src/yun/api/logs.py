@@ -17,7 +17,7 @@ from yun.api.lookups import get_app
 from yun.api.views import event_view
 from yun.logstore import LogFilter
 from yun.logstore.filters import FilterError, parse_grep, parse_sources
-from yun.logstore.tail import Tail
+from yun.logstore.tail import Tail, dropped_notice
 from yun.store import events
 from yun.store.models import Build
 
@@ -97,7 +97,7 @@ def stream_logs(
     def step() -> tuple[bytes, bool]:
         """What the next read gives to send, and whether it read anything."""
         lines, dropped = tail.read()
-        out = [dropped_line(dropped)] if dropped else []
+        out = [dropped_notice(dropped)] if dropped else []
         out += [line.to_dict() for line in lines if keep(line)]
         return "".join(json.dumps(item) + "\n" for item in out).encode(), bool(lines or dropped)
 
@@ -127,15 +127,6 @@ def stream_logs(
                     idle = 0.0
 
     return StreamingResponse(generate(), media_type="application/x-ndjson")
-
-
-def dropped_line(count: int) -> dict[str, Any]:
-    return {
-        "ts": time.time(),
-        "source": "LOG",
-        "message": f"{count} lines dropped: this reader fell behind the app's output",
-        "dropped": count,
-    }
 
 
 @router.get("/v3/apps/{guid}/events")

@@ -45,7 +45,7 @@ class AgentView(Protocol):
 
     def desired_specs(self) -> Mapping[str, InstanceSpec]: ...
 
-    def usage(self, slot: str) -> Any: ...
+    def usage(self, slot: str, *, disk: bool = True) -> Any: ...
 
     def cpu_seconds(self, slot: str) -> float | None: ...
 
@@ -167,12 +167,13 @@ class MetricsSampler:
                 continue
             live.add(report.slot)
             spec = specs.get(report.slot)
-            memory = self.agent.usage(report.slot)
+            disk_due = now - self._disk.get(report.slot, (float("-inf"), None))[0] >= DISK_EVERY
+            memory = self.agent.usage(report.slot, disk=disk_due)
             values: dict[str, float | None] = {
                 "cpu_percent": self._cpu_percent(report.slot, now),
                 "memory_bytes": getattr(memory, "memory_bytes", None),
                 "memory_limit_bytes": spec.memory_mb * 2**20 if spec else None,
-                "disk_bytes": self._disk_bytes(report.slot, now, memory),
+                "disk_bytes": self._disk_bytes(report.slot, now, memory if disk_due else None),
                 "disk_quota_bytes": spec.disk_mb * 2**20 if spec else None,
                 "restarts": float(report.crash_count),
                 "uptime_seconds": max(0.0, now - report.since)
@@ -197,12 +198,12 @@ class MetricsSampler:
             return None
         return 100.0 * (used - before[1]) / (now - before[0])
 
-    def _disk_bytes(self, slot: str, now: float, usage: Any) -> float | None:
-        measured = self._disk.get(slot)
-        if measured is None or now - measured[0] >= DISK_EVERY:
-            measured = (now, getattr(usage, "disk_bytes", None))
-            self._disk[slot] = measured
-        return float(measured[1]) if measured[1] is not None else None
+    def _disk_bytes(self, slot: str, now: float, walked: Any) -> float | None:
+        """The disk bytes `walked` measured (a usage taken with the disk), else the last."""
+        if walked is not None:
+            self._disk[slot] = (now, getattr(walked, "disk_bytes", None))
+        measured = self._disk.get(slot, (now, None))[1]
+        return float(measured) if measured is not None else None
 
     # -- apps and routes -------------------------------------------------------------------------
 

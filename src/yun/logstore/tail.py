@@ -12,6 +12,7 @@ finishes it and then goes on with the new one, and no other file can take its in
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import BinaryIO
 
@@ -21,6 +22,16 @@ from yun.logstore.lines import LogLine, decode
 LAG_MAX = 1 << 20  # a reader this far behind skips ahead...
 LAG_KEEP = 64 << 10  # ...to this much before the end
 READ_MOST = 256 << 10  # bytes read per step
+
+
+def dropped_notice(count: int) -> dict[str, object]:
+    """The line a live reader gets where it skipped `count` lines."""
+    return {
+        "ts": time.time(),
+        "source": "LOG",
+        "message": f"{count} lines dropped: this reader fell behind the app's output",
+        "dropped": count,
+    }
 
 
 def _open(path: Path) -> BinaryIO | None:

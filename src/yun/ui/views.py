@@ -27,7 +27,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 
-from yun.logstore.tail import Tail
+from yun.logstore.tail import Tail, dropped_notice
 from yun.ui import assets
 from yun.ui.calls import (
     CSRF,
@@ -390,11 +390,7 @@ async def app_logs(request: Request, guid: str) -> Response:
                     if still.status_code != 200:
                         return
                 found, dropped = tail.read()
-                out = (
-                    [{"ts": time.time(), "source": "LOG", "message": f"{dropped} lines dropped"}]
-                    if dropped
-                    else []
-                )
+                out: list[dict[str, object]] = [dropped_notice(dropped)] if dropped else []
                 out += [line.to_dict() for line in found]
                 if out:
                     idle = 0.0

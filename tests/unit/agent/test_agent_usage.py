@@ -20,7 +20,7 @@ class MeasuringDriver(FakeDriver):
         super().__init__()
         self.broken = False
 
-    def usage(self, handle: Handle) -> Usage | None:
+    def usage(self, handle: Handle, *, disk: bool = True) -> Usage | None:
         if self.broken:
             raise OSError("cannot read /proc")
         return Usage(memory_bytes=(handle.pid or 0) * 1000, disk_bytes=4096)

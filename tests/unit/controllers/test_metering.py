@@ -43,8 +43,8 @@ class FakeAgent:
     def desired_specs(self) -> dict[str, InstanceSpec]:
         return self.slots
 
-    def usage(self, slot: str) -> Any:
-        return SimpleNamespace(memory_bytes=10_000_000, disk_bytes=4096)
+    def usage(self, slot: str, *, disk: bool = True) -> Any:
+        return SimpleNamespace(memory_bytes=10_000_000, disk_bytes=4096 if disk else None)
 
     def cpu_seconds(self, slot: str) -> float:
         return self.cpu[slot]

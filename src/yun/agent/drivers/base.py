@@ -75,9 +75,11 @@ class Driver(Protocol):
         """Delete what the instance left on disk; called after `stop` and the last log read."""
         ...
 
-    def usage(self, handle: Handle) -> Usage | None:
+    def usage(self, handle: Handle, *, disk: bool = True) -> Usage | None:
         """Memory and disk the instance uses now, measured live for `yun app`; None when the
-        driver cannot tell. Must not fail when the instance has just died or been removed."""
+        driver cannot tell. Without `disk`, the disk is not walked (`disk_bytes` is None): the
+        metrics sample memory every ten seconds and disk once a minute. Must not fail when the
+        instance has just died or been removed."""
         ...
 
     def cpu_seconds(self, handle: Handle) -> float | None:

@@ -233,15 +233,17 @@ class ProcessDriver:
             return ExitStatus(None, "exited (status unknown)")
         return ExitStatus(code, _describe(code))
 
-    def usage(self, handle: Handle) -> Usage | None:
+    def usage(self, handle: Handle, *, disk: bool = True) -> Usage | None:
         """Resident memory of the instance's process group (what `stop` would end) and the disk
         its writable dirs (`app`, `deps`, `tmp`) take. Shared pages count once per process."""
         if handle.pid is None or not self._group_is_ours(handle):
             return None
         pgid = int(handle.data.get("pgid", handle.pid))
         memory = sum(resident_bytes(pid) for pid in _group_members(pgid))
-        disk = disk_usage(handle.run_dir / name for name in ("app", "deps", "tmp"))
-        return Usage(memory_bytes=memory, disk_bytes=disk)
+        if not disk:
+            return Usage(memory_bytes=memory, disk_bytes=None)
+        used = disk_usage(handle.run_dir / name for name in ("app", "deps", "tmp"))
+        return Usage(memory_bytes=memory, disk_bytes=used)
 
     def cpu_seconds(self, handle: Handle) -> float | None:
         """CPU time of the instance's live process group."""

@@ -402,11 +402,11 @@ class RuncDriver:
             return True
         return False
 
-    def usage(self, handle: Handle) -> Usage | None:
+    def usage(self, handle: Handle, *, disk: bool = True) -> Usage | None:
         """The cgroup's working set (None once the cgroup is gone) and the quota'd disk bytes."""
         path = handle.data.get("cgroups_path")
         memory = Cgroup(str(path)).memory_usage() if path else None
-        return Usage(memory_bytes=memory, disk_bytes=self._disk_bytes(handle))
+        return Usage(memory_bytes=memory, disk_bytes=self._disk_bytes(handle) if disk else None)
 
     def cpu_seconds(self, handle: Handle) -> float | None:
         path = handle.data.get("cgroups_path")
