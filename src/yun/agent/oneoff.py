@@ -9,6 +9,7 @@ and is removed with the process.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -30,9 +31,11 @@ def run_once(
     root: Path,
     output: Callable[[str], None],
     timeout: float,
+    stop: threading.Event | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> ExitStatus:
-    """Run `spec` once through `driver`; its output lines go to `output` as they come."""
+    """Run `spec` once through `driver`; its output lines go to `output` as they come. Setting
+    `stop` stops it (SIGTERM, then SIGKILL after a grace period), as does `timeout`."""
     instance_guid = str(uuid.uuid4())
     run_dir = root / ONEOFF_DIR / f"{spec.process_type}-{instance_guid[:8]}"
     run_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -47,6 +50,10 @@ def run_once(
                 driver.stop(handle, grace=STOP_GRACE)
                 reader.read(output, final=True)
                 return ExitStatus(code=None, reason=f"did not finish within {timeout:g}s")
+            if stop is not None and stop.is_set():
+                driver.stop(handle, grace=STOP_GRACE)
+                reader.read(output, final=True)
+                return ExitStatus(code=None, reason="stopped")
             time.sleep(POLL)
         reader.read(output, final=True)
         return driver.exit_status(handle)

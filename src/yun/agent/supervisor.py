@@ -162,10 +162,17 @@ class Agent:
         self._thread.start()
 
     def run_once(
-        self, spec: InstanceSpec, *, output: Callable[[str], None], timeout: float
+        self,
+        spec: InstanceSpec,
+        *,
+        output: Callable[[str], None],
+        timeout: float,
+        stop: threading.Event | None = None,
     ) -> ExitStatus:
-        """Run `spec` to completion, unsupervised (a release phase); see `oneoff`."""
-        return run_once(self.driver, spec, root=self.root, output=output, timeout=timeout)
+        """Run `spec` to completion, unsupervised (a release phase, a task); see `oneoff`."""
+        return run_once(
+            self.driver, spec, root=self.root, output=output, timeout=timeout, stop=stop
+        )
 
     def keep_staged(self, droplet: Path, tree: Path) -> None:
         """`droplet` was just packed from `tree`: the driver may keep the tree for starts."""

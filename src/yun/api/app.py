@@ -32,6 +32,7 @@ from yun.api import (
     service_brokers,
     service_instances,
     stacks,
+    tasks,
     users,
 )
 from yun.api.audit import AuditMiddleware
@@ -70,6 +71,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         apps,
         autoscale,
         deployments,
+        tasks,
         packages,
         logs,
         metrics,

@@ -25,6 +25,7 @@ from yun.cli import (
     routes,
     services,
     stacks,
+    tasks,
     top,
     users,
 )
@@ -202,6 +203,9 @@ app.command("cancel-deployment")(deploying.cancel_deployment)
 app.command()(deploying.revisions)
 app.command()(deploying.rollback)
 app.command()(autoscaling.autoscale)
+app.command("run-task")(tasks.run_task)
+app.command()(tasks.tasks)
+app.command("terminate-task")(tasks.terminate_task)
 app.command()(routes.routes)
 app.command("update-route")(routes.update_route)
 app.command("create-route")(routes.create_route)

@@ -359,6 +359,24 @@ class ApiClient:
     def revisions(self, guid: str) -> list[dict[str, Any]]:
         return list(self._call("GET", f"/v3/apps/{guid}/revisions")["resources"])
 
+    # tasks
+    def run_task(self, guid: str, **body: Any) -> dict[str, Any]:
+        payload = {k: v for k, v in body.items() if v not in (None, "")}
+        result: dict[str, Any] = self._call("POST", f"/v3/apps/{guid}/tasks", json=payload)
+        return result
+
+    def tasks(self, guid: str) -> list[dict[str, Any]]:
+        return list(self._call("GET", f"/v3/apps/{guid}/tasks")["resources"])
+
+    def task(self, guid: str, sequence: int) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/v3/apps/{guid}/tasks/{sequence}")
+        return result
+
+    def terminate_task(self, guid: str, sequence: int) -> dict[str, Any]:
+        path = f"/v3/apps/{guid}/tasks/{sequence}/actions/cancel"
+        result: dict[str, Any] = self._call("POST", path)
+        return result
+
     def scale(self, guid: str, process_type: str, **changes: int | None) -> dict[str, Any]:
         body = {k: v for k, v in changes.items() if v is not None}
         result: dict[str, Any] = self._call(

@@ -35,7 +35,7 @@ from yun.settings import Settings
 from yun.stacks import HOST
 from yun.store import events
 from yun.store.models import App, Deployment, Droplet, Process, Revision
-from yun.store.releases import note, plan_of, releasing, roll_out
+from yun.store.releases import instance_env, note, plan_of, releasing, roll_out
 from yun.store.session import Store
 
 RELEASE = "release"
@@ -76,9 +76,6 @@ class ReleasePhase:
             select(Process).where(Process.app_guid == app.guid, Process.type == "web")
         )
         pinned = dict(revision.processes.get("web") or {})
-        env = {str(k): str(v) for k, v in (revision.services or {}).items()}
-        env.update({str(k): str(v) for k, v in revision.env.items()})
-        env["YUN_REVISION"] = str(revision.version)
         return InstanceSpec(
             slot=f"{RELEASE}:{revision.guid}",
             app_guid=app.guid,
@@ -88,7 +85,7 @@ class ReleasePhase:
             index=0,
             droplet=self.blobs.path(droplet.blob),
             command=release_command(revision.commands),
-            env=env,
+            env=instance_env(revision),
             memory_mb=int(pinned.get("memory_mb") or (web and web.memory_mb) or DEFAULT_MEMORY_MB),
             disk_mb=int(pinned.get("disk_mb") or (web and web.disk_mb) or DEFAULT_DISK_MB),
             health=HealthCheckSpec(type="process"),

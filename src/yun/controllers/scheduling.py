@@ -26,7 +26,7 @@ from yun.settings import Settings
 from yun.store import events
 from yun.store.models import App, Droplet, Instance, Org, Process, Revision, Space
 from yun.store.queries import route_urls
-from yun.store.releases import active_deployment
+from yun.store.releases import active_deployment, instance_env
 from yun.store.session import Store
 from yun.store.slots import parse_slot, slot_of
 
@@ -160,10 +160,6 @@ class InstanceController:
             timeout=float(proc.health_check_timeout or timing.health_timeout),
             invocation_timeout=float(proc.invocation_timeout or timing.http_check_timeout),
         )
-        # What bindings provide first: an app that sets DATABASE_URL itself keeps its own.
-        env = {str(k): str(v) for k, v in (revision.services or {}).items()}
-        env.update({str(k): str(v) for k, v in revision.env.items()})
-        env["YUN_REVISION"] = str(revision.version)
         return InstanceSpec(
             slot=slot_of(proc.guid, revision.version, index),
             app_guid=app.guid,
@@ -173,7 +169,7 @@ class InstanceController:
             index=index,
             droplet=image.rootfs if image else self.blobs.path(droplet.blob),
             command=command,
-            env=env,
+            env=instance_env(revision),
             memory_mb=int(pinned.get("memory_mb") or proc.memory_mb),
             disk_mb=int(pinned.get("disk_mb") or proc.disk_mb),
             health=health,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from yun.logstore.lines import LogLine
 
 # What `--source` takes: the first part of a line's source (`APP/PROC/WEB/0` is an APP line).
-SOURCES = ("STG", "APP", "RTR", "API", "CELL", "REL")
+SOURCES = ("STG", "APP", "RTR", "API", "CELL", "REL", "TASK")
 
 
 class FilterError(ValueError):

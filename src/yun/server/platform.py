@@ -35,6 +35,7 @@ from yun.controllers.releasing import ReleaseCommands, ReleasePhase
 from yun.controllers.routing import RouteController
 from yun.controllers.runtime.managing import Manager
 from yun.controllers.scheduling import InstanceController, InstanceReporter
+from yun.controllers.tasks import TaskController
 from yun.logstore import LogStore
 from yun.metrics.access import AccessStats
 from yun.metrics.hub import MetricsHub, metrics_credential
@@ -108,6 +109,7 @@ class Platform:
         self._services: PlatformServices | None = None
         self._drains: SyslogDrains | None = None
         self._broker_listener: BrokerListener | None = None
+        self._tasks: TaskController | None = None
 
     def _prepare(self) -> ApiContext:
         s = self.settings
@@ -209,6 +211,8 @@ class Platform:
         )
         metrics.latest = lambda: list(sampler.latest.values())
         access = self._access
+        tasks = TaskController(store=store, blobs=blobs, logs=logs, settings=s, runner=self._agent)
+        self._tasks = tasks
 
         def reloaded() -> None:
             access.reconnect()
@@ -248,6 +252,7 @@ class Platform:
                     forget_blobs=blobs.delete_many,
                 ),
                 BindingController(store=store, wake=wake),
+                tasks,
                 BackupController(store=store, blobs=blobs, work_dir=s.home / "backups-work"),
                 EventPruner(store=store, max_days=s.events_days, max_count=s.events_max),
                 LogPruner(logs=logs),
@@ -268,6 +273,7 @@ class Platform:
                 "bindings",
                 "backups",
                 "acme",
+                "tasks",
             ),
         )
         for key in builds.pending():
@@ -275,6 +281,7 @@ class Platform:
         self._manager.wake("events")  # then every ten minutes
         self._manager.wake("logs")  # the same
         self._manager.wake("metrics")  # then every YUN_METRICS_INTERVAL
+        self._manager.wake("tasks")  # fails the tasks a killed server left RUNNING
         metrics.instruments.queue_depths = self._manager.depths
         self.store = store
         self._registry = platform_registry(s)
@@ -337,6 +344,8 @@ class Platform:
     def _stop_parts(self) -> None:
         if self._manager is not None:
             self._manager.stop()
+        if self._tasks is not None:
+            self._tasks.stop()
         if self._agent is not None:
             self._agent.stop(stop_instances=False)
         if self._access is not None:

@@ -2,8 +2,8 @@
 
 Org → Space → App → Process → Instance; Package → Build → Droplet → Revision; Route → RouteMapping;
 TcpRoute; Quota (of orgs and spaces); ServiceBroker → ServiceOffering → ServicePlan;
-ServiceInstance → ServiceBinding (apps and keys), ServiceBackup; User, Token, RoleAssignment,
-Event. Every row has a guid, created/updated times and labels.
+ServiceInstance → ServiceBinding (apps and keys), ServiceBackup; App → Task, Schedule; User, Token,
+RoleAssignment, Event. Every row has a guid, created/updated times and labels.
 """
 
 from __future__ import annotations
@@ -456,4 +456,47 @@ class ServiceBackup(Resource):
     error: Mapped[str] = mapped_column(Text, default="")
     restore: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     """The last restore from this backup: {"state", "error", "at"}."""
+    created_by: Mapped[str] = mapped_column(String(255), default="")
+
+
+class Task(Resource):
+    """A one-off process on an app's droplet, run to completion (Cloud Foundry's tasks, a
+    Heroku one-off dyno): PENDING, RUNNING, CANCELING, then SUCCEEDED or FAILED. `sequence_id`
+    numbers an app's tasks from 1 (what `yun tasks` shows and `terminate-task` takes)."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (UniqueConstraint("app_guid", "sequence_id"),)
+    app_guid: Mapped[str] = mapped_column(ForeignKey("apps.guid", ondelete="CASCADE"))
+    sequence_id: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(255))
+    command: Mapped[str] = mapped_column(SealedText)
+    state: Mapped[str] = mapped_column(String(16), default="PENDING", index=True)
+    memory_mb: Mapped[int] = mapped_column(Integer)
+    disk_mb: Mapped[int] = mapped_column(Integer)
+    revision_guid: Mapped[str] = mapped_column(String(36))
+    exit_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    failure_reason: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[float | None] = mapped_column(Float, default=None)
+    finished_at: Mapped[float | None] = mapped_column(Float, default=None)
+    created_by: Mapped[str] = mapped_column(String(255), default="")
+    schedule_guid: Mapped[str | None] = mapped_column(String(36), default=None, index=True)
+
+
+class Schedule(Resource):
+    """A cron job (Stackato's `cron:` manifest key, `yun schedule`): `command` runs as a task
+    of the app at the times `expression` names (five fields, UTC). `origin` is "manifest" for
+    the ones a push keeps in step with the manifest, "cli" for the ones `yun schedule` made."""
+
+    __tablename__ = "schedules"
+    __table_args__ = (UniqueConstraint("app_guid", "name"),)
+    app_guid: Mapped[str] = mapped_column(ForeignKey("apps.guid", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    expression: Mapped[str] = mapped_column(String(255))
+    command: Mapped[str] = mapped_column(SealedText)
+    memory_mb: Mapped[int | None] = mapped_column(Integer, default=None)
+    overlap: Mapped[bool] = mapped_column(default=False)
+    origin: Mapped[str] = mapped_column(String(16), default="cli")
+    next_run_at: Mapped[float] = mapped_column(Float)
+    last_run_at: Mapped[float | None] = mapped_column(Float, default=None)
+    last_outcome: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[str] = mapped_column(String(255), default="")

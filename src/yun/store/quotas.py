@@ -1,10 +1,11 @@
 """Quotas: what a space and its org use, and whether a change keeps them within their limits.
 
-Usage counts started apps' processes (memory is instances times memory per instance), every
-route, managed service instances (user-provided ones cost nothing) and TCP routes. A change is
-checked by `QuotaGuard`: made in the session, it compares the usage after with the usage
-before, and refuses only what grows past a limit, so that an org already over a lowered limit
-can still shrink (and do what does not grow).
+Usage counts started apps' processes (memory is instances times memory per instance), tasks not
+yet finished (their memory, as Cloud Foundry counts them), every route, managed service
+instances (user-provided ones cost nothing) and TCP routes. A change is checked by `QuotaGuard`:
+made in the session, it compares the usage after with the usage before, and refuses only what
+grows past a limit, so that an org already over a lowered limit can still shrink (and do what
+does not grow).
 """
 
 from __future__ import annotations
@@ -14,9 +15,20 @@ from dataclasses import dataclass, fields
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from yun.store.models import App, Org, Process, Quota, Route, ServiceInstance, Space, TcpRoute
+from yun.store.models import (
+    App,
+    Org,
+    Process,
+    Quota,
+    Route,
+    ServiceInstance,
+    Space,
+    Task,
+    TcpRoute,
+)
 
 USER_PROVIDED = "user-provided"
+UNFINISHED = ("PENDING", "RUNNING", "CANCELING")
 LIMITS = ("memory_mb", "instance_memory_mb", "instances", "routes", "services", "tcp_ports")
 LABELS = {
     "memory_mb": "memory",
@@ -62,6 +74,13 @@ def usage(session: Session, space_guids: list[str], starting: str | None = None)
         .where(App.space_guid.in_(space_guids), (App.state == "STARTED") | (App.guid == starting))
     )
     memory, instances = session.execute(started).one()
+    tasks = session.execute(
+        select(
+            func.coalesce(func.sum(Task.memory_mb), 0), func.coalesce(func.max(Task.memory_mb), 0)
+        )
+        .join(App, App.guid == Task.app_guid)
+        .where(App.space_guid.in_(space_guids), Task.state.in_(UNFINISHED))
+    ).one()
     largest = session.scalar(
         select(func.coalesce(func.max(Process.memory_mb), 0))
         .join(App, App.guid == Process.app_guid)
@@ -73,12 +92,12 @@ def usage(session: Session, space_guids: list[str], starting: str | None = None)
         .where(ServiceInstance.space_guid.in_(space_guids), ServiceInstance.kind != USER_PROVIDED)
     )
     return Usage(
-        memory_mb=int(memory),
+        memory_mb=int(memory) + int(tasks[0]),
         instances=int(instances),
         routes=count(Route),
         services=int(services or 0),
         tcp_ports=count(TcpRoute),
-        instance_memory_mb=int(largest or 0),
+        instance_memory_mb=max(int(largest or 0), int(tasks[1])),
     )
 
 

@@ -89,6 +89,16 @@ def process_settings(session: Session, app: App) -> dict[str, Any]:
     return settings
 
 
+def instance_env(revision: Revision) -> dict[str, str]:
+    """What a revision's processes, release command and tasks find in their environment: its
+    services' credentials, then its variables (an app that sets DATABASE_URL itself keeps its
+    own), then `YUN_REVISION`."""
+    env = {str(k): str(v) for k, v in (revision.services or {}).items()}
+    env.update({str(k): str(v) for k, v in revision.env.items()})
+    env["YUN_REVISION"] = str(revision.version)
+    return env
+
+
 def create_revision(
     session: Session,
     *,

@@ -20,7 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from yun.api.policy import POLICY
-from yun.store.models import ServiceBackup, TcpRoute
+from yun.store.models import ServiceBackup, Task, TcpRoute
 
 # What a route needs, and the kind of thing it acts on: a resource in a space ("res"), a space
 # (listing it, or making something in it: "space"), an org ("org"), or nothing in particular.
@@ -52,6 +52,10 @@ NEEDS: dict[tuple[str, str], tuple[str, str]] = {
     ("POST", "/v3/apps/{guid}/packages"): ("develop", "res"),
     ("PATCH", "/v3/apps/{guid}/processes/{type_}"): ("operate", "res"),
     ("GET", "/v3/apps/{guid}/revisions"): ("see", "res"),
+    ("GET", "/v3/apps/{guid}/tasks"): ("see", "res"),
+    ("POST", "/v3/apps/{guid}/tasks"): ("develop", "res"),
+    ("GET", "/v3/apps/{guid}/tasks/{sequence}"): ("see", "res"),
+    ("POST", "/v3/apps/{guid}/tasks/{sequence}/actions/cancel"): ("develop", "res"),
     ("POST", "/v3/auth/logout"): ("anyone", ""),
     ("POST", "/v3/auth/refresh"): ("public", ""),
     ("POST", "/v3/auth/token"): ("public", ""),
@@ -249,7 +253,16 @@ class World:
                 port=40000 + next(self.count),
                 space_guid=place.space_guid,
             )
-            session.add_all([backup, tcp])
+            task = Task(
+                app_guid=place.app,
+                sequence_id=1,
+                name="t",
+                command="true",
+                memory_mb=64,
+                disk_mb=64,
+                revision_guid="",
+            )
+            session.add_all([backup, tcp, task])
             session.flush()
             place.backup, place.tcp_route = backup.guid, tcp.guid
 
@@ -276,6 +289,7 @@ def _url(world: World, method: str, path: str, place: Place) -> tuple[str, dict[
         "org": place.org,
         "name": place.space if "/spaces/" in path else ("victim" if "users" in path else place.org),
         "type_": "web",
+        "sequence": "1",
         "app_guid": place.app,
         "user": "bystander",
         "role": role,
