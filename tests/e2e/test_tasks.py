@@ -1,15 +1,17 @@
 """`yun run-task`, `tasks`, `terminate-task` against a real server: a one-off command runs on
 the app's droplet with its environment, its output is in the app's log, its exit status is the
-CLI's; a task that runs on is stopped when asked."""
+CLI's; a task that runs on is stopped when asked. A manifest's `cron:` job runs for real at
+its minute."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
 import pytest
-from tests.e2e.conftest import Platform, push_observed
+from tests.e2e.conftest import OBSERVED, Platform, push_observed
 
 pytestmark = pytest.mark.e2e
 
@@ -74,3 +76,40 @@ def test_wrong_arguments_name_themselves(platform: Platform, worker: str, tmp_pa
     assert zero.returncode == 2 and "ID" in zero.stderr
     nothing = platform.cli("run-task", "no-such-app", "true", check=False)
     assert nothing.returncode == 1 and "no-such-app" in nothing.stderr
+
+
+def test_a_manifest_cron_job_runs_every_minute_for_real(platform: Platform, tmp_path: Path) -> None:
+    folder = tmp_path / "ticker"
+    shutil.copytree(OBSERVED, folder)
+    (folder / "manifest.yml").write_text(
+        "applications:\n"
+        "- name: ticker\n"
+        "  memory: 128M\n"
+        "  cron:\n"
+        '  - "* * * * * echo tick on revision $YUN_REVISION"\n'
+    )
+    platform.cli("push", cwd=folder)
+    (listed,) = json.loads(platform.cli("schedules", "ticker", "--json").stdout)
+    assert (listed["name"], listed["expression"], listed["origin"]) == (
+        "echo-tick-on-revision-yun-revision",
+        "* * * * *",
+        "manifest",
+    )
+
+    deadline = time.monotonic() + 100  # the next minute boundary, then the task
+    while True:
+        (shown,) = json.loads(platform.cli("schedules", "ticker", "--json").stdout)
+        if (shown["last_task"] or {}).get("state") == "SUCCEEDED":
+            break
+        assert time.monotonic() < deadline, shown
+        time.sleep(1)
+    assert shown["last_outcome"].startswith("task 1 ran for ")
+    logged = platform.cli("logs", "ticker", "--recent", "--source", "TASK").stdout
+    assert "[TASK/1] tick on revision 1" in logged
+    table = platform.cli("schedules", "ticker").stdout
+    assert "1 succeeded" in table and "manifest" in table
+
+    wrong = platform.cli("schedule", "ticker", "*/5 * *", "true", check=False)
+    assert wrong.returncode == 1 and "expression: '*/5 * *' is not a cron schedule" in wrong.stderr
+    platform.cli("unschedule", "ticker", listed["name"])
+    assert "has no schedules" in platform.cli("schedules", "ticker").stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from fastapi import APIRouter
@@ -22,6 +23,7 @@ from yun.store import events
 from yun.store.models import App, Build, Process, Revision, Route, RouteMapping, Space
 from yun.store.quotas import QuotaGuard
 from yun.store.releases import active_deployment, next_revision, release
+from yun.store.schedules import ScheduleError, sync_manifest
 from yun.store.services import release_app_bindings
 
 router = APIRouter()
@@ -71,6 +73,11 @@ def push_app(body: PushBody, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
             session, app=app, spec=spec, tcp_ports=ctx.settings.tcp_ports, actor=user.name
         )
         quotas.check(starting=app.guid if body.start else None)
+        if spec.cron is not None:
+            try:
+                sync_manifest(session, app=app, jobs=spec.cron, actor=user.name, now=time.time())
+            except ScheduleError as exc:
+                raise ApiError(exc.status, str(exc)) from exc
         events.record(
             session,
             type="audit.app.create" if created else "audit.app.update",
@@ -87,6 +94,8 @@ def push_app(body: PushBody, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
         ctx.wake(f"bindings:{guid}")
     ctx.wake("routes")
     ctx.wake("instances")
+    if spec.cron is not None:
+        ctx.wake("cron")
     return view
 
 

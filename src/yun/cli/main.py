@@ -23,6 +23,7 @@ from yun.cli import (
     roles,
     route_verbs,
     routes,
+    schedules,
     services,
     stacks,
     tasks,
@@ -206,6 +207,9 @@ app.command()(autoscaling.autoscale)
 app.command("run-task")(tasks.run_task)
 app.command()(tasks.tasks)
 app.command("terminate-task")(tasks.terminate_task)
+app.command()(schedules.schedule)
+app.command()(schedules.schedules)
+app.command()(schedules.unschedule)
 app.command()(routes.routes)
 app.command("update-route")(routes.update_route)
 app.command("create-route")(routes.create_route)

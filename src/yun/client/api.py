@@ -377,6 +377,20 @@ class ApiClient:
         result: dict[str, Any] = self._call("POST", path)
         return result
 
+    # cron schedules
+    def schedules(self, guid: str) -> list[dict[str, Any]]:
+        return list(self._call("GET", f"/v3/apps/{guid}/schedules")["resources"])
+
+    def schedule(self, guid: str, **body: Any) -> dict[str, Any]:
+        payload = {k: v for k, v in body.items() if v not in (None, "")}
+        result: dict[str, Any] = self._call("POST", f"/v3/apps/{guid}/schedules", json=payload)
+        return result
+
+    def unschedule(self, guid: str, name: str) -> dict[str, Any]:
+        path = f"/v3/apps/{guid}/schedules/{quote(name, safe='')}"
+        result: dict[str, Any] = self._call("DELETE", path)
+        return result
+
     def scale(self, guid: str, process_type: str, **changes: int | None) -> dict[str, Any]:
         body = {k: v for k, v in changes.items() if v is not None}
         result: dict[str, Any] = self._call(

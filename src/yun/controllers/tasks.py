@@ -64,16 +64,12 @@ class TaskController:
         logs: LogStore,
         settings: Settings,
         runner: OneOffRunner,
-        on_finished: Callable[[str], None] | None = None,
     ) -> None:
-        """`on_finished(app_guid)` is told when one of the app's tasks ends (the cron
-        scheduler waits for that before it starts a run it held back)."""
         self.store = store
         self.blobs = blobs
         self.logs = logs
         self.settings = settings
         self.runner = runner
-        self.on_finished = on_finished
         self._lock = threading.Lock()
         self._running: dict[str, tuple[threading.Thread, threading.Event]] = {}
         self._stopping = False
@@ -115,34 +111,30 @@ class TaskController:
             thread.join(max(0.0, deadline - time.monotonic()))
 
     def _run(self, guid: str, stop: threading.Event) -> None:
-        app_guid = ""
         try:
-            app_guid = self._execute(guid, stop)
+            self._execute(guid, stop)
         except Exception as exc:  # a bug must not leave the task RUNNING for ever
             log.exception("task %s", guid)
             with self.store.session() as session:
                 task = session.get(Task, guid)
                 if task is not None and task.state not in ("SUCCEEDED", "FAILED"):
                     finish(task, state="FAILED", reason=f"could not run the task: {exc}")
-                    app_guid = task.app_guid
         finally:
             with self._lock:
                 self._running.pop(guid, None)
-            if app_guid and self.on_finished is not None:
-                self.on_finished(app_guid)
 
-    def _execute(self, guid: str, stop: threading.Event) -> str:
-        """Run the task to its end; the app's guid."""
+    def _execute(self, guid: str, stop: threading.Event) -> None:
+        """Run the task to its end."""
         with self.store.session() as session:
             task = session.get(Task, guid)
             if task is None or task.state != "PENDING":
-                return task.app_guid if task else ""
+                return
             app = session.get(App, task.app_guid)
             revision = session.get(Revision, task.revision_guid)
             droplet = session.get(Droplet, revision.droplet_guid) if revision else None
             if app is None or revision is None or droplet is None:
                 finish(task, state="FAILED", reason="its revision's droplet is gone")
-                return task.app_guid
+                return
             spec = self.spec(session, task=task, app=app, revision=revision, droplet=droplet)
             task.state = "RUNNING"
             task.started_at = time.time()
@@ -159,7 +151,7 @@ class TaskController:
             task = session.get(Task, guid)
             app = session.get(App, app_guid)
             if task is None:
-                return app_guid
+                return
             if status.code == 0:
                 finish(task, state="SUCCEEDED", exit_code=0)
             elif stop.is_set():
@@ -180,7 +172,6 @@ class TaskController:
                 },
             )
         self.logs.append(app_guid, source, f"Task {sequence} {said}")
-        return app_guid
 
     def spec(
         self, session: Any, *, task: Task, app: App, revision: Revision, droplet: Droplet

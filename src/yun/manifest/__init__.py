@@ -10,6 +10,7 @@ from yun.manifest.errors import ManifestError
 from yun.manifest.manifests import parse_application, parse_manifest
 from yun.manifest.models import (
     AppSpec,
+    CronSpec,
     HealthCheck,
     Manifest,
     ProcessSpec,
@@ -22,6 +23,7 @@ from yun.manifest.stackato import check_min_version
 
 __all__ = [
     "AppSpec",
+    "CronSpec",
     "HealthCheck",
     "Manifest",
     "ManifestError",

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from yun.manifest.bindings import read_routes, read_services
+from yun.manifest.cron import read_cron
 from yun.manifest.errors import show
 from yun.manifest.fields import (
     Scope,
@@ -27,7 +28,7 @@ from yun.manifest.fields import (
     optional,
     warn_unknown,
 )
-from yun.manifest.models import AppSpec, StackatoSpec
+from yun.manifest.models import AppSpec, CronSpec, StackatoSpec
 from yun.manifest.processes import (
     HEALTH_CHECK_KEYS,
     read_health_check,
@@ -56,6 +57,7 @@ APP_KEYS = (
     "services",
     "docker",
     "stackato",
+    "cron",
 )
 _ROUTE_HINT = "use routes: [{route: HOST.DOMAIN}]"
 _RETIRED_KEYS = {
@@ -111,6 +113,7 @@ def read_application(data: object, scope: Scope, *, base_dir: Path | None) -> Ap
             at.key("processes").key("web").warn("is ignored because command is set")
         command = command if command is not None else web_command
         env = merge_declared_env(stackato.env, env, at.key("env"))
+    cron = _read_cron(app, scope)
     return AppSpec(
         name=name,
         path=path,
@@ -133,7 +136,19 @@ def read_application(data: object, scope: Scope, *, base_dir: Path | None) -> Ap
         docker_username=docker_username,
         stackato=stackato,
         stack=None if stack is None else stack.strip(),
+        cron=cron,
     )
+
+
+def _read_cron(app: dict[str, object], scope: Scope) -> list[CronSpec] | None:
+    """`cron:` of the application, or of its `stackato:` block (where Stackato kept it)."""
+    block = app.get("stackato")
+    inner = block.get("cron") if isinstance(block, dict) else None
+    if app.get("cron") is not None and inner is not None:
+        raise scope.key("cron").error("is given twice, here and in stackato:; keep one")
+    if inner is not None:
+        return read_cron(inner, scope.key("stackato").key("cron"))
+    return optional(app, "cron", scope, read_cron)
 
 
 def _read_name(value: object, scope: Scope) -> str:

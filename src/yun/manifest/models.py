@@ -86,6 +86,30 @@ class ProcessSpec:
 
 
 @dataclass(frozen=True)
+class CronSpec:
+    """One cron job of an app: `command` runs as a task at the times `expression` names."""
+
+    expression: str
+    command: str
+    name: str = ""
+    overlap: bool = False
+    memory_mb: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CronSpec:
+        return cls(
+            expression=str(data["expression"]),
+            command=str(data["command"]),
+            name=str(data.get("name") or ""),
+            overlap=bool(data.get("overlap", False)),
+            memory_mb=_opt_int(data.get("memory_mb")),
+        )
+
+
+@dataclass(frozen=True)
 class StackatoEnvVar:
     """A Stackato `stackato.env` declaration: a default value plus how clients should treat it."""
 
@@ -171,6 +195,8 @@ class AppSpec:
     docker_username: str | None = None
     stackato: StackatoSpec | None = None
     stack: str | None = None
+    cron: list[CronSpec] | None = None
+    """Stackato's `cron:` jobs; None when the manifest does not say (a push keeps the app's)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -178,6 +204,7 @@ class AppSpec:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AppSpec:
         stackato = data.get("stackato")
+        cron = data.get("cron")
         return cls(
             name=str(data["name"]),
             path=_opt_str(data.get("path")),
@@ -204,6 +231,7 @@ class AppSpec:
             docker_username=_opt_str(data.get("docker_username")),
             stackato=None if stackato is None else StackatoSpec.from_dict(stackato),
             stack=_opt_str(data.get("stack")),
+            cron=None if cron is None else [CronSpec.from_dict(job) for job in cron],
         )
 
 

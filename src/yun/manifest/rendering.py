@@ -13,7 +13,7 @@ from typing import Any
 from yun.manifest.applications import read_application
 from yun.manifest.errors import reported_as
 from yun.manifest.fields import Scope
-from yun.manifest.models import AppSpec, HealthCheck, ProcessSpec, StackatoSpec
+from yun.manifest.models import AppSpec, CronSpec, HealthCheck, ProcessSpec, StackatoSpec
 
 
 def to_manifest(spec: AppSpec) -> dict[str, Any]:
@@ -47,6 +47,8 @@ def to_manifest(spec: AppSpec) -> dict[str, Any]:
         _put(data["docker"], "username", spec.docker_username)
     if spec.stackato is not None:
         data["stackato"] = _stackato(spec.stackato)
+    if spec.cron is not None:
+        data["cron"] = [_cron(job) for job in spec.cron]
     source = spec.name or "app"
     with reported_as(source):
         read_application(data, Scope(source), base_dir=None)
@@ -71,6 +73,16 @@ def _health_check(check: HealthCheck | None, timeout: int | None) -> dict[str, A
         _put(data, "health-check-invocation-timeout", check.invocation_timeout)
         timeout = timeout if timeout is not None else check.timeout
     _put(data, "timeout", timeout)
+    return data
+
+
+def _cron(job: CronSpec) -> dict[str, Any]:
+    data: dict[str, Any] = {"schedule": job.expression, "command": job.command}
+    if job.name:
+        data["name"] = job.name
+    if job.overlap:
+        data["overlap"] = True
+    _put(data, "memory", _size(job.memory_mb))
     return data
 
 

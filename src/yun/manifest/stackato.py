@@ -27,7 +27,7 @@ from yun.manifest.fields import (
 )
 from yun.manifest.models import AppSpec, StackatoEnvVar, StackatoSpec
 
-STACKATO_KEYS = ("env", "processes", "hooks", "requirements", "autoscale", "min_version")
+STACKATO_KEYS = ("env", "processes", "hooks", "requirements", "autoscale", "min_version", "cron")
 _HOOKS = ("pre-staging", "post-staging", "pre-running")
 _REQUIREMENTS = ("pip", "ubuntu")
 _ENV_VAR_KEYS = ("default", "required", "hidden", "inherit", "prompt", "choices")

@@ -27,6 +27,7 @@ from yun.controllers.backing_up import BackupController
 from yun.controllers.binding import BindingController
 from yun.controllers.building import BuildController
 from yun.controllers.certificates import RouterCertificates
+from yun.controllers.cron import CronController
 from yun.controllers.deploying import DeploymentController
 from yun.controllers.metering import MetricsSampler
 from yun.controllers.provisioning import ServiceInstanceController
@@ -253,6 +254,7 @@ class Platform:
                 ),
                 BindingController(store=store, wake=wake),
                 tasks,
+                CronController(store=store, wake=wake),
                 BackupController(store=store, blobs=blobs, work_dir=s.home / "backups-work"),
                 EventPruner(store=store, max_days=s.events_days, max_count=s.events_max),
                 LogPruner(logs=logs),
@@ -282,6 +284,7 @@ class Platform:
         self._manager.wake("logs")  # the same
         self._manager.wake("metrics")  # then every YUN_METRICS_INTERVAL
         self._manager.wake("tasks")  # fails the tasks a killed server left RUNNING
+        self._manager.wake("cron")  # then when the next schedule is due (every 30 s at most)
         metrics.instruments.queue_depths = self._manager.depths
         self.store = store
         self._registry = platform_registry(s)

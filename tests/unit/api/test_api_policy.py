@@ -20,7 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from yun.api.policy import POLICY
-from yun.store.models import ServiceBackup, Task, TcpRoute
+from yun.store.models import Schedule, ServiceBackup, Task, TcpRoute
 
 # What a route needs, and the kind of thing it acts on: a resource in a space ("res"), a space
 # (listing it, or making something in it: "space"), an org ("org"), or nothing in particular.
@@ -52,6 +52,9 @@ NEEDS: dict[tuple[str, str], tuple[str, str]] = {
     ("POST", "/v3/apps/{guid}/packages"): ("develop", "res"),
     ("PATCH", "/v3/apps/{guid}/processes/{type_}"): ("operate", "res"),
     ("GET", "/v3/apps/{guid}/revisions"): ("see", "res"),
+    ("GET", "/v3/apps/{guid}/schedules"): ("see", "res"),
+    ("POST", "/v3/apps/{guid}/schedules"): ("develop", "res"),
+    ("DELETE", "/v3/apps/{guid}/schedules/{name}"): ("develop", "res"),
     ("GET", "/v3/apps/{guid}/tasks"): ("see", "res"),
     ("POST", "/v3/apps/{guid}/tasks"): ("develop", "res"),
     ("GET", "/v3/apps/{guid}/tasks/{sequence}"): ("see", "res"),
@@ -262,7 +265,14 @@ class World:
                 disk_mb=64,
                 revision_guid="",
             )
-            session.add_all([backup, tcp, task])
+            schedule = Schedule(
+                app_guid=place.app,
+                name="nightly",
+                expression="0 3 * * *",
+                command="true",
+                next_run_at=4e9,
+            )
+            session.add_all([backup, tcp, task, schedule])
             session.flush()
             place.backup, place.tcp_route = backup.guid, tcp.guid
 
@@ -296,6 +306,8 @@ def _url(world: World, method: str, path: str, place: Place) -> tuple[str, dict[
     }
     if path.startswith(("/v3/certificates", "/v3/domains", "/v3/stacks", "/v3/service_brokers")):
         values["name"] = values["guid"] = "x"
+    if "/schedules/" in path:
+        values["name"] = "nightly"
     url = re.sub(r"\{([^}]+)\}", lambda m: values[m.group(1)], path)
     bodies: dict[str, dict[str, Any]] = {
         "/v3/apps/push": json_body(world.fresh("new"), place.space_guid),
@@ -321,6 +333,11 @@ def _url(world: World, method: str, path: str, place: Place) -> tuple[str, dict[
         "/v3/organizations/{name}": {"name": place.org},
         "/v3/organizations/{org}/spaces/{name}": {"name": place.space},
         "/v3/apps/{guid}/processes/{type_}": {"instances": 1},
+        "/v3/apps/{guid}/schedules": {
+            "expression": "0 3 * * *",
+            "command": "true",
+            "name": world.fresh("job"),
+        },
     }
     body = bodies.get(path, {}) if method in ("POST", "PUT", "PATCH") else {}
     if path == "/v3/apps/{guid}/logs/stream":
