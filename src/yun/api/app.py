@@ -19,6 +19,8 @@ from yun.api import (
     deployments,
     domains,
     events,
+    git_deploy,
+    git_http,
     logs,
     metrics,
     orgs,
@@ -59,6 +61,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         title="Yun", version=__version__, docs_url=None, dependencies=[Depends(authorize)]
     )
     api.state.ctx = ctx
+    api.state.git_grants = git_http.PushGrants()
     api.add_exception_handler(ApiError, api_error_handler)
     api.add_exception_handler(RequestValidationError, validation_error_handler)
     api.add_exception_handler(StarletteHTTPException, http_error_handler)
@@ -91,6 +94,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
         roles,
         quotas,
         events,
+        git_http,
+        git_deploy,
     ):
         api.include_router(module.router, responses=ERRORS)
     api.include_router(ui_views.router)

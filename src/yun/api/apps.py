@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from typing import Any
 
@@ -292,9 +293,11 @@ def remove_app(session: Session, app: App, *, actor: str) -> list[str]:
 
 
 def after_removal(ctx: ApiContext, app_guids: list[str], unbind: list[str]) -> None:
-    """Once apps are deleted: forget their logs, stop their instances, release bindings."""
+    """Once apps are deleted: forget their logs and git repositories, stop their instances,
+    release bindings."""
     for guid in app_guids:
         ctx.logs.delete(guid)
+        shutil.rmtree(ctx.settings.home / "git" / f"{guid}.git", ignore_errors=True)
     ctx.wake("instances")
     ctx.wake("routes")
     for binding_guid in unbind:

@@ -150,6 +150,7 @@ def list_revisions(guid: str, ctx: Ctx, _user: CurrentUser) -> dict[str, Any]:
                     "guid": revision.guid,
                     "version": revision.version,
                     "description": revision.description,
+                    "commit": revision.commit or None,
                     "changes": changes(revision, before),
                     "droplet_guid": revision.droplet_guid,
                     "droplet_kept": revision.droplet_guid in kept,

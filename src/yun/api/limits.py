@@ -12,6 +12,7 @@ from yun.api.errors import error_body
 
 MAX_BODY = 16 << 20  # room for `resource_match` of an app with ~100,000 files
 UPLOADS = frozenset({"/v3/bits"})
+OWN_LIMITS = ("/git/", "/git-hook")  # git pushes, which may be large: their handlers limit them
 
 
 class BodyLimit:
@@ -20,7 +21,8 @@ class BodyLimit:
         self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path") in UPLOADS:
+        path = str(scope.get("path", ""))
+        if scope["type"] != "http" or path in UPLOADS or path.startswith(OWN_LIMITS):
             await self.app(scope, receive, send)
             return
         length = dict(scope.get("headers") or []).get(b"content-length")

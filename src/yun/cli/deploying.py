@@ -172,7 +172,7 @@ def revisions(name: str, json_: JsonOpt = False) -> None:
     if json_:
         print_json(found)
         return
-    table = Listing("version", "", "description", "changes", "created", "by", "droplet")
+    table = Listing("version", "", "description", "changes", "commit", "created", "by", "droplet")
     now = time.time()
     for item in found:
         table.add_row(
@@ -180,6 +180,7 @@ def revisions(name: str, json_: JsonOpt = False) -> None:
             "current" if item["current"] else "",
             item["description"],
             "; ".join(item["changes"]),
+            (item.get("commit") or "")[:12],
             age(now - float(item["created_at"])) + " ago",
             item["created_by"],
             "kept" if item["droplet_kept"] else "deleted",

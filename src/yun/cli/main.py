@@ -16,6 +16,7 @@ from yun.cli import (
     certificates,
     deploying,
     domains,
+    gitremote,
     logs,
     orgs,
     pushing,
@@ -207,6 +208,7 @@ app.command()(autoscaling.autoscale)
 app.command("run-task")(tasks.run_task)
 app.command()(tasks.tasks)
 app.command("terminate-task")(tasks.terminate_task)
+app.command("git-url")(gitremote.git_url)
 app.command()(schedules.schedule)
 app.command()(schedules.schedules)
 app.command()(schedules.unschedule)

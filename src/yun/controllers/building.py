@@ -291,6 +291,10 @@ class BuildController:
             app = session.get(App, app_guid)
             if build is None or app is None or build.state != "STAGING":
                 return
+            package = session.get(Package, build.package_guid)
+            droplet.commit = package.commit if package is not None else ""
+            if droplet.commit:
+                description = f"git push {droplet.commit[:7]}"
             session.add(droplet)
             session.flush()
             self._ensure_processes(session, app, process_types)

@@ -181,6 +181,8 @@ class Package(Resource):
     size: Mapped[int] = mapped_column(Integer, default=0)
     kind: Mapped[str] = mapped_column(String(16), default="bits")  # or "docker"
     image: Mapped[dict[str, Any]] = mapped_column(SealedJSON, default=dict)  # ref, credentials
+    commit: Mapped[str] = mapped_column(String(64), default="")
+    """The git commit the files came from (a `git push`); "" for an upload."""
 
 
 class Build(Resource):
@@ -207,6 +209,8 @@ class Droplet(Resource):
     image: Mapped[dict[str, Any]] = mapped_column(SealedJSON, default=dict)  # see building
     stack: Mapped[str] = mapped_column(String(64), default="")
     """The stack it was staged on and runs on; "host" (or "" before stacks): the host's userland."""
+    commit: Mapped[str] = mapped_column(String(64), default="")
+    """Its package's git commit, if it was pushed with git."""
 
 
 class Revision(Resource):
@@ -224,6 +228,8 @@ class Revision(Resource):
     (VCAP_SERVICES, DATABASE_URL, REDIS_URL): bindings take effect on the next restart."""
     description: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[str] = mapped_column(String(255), default="")
+    commit: Mapped[str] = mapped_column(String(64), default="")
+    """The git commit its droplet was built from ("" when it was uploaded)."""
 
 
 class Deployment(Resource):

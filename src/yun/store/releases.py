@@ -114,6 +114,7 @@ def create_revision(
     version = session.scalar(
         select(func.coalesce(func.max(Revision.version), 0)).where(Revision.app_guid == app.guid)
     )
+    droplet = session.get(Droplet, droplet_guid)
     revision = Revision(
         app_guid=app.guid,
         version=int(version or 0) + 1,
@@ -124,6 +125,7 @@ def create_revision(
         services=service_environment(session, app),
         description=description,
         created_by=actor,
+        commit=droplet.commit if droplet is not None else "",
     )
     session.add(revision)
     session.flush()
