@@ -37,6 +37,7 @@ from yun.api import (
     stacks,
     tasks,
     users,
+    webhooks,
 )
 from yun.api.audit import AuditMiddleware
 from yun.api.context import ApiContext
@@ -94,6 +95,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         roles,
         quotas,
         events,
+        webhooks,
         git_http,
         git_deploy,
     ):

@@ -44,6 +44,7 @@ from yun.api.scopes import (
     ROUTE,
     SPACE,
     TCP_ROUTE,
+    WEBHOOK,
     Call,
     Scope,
     Target,
@@ -186,6 +187,10 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("PUT", "/v3/users/me/password"): Rule(ANYONE),
     ("DELETE", "/v3/users/{name}"): Rule(ADMIN),
     ("DELETE", "/v3/users/{name}/tokens"): Rule(ANYONE),
+    ("GET", "/v3/webhooks"): Rule(DEVELOP, QUERY_SPACE),
+    ("POST", "/v3/webhooks"): Rule(DEVELOP, BODY_SPACE),
+    ("DELETE", "/v3/webhooks/{guid}"): Rule(DEVELOP, WEBHOOK),
+    ("GET", "/v3/webhooks/{guid}/deliveries"): Rule(DEVELOP, WEBHOOK),
 }
 
 

@@ -26,6 +26,7 @@ from yun.store.models import (
     ServiceInstance,
     Space,
     TcpRoute,
+    Webhook,
 )
 
 
@@ -117,6 +118,7 @@ INSTANCE = _row(ServiceInstance, "service instance", _path("guid"))
 BODY_INSTANCE = _row(ServiceInstance, "service instance", _body("service_instance"))
 BINDING = _row(ServiceBinding, "service binding", _path("guid"))
 BACKUP = _row(ServiceBackup, "service backup", _path("guid"))
+WEBHOOK = _row(Webhook, "webhook", _path("guid"))
 
 
 def BODY_SPACE(session: Session, call: Call) -> Scope:

@@ -30,6 +30,7 @@ from yun.cli import (
     tasks,
     top,
     users,
+    webhooks,
 )
 from yun.cli import config as cli_config
 from yun.cli.droplets import droplet_app
@@ -210,6 +211,10 @@ app.command()(tasks.tasks)
 app.command("terminate-task")(tasks.terminate_task)
 app.command("git-url")(gitremote.git_url)
 app.command()(schedules.schedule)
+app.command("create-webhook")(webhooks.create_webhook)
+app.command()(webhooks.webhooks)
+app.command("delete-webhook")(webhooks.delete_webhook)
+app.command("webhook-deliveries")(webhooks.webhook_deliveries)
 app.command()(schedules.schedules)
 app.command()(schedules.unschedule)
 app.command()(routes.routes)

@@ -377,6 +377,23 @@ class ApiClient:
         result: dict[str, Any] = self._call("POST", path)
         return result
 
+    # webhooks
+    def webhooks(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/v3/webhooks", params=self.space_params())["resources"])
+
+    def create_webhook(self, **body: Any) -> dict[str, Any]:
+        payload = {**self.space_params(), **{k: v for k, v in body.items() if v}}
+        result: dict[str, Any] = self._call("POST", "/v3/webhooks", json=payload)
+        return result
+
+    def delete_webhook(self, guid: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("DELETE", f"/v3/webhooks/{quote(guid, safe='')}")
+        return result
+
+    def webhook_deliveries(self, guid: str) -> list[dict[str, Any]]:
+        path = f"/v3/webhooks/{quote(guid, safe='')}/deliveries"
+        return list(self._call("GET", path)["resources"])
+
     # cron schedules
     def schedules(self, guid: str) -> list[dict[str, Any]]:
         return list(self._call("GET", f"/v3/apps/{guid}/schedules")["resources"])

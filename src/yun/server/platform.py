@@ -37,6 +37,7 @@ from yun.controllers.routing import RouteController
 from yun.controllers.runtime.managing import Manager
 from yun.controllers.scheduling import InstanceController, InstanceReporter
 from yun.controllers.tasks import TaskController
+from yun.controllers.webhooks import WebhookController
 from yun.logstore import LogStore
 from yun.metrics.access import AccessStats
 from yun.metrics.hub import MetricsHub, metrics_credential
@@ -255,6 +256,7 @@ class Platform:
                 BindingController(store=store, wake=wake),
                 tasks,
                 CronController(store=store, wake=wake),
+                WebhookController(store=store),
                 BackupController(store=store, blobs=blobs, work_dir=s.home / "backups-work"),
                 EventPruner(store=store, max_days=s.events_days, max_count=s.events_max),
                 LogPruner(logs=logs),
@@ -285,6 +287,7 @@ class Platform:
         self._manager.wake("metrics")  # then every YUN_METRICS_INTERVAL
         self._manager.wake("tasks")  # fails the tasks a killed server left RUNNING
         self._manager.wake("cron")  # then when the next schedule is due (every 30 s at most)
+        self._manager.wake("webhooks")  # then every 2 s
         metrics.instruments.queue_depths = self._manager.depths
         self.store = store
         self._registry = platform_registry(s)

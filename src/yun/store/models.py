@@ -2,8 +2,9 @@
 
 Org → Space → App → Process → Instance; Package → Build → Droplet → Revision; Route → RouteMapping;
 TcpRoute; Quota (of orgs and spaces); ServiceBroker → ServiceOffering → ServicePlan;
-ServiceInstance → ServiceBinding (apps and keys), ServiceBackup; App → Task, Schedule; User, Token,
-RoleAssignment, Event. Every row has a guid, created/updated times and labels.
+ServiceInstance → ServiceBinding (apps and keys), ServiceBackup; App → Task, Schedule,
+BuildTrigger; Space → Webhook → WebhookDelivery; User, Token, RoleAssignment, Event. Every row
+has a guid, created/updated times and labels.
 """
 
 from __future__ import annotations
@@ -504,5 +505,51 @@ class Schedule(Resource):
     origin: Mapped[str] = mapped_column(String(16), default="cli")
     next_run_at: Mapped[float] = mapped_column(Float)
     last_run_at: Mapped[float | None] = mapped_column(Float, default=None)
+    last_outcome: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(255), default="")
+
+
+class Webhook(Resource):
+    """An outgoing webhook of a space: its apps' events of the chosen kinds (deploy, crash,
+    scale, task) are POSTed to `url` as JSON, signed with HMAC-SHA256 of `secret`."""
+
+    __tablename__ = "webhooks"
+    space_guid: Mapped[str] = mapped_column(ForeignKey("spaces.guid", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(SealedText)
+    kinds: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_by: Mapped[str] = mapped_column(String(255), default="")
+
+
+class WebhookDelivery(Resource):
+    """One event sent (or being sent) to one webhook: PENDING until the receiver answers 2xx
+    (DELIVERED) or the retries run out (FAILED); each attempt's status is kept."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (UniqueConstraint("webhook_guid", "event_guid"),)
+    webhook_guid: Mapped[str] = mapped_column(
+        ForeignKey("webhooks.guid", ondelete="CASCADE"), index=True
+    )
+    event_guid: Mapped[str] = mapped_column(String(36))
+    kind: Mapped[str] = mapped_column(String(16))
+    event_type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(16), default="PENDING", index=True)
+    attempts: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    """[[when, status or None, error], ...], one per attempt."""
+    next_attempt_at: Mapped[float] = mapped_column(Float, default=time.time)
+
+
+class BuildTrigger(Resource):
+    """An incoming webhook of an app: a POST to its secret URL (a forge's push webhook) builds
+    and deploys `ref` of the git repository at `repo_url`."""
+
+    __tablename__ = "build_triggers"
+    app_guid: Mapped[str] = mapped_column(ForeignKey("apps.guid", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    repo_url: Mapped[str] = mapped_column(Text)
+    ref: Mapped[str] = mapped_column(String(255), default="main")
+    secret: Mapped[str] = mapped_column(SealedText, default="")
+    """When set, a call must carry X-Hub-Signature-256 (GitHub, Gitea) or X-Gitlab-Token."""
     last_outcome: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[str] = mapped_column(String(255), default="")

@@ -138,6 +138,10 @@ NEEDS: dict[tuple[str, str], tuple[str, str]] = {
     ("PUT", "/v3/users/me/password"): ("anyone", ""),
     ("DELETE", "/v3/users/{name}"): ("admin", ""),
     ("DELETE", "/v3/users/{name}/tokens"): ("anyone", ""),
+    ("GET", "/v3/webhooks"): ("develop", "space"),
+    ("POST", "/v3/webhooks"): ("develop", "space"),
+    ("DELETE", "/v3/webhooks/{guid}"): ("develop", "res"),
+    ("GET", "/v3/webhooks/{guid}/deliveries"): ("develop", "res"),
 }
 
 # Cloud Foundry's roles, as Yun grants them (in the user's own org "acme" and space "prod").
@@ -195,6 +199,7 @@ class Place:
     binding: str = ""
     backup: str = ""
     tcp_route: str = ""
+    webhook: str = ""
 
 
 class World:
@@ -247,6 +252,9 @@ class World:
         place.binding = self.post(
             "/v3/service_bindings", {"service_instance": place.instance, "app": place.app}
         )["guid"]
+        place.webhook = self.post(
+            "/v3/webhooks", {"url": "http://127.0.0.1:9/hook", "space_guid": place.space_guid}
+        )["guid"]
         store = self.client.app.state.ctx.store  # type: ignore[attr-defined]
         with store.session() as session:
             backup = ServiceBackup(service_instance_guid=place.instance, state="succeeded")
@@ -291,6 +299,7 @@ def _url(world: World, method: str, path: str, place: Place) -> tuple[str, dict[
         "service_bindings": place.binding,
         "service_backups": place.backup,
         "tcp_routes": place.tcp_route,
+        "webhooks": place.webhook,
     }
     collection = path.split("/")[2]
     role = "SpaceAuditor" if "/spaces/" in path else "OrgAuditor"
@@ -327,6 +336,7 @@ def _url(world: World, method: str, path: str, place: Place) -> tuple[str, dict[
             "name": world.fresh("k"),
         },
         "/v3/tcp_routes": {"app": place.app},
+        "/v3/webhooks": {"url": "http://127.0.0.1:9/hook", "space_guid": place.space_guid},
         "/v3/builds": {"package_guid": place.package},
         "/v3/spaces": {"org": place.org, "name": world.fresh("sp")},
         "/v3/routes/{guid}/destinations": {"app": place.app},
@@ -342,7 +352,7 @@ def _url(world: World, method: str, path: str, place: Place) -> tuple[str, dict[
     body = bodies.get(path, {}) if method in ("POST", "PUT", "PATCH") else {}
     if path == "/v3/apps/{guid}/logs/stream":
         url += "?max_seconds=0"
-    if path in ("/v3/apps", "/v3/service_instances"):
+    if path in ("/v3/apps", "/v3/service_instances", "/v3/webhooks"):
         url += f"?space_guid={place.space_guid}"
     return url, body
 
