@@ -5,10 +5,13 @@ and the old version keeps serving; wrong credentials are refused."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -130,3 +133,51 @@ def test_wrong_credentials_are_refused_and_a_token_works(platform: Platform, rep
     assert listed.stdout.split()[0] == head(repo)
     missing = git(repo, "ls-remote", url.replace("/dev/", "/nowhere/"), check=False)
     assert missing.returncode != 0
+
+
+def test_a_forge_push_webhook_builds_and_deploys_its_branch(
+    platform: Platform, repo: Path, tmp_path: Path
+) -> None:
+    forge = tmp_path / "forge.git"  # a hosted forge's copy of the repository
+    git(repo, "init", "--quiet", "--bare", str(forge))
+    app_py = repo / "app.py"
+    app_py.write_text(app_py.read_text().replace("Hello again", "Hello from the forge"))
+    git(repo, "commit", "--quiet", "-am", "Deploy from the forge")
+    git(repo, "push", "--quiet", str(forge), "main")
+    made = json.loads(
+        platform.cli(
+            "create-build-trigger", APP, "--repo", f"file://{forge}", "--secret", "s3cret", "--json"
+        ).stdout
+    )
+    body = json.dumps({"ref": "refs/heads/main", "after": head(repo)}).encode()
+    signature = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+
+    unsigned = httpx.post(made["url"], content=body)
+    assert unsigned.status_code == 401
+    elsewhere = httpx.post(
+        made["url"],
+        content=b'{"ref": "refs/heads/wip"}',
+        headers={
+            "X-Hub-Signature-256": "sha256="
+            + hmac.new(b"s3cret", b'{"ref": "refs/heads/wip"}', hashlib.sha256).hexdigest()
+        },
+    )
+    assert elsewhere.status_code == 202 and "skipped" in elsewhere.json()
+    fired = httpx.post(
+        made["url"],
+        content=body,
+        headers={"X-Hub-Signature-256": signature, "X-GitHub-Event": "push"},
+    )
+    assert fired.status_code == 202, fired.text
+
+    platform.wait_for(APP, "Hello from the forge", timeout=180)
+    deadline = time.monotonic() + 30
+    while not (listed := json.loads(platform.cli("build-triggers", APP, "--json").stdout))[0][
+        "last_outcome"
+    ]:
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    assert listed[0]["last_outcome"].startswith(f"ok: {APP} runs revision")
+    assert head(repo)[:12] in listed[0]["last_outcome"]
+    revisions = json.loads(platform.cli("revisions", APP, "--json").stdout)
+    assert revisions[0]["commit"] == head(repo)

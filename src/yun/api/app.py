@@ -15,6 +15,7 @@ from yun.api import (
     apps,
     auth,
     autoscale,
+    build_triggers,
     certificates,
     deployments,
     domains,
@@ -96,6 +97,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         quotas,
         events,
         webhooks,
+        build_triggers,
         git_http,
         git_deploy,
     ):

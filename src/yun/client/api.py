@@ -394,6 +394,21 @@ class ApiClient:
         path = f"/v3/webhooks/{quote(guid, safe='')}/deliveries"
         return list(self._call("GET", path)["resources"])
 
+    # build triggers
+    def build_triggers(self, guid: str) -> list[dict[str, Any]]:
+        return list(self._call("GET", f"/v3/apps/{guid}/build_triggers")["resources"])
+
+    def create_build_trigger(self, guid: str, **body: Any) -> dict[str, Any]:
+        payload = {k: v for k, v in body.items() if v}
+        path = f"/v3/apps/{guid}/build_triggers"
+        result: dict[str, Any] = self._call("POST", path, json=payload)
+        return result
+
+    def delete_build_trigger(self, guid: str, trigger: str) -> dict[str, Any]:
+        path = f"/v3/apps/{guid}/build_triggers/{quote(trigger, safe='')}"
+        result: dict[str, Any] = self._call("DELETE", path)
+        return result
+
     # cron schedules
     def schedules(self, guid: str) -> list[dict[str, Any]]:
         return list(self._call("GET", f"/v3/apps/{guid}/schedules")["resources"])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from yun.api.policy import POLICY
-from yun.store.models import Schedule, ServiceBackup, Task, TcpRoute
+from yun.store.models import BuildTrigger, Schedule, ServiceBackup, Task, TcpRoute
 
 # What a route needs, and the kind of thing it acts on: a resource in a space ("res"), a space
 # (listing it, or making something in it: "space"), an org ("org"), or nothing in particular.
@@ -38,6 +39,9 @@ NEEDS: dict[tuple[str, str], tuple[str, str]] = {
     ("POST", "/v3/apps/{guid}/actions/start"): ("operate", "res"),
     ("POST", "/v3/apps/{guid}/actions/stop"): ("operate", "res"),
     ("DELETE", "/v3/apps/{guid}/autoscale"): ("operate", "res"),
+    ("GET", "/v3/apps/{guid}/build_triggers"): ("see", "res"),
+    ("POST", "/v3/apps/{guid}/build_triggers"): ("develop", "res"),
+    ("DELETE", "/v3/apps/{guid}/build_triggers/{trigger}"): ("develop", "res"),
     ("GET", "/v3/apps/{guid}/autoscale"): ("see", "res"),
     ("PUT", "/v3/apps/{guid}/autoscale"): ("operate", "res"),
     ("GET", "/v3/apps/{guid}/deployments"): ("see", "res"),
@@ -200,6 +204,7 @@ class Place:
     backup: str = ""
     tcp_route: str = ""
     webhook: str = ""
+    trigger: str = ""
 
 
 class World:
@@ -280,9 +285,15 @@ class World:
                 command="true",
                 next_run_at=4e9,
             )
-            session.add_all([backup, tcp, task, schedule])
+            trigger = BuildTrigger(
+                app_guid=place.app,
+                token_hash=secrets.token_hex(32),
+                repo_url="https://example.com/r.git",
+            )
+            session.add_all([backup, tcp, task, schedule, trigger])
             session.flush()
             place.backup, place.tcp_route = backup.guid, tcp.guid
+            place.trigger = trigger.guid
 
 
 def json_body(name: str, space_guid: str) -> dict[str, Any]:
@@ -309,6 +320,7 @@ def _url(world: World, method: str, path: str, place: Place) -> tuple[str, dict[
         "name": place.space if "/spaces/" in path else ("victim" if "users" in path else place.org),
         "type_": "web",
         "sequence": "1",
+        "trigger": place.trigger,
         "app_guid": place.app,
         "user": "bystander",
         "role": role,
@@ -343,6 +355,7 @@ def _url(world: World, method: str, path: str, place: Place) -> tuple[str, dict[
         "/v3/organizations/{name}": {"name": place.org},
         "/v3/organizations/{org}/spaces/{name}": {"name": place.space},
         "/v3/apps/{guid}/processes/{type_}": {"instances": 1},
+        "/v3/apps/{guid}/build_triggers": {"repo_url": "https://example.com/r.git"},
         "/v3/apps/{guid}/schedules": {
             "expression": "0 3 * * *",
             "command": "true",
