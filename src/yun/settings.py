@@ -134,6 +134,7 @@ class Settings:
     acme_ca_file: Path | None = None  # CA bundle trusted for the ACME directory (a private CA)
     tls_cert: Path | None = None  # the API's certificate (chain), PEM: HTTPS instead of HTTP
     tls_key: Path | None = None  # its private key
+    templates_root: Path | None = None  # app templates of this server; None: $YUN_HOME/templates
     timing: Timing = field(default_factory=Timing)
 
     @classmethod
@@ -175,6 +176,9 @@ class Settings:
             acme_ca_file=Path(e["YUN_ACME_CA_FILE"]) if e.get("YUN_ACME_CA_FILE") else None,
             tls_cert=_tls(e)[0],
             tls_key=_tls(e)[1],
+            templates_root=(
+                Path(e["YUN_TEMPLATES_DIR"]).absolute() if e.get("YUN_TEMPLATES_DIR") else None
+            ),
             buildpack_order=tuple(
                 name.strip()
                 for name in e.get("YUN_BUILDPACK_ORDER", ",".join(cls.buildpack_order)).split(",")
@@ -185,6 +189,11 @@ class Settings:
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'yun.db'}"
+
+    @property
+    def templates_dir(self) -> Path:
+        """Where this server's own app templates are (besides the bundled ones)."""
+        return self.templates_root or self.home / "templates"
 
     @property
     def blobs_dir(self) -> Path:

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from yun import __version__
 from yun.api import (
+    app_templates,
     apps,
     auth,
     autoscale,
@@ -74,6 +75,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     api.add_middleware(AuditMiddleware, store=ctx.store)  # outermost: it sees the 413s too
     for module in (
         auth,
+        app_templates,
         apps,
         autoscale,
         deployments,

@@ -38,7 +38,17 @@ from yun.api.packages import (
 )
 from yun.logstore.tail import Tail
 from yun.manifest import ManifestError, parse_manifest, to_manifest
-from yun.store.models import App, Build, Deployment, Instance, Package, Process, Revision, User
+from yun.store.models import (
+    App,
+    Build,
+    Deployment,
+    Instance,
+    Package,
+    Process,
+    Revision,
+    ServiceBinding,
+    User,
+)
 from yun.store.queries import route_urls
 
 router = APIRouter()
@@ -105,7 +115,8 @@ def deploy(
         resources, manifest = _files(ctx, spool, Path(folder))
         application, said = _application(name, manifest)
         yield from said
-        push_app(PushBody(application=application, space_guid=space_guid), ctx, user)
+        view = push_app(PushBody(application=application, space_guid=space_guid), ctx, user)
+        yield from _bindings(ctx, list(view.get("pending_bindings") or []))
         package = create_package(app_guid, PackageBody(resources=resources), ctx, user)
     with ctx.store.session() as session:
         row = session.get(Package, package["guid"])
@@ -165,6 +176,26 @@ def _application(name: str, manifest: str | None) -> tuple[dict[str, Any], list[
     data["name"] = name
     said.append(f"Applying manifest.yml ({chosen[0].name})")
     return data, said
+
+
+def _bindings(ctx: ApiContext, guids: list[str]) -> Iterator[str]:
+    """Wait for the services the manifest made and bound: the new revision takes their
+    credentials."""
+    deadline = time.monotonic() + START_TIMEOUT
+    for guid in guids:
+        yield "Waiting for a service binding"
+        while True:
+            with ctx.store.session() as session:
+                binding = session.get(ServiceBinding, guid)
+                operation = dict(binding.last_operation) if binding else {"state": "failed"}
+            if operation.get("state") == "succeeded":
+                break
+            if operation.get("state") == "failed":
+                said = operation.get("description") or "the broker refused it"
+                raise PushFailed(f"a service binding failed: {said}")
+            if time.monotonic() > deadline:
+                raise PushFailed("a service binding took more than 300 s")
+            time.sleep(POLL)
 
 
 def _staging(

@@ -28,6 +28,7 @@ from yun.cli import (
     services,
     stacks,
     tasks,
+    templates,
     top,
     users,
     webhooks,
@@ -213,6 +214,8 @@ app.command("git-url")(gitremote.git_url)
 app.command("create-build-trigger")(gitremote.create_build_trigger)
 app.command("build-triggers")(gitremote.build_triggers)
 app.command("delete-build-trigger")(gitremote.delete_build_trigger)
+app.command()(templates.templates)
+app.command("create-app-from-template")(templates.create_app_from_template)
 app.command()(schedules.schedule)
 app.command("create-webhook")(webhooks.create_webhook)
 app.command()(webhooks.webhooks)

@@ -394,6 +394,15 @@ class ApiClient:
         path = f"/v3/webhooks/{quote(guid, safe='')}/deliveries"
         return list(self._call("GET", path)["resources"])
 
+    # app templates
+    def templates(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/v3/templates")["resources"])
+
+    def create_from_template(self, template: str, name: str, *, start: bool) -> dict[str, Any]:
+        body = {"template": template, "name": name, "start": start, **self.space_params()}
+        result: dict[str, Any] = self._call("POST", "/v3/apps/from_template", json=body)
+        return result
+
     # build triggers
     def build_triggers(self, guid: str) -> list[dict[str, Any]]:
         return list(self._call("GET", f"/v3/apps/{guid}/build_triggers")["resources"])

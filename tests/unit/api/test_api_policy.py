@@ -29,6 +29,7 @@ NEEDS: dict[tuple[str, str], tuple[str, str]] = {
     ("POST", "/v3/admin/rotate-key"): ("admin", ""),
     ("GET", "/v3/apps"): ("see", "space"),
     ("POST", "/v3/apps/push"): ("develop", "space"),
+    ("POST", "/v3/apps/from_template"): ("develop", "space"),
     ("DELETE", "/v3/apps/{guid}"): ("develop", "res"),
     ("GET", "/v3/apps/{guid}"): ("see", "res"),
     ("POST", "/v3/apps/{guid}/actions/cancel-deployment"): ("operate", "res"),
@@ -135,6 +136,7 @@ NEEDS: dict[tuple[str, str], tuple[str, str]] = {
     ("GET", "/v3/stacks"): ("anyone", ""),
     ("POST", "/v3/stacks/{name}/build"): ("admin", ""),
     ("GET", "/v3/tcp_routes"): ("anyone", ""),
+    ("GET", "/v3/templates"): ("anyone", ""),
     ("POST", "/v3/tcp_routes"): ("develop", "res"),
     ("DELETE", "/v3/tcp_routes/{guid}"): ("develop", "res"),
     ("GET", "/v3/users"): ("admin", ""),
@@ -332,6 +334,11 @@ def _url(world: World, method: str, path: str, place: Place) -> tuple[str, dict[
     url = re.sub(r"\{([^}]+)\}", lambda m: values[m.group(1)], path)
     bodies: dict[str, dict[str, Any]] = {
         "/v3/apps/push": json_body(world.fresh("new"), place.space_guid),
+        "/v3/apps/from_template": {
+            "template": "static-site",
+            "name": world.fresh("t"),
+            "space_guid": place.space_guid,
+        },
         "/v3/routes": {
             "domain": "apps.localhost",
             "host": world.fresh("h"),
