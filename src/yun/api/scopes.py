@@ -20,6 +20,7 @@ from yun.store.models import (
     Build,
     Org,
     Package,
+    Pipeline,
     Route,
     ServiceBackup,
     ServiceBinding,
@@ -119,6 +120,15 @@ BODY_INSTANCE = _row(ServiceInstance, "service instance", _body("service_instanc
 BINDING = _row(ServiceBinding, "service binding", _path("guid"))
 BACKUP = _row(ServiceBackup, "service backup", _path("guid"))
 WEBHOOK = _row(Webhook, "webhook", _path("guid"))
+
+
+def PIPELINE(session: Session, call: Call) -> Scope:
+    """The org of the pipeline the path names."""
+    guid = call.path.get("guid")
+    row = session.get(Pipeline, guid) if isinstance(guid, str) and guid else None
+    if row is None:
+        raise not_found(f"pipeline {guid}")
+    return Scope("org", not_found(f"pipeline {guid}").message, row.org_guid)
 
 
 def BODY_SPACE(session: Session, call: Call) -> Scope:

@@ -19,6 +19,7 @@ from yun.cli import (
     gitremote,
     logs,
     orgs,
+    pipelines,
     pushing,
     quotas,
     roles,
@@ -215,6 +216,11 @@ app.command("create-build-trigger")(gitremote.create_build_trigger)
 app.command("build-triggers")(gitremote.build_triggers)
 app.command("delete-build-trigger")(gitremote.delete_build_trigger)
 app.command()(templates.templates)
+app.command("create-pipeline")(pipelines.create_pipeline)
+app.command()(pipelines.pipelines)
+app.command()(pipelines.pipeline)
+app.command("delete-pipeline")(pipelines.delete_pipeline)
+app.command()(pipelines.promote)
 app.command("create-app-from-template")(templates.create_app_from_template)
 app.command()(schedules.schedule)
 app.command("create-webhook")(webhooks.create_webhook)

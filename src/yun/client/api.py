@@ -394,6 +394,39 @@ class ApiClient:
         path = f"/v3/webhooks/{quote(guid, safe='')}/deliveries"
         return list(self._call("GET", path)["resources"])
 
+    # pipelines and promotion
+    def pipelines(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/v3/pipelines")["resources"])
+
+    def find_pipeline(self, name: str, org: str) -> dict[str, Any]:
+        for pipeline in self.pipelines():
+            if pipeline["name"] == name and pipeline["org"] == org:
+                return pipeline
+        raise ApiError(f"pipeline {name} not found in org {org} (see `yun pipelines`)", 404)
+
+    def create_pipeline(self, org: str, name: str, stages: list[str]) -> dict[str, Any]:
+        body = {"org": org, "name": name, "stages": stages}
+        result: dict[str, Any] = self._call("POST", "/v3/pipelines", json=body)
+        return result
+
+    def delete_pipeline(self, guid: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("DELETE", f"/v3/pipelines/{guid}")
+        return result
+
+    def app_in(self, space_guid: str, name: str) -> dict[str, Any] | None:
+        """The app called `name` in the space with guid `space_guid`, if there is one."""
+        params = {"space_guid": space_guid, "name": name}
+        found = self._call("GET", "/v3/apps", params=params)["resources"]
+        return dict(found[0]) if found else None
+
+    def promote(self, guid: str, *, to_space: str, test: bool) -> dict[str, Any]:
+        body = {"to_space": to_space, "test": test}
+        result: dict[str, Any] = self._call("POST", f"/v3/apps/{guid}/actions/promote", json=body)
+        return result
+
+    def promotions(self, guid: str) -> list[dict[str, Any]]:
+        return list(self._call("GET", f"/v3/apps/{guid}/promotions")["resources"])
+
     # app templates
     def templates(self) -> list[dict[str, Any]]:
         return list(self._call("GET", "/v3/templates")["resources"])

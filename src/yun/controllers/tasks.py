@@ -176,26 +176,56 @@ class TaskController:
     def spec(
         self, session: Any, *, task: Task, app: App, revision: Revision, droplet: Droplet
     ) -> InstanceSpec:
-        """The task as the agent runs it: the revision's droplet and environment (its
-        variables, its services' credentials, `YUN_REVISION`), the task's limits."""
-        space = session.get(Space, app.space_guid)
-        org = session.get(Org, space.org_guid) if space else None
-        image = image_spec(droplet.image, task.command) if droplet.image else None
-        return InstanceSpec(
-            slot=f"task:{task.guid}",
-            app_guid=app.guid,
-            app_name=app.name,
-            process_guid=f"task-{task.guid}",
-            process_type="task",
-            index=0,
-            droplet=image.rootfs if image else self.blobs.path(droplet.blob),
+        """The task as the agent runs it: the revision's droplet and environment, the task's
+        limits."""
+        return oneoff_spec(
+            session,
+            settings=self.settings,
+            blobs=self.blobs,
+            app=app,
+            revision=revision,
+            droplet=droplet,
             command=task.command,
-            env=instance_env(revision),
+            key=f"task-{task.guid}",
             memory_mb=task.memory_mb,
             disk_mb=task.disk_mb,
-            health=HealthCheckSpec(type="process"),
-            space_name=space.name if space else "",
-            org_name=org.name if org else "",
-            image=image,
-            stack_root=stack_root(self.settings, droplet),
         )
+
+
+def oneoff_spec(
+    session: Any,
+    *,
+    settings: Settings,
+    blobs: BlobStore,
+    app: App,
+    revision: Revision,
+    droplet: Droplet,
+    command: str,
+    key: str,
+    memory_mb: int,
+    disk_mb: int,
+) -> InstanceSpec:
+    """A one-off run of `command` on the revision's droplet, with the environment its
+    instances get (its variables, its services' credentials, `YUN_REVISION`)."""
+    space = session.get(Space, app.space_guid)
+    org = session.get(Org, space.org_guid) if space else None
+    image = image_spec(droplet.image, command) if droplet.image else None
+    kind = key.split("-", 1)[0]
+    return InstanceSpec(
+        slot=f"{kind}:{key}",
+        app_guid=app.guid,
+        app_name=app.name,
+        process_guid=key,
+        process_type=kind,
+        index=0,
+        droplet=image.rootfs if image else blobs.path(droplet.blob),
+        command=command,
+        env=instance_env(revision),
+        memory_mb=memory_mb,
+        disk_mb=disk_mb,
+        health=HealthCheckSpec(type="process"),
+        space_name=space.name if space else "",
+        org_name=org.name if org else "",
+        image=image,
+        stack_root=stack_root(settings, droplet),
+    )

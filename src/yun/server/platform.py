@@ -30,6 +30,7 @@ from yun.controllers.certificates import RouterCertificates
 from yun.controllers.cron import CronController
 from yun.controllers.deploying import DeploymentController
 from yun.controllers.metering import MetricsSampler
+from yun.controllers.promoting import PromotionController
 from yun.controllers.provisioning import ServiceInstanceController
 from yun.controllers.pruning import EventPruner, LogPruner
 from yun.controllers.releasing import ReleaseCommands, ReleasePhase
@@ -257,6 +258,14 @@ class Platform:
                 tasks,
                 CronController(store=store, wake=wake),
                 WebhookController(store=store),
+                PromotionController(
+                    store=store,
+                    blobs=blobs,
+                    logs=logs,
+                    settings=s,
+                    runner=self._agent,
+                    wake=wake,
+                ),
                 BackupController(store=store, blobs=blobs, work_dir=s.home / "backups-work"),
                 EventPruner(store=store, max_days=s.events_days, max_count=s.events_max),
                 LogPruner(logs=logs),
@@ -288,6 +297,7 @@ class Platform:
         self._manager.wake("tasks")  # fails the tasks a killed server left RUNNING
         self._manager.wake("cron")  # then when the next schedule is due (every 30 s at most)
         self._manager.wake("webhooks")  # then every 2 s
+        self._manager.wake("promotions")  # fails those a stopped server was testing
         metrics.instruments.queue_depths = self._manager.depths
         self.store = store
         self._registry = platform_registry(s)

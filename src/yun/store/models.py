@@ -3,8 +3,8 @@
 Org → Space → App → Process → Instance; Package → Build → Droplet → Revision; Route → RouteMapping;
 TcpRoute; Quota (of orgs and spaces); ServiceBroker → ServiceOffering → ServicePlan;
 ServiceInstance → ServiceBinding (apps and keys), ServiceBackup; App → Task, Schedule,
-BuildTrigger; Space → Webhook → WebhookDelivery; User, Token, RoleAssignment, Event. Every row
-has a guid, created/updated times and labels.
+BuildTrigger, Promotion; Space → Webhook → WebhookDelivery; Org → Pipeline; User, Token,
+RoleAssignment, Event. Every row has a guid, created/updated times and labels.
 """
 
 from __future__ import annotations
@@ -552,4 +552,33 @@ class BuildTrigger(Resource):
     secret: Mapped[str] = mapped_column(SealedText, default="")
     """When set, a call must carry X-Hub-Signature-256 (GitHub, Gitea) or X-Gitlab-Token."""
     last_outcome: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(255), default="")
+
+
+class Pipeline(Resource):
+    """An ordered list of an org's spaces that apps move through (dev → staging → prod), each
+    move a promotion of the same droplet."""
+
+    __tablename__ = "pipelines"
+    __table_args__ = (UniqueConstraint("org_guid", "name"),)
+    org_guid: Mapped[str] = mapped_column(ForeignKey("orgs.guid", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    stages: Mapped[list[Any]] = mapped_column(JSON, default=list)  # space guids, in order
+    created_by: Mapped[str] = mapped_column(String(255), default="")
+
+
+class Promotion(Resource):
+    """Moving the droplet of an app's current revision to the app of the same name in another
+    space: PENDING, TESTING (its `test` command runs first, if asked), then PROMOTED or FAILED."""
+
+    __tablename__ = "promotions"
+    app_guid: Mapped[str] = mapped_column(ForeignKey("apps.guid", ondelete="CASCADE"), index=True)
+    """The app promoted from."""
+    revision_guid: Mapped[str] = mapped_column(String(36))
+    to_space_guid: Mapped[str] = mapped_column(ForeignKey("spaces.guid", ondelete="CASCADE"))
+    test: Mapped[bool] = mapped_column(default=False)
+    state: Mapped[str] = mapped_column(String(16), default="PENDING", index=True)
+    output: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    target_revision_guid: Mapped[str | None] = mapped_column(String(36), default=None)
     created_by: Mapped[str] = mapped_column(String(255), default="")

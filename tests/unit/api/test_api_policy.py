@@ -34,6 +34,7 @@ NEEDS: dict[tuple[str, str], tuple[str, str]] = {
     ("GET", "/v3/apps/{guid}"): ("see", "res"),
     ("POST", "/v3/apps/{guid}/actions/cancel-deployment"): ("operate", "res"),
     ("POST", "/v3/apps/{guid}/actions/continue-deployment"): ("operate", "res"),
+    ("POST", "/v3/apps/{guid}/actions/promote"): ("develop", "res"),
     ("POST", "/v3/apps/{guid}/actions/restage"): ("operate", "res"),
     ("POST", "/v3/apps/{guid}/actions/restart"): ("operate", "res"),
     ("POST", "/v3/apps/{guid}/actions/rollback"): ("develop", "res"),
@@ -56,6 +57,7 @@ NEEDS: dict[tuple[str, str], tuple[str, str]] = {
     ("GET", "/v3/metrics/apps"): ("anyone", ""),
     ("POST", "/v3/apps/{guid}/packages"): ("develop", "res"),
     ("PATCH", "/v3/apps/{guid}/processes/{type_}"): ("operate", "res"),
+    ("GET", "/v3/apps/{guid}/promotions"): ("see", "res"),
     ("GET", "/v3/apps/{guid}/revisions"): ("see", "res"),
     ("GET", "/v3/apps/{guid}/schedules"): ("see", "res"),
     ("POST", "/v3/apps/{guid}/schedules"): ("develop", "res"),
@@ -136,6 +138,10 @@ NEEDS: dict[tuple[str, str], tuple[str, str]] = {
     ("GET", "/v3/stacks"): ("anyone", ""),
     ("POST", "/v3/stacks/{name}/build"): ("admin", ""),
     ("GET", "/v3/tcp_routes"): ("anyone", ""),
+    ("GET", "/v3/pipelines"): ("anyone", ""),
+    ("POST", "/v3/pipelines"): ("manage-org", "org"),
+    ("DELETE", "/v3/pipelines/{guid}"): ("manage-org", "org"),
+    ("GET", "/v3/pipelines/{guid}"): ("see-org", "org"),
     ("GET", "/v3/templates"): ("anyone", ""),
     ("POST", "/v3/tcp_routes"): ("develop", "res"),
     ("DELETE", "/v3/tcp_routes/{guid}"): ("develop", "res"),
@@ -166,6 +172,7 @@ SKIPPED = {  # they end sessions or change the key: checked in their own tests
     ("POST", "/v3/auth/logout"),
     ("DELETE", "/v3/users/{name}/tokens"),
     ("POST", "/v3/admin/rotate-key"),
+    ("POST", "/v3/apps/{guid}/actions/promote"),  # needs a role in two spaces: own test
 }
 
 
@@ -207,6 +214,7 @@ class Place:
     tcp_route: str = ""
     webhook: str = ""
     trigger: str = ""
+    pipeline: str = ""
 
 
 class World:
@@ -262,6 +270,11 @@ class World:
         place.webhook = self.post(
             "/v3/webhooks", {"url": "http://127.0.0.1:9/hook", "space_guid": place.space_guid}
         )["guid"]
+        self.client.post("/v3/spaces", json={"org": place.org, "name": "next"}, headers=self.admin)
+        place.pipeline = self.post(
+            "/v3/pipelines",
+            {"org": place.org, "name": self.fresh("p"), "stages": [place.space, "next"]},
+        )["guid"]
         store = self.client.app.state.ctx.store  # type: ignore[attr-defined]
         with store.session() as session:
             backup = ServiceBackup(service_instance_guid=place.instance, state="succeeded")
@@ -313,6 +326,7 @@ def _url(world: World, method: str, path: str, place: Place) -> tuple[str, dict[
         "service_backups": place.backup,
         "tcp_routes": place.tcp_route,
         "webhooks": place.webhook,
+        "pipelines": place.pipeline,
     }
     collection = path.split("/")[2]
     role = "SpaceAuditor" if "/spaces/" in path else "OrgAuditor"
@@ -355,6 +369,11 @@ def _url(world: World, method: str, path: str, place: Place) -> tuple[str, dict[
             "name": world.fresh("k"),
         },
         "/v3/tcp_routes": {"app": place.app},
+        "/v3/pipelines": {
+            "org": place.org,
+            "name": world.fresh("p"),
+            "stages": [place.space, "next"],
+        },
         "/v3/webhooks": {"url": "http://127.0.0.1:9/hook", "space_guid": place.space_guid},
         "/v3/builds": {"package_guid": place.package},
         "/v3/spaces": {"org": place.org, "name": world.fresh("sp")},
