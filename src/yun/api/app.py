@@ -39,6 +39,7 @@ from yun.api import (
     service_instances,
     stacks,
     tasks,
+    usage,
     users,
     webhooks,
 )
@@ -99,6 +100,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         roles,
         quotas,
         events,
+        usage,
         webhooks,
         pipelines,
         build_triggers,

@@ -194,6 +194,7 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/v3/templates"): Rule(ANYONE),
     ("POST", "/v3/tcp_routes"): Rule(DEVELOP, BODY_APP),
     ("DELETE", "/v3/tcp_routes/{guid}"): Rule(DEVELOP, TCP_ROUTE),
+    ("GET", "/v3/usage"): Rule(ANYONE),
     ("GET", "/v3/users"): Rule(ADMIN),
     ("POST", "/v3/users"): Rule(ADMIN),
     ("PUT", "/v3/users/me/password"): Rule(ANYONE),

@@ -31,6 +31,7 @@ from yun.cli import (
     tasks,
     templates,
     top,
+    usage,
     users,
     webhooks,
 )
@@ -278,6 +279,7 @@ app.command("delete-private-domain")(domains.delete_private_domain)
 app.command()(logs.logs)
 app.command()(logs.events)
 app.command()(top.top)
+app.command()(usage.usage)
 services.register(app)
 app.command()(stacks.stacks)
 app.add_typer(stack_app, name="stack")

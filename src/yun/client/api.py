@@ -394,6 +394,12 @@ class ApiClient:
         path = f"/v3/webhooks/{quote(guid, safe='')}/deliveries"
         return list(self._call("GET", path)["resources"])
 
+    # usage
+    def usage(self, *, org: str | None, since: str) -> dict[str, Any]:
+        params = {"since": since, **({"org": org} if org else {})}
+        result: dict[str, Any] = self._call("GET", "/v3/usage", params=params)
+        return result
+
     # pipelines and promotion
     def pipelines(self) -> list[dict[str, Any]]:
         return list(self._call("GET", "/v3/pipelines")["resources"])

@@ -38,6 +38,7 @@ from yun.controllers.routing import RouteController
 from yun.controllers.runtime.managing import Manager
 from yun.controllers.scheduling import InstanceController, InstanceReporter
 from yun.controllers.tasks import TaskController
+from yun.controllers.usage import UsageRecorder
 from yun.controllers.webhooks import WebhookController
 from yun.logstore import LogStore
 from yun.metrics.access import AccessStats
@@ -258,6 +259,7 @@ class Platform:
                 tasks,
                 CronController(store=store, wake=wake),
                 WebhookController(store=store),
+                UsageRecorder(store=store),
                 PromotionController(
                     store=store,
                     blobs=blobs,
@@ -298,6 +300,7 @@ class Platform:
         self._manager.wake("cron")  # then when the next schedule is due (every 30 s at most)
         self._manager.wake("webhooks")  # then every 2 s
         self._manager.wake("promotions")  # fails those a stopped server was testing
+        self._manager.wake("usage")  # then every minute
         metrics.instruments.queue_depths = self._manager.depths
         self.store = store
         self._registry = platform_registry(s)

@@ -3,8 +3,8 @@
 Org → Space → App → Process → Instance; Package → Build → Droplet → Revision; Route → RouteMapping;
 TcpRoute; Quota (of orgs and spaces); ServiceBroker → ServiceOffering → ServicePlan;
 ServiceInstance → ServiceBinding (apps and keys), ServiceBackup; App → Task, Schedule,
-BuildTrigger, Promotion; Space → Webhook → WebhookDelivery; Org → Pipeline; User, Token,
-RoleAssignment, Event. Every row has a guid, created/updated times and labels.
+BuildTrigger, Promotion; Space → Webhook → WebhookDelivery; Org → Pipeline; UsageEvent; User,
+Token, RoleAssignment, Event. Every row has a guid, created/updated times and labels.
 """
 
 from __future__ import annotations
@@ -582,3 +582,23 @@ class Promotion(Resource):
     reason: Mapped[str] = mapped_column(Text, default="")
     target_revision_guid: Mapped[str | None] = mapped_column(String(36), default=None)
     created_by: Mapped[str] = mapped_column(String(255), default="")
+
+
+class UsageEvent(Resource):
+    """What an app, a task or a service instance used from `created_at` on, until the next
+    event of the same subject: Cloud Foundry's usage events, for `yun usage`. Names are kept
+    so that usage of what was since deleted still adds up."""
+
+    __tablename__ = "usage_events"
+    __table_args__ = (Index("ix_usage_events_subject", "subject_guid", "created_at"),)
+    kind: Mapped[str] = mapped_column(String(16))  # app, task, service
+    subject_guid: Mapped[str] = mapped_column(String(36))
+    subject_name: Mapped[str] = mapped_column(String(255), default="")
+    space_guid: Mapped[str] = mapped_column(String(36), default="", index=True)
+    space_name: Mapped[str] = mapped_column(String(255), default="")
+    org_guid: Mapped[str] = mapped_column(String(36), default="", index=True)
+    org_name: Mapped[str] = mapped_column(String(255), default="")
+    instances: Mapped[int] = mapped_column(Integer, default=0)
+    """Running instances (tasks: 1 while running; services: 1 while they exist)."""
+    memory_mb: Mapped[int] = mapped_column(Integer, default=0)
+    """Memory of all of them together."""

@@ -145,6 +145,7 @@ NEEDS: dict[tuple[str, str], tuple[str, str]] = {
     ("GET", "/v3/templates"): ("anyone", ""),
     ("POST", "/v3/tcp_routes"): ("develop", "res"),
     ("DELETE", "/v3/tcp_routes/{guid}"): ("develop", "res"),
+    ("GET", "/v3/usage"): ("anyone", ""),
     ("GET", "/v3/users"): ("admin", ""),
     ("POST", "/v3/users"): ("admin", ""),
     ("PUT", "/v3/users/me/password"): ("anyone", ""),
