@@ -77,6 +77,7 @@ class Rule:
 
 
 POLICY: dict[tuple[str, str], Rule] = {
+    ("POST", "/v3/admin/backup"): Rule(ADMIN),
     ("POST", "/v3/admin/rotate-key"): Rule(ADMIN),
     ("GET", "/v3/apps"): Rule(SEE, QUERY_SPACE),
     ("POST", "/v3/apps/push"): Rule(DEVELOP, BODY_SPACE),

@@ -20,6 +20,7 @@ from yun.cli import (
     logs,
     orgs,
     pipelines,
+    platform_backup,
     pushing,
     quotas,
     roles,
@@ -280,6 +281,8 @@ app.command()(logs.logs)
 app.command()(logs.events)
 app.command()(top.top)
 app.command()(usage.usage)
+app.command()(platform_backup.backup)
+app.command()(platform_backup.restore)
 services.register(app)
 app.command()(stacks.stacks)
 app.add_typer(stack_app, name="stack")

@@ -26,6 +26,7 @@ from yun.store.models import BuildTrigger, Schedule, ServiceBackup, Task, TcpRou
 # What a route needs, and the kind of thing it acts on: a resource in a space ("res"), a space
 # (listing it, or making something in it: "space"), an org ("org"), or nothing in particular.
 NEEDS: dict[tuple[str, str], tuple[str, str]] = {
+    ("POST", "/v3/admin/backup"): ("admin", ""),
     ("POST", "/v3/admin/rotate-key"): ("admin", ""),
     ("GET", "/v3/apps"): ("see", "space"),
     ("POST", "/v3/apps/push"): ("develop", "space"),

@@ -1,0 +1,60 @@
+"""`yun backup FILE` and `yun restore FILE`: the whole platform's state, for disaster recovery
+on a new machine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from yun.cli.output import CliError, console
+from yun.cli.session import client
+from yun.settings import Settings, SettingsError
+
+FileArg = Annotated[Path, typer.Argument(metavar="FILE", help="The archive (.tar.gz).")]
+
+
+def backup(file: FileArg) -> None:
+    """Save the platform's state to FILE (admin): the store (apps, routes, env, services,
+    users, ...), the blobstore (packages, droplets, service backups) and the registry's
+    images. FILE holds every secret of the platform: keep it as safe as the server.
+
+    Examples:
+      yun service-backup mydb && yun backup /srv/yun-$(date +%F).tar.gz
+    """
+    partial = file.with_name(file.name + ".partial")
+    try:
+        with client() as api, partial.open("wb") as out:
+            partial.chmod(0o600)
+            size = api.backup(out)
+        partial.replace(file)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    console.print(f"Saved the platform's backup to {file} ({size >> 10} KiB).", highlight=False)
+
+
+def restore(file: FileArg) -> None:
+    """Restore a backup made by `yun backup` into this machine's YUN_HOME (run where the
+    server runs, with it stopped, into a fresh YUN_HOME); then start `yun server`.
+
+    Examples:
+      YUN_HOME=/var/lib/yun yun restore yun-2026-12-06.tar.gz && yun server
+    """
+    from yun.server.restoring import RestoreError, restore_home
+
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        raise CliError(str(exc)) from exc
+    try:
+        counts = restore_home(settings, file)
+    except RestoreError as exc:
+        raise CliError(str(exc)) from exc
+    console.print(
+        f"Restored {counts['rows']} rows, {counts['blobs']} blobs and"
+        f" {counts['registry_files']} registry files into {settings.home};"
+        " start the platform with `yun server`.",
+        highlight=False,
+    )
