@@ -146,13 +146,15 @@ def restore(
                 f"the backup has schema {manifest.get('schema')} and this Yun {schema}:"
                 " restore it with the Yun version that made it"
             )
+        apps = Base.metadata.tables["apps"]
+        if connection.execute(select(apps.c.guid).limit(1)).first() is not None:
+            raise DumpError("this YUN_HOME already has apps: restore into a fresh one")
         for table in _tables():
-            wanted = [
-                {k: v for k, v in row.items() if k in table.c} for row in rows.get(table.name, [])
-            ]
+            given = rows.get(table.name, [])
+            wanted = [{k: v for k, v in row.items() if k in table.c} for row in given]
             if not wanted:
                 continue
-            connection.execute(table.delete())  # what bootstrap may have made
+            connection.execute(table.delete())  # what a first start may have made
             connection.execute(insert(table), wanted)
             counts["rows"] += len(wanted)
     return counts
