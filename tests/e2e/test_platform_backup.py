@@ -1,0 +1,63 @@
+"""Disaster recovery: `yun backup FILE` on one platform and `yun restore FILE` into a fresh
+YUN_HOME on another (new ports, as a new machine would have): the app comes back with its
+routes, environment and service, and serves."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from tests.e2e.conftest import YUN, _platform, launch, push_observed
+
+pytestmark = pytest.mark.e2e
+
+
+def test_a_backup_restored_into_a_fresh_home_serves_the_same_apps(tmp_path: Path) -> None:
+    archive = tmp_path / "yun-backup.tar.gz"
+    with launch(tmp_path / "old") as old:
+        push_observed(old, tmp_path, "keeper")
+        old.cli("set-env", "keeper", "GREETING", "still here")
+        old.cli("restart", "keeper")
+        old.cli("map-route", "keeper", "apps.localhost", "-n", "keeper-alt")
+        old.cli("create-user-provided-service", "ledger", "-p", '{"url": "https://ledger.example"}')
+        old.cli("bind-service", "keeper", "ledger", "--restart")
+        saved = old.cli("backup", str(archive))
+        assert "Saved the platform's backup to" in saved.stdout
+        assert archive.stat().st_size > 10_000
+        assert oct(archive.stat().st_mode & 0o777) == "0o600"  # it holds every secret
+
+    base = tmp_path / "new"
+    base.mkdir()
+    home = base / "home"
+    new = _platform(base, home, None)
+    try:
+        restored = new.cli("restore", str(archive))
+        assert f"into {home}" in restored.stdout
+        new.start()
+        new.cli("login", "-a", new.api_url, "-u", "admin", "-p", "e2e-secret")
+
+        assert "observed" in new.wait_for("keeper", "observed", timeout=120).text
+        assert new.get("keeper-alt").status_code == 200
+        ran = new.cli(
+            "run-task", "keeper", "echo greeting=$GREETING; echo $VCAP_SERVICES", "--wait"
+        )
+        assert "greeting=still here" in ran.stdout
+        assert "https://ledger.example" in ran.stdout
+        (service,) = json.loads(new.cli("services", "--json").stdout)
+        assert service["name"] == "ledger"
+
+        again = new.cli("restore", str(archive), check=False)
+        assert again.returncode == 1 and "yun server runs for" in again.stderr
+    finally:
+        new.stop_server()
+        subprocess.run(
+            [YUN, "server", "stop", "--all"], env=new.env, capture_output=True, timeout=120
+        )
+    refused = new.cli("restore", str(archive), check=False)
+    assert refused.returncode == 1 and "already has apps" in refused.stderr
+    junk = tmp_path / "junk.tar.gz"
+    junk.write_text("not a backup")
+    wrong = new.cli("restore", str(junk), check=False)
+    assert wrong.returncode == 1 and "not a readable Yun backup" in wrong.stderr
