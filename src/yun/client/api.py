@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator
-from typing import IO, Any
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+from yun.client.delivery import DeliveryCalls
+from yun.client.errors import ApiError, message_of
 
-def _message(response: httpx.Response) -> str:
-    """The server's sentence: `{"error": {"message": …}}`, or an older server's `{"error": …}`."""
-    try:
-        body = response.json()
-        error = body.get("error") or body.get("detail")
-        return str(error.get("message") if isinstance(error, dict) else error)
-    except (ValueError, AttributeError):
-        return response.text.strip() or response.reason_phrase
+__all__ = ["ApiClient", "ApiError", "Tokens"]
 
 
 def _unreachable(url: str, exc: Exception) -> str:
@@ -31,17 +26,11 @@ def _unreachable(url: str, exc: Exception) -> str:
     return f"cannot reach the Yun API at {url}: is `yun server` running?"
 
 
-class ApiError(Exception):
-    def __init__(self, message: str, status: int = 0) -> None:
-        super().__init__(message)
-        self.status = status
-
-
 Tokens = dict[str, Any]
 """What a login or refresh answers: access_token, refresh_token, expires_in, user, admin."""
 
 
-class ApiClient:
+class ApiClient(DeliveryCalls):
     """`token` is sent with every call; with `refresh_token`, a call refused for an expired
     token trades it for a new pair, hands that to `on_tokens` (to be saved) and is sent again."""
 
@@ -80,7 +69,7 @@ class ApiClient:
             self.refresh()
             response = self._send(method, path, **kwargs)
         if response.status_code >= 400:
-            raise ApiError(_message(response), response.status_code)
+            raise ApiError(message_of(response), response.status_code)
         return response.json()
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -98,7 +87,7 @@ class ApiClient:
         )
         if response.status_code >= 400:
             self._refresh_token = ""
-            raise ApiError(_message(response), response.status_code)
+            raise ApiError(message_of(response), response.status_code)
         tokens: Tokens = response.json()
         self.use(tokens)
         return tokens
@@ -359,138 +348,6 @@ class ApiClient:
     def revisions(self, guid: str) -> list[dict[str, Any]]:
         return list(self._call("GET", f"/v3/apps/{guid}/revisions")["resources"])
 
-    # tasks
-    def run_task(self, guid: str, **body: Any) -> dict[str, Any]:
-        payload = {k: v for k, v in body.items() if v not in (None, "")}
-        result: dict[str, Any] = self._call("POST", f"/v3/apps/{guid}/tasks", json=payload)
-        return result
-
-    def tasks(self, guid: str) -> list[dict[str, Any]]:
-        return list(self._call("GET", f"/v3/apps/{guid}/tasks")["resources"])
-
-    def task(self, guid: str, sequence: int) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("GET", f"/v3/apps/{guid}/tasks/{sequence}")
-        return result
-
-    def terminate_task(self, guid: str, sequence: int) -> dict[str, Any]:
-        path = f"/v3/apps/{guid}/tasks/{sequence}/actions/cancel"
-        result: dict[str, Any] = self._call("POST", path)
-        return result
-
-    # webhooks
-    def webhooks(self) -> list[dict[str, Any]]:
-        return list(self._call("GET", "/v3/webhooks", params=self.space_params())["resources"])
-
-    def create_webhook(self, **body: Any) -> dict[str, Any]:
-        payload = {**self.space_params(), **{k: v for k, v in body.items() if v}}
-        result: dict[str, Any] = self._call("POST", "/v3/webhooks", json=payload)
-        return result
-
-    def delete_webhook(self, guid: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("DELETE", f"/v3/webhooks/{quote(guid, safe='')}")
-        return result
-
-    def webhook_deliveries(self, guid: str) -> list[dict[str, Any]]:
-        path = f"/v3/webhooks/{quote(guid, safe='')}/deliveries"
-        return list(self._call("GET", path)["resources"])
-
-    # platform backup
-    def backup(self, out: IO[bytes], progress: Callable[[int], None] | None = None) -> int:
-        """Write the platform's backup archive to `out`; its size in bytes."""
-        written = 0
-        try:
-            with self._http.stream(
-                "POST", "/v3/admin/backup", timeout=httpx.Timeout(60, read=None)
-            ) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    raise ApiError(_message(response), response.status_code)
-                for chunk in response.iter_bytes():
-                    out.write(chunk)
-                    written += len(chunk)
-                    if progress is not None:
-                        progress(len(chunk))
-        except httpx.HTTPError as exc:
-            raise ApiError(f"the backup's download failed: {exc}") from exc
-        return written
-
-    # usage
-    def usage(self, *, org: str | None, since: str) -> dict[str, Any]:
-        params = {"since": since, **({"org": org} if org else {})}
-        result: dict[str, Any] = self._call("GET", "/v3/usage", params=params)
-        return result
-
-    # pipelines and promotion
-    def pipelines(self) -> list[dict[str, Any]]:
-        return list(self._call("GET", "/v3/pipelines")["resources"])
-
-    def find_pipeline(self, name: str, org: str) -> dict[str, Any]:
-        for pipeline in self.pipelines():
-            if pipeline["name"] == name and pipeline["org"] == org:
-                return pipeline
-        raise ApiError(f"pipeline {name} not found in org {org} (see `yun pipelines`)", 404)
-
-    def create_pipeline(self, org: str, name: str, stages: list[str]) -> dict[str, Any]:
-        body = {"org": org, "name": name, "stages": stages}
-        result: dict[str, Any] = self._call("POST", "/v3/pipelines", json=body)
-        return result
-
-    def delete_pipeline(self, guid: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("DELETE", f"/v3/pipelines/{guid}")
-        return result
-
-    def app_in(self, space_guid: str, name: str) -> dict[str, Any] | None:
-        """The app called `name` in the space with guid `space_guid`, if there is one."""
-        params = {"space_guid": space_guid, "name": name}
-        found = self._call("GET", "/v3/apps", params=params)["resources"]
-        return dict(found[0]) if found else None
-
-    def promote(self, guid: str, *, to_space: str, test: bool) -> dict[str, Any]:
-        body = {"to_space": to_space, "test": test}
-        result: dict[str, Any] = self._call("POST", f"/v3/apps/{guid}/actions/promote", json=body)
-        return result
-
-    def promotions(self, guid: str) -> list[dict[str, Any]]:
-        return list(self._call("GET", f"/v3/apps/{guid}/promotions")["resources"])
-
-    # app templates
-    def templates(self) -> list[dict[str, Any]]:
-        return list(self._call("GET", "/v3/templates")["resources"])
-
-    def create_from_template(self, template: str, name: str, *, start: bool) -> dict[str, Any]:
-        body = {"template": template, "name": name, "start": start, **self.space_params()}
-        result: dict[str, Any] = self._call("POST", "/v3/apps/from_template", json=body)
-        return result
-
-    # build triggers
-    def build_triggers(self, guid: str) -> list[dict[str, Any]]:
-        return list(self._call("GET", f"/v3/apps/{guid}/build_triggers")["resources"])
-
-    def create_build_trigger(self, guid: str, **body: Any) -> dict[str, Any]:
-        payload = {k: v for k, v in body.items() if v}
-        path = f"/v3/apps/{guid}/build_triggers"
-        result: dict[str, Any] = self._call("POST", path, json=payload)
-        return result
-
-    def delete_build_trigger(self, guid: str, trigger: str) -> dict[str, Any]:
-        path = f"/v3/apps/{guid}/build_triggers/{quote(trigger, safe='')}"
-        result: dict[str, Any] = self._call("DELETE", path)
-        return result
-
-    # cron schedules
-    def schedules(self, guid: str) -> list[dict[str, Any]]:
-        return list(self._call("GET", f"/v3/apps/{guid}/schedules")["resources"])
-
-    def schedule(self, guid: str, **body: Any) -> dict[str, Any]:
-        payload = {k: v for k, v in body.items() if v not in (None, "")}
-        result: dict[str, Any] = self._call("POST", f"/v3/apps/{guid}/schedules", json=payload)
-        return result
-
-    def unschedule(self, guid: str, name: str) -> dict[str, Any]:
-        path = f"/v3/apps/{guid}/schedules/{quote(name, safe='')}"
-        result: dict[str, Any] = self._call("DELETE", path)
-        return result
-
     def scale(self, guid: str, process_type: str, **changes: int | None) -> dict[str, Any]:
         body = {k: v for k, v in changes.items() if v is not None}
         result: dict[str, Any] = self._call(
@@ -614,7 +471,7 @@ class ApiClient:
             ) as response:
                 if response.status_code >= 400:
                     response.read()
-                    raise ApiError(_message(response), response.status_code)
+                    raise ApiError(message_of(response), response.status_code)
                 if on_open is not None:
                     on_open()
                 for raw in response.iter_lines():
@@ -639,7 +496,7 @@ class ApiClient:
             ) as response:
                 if response.status_code >= 400:
                     response.read()
-                    raise ApiError(_message(response), response.status_code)
+                    raise ApiError(message_of(response), response.status_code)
                 yield from response.iter_lines()
         except httpx.ConnectError as exc:
             raise ApiError(f"cannot reach the Yun API at {self.url}") from exc
