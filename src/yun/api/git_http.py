@@ -14,7 +14,6 @@ pushed commit staged and deployed before git accepts it (`git_deploy`).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import logging
@@ -22,10 +21,12 @@ import os
 import secrets
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -49,6 +50,7 @@ PUSH = "git-receive-pack"
 GRANT_LIFETIME = 3600.0  # seconds a push's hook may call back
 REALM = 'Basic realm="Yun", charset="UTF-8"'
 EXIT_WAIT = 30.0  # seconds http-backend may take to exit once its answer is out
+MAX_BODY = 1 << 30  # a push's pack, at most
 log = logging.getLogger(__name__)
 
 
@@ -242,26 +244,6 @@ async def git_http(
     return await _run_backend(request, env)
 
 
-async def _end(
-    process: asyncio.subprocess.Process,
-    feeder: asyncio.Task[None],
-    talker: asyncio.Task[None],
-    *,
-    gone: bool,
-) -> None:
-    """Reap http-backend; kill it when the client went away or it outstays its answer."""
-    if gone and process.returncode is None:
-        process.kill()
-    try:
-        await asyncio.wait_for(process.wait(), timeout=EXIT_WAIT)
-    except TimeoutError:
-        log.warning("git http-backend (pid %d) did not exit after its answer; killed", process.pid)
-        process.kill()
-        await process.wait()
-    feeder.cancel()
-    await asyncio.gather(feeder, talker, return_exceptions=True)
-
-
 def _cgi_env(
     ctx: ApiContext, request: Request, *, user: User, address: str, path_info: str
 ) -> dict[str, str]:
@@ -290,52 +272,75 @@ def _cgi_env(
 
 
 async def _run_backend(request: Request, env: dict[str, str]) -> Response:
-    """Run `git http-backend` on the request; its answer streamed back as it comes."""
-    process = await asyncio.create_subprocess_exec(
-        "git",
-        "http-backend",
-        env=env,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    """Run `git http-backend` on the request: the body, read first into a file (git sends
+    a pack, then waits for the answer), is its stdin; its answer is streamed back as it
+    comes, so a push's `remote:` lines arrive while its hook stages and deploys."""
+    body = tempfile.TemporaryFile()  # noqa: SIM115 (closed once the backend has started)
+    try:
+        received = 0
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > MAX_BODY:
+                return Response(
+                    f"a push larger than {MAX_BODY >> 20} MiB\n",
+                    status_code=413,
+                    media_type="text/plain",
+                )
+            body.write(chunk)
+        body.seek(0)
+        process = await run_in_threadpool(_start_backend, env, body)
+    finally:
+        body.close()
+    status, headers = await run_in_threadpool(_read_headers, process)
+    media = headers.pop("Content-Type", None)
+    return StreamingResponse(
+        _answer(process), status_code=status, headers=headers, media_type=media
     )
-    assert process.stdin is not None and process.stdout is not None
 
-    async def feed() -> None:
-        assert process.stdin is not None
-        try:
-            async for chunk in request.stream():
-                process.stdin.write(chunk)
-                await process.stdin.drain()
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        finally:
-            process.stdin.close()
 
-    async def complaints() -> None:
-        assert process.stderr is not None
-        while line := await process.stderr.readline():
-            log.warning("git http-backend: %s", line.decode(errors="replace").rstrip())
+def _start_backend(env: dict[str, str], body: IO[bytes]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        ["git", "http-backend"],
+        env=env,
+        bufsize=0,  # unbuffered: each read returns what has come, so progress streams
+        stdin=body,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
-    feeder = asyncio.create_task(feed())
-    talker = asyncio.create_task(complaints())
+
+def _read_headers(process: subprocess.Popen[bytes]) -> tuple[int, dict[str, str]]:
+    """The CGI headers http-backend writes before its answer."""
+    assert process.stdout is not None
     status, headers = 200, {}
-    while line := (await process.stdout.readline()).decode("latin-1").rstrip("\r\n"):
+    while line := process.stdout.readline().decode("latin-1").rstrip("\r\n"):
         key, _, value = line.partition(":")
         if key.lower() == "status":
             status = int(value.strip().split()[0])
         else:
             headers[key.strip()] = value.strip()
+    return status, headers
 
-    async def body() -> AsyncIterator[bytes]:
-        assert process.stdout is not None
-        finished = False
+
+def _answer(process: subprocess.Popen[bytes]) -> Iterator[bytes]:
+    """The answer's body as it comes; then http-backend is reaped (killed if the client
+    went away, or if it outstays its answer), and what it complained of is logged."""
+    assert process.stdout is not None and process.stderr is not None
+    finished = False
+    try:
+        while chunk := process.stdout.read(65536):
+            yield chunk
+        finished = True
+    finally:
+        if not finished:
+            process.kill()
         try:
-            while chunk := await process.stdout.read(65536):
-                yield chunk
-            finished = True
-        finally:
-            await _end(process, feeder, talker, gone=not finished)
-
-    media = headers.pop("Content-Type", None)
-    return StreamingResponse(body(), status_code=status, headers=headers, media_type=media)
+            process.wait(timeout=EXIT_WAIT)
+        except subprocess.TimeoutExpired:
+            log.warning("git http-backend (pid %d) did not exit after its answer", process.pid)
+            process.kill()
+            process.wait()
+        for line in process.stderr.read().decode(errors="replace").splitlines():
+            log.warning("git http-backend: %s", line)
+        process.stdout.close()
+        process.stderr.close()
