@@ -16,6 +16,7 @@ pytestmark = pytest.mark.e2e
 
 def test_a_backup_restored_into_a_fresh_home_serves_the_same_apps(tmp_path: Path) -> None:
     archive = tmp_path / "yun-backup.tar.gz"
+    (tmp_path / "old").mkdir()
     with launch(tmp_path / "old") as old:
         push_observed(old, tmp_path, "keeper")
         old.cli("set-env", "keeper", "GREETING", "still here")
