@@ -33,7 +33,7 @@ from yun.store import events
 from yun.store.models import App, Droplet, Org, Revision, Space, Task
 from yun.store.releases import instance_env
 from yun.store.session import Store
-from yun.store.tasks import finish, log_source, unfinished
+from yun.store.tasks import FINISHED, finish, log_source, unfinished
 
 TASK_TIMEOUT = 24 * 3600.0  # Heroku restarts one-off dynos after 24 hours
 STOP_WAIT = 15.0  # a stopping server waits this long for its tasks' runners
@@ -117,7 +117,7 @@ class TaskController:
             log.exception("task %s", guid)
             with self.store.session() as session:
                 task = session.get(Task, guid)
-                if task is not None and task.state not in ("SUCCEEDED", "FAILED"):
+                if task is not None and task.state not in FINISHED:
                     finish(task, state="FAILED", reason=f"could not run the task: {exc}")
         finally:
             with self._lock:
