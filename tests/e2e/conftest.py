@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -85,6 +86,18 @@ class Platform:
             headers={"Host": f"{host}.apps.localhost"},
             timeout=timeout,
         )
+
+    def call(self, host: str, method: str, path: str, body: str = "") -> Any:
+        """An app's JSON answer to a request through the router; it must be a 200."""
+        response = httpx.request(
+            method,
+            f"http://127.0.0.1:{self.router_port}{path}",
+            headers={"Host": f"{host}.apps.localhost"},
+            content=body,
+            timeout=15,
+        )
+        assert response.status_code == 200, (path, response.status_code, response.text)
+        return response.json()
 
     def start(self) -> None:
         log = self.log_path.open("ab")

@@ -12,7 +12,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from tests.e2e.conftest import EXAMPLES, YUN, Platform, launch
 from tests.helpers import free_port
@@ -253,15 +252,7 @@ def test_an_app_in_a_container_reaches_its_built_in_services(runc_platform: Plat
     host = "services-demo"
 
     def call(method: str, path: str, body: str = "") -> object:
-        response = httpx.request(
-            method,
-            f"http://127.0.0.1:{runc_platform.router_port}{path}",
-            headers={"Host": f"{host}.apps.localhost"},
-            content=body,
-            timeout=15,
-        )
-        assert response.status_code == 200, (path, response.status_code, response.text)
-        return response.json()
+        return runc_platform.call(host, method, path, body)
 
     assert instance(runc_platform, host)["driver"] == "runc"
     call("POST", "/notes", "from a container")

@@ -10,7 +10,6 @@ import re
 import time
 from collections.abc import Iterator
 
-import httpx
 import psycopg
 import pytest
 from tests.e2e.conftest import EXAMPLES, Platform, launch
@@ -20,7 +19,6 @@ from tests.thirdparty_broker import thirdparty_broker
 pytestmark = pytest.mark.e2e
 
 APP = "services-demo"
-HOST = f"{APP}.apps.localhost"
 
 
 @pytest.fixture(scope="module")
@@ -32,15 +30,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
 
 
 def call(platform: Platform, method: str, path: str, body: str = "") -> dict:
-    response = httpx.request(
-        method,
-        f"http://127.0.0.1:{platform.router_port}{path}",
-        headers={"Host": HOST},
-        content=body,
-        timeout=15,
-    )
-    assert response.status_code == 200, (path, response.status_code, response.text)
-    return dict(response.json())
+    return dict(platform.call(APP, method, path, body))
 
 
 def backup_id(output: str) -> str:

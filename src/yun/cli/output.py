@@ -17,6 +17,7 @@ from typing import IO, Annotated, Any
 import typer
 from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 from rich.segment import Segment
 from rich.style import StyleType
 from rich.table import Table
@@ -39,6 +40,20 @@ def _console(*, stderr: bool) -> Console:
 
 
 console = _console(stderr=False)
+
+
+def transfer_progress(*, transient: bool) -> Progress:
+    """A bar of bytes sent or received, with the speed (`progress.advance(task, n)`)."""
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=console,
+        transient=transient,
+    )
+
+
 errors = _console(stderr=True)
 
 

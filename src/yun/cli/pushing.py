@@ -14,14 +14,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
 from yun import __version__
 from yun.cli.archives import is_archive, unpacked
 from yun.cli.bits import scan, tar_chunks
 from yun.cli.deploying import release_options, wait_released
 from yun.cli.options import DiskOpt, InFlightOpt, KeepOpt, MemoryOpt, StepsOpt, StrategyOpt
-from yun.cli.output import CliError, console
+from yun.cli.output import CliError, console, transfer_progress
 from yun.cli.services import wait_bindings
 from yun.cli.session import client
 from yun.cli.waiting import wait_running
@@ -344,14 +343,7 @@ def upload(api: ApiClient, app_guid: str, app_dir: Path) -> dict[str, Any]:
         f"({total / 1024:.1f} KiB), {len(entries) - len(missing)} unchanged"
     )
     if missing:
-        with Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            console=console,
-            transient=False,
-        ) as progress:
+        with transfer_progress(transient=False) as progress:
             task = progress.add_task("upload", total=total)
             api.upload_bits(tar_chunks(missing, lambda n: progress.advance(task, n)))
     return api.create_package(app_guid, [e.resource() for e in entries])

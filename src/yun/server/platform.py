@@ -53,6 +53,7 @@ from yun.server.images import DropletExporter, platform_registry
 from yun.server.listening import BrokerListener, TlsError, api_config, check_tls
 from yun.server.metrics import Latencies, PlatformMetrics
 from yun.server.pidfile import read_pid, write_pid
+from yun.server.recovering import recover_services
 from yun.server.services import PlatformServices
 from yun.settings import Settings
 from yun.stacks.userlands import BuiltStacks
@@ -181,6 +182,8 @@ class Platform:
         if s.tls_cert is not None:  # the controllers reach the brokers on loopback
             self._broker_listener = BrokerListener()
         self._services.register(store, self._broker_listener.url if self._broker_listener else None)
+        if recovered := recover_services(store, self._services.broker.operations, blobs):
+            log.info("brought back from the platform backup: %s", ", ".join(recovered))
         self._drains = SyslogDrains(store=store, logs=logs)
         staging = staging_sandbox(s, driver)
         self._userlands = userlands(s, staging)

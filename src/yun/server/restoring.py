@@ -1,12 +1,14 @@
 """`yun restore FILE`: a platform backup (`yun backup FILE`, `store/dumps.py`) restored into
 this machine's `YUN_HOME`, which must be fresh and have no server running; then `yun server`
-starts the platform with the apps, routes, environment and services of the backup."""
+starts the platform with the apps, routes, environment and services of the backup, and first
+brings the built-in services' data back (`server/recovering.py`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from yun.server.pidfile import read_pid
+from yun.server.services import offerings_here
 from yun.settings import Settings
 from yun.store.dumps import DumpError, restore
 from yun.store.sealing import KEY_FILE
@@ -32,6 +34,7 @@ def restore_home(settings: Settings, archive: Path) -> dict[str, int]:
                 handle,
                 blobs_dir=settings.blobs_dir,
                 registry_dir=settings.registry_dir,
+                offerings=offerings_here(),
             )
     finally:
         store.close()

@@ -64,11 +64,18 @@ def _credentials(path: Path) -> str:
     return password
 
 
+def offerings_here() -> set[str]:
+    """The built-in offerings whose servers are installed on this machine."""
+    here = {"postgresql"} if _postgresql_installed() else set()
+    return here | ({"redis"} if shutil.which("redis-server") else set())
+
+
 def make_backends(settings: Settings, reach: Reach) -> list[ServiceBackend]:
     root = settings.services_dir
     ports = PortAllocator(settings.service_ports)
     backends: list[ServiceBackend] = []
-    if _postgresql_installed():
+    here = offerings_here()
+    if "postgresql" in here:
         backends.append(
             PostgresqlBackend(
                 root=root / "postgresql", ports=ports, listen=reach.listen, host=reach.host
@@ -76,7 +83,7 @@ def make_backends(settings: Settings, reach: Reach) -> list[ServiceBackend]:
         )
     else:
         log.warning("no postgresql offering: install it with `apt-get install postgresql`")
-    if shutil.which("redis-server"):
+    if "redis" in here:
         backends.append(
             RedisBackend(root=root / "redis", ports=ports, listen=reach.listen, host=reach.host)
         )

@@ -222,6 +222,12 @@ class BuiltinBroker:
         self.router = APIRouter(prefix=prefix, route_class=_guarded_route(self._guard))
         self._routes()
 
+    @property
+    def operations(self) -> Operations:
+        """The broker's work without HTTP, for the platform itself (bringing a restored
+        platform's services back before anything else runs)."""
+        return self._ops
+
     def close(self) -> None:
         self._ops.close()
 
