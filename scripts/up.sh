@@ -20,11 +20,15 @@ if ! curl -fsS "$API/v3/info" >/dev/null 2>&1; then
 fi
 
 if [ -n "${YUN_ADMIN_PASSWORD:-}" ]; then
-  password="$YUN_ADMIN_PASSWORD"
-else
-  password="$(cat "$YUN_HOME/initial-admin-password")"
+  "$YUN" login -a "$API" -u admin -p "$YUN_ADMIN_PASSWORD"
+elif [ -f "$YUN_HOME/initial-admin-password" ]; then
+  "$YUN" login -a "$API" -u admin -p "$(cat "$YUN_HOME/initial-admin-password")"
+elif ! "$YUN" apps >/dev/null 2>&1; then
+  # A restored platform (`yun restore`) keeps its users and their passwords.
+  echo "==> $YUN_HOME has no initial-admin-password (its users came with a restore):" >&2
+  echo "    log in with \`$YUN login -a $API -u admin\`, or set YUN_ADMIN_PASSWORD, then run make up again" >&2
+  exit 1
 fi
-"$YUN" login -a "$API" -u admin -p "$password"
 "$YUN" push -p examples/hello-python
 host="hello-python.${YUN_DOMAIN:-apps.localhost}"
 url="http://$host:${YUN_ROUTER_PORT:-8080}/"

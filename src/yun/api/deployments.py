@@ -87,6 +87,8 @@ def changes(revision: Revision, before: Revision | None) -> list[str]:
         found.append("env " + ", ".join(keys))
     if revision.commands != before.commands:
         found.append("commands")
+    if revision.services != before.services:
+        found.append("services")  # bound, unbound, or their credentials changed
     for kind, now in sorted(revision.processes.items()):
         was = before.processes.get(kind) or {}
         for field, label in (("memory_mb", "memory"), ("disk_mb", "disk")):

@@ -43,7 +43,8 @@ console = _console(stderr=False)
 
 
 def transfer_progress(*, transient: bool) -> Progress:
-    """A bar of bytes sent or received, with the speed (`progress.advance(task, n)`)."""
+    """A bar of bytes sent or received, with the speed (`progress.advance(task, n)`); a
+    transient one is not shown at all where output is not a terminal (a pipe, a log)."""
     return Progress(
         "[progress.description]{task.description}",
         BarColumn(),
@@ -51,6 +52,7 @@ def transfer_progress(*, transient: bool) -> Progress:
         TransferSpeedColumn(),
         console=console,
         transient=transient,
+        disable=transient and not console.is_terminal,
     )
 
 

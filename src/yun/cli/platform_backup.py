@@ -3,6 +3,7 @@ on a new machine."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -22,17 +23,17 @@ def backup(file: FileArg) -> None:
     platform: keep it as safe as the server.
 
     Examples:
-      yun service-backup mydb && yun backup /srv/yun-$(date +%F).tar.gz
+      yun backup /srv/yun-$(date +%F).tar.gz
     """
     partial = file.with_name(file.name + ".partial")
+    try:
+        out = os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
+    except OSError as exc:
+        raise CliError(f"cannot write {file}: {exc.strerror}") from None
     console.print("Backing up the platform: built-in services are dumped first, then the archive…")
     try:
-        with (
-            client() as api,
-            partial.open("wb") as out,
-            transfer_progress(transient=True) as progress,
-        ):
-            partial.chmod(0o600)
+        with client() as api, out, transfer_progress(transient=True) as progress:
+            partial.chmod(0o600)  # an older .partial kept its mode
             task = progress.add_task("download", total=None)
             size = api.backup(out, lambda n: progress.advance(task, n))
         partial.replace(file)
@@ -57,7 +58,9 @@ def restore(file: FileArg) -> None:
     except SettingsError as exc:
         raise CliError(str(exc)) from exc
     try:
-        counts = restore_home(settings, file)
+        counts = restore_home(
+            settings, file, output=lambda line: console.print(line, markup=False, highlight=False)
+        )
     except RestoreError as exc:
         raise CliError(str(exc)) from exc
     services = counts.get("services", 0)

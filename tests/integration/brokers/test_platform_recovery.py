@@ -19,6 +19,7 @@ import redis
 from sqlalchemy import select
 from tests.unit.controllers.deployment_world import World
 
+from yun.api.deployments import changes
 from yun.blobstore import BlobStore
 from yun.brokers.builtin.osb import catalog
 from yun.brokers.builtin.osb_operations import BrokerSettings, Operations
@@ -186,6 +187,8 @@ def test_a_restored_platform_gets_its_redis_data_back_under_new_credentials(
         assert revision is not None and revision.version == 2
         assert revision.description == "services restored from the platform backup"
         assert revision.services["REDIS_URL"] == new_credentials["uri"]
+        before = session.scalar(select(Revision).where(Revision.version == 1))
+        assert changes(revision, before) == ["services"]  # what `yun revisions` shows
         assert json.loads(revision.services["VCAP_SERVICES"])["redis"][0]["name"] == "cache"
         sessions = session.get(ServiceInstance, SESSIONS)
         assert sessions is not None and sessions.last_operation["state"] == "failed"

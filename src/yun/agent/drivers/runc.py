@@ -532,5 +532,8 @@ def _stack(stack_root: Path | None) -> Stack:
         return host_stack()
     root = stack_root.resolve()
     if not (root / "usr").is_dir():
-        raise RuncError(f"the stack at {stack_root} is not built")
+        raise RuncError(
+            f"the stack at {stack_root} is not built (build it with `yun stack update"
+            f" {stack_root.parent.parent.name}`)"
+        )
     return built_stack(root)
