@@ -23,6 +23,7 @@ from yun.api import (
     events,
     git_deploy,
     git_http,
+    kubernetes,
     logs,
     metrics,
     orgs,
@@ -108,6 +109,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         build_triggers,
         git_http,
         git_deploy,
+        kubernetes,
     ):
         api.include_router(module.router, responses=ERRORS)
     api.include_router(ui_views.router)

@@ -101,6 +101,7 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/v3/apps/{guid}/deployments"): Rule(SEE, APP),
     ("POST", "/v3/apps/{guid}/droplets/current/export"): Rule(DEVELOP, APP),
     ("GET", "/v3/apps/{guid}/env"): Rule(SECRETS, APP),
+    ("GET", "/v3/apps/{guid}/kubernetes"): Rule(SECRETS, APP),  # its Secret holds the env
     ("PATCH", "/v3/apps/{guid}/environment_variables"): Rule(DEVELOP, APP),
     ("GET", "/v3/apps/{guid}/events"): Rule(SEE, APP),
     ("GET", "/v3/apps/{guid}/logs"): Rule(SEE, APP),

@@ -39,6 +39,7 @@ from yun.cli import (
 from yun.cli import config as cli_config
 from yun.cli.droplets import droplet_app
 from yun.cli.help import YunTyper
+from yun.cli.kubernetes import k8s_app
 from yun.cli.options import JsonOpt
 from yun.cli.output import CliError, console, errors, print_json
 from yun.cli.server import server_app
@@ -287,6 +288,7 @@ services.register(app)
 app.command()(stacks.stacks)
 app.add_typer(stack_app, name="stack")
 app.add_typer(droplet_app, name="droplet")
+app.add_typer(k8s_app, name="k8s")
 app.add_typer(server_app, name="server")
 
 

@@ -418,6 +418,11 @@ class ApiClient(DeliveryCalls):
         )
         return result
 
+    def kubernetes_objects(self, guid: str, **options: str) -> dict[str, Any]:
+        params = {key: value for key, value in options.items() if value}
+        result: dict[str, Any] = self._call("GET", f"/v3/apps/{guid}/kubernetes", params=params)
+        return result
+
     def export_droplet(self, guid: str) -> dict[str, Any]:
         result: dict[str, Any] = self._call(
             "POST", f"/v3/apps/{guid}/droplets/current/export", timeout=600.0

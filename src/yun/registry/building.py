@@ -21,13 +21,11 @@ import tempfile
 from pathlib import Path
 
 from yun import archives
+from yun.droplet_image import APP_DIR, DEPS_DIR, LAUNCHER
 from yun.registry.errors import ImageError
 from yun.registry.tools import run_tool
 from yun.registry.transfer import push
 
-APP_DIR = "/home/vcap/app"
-DEPS_DIR = "/home/vcap/deps"
-LAUNCHER = "/home/vcap/launcher.sh"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BUSYBOX = Path("/bin/busybox")
 BUSYBOX_PAGE = "<!doctype html>\n<title>Yun</title>\n<h1>Hello from busybox on Yun</h1>\n"

@@ -11,13 +11,13 @@ was pulled. Other backends (Kubernetes, later) run what they find there.
 from __future__ import annotations
 
 import logging
-import re
 import shutil
 from pathlib import Path
 
 from yun.api.context import ExportError
 from yun.blobstore import BlobStore
 from yun.builder.launcher import launcher_path
+from yun.droplet_image import repository_name
 from yun.registry import ImageError, RegistryServer, export_droplet, push
 from yun.settings import Settings
 from yun.store.models import App, Droplet, Revision
@@ -42,12 +42,6 @@ def platform_registry(settings: Settings) -> RegistryServer | None:
     return RegistryServer(
         root=settings.registry_dir, port=settings.registry_port, binary=REGISTRY_BINARY
     )
-
-
-def repository_name(app_name: str) -> str:
-    """A registry repository for an app: lowercase, [a-z0-9] separated by single . _ -."""
-    name = re.sub(r"[^a-z0-9]+", "-", app_name.lower()).strip("-") or "app"
-    return f"yun/{name}"
 
 
 class DropletExporter:

@@ -8,8 +8,8 @@ from sqlalchemy.orm import Session
 from yun.store.models import Domain, Route, RouteMapping
 
 
-def route_urls(session: Session, app_guid: str) -> list[str]:
-    """`host.domain/path` of every route mapped to the app, oldest first."""
+def mapped_routes(session: Session, app_guid: str) -> list[tuple[Route, Domain]]:
+    """Every route mapped to the app with its domain, oldest first."""
     query = (
         select(Route, Domain)
         .join(RouteMapping, RouteMapping.route_guid == Route.guid)
@@ -17,9 +17,14 @@ def route_urls(session: Session, app_guid: str) -> list[str]:
         .where(RouteMapping.app_guid == app_guid)
         .order_by(Route.created_at)
     )
+    return [(route, domain) for route, domain in session.execute(query)]
+
+
+def route_urls(session: Session, app_guid: str) -> list[str]:
+    """`host.domain/path` of every route mapped to the app, oldest first."""
     return [
         f"{hostname(route.host, domain.name)}{route.path}"
-        for route, domain in session.execute(query)
+        for route, domain in mapped_routes(session, app_guid)
     ]
 
 

@@ -50,6 +50,7 @@ NEEDS: dict[tuple[str, str], tuple[str, str]] = {
     ("GET", "/v3/apps/{guid}/deployments"): ("see", "res"),
     ("POST", "/v3/apps/{guid}/droplets/current/export"): ("develop", "res"),
     ("GET", "/v3/apps/{guid}/env"): ("secrets", "res"),
+    ("GET", "/v3/apps/{guid}/kubernetes"): ("secrets", "res"),
     ("PATCH", "/v3/apps/{guid}/environment_variables"): ("develop", "res"),
     ("GET", "/v3/apps/{guid}/events"): ("see", "res"),
     ("GET", "/v3/apps/{guid}/logs"): ("see", "res"),

@@ -1,0 +1,51 @@
+"""`GET /v3/apps/{guid}/kubernetes`: the app's current revision as the Kubernetes objects the
+Kubernetes backend would apply (`yun k8s render APP`), for GitOps and kubectl users, whichever
+backend the app's space uses. The Secret holds the app's environment, so the call needs the
+right to read it (as `yun env`)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import APIRouter
+
+from yun.api.auth import Ctx, CurrentUser
+from yun.api.errors import ApiError
+from yun.api.lookups import get_app
+from yun.controllers.kube_release import DEFAULT_REGISTRY, NoRevision, release_of
+from yun.kube.render import Exposure, render
+
+router = APIRouter()
+_GATEWAY = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
+
+
+@router.get("/v3/apps/{guid}/kubernetes")
+def kubernetes_objects(
+    guid: str,
+    ctx: Ctx,
+    _user: CurrentUser,
+    registry: str = DEFAULT_REGISTRY,
+    gateway: str = "",
+    ingress_class: str = "",
+) -> dict[str, Any]:
+    """The objects, in the order to apply them. `gateway` (NAMESPACE/NAME) renders an HTTPRoute
+    attached to that Gateway, else an Ingress (of `ingress_class` when given)."""
+    if gateway and not _GATEWAY.fullmatch(gateway):
+        raise ApiError(422, f"gateway {gateway!r}: give it as NAMESPACE/NAME (DNS labels)")
+    if ingress_class and not _NAME.fullmatch(ingress_class):
+        raise ApiError(422, f"ingress_class {ingress_class!r} is not a Kubernetes name")
+    if not registry or any(c.isspace() or c in "@" for c in registry):
+        raise ApiError(422, f"registry {registry!r}: give it as HOST[:PORT][/PATH]")
+    namespace, _, name = gateway.partition("/")
+    exposure = Exposure(ingress_class=ingress_class, gateway=(namespace, name) if gateway else None)
+    with ctx.store.session() as session:
+        app = get_app(session, guid)
+        try:
+            release = release_of(
+                session, app, registry=registry, exposure=exposure, timing=ctx.settings.timing
+            )
+        except NoRevision as exc:
+            raise ApiError(409, str(exc)) from None
+        return {"app": app.name, "version": release.version, "objects": render(release)}

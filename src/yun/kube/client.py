@@ -1,0 +1,131 @@
+"""One Kubernetes cluster, reached with the official client (`kubernetes`): server-side apply of
+rendered objects with field manager `yun`, reads and deletes by kind and name.
+
+Server-side apply is what makes applying idempotent: the apiserver merges what Yun owns, and an
+object applied again unchanged keeps its generation. Conflicts with other managers are taken
+over (`force`), since Yun is the owner of what it renders.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from kubernetes import config as kube_config
+from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
+from kubernetes.dynamic import DynamicClient
+from kubernetes.dynamic.exceptions import DynamicApiError, NotFoundError, ResourceNotFoundError
+
+from yun.kube.render import MANAGER
+
+
+class KubeError(Exception):
+    """The cluster refused or could not be reached; the message says which object and why."""
+
+
+class KubeCluster:
+    def __init__(self, kubeconfig: Path, *, context: str | None = None) -> None:
+        try:
+            self.api: ApiClient = kube_config.new_client_from_config(
+                config_file=str(kubeconfig), context=context
+            )
+        except (kube_config.ConfigException, OSError, ValueError) as exc:
+            raise KubeError(f"kubeconfig {kubeconfig}: {exc}") from None
+        self._dynamic: DynamicClient | None = None
+
+    def close(self) -> None:
+        self.api.close()
+
+    @property
+    def dynamic(self) -> DynamicClient:
+        if self._dynamic is None:  # discovery asks the apiserver: only when first needed
+            try:
+                self._dynamic = DynamicClient(self.api)
+            except (ApiException, OSError) as exc:
+                raise KubeError(f"the cluster's API cannot be read: {_reason(exc)}") from None
+        return self._dynamic
+
+    def _resource(self, api_version: str, kind: str) -> Any:
+        try:
+            return self.dynamic.resources.get(api_version=api_version, kind=kind)
+        except ResourceNotFoundError:
+            raise KubeError(f"the cluster has no {kind} ({api_version})") from None
+
+    def apply(self, obj: Mapping[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
+        """Server-side apply `obj`; the object as the apiserver now has it (or would have it,
+        with `dry_run`)."""
+        resource = self._resource(obj["apiVersion"], obj["kind"])
+        metadata = obj.get("metadata") or {}
+        try:
+            applied = self.dynamic.server_side_apply(
+                resource,
+                body=dict(obj),
+                name=metadata.get("name"),
+                namespace=metadata.get("namespace"),
+                field_manager=MANAGER,
+                force_conflicts=True,
+                dry_run="All" if dry_run else None,
+            )
+        except (DynamicApiError, ApiException, OSError) as exc:
+            raise KubeError(f"{_named(obj)}: {_reason(exc)}") from None
+        result: dict[str, Any] = applied.to_dict()
+        return result
+
+    def get(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> dict[str, Any] | None:
+        resource = self._resource(api_version, kind)
+        try:
+            found = resource.get(name=name, namespace=namespace)
+        except NotFoundError:
+            return None
+        except (DynamicApiError, ApiException, OSError) as exc:
+            raise KubeError(f"{kind} {name}: {_reason(exc)}") from None
+        result: dict[str, Any] = found.to_dict()
+        return result
+
+    def list(
+        self, api_version: str, kind: str, *, namespace: str | None = None, labels: str = ""
+    ) -> list[dict[str, Any]]:
+        resource = self._resource(api_version, kind)
+        try:
+            found = resource.get(namespace=namespace, label_selector=labels or None)
+        except (DynamicApiError, ApiException, OSError) as exc:
+            raise KubeError(f"{kind} list: {_reason(exc)}") from None
+        return [item.to_dict() for item in found.items]
+
+    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
+        """Delete the object (its dependents in the background); False when it was gone."""
+        resource = self._resource(api_version, kind)
+        try:
+            resource.delete(name=name, namespace=namespace, propagation_policy="Background")
+        except NotFoundError:
+            return False
+        except (DynamicApiError, ApiException, OSError) as exc:
+            raise KubeError(f"{kind} {name}: {_reason(exc)}") from None
+        return True
+
+
+def _named(obj: Mapping[str, Any]) -> str:
+    metadata = obj.get("metadata") or {}
+    where = f" in {metadata['namespace']}" if metadata.get("namespace") else ""
+    return f"{obj.get('kind')} {metadata.get('name')}{where}"
+
+
+def _reason(exc: Exception) -> str:
+    """The apiserver's own message when it gave one (a Status), else the error's text."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, bytes | str):
+        try:
+            status = json.loads(body)
+        except ValueError:
+            status = None
+        if isinstance(status, dict) and status.get("message"):
+            return str(status["message"])
+    summary = getattr(exc, "summary", None)
+    if callable(summary):
+        return str(summary())
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

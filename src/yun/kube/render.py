@@ -1,0 +1,386 @@
+"""A revision as Kubernetes objects: what the Kubernetes backend applies (server-side apply, field
+manager `yun`) and what `yun k8s render APP` prints for GitOps and kubectl users.
+
+Pure: a `Release` (everything the objects depend on, read from the store by the caller) in,
+plain dicts out, in the order they can be applied: the space's Namespace, the revision's Secret
+(the app's environment, VCAP_APPLICATION, VCAP_SERVICES, DATABASE_URL…), per process type a
+Deployment, then for the web process a Service and an HTTPRoute (Gateway API) or an Ingress, a
+HorizontalPodAutoscaler when autoscaling is on and a PodDisruptionBudget when more than one
+instance runs. Names are DNS labels made from the org, space, app and process names, so they
+read as what they are (`yun k8s render` output is meant to be read).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from yun.droplet_image import APP_DIR, LAUNCHER
+
+LABEL = "yun.dev"
+MANAGER = "yun"
+PORT = 8080
+WEB = "web"
+API_VERSIONS = {
+    "Namespace": "v1",
+    "Secret": "v1",
+    "Service": "v1",
+    "Deployment": "apps/v1",
+    "HTTPRoute": "gateway.networking.k8s.io/v1",
+    "Ingress": "networking.k8s.io/v1",
+    "HorizontalPodAutoscaler": "autoscaling/v2",
+    "PodDisruptionBudget": "policy/v1",
+}
+_NOT_DNS = re.compile(r"[^a-z0-9-]+")
+
+
+@dataclass(frozen=True)
+class Health:
+    """The process's health check, as the local agent runs it (`yun set-health-check`)."""
+
+    type: str = "port"  # port, http or process
+    endpoint: str = "/"
+    timeout: int | None = None  # seconds a start may take
+    invocation_timeout: int | None = None  # seconds one check may take
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    type: str
+    command: str
+    instances: int
+    memory_mb: int
+    disk_mb: int
+    health: Health = Health()
+
+
+@dataclass(frozen=True)
+class Autoscale:
+    """`yun autoscale`: instances between `min` and `max` holding `metric` near `target`."""
+
+    min: int
+    max: int
+    metric: str  # cpu (% of one core), rps, concurrency, p95_ms
+    target: float
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """How the cluster takes traffic in: an Ingress of a class, or a Gateway's HTTPRoute."""
+
+    ingress_class: str = ""
+    gateway: tuple[str, str] | None = None  # (namespace, name)
+
+
+@dataclass(frozen=True)
+class Release:
+    org: str
+    space: str
+    app: str
+    app_guid: str
+    version: int
+    image: str
+    processes: Sequence[ProcessSpec]
+    env: Mapping[str, str]
+    routes: Sequence[tuple[str, str]] = ()  # (hostname, path prefix or "")
+    autoscale: Autoscale | None = None
+    max_in_flight: int = 1
+    grace_seconds: int = 30
+    exposure: Exposure = field(default_factory=Exposure)
+
+
+def dns_label(*parts: str, limit: int = 63) -> str:
+    """Parts joined by "-" as a DNS label (RFC 1123): lowercase, [a-z0-9-], at most `limit`
+    characters; a name that had to be cut keeps a short digest of the whole, so two long names
+    never meet."""
+    whole = "-".join(_NOT_DNS.sub("-", part.lower()).strip("-") for part in parts if part)
+    whole = re.sub("-{2,}", "-", whole).strip("-") or "x"
+    if len(whole) <= limit:
+        return whole
+    digest = hashlib.sha256(whole.encode()).hexdigest()[:8]
+    return f"{whole[: limit - 9].rstrip('-')}-{digest}"
+
+
+def namespace_of(org: str, space: str) -> str:
+    return dns_label("yun", org, space)
+
+
+def _meta(release: Release, name: str, **extra: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": namespace_of(release.org, release.space),
+        "labels": {
+            f"{LABEL}/app": dns_label(release.app),
+            f"{LABEL}/app-guid": release.app_guid,
+            **{f"{LABEL}/{key}": value for key, value in extra.items()},
+        },
+    }
+
+
+def _object(kind: str, metadata: dict[str, Any], **body: Any) -> dict[str, Any]:
+    return {"apiVersion": API_VERSIONS[kind], "kind": kind, "metadata": metadata, **body}
+
+
+def render(release: Release) -> list[dict[str, Any]]:
+    """Every object of the release, in the order to apply them."""
+    namespace = namespace_of(release.org, release.space)
+    objects = [
+        _object(
+            "Namespace",
+            {
+                "name": namespace,
+                "labels": {
+                    f"{LABEL}/org": dns_label(release.org),
+                    f"{LABEL}/space": dns_label(release.space),
+                },
+            },
+        ),
+        _secret(release),
+    ]
+    objects += [_deployment(release, process) for process in release.processes]
+    web = next((p for p in release.processes if p.type == WEB), None)
+    if web is not None:
+        objects.append(_service(release))
+        if release.routes:
+            objects.append(_route(release))
+        if release.autoscale is not None:
+            objects.append(_autoscaler(release, release.autoscale))
+    for process in release.processes:
+        if process.instances > 1 or (
+            process.type == WEB and release.autoscale is not None and release.autoscale.min > 1
+        ):
+            objects.append(_disruption_budget(release, process))
+    return objects
+
+
+def secret_name(release: Release) -> str:
+    return dns_label(release.app, f"v{release.version}", "env")
+
+
+def _secret(release: Release) -> dict[str, Any]:
+    return _object(
+        "Secret",
+        _meta(release, secret_name(release), revision=str(release.version)),
+        type="Opaque",
+        stringData={key: str(value) for key, value in sorted(release.env.items())},
+    )
+
+
+def _deployment(release: Release, process: ProcessSpec) -> dict[str, Any]:
+    name = dns_label(release.app, process.type)
+    selector = {f"{LABEL}/app": dns_label(release.app), f"{LABEL}/process": dns_label(process.type)}
+    pod_labels = {**selector, f"{LABEL}/revision": str(release.version)}
+    container: dict[str, Any] = {
+        "name": dns_label(process.type),
+        "image": release.image,
+        "command": ["/bin/bash", LAUNCHER, process.command],
+        "workingDir": APP_DIR,
+        "envFrom": [{"secretRef": {"name": secret_name(release)}}],
+        "env": [{"name": "PORT", "value": str(PORT)}],
+        "resources": {
+            "requests": {
+                "memory": f"{process.memory_mb}Mi",
+                "ephemeral-storage": f"{process.disk_mb}Mi",
+            },
+            "limits": {
+                "memory": f"{process.memory_mb}Mi",
+                "ephemeral-storage": f"{process.disk_mb}Mi",
+            },
+        },
+        **_probes(process.health),
+    }
+    if process.type == WEB:
+        container["ports"] = [{"name": "http", "containerPort": PORT, "protocol": "TCP"}]
+    spec: dict[str, Any] = {
+        "selector": {"matchLabels": selector},
+        "revisionHistoryLimit": 2,
+        "strategy": {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxSurge": max(1, release.max_in_flight), "maxUnavailable": 0},
+        },
+        "template": {
+            "metadata": {"labels": pod_labels},
+            "spec": {
+                "terminationGracePeriodSeconds": release.grace_seconds,
+                "enableServiceLinks": False,
+                "automountServiceAccountToken": False,
+                "containers": [container],
+            },
+        },
+    }
+    if not (process.type == WEB and release.autoscale is not None):
+        spec["replicas"] = process.instances  # else the autoscaler owns the count
+    return _object(
+        "Deployment",
+        _meta(release, name, process=dns_label(process.type), revision=str(release.version)),
+        spec=spec,
+    )
+
+
+def _probes(health: Health) -> dict[str, Any]:
+    if health.type == "process":
+        return {}
+    if health.type == "http":
+        check: dict[str, Any] = {"httpGet": {"path": health.endpoint or "/", "port": PORT}}
+    else:
+        check = {"tcpSocket": {"port": PORT}}
+    timeout = max(1, health.invocation_timeout or 1)
+    period = 2
+    startup = max(1, -(-(health.timeout or 60) // period))
+    return {
+        "startupProbe": {
+            **check,
+            "periodSeconds": period,
+            "timeoutSeconds": timeout,
+            "failureThreshold": startup,
+        },
+        "readinessProbe": {
+            **check,
+            "periodSeconds": 5,
+            "timeoutSeconds": timeout,
+            "failureThreshold": 1,
+        },
+        "livenessProbe": {
+            **check,
+            "periodSeconds": 10,
+            "timeoutSeconds": timeout,
+            "failureThreshold": 3,
+        },
+    }
+
+
+def _service(release: Release) -> dict[str, Any]:
+    return _object(
+        "Service",
+        _meta(release, dns_label(release.app), process=WEB),
+        spec={
+            "type": "ClusterIP",
+            "selector": {f"{LABEL}/app": dns_label(release.app), f"{LABEL}/process": WEB},
+            "ports": [{"name": "http", "port": 80, "targetPort": PORT, "protocol": "TCP"}],
+        },
+    )
+
+
+def _route(release: Release) -> dict[str, Any]:
+    hosts = sorted({host for host, _ in release.routes})
+    paths = sorted({path or "/" for _, path in release.routes})
+    backend = {"name": dns_label(release.app), "port": 80}
+    name = dns_label(release.app)
+    if release.exposure.gateway is not None:
+        namespace, gateway = release.exposure.gateway
+        return _object(
+            "HTTPRoute",
+            _meta(release, name),
+            spec={
+                "parentRefs": [{"namespace": namespace, "name": gateway}],
+                "hostnames": hosts,
+                "rules": [
+                    {
+                        "matches": [
+                            {"path": {"type": "PathPrefix", "value": path}} for path in paths
+                        ],
+                        "backendRefs": [{**backend, "weight": 100}],
+                    }
+                ],
+            },
+        )
+    spec: dict[str, Any] = {
+        "rules": [
+            {
+                "host": host,
+                "http": {
+                    "paths": [
+                        {
+                            "path": path,
+                            "pathType": "Prefix",
+                            "backend": {
+                                "service": {"name": backend["name"], "port": {"number": 80}}
+                            },
+                        }
+                        for path in paths
+                    ]
+                },
+            }
+            for host in hosts
+        ]
+    }
+    if release.exposure.ingress_class:
+        spec["ingressClassName"] = release.exposure.ingress_class
+    return _object("Ingress", _meta(release, name), spec=spec)
+
+
+def _autoscaler(release: Release, policy: Autoscale) -> dict[str, Any]:
+    if policy.metric == "cpu":  # % of one core, per instance: as millicores, no request needed
+        metric: dict[str, Any] = {
+            "type": "Resource",
+            "resource": {
+                "name": "cpu",
+                "target": {"type": "AverageValue", "averageValue": f"{round(policy.target * 10)}m"},
+            },
+        }
+    elif policy.metric == "p95_ms":  # a whole-app figure, from Yun's metrics adapter
+        metric = {
+            "type": "External",
+            "external": {
+                "metric": {
+                    "name": "yun_p95_ms",
+                    "selector": {"matchLabels": {f"{LABEL}/app-guid": release.app_guid}},
+                },
+                "target": {"type": "Value", "value": _quantity(policy.target)},
+            },
+        }
+    else:  # rps, concurrency: per instance
+        metric = {
+            "type": "Pods",
+            "pods": {
+                "metric": {"name": f"yun_{policy.metric}"},
+                "target": {"type": "AverageValue", "averageValue": _quantity(policy.target)},
+            },
+        }
+    return _object(
+        "HorizontalPodAutoscaler",
+        _meta(release, dns_label(release.app, WEB)),
+        spec={
+            "scaleTargetRef": {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "name": dns_label(release.app, WEB),
+            },
+            "minReplicas": max(1, policy.min),
+            "maxReplicas": max(1, policy.min, policy.max),
+            "metrics": [metric],
+        },
+    )
+
+
+def _quantity(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{round(value * 1000)}m"
+
+
+def _disruption_budget(release: Release, process: ProcessSpec) -> dict[str, Any]:
+    return _object(
+        "PodDisruptionBudget",
+        _meta(release, dns_label(release.app, process.type), process=dns_label(process.type)),
+        spec={
+            "maxUnavailable": 1,
+            "selector": {
+                "matchLabels": {
+                    f"{LABEL}/app": dns_label(release.app),
+                    f"{LABEL}/process": dns_label(process.type),
+                }
+            },
+        },
+    )
+
+
+def to_yaml(objects: Sequence[Mapping[str, Any]]) -> str:
+    """The objects as one YAML stream (`---` between them), as kubectl apply -f takes it."""
+    return yaml.safe_dump_all(
+        [json.loads(json.dumps(obj)) for obj in objects], sort_keys=False, default_flow_style=False
+    )

@@ -1,0 +1,55 @@
+"""`GET /v3/apps/{guid}/kubernetes` (`yun k8s render`): the current revision's objects with the
+app's env, routes and registry; a gateway or an ingress class of the wrong form is a 422, an app
+without a revision a 409."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi.testclient import TestClient
+from tests.unit.api.test_api_tasks import staged_app
+
+
+def test_an_apps_revision_renders_with_its_env_routes_and_image(client: TestClient) -> None:
+    made = client.post(
+        "/v3/apps/push",
+        json={
+            "application": {
+                "name": "shop",
+                "env": {"GREETING": "hi"},
+                "routes": [{"route": "shop.apps.localhost"}],
+            }
+        },
+    )
+    assert made.status_code == 200, made.text
+    guid = staged_app(client, "shop")
+    answer = client.get(
+        f"/v3/apps/{guid}/kubernetes",
+        params={"registry": "registry.example:5000", "gateway": "infra/public"},
+    )
+    assert answer.status_code == 200, answer.text
+    objects = answer.json()["objects"]
+    kinds = [o["kind"] for o in objects]
+    assert kinds[:3] == ["Namespace", "Secret", "Deployment"] and "HTTPRoute" in kinds
+    secret = objects[1]["stringData"]
+    assert secret["GREETING"] == "hi"
+    assert json.loads(secret["VCAP_APPLICATION"])["application_uris"] == ["shop.apps.localhost"]
+    container = objects[2]["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "registry.example:5000/yun/shop:v1"
+    assert container["command"][-1] == "python app.py"
+    route = next(o for o in objects if o["kind"] == "HTTPRoute")
+    assert route["spec"]["hostnames"] == ["shop.apps.localhost"]
+
+
+def test_wrong_options_and_an_unstaged_app_are_refused(client: TestClient) -> None:
+    guid = client.post("/v3/apps/push", json={"application": {"name": "bare"}}).json()["guid"]
+    none_yet = client.get(f"/v3/apps/{guid}/kubernetes")
+    assert none_yet.status_code == 409 and "push it first" in none_yet.text
+    staged = staged_app(client, "web")
+    for params, field in (
+        ({"gateway": "public"}, "gateway"),
+        ({"ingress_class": "Not A Name"}, "ingress_class"),
+        ({"registry": "a b"}, "registry"),
+    ):
+        wrong = client.get(f"/v3/apps/{staged}/kubernetes", params=params)
+        assert wrong.status_code == 422 and field in wrong.json()["error"]["message"]

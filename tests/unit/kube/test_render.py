@@ -1,0 +1,121 @@
+"""What a revision becomes on Kubernetes, object by object, as `yun k8s render` prints it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from yun.kube.render import (
+    Autoscale,
+    Exposure,
+    Health,
+    ProcessSpec,
+    Release,
+    dns_label,
+    namespace_of,
+    render,
+    to_yaml,
+)
+
+
+def release(**changes: Any) -> Release:
+    base: dict[str, Any] = {
+        "org": "Main",
+        "space": "dev",
+        "app": "shop_front",
+        "app_guid": "5b0c1a52-3f33-4d0e-9f3e-0f2a1b2c3d4e",
+        "version": 7,
+        "image": "registry.example:5000/main/dev/shop@sha256:" + "a" * 64,
+        "processes": (
+            ProcessSpec("web", "python app.py", 2, 256, 1024, Health("http", "/health", 30, 2)),
+            ProcessSpec("worker", "python worker.py", 1, 128, 512, Health("process")),
+        ),
+        "env": {"GREETING": "hi", "DATABASE_URL": "postgres://u:p@db/x"},
+        "routes": (("shop.apps.example", ""), ("shop.apps.example", "/api")),
+    }
+    return Release(**{**base, **changes})
+
+
+def by_kind(objects: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = {}
+    for obj in objects:
+        found.setdefault(obj["kind"], []).append(obj)
+    return found
+
+
+def test_a_web_and_worker_app_becomes_namespace_secret_deployments_service_route_and_pdb() -> None:
+    objects = render(release())
+    assert [o["kind"] for o in objects] == [
+        "Namespace",
+        "Secret",
+        "Deployment",
+        "Deployment",
+        "Service",
+        "Ingress",
+        "PodDisruptionBudget",
+    ]
+    kinds = by_kind(objects)
+    assert kinds["Namespace"][0]["metadata"]["name"] == "yun-main-dev"
+    secret = kinds["Secret"][0]
+    assert secret["metadata"]["name"] == "shop-front-v7-env"
+    assert secret["stringData"]["DATABASE_URL"] == "postgres://u:p@db/x"
+    web, worker = kinds["Deployment"]
+    assert web["metadata"]["name"] == "shop-front-web"
+    assert web["spec"]["replicas"] == 2
+    assert web["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    pod = web["spec"]["template"]
+    assert pod["metadata"]["labels"] == {
+        "yun.dev/app": "shop-front",
+        "yun.dev/process": "web",
+        "yun.dev/revision": "7",
+    }
+    container = pod["spec"]["containers"][0]
+    assert container["command"][-1] == "python app.py"
+    assert container["envFrom"] == [{"secretRef": {"name": "shop-front-v7-env"}}]
+    assert container["resources"]["limits"] == {"memory": "256Mi", "ephemeral-storage": "1024Mi"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/health", "port": 8080}
+    assert container["startupProbe"]["failureThreshold"] == 15  # 30 s at one check every 2 s
+    assert container["livenessProbe"]["timeoutSeconds"] == 2
+    assert "ports" not in worker["spec"]["template"]["spec"]["containers"][0]
+    assert "readinessProbe" not in worker["spec"]["template"]["spec"]["containers"][0]
+    ingress = kinds["Ingress"][0]["spec"]
+    assert [r["host"] for r in ingress["rules"]] == ["shop.apps.example"]
+    assert [p["path"] for p in ingress["rules"][0]["http"]["paths"]] == ["/", "/api"]
+    (budget,) = kinds["PodDisruptionBudget"]
+    assert budget["metadata"]["name"] == "shop-front-web"  # the worker runs one instance only
+
+
+def test_a_gateway_gets_an_httproute_and_autoscaling_leaves_replicas_to_the_hpa() -> None:
+    objects = render(
+        release(
+            exposure=Exposure(gateway=("infra", "public")),
+            autoscale=Autoscale(min=2, max=6, metric="cpu", target=70),
+            max_in_flight=3,
+        )
+    )
+    kinds = by_kind(objects)
+    route = kinds["HTTPRoute"][0]["spec"]
+    assert route["parentRefs"] == [{"namespace": "infra", "name": "public"}]
+    assert route["rules"][0]["backendRefs"] == [{"name": "shop-front", "port": 80, "weight": 100}]
+    web = kinds["Deployment"][0]["spec"]
+    assert "replicas" not in web and web["strategy"]["rollingUpdate"]["maxSurge"] == 3
+    hpa = kinds["HorizontalPodAutoscaler"][0]["spec"]
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 6)
+    assert hpa["metrics"][0]["resource"]["target"] == {
+        "type": "AverageValue",
+        "averageValue": "700m",
+    }
+
+
+def test_names_are_dns_labels_and_long_ones_stay_distinct() -> None:
+    assert dns_label("My App_2", "web") == "my-app-2-web"
+    assert namespace_of("ACME Corp.", "prod") == "yun-acme-corp-prod"
+    long_a, long_b = dns_label("a" * 80, "x"), dns_label("a" * 80, "y")
+    assert len(long_a) == 63 and long_a != long_b
+
+
+def test_the_yaml_stream_reads_back_as_the_objects() -> None:
+    objects = render(release(routes=()))
+    assert list(yaml.safe_load_all(to_yaml(objects))) == objects
+    assert "Ingress" not in [o["kind"] for o in objects]  # no route, nothing to expose
