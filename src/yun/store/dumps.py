@@ -202,7 +202,10 @@ def restore(
     manifest = found.manifest
     if manifest is None or manifest.get("format") != FORMAT:
         raise DumpError("not a Yun backup (it has no yun-backup.json of format 1)")
-    dumps = [ServiceDump(**entry) for entry in manifest.get("service_dumps") or []]
+    try:
+        dumps = [ServiceDump(**entry) for entry in manifest.get("service_dumps") or []]
+    except TypeError as exc:
+        raise DumpError(f"the backup's list of service dumps is not readable: {exc}") from None
     _check_dumps(dumps, found.dumps, offerings)
     counts = found.counts
     with store.engine.begin() as connection:

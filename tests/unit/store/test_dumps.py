@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from yun.blobstore import BlobStore
 from yun.store.bootstrap import bootstrap
-from yun.store.dumps import DumpError, restore, write
-from yun.store.models import App, Token, User
+from yun.store.dumps import RESTORED_BY, DumpError, ServiceDump, restore, write
+from yun.store.models import App, ServiceBackup, ServiceInstance, Token, User
 from yun.store.sealing import KEY_FILE
 from yun.store.session import Store
 
@@ -87,4 +88,55 @@ def test_what_is_no_backup_of_this_schema_is_refused(tmp_path: Path) -> None:
     other.seek(0)
     with pytest.raises(DumpError, match="the backup has schema 0001"):
         restore(store, other, blobs_dir=tmp_path / "b", registry_dir=None)
+    store.close()
+
+
+def test_service_dumps_become_pending_backups_where_their_servers_can_run(tmp_path: Path) -> None:
+    old = fresh(tmp_path / "old")
+    defaults = bootstrap(old, home=tmp_path / "old", domain="apps.localhost", admin_password="pw")
+    with old.session() as session:
+        instance = ServiceInstance(name="cache", space_guid=defaults.space_guid, kind="managed")
+        session.add(instance)
+        session.flush()
+        guid = instance.guid
+    dump = tmp_path / "cache.rdb"
+    dump.write_bytes(b"REDIS0011 pretend snapshot")
+    archive = io.BytesIO()
+    entry = ServiceDump(guid, "cache", "redis", "redis-rdb", dump.stat().st_size, str(dump))
+    write(old, archive, blobs_dir=tmp_path / "old" / "blobs", registry_dir=None, services=[entry])
+    old.close()
+
+    new = fresh(tmp_path / "new")
+    blobs = tmp_path / "new" / "blobs"
+    archive.seek(0)
+    with pytest.raises(DumpError, match=r"built-in redis services \(cache\).*redis-server"):
+        restore(new, archive, blobs_dir=blobs, registry_dir=None, offerings={"postgresql"})
+    with new.session() as session:
+        assert session.query(ServiceInstance).count() == 0  # refused before the store changed
+    archive.seek(0)
+    counts = restore(new, archive, blobs_dir=blobs, registry_dir=None, offerings={"redis"})
+    assert counts["services"] == 1
+    with new.session() as session:
+        (backup,) = session.query(ServiceBackup).all()
+        assert (backup.service_instance_guid, backup.created_by) == (guid, RESTORED_BY)
+        assert (backup.state, backup.restore, backup.format) == (
+            "READY",
+            {"state": "PENDING"},
+            "redis-rdb",
+        )
+        assert BlobStore(blobs).path(backup.blob).read_bytes() == dump.read_bytes()
+    new.close()
+
+
+def test_a_backup_with_an_unreadable_list_of_service_dumps_is_refused(tmp_path: Path) -> None:
+    store = fresh(tmp_path / "home")
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+        data = json.dumps({"format": 1, "schema": "x", "service_dumps": [{"nope": 1}]}).encode()
+        info = tarfile.TarInfo("yun-backup.json")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    archive.seek(0)
+    with pytest.raises(DumpError, match="list of service dumps is not readable"):
+        restore(store, archive, blobs_dir=tmp_path / "b", registry_dir=None)
     store.close()
