@@ -18,6 +18,7 @@ from yun.api import (
     autoscale,
     build_triggers,
     certificates,
+    clusters,
     deployments,
     domains,
     events,
@@ -110,6 +111,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         git_http,
         git_deploy,
         kubernetes,
+        clusters,
     ):
         api.include_router(module.router, responses=ERRORS)
     api.include_router(ui_views.router)

@@ -9,12 +9,14 @@ import re
 from typing import Any
 
 from fastapi import APIRouter
+from sqlalchemy import select
 
 from yun.api.auth import Ctx, CurrentUser
 from yun.api.errors import ApiError
 from yun.api.lookups import get_app
 from yun.controllers.kube_release import DEFAULT_REGISTRY, NoRevision, release_of
 from yun.kube.render import Exposure, render
+from yun.store.models import Cluster
 
 router = APIRouter()
 _GATEWAY = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9]*[a-z0-9])?")
@@ -26,12 +28,23 @@ def kubernetes_objects(
     guid: str,
     ctx: Ctx,
     _user: CurrentUser,
-    registry: str = DEFAULT_REGISTRY,
+    registry: str = "",
     gateway: str = "",
     ingress_class: str = "",
+    cluster: str = "",
 ) -> dict[str, Any]:
     """The objects, in the order to apply them. `gateway` (NAMESPACE/NAME) renders an HTTPRoute
-    attached to that Gateway, else an Ingress (of `ingress_class` when given)."""
+    attached to that Gateway, else an Ingress (of `ingress_class` when given); `cluster` takes
+    the registry, Gateway and Ingress class of that cluster (`yun clusters`) where not given."""
+    if cluster:
+        with ctx.store.session() as session:
+            found = session.scalar(select(Cluster).where(Cluster.name == cluster))
+            if found is None:
+                raise ApiError(422, f"cluster: {cluster} not found (see `yun clusters`)")
+            registry = registry or found.image_registry
+            gateway = gateway or ("" if ingress_class else found.gateway)
+            ingress_class = ingress_class or ("" if gateway else found.ingress_class)
+    registry = registry or DEFAULT_REGISTRY
     if gateway and not _GATEWAY.fullmatch(gateway):
         raise ApiError(422, f"gateway {gateway!r}: give it as NAMESPACE/NAME (DNS labels)")
     if ingress_class and not _NAME.fullmatch(ingress_class):

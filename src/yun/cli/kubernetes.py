@@ -29,6 +29,9 @@ def render(
     ingress_class: Annotated[
         str, typer.Option("--ingress-class", help="Ingress class, when no --gateway.")
     ] = "",
+    cluster: Annotated[
+        str, typer.Option(help="Render for this cluster: its registry, Gateway or Ingress class.")
+    ] = "",
     output: Annotated[str, typer.Option("-o", "--output", help="yaml or json.")] = "yaml",
 ) -> None:
     """Print the Namespace, Secret, Deployments, Service, HTTPRoute or Ingress, autoscaler and
@@ -43,7 +46,11 @@ def render(
     with client() as api:
         app = api.find_app(name)
         result = api.kubernetes_objects(
-            app["guid"], registry=registry, gateway=gateway, ingress_class=ingress_class
+            app["guid"],
+            registry=registry,
+            gateway=gateway,
+            ingress_class=ingress_class,
+            cluster=cluster,
         )
     objects = result["objects"]
     if output == "json":

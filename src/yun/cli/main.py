@@ -14,6 +14,7 @@ from yun.cli import (
     apps,
     autoscaling,
     certificates,
+    clusters,
     deploying,
     domains,
     gitremote,
@@ -257,6 +258,9 @@ app.command("rotate-key")(users.rotate_key)
 app.command()(quotas.org)
 app.command()(quotas.space)
 app.command()(quotas.quotas)
+app.command("create-cluster")(clusters.create_cluster)
+app.command()(clusters.clusters)
+app.command("delete-cluster")(clusters.delete_cluster)
 app.command("create-quota")(quotas.create_quota)
 app.command("update-quota")(quotas.update_quota)
 app.command("delete-quota")(quotas.delete_quota)

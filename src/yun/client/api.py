@@ -418,6 +418,17 @@ class ApiClient(DeliveryCalls):
         )
         return result
 
+    def create_cluster(self, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", "/v3/clusters", json=body, timeout=60.0)
+        return result
+
+    def clusters(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "/v3/clusters")["resources"]
+        return result
+
+    def delete_cluster(self, name: str) -> None:
+        self._call("DELETE", f"/v3/clusters/{quote(name)}")
+
     def kubernetes_objects(self, guid: str, **options: str) -> dict[str, Any]:
         params = {key: value for key, value in options.items() if value}
         result: dict[str, Any] = self._call("GET", f"/v3/apps/{guid}/kubernetes", params=params)

@@ -13,17 +13,26 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import urllib3
+import yaml
 from kubernetes import config as kube_config
-from kubernetes.client import ApiClient
+from kubernetes.client import ApiClient, VersionApi
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import DynamicApiError, NotFoundError, ResourceNotFoundError
 
 from yun.kube.render import MANAGER
 
+_FAILED = (DynamicApiError, ApiException, OSError, urllib3.exceptions.HTTPError)
+"""What a call to the cluster may raise: a refusal (with the apiserver's Status) or no answer."""
+
 
 class KubeError(Exception):
     """The cluster refused or could not be reached; the message says which object and why."""
+
+
+class MissingKind(KubeError):
+    """The cluster does not serve that kind (a CRD not installed, an API group turned off)."""
 
 
 class KubeCluster:
@@ -36,6 +45,27 @@ class KubeCluster:
             raise KubeError(f"kubeconfig {kubeconfig}: {exc}") from None
         self._dynamic: DynamicClient | None = None
 
+    @classmethod
+    def from_text(cls, kubeconfig: str, *, context: str = "") -> KubeCluster:
+        """A cluster from a kubeconfig held as text (as the store keeps it, flattened)."""
+        cluster = cls.__new__(cls)
+        try:
+            cluster.api = kube_config.new_client_from_config_dict(
+                yaml.safe_load(kubeconfig), context=context or None
+            )
+        except (kube_config.ConfigException, yaml.YAMLError, OSError, ValueError) as exc:
+            raise KubeError(f"kubeconfig: {exc}") from None
+        cluster._dynamic = None
+        return cluster
+
+    def version(self) -> str:
+        """The apiserver's version (`/version`'s gitVersion): a cheap check that it answers."""
+        try:
+            info = VersionApi(self.api).get_code(_request_timeout=10)
+        except _FAILED as exc:
+            raise KubeError(f"the cluster does not answer: {_reason(exc)}") from None
+        return str(info.git_version)
+
     def close(self) -> None:
         self.api.close()
 
@@ -44,7 +74,7 @@ class KubeCluster:
         if self._dynamic is None:  # discovery asks the apiserver: only when first needed
             try:
                 self._dynamic = DynamicClient(self.api)
-            except (ApiException, OSError) as exc:
+            except _FAILED as exc:
                 raise KubeError(f"the cluster's API cannot be read: {_reason(exc)}") from None
         return self._dynamic
 
@@ -52,7 +82,11 @@ class KubeCluster:
         try:
             return self.dynamic.resources.get(api_version=api_version, kind=kind)
         except ResourceNotFoundError:
-            raise KubeError(f"the cluster has no {kind} ({api_version})") from None
+            raise MissingKind(f"the cluster has no {kind} ({api_version})") from None
+        except _FAILED as exc:
+            raise KubeError(
+                f"the cluster's {api_version} API cannot be read: {_reason(exc)}"
+            ) from None
 
     def apply(self, obj: Mapping[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
         """Server-side apply `obj`; the object as the apiserver now has it (or would have it,
@@ -69,7 +103,7 @@ class KubeCluster:
                 force_conflicts=True,
                 dry_run="All" if dry_run else None,
             )
-        except (DynamicApiError, ApiException, OSError) as exc:
+        except _FAILED as exc:
             raise KubeError(f"{_named(obj)}: {_reason(exc)}") from None
         result: dict[str, Any] = applied.to_dict()
         return result
@@ -82,7 +116,7 @@ class KubeCluster:
             found = resource.get(name=name, namespace=namespace)
         except NotFoundError:
             return None
-        except (DynamicApiError, ApiException, OSError) as exc:
+        except _FAILED as exc:
             raise KubeError(f"{kind} {name}: {_reason(exc)}") from None
         result: dict[str, Any] = found.to_dict()
         return result
@@ -93,7 +127,7 @@ class KubeCluster:
         resource = self._resource(api_version, kind)
         try:
             found = resource.get(namespace=namespace, label_selector=labels or None)
-        except (DynamicApiError, ApiException, OSError) as exc:
+        except _FAILED as exc:
             raise KubeError(f"{kind} list: {_reason(exc)}") from None
         return [item.to_dict() for item in found.items]
 
@@ -104,7 +138,7 @@ class KubeCluster:
             resource.delete(name=name, namespace=namespace, propagation_policy="Background")
         except NotFoundError:
             return False
-        except (DynamicApiError, ApiException, OSError) as exc:
+        except _FAILED as exc:
             raise KubeError(f"{kind} {name}: {_reason(exc)}") from None
         return True
 

@@ -77,6 +77,21 @@ class Org(Resource):
     )
 
 
+class Cluster(Resource):
+    """A Kubernetes cluster spaces can be placed on (`yun create-cluster`): its kubeconfig
+    (sealed, it holds credentials), the context to use, the registry its images go to, and how
+    it takes traffic in (an Ingress class, or a Gateway as "NAMESPACE/NAME")."""
+
+    __tablename__ = "clusters"
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    kubeconfig: Mapped[str] = mapped_column(SealedText)
+    context: Mapped[str] = mapped_column(String(255), default="")
+    server: Mapped[str] = mapped_column(String(512), default="")
+    image_registry: Mapped[str] = mapped_column(String(512), default="")
+    ingress_class: Mapped[str] = mapped_column(String(253), default="")
+    gateway: Mapped[str] = mapped_column(String(253), default="")
+
+
 class Space(Resource):
     __tablename__ = "spaces"
     __table_args__ = (UniqueConstraint("org_guid", "name"),)
@@ -85,6 +100,10 @@ class Space(Resource):
     quota_guid: Mapped[str | None] = mapped_column(
         ForeignKey("quotas.guid", ondelete="SET NULL"), default=None
     )
+    cluster_guid: Mapped[str | None] = mapped_column(
+        ForeignKey("clusters.guid", ondelete="RESTRICT"), default=None
+    )
+    """Where its apps run: None for this machine (the node agent), else a Kubernetes cluster."""
 
 
 class RoleAssignment(Resource):

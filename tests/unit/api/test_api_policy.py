@@ -28,6 +28,9 @@ from yun.store.models import BuildTrigger, Schedule, ServiceBackup, Task, TcpRou
 NEEDS: dict[tuple[str, str], tuple[str, str]] = {
     ("POST", "/v3/admin/backup"): ("admin", ""),
     ("POST", "/v3/admin/rotate-key"): ("admin", ""),
+    ("GET", "/v3/clusters"): ("admin", ""),
+    ("POST", "/v3/clusters"): ("admin", ""),
+    ("DELETE", "/v3/clusters/{name}"): ("admin", ""),
     ("GET", "/v3/apps"): ("see", "space"),
     ("POST", "/v3/apps/push"): ("develop", "space"),
     ("POST", "/v3/apps/from_template"): ("develop", "space"),

@@ -1,0 +1,100 @@
+"""Cluster commands (admins): `yun create-cluster NAME --kubeconfig PATH`, `yun clusters`,
+`yun delete-cluster NAME`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from yun.cli.options import JsonOpt
+from yun.cli.output import CliError, Listing, console, print_json
+from yun.cli.session import client
+from yun.kube.kubeconfig import KubeconfigError, flatten
+
+ClusterArg = Annotated[
+    str, typer.Argument(metavar="NAME", help="The cluster's name (a DNS label).")
+]
+
+
+def _say(text: str) -> None:
+    console.print(text, markup=False, highlight=False)
+
+
+def create_cluster(
+    name: ClusterArg,
+    kubeconfig: Annotated[
+        Path, typer.Option("--kubeconfig", metavar="PATH", help="The cluster's kubeconfig file.")
+    ],
+    context: Annotated[
+        str, typer.Option(help="Context of the kubeconfig (else its current one).")
+    ] = "",
+    registry: Annotated[
+        str, typer.Option(metavar="REF", help="Registry the cluster pulls app images from.")
+    ] = "",
+    ingress_class: Annotated[
+        str, typer.Option("--ingress-class", help="Expose apps with Ingresses of this class.")
+    ] = "",
+    gateway: Annotated[
+        str, typer.Option(metavar="NS/NAME", help="Expose apps with HTTPRoutes to this Gateway.")
+    ] = "",
+    check: Annotated[
+        bool, typer.Option("--check/--no-check", help="Reach the apiserver before saving it.")
+    ] = True,
+) -> None:
+    """Register a Kubernetes cluster (admins). The kubeconfig is sent with the files it names
+    put in, and kept sealed; the apiserver is asked for its version first.
+
+    Examples:
+      yun create-cluster prod --kubeconfig ~/.kube/config --context prod --gateway infra/public
+    """
+    try:
+        text = kubeconfig.expanduser().read_text()
+    except OSError as exc:
+        raise CliError(f"--kubeconfig {kubeconfig}: {exc.strerror}") from None
+    try:
+        flat = flatten(text, kubeconfig.expanduser().resolve().parent)
+    except KubeconfigError as exc:
+        raise CliError(f"--kubeconfig {kubeconfig}: {exc}") from None
+    body = {
+        "name": name,
+        "kubeconfig": flat,
+        "context": context,
+        "registry": registry,
+        "ingress_class": ingress_class,
+        "gateway": gateway,
+        "check": check,
+    }
+    with client() as api:
+        made = api.create_cluster(body)
+    reached = f", Kubernetes {made['version']}" if made.get("version") else ""
+    _say(f"Cluster {name} registered: {made['server']} (context {made['context']}{reached}).")
+
+
+def clusters(json_: JsonOpt = False) -> None:
+    """List the Kubernetes clusters (admins)."""
+    with client() as api:
+        found = api.clusters()
+    if json_:
+        print_json(found)
+        return
+    table = Listing("name", "server", "registry", "exposure", "spaces")
+    for cluster in found:
+        exposure = (
+            f"gateway {cluster['gateway']}"
+            if cluster["gateway"]
+            else f"ingress {cluster['ingress_class'] or '(default class)'}"
+        )
+        spaces = ", ".join(cluster["spaces"]) or "-"
+        table.add_row(
+            cluster["name"], cluster["server"], cluster["registry"] or "-", exposure, spaces
+        )
+    console.print(table)
+
+
+def delete_cluster(name: ClusterArg) -> None:
+    """Forget a cluster no space is placed on (admins); nothing on the cluster is touched."""
+    with client() as api:
+        api.delete_cluster(name)
+    _say(f"Deleted cluster {name}.")

@@ -1,0 +1,80 @@
+"""Bringing a cluster to a release: apply every rendered object, then prune what the app had and
+the release no longer has (an old revision's Secret, a process type gone, an autoscaler turned
+off). Objects are the app's by their `yun.dev/app-guid` label, so nothing else in the namespace
+is touched. Applying the same release twice changes nothing (server-side apply); a rollback is
+the old revision rendered and synced again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from yun.kube.client import KubeCluster, MissingKind
+from yun.kube.render import API_VERSIONS, LABEL
+
+PRUNED = (
+    "Secret",
+    "Deployment",
+    "Service",
+    "HTTPRoute",
+    "Ingress",
+    "HorizontalPodAutoscaler",
+    "PodDisruptionBudget",
+)
+
+
+@dataclass
+class Synced:
+    changed: list[str] = field(default_factory=list)  # "Kind/name" whose resourceVersion moved
+    unchanged: list[str] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
+
+
+def sync(cluster: KubeCluster, objects: Sequence[dict[str, Any]], *, app_guid: str) -> Synced:
+    synced = Synced()
+    namespace = ""
+    kept: set[tuple[str, str]] = set()
+    for obj in objects:
+        meta = obj["metadata"]
+        namespace = meta.get("namespace") or namespace
+        before = cluster.get(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
+        after = cluster.apply(obj)
+        moved = before is None or _version(before) != _version(after)
+        (synced.changed if moved else synced.unchanged).append(f"{obj['kind']}/{meta['name']}")
+        kept.add((obj["kind"], meta["name"]))
+    if namespace:
+        synced.pruned = prune(cluster, namespace=namespace, app_guid=app_guid, keep=kept)
+    return synced
+
+
+def prune(
+    cluster: KubeCluster, *, namespace: str, app_guid: str, keep: set[tuple[str, str]]
+) -> list[str]:
+    """Delete the app's objects in `namespace` that are not in `keep` ((kind, name) pairs);
+    kinds the cluster does not serve (no Gateway API, say) are skipped."""
+    gone = []
+    for kind in PRUNED:
+        try:
+            found = cluster.list(
+                API_VERSIONS[kind], kind, namespace=namespace, labels=f"{LABEL}/app-guid={app_guid}"
+            )
+        except MissingKind:
+            continue
+        for item in found:
+            name = item["metadata"]["name"]
+            if (kind, name) not in keep and cluster.delete(
+                API_VERSIONS[kind], kind, name, namespace
+            ):
+                gone.append(f"{kind}/{name}")
+    return gone
+
+
+def remove(cluster: KubeCluster, *, namespace: str, app_guid: str) -> list[str]:
+    """Delete every object of the app (the namespace stays: other apps may live in it)."""
+    return prune(cluster, namespace=namespace, app_guid=app_guid, keep=set())
+
+
+def _version(obj: dict[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion") or "")
