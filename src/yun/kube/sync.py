@@ -27,7 +27,7 @@ PRUNED = (
 
 @dataclass
 class Synced:
-    changed: list[str] = field(default_factory=list)  # "Kind/name" whose resourceVersion moved
+    changed: list[str] = field(default_factory=list)  # "Kind/name" the apply changed
     unchanged: list[str] = field(default_factory=list)
     pruned: list[str] = field(default_factory=list)
 
@@ -77,4 +77,7 @@ def remove(cluster: KubeCluster, *, namespace: str, app_guid: str) -> list[str]:
 
 
 def _version(obj: dict[str, Any]) -> str:
-    return str((obj.get("metadata") or {}).get("resourceVersion") or "")
+    """What moves when the object's spec does: its generation where it has one (status updates
+    by controllers leave it alone), else its resourceVersion (Secrets, Services)."""
+    metadata = obj.get("metadata") or {}
+    return str(metadata.get("generation") or metadata.get("resourceVersion") or "")
