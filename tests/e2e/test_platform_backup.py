@@ -81,9 +81,14 @@ def test_a_backup_restored_into_a_fresh_home_serves_the_same_apps(tmp_path: Path
         assert again.returncode == 1 and "yun server runs for" in again.stderr
     finally:
         new.stop_server()
-        subprocess.run(
-            [YUN, "server", "stop", "--all"], env=new.env, capture_output=True, timeout=120
+        stopped = subprocess.run(
+            [YUN, "server", "stop", "--all"],
+            env=new.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
+    assert stopped.returncode == 0, stopped.stderr  # its servers too: nothing left running
     refused = new.cli("restore", str(archive), check=False)
     assert refused.returncode == 1 and "already has apps" in refused.stderr
     junk = tmp_path / "junk.tar.gz"

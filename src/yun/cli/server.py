@@ -65,7 +65,7 @@ def stop(
 ) -> None:
     """Stop the server of this YUN_HOME; instances and HAProxy keep running unless --all."""
     from yun.server.pidfile import alive, read_pid
-    from yun.server.stopping import stop_data_plane
+    from yun.server.stopping import StopIncomplete, stop_data_plane
 
     settings = Settings.from_env()
     pid = read_pid(settings.home / "server.pid")
@@ -80,5 +80,8 @@ def stop(
             raise CliError(f"yun server (pid {pid}) did not stop within {timeout:.0f}s")
         console.print(f"Stopped yun server (pid {pid}).")
     if all_:
-        stopped = stop_data_plane(settings)
-        console.print(f"Stopped {stopped} instance(s) and the router.")
+        try:
+            stopped = stop_data_plane(settings)
+        except StopIncomplete as exc:
+            raise CliError(f"the data plane did not all stop: {exc}") from None
+        console.print(f"Stopped {stopped} instance(s), the router and the services' servers.")

@@ -164,14 +164,15 @@ class PlatformServices:
         self.broker.close()
 
 
-def stop_servers(settings: Settings) -> list[str]:
+def stop_servers(settings: Settings) -> dict[str, bool]:
     """`yun server stop --all`: stop every built-in service server of this home (their data
-    stays). Returns the offerings stopped."""
-    stopped = []
+    stays). Returns each offering and whether all its servers stopped."""
+    stopped = {}
     for backend in make_backends(settings, Reach()):
         try:
             backend.stop()
-            stopped.append(backend.offering.name)
+            stopped[backend.offering.name] = True
         except BackendError as exc:
             log.warning("stopping %s servers: %s", backend.offering.name, exc)
+            stopped[backend.offering.name] = False
     return stopped

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+from collections.abc import Callable
 
 from yun.agent import Agent, InstanceReport
 from yun.agent.supervisor import STATE_FILE
@@ -49,34 +50,56 @@ def recorded_driver(settings: Settings) -> str | None:
     return names.pop() if len(names) == 1 else None
 
 
+class StopIncomplete(RuntimeError):
+    """Some parts of the data plane did not stop; the message names each with its reason."""
+
+
 def stop_data_plane(settings: Settings) -> int:
     """Stops every instance, HAProxy, the registry and the built-in services' servers of this
-    home (their data stays); returns how many instances it stopped."""
-    listener = _Quiet()
+    home (their data stays); returns how many instances it stopped. A part that fails does not
+    keep the others running: each is tried, then StopIncomplete names the ones that failed."""
     if (recorded := recorded_driver(settings)) is not None and recorded != settings.driver:
         settings = dataclasses.replace(settings, driver=recorded)
-    if settings.instances_dir.exists():
+    failed: list[str] = []
+    count = 0
+
+    def attempt(part: str, step: Callable[[], object]) -> None:
+        try:
+            step()
+        except Exception as exc:  # one part failing must not leave the others running
+            failed.append(f"{part}: {exc}")
+
+    def instances() -> None:
+        nonlocal count
+        if not settings.instances_dir.exists():
+            return
         agent = Agent(
             root=settings.instances_dir,
             driver=make_driver(settings),
-            listener=listener,
+            listener=_Quiet(),
             timing=settings.timing,
         )
         agent.start()
         count = len(agent.reports())
         agent.stop(stop_instances=True)
-    else:
-        count = 0
+
     config = RouterConfig(
-        bind=settings.router_bind,
-        port=settings.router_port,
-        run_dir=settings.router_dir,
+        bind=settings.router_bind, port=settings.router_port, run_dir=settings.router_dir
     )
-    HAProxy(config, binary=settings.haproxy).stop()
+    attempt("instances", instances)
+    attempt("router", HAProxy(config, binary=settings.haproxy).stop)
     if (registry := platform_registry(settings)) is not None:
-        registry.stop()
+        attempt("registry", registry.stop)
     if settings.services_dir.exists():
-        stop_servers(settings)
+        attempt("services", lambda: _services(settings))
     if choose(settings) == "runc":
-        network(settings).teardown()
+        attempt("network", network(settings).teardown)
+    if failed:
+        raise StopIncomplete("; ".join(failed))
     return count
+
+
+def _services(settings: Settings) -> None:
+    stopped = stop_servers(settings)
+    if problems := [name for name, ok in stopped.items() if not ok]:
+        raise RuntimeError(f"{', '.join(problems)} servers did not all stop (see the log)")
