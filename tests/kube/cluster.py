@@ -35,11 +35,13 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from tests.helpers import free_port
 from tests.kube.build import BuildError, build, built
 
+from yun.kube.client import KubeCluster
 from yun.tls import ensure_ca, private_pem, write_private
 
 SERVICE_RANGE = "10.96.0.0/16"
 POD_RANGE = "10.244.0.0/16"
 START_TIMEOUT = 120.0
+NODE_READY_TIMEOUT = 60.0
 
 
 @dataclass
@@ -185,6 +187,62 @@ def running_cluster(folder: Path, *, nodes: int = 2) -> Iterator[Cluster]:
         )
         cluster.nodes = [f"kwok-node-{index}" for index in range(nodes)]
         yield cluster
+
+
+def add_nodes(client: KubeCluster, cluster: Cluster) -> None:
+    """Register the cluster's simulated nodes and wait until KWOK has them Ready."""
+    for name in cluster.nodes:
+        client.apply(_node(name))
+    _wait_nodes_ready(client, cluster)
+
+
+def _node(name: str) -> dict[str, object]:
+    """A node KWOK keeps Ready (it manages nodes with this annotation)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "labels": {
+                "kubernetes.io/arch": "amd64",
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/hostname": name,
+                "type": "kwok",
+            },
+        },
+        "status": {
+            "allocatable": {
+                "cpu": "32",
+                "memory": "256Gi",
+                "pods": "110",
+                "ephemeral-storage": "500Gi",
+            },
+            "capacity": {
+                "cpu": "32",
+                "memory": "256Gi",
+                "pods": "110",
+                "ephemeral-storage": "500Gi",
+            },
+        },
+    }
+
+
+def _wait_nodes_ready(client: KubeCluster, cluster: Cluster) -> None:
+    deadline = time.monotonic() + NODE_READY_TIMEOUT
+    while time.monotonic() < deadline:
+        ready = [
+            node["metadata"]["name"]
+            for node in client.list("v1", "Node")
+            if any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in (node.get("status") or {}).get("conditions") or []
+            )
+        ]
+        if sorted(ready) == sorted(cluster.nodes):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"KWOK nodes not Ready:\n{cluster.log('kwok')}")
 
 
 def _process(cluster: Cluster, part: str, args: list[str]) -> ExitStack:
