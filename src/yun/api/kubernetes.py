@@ -14,7 +14,7 @@ from sqlalchemy import select
 from yun.api.auth import Ctx, CurrentUser
 from yun.api.errors import ApiError
 from yun.api.lookups import get_app
-from yun.controllers.kube_release import DEFAULT_REGISTRY, NoRevision, release_of
+from yun.controllers.kube_release import DEFAULT_REGISTRY, NoRevision, canary_of, release_of
 from yun.kube.render import Exposure, render
 from yun.store.models import Cluster
 
@@ -55,10 +55,21 @@ def kubernetes_objects(
     exposure = Exposure(ingress_class=ingress_class, gateway=(namespace, name) if gateway else None)
     with ctx.store.session() as session:
         app = get_app(session, guid)
+        options: dict[str, Any] = {
+            "registry": registry,
+            "exposure": exposure,
+            "timing": ctx.settings.timing,
+        }
         try:
-            release = release_of(
-                session, app, registry=registry, exposure=exposure, timing=ctx.settings.timing
-            )
+            release = release_of(session, app, **options)
         except NoRevision as exc:
             raise ApiError(409, str(exc)) from None
-        return {"app": app.name, "version": release.version, "objects": render(release)}
+        canary = canary_of(session, app, **options)
+        return {
+            "app": app.name,
+            "version": release.version,
+            "canary": {"version": canary.release.version, "weight": canary.weight}
+            if canary
+            else None,
+            "objects": render(release, canary),
+        }

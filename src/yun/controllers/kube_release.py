@@ -15,11 +15,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from yun.droplet_image import repository_name
-from yun.kube.render import Autoscale, Exposure, Health, ProcessSpec, Release
+from yun.kube.render import Autoscale, Canary, Exposure, Health, ProcessSpec, Release
 from yun.settings import Timing
 from yun.store.models import App, Org, Process, Revision, Space
 from yun.store.queries import hostname, mapped_routes
-from yun.store.releases import instance_env
+from yun.store.releases import active_deployment, instance_env
 
 DEFAULT_REGISTRY = "registry.invalid"  # what `yun k8s render` names when no cluster is given
 
@@ -108,6 +108,18 @@ def release_of(
         grace_seconds=int(timing.stop_grace + timing.drain),
         exposure=exposure or Exposure(),
     )
+
+
+def canary_of(session: Session, app: App, **options: Any) -> Canary | None:
+    """The new side of a canary deployment under way, at the share of traffic it has now
+    (`options` as for `release_of`); None when no canary is under way."""
+    deployment = active_deployment(session, app.guid)
+    if deployment is None or deployment.strategy != "canary" or deployment.weight is None:
+        return None
+    revision = session.get(Revision, deployment.revision_guid)
+    if revision is None:
+        return None
+    return Canary(release_of(session, app, revision=revision, **options), int(deployment.weight))
 
 
 def _routes(session: Session, app_guid: str) -> list[tuple[str, str]]:

@@ -16,7 +16,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import yaml
@@ -95,6 +95,18 @@ class Release:
     exposure: Exposure = field(default_factory=Exposure)
 
 
+@dataclass(frozen=True)
+class Canary:
+    """A new revision of the same app running beside the release's (a canary deployment): its
+    web process takes `weight` per cent of the traffic through the HTTPRoute's weights."""
+
+    release: Release
+    weight: int
+
+
+STABLE, CANARY = "stable", "canary"
+
+
 def dns_label(*parts: str, limit: int = 63) -> str:
     """Parts joined by "-" as a DNS label (RFC 1123): lowercase, [a-z0-9-], at most `limit`
     characters; a name that had to be cut keeps a short digest of the whole, so two long names
@@ -127,8 +139,11 @@ def _object(kind: str, metadata: dict[str, Any], **body: Any) -> dict[str, Any]:
     return {"apiVersion": API_VERSIONS[kind], "kind": kind, "metadata": metadata, **body}
 
 
-def render(release: Release) -> list[dict[str, Any]]:
-    """Every object of the release, in the order to apply them."""
+def render(release: Release, canary: Canary | None = None) -> list[dict[str, Any]]:
+    """Every object of the release, in the order to apply them; with a canary, also its
+    revision's Secret, a Deployment and a Service of its web process, and route weights."""
+    if canary is not None and not 0 <= canary.weight <= 100:
+        raise ValueError(f"canary weight {canary.weight}: give 0 to 100")
     namespace = namespace_of(release.org, release.space)
     objects = [
         _object(
@@ -145,10 +160,20 @@ def render(release: Release) -> list[dict[str, Any]]:
     ]
     objects += [_deployment(release, process) for process in release.processes]
     web = next((p for p in release.processes if p.type == WEB), None)
+    canary_web = (
+        next((p for p in canary.release.processes if p.type == WEB), None) if canary else None
+    )
+    if canary is not None and canary_web is not None:
+        share = max(1, round(canary_web.instances * canary.weight / 100))
+        objects.insert(2, _secret(canary.release))
+        objects.append(_deployment(canary.release, replace(canary_web, instances=share), CANARY))
     if web is not None:
         objects.append(_service(release))
+        if canary is not None and canary_web is not None:
+            objects.append(_service(release, CANARY))
         if release.routes:
-            objects.append(_route(release))
+            weight = canary.weight if canary is not None and canary_web is not None else None
+            objects.append(_route(release, weight))
         if release.autoscale is not None:
             objects.append(_autoscaler(release, release.autoscale))
     for process in release.processes:
@@ -172,9 +197,13 @@ def _secret(release: Release) -> dict[str, Any]:
     )
 
 
-def _deployment(release: Release, process: ProcessSpec) -> dict[str, Any]:
-    name = dns_label(release.app, process.type)
-    selector = {f"{LABEL}/app": dns_label(release.app), f"{LABEL}/process": dns_label(process.type)}
+def _deployment(release: Release, process: ProcessSpec, track: str = STABLE) -> dict[str, Any]:
+    name = dns_label(release.app, process.type, "" if track == STABLE else track)
+    selector = {
+        f"{LABEL}/app": dns_label(release.app),
+        f"{LABEL}/process": dns_label(process.type),
+        f"{LABEL}/track": track,
+    }
     pod_labels = {**selector, f"{LABEL}/revision": str(release.version)}
     container: dict[str, Any] = {
         "name": dns_label(process.type),
@@ -214,7 +243,7 @@ def _deployment(release: Release, process: ProcessSpec) -> dict[str, Any]:
             },
         },
     }
-    if not (process.type == WEB and release.autoscale is not None):
+    if not (process.type == WEB and release.autoscale is not None and track == STABLE):
         spec["replicas"] = process.instances  # else the autoscaler owns the count
     return _object(
         "Deployment",
@@ -255,22 +284,38 @@ def _probes(health: Health) -> dict[str, Any]:
     }
 
 
-def _service(release: Release) -> dict[str, Any]:
+def _service(release: Release, track: str = STABLE) -> dict[str, Any]:
     return _object(
         "Service",
-        _meta(release, dns_label(release.app), process=WEB),
+        _meta(release, service_name(release, track), process=WEB),
         spec={
             "type": "ClusterIP",
-            "selector": {f"{LABEL}/app": dns_label(release.app), f"{LABEL}/process": WEB},
+            "selector": {
+                f"{LABEL}/app": dns_label(release.app),
+                f"{LABEL}/process": WEB,
+                f"{LABEL}/track": track,
+            },
             "ports": [{"name": "http", "port": 80, "targetPort": PORT, "protocol": "TCP"}],
         },
     )
 
 
-def _route(release: Release) -> dict[str, Any]:
+def service_name(release: Release, track: str = STABLE) -> str:
+    return dns_label(release.app, "" if track == STABLE else track)
+
+
+def _route(release: Release, canary_weight: int | None = None) -> dict[str, Any]:
+    """An HTTPRoute (weights: the canary's exact share) or an Ingress (no weights: only the
+    stable revision takes traffic through it)."""
     hosts = sorted({host for host, _ in release.routes})
     paths = sorted({path or "/" for _, path in release.routes})
-    backend = {"name": dns_label(release.app), "port": 80}
+    backend = {"name": service_name(release), "port": 80}
+    backends = [{**backend, "weight": 100}]
+    if canary_weight is not None:
+        backends = [
+            {**backend, "weight": 100 - canary_weight},
+            {"name": service_name(release, CANARY), "port": 80, "weight": canary_weight},
+        ]
     name = dns_label(release.app)
     if release.exposure.gateway is not None:
         namespace, gateway = release.exposure.gateway
@@ -285,7 +330,7 @@ def _route(release: Release) -> dict[str, Any]:
                         "matches": [
                             {"path": {"type": "PathPrefix", "value": path}} for path in paths
                         ],
-                        "backendRefs": [{**backend, "weight": 100}],
+                        "backendRefs": backends,
                     }
                 ],
             },

@@ -16,6 +16,7 @@ from yun.kube.client import KubeCluster
 from yun.kube.render import (
     API_VERSIONS,
     Autoscale,
+    Canary,
     Exposure,
     Health,
     ProcessSpec,
@@ -108,6 +109,44 @@ def test_a_rendered_app_runs_and_an_unchanged_apply_changes_nothing(kube: KubeCl
 
     assert len(remove(kube, namespace=namespace, app_guid=SHOP)) == len(second) - 1
     assert kube.get("apps/v1", "Deployment", "shop-web", namespace) is None
+
+
+def test_a_canary_takes_its_share_then_all_and_a_rollback_brings_the_old_revision_back(
+    kube: KubeCluster,
+) -> None:
+    guid = str(uuid.uuid5(uuid.NAMESPACE_URL, "cart"))
+    namespace = namespace_of("main", "dev")
+    v1 = release("cart", app_guid=guid)
+    v2 = release("cart", app_guid=guid, version=2, env={"GREETING": "hello again"})
+    sync(kube, render(v1), app_guid=guid)
+    running_pods(kube, "cart", 2, revision=1)
+
+    def weights() -> list[tuple[str, int]]:
+        route = kube.get(API_VERSIONS["HTTPRoute"], "HTTPRoute", "cart", namespace)
+        assert route is not None
+        return [(b["name"], b["weight"]) for b in route["spec"]["rules"][0]["backendRefs"]]
+
+    sync(kube, render(v1, Canary(v2, 10)), app_guid=guid)
+    assert weights() == [("cart", 90), ("cart-canary", 10)]
+    running_pods(kube, "cart", 1, revision=2)  # the canary, beside the two stable ones
+    running_pods(kube, "cart", 2, revision=1)
+
+    sync(kube, render(v1, Canary(v2, 50)), app_guid=guid)
+    assert weights() == [("cart", 50), ("cart-canary", 50)]
+
+    done = sync(kube, render(v2), app_guid=guid)
+    assert sorted(done.pruned) == [
+        "Deployment/cart-web-canary",
+        "Secret/cart-v1-env",
+        "Service/cart-canary",
+    ]
+    assert weights() == [("cart", 100)]
+    running_pods(kube, "cart", 2, revision=2)
+
+    back = sync(kube, render(v1), app_guid=guid)  # a rollback: the old revision applied again
+    assert "Secret/cart-v2-env" in back.pruned
+    running_pods(kube, "cart", 2, revision=1)
+    remove(kube, namespace=namespace, app_guid=guid)
 
 
 @pytest.mark.parametrize(

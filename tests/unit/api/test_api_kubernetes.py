@@ -9,6 +9,9 @@ import json
 from fastapi.testclient import TestClient
 from tests.unit.api.test_api_tasks import staged_app
 
+from yun.store.models import App, Revision
+from yun.store.releases import Plan, create_revision, release
+
 
 def test_an_apps_revision_renders_with_its_env_routes_and_image(client: TestClient) -> None:
     made = client.post(
@@ -53,3 +56,38 @@ def test_wrong_options_and_an_unstaged_app_are_refused(client: TestClient) -> No
     ):
         wrong = client.get(f"/v3/apps/{staged}/kubernetes", params=params)
         assert wrong.status_code == 422 and field in wrong.json()["error"]["message"]
+
+
+def test_a_canary_under_way_is_rendered_at_its_share(client: TestClient) -> None:
+    guid = staged_app(client, "cart")
+    store = client.app.state.ctx.store  # type: ignore[attr-defined]
+    with store.session() as session:
+        app = session.get(App, guid)
+        assert app is not None
+        app.state = "STARTED"
+        current = session.get(Revision, app.revision_guid)
+        assert current is not None
+        new = create_revision(
+            session,
+            app=app,
+            droplet_guid=current.droplet_guid,
+            commands={"web": "python app.py --v2"},
+            description="v2",
+            actor="admin",
+        )
+        deployment = release(
+            session, app=app, revision=new, actor="admin", plan=Plan(strategy="canary")
+        )
+        assert deployment is not None
+        deployment.weight = 10
+    answer = client.get(f"/v3/apps/{guid}/kubernetes", params={"gateway": "infra/public"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["canary"] == {"version": 2, "weight": 10}
+    objects = answer.json()["objects"]
+    route = next(o for o in objects if o["kind"] == "HTTPRoute")
+    shares = [b["weight"] for b in route["spec"]["rules"][0]["backendRefs"]]
+    assert shares == [90, 10]
+    canary = next(o for o in objects if o["metadata"]["name"] == "cart-web-canary")
+    assert (
+        canary["spec"]["template"]["spec"]["containers"][0]["command"][-1] == "python app.py --v2"
+    )

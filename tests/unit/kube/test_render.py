@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import yaml
 
 from yun.kube.render import (
     Autoscale,
+    Canary,
     Exposure,
     Health,
     ProcessSpec,
@@ -68,6 +70,7 @@ def test_a_web_and_worker_app_becomes_namespace_secret_deployments_service_route
     assert pod["metadata"]["labels"] == {
         "yun.dev/app": "shop-front",
         "yun.dev/process": "web",
+        "yun.dev/track": "stable",
         "yun.dev/revision": "7",
     }
     container = pod["spec"]["containers"][0]
@@ -119,3 +122,33 @@ def test_the_yaml_stream_reads_back_as_the_objects() -> None:
     objects = render(release(routes=()))
     assert list(yaml.safe_load_all(to_yaml(objects))) == objects
     assert "Ingress" not in [o["kind"] for o in objects]  # no route, nothing to expose
+
+
+def test_a_canary_runs_beside_the_stable_revision_at_its_exact_share() -> None:
+    stable = release(exposure=Exposure(gateway=("infra", "public")))
+    new = release(version=8, image="registry.example:5000/yun/shop-front:v8")
+    objects = render(stable, Canary(new, 10))
+    kinds = by_kind(objects)
+    assert [s["metadata"]["name"] for s in kinds["Secret"]] == [
+        "shop-front-v7-env",
+        "shop-front-v8-env",
+    ]
+    names = [d["metadata"]["name"] for d in kinds["Deployment"]]
+    assert names == ["shop-front-web", "shop-front-worker", "shop-front-web-canary"]
+    canary = kinds["Deployment"][2]["spec"]
+    assert canary["replicas"] == 1  # 10 % of two instances, at least one
+    assert canary["template"]["metadata"]["labels"]["yun.dev/revision"] == "8"
+    assert canary["selector"]["matchLabels"]["yun.dev/track"] == "canary"
+    services = {
+        s["metadata"]["name"]: s["spec"]["selector"]["yun.dev/track"] for s in kinds["Service"]
+    }
+    assert services == {"shop-front": "stable", "shop-front-canary": "canary"}
+    (route,) = kinds["HTTPRoute"]
+    assert [(b["name"], b["weight"]) for b in route["spec"]["rules"][0]["backendRefs"]] == [
+        ("shop-front", 90),
+        ("shop-front-canary", 10),
+    ]
+    moved = by_kind(render(stable, Canary(new, 50)))["HTTPRoute"][0]
+    assert [b["weight"] for b in moved["spec"]["rules"][0]["backendRefs"]] == [50, 50]
+    with pytest.raises(ValueError, match="canary weight 120"):
+        render(stable, Canary(new, 120))
