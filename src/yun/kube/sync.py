@@ -33,41 +33,58 @@ class Synced:
 
 
 def sync(cluster: KubeCluster, objects: Sequence[dict[str, Any]], *, app_guid: str) -> Synced:
+    """Apply `objects` (one app's, in one namespace), then prune the app's others. What the app
+    has is listed once per kind, which also tells what each apply changed."""
     synced = Synced()
-    namespace = ""
+    namespace = next(
+        (o["metadata"].get("namespace") for o in objects if o["kind"] != "Namespace"), ""
+    )
+    existing = _owned(cluster, namespace=namespace, app_guid=app_guid) if namespace else {}
     kept: set[tuple[str, str]] = set()
     for obj in objects:
         meta = obj["metadata"]
-        namespace = meta.get("namespace") or namespace
-        before = cluster.get(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
+        key = (obj["kind"], meta["name"])
+        if key in existing:
+            before: dict[str, Any] | None = existing[key]
+        elif obj["kind"] == "Namespace":
+            before = cluster.get(obj["apiVersion"], "Namespace", meta["name"])
+        else:
+            before = None  # not the app's yet: made now, or taken over
         after = cluster.apply(obj)
         moved = before is None or _version(before) != _version(after)
         (synced.changed if moved else synced.unchanged).append(f"{obj['kind']}/{meta['name']}")
-        kept.add((obj["kind"], meta["name"]))
-    if namespace:
-        synced.pruned = prune(cluster, namespace=namespace, app_guid=app_guid, keep=kept)
+        kept.add(key)
+    for (kind, name), _ in sorted(existing.items()):
+        if (kind, name) not in kept and cluster.delete(API_VERSIONS[kind], kind, name, namespace):
+            synced.pruned.append(f"{kind}/{name}")
     return synced
+
+
+def _owned(
+    cluster: KubeCluster, *, namespace: str, app_guid: str
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The app's objects in `namespace` by (kind, name); kinds the cluster does not serve (no
+    Gateway API, say) are skipped."""
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for kind in PRUNED:
+        try:
+            items = cluster.list(
+                API_VERSIONS[kind], kind, namespace=namespace, labels=f"{LABEL}/app-guid={app_guid}"
+            )
+        except MissingKind:
+            continue
+        found.update({(kind, item["metadata"]["name"]): item for item in items})
+    return found
 
 
 def prune(
     cluster: KubeCluster, *, namespace: str, app_guid: str, keep: set[tuple[str, str]]
 ) -> list[str]:
-    """Delete the app's objects in `namespace` that are not in `keep` ((kind, name) pairs);
-    kinds the cluster does not serve (no Gateway API, say) are skipped."""
+    """Delete the app's objects in `namespace` that are not in `keep` ((kind, name) pairs)."""
     gone = []
-    for kind in PRUNED:
-        try:
-            found = cluster.list(
-                API_VERSIONS[kind], kind, namespace=namespace, labels=f"{LABEL}/app-guid={app_guid}"
-            )
-        except MissingKind:
-            continue
-        for item in found:
-            name = item["metadata"]["name"]
-            if (kind, name) not in keep and cluster.delete(
-                API_VERSIONS[kind], kind, name, namespace
-            ):
-                gone.append(f"{kind}/{name}")
+    for (kind, name), _ in sorted(_owned(cluster, namespace=namespace, app_guid=app_guid).items()):
+        if (kind, name) not in keep and cluster.delete(API_VERSIONS[kind], kind, name, namespace):
+            gone.append(f"{kind}/{name}")
     return gone
 
 
