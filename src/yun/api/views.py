@@ -9,9 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from yun.api.context import UsageProvider
+from yun.slots import slot_of
 from yun.store.models import App, Droplet, Event, Instance, Process, Revision, Space, TcpRoute
 from yun.store.queries import route_urls
-from yun.store.slots import slot_of
 
 MIB = 1024 * 1024
 

@@ -30,9 +30,9 @@ from yun.controllers.runtime.managing import Result
 from yun.metrics.access import CLASSES, AccessStats, Window, percentile
 from yun.metrics.store import INTERVAL, MetricsStore, Sample
 from yun.router import backend_id
+from yun.slots import parse_slot
 from yun.store.models import App, Org, Process, ServiceInstance, Space
 from yun.store.session import Store
-from yun.store.slots import parse_slot
 
 log = logging.getLogger(__name__)
 

@@ -23,12 +23,12 @@ from yun.controllers.runtime.managing import Result
 from yun.logstore import LogStore
 from yun.registry import ImageConfig, port, start_command
 from yun.settings import Settings
+from yun.slots import parse_slot, slot_of
 from yun.store import events
 from yun.store.models import App, Droplet, Instance, Org, Process, Revision, Space
 from yun.store.queries import route_urls
 from yun.store.releases import active_deployment, instance_env
 from yun.store.session import Store
-from yun.store.slots import parse_slot, slot_of
 
 
 def image_spec(image: dict[str, Any], command: str | None) -> ImageSpec:

@@ -58,6 +58,7 @@ class ProcessSpec:
     memory_mb: int
     disk_mb: int
     health: Health = Health()
+    guid: str = ""  # the platform's process, labelled on its pods (reports find their slot)
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,7 @@ class Canary:
 
     release: Release
     weight: int
+    instances: int | None = None  # the new side's web instances; default: its share of all
 
 
 STABLE, CANARY = "stable", "canary"
@@ -164,7 +166,7 @@ def render(release: Release, canary: Canary | None = None) -> list[dict[str, Any
         next((p for p in canary.release.processes if p.type == WEB), None) if canary else None
     )
     if canary is not None and canary_web is not None:
-        share = max(1, round(canary_web.instances * canary.weight / 100))
+        share = canary.instances or max(1, round(canary_web.instances * canary.weight / 100))
         objects.insert(2, _secret(canary.release))
         objects.append(_deployment(canary.release, replace(canary_web, instances=share), CANARY))
     if web is not None:
@@ -205,6 +207,9 @@ def _deployment(release: Release, process: ProcessSpec, track: str = STABLE) -> 
         f"{LABEL}/track": track,
     }
     pod_labels = {**selector, f"{LABEL}/revision": str(release.version)}
+    if process.guid:
+        pod_labels[f"{LABEL}/process-guid"] = process.guid
+    pod_labels[f"{LABEL}/app-guid"] = release.app_guid
     container: dict[str, Any] = {
         "name": dns_label(process.type),
         "image": release.image,

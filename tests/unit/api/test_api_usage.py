@@ -14,10 +14,10 @@ from yun.api.context import ApiContext, UsageProvider
 from yun.blobstore import BlobStore
 from yun.logstore import LogStore
 from yun.settings import Settings
+from yun.slots import slot_of
 from yun.store.bootstrap import bootstrap
 from yun.store.models import Instance
 from yun.store.session import Store
-from yun.store.slots import slot_of
 
 MIB = 1024 * 1024
 

@@ -23,11 +23,11 @@ from yun.controllers.routing import RouteController
 from yun.controllers.scheduling import InstanceController, InstanceReporter
 from yun.logstore import LogStore
 from yun.settings import Settings, Timing
+from yun.slots import parse_slot
 from yun.store.bootstrap import Defaults, bootstrap
 from yun.store.models import App, Droplet, Process, Route, RouteMapping
 from yun.store.releases import Plan, create_revision, release
 from yun.store.session import Store
-from yun.store.slots import parse_slot
 
 
 class Clock:

@@ -15,11 +15,11 @@ from yun.controllers.routing import RouteController
 from yun.controllers.scheduling import InstanceController, InstanceReporter
 from yun.logstore import LogStore
 from yun.settings import Settings
+from yun.slots import slot_of
 from yun.store.bootstrap import bootstrap
 from yun.store.models import App, Droplet, Instance, Process, Revision, TcpRoute
 from yun.store.releases import process_settings
 from yun.store.session import Store
-from yun.store.slots import slot_of
 
 
 class FakeAgent:

@@ -72,6 +72,7 @@ def test_a_web_and_worker_app_becomes_namespace_secret_deployments_service_route
         "yun.dev/process": "web",
         "yun.dev/track": "stable",
         "yun.dev/revision": "7",
+        "yun.dev/app-guid": "5b0c1a52-3f33-4d0e-9f3e-0f2a1b2c3d4e",
     }
     container = pod["spec"]["containers"][0]
     assert container["command"][-1] == "python app.py"

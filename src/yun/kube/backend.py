@@ -1,0 +1,304 @@
+"""The node agent's interface on a Kubernetes cluster: the instance controller hands it the
+slots it wants (`set_desired`), it reports what runs (`poll` → the listener's `on_state`,
+`on_crash`), exactly as the local agent does, so deployments, scaling and crash handling are
+the same controllers' work on both.
+
+The wanted slots of an app become a release per revision: the newest version of each process
+runs as it is; when a web process runs two versions (a deployment under way) the older one is
+the stable side and the newer one the canary side, with the HTTPRoute's weights proportional
+to their instances (or the exact share `weights` gives, for a canary deployment). Every app is
+rendered and synced (server-side apply, prune) when its wanted slots change; an app no longer
+wanted has its objects removed.
+
+Pods come back as instances: each pod of a process and version takes the next index (oldest
+first) of that group's slots, RUNNING once Ready with its pod IP, STARTING before; a container
+restart is a crash, with the container's last reason (OOMKilled, Error) and exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from yun.agent.specs import AgentListener, InstanceReport, InstanceSpec, InstanceState
+from yun.kube.client import KubeCluster, KubeError
+from yun.kube.render import (
+    LABEL,
+    PORT,
+    WEB,
+    Canary,
+    Exposure,
+    Health,
+    ProcessSpec,
+    Release,
+    namespace_of,
+    render,
+)
+from yun.kube.sync import remove, sync
+from yun.slots import parse_slot, slot_of
+
+log = logging.getLogger("yun.kube.backend")
+
+
+@dataclass(frozen=True)
+class _Group:
+    """The wanted slots of one process at one version."""
+
+    version: int
+    specs: tuple[InstanceSpec, ...]
+
+
+class KubeBackend:
+    def __init__(
+        self,
+        cluster: KubeCluster,
+        *,
+        listener: AgentListener,
+        image: Callable[[InstanceSpec], str],
+        exposure: Exposure | None = None,
+        weights: Callable[[str], int | None] = lambda app_guid: None,
+        grace_seconds: int = 12,
+    ) -> None:
+        self.cluster = cluster
+        self.listener = listener
+        self.image = image
+        self.exposure = exposure or Exposure()
+        self.weights = weights
+        self.grace_seconds = grace_seconds
+        self._lock = threading.Lock()
+        self._desired: dict[str, InstanceSpec] = {}
+        self._synced: dict[str, tuple[str, str]] = {}  # app guid -> (namespace, fingerprint)
+        self._reported: dict[str, tuple[str, str | None, int]] = {}  # slot -> state, ip, restarts
+
+    # -- the agent's interface ------------------------------------------------------------
+
+    def set_desired(self, specs: Sequence[InstanceSpec]) -> None:
+        with self._lock:
+            self._desired = {spec.slot: spec for spec in specs}
+            by_app: dict[str, list[InstanceSpec]] = {}
+            for spec in specs:
+                by_app.setdefault(spec.app_guid, []).append(spec)
+            for app_guid, app_specs in by_app.items():
+                self._sync_app(app_guid, app_specs)
+            for app_guid in set(self._synced) - set(by_app):
+                namespace, _ = self._synced.pop(app_guid)
+                try:
+                    remove(self.cluster, namespace=namespace, app_guid=app_guid)
+                except KubeError as exc:
+                    log.warning("removing app %s from the cluster: %s", app_guid, exc)
+
+    def desired_specs(self) -> dict[str, InstanceSpec]:
+        with self._lock:
+            return dict(self._desired)
+
+    def reports(self) -> list[InstanceReport]:
+        return self.poll(notify=False)
+
+    # -- apps → releases ------------------------------------------------------------------
+
+    def _sync_app(self, app_guid: str, specs: list[InstanceSpec]) -> None:
+        stable, canary = self.releases(specs)
+        weight = self.weights(app_guid)
+        fingerprint = json.dumps(
+            [_fingerprint(stable), _fingerprint(canary.release) if canary else None, weight],
+            sort_keys=True,
+        )
+        namespace = namespace_of(stable.org, stable.space)
+        if self._synced.get(app_guid) == (namespace, fingerprint):
+            return  # nothing it depends on changed: no calls to the cluster
+        if canary is not None and weight is not None:
+            canary = Canary(canary.release, weight, canary.instances)
+        try:
+            synced = sync(self.cluster, render(stable, canary), app_guid=app_guid)
+        except KubeError as exc:
+            log.warning("app %s on the cluster: %s", stable.app, exc)
+            return
+        self._synced[app_guid] = (namespace, fingerprint)
+        if synced.changed or synced.pruned:
+            log.info("app %s: changed %s, pruned %s", stable.app, synced.changed, synced.pruned)
+
+    def releases(self, specs: Sequence[InstanceSpec]) -> tuple[Release, Canary | None]:
+        """The stable release of an app's wanted slots, and the canary side when its web
+        process runs two versions."""
+        groups: dict[str, list[_Group]] = {}
+        for process_guid, version, spec in sorted(
+            ((*parse_slot(s.slot)[:2], s) for s in specs), key=lambda t: (t[0], t[1])
+        ):
+            versions = groups.setdefault(process_guid, [])
+            if versions and versions[-1].version == version:
+                versions[-1] = _Group(version, (*versions[-1].specs, spec))
+            else:
+                versions.append(_Group(version, (spec,)))
+        stable: list[tuple[int, InstanceSpec, int]] = []
+        new_side: tuple[int, InstanceSpec, int] | None = None
+        for versions in groups.values():
+            first, last = versions[0], versions[-1]
+            if last.specs[0].process_type == WEB and len(versions) > 1:
+                stable.append((first.version, first.specs[0], len(first.specs)))
+                new_side = (last.version, last.specs[0], len(last.specs))
+            else:
+                stable.append((last.version, last.specs[0], len(last.specs)))
+        release = self._release(stable)
+        if new_side is None:
+            return release, None
+        new_release = self._release([new_side])
+        total = sum(count for _, spec, count in stable if spec.process_type == WEB) + new_side[2]
+        weight = round(100 * new_side[2] / total)
+        return release, Canary(new_release, weight, new_side[2])
+
+    def _release(self, processes: Sequence[tuple[int, InstanceSpec, int]]) -> Release:
+        version, first, _ = max(processes, key=lambda t: t[1].process_type == WEB)
+        web = next((spec for _, spec, _ in processes if spec.process_type == WEB), first)
+        return Release(
+            org=first.org_name,
+            space=first.space_name,
+            app=first.app_name,
+            app_guid=first.app_guid,
+            version=version,
+            image=self.image(web),
+            processes=tuple(
+                ProcessSpec(
+                    type=spec.process_type,
+                    command=spec.command,
+                    instances=count,
+                    memory_mb=spec.memory_mb,
+                    disk_mb=spec.disk_mb,
+                    health=Health(
+                        spec.health.type,
+                        spec.health.endpoint,
+                        round(spec.health.timeout),
+                        max(1, round(spec.health.invocation_timeout)),
+                    ),
+                    guid=spec.process_guid,
+                )
+                for _, spec, count in processes
+            ),
+            env=dict(web.env),
+            routes=tuple(_route(uri) for uri in web.uris),
+            exposure=self.exposure,
+            grace_seconds=self.grace_seconds,
+        )
+
+    # -- pods → instances -----------------------------------------------------------------
+
+    def poll(self, *, notify: bool = True) -> list[InstanceReport]:
+        """What runs now, as the agent's reports; with `notify`, changes go to the listener."""
+        with self._lock:
+            namespaces = {namespace for namespace, _ in self._synced.values()}
+            desired = dict(self._desired)
+        pods: list[dict[str, Any]] = []
+        for namespace in sorted(namespaces):
+            try:
+                pods += self.cluster.list(
+                    "v1", "Pod", namespace=namespace, labels=f"{LABEL}/process-guid"
+                )
+            except KubeError as exc:
+                log.warning("reading pods of %s: %s", namespace, exc)
+                return []
+        reports = [report for report, _ in self._instances(pods, desired)]
+        if notify:
+            for report, restarts in self._instances(pods, desired):
+                self._notify(report, restarts)
+            seen = {report.slot for report in reports}
+            for slot in [s for s in self._reported if s not in seen]:
+                self._notify(_down(slot), 0)
+                del self._reported[slot]
+        return reports
+
+    def _instances(
+        self, pods: list[dict[str, Any]], desired: Mapping[str, InstanceSpec]
+    ) -> list[tuple[InstanceReport, int]]:
+        groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        for pod in pods:
+            labels = pod["metadata"].get("labels") or {}
+            if pod["metadata"].get("deletionTimestamp"):
+                continue  # on its way out: its slot is free for the replacement
+            key = (labels.get(f"{LABEL}/process-guid", ""), int(labels.get(f"{LABEL}/revision", 0)))
+            groups.setdefault(key, []).append(pod)
+        found = []
+        for (process_guid, version), members in groups.items():
+            members.sort(
+                key=lambda pod: (pod["metadata"]["creationTimestamp"], pod["metadata"]["name"])
+            )
+            for index, pod in enumerate(members):
+                slot = slot_of(process_guid, version, index)
+                spec = desired.get(slot)
+                found.append(_report(slot, pod, spec))
+        return found
+
+    def _notify(self, report: InstanceReport, restarts: int) -> None:
+        before = self._reported.get(report.slot)
+        now = (str(report.state), report.address, restarts)
+        if before == now:
+            return
+        self._reported[report.slot] = now
+        if before is not None and restarts > before[2]:
+            self.listener.on_crash(report)
+        self.listener.on_state(report)
+
+
+def _report(
+    slot: str, pod: dict[str, Any], spec: InstanceSpec | None
+) -> tuple[InstanceReport, int]:
+    status = pod.get("status") or {}
+    ready = any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in status.get("conditions") or []
+    )
+    containers = status.get("containerStatuses") or []
+    restarts = sum(int(c.get("restartCount") or 0) for c in containers)
+    last = (
+        next(
+            (c.get("lastState", {}).get("terminated") for c in containers if c.get("lastState")),
+            None,
+        )
+        or {}
+    )
+    running = status.get("phase") == "Running" and ready
+    state = InstanceState.RUNNING if running else InstanceState.STARTING
+    if status.get("phase") in ("Failed", "Succeeded"):
+        state = InstanceState.CRASHED
+    report = InstanceReport(
+        slot=slot,
+        instance_guid=str(pod["metadata"].get("uid") or pod["metadata"]["name"]),
+        state=state,
+        address=status.get("podIP") if running else None,
+        port=PORT if running else None,
+        pid=None,
+        since=time.time(),
+        crash_count=restarts,
+        exit_code=last.get("exitCode"),
+        reason=last.get("reason"),
+        fingerprint=spec.fingerprint() if spec is not None else "",
+    )
+    return report, restarts
+
+
+def _down(slot: str) -> InstanceReport:
+    return InstanceReport(
+        slot=slot,
+        instance_guid="",
+        state=InstanceState.DOWN,
+        address=None,
+        port=None,
+        pid=None,
+        since=time.time(),
+        crash_count=0,
+        exit_code=None,
+        reason=None,
+        fingerprint="",
+    )
+
+
+def _route(uri: str) -> tuple[str, str]:
+    host, slash, path = uri.partition("/")
+    return host, f"/{path}" if slash else ""
+
+
+def _fingerprint(release: Release) -> str:
+    return json.dumps(render(release), sort_keys=True)

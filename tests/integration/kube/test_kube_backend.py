@@ -1,0 +1,116 @@
+"""The Kubernetes backend behind the node agent's interface, against the real control plane: the
+instance controller's wanted slots become Deployments, their pods come back as RUNNING
+instances with pod IPs in the same slots; a deployment under way (two versions of web) runs
+a stable and a canary side with route weights from their instances; slots no longer wanted
+are reported DOWN; an app no longer wanted has its objects removed."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from yun.agent.specs import HealthCheckSpec, InstanceReport, InstanceSpec
+from yun.kube.backend import KubeBackend
+from yun.kube.client import KubeCluster
+from yun.kube.render import API_VERSIONS, Exposure, namespace_of
+from yun.slots import slot_of
+
+pytestmark = pytest.mark.integration
+
+APP = str(uuid.uuid5(uuid.NAMESPACE_URL, "backend-app"))
+WEB = str(uuid.uuid5(uuid.NAMESPACE_URL, "backend-web"))
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.states: dict[str, InstanceReport] = {}
+        self.crashes: list[InstanceReport] = []
+
+    def on_state(self, report: InstanceReport) -> None:
+        self.states[report.slot] = report
+
+    def on_crash(self, report: InstanceReport) -> None:
+        self.crashes.append(report)
+
+    def on_log(self, *args: Any) -> None:
+        pass
+
+
+def spec(version: int, index: int) -> InstanceSpec:
+    return InstanceSpec(
+        slot=slot_of(WEB, version, index),
+        app_guid=APP,
+        app_name="ledger",
+        process_guid=WEB,
+        process_type="web",
+        index=index,
+        droplet=Path(f"/blobs/droplet-{version}.tgz"),
+        command=f"python app.py --v{version}",
+        env={"GREETING": f"v{version}"},
+        memory_mb=128,
+        disk_mb=256,
+        health=HealthCheckSpec(type="http", endpoint="/health"),
+        uris=("ledger.apps.example",),
+        space_name="dev",
+        org_name="main",
+    )
+
+
+def running(backend: KubeBackend, recorder: Recorder, slots: set[str], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        backend.poll()
+        up = {s for s, r in recorder.states.items() if str(r.state) == "RUNNING"}
+        if up == slots:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"running {sorted(up)}, wanted {sorted(slots)}")
+
+
+def test_wanted_slots_run_as_pods_and_come_back_as_instances(kube: KubeCluster) -> None:
+    recorder = Recorder()
+    backend = KubeBackend(
+        kube,
+        listener=recorder,
+        image=lambda s: f"127.0.0.1:5000/yun/ledger:{s.droplet.stem}",
+        exposure=Exposure(gateway=("infra", "public")),
+    )
+    namespace = namespace_of("main", "dev")
+    backend.set_desired([spec(1, 0), spec(1, 1)])
+    running(backend, recorder, {slot_of(WEB, 1, 0), slot_of(WEB, 1, 1)})
+    first = recorder.states[slot_of(WEB, 1, 0)]
+    assert first.address and first.address.startswith("10.244.") and first.port == 8080
+
+    backend.set_desired([spec(1, 0), spec(2, 0)])  # a deployment under way: one of each
+    running(backend, recorder, {slot_of(WEB, 1, 0), slot_of(WEB, 2, 0)})
+    assert str(recorder.states[slot_of(WEB, 1, 1)].state) == "DOWN"
+    route = kube.get(API_VERSIONS["HTTPRoute"], "HTTPRoute", "ledger", namespace)
+    assert route is not None
+    backends = route["spec"]["rules"][0]["backendRefs"]
+    assert [(b["name"], b["weight"]) for b in backends] == [("ledger", 50), ("ledger-canary", 50)]
+    canary = kube.get("apps/v1", "Deployment", "ledger-web-canary", namespace)
+    assert canary is not None
+    container = canary["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "127.0.0.1:5000/yun/ledger:droplet-2"
+
+    backend.set_desired([spec(2, 0), spec(2, 1)])  # finished: the new version alone
+    running(backend, recorder, {slot_of(WEB, 2, 0), slot_of(WEB, 2, 1)})
+    assert kube.get("apps/v1", "Deployment", "ledger-web-canary", namespace) is None
+
+    calls = len(kube.list("v1", "Pod", namespace=namespace))
+    backend.set_desired([spec(2, 0), spec(2, 1)])  # the same again: nothing to do
+    assert len(kube.list("v1", "Pod", namespace=namespace)) == calls
+
+    backend.set_desired([])
+    assert kube.get("apps/v1", "Deployment", "ledger-web", namespace) is None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(
+        str(r.state) != "DOWN" for r in recorder.states.values()
+    ):
+        backend.poll()
+        time.sleep(0.5)
+    assert {str(r.state) for r in recorder.states.values()} == {"DOWN"}
