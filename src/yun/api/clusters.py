@@ -1,7 +1,7 @@
 """Kubernetes clusters (admins): `yun create-cluster`, `clusters`, `delete-cluster` (refused
-while a space is placed on it). `yun k8s render APP --cluster NAME` renders for one (its
-registry, its Gateway or Ingress class). Placing a space's apps on a cluster comes with the
-Kubernetes backend.
+while a space is placed on it), `set-space-cluster ORG SPACE CLUSTER` (`local`: this machine's
+node agent, the default). `yun k8s render APP --cluster NAME` renders for one (its registry,
+its Gateway or Ingress class).
 
 The kubeconfig is stored sealed, as every secret is; the CLI sends it flattened (the files it
 names put in). Creating a cluster asks its apiserver for `/version` first, unless told not to,
@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from yun.api.auth import Ctx, CurrentUser
 from yun.api.errors import ApiError
+from yun.api.scopes import Call, space_named
 from yun.kube.client import KubeCluster, KubeError
 from yun.kube.kubeconfig import KubeconfigError, describe
 from yun.store import events
@@ -145,3 +146,34 @@ def delete_cluster(name: str, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
             session, type="audit.cluster.delete", app=None, actor=user.name, data={"name": name}
         )
         return {"deleted": name}
+
+
+class ClusterChoice(BaseModel):
+    cluster: str = Field(min_length=1, max_length=63, description="A cluster's name, or local")
+
+
+@router.put("/v3/organizations/{org}/spaces/{name}/cluster")
+def set_space_cluster(
+    org: str, name: str, body: ClusterChoice, ctx: Ctx, user: CurrentUser
+) -> dict[str, Any]:
+    """Place the space's apps on a cluster, or back on this machine (`local`): the instance
+    controller's next pass starts them there and stops them where they ran."""
+    with ctx.store.session() as session:
+        _, space = space_named(session, Call({"org": org, "name": name}, {}, {}, ""))
+        if body.cluster == LOCAL:
+            space.cluster_guid = None
+        else:
+            cluster = session.scalar(select(Cluster).where(Cluster.name == body.cluster))
+            if cluster is None:
+                raise ApiError(422, f"cluster: {body.cluster} not found (see `yun clusters`)")
+            space.cluster_guid = cluster.guid
+        events.record(
+            session,
+            type="audit.space.cluster",
+            app=None,
+            actor=user.name,
+            data={"org": org, "space": name, "cluster": body.cluster},
+            space_guid=space.guid,
+        )
+    ctx.wake("instances")
+    return {"org": org, "space": name, "cluster": body.cluster}

@@ -141,6 +141,7 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/v3/organizations/{name}"): Rule(SEE_ORG, ORG),
     ("PUT", "/v3/organizations/{name}/quota"): Rule(ADMIN),
     ("PUT", "/v3/organizations/{org}/spaces/{name}/quota"): Rule(MANAGE_ORG, SPACE),
+    ("PUT", "/v3/organizations/{org}/spaces/{name}/cluster"): Rule(ADMIN),
     ("GET", "/v3/clusters"): Rule(ADMIN),
     ("POST", "/v3/clusters"): Rule(ADMIN),
     ("DELETE", "/v3/clusters/{name}"): Rule(ADMIN),

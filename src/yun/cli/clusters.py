@@ -1,5 +1,5 @@
 """Cluster commands (admins): `yun create-cluster NAME --kubeconfig PATH`, `yun clusters`,
-`yun delete-cluster NAME`."""
+`yun delete-cluster NAME`, `yun set-space-cluster ORG SPACE CLUSTER`."""
 
 from __future__ import annotations
 
@@ -37,11 +37,14 @@ def create_cluster(
         str, typer.Option("--ingress-class", help="Expose apps with Ingresses of this class.")
     ] = "",
     gateway: Annotated[
-        str, typer.Option(metavar="NS/NAME", help="Expose apps with HTTPRoutes to this Gateway.")
+        str,
+        typer.Option(
+            metavar="GATEWAY", help="Expose apps with HTTPRoutes to this Gateway (NS/NAME)."
+        ),
     ] = "",
-    check: Annotated[
-        bool, typer.Option("--check/--no-check", help="Reach the apiserver before saving it.")
-    ] = True,
+    no_check: Annotated[
+        bool, typer.Option("--no-check", help="Save it without reaching the apiserver first.")
+    ] = False,
 ) -> None:
     """Register a Kubernetes cluster (admins). The kubeconfig is sent with the files it names
     put in, and kept sealed; the apiserver is asked for its version first.
@@ -64,7 +67,7 @@ def create_cluster(
         "registry": registry,
         "ingress_class": ingress_class,
         "gateway": gateway,
-        "check": check,
+        "check": not no_check,
     }
     with client() as api:
         made = api.create_cluster(body)
@@ -98,3 +101,23 @@ def delete_cluster(name: ClusterArg) -> None:
     with client() as api:
         api.delete_cluster(name)
     _say(f"Deleted cluster {name}.")
+
+
+def set_space_cluster(
+    org: Annotated[str, typer.Argument(metavar="ORG", help="The space's org.")],
+    space: Annotated[str, typer.Argument(metavar="SPACE", help="The space.")],
+    cluster: Annotated[
+        str, typer.Argument(metavar="CLUSTER", help="A cluster's name, or local (this machine).")
+    ],
+) -> None:
+    """Run a space's apps on a Kubernetes cluster, or on this machine again (admins). Started
+    apps move at once: they start there and stop where they ran.
+
+    Examples:
+      yun set-space-cluster main prod prod-cluster
+      yun set-space-cluster main prod local
+    """
+    with client() as api:
+        api.set_space_cluster(org, space, cluster)
+    where = "this machine" if cluster == "local" else f"cluster {cluster}"
+    _say(f"Space {org}/{space} now runs its apps on {where}.")

@@ -426,6 +426,11 @@ class ApiClient(DeliveryCalls):
         result: list[dict[str, Any]] = self._call("GET", "/v3/clusters")["resources"]
         return result
 
+    def set_space_cluster(self, org: str, space: str, cluster: str) -> dict[str, Any]:
+        path = f"/v3/organizations/{quote(org)}/spaces/{quote(space)}/cluster"
+        result: dict[str, Any] = self._call("PUT", path, json={"cluster": cluster})
+        return result
+
     def delete_cluster(self, name: str) -> None:
         self._call("DELETE", f"/v3/clusters/{quote(name)}")
 

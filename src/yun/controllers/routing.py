@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import defer
 
 from yun.controllers.runtime.managing import Result
+from yun.kube import DRIVER as KUBERNETES
 from yun.router import Policy, Server
 from yun.router import Route as RouterRoute
 from yun.router import TcpRoute as RouterTcpRoute
@@ -107,6 +108,7 @@ class RouteController:
                     Instance.process_guid.in_([proc.guid for proc in procs.values()]),
                     Instance.state == "RUNNING",
                     Instance.draining_since.is_(None),
+                    Instance.driver != KUBERNETES,  # the cluster routes to its pods itself
                 )
                 .order_by(Instance.version, Instance.index)
             ):
@@ -180,6 +182,7 @@ class RouteController:
                             Instance.process_guid == proc.guid,
                             Instance.state == "RUNNING",
                             Instance.draining_since.is_(None),
+                            Instance.driver != KUBERNETES,
                         )
                         .order_by(Instance.version, Instance.index)
                     ):
@@ -220,6 +223,8 @@ class RouteController:
                 served = {(inst.address, inst.port)}
                 served |= {(inst.address, port) for port in (inst.ports or {}).values()}
                 now_routed = bool(served & routed) and inst.state == "RUNNING"
+                if inst.driver == KUBERNETES:  # a Ready pod the cluster sends traffic to
+                    now_routed = inst.state == "RUNNING" and inst.draining_since is None
                 if inst.routed != now_routed:
                     inst.routed = now_routed
         return Result()

@@ -40,6 +40,7 @@ from yun.controllers.scheduling import InstanceController, InstanceReporter
 from yun.controllers.tasks import TaskController
 from yun.controllers.usage import UsageRecorder
 from yun.controllers.webhooks import WebhookController
+from yun.kube import DRIVER as KUBE_DRIVER
 from yun.logstore import LogStore
 from yun.metrics.access import AccessStats
 from yun.metrics.hub import MetricsHub, metrics_credential
@@ -53,6 +54,7 @@ from yun.server.images import DropletExporter, platform_registry
 from yun.server.listening import BrokerListener, TlsError, api_config, check_tls
 from yun.server.metrics import Latencies, PlatformMetrics
 from yun.server.pidfile import read_pid, write_pid
+from yun.server.placement import Placement
 from yun.server.recovering import recover_services
 from yun.server.services import PlatformServices
 from yun.settings import Settings
@@ -115,6 +117,7 @@ class Platform:
         self._drains: SyslogDrains | None = None
         self._broker_listener: BrokerListener | None = None
         self._tasks: TaskController | None = None
+        self._placement: Placement | None = None
 
     def _prepare(self) -> ApiContext:
         s = self.settings
@@ -178,6 +181,12 @@ class Platform:
             listener=reporter,
             timing=s.timing,
         )
+        self._placement = Placement(
+            store=store,
+            local=self._agent,
+            listener=InstanceReporter(store=store, logs=logs, wake=wake, driver=KUBE_DRIVER),
+            registry_url=lambda: self._registry.url if self._registry is not None else None,
+        )
         self._services = PlatformServices(s, reach=service_reach(driver))
         if s.tls_cert is not None:  # the controllers reach the brokers on loopback
             self._broker_listener = BrokerListener()
@@ -229,7 +238,7 @@ class Platform:
             [
                 builds,
                 InstanceController(
-                    store=store, blobs=blobs, settings=s, agent=self._agent, wake=wake
+                    store=store, blobs=blobs, settings=s, agent=self._placement, wake=wake
                 ),
                 DeploymentController(
                     store=store,
@@ -341,6 +350,8 @@ class Platform:
             assert self._activator is not None
             self._activator.start()
             self._agent.start()
+            assert self._placement is not None
+            self._placement.start()
             self._manager.start()
             assert self._services is not None and self._drains is not None
             self._services.start()
@@ -368,6 +379,8 @@ class Platform:
             self._manager.stop()
         if self._tasks is not None:
             self._tasks.stop()
+        if self._placement is not None:
+            self._placement.stop()  # what runs on clusters keeps running there
         if self._agent is not None:
             self._agent.stop(stop_instances=False)
         if self._access is not None:

@@ -31,6 +31,7 @@ NEEDS: dict[tuple[str, str], tuple[str, str]] = {
     ("GET", "/v3/clusters"): ("admin", ""),
     ("POST", "/v3/clusters"): ("admin", ""),
     ("DELETE", "/v3/clusters/{name}"): ("admin", ""),
+    ("PUT", "/v3/organizations/{org}/spaces/{name}/cluster"): ("admin", ""),
     ("GET", "/v3/apps"): ("see", "space"),
     ("POST", "/v3/apps/push"): ("develop", "space"),
     ("POST", "/v3/apps/from_template"): ("develop", "space"),

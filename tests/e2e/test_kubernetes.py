@@ -1,0 +1,97 @@
+"""The same app on this machine and on a Kubernetes cluster (a real control plane with KWOK
+nodes, tests/kube): an admin registers the cluster and places a space on it; a push there
+stages as usual, exports the droplet into the platform registry and runs it as a Deployment
+whose pods come back as the app's instances (`yun app`, driver kubernetes); scaling changes
+the replicas; the same push to a local space runs it here and serves it through the router;
+deleting the app removes its objects from the cluster."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.e2e.conftest import OBSERVED, Platform, launch
+from tests.kube.cluster import Cluster, add_nodes, running_cluster
+
+from yun.kube.client import KubeCluster
+from yun.kube.render import namespace_of
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    with running_cluster(tmp_path_factory.mktemp("kube-e2e")) as made:
+        client = KubeCluster(made.kubeconfig)
+        try:
+            add_nodes(client, made)
+        finally:
+            client.close()
+        yield made
+
+
+def instances(platform: Platform, app: str) -> list[dict]:
+    shown = json.loads(platform.cli("app", app, "--json").stdout)
+    return [i for p in shown["processes"] for i in p.get("instance_details") or []]
+
+
+def wait_running(platform: Platform, app: str, count: int, timeout: float = 120) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    found: list[dict] = []
+    while time.monotonic() < deadline:
+        found = [i for i in instances(platform, app) if i["state"] == "RUNNING"]
+        if len(found) == count:
+            return found
+        time.sleep(1)
+    raise AssertionError(f"{len(found)} of {count} instances of {app} RUNNING: {found}")
+
+
+def test_a_space_on_a_cluster_runs_its_apps_there(cluster: Cluster, tmp_path: Path) -> None:
+    app = tmp_path / "ledger"
+    shutil.copytree(OBSERVED, app)
+    (tmp_path / "platform").mkdir()
+    with launch(tmp_path / "platform") as platform:
+        made = platform.cli("create-cluster", "kwok", "--kubeconfig", str(cluster.kubeconfig))
+        assert "Kubernetes v1.36.3" in made.stdout
+        platform.cli("create-space", "k8s", "-o", "main")
+        platform.cli("set-space-cluster", "main", "k8s", "kwok")
+        listed = json.loads(platform.cli("clusters", "--json").stdout)
+        assert listed[0]["spaces"] == ["main/k8s"]
+
+        platform.cli("push", "ledger", "-p", str(app), "-m", "128M")  # here, in dev
+        platform.wait_for("ledger", "observed")
+        platform.cli("target", "-o", "main", "-s", "k8s")
+        platform.cli("push", "ledger", "-p", str(app), "-m", "128M", "--no-route")
+        (running,) = wait_running(platform, "ledger", 1)
+        assert running["driver"] == "kubernetes" and running["address"].startswith("10.244.")
+
+        kube = KubeCluster(cluster.kubeconfig)
+        try:
+            namespace = namespace_of("main", "k8s")
+            deployment = kube.get("apps/v1", "Deployment", "ledger-web", namespace)
+            assert deployment is not None
+            image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+            assert "/yun/ledger@sha256:" in image  # exported into the platform registry
+            platform.cli("scale", "ledger", "-i", "3")
+            wait_running(platform, "ledger", 3)
+            scaled = kube.get("apps/v1", "Deployment", "ledger-web", namespace)
+            assert scaled is not None and scaled["spec"]["replicas"] == 3
+
+            platform.cli("target", "-o", "main", "-s", "dev")
+            here = instances(platform, "ledger")
+            assert {i["driver"] for i in here} == {"process"}  # the local one stays local
+
+            platform.cli("target", "-o", "main", "-s", "k8s")
+            platform.cli("delete", "ledger", "-f")
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and kube.get(
+                "apps/v1", "Deployment", "ledger-web", namespace
+            ):
+                time.sleep(1)
+            assert kube.get("apps/v1", "Deployment", "ledger-web", namespace) is None
+        finally:
+            kube.close()
