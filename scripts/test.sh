@@ -7,6 +7,10 @@ status=0
 echo "==> ruff"; .venv/bin/ruff check src tests bench || status=1
 echo "==> mypy"; .venv/bin/mypy || status=1
 echo "==> import-linter"; .venv/bin/lint-imports || status=1
+# The tests' Kubernetes control plane is built once per machine (minutes, from Go modules), here
+# rather than inside a test, which has a time limit; a machine without Go skips those tests.
+echo "==> kubernetes control plane (tests/kube)"
+.venv/bin/python -m tests.kube.build || echo "(not built: the Kubernetes tests will say why)"
 echo "==> pytest"
 .venv/bin/pytest -q -p no:cacheprovider "$@"
 code=$?
