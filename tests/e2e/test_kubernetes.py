@@ -81,6 +81,26 @@ def test_a_space_on_a_cluster_runs_its_apps_there(cluster: Cluster, tmp_path: Pa
             scaled = kube.get("apps/v1", "Deployment", "ledger-web", namespace)
             assert scaled is not None and scaled["spec"]["replicas"] == 3
 
+            # A new version rolls out through the same deployment controller as here.
+            (app / "VERSION").write_text("2\n")
+            pushed = platform.cli("push", "ledger", "-p", str(app), "-m", "128M", "--no-route")
+            assert "Staging app" in pushed.stdout
+            deadline = time.monotonic() + 120
+            versions: set[int] = set()
+            while time.monotonic() < deadline:
+                versions = {i["version"] for i in wait_running(platform, "ledger", 3)}
+                if versions == {2}:
+                    break
+                time.sleep(1)
+            assert versions == {2}
+            (latest, *_) = json.loads(platform.cli("deployments", "ledger", "--json").stdout)
+            assert latest["state"] == "DEPLOYED" and latest["version"] == 2
+            rolled = kube.get("apps/v1", "Deployment", "ledger-web", namespace)
+            assert rolled is not None
+            labels = rolled["spec"]["template"]["metadata"]["labels"]
+            assert labels["yun.dev/revision"] == "2"
+            assert kube.get("apps/v1", "Deployment", "ledger-web-canary", namespace) is None
+
             platform.cli("target", "-o", "main", "-s", "dev")
             here = instances(platform, "ledger")
             assert {i["driver"] for i in here} == {"process"}  # the local one stays local
