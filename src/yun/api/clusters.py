@@ -10,7 +10,6 @@ so a wrong address or credential is found at once, not at the first push.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from fastapi import APIRouter
@@ -24,13 +23,13 @@ from yun.api.errors import ApiError
 from yun.api.scopes import Call, space_named
 from yun.kube.client import KubeCluster, KubeError
 from yun.kube.kubeconfig import KubeconfigError, describe
+from yun.kube.render import GATEWAY_FORM
 from yun.store import events
 from yun.store.models import Cluster, Org, Space
 
 router = APIRouter()
 LOCAL = "local"
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
-_GATEWAY = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
 
 
 class NewCluster(BaseModel):
@@ -82,7 +81,7 @@ def _reach(kubeconfig: str, context: str) -> str:
 async def create_cluster(body: NewCluster, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
     if body.name == LOCAL:
         raise ApiError(422, "name: `local` is this machine's own placement; choose another")
-    if body.gateway and not _GATEWAY.fullmatch(body.gateway):
+    if body.gateway and not GATEWAY_FORM.fullmatch(body.gateway):
         raise ApiError(422, f"gateway {body.gateway!r}: give it as NAMESPACE/NAME")
     if body.gateway and body.ingress_class:
         raise ApiError(422, "gateway, ingress_class: give one of them, not both")

@@ -15,11 +15,10 @@ from yun.api.auth import Ctx, CurrentUser
 from yun.api.errors import ApiError
 from yun.api.lookups import get_app
 from yun.controllers.kube_release import DEFAULT_REGISTRY, NoRevision, canary_of, release_of
-from yun.kube.render import Exposure, render
+from yun.kube.render import GATEWAY_FORM, Exposure, render
 from yun.store.models import Cluster
 
 router = APIRouter()
-_GATEWAY = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
 
 
@@ -45,7 +44,7 @@ def kubernetes_objects(
             gateway = gateway or ("" if ingress_class else found.gateway)
             ingress_class = ingress_class or ("" if gateway else found.ingress_class)
     registry = registry or DEFAULT_REGISTRY
-    if gateway and not _GATEWAY.fullmatch(gateway):
+    if gateway and not GATEWAY_FORM.fullmatch(gateway):
         raise ApiError(422, f"gateway {gateway!r}: give it as NAMESPACE/NAME (DNS labels)")
     if ingress_class and not _NAME.fullmatch(ingress_class):
         raise ApiError(422, f"ingress_class {ingress_class!r} is not a Kubernetes name")

@@ -104,17 +104,15 @@ class KubeBackend:
     def _sync_app(self, app_guid: str, specs: list[InstanceSpec]) -> None:
         stable, canary = self.releases(specs)
         weight = self.weights(app_guid)
-        fingerprint = json.dumps(
-            [_fingerprint(stable), _fingerprint(canary.release) if canary else None, weight],
-            sort_keys=True,
-        )
-        namespace = namespace_of(stable.org, stable.space)
-        if self._synced.get(app_guid) == (namespace, fingerprint):
-            return  # nothing it depends on changed: no calls to the cluster
         if canary is not None and weight is not None:
             canary = Canary(canary.release, weight, canary.instances)
+        objects = render(stable, canary)
+        namespace = namespace_of(stable.org, stable.space)
+        fingerprint = json.dumps(objects, sort_keys=True)  # what the cluster would be given
+        if self._synced.get(app_guid) == (namespace, fingerprint):
+            return  # nothing it depends on changed: no calls to the cluster
         try:
-            synced = sync(self.cluster, render(stable, canary), app_guid=app_guid)
+            synced = sync(self.cluster, objects, app_guid=app_guid)
         except KubeError as exc:
             log.warning("app %s on the cluster: %s", stable.app, exc)
             return
@@ -298,7 +296,3 @@ def _down(slot: str) -> InstanceReport:
 def _route(uri: str) -> tuple[str, str]:
     host, slash, path = uri.partition("/")
     return host, f"/{path}" if slash else ""
-
-
-def _fingerprint(release: Release) -> str:
-    return json.dumps(render(release), sort_keys=True)

@@ -38,6 +38,8 @@ API_VERSIONS = {
     "PodDisruptionBudget": "policy/v1",
 }
 _NOT_DNS = re.compile(r"[^a-z0-9-]+")
+GATEWAY_FORM = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
+"""A Gateway as routes name it: NAMESPACE/NAME."""
 
 
 @dataclass(frozen=True)
