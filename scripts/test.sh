@@ -10,7 +10,7 @@ echo "==> import-linter"; .venv/bin/lint-imports || status=1
 # The tests' Kubernetes control plane is built once per machine (minutes, from Go modules), here
 # rather than inside a test, which has a time limit; a machine without Go skips those tests.
 echo "==> kubernetes control plane (tests/kube)"
-.venv/bin/python -m tests.kube.build || echo "(not built: the Kubernetes tests will say why)"
+.venv/bin/python -m tests.kube.build --node || echo "(not built: the Kubernetes tests will say why)"
 echo "==> pytest"
 .venv/bin/pytest -q -p no:cacheprovider "$@"
 code=$?

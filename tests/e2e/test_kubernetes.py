@@ -95,6 +95,8 @@ def test_a_space_on_a_cluster_runs_its_apps_there(cluster: Cluster, tmp_path: Pa
             assert versions == {2}
             (latest, *_) = json.loads(platform.cli("deployments", "ledger", "--json").stdout)
             assert latest["state"] == "DEPLOYED" and latest["version"] == 2
+            told = [text for _, text in latest["history"] if text.startswith("kubernetes: ")]
+            assert any("Deployment ledger-web" in text for text in told), latest["history"]
             rolled = kube.get("apps/v1", "Deployment", "ledger-web", namespace)
             assert rolled is not None
             labels = rolled["spec"]["template"]["metadata"]["labels"]

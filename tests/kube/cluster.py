@@ -20,7 +20,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,11 +61,19 @@ class Cluster:
 def binaries() -> Path:
     """The built control plane's folder, built first if needed (a skip, or in CI a failure,
     when it cannot be)."""
-    found = built()
-    if found is not None:
-        return found
+    return built_or_skip(built, build, "kube build")
+
+
+def built_or_skip(
+    found: Callable[[], Path | None], make: Callable[[Callable[[str], None]], Path], label: str
+) -> Path:
+    """`found()`, else what `make` builds (saying its steps); a skip, or in CI a failure, when
+    it cannot be built."""
+    ready = found()
+    if ready is not None:
+        return ready
     try:
-        return build(lambda line: print(f"[kube build] {line}", flush=True))
+        return make(lambda line: print(f"[{label}] {line}", flush=True))
     except BuildError as exc:
         if os.environ.get("CI"):
             pytest.fail(str(exc))
@@ -84,7 +92,7 @@ def running_cluster(folder: Path, *, nodes: int = 2) -> Iterator[Cluster]:
     with ExitStack() as stack:
         bin_dir = root / "bin"
         stack.enter_context(
-            _process(
+            start_process(
                 cluster,
                 "etcd",
                 [
@@ -103,7 +111,7 @@ def running_cluster(folder: Path, *, nodes: int = 2) -> Iterator[Cluster]:
             )
         )
         stack.enter_context(
-            _process(
+            start_process(
                 cluster,
                 "kube-apiserver",
                 [
@@ -122,6 +130,8 @@ def running_cluster(folder: Path, *, nodes: int = 2) -> Iterator[Cluster]:
                     f"--service-cluster-ip-range={SERVICE_RANGE}",
                     "--authorization-mode=Node,RBAC",
                     "--allow-privileged=true",
+                    # a real node's kubelet listens on loopback, found by its name, localhost
+                    "--kubelet-preferred-address-types=Hostname,InternalIP,ExternalIP",
                     "--profiling=false",
                     "--v=1",
                 ],
@@ -130,7 +140,7 @@ def running_cluster(folder: Path, *, nodes: int = 2) -> Iterator[Cluster]:
         _wait_ready(cluster, pki)
         common = [f"--kubeconfig={kubeconfig}", "--leader-elect=false", "--profiling=false"]
         stack.enter_context(
-            _process(
+            start_process(
                 cluster,
                 "kube-controller-manager",
                 [
@@ -152,7 +162,7 @@ def running_cluster(folder: Path, *, nodes: int = 2) -> Iterator[Cluster]:
             )
         )
         stack.enter_context(
-            _process(
+            start_process(
                 cluster,
                 "kube-scheduler",
                 [
@@ -169,7 +179,7 @@ def running_cluster(folder: Path, *, nodes: int = 2) -> Iterator[Cluster]:
         stages = folder / "kwok.yaml"
         stages.write_text(_kwok_config(root / "stages"))
         stack.enter_context(
-            _process(
+            start_process(
                 cluster,
                 "kwok",
                 [
@@ -245,10 +255,14 @@ def _wait_nodes_ready(client: KubeCluster, cluster: Cluster) -> None:
     raise AssertionError(f"KWOK nodes not Ready:\n{cluster.log('kwok')}")
 
 
-def _process(cluster: Cluster, part: str, args: list[str]) -> ExitStack:
+def start_process(
+    cluster: Cluster, part: str, args: list[str], env: dict[str, str] | None = None
+) -> ExitStack:
     """Start `args` with its output in PART.log; the returned stack stops it, by pid."""
     log: IO[bytes] = (cluster.folder / f"{part}.log").open("ab")
-    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env
+    )
     cluster.pids[part] = proc.pid
     stack = ExitStack()
     stack.callback(log.close)

@@ -52,6 +52,7 @@ class ImageSpec:
     working_dir: str = "/"
     user: str = ""
     port: int = 8080
+    reference: str = ""  # where it was pulled from, "HOST/REPO@sha256:…" (what a cluster runs)
 
     def __post_init__(self) -> None:
         if not self.argv:
@@ -68,6 +69,7 @@ class ImageSpec:
             "working_dir": self.working_dir,
             "user": self.user,
             "port": self.port,
+            "reference": self.reference,
         }
 
 
@@ -134,7 +136,9 @@ class InstanceSpec:
             "pre_running": list(self.pre_running),
         }
         if self.image is not None:  # absent otherwise: droplet instances keep their fingerprints
-            identity["image"] = self.image.to_dict()
+            image = self.image.to_dict()
+            image.pop("reference", None)  # the bundle is what runs here: same pull, same one
+            identity["image"] = image
         if self.ports:  # likewise: instances without extra ports keep their fingerprints
             identity["ports"] = list(self.ports)
         if self.stack_root is not None:  # and those on the host's userland

@@ -26,7 +26,7 @@ from yun.api.policy import CallerGrants
 from yun.api.quotas import held_view, quota_view
 from yun.api.roles import grant
 from yun.store import events
-from yun.store.models import App, Org, Quota, Route, ServiceInstance, Space
+from yun.store.models import App, Cluster, Org, Quota, Route, ServiceInstance, Space
 from yun.store.quotas import usage
 from yun.store.roles import SEE_ORG, SEE_SPACE, SPACE_DEVELOPER, SPACE_MANAGER, Grants
 
@@ -60,6 +60,8 @@ def space_view(session: Session, space: Space, org: Org) -> dict[str, Any]:
     def count(model: Any) -> int:
         return int(session.scalar(select(func.count()).where(model.space_guid == space.guid)) or 0)
 
+    cluster = session.get(Cluster, space.cluster_guid) if space.cluster_guid else None
+
     return {
         "guid": space.guid,
         "name": space.name,
@@ -69,6 +71,7 @@ def space_view(session: Session, space: Space, org: Org) -> dict[str, Any]:
         "routes": count(Route),
         "services": count(ServiceInstance),
         "quotas": held_view(session, space),
+        "cluster": cluster.name if cluster is not None else "local",  # where its apps run
     }
 
 

@@ -257,7 +257,7 @@ def push(
             server_version = str(info.get("version", "0"))
             for spec in specs:
                 check_min_version(spec, server_version=server_version, client_version=__version__)
-                _check_docker(spec, info)
+                _check_docker(spec, info, api)
             for index, spec in enumerate(specs):
                 _push_one(
                     api,
@@ -271,11 +271,12 @@ def push(
                 )
 
 
-def _check_docker(spec: AppSpec, info: dict[str, Any]) -> None:
-    """An image app needs a server that runs containers, and a password for a registry user."""
+def _check_docker(spec: AppSpec, info: dict[str, Any], api: ApiClient) -> None:
+    """An image app needs a server that runs containers (or a space on a Kubernetes cluster),
+    and a password for a registry user."""
     if not spec.docker_image:
         return
-    if info.get("driver") != "runc":
+    if info.get("driver") != "runc" and not _on_a_cluster(api):
         raise CliError(
             f"app {spec.name}: docker images run in containers, and this server runs instances"
             f" with the {info.get('driver', 'process')} driver; start `yun server` as root"
@@ -285,6 +286,15 @@ def _check_docker(spec: AppSpec, info: dict[str, Any]) -> None:
         raise CliError(
             f"app {spec.name}: docker.username needs the password in {DOCKER_PASSWORD_ENV}"
         )
+
+
+def _on_a_cluster(api: ApiClient) -> bool:
+    """Whether the targeted space runs its apps on a Kubernetes cluster."""
+    target = api.space_params().get("space_guid")
+    return any(
+        space["guid"] == target and space.get("cluster", "local") != "local"
+        for space in api.spaces()
+    )
 
 
 def _push_one(

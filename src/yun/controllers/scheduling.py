@@ -27,7 +27,7 @@ from yun.slots import parse_slot, slot_of
 from yun.store import events
 from yun.store.models import App, Droplet, Instance, Org, Process, Revision, Space
 from yun.store.queries import route_urls
-from yun.store.releases import active_deployment, instance_env
+from yun.store.releases import active_deployment, instance_env, note
 from yun.store.session import Store
 
 
@@ -41,7 +41,18 @@ def image_spec(image: dict[str, Any], command: str | None) -> ImageSpec:
         working_dir=config.working_dir or "/",
         user=config.user,
         port=port(config),
+        reference=pinned_reference(str(image.get("reference", "")), str(image.get("digest", ""))),
     )
+
+
+def pinned_reference(reference: str, digest: str) -> str:
+    """An image by its digest ("HOST/REPO@sha256:…"), so that a cluster runs what was staged."""
+    if not reference or not digest:
+        return reference
+    name = reference.split("@", 1)[0]
+    if ":" in name.rsplit("/", 1)[-1]:
+        name = name.rsplit(":", 1)[0]
+    return f"{name}@{digest}"
 
 
 @dataclass(frozen=True)
@@ -263,6 +274,13 @@ class InstanceReporter:
             inst.exit_code = report.exit_code
             inst.reason = report.reason
         self.wake("routes")
+
+    def on_rollout(self, app_guid: str, text: str) -> None:
+        """A line of the app's deployment under way (from a cluster's own rollout)."""
+        with self.store.session() as session:
+            deployment = active_deployment(session, app_guid)
+            if deployment is not None:
+                note(deployment, text)
 
     def on_crash(self, report: InstanceReport) -> None:
         process_guid, _version, index = parse_slot(report.slot)

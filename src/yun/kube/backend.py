@@ -27,6 +27,7 @@ from typing import Any
 
 from yun.agent.specs import AgentListener, InstanceReport, InstanceSpec, InstanceState
 from yun.kube.client import KubeCluster, KubeError
+from yun.kube.logs import PodLog, PodLogs
 from yun.kube.render import (
     LABEL,
     PORT,
@@ -63,6 +64,7 @@ class KubeBackend:
         exposure: Exposure | None = None,
         weights: Callable[[str], int | None] = lambda app_guid: None,
         grace_seconds: int = 12,
+        rollout: Callable[[str, str], None] = lambda app_guid, text: None,
     ) -> None:
         self.cluster = cluster
         self.listener = listener
@@ -70,10 +72,17 @@ class KubeBackend:
         self.exposure = exposure or Exposure()
         self.weights = weights
         self.grace_seconds = grace_seconds
+        self.rollout = rollout
+        self._rollouts: dict[str, str] = {}  # Deployment uid -> what was said of it last
         self._lock = threading.Lock()
         self._desired: dict[str, InstanceSpec] = {}
         self._synced: dict[str, tuple[str, str]] = {}  # app guid -> (namespace, fingerprint)
         self._reported: dict[str, tuple[str, str | None, int]] = {}  # slot -> state, ip, restarts
+        self._logs = PodLogs(cluster, listener.on_log)
+
+    def close(self) -> None:
+        """Stop following pod logs (the cluster's objects stay as they are)."""
+        self._logs.close()
 
     # -- the agent's interface ------------------------------------------------------------
 
@@ -152,13 +161,14 @@ class KubeBackend:
     def _release(self, processes: Sequence[tuple[int, InstanceSpec, int]]) -> Release:
         version, first, _ = max(processes, key=lambda t: t[1].process_type == WEB)
         web = next((spec for _, spec, _ in processes if spec.process_type == WEB), first)
+        pulled = web.image  # a docker image app runs its image as it was pulled
         return Release(
             org=first.org_name,
             space=first.space_name,
             app=first.app_name,
             app_guid=first.app_guid,
             version=version,
-            image=self.image(web),
+            image=pulled.reference if pulled and pulled.reference else self.image(web),
             processes=tuple(
                 ProcessSpec(
                     type=spec.process_type,
@@ -173,6 +183,7 @@ class KubeBackend:
                         max(1, round(spec.health.invocation_timeout)),
                     ),
                     guid=spec.process_guid,
+                    argv=tuple(spec.image.argv) if spec.image else (),
                 )
                 for _, spec, count in processes
             ),
@@ -180,6 +191,7 @@ class KubeBackend:
             routes=tuple(_route(uri) for uri in web.uris),
             exposure=self.exposure,
             grace_seconds=self.grace_seconds,
+            port=pulled.port if pulled else PORT,
         )
 
     # -- pods → instances -----------------------------------------------------------------
@@ -198,9 +210,12 @@ class KubeBackend:
             except KubeError as exc:
                 log.warning("reading pods of %s: %s", namespace, exc)
                 return []
-        reports = [report for report, _ in self._instances(pods, desired)]
+        found = self._instances(pods, desired)
+        reports = [report for report, _, _ in found]
         if notify:
-            for report, restarts in self._instances(pods, desired):
+            self._follow_rollouts(sorted(namespaces))
+            self._logs.follow(_logs_of(found))
+            for report, restarts, _ in found:
                 self._notify(report, restarts)
             seen = {report.slot for report in reports}
             for slot in [s for s in self._reported if s not in seen]:
@@ -210,7 +225,7 @@ class KubeBackend:
 
     def _instances(
         self, pods: list[dict[str, Any]], desired: Mapping[str, InstanceSpec]
-    ) -> list[tuple[InstanceReport, int]]:
+    ) -> list[tuple[InstanceReport, int, dict[str, Any]]]:
         groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
         for pod in pods:
             labels = pod["metadata"].get("labels") or {}
@@ -226,8 +241,32 @@ class KubeBackend:
             for index, pod in enumerate(members):
                 slot = slot_of(process_guid, version, index)
                 spec = desired.get(slot)
-                found.append(_report(slot, pod, spec))
+                found.append((*_report(slot, pod, spec), pod))
         return found
+
+    def _follow_rollouts(self, namespaces: list[str]) -> None:
+        """Each Deployment's rollout, as Kubernetes tells it, into the app's deployment history
+        (`yun deployments`): a line whenever its Progressing condition says something new."""
+        seen = set()
+        for namespace in namespaces:
+            try:
+                found = self.cluster.list(
+                    "apps/v1", "Deployment", namespace=namespace, labels=f"{LABEL}/app-guid"
+                )
+            except KubeError:
+                return
+            for deployment in found:
+                uid = str(deployment["metadata"].get("uid"))
+                seen.add(uid)
+                said = _rollout_text(deployment)
+                if said and self._rollouts.get(uid) != said:
+                    first = uid not in self._rollouts
+                    self._rollouts[uid] = said
+                    if not first or "progressing" in said:
+                        labels = deployment["metadata"].get("labels") or {}
+                        self.rollout(str(labels.get(f"{LABEL}/app-guid", "")), said)
+        for uid in set(self._rollouts) - seen:
+            del self._rollouts[uid]
 
     def _notify(self, report: InstanceReport, restarts: int) -> None:
         before = self._reported.get(report.slot)
@@ -275,6 +314,57 @@ def _report(
         fingerprint=spec.fingerprint() if spec is not None else "",
     )
     return report, restarts
+
+
+def _rollout_text(deployment: dict[str, Any]) -> str:
+    """ "Deployment NAME: REASON, N/M updated, K available (message)" from its status."""
+    status = deployment.get("status") or {}
+    progressing = next(
+        (c for c in status.get("conditions") or [] if c.get("type") == "Progressing"), None
+    )
+    if progressing is None:
+        return ""
+    wanted = int((deployment.get("spec") or {}).get("replicas") or 0)
+    reason = str(progressing.get("reason") or "")
+    words = {
+        "NewReplicaSetCreated": "progressing: new pods created",
+        "ReplicaSetUpdated": "progressing",
+        "FoundNewReplicaSet": "progressing",
+        "NewReplicaSetAvailable": "complete",
+        "ProgressDeadlineExceeded": "failed: progress deadline exceeded",
+    }.get(reason, reason)
+    counts = (
+        f"{int(status.get('updatedReplicas') or 0)}/{wanted} updated,"
+        f" {int(status.get('availableReplicas') or 0)} available"
+    )
+    return f"kubernetes: Deployment {deployment['metadata']['name']} {words}, {counts}"
+
+
+def _logs_of(found: list[tuple[InstanceReport, int, dict[str, Any]]]) -> dict[str, PodLog]:
+    """The pods whose output is worth following: those whose container has started."""
+    followed = {}
+    for report, _, pod in found:
+        metadata, status = pod["metadata"], pod.get("status") or {}
+        started = [
+            c
+            for c in status.get("containerStatuses") or []
+            if set(c.get("state") or {}) & {"running", "terminated"} or c.get("lastState")
+        ]
+        if not started:
+            continue
+        labels = metadata.get("labels") or {}
+        process = str(labels.get(f"{LABEL}/process", "web"))
+        index = parse_slot(report.slot)[2]
+        followed[str(metadata.get("uid") or metadata["name"])] = PodLog(
+            namespace=metadata["namespace"],
+            pod=metadata["name"],
+            container=str(started[0]["name"]),
+            slot=report.slot,
+            index=index,
+            app_guid=str(labels.get(f"{LABEL}/app-guid", "")),
+            source=f"APP/PROC/{process.upper()}/{index}",
+        )
+    return followed
 
 
 def _down(slot: str) -> InstanceReport:

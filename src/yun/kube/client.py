@@ -9,14 +9,14 @@ over (`force`), since Yun is the owner of what it renders.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import urllib3
 import yaml
 from kubernetes import config as kube_config
-from kubernetes.client import ApiClient, VersionApi
+from kubernetes.client import ApiClient, CoreV1Api, VersionApi
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import DynamicApiError, NotFoundError, ResourceNotFoundError
@@ -27,12 +27,40 @@ _FAILED = (DynamicApiError, ApiException, OSError, urllib3.exceptions.HTTPError)
 """What a call to the cluster may raise: a refusal (with the apiserver's Status) or no answer."""
 
 
+READ_TIMEOUT = 300
+"""Seconds a followed log may stay silent before its stream is opened again."""
+
+
 class KubeError(Exception):
     """The cluster refused or could not be reached; the message says which object and why."""
 
 
 class MissingKind(KubeError):
     """The cluster does not serve that kind (a CRD not installed, an API group turned off)."""
+
+
+class LogStream:
+    """A container's output as the apiserver streams it: lines (with the runtime's timestamp
+    first) until the container ends or `close` is called, from any thread."""
+
+    def __init__(self, response: urllib3.BaseHTTPResponse, what: str) -> None:
+        self._response = response
+        self._what = what
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self._response
+        except _FAILED as exc:
+            raise KubeError(f"{self._what}: {_reason(exc)}") from None
+
+    def close(self) -> None:
+        try:
+            self._response.shutdown()
+        except (RuntimeError, ValueError):
+            return  # it ended by itself (its connection is back in the pool), or never began
+        except _FAILED:
+            pass
+        self._response.release_conn()
 
 
 class KubeCluster:
@@ -130,6 +158,26 @@ class KubeCluster:
         except _FAILED as exc:
             raise KubeError(f"{kind} list: {_reason(exc)}") from None
         return [item.to_dict() for item in found.items]
+
+    def follow_log(
+        self, pod: str, namespace: str, *, container: str, since: int | None = None
+    ) -> LogStream:
+        """Follow a pod's container output (the last `since` seconds of it, else all)."""
+        what = f"logs of pod {pod} in {namespace}"
+        try:
+            response: Any = CoreV1Api(self.api).read_namespaced_pod_log(
+                pod,
+                namespace,
+                container=container,
+                follow=True,
+                timestamps=True,
+                since_seconds=since,
+                _preload_content=False,
+                _request_timeout=(10, READ_TIMEOUT),
+            )
+        except _FAILED as exc:
+            raise KubeError(f"{what}: {_reason(exc)}") from None
+        return LogStream(response, what)
 
     def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
         """Delete the object (its dependents in the background); False when it was gone."""

@@ -61,6 +61,9 @@ class ProcessSpec:
     disk_mb: int
     health: Health = Health()
     guid: str = ""  # the platform's process, labelled on its pods (reports find their slot)
+    argv: Sequence[str] = ()
+    """A docker image app's command line (the image's own, or a shell running the app's);
+    empty: `command` through the droplet's launcher."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,7 @@ class Release:
     max_in_flight: int = 1
     grace_seconds: int = 30
     exposure: Exposure = field(default_factory=Exposure)
+    port: int = PORT  # where the web process listens (a docker image's exposed port)
 
 
 @dataclass(frozen=True)
@@ -212,13 +216,13 @@ def _deployment(release: Release, process: ProcessSpec, track: str = STABLE) -> 
     if process.guid:
         pod_labels[f"{LABEL}/process-guid"] = process.guid
     pod_labels[f"{LABEL}/app-guid"] = release.app_guid
+    launched = {"command": ["/bin/bash", LAUNCHER, process.command], "workingDir": APP_DIR}
     container: dict[str, Any] = {
         "name": dns_label(process.type),
         "image": release.image,
-        "command": ["/bin/bash", LAUNCHER, process.command],
-        "workingDir": APP_DIR,
+        **({"command": list(process.argv)} if process.argv else launched),
         "envFrom": [{"secretRef": {"name": secret_name(release)}}],
-        "env": [{"name": "PORT", "value": str(PORT)}],
+        "env": [{"name": "PORT", "value": str(release.port)}],
         "resources": {
             "requests": {
                 "memory": f"{process.memory_mb}Mi",
@@ -229,10 +233,10 @@ def _deployment(release: Release, process: ProcessSpec, track: str = STABLE) -> 
                 "ephemeral-storage": f"{process.disk_mb}Mi",
             },
         },
-        **_probes(process.health),
+        **_probes(process.health, release.port),
     }
     if process.type == WEB:
-        container["ports"] = [{"name": "http", "containerPort": PORT, "protocol": "TCP"}]
+        container["ports"] = [{"name": "http", "containerPort": release.port, "protocol": "TCP"}]
     spec: dict[str, Any] = {
         "selector": {"matchLabels": selector},
         "revisionHistoryLimit": 2,
@@ -259,13 +263,13 @@ def _deployment(release: Release, process: ProcessSpec, track: str = STABLE) -> 
     )
 
 
-def _probes(health: Health) -> dict[str, Any]:
+def _probes(health: Health, port: int) -> dict[str, Any]:
     if health.type == "process":
         return {}
     if health.type == "http":
-        check: dict[str, Any] = {"httpGet": {"path": health.endpoint or "/", "port": PORT}}
+        check: dict[str, Any] = {"httpGet": {"path": health.endpoint or "/", "port": port}}
     else:
-        check = {"tcpSocket": {"port": PORT}}
+        check = {"tcpSocket": {"port": port}}
     timeout = max(1, health.invocation_timeout or 1)
     period = 2
     startup = max(1, -(-(health.timeout or 60) // period))
@@ -302,7 +306,7 @@ def _service(release: Release, track: str = STABLE) -> dict[str, Any]:
                 f"{LABEL}/process": WEB,
                 f"{LABEL}/track": track,
             },
-            "ports": [{"name": "http", "port": 80, "targetPort": PORT, "protocol": "TCP"}],
+            "ports": [{"name": "http", "port": 80, "targetPort": release.port, "protocol": "TCP"}],
         },
     )
 

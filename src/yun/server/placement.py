@@ -47,8 +47,10 @@ class Placement:
         local: Any,
         listener: AgentListener,
         registry_url: Callable[[], str | None] = lambda: None,
+        rollout: Callable[[str, str], None] = lambda app_guid, text: None,
     ) -> None:
         self.store = store
+        self.rollout = rollout
         self.local = local
         self.listener = listener
         self.registry_url = registry_url
@@ -96,6 +98,7 @@ class Placement:
             self._thread.join(5)
         with self._lock:
             for item in self._backends.values():
+                item.backend.close()
                 item.backend.cluster.close()
 
     def poll(self) -> None:
@@ -151,11 +154,13 @@ class Placement:
             listener=self.listener,
             image=lambda spec: self._image(spec, registry),
             exposure=exposure,
+            rollout=self.rollout,
         )
         with self._lock:
             old = self._backends.get(cluster_guid)
             self._backends[cluster_guid] = _Made(key, backend)
         if old is not None:
+            old.backend.close()
             old.backend.cluster.close()
         return backend
 

@@ -181,11 +181,13 @@ class Platform:
             listener=reporter,
             timing=s.timing,
         )
+        cluster_reporter = InstanceReporter(store=store, logs=logs, wake=wake, driver=KUBE_DRIVER)
         self._placement = Placement(
             store=store,
             local=self._agent,
-            listener=InstanceReporter(store=store, logs=logs, wake=wake, driver=KUBE_DRIVER),
+            listener=cluster_reporter,
             registry_url=lambda: self._registry.url if self._registry is not None else None,
+            rollout=cluster_reporter.on_rollout,
         )
         self._services = PlatformServices(s, reach=service_reach(driver))
         if s.tls_cert is not None:  # the controllers reach the brokers on loopback

@@ -9,7 +9,7 @@ import pytest
 
 from yun.blobstore import BlobStore
 from yun.controllers.routing import RouteController
-from yun.controllers.scheduling import InstanceController
+from yun.controllers.scheduling import InstanceController, pinned_reference
 from yun.settings import Settings
 from yun.store.bootstrap import Defaults, bootstrap
 from yun.store.models import App, Droplet, Instance, Process, Revision, Route, RouteMapping
@@ -131,3 +131,14 @@ def test_stopped_app_keeps_route_with_no_servers(world: tuple[Store, Defaults, B
     RouteController(store=store, haproxy=haproxy).reconcile("routes")
     (route,) = haproxy.routes
     assert route.servers == []
+
+
+def test_a_pulled_image_is_run_elsewhere_by_its_digest() -> None:
+    digest = "sha256:" + "c" * 64
+    assert (
+        pinned_reference("127.0.0.1:5005/e2e/crashy:1", digest)
+        == f"127.0.0.1:5005/e2e/crashy@{digest}"
+    )
+    nginx = "docker.io/library/nginx"
+    assert pinned_reference(nginx, digest) == f"{nginx}@{digest}"
+    assert pinned_reference("nginx:1.27", "") == "nginx:1.27"  # no digest known: as it was named

@@ -153,3 +153,18 @@ def test_a_canary_runs_beside_the_stable_revision_at_its_exact_share() -> None:
     assert [b["weight"] for b in moved["spec"]["rules"][0]["backendRefs"]] == [50, 50]
     with pytest.raises(ValueError, match="canary weight 120"):
         render(stable, Canary(new, 120))
+
+
+def test_a_docker_image_app_runs_its_image_command_on_its_own_port() -> None:
+    image = "127.0.0.1:5005/e2e/crashy@sha256:" + "b" * 64
+    web = ProcessSpec("web", "", 1, 64, 256, Health("port"), argv=("/bin/sh", "/start.sh"))
+    objects = render(release(image=image, processes=(web,), port=3000))
+    kinds = by_kind(objects)
+    container = kinds["Deployment"][0]["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == image
+    assert container["command"] == ["/bin/sh", "/start.sh"]
+    assert "workingDir" not in container  # the image's own
+    assert container["ports"][0]["containerPort"] == 3000
+    assert {"name": "PORT", "value": "3000"} in container["env"]
+    assert container["readinessProbe"]["tcpSocket"] == {"port": 3000}
+    assert kinds["Service"][0]["spec"]["ports"][0]["targetPort"] == 3000
