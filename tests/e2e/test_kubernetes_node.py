@@ -3,11 +3,13 @@
 image, comes from the platform registry. A docker image app pushed to a space on that cluster
 runs as a pod there, answers through its Service, its output reaches `yun logs` as APP lines,
 and a crash (the app exits when asked to) shows up as an app.crash event with the container's
-exit status while Kubernetes restarts it."""
+exit status while Kubernetes restarts it. Then a Python app pushed as code: staged here, its
+droplet exported on the default stack's layer, and served by the node."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import tempfile
 import time
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from kubernetes.client import CoreV1Api
-from tests.e2e.conftest import Platform, launch
+from tests.e2e.conftest import OBSERVED, Platform, launch
 from tests.kube.cluster import Cluster, running_cluster
 from tests.kube.node import node_binaries, running_node
 
@@ -110,8 +112,8 @@ def test_an_app_runs_on_a_real_node(cluster: Cluster, tmp_path: Path) -> None:
             platform.cli("target", "-o", "main", "-s", "k8s")
             platform.cli("push", "crashy", "--docker-image", image, "-m", "64M")
 
-            def running() -> list[dict]:
-                return [i for i in instances(platform, "crashy") if i["state"] == "RUNNING"]
+            def running(app: str = "crashy") -> list[dict]:
+                return [i for i in instances(platform, app) if i["state"] == "RUNNING"]
 
             (first,) = wait_for("crashy RUNNING on the node", running)
             assert first["driver"] == "kubernetes" and first["address"].startswith("10.246.")
@@ -157,5 +159,15 @@ def test_an_app_runs_on_a_real_node(cluster: Cluster, tmp_path: Path) -> None:
                     "the app's pods gone",
                     lambda: not kube.list("v1", "Pod", namespace=namespace),
                 )
+
+                # Code, pushed as everywhere: staged here, run there on its stack's layer
+                app = tmp_path / "observed"
+                shutil.copytree(OBSERVED, app)
+                platform.cli("push", "observed", "-p", str(app), "-m", "128M")
+                wait_for("observed RUNNING on the node", lambda: running("observed"), 300)
+                page = core.connect_get_namespaced_service_proxy_with_path(
+                    "observed:80", namespace, ""
+                )
+                assert "observed" in page
             finally:
                 kube.close()

@@ -61,6 +61,13 @@ def stack_root(settings: Settings, droplet: Droplet) -> Path | None:
     return settings.stacks_dir / droplet.stack / "current" / "rootfs"
 
 
+def default_stack_root(settings: Settings) -> Path | None:
+    """The default stack's root when it is built: what a droplet staged on the host's userland
+    runs on away from this machine (a cluster's nodes have no host userland to lend it)."""
+    root = settings.stacks_dir / settings.default_stack / "current" / "rootfs"
+    return root if root.is_dir() else None
+
+
 def release_command(process_types: dict[str, Any]) -> str:
     return str(process_types.get(RELEASE) or "").strip()
 

@@ -4,8 +4,11 @@
 this machine (a Kubernetes backend pulls it from the registry). Its layers are the stack rootfs
 (optional: without one, the runtime must provide the stack, as Yun's runc driver does by
 bind-mounting the host's), deps/ at /home/vcap/deps and app/ at /home/vcap/app, deps first since
-they change less often. The config sets HOME, DEPS_DIR, PORT=8080, the working dir and a Cmd
-that runs the start command through bash, as Cloud Foundry's launcher does.
+they change less often. The stack's layer is made once per stack build (`stack_base`, an OCI
+layout beside the build's rootfs) and shared by every export: the same blob, so a registry and
+a node hold it once for all the apps on that stack. The config sets HOME, DEPS_DIR, PORT=8080,
+the working dir and a Cmd that runs the start command through bash, as Cloud Foundry's
+launcher does.
 
 `build_busybox_image` builds a self-contained web server image from busybox-static, for tests
 of pulling, unpacking and running images without network access.
@@ -13,7 +16,9 @@ of pulling, unpacking and running images without network access.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import shutil
 import subprocess
 import tarfile
@@ -30,6 +35,7 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BUSYBOX = Path("/bin/busybox")
 BUSYBOX_PAGE = "<!doctype html>\n<title>Yun</title>\n<h1>Hello from busybox on Yun</h1>\n"
 STAGING_INFO = "staging_info.json"
+STACK_TAG = "stack"
 
 
 def _umoci(*args: str, action: str) -> None:
@@ -144,9 +150,12 @@ def export_droplet(
         for folder in ("app", "deps"):
             (droplet / folder).mkdir(exist_ok=True)
         layout = Path(work) / "layout"
-        image = _new_image(layout, tag, action=action)
         if stack_rootfs is not None:
-            _umoci("insert", "--image", image, str(stack_rootfs), "/", action=action)
+            _copy_layout(stack_base(stack_rootfs), layout)
+            _umoci("tag", "--image", f"{layout}:{STACK_TAG}", tag, action=action)
+            image = f"{layout}:{tag}"
+        else:
+            image = _new_image(layout, tag, action=action)
         _umoci("insert", "--image", image, str(droplet / "deps"), DEPS_DIR, action=action)
         if launcher is not None:
             _umoci("insert", "--image", image, str(launcher), LAUNCHER, action=action)
@@ -158,6 +167,41 @@ def export_droplet(
             return push(layout, tag, target, tls_verify=not registry_url.startswith("http://"))
         except ImageError as exc:
             raise ImageError(f"{action}: {exc.reason}", reason=exc.reason) from exc
+
+
+def stack_base(stack_rootfs: Path) -> Path:
+    """An OCI layout whose image `stack` is the stack's root filesystem as one layer, made once
+    per stack build beside its rootfs (`<build>/oci`), under a lock; the layout."""
+    build = stack_rootfs.resolve().parent
+    layout, done = build / "oci", build / "oci.done"
+    if done.exists():
+        return layout
+    action = f"cannot make an image layer of the stack {stack_rootfs}"
+    with (build / "oci.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if done.exists():
+            return layout
+        shutil.rmtree(layout, ignore_errors=True)
+        image = _new_image(layout, STACK_TAG, action=action)
+        _umoci("insert", "--image", image, str(stack_rootfs), "/", action=action)
+        done.touch()
+    return layout
+
+
+def _copy_layout(source: Path, target: Path) -> None:
+    """A copy of an OCI layout whose blobs are hard links (they are never written again); its
+    index is a file of its own, since adding to the copy rewrites it."""
+
+    def place(src: str, dst: str) -> object:
+        if f"{os.sep}blobs{os.sep}" in src:
+            try:
+                os.link(src, dst)
+                return dst
+            except OSError:
+                pass  # another filesystem: copied instead
+        return shutil.copy2(src, dst)
+
+    shutil.copytree(source, target, copy_function=place)
 
 
 def _staged_command(droplet: Path) -> str:

@@ -5,7 +5,9 @@ reports the same way whichever runs them.
 
 A cluster's backend is made when an app first needs it and made again when the cluster's
 settings change. Droplets reach a cluster as OCI images exported into its registry (or the
-platform registry when the cluster names none), once per app and revision.
+platform registry when the cluster names none), once per app and revision, on their stack's
+root filesystem (the default stack for a droplet staged on the host's userland): one layer per
+stack build, shared by every app on it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -48,9 +51,11 @@ class Placement:
         listener: AgentListener,
         registry_url: Callable[[], str | None] = lambda: None,
         rollout: Callable[[str, str], None] = lambda app_guid, text: None,
+        stack: Callable[[InstanceSpec], Path | None] = lambda spec: None,
     ) -> None:
         self.store = store
         self.rollout = rollout
+        self.stack = stack
         self.local = local
         self.listener = listener
         self.registry_url = registry_url
@@ -179,7 +184,7 @@ class Placement:
         try:
             reference = export_droplet(
                 spec.droplet,
-                stack_rootfs=None,
+                stack_rootfs=self.stack(spec),
                 registry_url=url,
                 repository=repository,
                 tag=tag,

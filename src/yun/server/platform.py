@@ -33,7 +33,7 @@ from yun.controllers.metering import MetricsSampler
 from yun.controllers.promoting import PromotionController
 from yun.controllers.provisioning import ServiceInstanceController
 from yun.controllers.pruning import EventPruner, LogPruner
-from yun.controllers.releasing import ReleaseCommands, ReleasePhase
+from yun.controllers.releasing import ReleaseCommands, ReleasePhase, default_stack_root
 from yun.controllers.routing import RouteController
 from yun.controllers.runtime.managing import Manager
 from yun.controllers.scheduling import InstanceController, InstanceReporter
@@ -188,6 +188,7 @@ class Platform:
             listener=cluster_reporter,
             registry_url=lambda: self._registry.url if self._registry is not None else None,
             rollout=cluster_reporter.on_rollout,
+            stack=lambda spec: spec.stack_root or default_stack_root(s),
         )
         self._services = PlatformServices(s, reach=service_reach(driver))
         if s.tls_cert is not None:  # the controllers reach the brokers on loopback
