@@ -68,6 +68,9 @@ def test_a_space_on_a_cluster_runs_its_apps_there(cluster: Cluster, tmp_path: Pa
         platform.cli("push", "ledger", "-p", str(app), "-m", "128M", "--no-route")
         (running,) = wait_running(platform, "ledger", 1)
         assert running["driver"] == "kubernetes" and running["address"].startswith("10.244.")
+        listed = json.loads(platform.cli("clusters", "--json").stdout)
+        assert listed[0]["reachable"] is True and listed[0]["reach_reason"] == ""
+        assert "answers" in platform.cli("clusters").stdout
 
         kube = KubeCluster(cluster.kubeconfig)
         try:

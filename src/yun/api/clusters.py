@@ -58,6 +58,9 @@ def cluster_view(session: Session, cluster: Cluster) -> dict[str, Any]:
         "ingress_class": cluster.ingress_class,
         "gateway": cluster.gateway,
         "spaces": [f"{org}/{space}" for org, space in spaces],
+        "reachable": cluster.reachable,  # None until the platform has asked it
+        "reach_reason": cluster.reach_reason,
+        "reach_since": cluster.reach_since,
         "created_at": cluster.created_at,
     }
 

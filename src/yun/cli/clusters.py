@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from yun.cli.options import JsonOpt
-from yun.cli.output import CliError, Listing, console, print_json
+from yun.cli.output import CliError, Listing, age, console, print_json
 from yun.cli.session import client
 from yun.kube.kubeconfig import KubeconfigError, flatten
 
@@ -82,7 +83,7 @@ def clusters(json_: JsonOpt = False) -> None:
     if json_:
         print_json(found)
         return
-    table = Listing("name", "server", "registry", "exposure", "spaces")
+    table = Listing("name", "server", "registry", "exposure", "spaces", "reach")
     for cluster in found:
         exposure = (
             f"gateway {cluster['gateway']}"
@@ -91,9 +92,25 @@ def clusters(json_: JsonOpt = False) -> None:
         )
         spaces = ", ".join(cluster["spaces"]) or "-"
         table.add_row(
-            cluster["name"], cluster["server"], cluster["registry"] or "-", exposure, spaces
+            cluster["name"],
+            cluster["server"],
+            cluster["registry"] or "-",
+            exposure,
+            spaces,
+            _reach(cluster),
         )
     console.print(table)
+
+
+def _reach(cluster: dict[str, Any]) -> str:
+    """ "answers", "no answer for 5m: REASON", or "-" before the platform has asked it."""
+    if cluster.get("reachable") is None:
+        return "-"
+    if cluster["reachable"]:
+        return "answers"
+    since = cluster.get("reach_since")
+    lasting = f" for {age(time.time() - since)}" if since else ""
+    return f"no answer{lasting}: {cluster.get('reach_reason') or 'unknown'}"
 
 
 def delete_cluster(name: ClusterArg) -> None:

@@ -28,6 +28,7 @@ from typing import Any
 from yun.agent.specs import AgentListener, InstanceReport, InstanceSpec, InstanceState
 from yun.kube.client import KubeCluster, KubeError
 from yun.kube.logs import PodLog, PodLogs
+from yun.kube.reach import Reach
 from yun.kube.render import (
     LABEL,
     PORT,
@@ -79,6 +80,8 @@ class KubeBackend:
         self._synced: dict[str, tuple[str, str]] = {}  # app guid -> (namespace, fingerprint)
         self._reported: dict[str, tuple[str, str | None, int]] = {}  # slot -> state, ip, restarts
         self._logs = PodLogs(cluster, listener.on_log)
+        self.reach = Reach()
+        self.name = ""  # the cluster's name, for log lines
 
     def close(self) -> None:
         """Stop following pod logs (the cluster's objects stay as they are)."""
@@ -92,14 +95,18 @@ class KubeBackend:
             by_app: dict[str, list[InstanceSpec]] = {}
             for spec in specs:
                 by_app.setdefault(spec.app_guid, []).append(spec)
+            if not self.reach.due(time.time()):
+                return  # it stopped answering: asked again once its backoff is over
             for app_guid, app_specs in by_app.items():
                 self._sync_app(app_guid, app_specs)
             for app_guid in set(self._synced) - set(by_app):
-                namespace, _ = self._synced.pop(app_guid)
+                namespace, _ = self._synced[app_guid]
                 try:
                     remove(self.cluster, namespace=namespace, app_guid=app_guid)
                 except KubeError as exc:
-                    log.warning("removing app %s from the cluster: %s", app_guid, exc)
+                    self._failed(f"removing app {app_guid}", exc)
+                    continue
+                del self._synced[app_guid]
 
     def desired_specs(self) -> dict[str, InstanceSpec]:
         with self._lock:
@@ -120,11 +127,14 @@ class KubeBackend:
         fingerprint = json.dumps(objects, sort_keys=True)  # what the cluster would be given
         if self._synced.get(app_guid) == (namespace, fingerprint):
             return  # nothing it depends on changed: no calls to the cluster
+        if not self.reach.due(time.time()):
+            return
         try:
             synced = sync(self.cluster, objects, app_guid=app_guid)
         except KubeError as exc:
-            log.warning("app %s on the cluster: %s", stable.app, exc)
+            self._failed(f"app {stable.app}", exc)
             return
+        self._answered()
         self._synced[app_guid] = (namespace, fingerprint)
         if synced.changed or synced.pruned:
             log.info("app %s: changed %s, pruned %s", stable.app, synced.changed, synced.pruned)
@@ -201,6 +211,8 @@ class KubeBackend:
         with self._lock:
             namespaces = {namespace for namespace, _ in self._synced.values()}
             desired = dict(self._desired)
+        if not self.reach.due(time.time()):
+            return []
         pods: list[dict[str, Any]] = []
         for namespace in sorted(namespaces):
             try:
@@ -208,8 +220,10 @@ class KubeBackend:
                     "v1", "Pod", namespace=namespace, labels=f"{LABEL}/process-guid"
                 )
             except KubeError as exc:
-                log.warning("reading pods of %s: %s", namespace, exc)
+                self._failed(f"reading pods of {namespace}", exc)
                 return []
+        if namespaces:
+            self._answered()
         found = self._instances(pods, desired)
         reports = [report for report, _, _ in found]
         if notify:
@@ -243,6 +257,19 @@ class KubeBackend:
                 spec = desired.get(slot)
                 found.append((*_report(slot, pod, spec), pod))
         return found
+
+    def _failed(self, what: str, exc: KubeError) -> None:
+        """A refusal is the object's problem, said each time; no answer at all is the cluster's,
+        said once, and the cluster is then asked again less and less often."""
+        if not exc.unreachable:
+            log.warning("cluster %s: %s: %s", self.name, what, exc)
+        elif self.reach.failed(str(exc), time.time()):
+            log.warning("cluster %s does not answer: %s; asking again with backoff", self.name, exc)
+
+    def _answered(self) -> None:
+        was = self.reach.reachable
+        if self.reach.answered(time.time()) and was is False:
+            log.info("cluster %s answers again", self.name)
 
     def _follow_rollouts(self, namespaces: list[str]) -> None:
         """Each Deployment's rollout, as Kubernetes tells it, into the app's deployment history

@@ -32,7 +32,12 @@ READ_TIMEOUT = 300
 
 
 class KubeError(Exception):
-    """The cluster refused or could not be reached; the message says which object and why."""
+    """The cluster refused or could not be reached; the message says which object and why.
+    `unreachable`: it gave no answer at all (no connection, a timeout, a TLS failure)."""
+
+    def __init__(self, message: str, *, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
 
 
 class MissingKind(KubeError):
@@ -51,7 +56,7 @@ class LogStream:
         try:
             yield from self._response
         except _FAILED as exc:
-            raise KubeError(f"{self._what}: {_reason(exc)}") from None
+            raise _failure(f"{self._what}: ", exc) from None
 
     def close(self) -> None:
         try:
@@ -91,7 +96,7 @@ class KubeCluster:
         try:
             info = VersionApi(self.api).get_code(_request_timeout=10)
         except _FAILED as exc:
-            raise KubeError(f"the cluster does not answer: {_reason(exc)}") from None
+            raise _failure("the cluster does not answer: ", exc) from None
         return str(info.git_version)
 
     def close(self) -> None:
@@ -103,7 +108,7 @@ class KubeCluster:
             try:
                 self._dynamic = DynamicClient(self.api)
             except _FAILED as exc:
-                raise KubeError(f"the cluster's API cannot be read: {_reason(exc)}") from None
+                raise _failure("the cluster's API cannot be read: ", exc) from None
         return self._dynamic
 
     def _resource(self, api_version: str, kind: str) -> Any:
@@ -112,9 +117,7 @@ class KubeCluster:
         except ResourceNotFoundError:
             raise MissingKind(f"the cluster has no {kind} ({api_version})") from None
         except _FAILED as exc:
-            raise KubeError(
-                f"the cluster's {api_version} API cannot be read: {_reason(exc)}"
-            ) from None
+            raise _failure(f"the cluster's {api_version} API cannot be read: ", exc) from None
 
     def apply(self, obj: Mapping[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
         """Server-side apply `obj`; the object as the apiserver now has it (or would have it,
@@ -132,7 +135,7 @@ class KubeCluster:
                 dry_run="All" if dry_run else None,
             )
         except _FAILED as exc:
-            raise KubeError(f"{_named(obj)}: {_reason(exc)}") from None
+            raise _failure(f"{_named(obj)}: ", exc) from None
         result: dict[str, Any] = applied.to_dict()
         return result
 
@@ -145,7 +148,7 @@ class KubeCluster:
         except NotFoundError:
             return None
         except _FAILED as exc:
-            raise KubeError(f"{kind} {name}: {_reason(exc)}") from None
+            raise _failure(f"{kind} {name}: ", exc) from None
         result: dict[str, Any] = found.to_dict()
         return result
 
@@ -156,7 +159,7 @@ class KubeCluster:
         try:
             found = resource.get(namespace=namespace, label_selector=labels or None)
         except _FAILED as exc:
-            raise KubeError(f"{kind} list: {_reason(exc)}") from None
+            raise _failure(f"{kind} list: ", exc) from None
         return [item.to_dict() for item in found.items]
 
     def follow_log(
@@ -176,7 +179,7 @@ class KubeCluster:
                 _request_timeout=(10, READ_TIMEOUT),
             )
         except _FAILED as exc:
-            raise KubeError(f"{what}: {_reason(exc)}") from None
+            raise _failure(f"{what}: ", exc) from None
         return LogStream(response, what)
 
     def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
@@ -187,8 +190,14 @@ class KubeCluster:
         except NotFoundError:
             return False
         except _FAILED as exc:
-            raise KubeError(f"{kind} {name}: {_reason(exc)}") from None
+            raise _failure(f"{kind} {name}: ", exc) from None
         return True
+
+
+def _failure(what: str, exc: Exception) -> KubeError:
+    """`what` and the apiserver's reason; unreachable when no answer came at all."""
+    answered = isinstance(exc, DynamicApiError | ApiException) and bool(getattr(exc, "status", 0))
+    return KubeError(f"{what}{_reason(exc)}", unreachable=not answered)
 
 
 def _named(obj: Mapping[str, Any]) -> str:

@@ -36,10 +36,11 @@ log = logging.getLogger("yun.server.placement")
 POLL_EVERY = 2.0
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Made:
-    key: tuple[str, float]  # the cluster's guid and when its settings last changed
+    key: tuple[str, ...]  # the cluster's settings it was made with
     backend: KubeBackend
+    recorded: tuple[bool | None, str] = (None, "")  # the reach last written to its row
 
 
 class Placement:
@@ -108,9 +109,23 @@ class Placement:
 
     def poll(self) -> None:
         with self._lock:
-            made = list(self._backends.values())
-        for item in made:
+            made = list(self._backends.items())
+        for cluster_guid, item in made:
             item.backend.poll()
+            self._record_reach(cluster_guid, item)
+
+    def _record_reach(self, cluster_guid: str, item: _Made) -> None:
+        """The cluster's row says whether it answers (`yun clusters`), written when that changes."""
+        reach = item.backend.reach
+        now = (reach.reachable, reach.reason)
+        if now == item.recorded or reach.reachable is None:
+            return
+        with self.store.session() as session:
+            cluster = session.get(Cluster, cluster_guid)
+            if cluster is not None:
+                cluster.reachable, cluster.reach_reason = reach.reachable, reach.reason
+                cluster.reach_since = reach.since
+        item.recorded = now
 
     def _run(self) -> None:
         while not self._stop.wait(POLL_EVERY):
@@ -138,7 +153,13 @@ class Placement:
             cluster = session.get(Cluster, cluster_guid)
             if cluster is None:
                 return None
-            key = (cluster.guid, cluster.updated_at)
+            key = (
+                cluster.kubeconfig,
+                cluster.context,
+                cluster.image_registry,
+                cluster.ingress_class,
+                cluster.gateway,
+            )
             with self._lock:
                 made = self._backends.get(cluster_guid)
                 if made is not None and made.key == key:
@@ -154,6 +175,7 @@ class Placement:
                 gateway=(namespace, name) if cluster.gateway else None,
             )
             registry = cluster.image_registry
+            name_of_cluster = cluster.name
         backend = KubeBackend(
             client,
             listener=self.listener,
@@ -161,6 +183,7 @@ class Placement:
             exposure=exposure,
             rollout=self.rollout,
         )
+        backend.name = name_of_cluster
         with self._lock:
             old = self._backends.get(cluster_guid)
             self._backends[cluster_guid] = _Made(key, backend)

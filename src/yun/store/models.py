@@ -13,7 +13,17 @@ import time
 import uuid
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from yun.store.sealing import SealedJSON, SealedText
@@ -90,6 +100,10 @@ class Cluster(Resource):
     image_registry: Mapped[str] = mapped_column(String(512), default="")
     ingress_class: Mapped[str] = mapped_column(String(253), default="")
     gateway: Mapped[str] = mapped_column(String(253), default="")
+    reachable: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    """Whether it answered the platform last time it asked (None: not asked yet)."""
+    reach_reason: Mapped[str] = mapped_column(Text, default="")
+    reach_since: Mapped[float | None] = mapped_column(Float, default=None)
 
 
 class Space(Resource):

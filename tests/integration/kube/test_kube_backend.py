@@ -6,12 +6,16 @@ are reported DOWN; an app no longer wanted has its objects removed."""
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from tests.helpers import free_port
+from tests.kube.cluster import Cluster
 
 from yun.agent.specs import HealthCheckSpec, InstanceReport, InstanceSpec
 from yun.kube.backend import KubeBackend
@@ -114,3 +118,42 @@ def test_wanted_slots_run_as_pods_and_come_back_as_instances(kube: KubeCluster) 
         backend.poll()
         time.sleep(0.5)
     assert {str(r.state) for r in recorder.states.values()} == {"DOWN"}
+
+
+def test_a_cluster_that_does_not_answer_is_said_once_and_asked_less_often(
+    control_plane: Cluster, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    """The same backend with its apiserver gone (a kubeconfig naming a port nobody listens on):
+    one warning however many passes, no call before its backoff is over; back, it says so and
+    syncs what was wanted meanwhile."""
+    gone = yaml.safe_load(control_plane.kubeconfig.read_text())
+    gone["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{free_port()}"
+    dead = tmp_path / "gone.kubeconfig"
+    dead.write_text(yaml.safe_dump(gone))
+    backend = KubeBackend(
+        KubeCluster(dead), listener=Recorder(), image=lambda s: "registry.example/yun/ledger:v1"
+    )
+    backend.name = "gone"
+    caplog.set_level(logging.INFO, logger="yun.kube.backend")
+    wanted = [spec(1, 0)]
+    backend.set_desired(wanted)
+    assert backend.reach.reachable is False and backend.reach.reason
+    first_try = backend.reach.next_try
+    for _ in range(5):
+        backend.set_desired(wanted)
+        backend.poll()
+    said = [r.getMessage() for r in caplog.records if "does not answer" in r.getMessage()]
+    assert len(said) == 1 and "cluster gone does not answer" in said[0]
+    assert backend.reach.next_try == first_try  # not asked again before its backoff ended
+
+    backend.cluster = KubeCluster(control_plane.kubeconfig)  # it answers again
+    backend.reach.next_try = 0.0
+    backend.set_desired(wanted)
+    assert backend.reach.reachable is True
+    assert any("cluster gone answers again" in r.getMessage() for r in caplog.records)
+    namespace = namespace_of("main", "dev")
+    try:
+        assert backend.cluster.get("apps/v1", "Deployment", "ledger-web", namespace) is not None
+    finally:
+        backend.set_desired([])
+        backend.cluster.close()

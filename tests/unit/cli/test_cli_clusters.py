@@ -1,0 +1,19 @@
+"""`yun clusters` says whether each cluster answers: not asked yet, answers, or how long it has
+not answered and why."""
+
+from __future__ import annotations
+
+import time
+
+from yun.cli.clusters import _reach
+
+
+def test_the_reach_column() -> None:
+    assert _reach({"reachable": None}) == "-"
+    assert _reach({"reachable": True, "reach_reason": "", "reach_since": time.time()}) == "answers"
+    gone = {
+        "reachable": False,
+        "reach_reason": "the cluster does not answer: connection refused",
+        "reach_since": time.time() - 300,
+    }
+    assert _reach(gone) == "no answer for 5m00s: the cluster does not answer: connection refused"
