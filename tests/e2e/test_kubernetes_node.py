@@ -3,7 +3,7 @@
 image, comes from the platform registry. A docker image app pushed to a space on that cluster
 runs as a pod there, answers through its Service, its output reaches `yun logs` as APP lines,
 and a crash (the app exits when asked to) shows up as an app.crash event with the container's
-exit status while Kubernetes restarts it. Then a Python app pushed as code: staged here, its
+exit status while Kubernetes restarts it, an OOM kill as one with reason OOMKilled. Then a Python app pushed as code: staged here, its
 droplet exported on the default stack's layer, and served by the node."""
 
 from __future__ import annotations
@@ -32,13 +32,17 @@ pytestmark = pytest.mark.e2e
 START = """#!/bin/sh
 echo "crashy: serving on port $PORT"
 httpd -f -p "$PORT" -h /www &
-while [ ! -e /tmp/crash ]; do sleep 0.2; done
+while [ ! -e /tmp/crash ] && [ ! -e /tmp/oom ]; do sleep 0.2; done
+if [ -e /tmp/oom ]; then
+  echo "crashy: eating memory as asked"
+  exec tail /dev/zero
+fi
 echo "crashy: crashing as asked"
 exit 3
 """
 CRASH_CGI = """#!/bin/sh
-touch /tmp/crash
-printf 'Content-Type: text/plain\\r\\n\\r\\ncrashing\\n'
+touch "/tmp/${SCRIPT_NAME##*/}"
+printf 'Content-Type: text/plain\\r\\n\\r\\nasked\\n'
 """
 
 
@@ -61,9 +65,10 @@ def crashy_image(registry: str) -> str:
         rootfs = bundle / "rootfs"
         (rootfs / "start.sh").write_text(START)
         (rootfs / "www" / "cgi-bin").mkdir()
-        (rootfs / "www" / "cgi-bin" / "crash").write_text(CRASH_CGI)
-        for script in (rootfs / "start.sh", rootfs / "www" / "cgi-bin" / "crash"):
-            script.chmod(0o755)
+        for name in ("crash", "oom"):
+            (rootfs / "www" / "cgi-bin" / name).write_text(CRASH_CGI)
+            (rootfs / "www" / "cgi-bin" / name).chmod(0o755)
+        (rootfs / "start.sh").chmod(0o755)
         subprocess.run([*umoci, "repack", "--image", f"{layout}:{tag}", str(bundle)], check=True)
         subprocess.run(
             [
@@ -153,6 +158,16 @@ def test_an_app_runs_on_a_real_node(cluster: Cluster, tmp_path: Path) -> None:
                     "crashy:80", namespace, ""
                 )
                 assert "crashy on a real node" in page
+
+                # Over its memory limit (64M), the kernel kills it: the crash says so
+                core.connect_get_namespaced_service_proxy_with_path(
+                    "crashy:80", namespace, "cgi-bin/oom"
+                )
+                oom = wait_for(
+                    "an OOMKilled crash",
+                    lambda: [e for e in crashed() if e["data"]["reason"] == "OOMKilled"],
+                )
+                assert oom[0]["data"]["exit_status"] == 137
 
                 platform.cli("delete", "crashy", "-f")
                 wait_for(
