@@ -3,8 +3,9 @@
 image, comes from the platform registry. A docker image app pushed to a space on that cluster
 runs as a pod there, answers through its Service, its output reaches `yun logs` as APP lines,
 and a crash (the app exits when asked to) shows up as an app.crash event with the container's
-exit status while Kubernetes restarts it, an OOM kill as one with reason OOMKilled. Then a Python app pushed as code: staged here, its
-droplet exported on the default stack's layer, and served by the node."""
+exit status while Kubernetes restarts it, an OOM kill as one with reason OOMKilled. Then a
+Python app pushed as code: staged here, its droplet exported on the default stack's layer, and
+served by the node."""
 
 from __future__ import annotations
 

@@ -6,14 +6,12 @@ environment is built in two halves: what follows from the spec (`instance_enviro
 supervisor's job) and what follows from where the driver placed the instance — its directories,
 address and port (`placement_environment`, the driver's job, since a container driver would say
 `/home/vcap/app` and port 8080 where the process driver gives host paths and a free port).
-The ports of an instance's TCP routes are placement too (`harbor_environment`).
+The ports of an instance's TCP routes are placement too (`yun.harbor.harbor_environment`).
 """
 
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,6 @@ from yun.agent.specs import InstanceSpec
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_LANG = "en_US.UTF-8"
 FILE_DESCRIPTOR_LIMIT = 16384  # what Diego reports in VCAP_APPLICATION.limits.fds
-HARBOR = "STACKATO_HARBOR"
 
 
 def memory_limit(memory_mb: int) -> str:
@@ -94,18 +91,3 @@ def placement_environment(
         "CF_INSTANCE_ADDR": f"{ip}:{outside}",
         "CF_INSTANCE_PORTS": json.dumps([{"external": outside, "internal": port}]),
     }
-
-
-def harbor_variable(name: str) -> str:
-    """The variable naming one TCP route's port: `STACKATO_HARBOR_` and the route's name,
-    upper-cased, every character other than A-Z and 0-9 written as `_` (`my-db` → `MY_DB`)."""
-    return f"{HARBOR}_{re.sub(r'[^A-Z0-9]', '_', name.upper())}"
-
-
-def harbor_environment(ports: Mapping[str, int]) -> dict[str, str]:
-    """Where the app listens for its TCP routes (Stackato's harbor): `STACKATO_HARBOR_<NAME>`
-    for each, and plain `STACKATO_HARBOR` as well when there is just one."""
-    env = {harbor_variable(name): str(port) for name, port in ports.items()}
-    if len(ports) == 1:
-        (env[HARBOR],) = (str(port) for port in ports.values())
-    return env

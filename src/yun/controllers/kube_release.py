@@ -15,9 +15,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from yun.droplet_image import repository_name
-from yun.kube.render import Autoscale, Canary, Exposure, Health, ProcessSpec, Release
+from yun.kube.render import (
+    Autoscale,
+    Canary,
+    Exposure,
+    Health,
+    ProcessSpec,
+    Release,
+    TcpPort,
+)
 from yun.settings import Timing
-from yun.store.models import App, Org, Process, Revision, Space
+from yun.store.models import App, Org, Process, Revision, Space, TcpRoute
 from yun.store.queries import hostname, mapped_routes
 from yun.store.releases import active_deployment, instance_env
 
@@ -107,7 +115,16 @@ def release_of(
         max_in_flight=max_in_flight,
         grace_seconds=int(timing.stop_grace + timing.drain),
         exposure=exposure or Exposure(),
+        tcp=tcp_ports(session, app.guid),
     )
+
+
+def tcp_ports(session: Session, app_guid: str) -> tuple[TcpPort, ...]:
+    """The app's TCP routes, as its processes listen for them on a cluster."""
+    rows = session.scalars(
+        select(TcpRoute).where(TcpRoute.app_guid == app_guid).order_by(TcpRoute.port)
+    )
+    return tuple(TcpPort(row.name, row.port, row.process_type) for row in rows)
 
 
 def canary_of(session: Session, app: App, **options: Any) -> Canary | None:

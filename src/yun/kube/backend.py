@@ -38,6 +38,7 @@ from yun.kube.render import (
     Health,
     ProcessSpec,
     Release,
+    TcpPort,
     namespace_of,
     render,
 )
@@ -66,6 +67,7 @@ class KubeBackend:
         weights: Callable[[str], int | None] = lambda app_guid: None,
         grace_seconds: int = 12,
         rollout: Callable[[str, str], None] = lambda app_guid, text: None,
+        tcp: Callable[[str], Sequence[TcpPort]] = lambda app_guid: (),
     ) -> None:
         self.cluster = cluster
         self.listener = listener
@@ -74,6 +76,7 @@ class KubeBackend:
         self.weights = weights
         self.grace_seconds = grace_seconds
         self.rollout = rollout
+        self.tcp = tcp
         self._rollouts: dict[str, str] = {}  # Deployment uid -> what was said of it last
         self._lock = threading.Lock()
         self._desired: dict[str, InstanceSpec] = {}
@@ -202,6 +205,13 @@ class KubeBackend:
             exposure=self.exposure,
             grace_seconds=self.grace_seconds,
             port=pulled.port if pulled else PORT,
+            tcp=tuple(
+                port
+                for port in self.tcp(first.app_guid)
+                if any(
+                    s.process_type == port.process and port.name in s.ports for _, s, _ in processes
+                )
+            ),
         )
 
     # -- pods → instances -----------------------------------------------------------------

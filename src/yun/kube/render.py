@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from yun.droplet_image import APP_DIR, LAUNCHER
+from yun.harbor import harbor_environment
 
 LABEL = "yun.dev"
 MANAGER = "yun"
@@ -85,6 +86,16 @@ class Exposure:
 
 
 @dataclass(frozen=True)
+class TcpPort:
+    """A TCP route (Stackato's harbor): the platform's port `port`, to a process's instances,
+    which listen on the same port and find it in `STACKATO_HARBOR_<NAME>`."""
+
+    name: str
+    port: int
+    process: str = "web"
+
+
+@dataclass(frozen=True)
 class Release:
     org: str
     space: str
@@ -100,6 +111,7 @@ class Release:
     grace_seconds: int = 30
     exposure: Exposure = field(default_factory=Exposure)
     port: int = PORT  # where the web process listens (a docker image's exposed port)
+    tcp: Sequence[TcpPort] = ()
 
 
 @dataclass(frozen=True)
@@ -185,6 +197,9 @@ def render(release: Release, canary: Canary | None = None) -> list[dict[str, Any
         if release.autoscale is not None:
             objects.append(_autoscaler(release, release.autoscale))
     for process in release.processes:
+        if any(port.process == process.type for port in release.tcp):
+            objects.append(_tcp_service(release, process))
+    for process in release.processes:
         if process.instances > 1 or (
             process.type == WEB and release.autoscale is not None and release.autoscale.min > 1
         ):
@@ -237,6 +252,14 @@ def _deployment(release: Release, process: ProcessSpec, track: str = STABLE) -> 
     }
     if process.type == WEB:
         container["ports"] = [{"name": "http", "containerPort": release.port, "protocol": "TCP"}]
+    harbors = [port for port in release.tcp if port.process == process.type]
+    if harbors:
+        container.setdefault("ports", []).extend(
+            {"name": f"tcp-{port.port}", "containerPort": port.port, "protocol": "TCP"}
+            for port in harbors
+        )
+        harbor = harbor_environment({port.name: port.port for port in harbors})
+        container["env"] += [{"name": name, "value": value} for name, value in harbor.items()]
     spec: dict[str, Any] = {
         "selector": {"matchLabels": selector},
         "revisionHistoryLimit": 2,
@@ -307,6 +330,34 @@ def _service(release: Release, track: str = STABLE) -> dict[str, Any]:
                 f"{LABEL}/track": track,
             },
             "ports": [{"name": "http", "port": 80, "targetPort": release.port, "protocol": "TCP"}],
+        },
+    )
+
+
+def _tcp_service(release: Release, process: ProcessSpec) -> dict[str, Any]:
+    """The process's TCP routes as a LoadBalancer Service: each at the platform's port number,
+    on whatever address the cluster's load balancer (or, without one, its node ports) gives."""
+    name = dns_label(release.app, "" if process.type == WEB else process.type, "tcp")
+    return _object(
+        "Service",
+        _meta(release, name, process=dns_label(process.type)),
+        spec={
+            "type": "LoadBalancer",
+            "selector": {
+                f"{LABEL}/app": dns_label(release.app),
+                f"{LABEL}/process": dns_label(process.type),
+                f"{LABEL}/track": STABLE,
+            },
+            "ports": [
+                {
+                    "name": dns_label(port.name, limit=15),
+                    "port": port.port,
+                    "targetPort": port.port,
+                    "protocol": "TCP",
+                }
+                for port in release.tcp
+                if port.process == process.type
+            ],
         },
     )
 

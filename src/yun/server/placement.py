@@ -23,10 +23,11 @@ from sqlalchemy import select
 
 from yun.agent.specs import AgentListener, InstanceSpec
 from yun.builder.launcher import launcher_path
+from yun.controllers.kube_release import tcp_ports
 from yun.droplet_image import repository_name
 from yun.kube.backend import KubeBackend
 from yun.kube.client import KubeCluster, KubeError
-from yun.kube.render import Exposure
+from yun.kube.render import Exposure, TcpPort
 from yun.registry import ImageError, export_droplet
 from yun.slots import parse_slot
 from yun.store.models import App, Cluster, Space
@@ -182,6 +183,7 @@ class Placement:
             image=lambda spec: self._image(spec, registry),
             exposure=exposure,
             rollout=self.rollout,
+            tcp=self._tcp_ports,
         )
         backend.name = name_of_cluster
         with self._lock:
@@ -191,6 +193,10 @@ class Placement:
             old.backend.close()
             old.backend.cluster.close()
         return backend
+
+    def _tcp_ports(self, app_guid: str) -> tuple[TcpPort, ...]:
+        with self.store.session() as session:
+            return tcp_ports(session, app_guid)
 
     def _image(self, spec: InstanceSpec, registry: str) -> str:
         """The droplet as an image in the cluster's registry (exported once per revision)."""

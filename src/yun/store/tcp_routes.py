@@ -29,7 +29,7 @@ class TcpPortTaken(TcpRouteError):
 
 
 def _variable_key(name: str) -> str:
-    """What `STACKATO_HARBOR_<NAME>` makes of a name (see `yun.agent.env.harbor_variable`)."""
+    """What `STACKATO_HARBOR_<NAME>` makes of a name (see `yun.harbor.harbor_variable`)."""
     return re.sub(r"[^A-Z0-9]", "_", name.upper())
 
 

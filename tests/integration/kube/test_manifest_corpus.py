@@ -70,7 +70,11 @@ def test_every_manifest_renders_objects_the_apiserver_accepts(
                 params={"registry": "registry.example:5000", **exposure},
             )
             assert answer.status_code == 200, answer.text
-            _accepted(kube, answer.json()["objects"])
+            objects = answer.json()["objects"]
+            if spec.name == "tcp-echo":  # its TCP route: a LoadBalancer Service at its port
+                services = [o for o in objects if o["kind"] == "Service"]
+                assert any(o["spec"]["type"] == "LoadBalancer" for o in services)
+            _accepted(kube, objects)
 
 
 def _stage(client: TestClient, guid: str, command: str) -> None:  # noqa: F811

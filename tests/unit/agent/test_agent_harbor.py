@@ -24,8 +24,9 @@ from tests.unit.agent.agent_fakes import (
 from yun.agent import Agent, Handle, InstanceSpec, InstanceState, ProcessDriver
 from yun.agent.drivers.base import handle_from_dict, handle_to_dict
 from yun.agent.drivers.runc_network import container_ports
-from yun.agent.env import harbor_environment, harbor_variable, instance_environment
+from yun.agent.env import instance_environment
 from yun.builder.launcher import launcher_path
+from yun.harbor import harbor_environment, harbor_variable
 from yun.settings import Timing
 
 # make_spec()'s fingerprint before instances had extra ports: an upgrade must not restart them.

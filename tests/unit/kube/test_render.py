@@ -14,6 +14,7 @@ from yun.kube.render import (
     Health,
     ProcessSpec,
     Release,
+    TcpPort,
     dns_label,
     namespace_of,
     render,
@@ -168,3 +169,19 @@ def test_a_docker_image_app_runs_its_image_command_on_its_own_port() -> None:
     assert {"name": "PORT", "value": "3000"} in container["env"]
     assert container["readinessProbe"]["tcpSocket"] == {"port": 3000}
     assert kinds["Service"][0]["spec"]["ports"][0]["targetPort"] == 3000
+
+
+def test_tcp_routes_listen_on_their_port_and_are_a_load_balancer_service() -> None:
+    web = ProcessSpec("web", "python3 app.py", 2, 64, 256, Health("port"))
+    objects = render(release(processes=(web,), tcp=(TcpPort("echo", 40001),)))
+    kinds = by_kind(objects)
+    container = kinds["Deployment"][0]["spec"]["template"]["spec"]["containers"][0]
+    assert {"name": "tcp-40001", "containerPort": 40001, "protocol": "TCP"} in container["ports"]
+    env = {item["name"]: item["value"] for item in container["env"]}
+    assert env["STACKATO_HARBOR"] == env["STACKATO_HARBOR_ECHO"] == "40001"
+    (tcp,) = [s for s in kinds["Service"] if s["spec"]["type"] == "LoadBalancer"]
+    assert tcp["metadata"]["name"] == "shop-front-tcp"
+    assert tcp["spec"]["ports"] == [
+        {"name": "echo", "port": 40001, "targetPort": 40001, "protocol": "TCP"}
+    ]
+    assert tcp["spec"]["selector"]["yun.dev/track"] == "stable"

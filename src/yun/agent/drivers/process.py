@@ -29,8 +29,9 @@ from yun import archives
 from yun.agent.drivers.base import ExitStatus, Handle, Usage, handle_from_dict, handle_to_dict
 from yun.agent.drivers.listeners import ports_of_processes
 from yun.agent.drivers.usage import disk_usage, resident_bytes
-from yun.agent.env import harbor_environment, placement_environment
+from yun.agent.env import placement_environment
 from yun.agent.specs import InstanceSpec
+from yun.harbor import harbor_environment
 
 STDOUT = "stdout.log"
 STDERR = "stderr.log"

@@ -80,8 +80,9 @@ from yun.agent.drivers.runc_network import (
     netns_path,
 )
 from yun.agent.drivers.runc_staging import SESSION_PREFIX
-from yun.agent.env import harbor_environment, placement_environment
+from yun.agent.env import placement_environment
 from yun.agent.specs import ImageSpec, InstanceSpec
+from yun.harbor import harbor_environment
 
 __all__ = ["ContainerNetwork", "NetworkLease", "RuncDriver", "RuncError", "container_id"]
 
