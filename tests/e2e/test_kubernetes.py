@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kubernetes.client import AppsV1Api
 from tests.e2e.conftest import OBSERVED, Platform, launch
 from tests.kube.cluster import Cluster, add_nodes, running_cluster
 
@@ -105,6 +106,26 @@ def test_a_space_on_a_cluster_runs_its_apps_there(cluster: Cluster, tmp_path: Pa
             labels = rolled["spec"]["template"]["metadata"]["labels"]
             assert labels["yun.dev/revision"] == "2"
             assert kube.get("apps/v1", "Deployment", "ledger-web-canary", namespace) is None
+
+            # Autoscaled on a cluster: its HorizontalPodAutoscaler sizes it, and the size it
+            # gives the Deployment (as the HPA writes it, through the scale subresource) is the
+            # app's instance count
+            platform.cli("autoscale", "ledger", "--min", "2", "--max", "6", "--cpu", "60")
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not kube.get(
+                "autoscaling/v2", "HorizontalPodAutoscaler", "ledger-web", namespace
+            ):
+                time.sleep(1)
+            hpa = kube.get("autoscaling/v2", "HorizontalPodAutoscaler", "ledger-web", namespace)
+            assert hpa is not None and hpa["spec"]["maxReplicas"] == 6
+            AppsV1Api(kube.api).patch_namespaced_deployment_scale(
+                "ledger-web", namespace, {"spec": {"replicas": 5}}
+            )
+            wait_running(platform, "ledger", 5)
+            events = json.loads(platform.cli("events", "ledger", "--json").stdout)
+            sized = [e for e in events if e["type"] == "app.autoscale"]
+            assert sized and sized[0]["actor"] == "kubernetes" and sized[0]["data"]["to"] == 5
+            platform.cli("autoscale", "ledger", "--off")
 
             platform.cli("target", "-o", "main", "-s", "dev")
             here = instances(platform, "ledger")

@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 
 from yun.controllers.runtime.managing import Result
 from yun.store import events
-from yun.store.models import App, Process
+from yun.store.models import App, Process, Space
 from yun.store.quotas import instances_room
 from yun.store.releases import active_deployment
 from yun.store.session import Store
@@ -263,6 +263,9 @@ class AutoscaleController:
                 )
                 if policy is None or proc is None:
                     continue
+                space = session.get(Space, app.space_guid)
+                if space is not None and space.cluster_guid:
+                    continue  # on a cluster its HorizontalPodAutoscaler sizes it
                 watched.add(app.guid)
                 decider = self.deciders.get(app.guid)
                 if decider is None or decider.policy != policy:

@@ -148,6 +148,11 @@ def _routes(session: Session, app_guid: str) -> list[tuple[str, str]]:
     ]
 
 
+def autoscale_of(app: App) -> Autoscale | None:
+    """The app's autoscale policy as a HorizontalPodAutoscaler reads it (None: off)."""
+    return _autoscale(app.autoscale or {})
+
+
 def _autoscale(policy: dict[str, Any]) -> Autoscale | None:
     if not policy or not policy.get("max"):
         return None

@@ -282,6 +282,29 @@ class InstanceReporter:
             if deployment is not None:
                 note(deployment, text)
 
+    def on_scaled(self, app_guid: str, process_type: str, instances: int) -> None:
+        """A cluster's HorizontalPodAutoscaler sized the process: that is its instance count."""
+        with self.store.session() as session:
+            app = session.get(App, app_guid)
+            proc = session.scalar(
+                select(Process).where(Process.app_guid == app_guid, Process.type == process_type)
+            )
+            if app is None or proc is None or proc.instances == instances:
+                return
+            events.record(
+                session,
+                type="app.autoscale",
+                app=app,
+                actor="kubernetes",
+                data={
+                    "from": proc.instances,
+                    "to": instances,
+                    "reason": "the cluster's HorizontalPodAutoscaler",
+                },
+            )
+            proc.instances = instances
+        self.wake("instances")
+
     def on_crash(self, report: InstanceReport) -> None:
         process_guid, _version, index = parse_slot(report.slot)
         with self.store.session() as session:

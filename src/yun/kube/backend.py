@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from yun.agent.specs import AgentListener, InstanceReport, InstanceSpec, InstanceState
@@ -32,7 +32,9 @@ from yun.kube.reach import Reach
 from yun.kube.render import (
     LABEL,
     PORT,
+    STABLE,
     WEB,
+    Autoscale,
     Canary,
     Exposure,
     Health,
@@ -68,6 +70,8 @@ class KubeBackend:
         grace_seconds: int = 12,
         rollout: Callable[[str, str], None] = lambda app_guid, text: None,
         tcp: Callable[[str], Sequence[TcpPort]] = lambda app_guid: (),
+        autoscale: Callable[[str], Autoscale | None] = lambda app_guid: None,
+        scaled: Callable[[str, str, int], None] = lambda app_guid, process, count: None,
     ) -> None:
         self.cluster = cluster
         self.listener = listener
@@ -77,6 +81,9 @@ class KubeBackend:
         self.grace_seconds = grace_seconds
         self.rollout = rollout
         self.tcp = tcp
+        self.autoscale = autoscale
+        self.scaled = scaled
+        self._autoscaled: dict[str, int] = {}  # app guid -> web instances wanted at last sync
         self._rollouts: dict[str, str] = {}  # Deployment uid -> what was said of it last
         self._lock = threading.Lock()
         self._desired: dict[str, InstanceSpec] = {}
@@ -122,6 +129,13 @@ class KubeBackend:
 
     def _sync_app(self, app_guid: str, specs: list[InstanceSpec]) -> None:
         stable, canary = self.releases(specs)
+        policy = self.autoscale(app_guid) if canary is None else None
+        web = next((p for p in stable.processes if p.type == WEB), None)
+        if policy is not None and web is not None:  # its HorizontalPodAutoscaler sizes it
+            stable = replace(stable, autoscale=policy)
+            self._autoscaled[app_guid] = web.instances
+        else:
+            self._autoscaled.pop(app_guid, None)
         weight = self.weights(app_guid)
         if canary is not None and weight is not None:
             canary = Canary(canary.release, weight, canary.instances)
@@ -293,6 +307,7 @@ class KubeBackend:
             except KubeError:
                 return
             for deployment in found:
+                self._follow_scale(deployment)
                 uid = str(deployment["metadata"].get("uid"))
                 seen.add(uid)
                 said = _rollout_text(deployment)
@@ -304,6 +319,22 @@ class KubeBackend:
                         self.rollout(str(labels.get(f"{LABEL}/app-guid", "")), said)
         for uid in set(self._rollouts) - seen:
             del self._rollouts[uid]
+
+    def _follow_scale(self, deployment: dict[str, Any]) -> None:
+        """An autoscaled web Deployment's replicas, as its HorizontalPodAutoscaler set them,
+        become the process's instances (the instance controller then wants that many)."""
+        labels = deployment["metadata"].get("labels") or {}
+        app_guid = str(labels.get(f"{LABEL}/app-guid", ""))
+        wanted = self._autoscaled.get(app_guid)
+        if wanted is None or labels.get(f"{LABEL}/process") != WEB:
+            return
+        spec = deployment.get("spec") or {}
+        if (spec.get("selector") or {}).get("matchLabels", {}).get(f"{LABEL}/track") != STABLE:
+            return
+        replicas = spec.get("replicas")
+        if isinstance(replicas, int) and replicas != wanted:
+            self._autoscaled[app_guid] = replicas
+            self.scaled(app_guid, WEB, replicas)
 
     def _notify(self, report: InstanceReport, restarts: int) -> None:
         before = self._reported.get(report.slot)

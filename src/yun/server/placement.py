@@ -23,11 +23,11 @@ from sqlalchemy import select
 
 from yun.agent.specs import AgentListener, InstanceSpec
 from yun.builder.launcher import launcher_path
-from yun.controllers.kube_release import tcp_ports
+from yun.controllers.kube_release import autoscale_of, tcp_ports
 from yun.droplet_image import repository_name
 from yun.kube.backend import KubeBackend
 from yun.kube.client import KubeCluster, KubeError
-from yun.kube.render import Exposure, TcpPort
+from yun.kube.render import Autoscale, Exposure, TcpPort
 from yun.registry import ImageError, export_droplet
 from yun.slots import parse_slot
 from yun.store.models import App, Cluster, Space
@@ -54,10 +54,12 @@ class Placement:
         registry_url: Callable[[], str | None] = lambda: None,
         rollout: Callable[[str, str], None] = lambda app_guid, text: None,
         stack: Callable[[InstanceSpec], Path | None] = lambda spec: None,
+        scaled: Callable[[str, str, int], None] = lambda app_guid, process, count: None,
     ) -> None:
         self.store = store
         self.rollout = rollout
         self.stack = stack
+        self.scaled = scaled
         self.local = local
         self.listener = listener
         self.registry_url = registry_url
@@ -184,6 +186,8 @@ class Placement:
             exposure=exposure,
             rollout=self.rollout,
             tcp=self._tcp_ports,
+            autoscale=self._autoscale,
+            scaled=self.scaled,
         )
         backend.name = name_of_cluster
         with self._lock:
@@ -193,6 +197,11 @@ class Placement:
             old.backend.close()
             old.backend.cluster.close()
         return backend
+
+    def _autoscale(self, app_guid: str) -> Autoscale | None:
+        with self.store.session() as session:
+            app = session.get(App, app_guid)
+            return autoscale_of(app) if app is not None else None
 
     def _tcp_ports(self, app_guid: str) -> tuple[TcpPort, ...]:
         with self.store.session() as session:

@@ -189,6 +189,7 @@ class Platform:
             registry_url=lambda: self._registry.url if self._registry is not None else None,
             rollout=cluster_reporter.on_rollout,
             stack=lambda spec: spec.stack_root or default_stack_root(s),
+            scaled=cluster_reporter.on_scaled,
         )
         self._services = PlatformServices(s, reach=service_reach(driver))
         if s.tls_cert is not None:  # the controllers reach the brokers on loopback

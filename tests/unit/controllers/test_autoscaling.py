@@ -14,7 +14,7 @@ from sqlalchemy import select
 from yun.controllers.autoscaling import AutoscaleController, AutoscalePolicy, Decider, Decision
 from yun.settings import Settings
 from yun.store.bootstrap import bootstrap
-from yun.store.models import App, Event, Process, Quota, Space
+from yun.store.models import App, Cluster, Event, Process, Quota, Space
 from yun.store.session import Store
 
 
@@ -239,3 +239,20 @@ def test_the_autoscaler_stops_at_a_quota_and_says_so_once(store: Store, tmp_path
         assert plan is not None
         plan.instances = None  # lifted: it goes on up
     assert run(controller, clock, store, 10)[-1] >= 10
+
+
+def test_an_app_on_a_cluster_is_left_to_its_horizontal_pod_autoscaler(
+    store: Store, tmp_path: Path
+) -> None:
+    controller, clock, load = world(store, tmp_path, dict(RPS))
+    with store.session() as session:
+        cluster = Cluster(name="prod", kubeconfig="apiVersion: v1\nkind: Config\n")
+        session.add(cluster)
+        session.flush()
+        app = session.scalar(select(App))
+        assert app is not None
+        space = session.get(Space, app.space_guid)
+        assert space is not None
+        space.cluster_guid = cluster.guid
+    load.values = {"rps": 100}
+    assert run(controller, clock, store, 30) == [1] * 30
