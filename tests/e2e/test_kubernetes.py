@@ -71,6 +71,7 @@ def test_a_space_on_a_cluster_runs_its_apps_there(cluster: Cluster, tmp_path: Pa
         assert running["driver"] == "kubernetes" and running["address"].startswith("10.244.")
         listed = json.loads(platform.cli("clusters", "--json").stdout)
         assert listed[0]["reachable"] is True and listed[0]["reach_reason"] == ""
+        assert json.loads(platform.cli("app", "ledger", "--json").stdout)["cluster"] == "kwok"
         assert "answers" in platform.cli("clusters").stdout
 
         kube = KubeCluster(cluster.kubeconfig)

@@ -123,6 +123,8 @@ def test_an_app_runs_on_a_real_node(cluster: Cluster, tmp_path: Path) -> None:
 
             (first,) = wait_for("crashy RUNNING on the node", running)
             assert first["driver"] == "kubernetes" and first["address"].startswith("10.246.")
+            shown = platform.cli("app", "crashy").stdout  # its route is the cluster's to serve
+            assert "http://crashy.apps.localhost/ (served by cluster real)" in shown
 
             kube = KubeCluster(cluster.kubeconfig)
             core = CoreV1Api(kube.api)

@@ -10,7 +10,17 @@ from sqlalchemy.orm import Session
 
 from yun.api.context import UsageProvider
 from yun.slots import slot_of
-from yun.store.models import App, Droplet, Event, Instance, Process, Revision, Space, TcpRoute
+from yun.store.models import (
+    App,
+    Cluster,
+    Droplet,
+    Event,
+    Instance,
+    Process,
+    Revision,
+    Space,
+    TcpRoute,
+)
 from yun.store.queries import route_urls
 
 MIB = 1024 * 1024
@@ -64,6 +74,7 @@ def app_view(
     revision = session.get(Revision, app.revision_guid) if app.revision_guid else None
     droplet = session.get(Droplet, revision.droplet_guid) if revision else None
     space = session.get(Space, app.space_guid)
+    cluster = session.get(Cluster, space.cluster_guid) if space and space.cluster_guid else None
     now = time.time()
     procs = list(
         session.scalars(select(Process).where(Process.app_guid == app.guid).order_by(Process.type))
@@ -105,6 +116,7 @@ def app_view(
         "name": app.name,
         "state": app.state,
         "space": space.name if space else "",
+        "cluster": cluster.name if cluster is not None else None,  # None: on this machine
         "created_at": app.created_at,
         "updated_at": app.updated_at,
         "routes": urls,

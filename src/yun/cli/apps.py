@@ -51,7 +51,7 @@ def apps(json_: JsonOpt = False) -> None:
         return
     table = Listing("name", "state", "processes", "routes")
     for app in found:
-        routes = ", ".join(route_url(r, port) for r in app["routes"])
+        routes = _routes(app, port)
         table.add_row(app["name"], app["state"].lower(), _instances_summary(app), routes)
     if not found:
         console.print("No apps found. Push one with `yun push`.")
@@ -59,13 +59,26 @@ def apps(json_: JsonOpt = False) -> None:
     console.print(table)
 
 
+def _routes(app: dict[str, Any], router_port: int) -> str:
+    """The app's URLs: through Yun's router, or, for an app on a cluster, through the cluster's
+    own Ingress or Gateway (whose address Yun does not know)."""
+    if app.get("cluster"):
+        urls = ", ".join(route_url(r, 80) for r in app["routes"])
+        return f"{urls} (served by cluster {app['cluster']})" if urls else ""
+    return ", ".join(route_url(r, router_port) for r in app["routes"])
+
+
 def show_app(api: ApiClient, app: dict[str, Any]) -> None:
     port = router_port(api)
     console.print(f"[bold]name:[/]      {escape(app['name'])}")
     console.print(f"[bold]state:[/]     {app['state'].lower()}")
-    routes = ", ".join(route_url(r, port) for r in app["routes"]) or "(none)"
+    routes = _routes(app, port) or "(none)"
     console.print(f"[bold]routes:[/]    {escape(routes)}")
-    if app.get("tcp_routes"):
+    if app.get("tcp_routes") and app.get("cluster"):
+        ports = ", ".join(f"{r['port']} ({r['name']})" for r in app["tcp_routes"])
+        tcp = f"ports {ports} of cluster {app['cluster']}'s load balancer"
+        console.print(f"[bold]tcp routes:[/] {escape(tcp)}")
+    elif app.get("tcp_routes"):
         host = router_host(api)
         tcp = ", ".join(f"tcp://{host}:{r['port']} ({r['name']})" for r in app["tcp_routes"])
         console.print(f"[bold]tcp routes:[/] {escape(tcp)}")

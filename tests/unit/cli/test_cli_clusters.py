@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+from yun.cli.apps import _routes
 from yun.cli.clusters import _reach
 
 
@@ -17,3 +18,11 @@ def test_the_reach_column() -> None:
         "reach_since": time.time() - 300,
     }
     assert _reach(gone) == "no answer for 5m00s: the cluster does not answer: connection refused"
+
+
+def test_an_app_on_a_cluster_shows_its_routes_without_the_routers_port() -> None:
+    here = {"routes": ["shop.apps.example/api"], "cluster": None}
+    there = {"routes": ["shop.apps.example"], "cluster": "prod"}
+    assert _routes(here, 8080) == "http://shop.apps.example:8080/api"
+    assert _routes(there, 8080) == "http://shop.apps.example/ (served by cluster prod)"
+    assert _routes({"routes": [], "cluster": "prod"}, 8080) == ""
