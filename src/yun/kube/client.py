@@ -29,6 +29,9 @@ _FAILED = (DynamicApiError, ApiException, OSError, urllib3.exceptions.HTTPError)
 
 READ_TIMEOUT = 300
 """Seconds a followed log may stay silent before its stream is opened again."""
+CALL_TIMEOUT = (5, 60)
+"""Seconds to connect and to wait for an answer: an apiserver that does not answer must not
+hold up the controller that asked (it is then asked again later, see `yun.kube.reach`)."""
 
 
 class KubeError(Exception):
@@ -133,6 +136,7 @@ class KubeCluster:
                 field_manager=MANAGER,
                 force_conflicts=True,
                 dry_run="All" if dry_run else None,
+                _request_timeout=CALL_TIMEOUT,
             )
         except _FAILED as exc:
             raise _failure(f"{_named(obj)}: ", exc) from None
@@ -144,7 +148,7 @@ class KubeCluster:
     ) -> dict[str, Any] | None:
         resource = self._resource(api_version, kind)
         try:
-            found = resource.get(name=name, namespace=namespace)
+            found = resource.get(name=name, namespace=namespace, _request_timeout=CALL_TIMEOUT)
         except NotFoundError:
             return None
         except _FAILED as exc:
@@ -157,7 +161,9 @@ class KubeCluster:
     ) -> list[dict[str, Any]]:
         resource = self._resource(api_version, kind)
         try:
-            found = resource.get(namespace=namespace, label_selector=labels or None)
+            found = resource.get(
+                namespace=namespace, label_selector=labels or None, _request_timeout=CALL_TIMEOUT
+            )
         except _FAILED as exc:
             raise _failure(f"{kind} list: ", exc) from None
         return [item.to_dict() for item in found.items]
@@ -186,7 +192,12 @@ class KubeCluster:
         """Delete the object (its dependents in the background); False when it was gone."""
         resource = self._resource(api_version, kind)
         try:
-            resource.delete(name=name, namespace=namespace, propagation_policy="Background")
+            resource.delete(
+                name=name,
+                namespace=namespace,
+                propagation_policy="Background",
+                _request_timeout=CALL_TIMEOUT,
+            )
         except NotFoundError:
             return False
         except _FAILED as exc:
