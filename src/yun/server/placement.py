@@ -219,10 +219,18 @@ class Placement:
         if not url:
             log.warning("app %s: no registry to export its droplet to", spec.app_name)
             return f"{repository}:{tag}"
+        stack = self.stack(spec)
+        if stack is None:
+            log.warning(
+                "app %s: no stack is built to put under its droplet; its image holds only the"
+                " droplet, which runs where the nodes' images give it a userland"
+                " (build one: yun stack update NAME)",
+                spec.app_name,
+            )
         try:
             reference = export_droplet(
                 spec.droplet,
-                stack_rootfs=self.stack(spec),
+                stack_rootfs=stack,
                 registry_url=url,
                 repository=repository,
                 tag=tag,
