@@ -9,6 +9,7 @@ the Kubernetes backend, so what is printed is what would be applied.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import select
@@ -136,7 +137,9 @@ def canary_of(session: Session, app: App, **options: Any) -> Canary | None:
     revision = session.get(Revision, deployment.revision_guid)
     if revision is None:
         return None
-    return Canary(release_of(session, app, revision=revision, **options), int(deployment.weight))
+    new = release_of(session, app, revision=revision, **options)
+    web = tuple(process for process in new.processes if process.type == "web")
+    return Canary(replace(new, processes=web), int(deployment.weight))  # as traffic sees it
 
 
 def _routes(session: Session, app_guid: str) -> list[tuple[str, str]]:

@@ -157,8 +157,8 @@ class KubeBackend:
             log.info("app %s: changed %s, pruned %s", stable.app, synced.changed, synced.pruned)
 
     def releases(self, specs: Sequence[InstanceSpec]) -> tuple[Release, Canary | None]:
-        """The stable release of an app's wanted slots, and the canary side when its web
-        process runs two versions."""
+        """The stable release of an app's wanted slots (each process at its oldest version), and
+        the canary side of the processes that run two versions (a deployment under way)."""
         groups: dict[str, list[_Group]] = {}
         for process_guid, version, spec in sorted(
             ((*parse_slot(s.slot)[:2], s) for s in specs), key=lambda t: (t[0], t[1])
@@ -169,33 +169,38 @@ class KubeBackend:
             else:
                 versions.append(_Group(version, (spec,)))
         stable: list[tuple[int, InstanceSpec, int]] = []
-        new_side: tuple[int, InstanceSpec, int] | None = None
+        new_sides: list[tuple[int, InstanceSpec, int]] = []
         for versions in groups.values():
             first, last = versions[0], versions[-1]
-            if last.specs[0].process_type == WEB and len(versions) > 1:
-                stable.append((first.version, first.specs[0], len(first.specs)))
-                new_side = (last.version, last.specs[0], len(last.specs))
-            else:
-                stable.append((last.version, last.specs[0], len(last.specs)))
+            stable.append((first.version, first.specs[0], len(first.specs)))
+            if len(versions) > 1:
+                new_sides.append((last.version, last.specs[0], len(last.specs)))
         release = self._release(stable)
-        if new_side is None:
+        if not new_sides:
             return release, None
-        new_release = self._release([new_side])
-        total = sum(count for _, spec, count in stable if spec.process_type == WEB) + new_side[2]
-        weight = round(100 * new_side[2] / total)
-        return release, Canary(new_release, weight, new_side[2])
+        new_release = self._release(new_sides)
+        new_web = next((count for _, spec, count in new_sides if spec.process_type == WEB), None)
+        if new_web is None:  # only other processes are moving: no traffic to share
+            return release, Canary(new_release, 0, None)
+        total = sum(count for _, spec, count in stable if spec.process_type == WEB) + new_web
+        return release, Canary(new_release, round(100 * new_web / total), new_web)
 
     def _release(self, processes: Sequence[tuple[int, InstanceSpec, int]]) -> Release:
         version, first, _ = max(processes, key=lambda t: t[1].process_type == WEB)
         web = next((spec for _, spec, _ in processes if spec.process_type == WEB), first)
-        pulled = web.image  # a docker image app runs its image as it was pulled
+        pulled = web.image
+
+        def image_of(spec: InstanceSpec) -> str:  # a docker image app: its image as pulled
+            made = spec.image
+            return made.reference if made and made.reference else self.image(spec)
+
         return Release(
             org=first.org_name,
             space=first.space_name,
             app=first.app_name,
             app_guid=first.app_guid,
             version=version,
-            image=pulled.reference if pulled and pulled.reference else self.image(web),
+            image=image_of(web),
             processes=tuple(
                 ProcessSpec(
                     type=spec.process_type,
@@ -211,9 +216,12 @@ class KubeBackend:
                     ),
                     guid=spec.process_guid,
                     argv=tuple(spec.image.argv) if spec.image else (),
+                    version=None if at == version else at,
+                    image="" if at == version else image_of(spec),
                 )
-                for _, spec, count in processes
+                for at, spec, count in processes
             ),
+            envs={at: dict(spec.env) for at, spec, _ in processes if at != version},
             env=dict(web.env),
             routes=tuple(_route(uri) for uri in web.uris),
             exposure=self.exposure,

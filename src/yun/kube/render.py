@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -65,6 +65,10 @@ class ProcessSpec:
     argv: Sequence[str] = ()
     """A docker image app's command line (the image's own, or a shell running the app's);
     empty: `command` through the droplet's launcher."""
+    version: int | None = None
+    """A revision other than the release's (a deployment under way moves each process on its
+    own): then it runs `image` with that revision's env (`Release.envs`); None: the release's."""
+    image: str = ""
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,8 @@ class Release:
     exposure: Exposure = field(default_factory=Exposure)
     port: int = PORT  # where the web process listens (a docker image's exposed port)
     tcp: Sequence[TcpPort] = ()
+    envs: Mapping[int, Mapping[str, str]] = field(default_factory=dict)
+    """The env of each other revision a process of the release runs (see ProcessSpec.version)."""
 
 
 @dataclass(frozen=True)
@@ -178,15 +184,22 @@ def render(release: Release, canary: Canary | None = None) -> list[dict[str, Any
         ),
         _secret(release),
     ]
-    objects += [_deployment(release, process) for process in release.processes]
+    sides = {process.type: _side(release, process) for process in release.processes}
+    objects += [_secret(side) for side in _distinct(sides.values()) if side != release]
+    objects += [_deployment(sides[process.type], process) for process in release.processes]
     web = next((p for p in release.processes if p.type == WEB), None)
     canary_web = (
         next((p for p in canary.release.processes if p.type == WEB), None) if canary else None
     )
-    if canary is not None and canary_web is not None:
-        share = canary.instances or max(1, round(canary_web.instances * canary.weight / 100))
-        objects.insert(2, _secret(canary.release))
-        objects.append(_deployment(canary.release, replace(canary_web, instances=share), CANARY))
+    if canary is not None:
+        if secret_name(canary.release) not in {o["metadata"]["name"] for o in objects}:
+            objects.insert(2, _secret(canary.release))
+        for moving in canary.release.processes:  # the new side of each process on the move
+            if moving.type == WEB:
+                share = canary.instances or max(1, round(moving.instances * canary.weight / 100))
+                moving = replace(moving, instances=share)
+            side = _side(canary.release, moving)
+            objects.append(_deployment(side, moving, CANARY))
     if web is not None:
         objects.append(_service(release))
         if canary is not None and canary_web is not None:
@@ -205,6 +218,26 @@ def render(release: Release, canary: Canary | None = None) -> list[dict[str, Any
         ):
             objects.append(_disruption_budget(release, process))
     return objects
+
+
+def _side(release: Release, process: ProcessSpec) -> Release:
+    """The release as the process runs it: its own revision's image and env when it is at
+    another revision than the release."""
+    if process.version is None or process.version == release.version:
+        return release
+    return replace(
+        release,
+        version=process.version,
+        image=process.image or release.image,
+        env=release.envs.get(process.version, release.env),
+    )
+
+
+def _distinct(sides: Iterable[Release]) -> list[Release]:
+    found: dict[int, Release] = {}
+    for side in sides:
+        found.setdefault(side.version, side)
+    return list(found.values())
 
 
 def secret_name(release: Release) -> str:

@@ -27,6 +27,7 @@ pytestmark = pytest.mark.integration
 
 APP = str(uuid.uuid5(uuid.NAMESPACE_URL, "backend-app"))
 WEB = str(uuid.uuid5(uuid.NAMESPACE_URL, "backend-web"))
+WORKER = str(uuid.uuid5(uuid.NAMESPACE_URL, "backend-worker"))
 
 
 class Recorder:
@@ -44,16 +45,17 @@ class Recorder:
         pass
 
 
-def spec(version: int, index: int) -> InstanceSpec:
+def spec(version: int, index: int, process: str = "web") -> InstanceSpec:
+    guid = WEB if process == "web" else WORKER
     return InstanceSpec(
-        slot=slot_of(WEB, version, index),
+        slot=slot_of(guid, version, index),
         app_guid=APP,
         app_name="ledger",
-        process_guid=WEB,
-        process_type="web",
+        process_guid=guid,
+        process_type=process,
         index=index,
         droplet=Path(f"/blobs/droplet-{version}.tgz"),
-        command=f"python app.py --v{version}",
+        command=f"python {process}.py --v{version}",
         env={"GREETING": f"v{version}"},
         memory_mb=128,
         disk_mb=256,
@@ -118,6 +120,37 @@ def test_wanted_slots_run_as_pods_and_come_back_as_instances(kube: KubeCluster) 
         backend.poll()
         time.sleep(0.5)
     assert {str(r.state) for r in recorder.states.values()} == {"DOWN"}
+
+
+def test_each_process_moves_to_a_new_revision_on_its_own_image_and_env(kube: KubeCluster) -> None:
+    """A deployment moves web and worker instance by instance: each process's new side runs
+    beside its old one, on its own revision's image and Secret, its pods in its own slots."""
+    recorder = Recorder()
+    backend = KubeBackend(
+        kube, listener=recorder, image=lambda s: f"127.0.0.1:5000/yun/ledger:{s.droplet.stem}"
+    )
+    namespace = namespace_of("main", "dev")
+    moving = [spec(1, 0), spec(1, 1), spec(2, 0), spec(1, 0, "worker"), spec(2, 0, "worker")]
+    backend.set_desired(moving)
+    try:
+        running(backend, recorder, {s.slot for s in moving})
+        for name, revision in (("ledger-worker", "1"), ("ledger-worker-canary", "2")):
+            found = kube.get("apps/v1", "Deployment", name, namespace)
+            assert found is not None
+            template = found["spec"]["template"]
+            assert template["metadata"]["labels"]["yun.dev/revision"] == revision
+            (container,) = template["spec"]["containers"]
+            assert container["image"] == f"127.0.0.1:5000/yun/ledger:droplet-{revision}"
+            assert container["envFrom"][0]["secretRef"]["name"] == f"ledger-v{revision}-env"
+            assert container["command"][-1] == f"python worker.py --v{revision}"
+        secret = kube.get("v1", "Secret", "ledger-v2-env", namespace)
+        assert secret is not None
+        done = [spec(2, 0), spec(2, 1), spec(2, 0, "worker")]
+        backend.set_desired(done)
+        running(backend, recorder, {s.slot for s in done})
+        assert kube.get("apps/v1", "Deployment", "ledger-worker-canary", namespace) is None
+    finally:
+        backend.set_desired([])
 
 
 def test_a_cluster_that_does_not_answer_is_said_once_and_asked_less_often(

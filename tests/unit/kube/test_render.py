@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -128,7 +129,8 @@ def test_the_yaml_stream_reads_back_as_the_objects() -> None:
 
 def test_a_canary_runs_beside_the_stable_revision_at_its_exact_share() -> None:
     stable = release(exposure=Exposure(gateway=("infra", "public")))
-    new = release(version=8, image="registry.example:5000/yun/shop-front:v8")
+    moving = release(version=8, image="registry.example:5000/yun/shop-front:v8")
+    new = replace(moving, processes=moving.processes[:1])  # only web is on the move
     objects = render(stable, Canary(new, 10))
     kinds = by_kind(objects)
     assert [s["metadata"]["name"] for s in kinds["Secret"]] == [
@@ -154,6 +156,32 @@ def test_a_canary_runs_beside_the_stable_revision_at_its_exact_share() -> None:
     assert [b["weight"] for b in moved["spec"]["rules"][0]["backendRefs"]] == [50, 50]
     with pytest.raises(ValueError, match="canary weight 120"):
         render(stable, Canary(new, 120))
+
+    # The worker on the move too: its new side runs beside its old one, at revision 8
+    both = by_kind(render(stable, Canary(moving, 10)))["Deployment"]
+    worker = next(d for d in both if d["metadata"]["name"] == "shop-front-worker-canary")
+    template = worker["spec"]["template"]
+    assert template["metadata"]["labels"]["yun.dev/revision"] == "8"
+    (container,) = template["spec"]["containers"]
+    assert container["image"].endswith("shop-front:v8")
+    assert container["envFrom"] == [{"secretRef": {"name": "shop-front-v8-env"}}]
+
+
+def test_a_process_at_another_revision_runs_that_revisions_image_and_env() -> None:
+    web = ProcessSpec("web", "python app.py", 2, 256, 1024)
+    worker = ProcessSpec(
+        "worker", "python worker.py --v8", 1, 128, 512, version=8, image="r.example/yun/shop:v8"
+    )
+    objects = render(release(processes=(web, worker), envs={8: {"GREETING": "v8"}}))
+    kinds = by_kind(objects)
+    secrets = {s["metadata"]["name"]: s["stringData"] for s in kinds["Secret"]}
+    assert secrets["shop-front-v8-env"] == {"GREETING": "v8"}
+    assert secrets["shop-front-v7-env"]["GREETING"] == "hi"
+    deployments = {d["metadata"]["name"]: d["spec"]["template"] for d in kinds["Deployment"]}
+    on_move = deployments["shop-front-worker"]
+    assert on_move["metadata"]["labels"]["yun.dev/revision"] == "8"
+    assert on_move["spec"]["containers"][0]["image"] == "r.example/yun/shop:v8"
+    assert deployments["shop-front-web"]["metadata"]["labels"]["yun.dev/revision"] == "7"
 
 
 def test_a_docker_image_app_runs_its_image_command_on_its_own_port() -> None:
