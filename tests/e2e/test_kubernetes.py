@@ -128,6 +128,19 @@ def test_a_space_on_a_cluster_runs_its_apps_there(cluster: Cluster, tmp_path: Pa
             assert sized and sized[0]["actor"] == "kubernetes" and sized[0]["data"]["to"] == 5
             platform.cli("autoscale", "ledger", "--off")
 
+            # A TCP route: a LoadBalancer Service at the platform's port (once the app restarts
+            # with it, as everywhere)
+            made = platform.cli("create-route", "ledger", "--tcp").stdout
+            platform.cli("restart", "ledger")
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not kube.get(
+                "v1", "Service", "ledger-tcp", namespace
+            ):
+                time.sleep(1)
+            tcp = kube.get("v1", "Service", "ledger-tcp", namespace)
+            assert tcp is not None and tcp["spec"]["type"] == "LoadBalancer", made
+            assert str(tcp["spec"]["ports"][0]["port"]) in made
+
             platform.cli("target", "-o", "main", "-s", "dev")
             here = instances(platform, "ledger")
             assert {i["driver"] for i in here} == {"process"}  # the local one stays local

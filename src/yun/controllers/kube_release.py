@@ -9,6 +9,7 @@ the Kubernetes backend, so what is printed is what would be applied.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -122,10 +123,18 @@ def release_of(
 
 def tcp_ports(session: Session, app_guid: str) -> tuple[TcpPort, ...]:
     """The app's TCP routes, as its processes listen for them on a cluster."""
-    rows = session.scalars(
-        select(TcpRoute).where(TcpRoute.app_guid == app_guid).order_by(TcpRoute.port)
-    )
-    return tuple(TcpPort(row.name, row.port, row.process_type) for row in rows)
+    return tcp_ports_of(session, [app_guid]).get(app_guid, ())
+
+
+def tcp_ports_of(session: Session, app_guids: Iterable[str]) -> dict[str, tuple[TcpPort, ...]]:
+    """The TCP routes of each of these apps (those with none are absent), in one query."""
+    found: dict[str, tuple[TcpPort, ...]] = {}
+    for row in session.scalars(
+        select(TcpRoute).where(TcpRoute.app_guid.in_(list(app_guids))).order_by(TcpRoute.port)
+    ):
+        port = TcpPort(row.name, row.port, row.process_type)
+        found[row.app_guid] = (*found.get(row.app_guid, ()), port)
+    return found
 
 
 def canary_of(session: Session, app: App, **options: Any) -> Canary | None:

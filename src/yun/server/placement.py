@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from yun.agent.specs import AgentListener, InstanceSpec
 from yun.builder.launcher import launcher_path
-from yun.controllers.kube_release import autoscale_of, tcp_ports
+from yun.controllers.kube_release import autoscale_of, tcp_ports_of
 from yun.droplet_image import repository_name
 from yun.kube.backend import KubeBackend
 from yun.kube.client import KubeCluster, KubeError
@@ -65,6 +65,8 @@ class Placement:
         self.registry_url = registry_url
         self._backends: dict[str, _Made] = {}
         self._images: dict[tuple[str, str], str] = {}
+        self._autoscales: dict[str, Autoscale | None] = {}  # read by _clusters, each pass
+        self._tcp: dict[str, tuple[TcpPort, ...]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -140,16 +142,21 @@ class Placement:
     # -- helpers --------------------------------------------------------------------------
 
     def _clusters(self) -> dict[str, Cluster]:
-        """App guid → the cluster its space is placed on (apps on this machine are absent)."""
+        """App guid → the cluster its space is placed on (apps on this machine are absent);
+        also reads, in the same pass, what the backends ask of each such app (its autoscale
+        policy, its TCP routes), so that a pass costs the same few queries however many apps."""
         with self.store.session() as session:
             rows = session.execute(
-                select(App.guid, Cluster)
+                select(App, Cluster)
                 .join(Space, Space.guid == App.space_guid)
                 .join(Cluster, Cluster.guid == Space.cluster_guid)
             ).all()
+            autoscales = {app.guid: autoscale_of(app) for app, _ in rows}
+            tcp = tcp_ports_of(session, autoscales)
             for _, cluster in rows:
                 session.expunge(cluster)
-            return {app_guid: cluster for app_guid, cluster in rows}
+            self._autoscales, self._tcp = autoscales, tcp
+            return {app.guid: cluster for app, cluster in rows}
 
     def _backend(self, cluster_guid: str) -> KubeBackend | None:
         with self.store.session() as session:
@@ -199,13 +206,10 @@ class Placement:
         return backend
 
     def _autoscale(self, app_guid: str) -> Autoscale | None:
-        with self.store.session() as session:
-            app = session.get(App, app_guid)
-            return autoscale_of(app) if app is not None else None
+        return self._autoscales.get(app_guid)
 
     def _tcp_ports(self, app_guid: str) -> tuple[TcpPort, ...]:
-        with self.store.session() as session:
-            return tcp_ports(session, app_guid)
+        return self._tcp.get(app_guid, ())
 
     def _image(self, spec: InstanceSpec, registry: str) -> str:
         """The droplet as an image in the cluster's registry (exported once per revision)."""
