@@ -48,19 +48,26 @@ class PodLogs:
         self._followers: dict[str, _Follower] = {}  # pod uid -> its follower
         self._lock = threading.Lock()
 
-    def follow(self, pods: Mapping[str, PodLog]) -> None:
-        """Follow exactly these pods (by uid): start followers for new ones, stop the rest."""
+    def follow(self, pods: Mapping[str, PodLog]) -> list[_Follower]:
+        """Follow exactly these pods (by uid): start followers for new ones, stop the rest
+        (returned: they end on their own, at once)."""
+        stopped = []
         with self._lock:
             for uid in set(self._followers) - set(pods):
-                self._followers.pop(uid).stop()
+                stopped.append(self._followers.pop(uid))
+                stopped[-1].stop()
             for uid, pod in pods.items():
                 if uid not in self._followers:
                     follower = _Follower(self.cluster, pod, self.sink)
                     self._followers[uid] = follower
                     follower.start()
+        return stopped
 
     def close(self) -> None:
-        self.follow({})
+        """Stop every follower and wait for them (briefly: each ends as its stream closes)."""
+        deadline = time.monotonic() + 5
+        for follower in self.follow({}):
+            follower.join(max(0.0, deadline - time.monotonic()))
 
 
 class _Follower:
@@ -75,6 +82,9 @@ class _Follower:
 
     def start(self) -> None:
         self._thread.start()
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
 
     def stop(self) -> None:
         self._stopped.set()

@@ -119,6 +119,7 @@ def test_wanted_slots_run_as_pods_and_come_back_as_instances(kube: KubeCluster) 
     ):
         backend.poll()
         time.sleep(0.5)
+    backend.close()
     assert {str(r.state) for r in recorder.states.values()} == {"DOWN"}
 
 
@@ -151,6 +152,7 @@ def test_each_process_moves_to_a_new_revision_on_its_own_image_and_env(kube: Kub
         assert kube.get("apps/v1", "Deployment", "ledger-worker-canary", namespace) is None
     finally:
         backend.set_desired([])
+        backend.close()
 
 
 def test_a_cluster_that_does_not_answer_is_said_once_and_asked_less_often(
@@ -179,6 +181,7 @@ def test_a_cluster_that_does_not_answer_is_said_once_and_asked_less_often(
     assert len(said) == 1 and "cluster gone does not answer" in said[0]
     assert backend.reach.next_try == first_try  # not asked again before its backoff ended
 
+    backend.cluster.close()
     backend.cluster = KubeCluster(control_plane.kubeconfig)  # it answers again
     backend.reach.next_try = 0.0
     backend.set_desired(wanted)
@@ -189,4 +192,5 @@ def test_a_cluster_that_does_not_answer_is_said_once_and_asked_less_often(
         assert backend.cluster.get("apps/v1", "Deployment", "ledger-web", namespace) is not None
     finally:
         backend.set_desired([])
+        backend.close()
         backend.cluster.close()
