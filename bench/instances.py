@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import httpx
-from serving import free_port
+from serving import free_port, yun_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 YUN = str(Path(sys.executable).parent / "yun")
@@ -74,14 +74,7 @@ class Server:
         self.guid = ""
 
     def cli(self, *args: str) -> str:
-        return subprocess.run(
-            [YUN, *args],
-            env=self.env,
-            check=True,
-            capture_output=True,
-            text=True,
-            stdin=subprocess.DEVNULL,
-        ).stdout
+        return yun_cli(self.env, *args)
 
     def scale(self, instances: int) -> None:
         self.api.scale(self.guid, "web", instances=instances)

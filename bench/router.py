@@ -6,7 +6,10 @@ sits behind, in turn:
   hand-written  a minimal HAProxy config: one frontend, one backend, one server
   hand+log      the same with HAProxy's standard access log (`option httplog`) kept as one
                 would by hand: into a ring, streamed out over the stats socket by a thread
-                that appends it to a file; the like-for-like baseline for yun+log
+                that appends it to a file
+  hand+func+log the same plus what Yun does on every request, written by hand: a host map,
+                X-Forwarded-For/-Proto, X-Request-Id and X-Request-Start; the like-for-like
+                baseline for yun+log
   yun           HAProxy with the config yun.router renders (host routing, header injection,
                 retries, error pages), access logs off
   yun+log       the same with access logs on, as the platform runs it: HAProxy logs into its
@@ -15,7 +18,7 @@ sits behind, in turn:
   direct        no proxy at all, for context
 
 `wrk` drives each one; the figures that matter are the ratios yun / hand-written and, like for
-like, yun+log / hand+log. Rounds run the
+like, yun+log / hand+func+log. Rounds run the
 targets back to back, and each round's ratio compares runs seconds apart, so the median of the
 per-round ratios resists the machine's drift better than a ratio of medians. Alongside, the CPU
 time HAProxy (and, with logs, the reading thread) spent per request.
@@ -230,6 +233,21 @@ ring {HAND_LOG_RING}
     return head + logged.format(port=port, instance=instance)
 
 
+def hand_function_config(port: int, instance: int, stats_socket: Path, hosts: Path) -> str:
+    """What one would write by hand for the function Yun's router has on every request: a
+    host map, the four forwarding headers, and HAProxy's standard access log into a ring."""
+    logged = hand_logged_config(port, instance, stats_socket)
+    return logged.replace(
+        "    default_backend app\n",
+        "    option forwardfor\n"
+        "    http-request set-header X-Forwarded-Proto http\n"
+        "    http-request set-header X-Request-Id %[uuid]\n"
+        "    http-request set-header X-Request-Start t=%[date(0,ms)]\n"
+        f"    use_backend %[req.hdr(host),field(1,:),lower,map_str({hosts})]\n"
+        "    default_backend app\n",
+    )
+
+
 class RingToFile:
     """A thread that streams an HAProxy ring (`show events -w`) into a file, counting lines."""
 
@@ -275,12 +293,20 @@ class RingToFile:
 
 
 @contextlib.contextmanager
-def hand_logged(work: Path, instance: int, readers: list[RingToFile]) -> Iterator[Proxy]:
-    """The hand-written config with its access log kept in a file (the reader joins `readers`)."""
+def hand_logged(
+    work: Path, instance: int, readers: list[RingToFile], *, function: bool = False
+) -> Iterator[Proxy]:
+    """The hand-written config with its access log kept in a file (the reader joins `readers`);
+    with `function`, also the host map and forwarding headers (`hand_function_config`)."""
     port = free_port()
     stats_socket = work / f"hand-{port}.sock"
     cfg = work / "hand-logged.cfg"
-    cfg.write_text(hand_logged_config(port, instance, stats_socket))
+    if function:
+        hosts = work / "hand-hosts.map"
+        hosts.write_text(f"{HOST} app\n")
+        cfg.write_text(hand_function_config(port, instance, stats_socket, hosts))
+    else:
+        cfg.write_text(hand_logged_config(port, instance, stats_socket))
     proc = detached_haproxy(cfg)
     reader = RingToFile(stats_socket, HAND_LOG_RING, work / f"hand-{port}.log")
     try:
@@ -433,6 +459,7 @@ def main() -> int:
     backend = args.backend or ("nginx" if shutil.which("nginx") else "python")
     counters: list[LineCounter] = []
     readers: list[RingToFile] = []
+    function_readers: list[RingToFile] = []
 
     def logged(work: Path, port: int) -> contextlib.AbstractContextManager[Proxy]:
         counters.append(LineCounter(work))
@@ -441,12 +468,16 @@ def main() -> int:
     targets: dict[str, Target] = {
         "hand-written": hand_written,
         "hand+log": lambda work, port: hand_logged(work, port, readers),
+        "hand+func+log": lambda work, port: hand_logged(
+            work, port, function_readers, function=True
+        ),
         "yun": lambda work, port: yun_router(work, port, routes=args.routes),
         "yun+log": logged,
         "direct": direct,
     }
     line_sources: dict[str, list[LineCounter] | list[RingToFile]] = {
         "hand+log": readers,
+        "hand+func+log": function_readers,
         "yun+log": counters,
     }
     lines = {name: [0, 0] for name in line_sources}  # access lines, requests served
@@ -487,7 +518,7 @@ def main() -> int:
                             f"  access lines kept {counter.lines}/{served}"
                         )
                     print(
-                        f"  round {round_no + 1} {name:13} {result['rps']:>10.0f} req/s"
+                        f"  round {round_no + 1} {name:14} {result['rps']:>10.0f} req/s"
                         f"  {result['cpu_us']:5.1f} µs CPU/request"
                         f"  non-2xx {result['bad']:.0f}  socket errors {result['errors']:.0f}"
                         + logs,
@@ -504,6 +535,10 @@ def main() -> int:
             + (f" ({reader:.1f} µs)" if name in line_sources else "")
         )
     print(f"yun+log / hand+log: {ratio(results['yun+log'], results['hand+log'])}")
+    print(
+        "yun+log / hand+func+log (same function):"
+        f" {ratio(results['yun+log'], results['hand+func+log'])}"
+    )
     for name, (kept, served) in lines.items():
         print(f"{name}: {kept} access lines kept for {served} requests")
     return 0

@@ -77,6 +77,18 @@ def running_server(env: dict[str, str], timeout: float = 60) -> Iterator[str]:
         subprocess.run([YUN, "server", "stop", "--all"], env=env, capture_output=True, check=False)
 
 
+def yun_cli(env: dict[str, str], *args: str) -> str:
+    """Run `yun ARGS` against the server of `env`; its output (raises on a nonzero exit)."""
+    return subprocess.run(
+        [YUN, *args],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    ).stdout
+
+
 def percentiles(samples: list[float]) -> tuple[float, float]:
     """p50 and p99 of durations in seconds, in milliseconds."""
     ordered = sorted(samples)

@@ -14,7 +14,10 @@ reach the instances of its app's process on the port they report under the route
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -23,7 +26,7 @@ from sqlalchemy.orm import defer
 
 from yun.controllers.runtime.managing import Result
 from yun.kube import DRIVER as KUBERNETES
-from yun.router import Policy, Server
+from yun.router import Policy, ReloadHeld, Server
 from yun.router import Route as RouterRoute
 from yun.router import TcpRoute as RouterTcpRoute
 from yun.router.config import MAX_WEIGHT
@@ -49,6 +52,7 @@ SEALED_APP_COLUMNS = (defer(App.env, raiseload=True), defer(App.spec, raiseload=
 
 class RouteController:
     prefix = "routes"
+    reload_window = 0.2  # seconds: at most one reload in each
 
     def __init__(
         self,
@@ -64,6 +68,7 @@ class RouteController:
         self.haproxy = haproxy
         self.on_reload = on_reload
         self.activator = activator
+        self._last_reload = -self.reload_window
 
     def _weights(self, session: Any, deployment: Deployment | None) -> tuple[int, int, int] | None:
         """(old version, new version, percent to new) while a deployment splits traffic."""
@@ -124,15 +129,22 @@ class RouteController:
                 servers: list[Server] = []
                 names: list[str] = []
                 backend = ""
-                policy = policy_of(route_options[route_guid])
+                capacity = 0
+                options = route_options[route_guid]
+                policy = policy_of(options)
                 for app, process_type in targets:
                     proc = procs.get((app.guid, process_type))
                     if proc is None:
                         continue
-                    backend = backend or f"{app.guid}_{route_guid[:8]}"
+                    # Routes to the same processes with the same options share a backend: a
+                    # new hostname for an app is then a line in the host map, not a reload.
+                    backend = backend or f"{app.guid}_{_digest(targets, options)}"
                     names.append(app.name)
                     if app.state != "STARTED":
                         continue
+                    capacity += _capacity(
+                        app, proc, len(serving.get(proc.guid, [])), app.guid in deployments
+                    )
                     found = [
                         (inst, f"{proc.guid[:8]}-{inst.version}-{inst.index}")
                         for inst in serving.get(proc.guid, [])
@@ -154,6 +166,7 @@ class RouteController:
                         app_name=",".join(names),
                         servers=servers,
                         policy=policy,
+                        capacity=capacity,
                     )
                 )
         return routes
@@ -196,9 +209,16 @@ class RouteController:
                                     instance=str(inst.index),
                                 )
                             )
+                capacity = 0
+                if proc is not None and app.state == "STARTED":
+                    capacity = _capacity(app, proc, len(servers), deploying=False)
                 routes.append(
                     RouterTcpRoute(
-                        port=tcp.port, backend=tcp.guid, app_name=app.name, servers=servers
+                        port=tcp.port,
+                        backend=tcp.guid,
+                        app_name=app.name,
+                        servers=servers,
+                        capacity=capacity,
                     )
                 )
         return routes
@@ -214,7 +234,18 @@ class RouteController:
             answers = {c.token: c.key_authorization for c in session.scalars(select(AcmeChallenge))}
         if answers:  # an ACME order is being validated: the router answers its challenges
             extra["challenges"] = answers
-        if self.haproxy.apply(table, **extra) and self.on_reload is not None:
+        # Reloads are at most one per window: the first change reloads at once, changes right
+        # after it (a push mapping several routes, a script creating hundreds) wait for the
+        # window's end and then go in one reload. The runtime API is never held.
+        now = time.monotonic()
+        wait = self._last_reload + self.reload_window - now
+        try:
+            reloaded = self.haproxy.apply(table, reload=wait <= 0, **extra)
+        except ReloadHeld:
+            return Result(requeue_after=max(0.01, wait))
+        if reloaded:
+            self._last_reload = time.monotonic()
+        if reloaded and self.on_reload is not None:
             self.on_reload()
         routed = {(server.address, server.port) for route in table for server in route.servers}
         routed |= {(s.address, s.port) for route in tcp_table for s in route.servers}
@@ -228,6 +259,25 @@ class RouteController:
                 if inst.routed != now_routed:
                     inst.routed = now_routed
         return Result()
+
+
+def _digest(targets: list[tuple[App, str]], options: dict[str, Any]) -> str:
+    """A short digest of what a route's backend serves and how: its processes and options."""
+    text = json.dumps(
+        [sorted((app.guid, process_type) for app, process_type in targets), options],
+        sort_keys=True,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def _capacity(app: App, proc: Process, serving: int, deploying: bool) -> int:
+    """The most instances of `proc` the router should have server slots for: its scale (or
+    its autoscaler's maximum), both revisions' during a deployment, one more for the activator
+    of an app that scales to zero."""
+    most = max(proc.instances, int((app.autoscale or {}).get("max") or 0))
+    if deploying:
+        most *= 2
+    return max(most, serving) + (1 if (app.autoscale or {}).get("min") == 0 else 0)
 
 
 def split_weights(old: int, new: int, percent: int) -> tuple[int, int]:

@@ -8,7 +8,7 @@
 
 from yun.router.accesslog import AccessLogReceiver, AppLines, split_by_app
 from yun.router.config import RenderedConfig, render, render_files
-from yun.router.errors import RouterConfigError, RouterError
+from yun.router.errors import ReloadHeld, RouterConfigError, RouterError
 from yun.router.haproxy import HAProxy
 from yun.router.routes import (
     BALANCING,
@@ -27,6 +27,7 @@ __all__ = [
     "AppLines",
     "HAProxy",
     "Policy",
+    "ReloadHeld",
     "RenderedConfig",
     "Route",
     "RouterConfig",

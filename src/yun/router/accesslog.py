@@ -40,6 +40,7 @@ from yun.router.routes import BACKEND_PREFIX
 log = logging.getLogger(__name__)
 
 ACCESS_RING = "yun_access"  # the ring section config.py renders and the receiver reads
+INSTANCE = " %s "  # in LOG_FORMAT: the server's name, which the router turns into its instance
 
 # Variables the frontend sets for the log (see config.py).
 VAR_HOST = "txn.yun_host"
@@ -65,7 +66,7 @@ _FIELDS = {
     "bytes_out": "%B",
     "client": "%ci:%cp",
     "server": "%si:%sp",
-    "instance": "%s",
+    "instance": "%s",  # the slot; the router looks its instance up (`INSTANCE`)
     "termination": "%ts",
     "method": "%HM",
     # Not %HV, which HAProxy reads from the request line it keeps for logs (1,024 bytes), and

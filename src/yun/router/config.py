@@ -12,9 +12,16 @@ What the rendered config does, and why:
 - Unknown host → 404 with ``X-Yun-Router-Error: unknown_route``; a route without RUNNING instances
   → 503 with ``no_healthy_instances``; an instance that fails to answer → HAProxy's own 502/503/504
   with ``endpoint_failure``.
+- Every backend declares server slots ahead of need (`yun.router.slots`): instances come and go
+  through the runtime API, and the text below only changes (and HAProxy only reloads) when the
+  routes, their policies or the number of slots do. The host map (`hosts.map`) and the table of
+  instances a client may name (`yun_targets`) are changed at run time as well.
 - Round-robin, no health checks (Yun decides health and only passes RUNNING instances). A request
   whose connection failed is retried on another instance (``retry-on conn-failure`` with
-  ``redispatch`` on every retry); nothing is retried once the request has been sent.
+  ``redispatch`` on every retry). A GET, HEAD or OPTIONS request is also retried when the
+  instance closed the connection without a byte of answer (``empty-response``: an instance that
+  crashed with connections in its accept queue resets them); other methods are never retried
+  once sent, since the instance may have acted on them.
 - X-Forwarded-For is appended to, X-Forwarded-Proto/X-Request-Id/X-Request-Start are set unless the
   client (or a load balancer in front) already set them.
 - W3C trace context: a request without a valid `traceparent` gets one (version 00, a random
@@ -35,10 +42,10 @@ import hashlib
 import ipaddress
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from yun.router import accesslog
+from yun.router import accesslog, slots
 from yun.router.routes import (
     WILDCARD,
     Policy,
@@ -51,6 +58,14 @@ from yun.router.routes import (
     normalize_host,
     normalize_path,
     server_address,
+)
+from yun.router.slots import (
+    INSTANCE_MAP,
+    PLACEHOLDER,
+    TARGETS_TABLE,
+    RuntimeState,
+    Slots,
+    slot_name,
 )
 from yun.tls import Certificate
 
@@ -74,7 +89,7 @@ VAR_HOST_BACKEND = "txn.yun_be_host"  # with wildcard routes: the host's own bac
 VAR_WILD_BACKEND = "txn.yun_be_wild"  # …and its domain's wildcard route's
 _WILD = r"regsub(^[^.]+,*)"
 STATS_SOCKET = "stats.sock"
-HOST_MAP_PREFIX = "hosts-"
+HOST_MAP = "hosts.map"  # host → backend; changed at run time, rewritten with every change
 CHALLENGE_MAP_PREFIX = "acme-"
 CHALLENGE_PATH = "/.well-known/acme-challenge/"
 VAR_CHALLENGE = "txn.yun_acme"
@@ -94,6 +109,8 @@ TLS12_CIPHERS = (
 )
 TLS13_SUITES = ("TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256")
 ERROR_HEADER = "X-Yun-Router-Error"
+TARGET_KEY_MAX = 160  # `<backend name>/<index>`: an encoded guid and route id, and digits
+TARGETS_SIZE = 65536
 
 TIMEOUTS: tuple[tuple[str, str], ...] = (
     ("connect", "5s"),
@@ -128,20 +145,25 @@ _ESCAPES = {"\\": "\\\\", '"': '\\"', "$": "\\$", "\n": "\\n", "\r": "\\r", "\t"
 class _Backend:
     name: str
     app_name: str
-    servers: tuple[tuple[str, str, int, str], ...]  # (encoded name, address, weight, instance)
+    servers: tuple[Server, ...]  # checked, sorted by name
     policy: Policy
+    need: int  # the most servers the route expects: what its slots must hold
 
 
 @dataclass(frozen=True)
 class RenderedConfig:
     """haproxy.cfg and the files it names, keyed by file name inside `run_dir`.
 
-    Those files are content-addressed (their names carry a hash of their content), so the config
-    text changes exactly when any of them does and comparing texts stays enough.
+    The certificates and ACME answers are content-addressed (their names carry a hash of their
+    content), so the text changes when they do. `layout` is a digest of the text with every slot
+    empty: two configs of the same layout differ only in what the runtime API can change, which
+    `runtime` holds (every slot's server, the host map, the instance targets).
     """
 
     text: str
     files: Mapping[str, str]
+    layout: str = ""
+    runtime: RuntimeState = field(default_factory=RuntimeState)
 
 
 def render(
@@ -158,18 +180,41 @@ def render_files(
     tcp_routes: Sequence[TcpRoute] = (),
     certificates: Sequence[Certificate] = (),
     challenges: Mapping[str, str] | None = None,
+    previous: RuntimeState | None = None,
 ) -> RenderedConfig:
     """haproxy.cfg plus the files it loads: the host map, with HTTPS the certificates and
     their list, and while an ACME order is validated the answers to its HTTP-01 challenges
-    (`challenges`: token → key authorization; see `render`)."""
+    (`challenges`: token → key authorization; see `render`).
+
+    `previous` is what HAProxy serves now: servers keep their slots, and a backend keeps its
+    number of slots while they suffice (see `yun.router.slots`)."""
+    previous = previous or RuntimeState()
     logging = config.access_log
     backends = _backends(routes)
     rules = _rules(routes)
     # Bare hosts go through a map (a tree lookup), so a request costs the same with 10 or 10,000
     # routes; only path routes are ACL rules, walked in order.
-    host_map = "".join(f"{host} {name}\n" for host, path, name in rules if not path)
-    map_name = f"{HOST_MAP_PREFIX}{hashlib.sha256(host_map.encode()).hexdigest()[:16]}.map"
+    hosts = {host: name for host, path, name in rules if not path}
+    host_map = "".join(f"{host} {name}\n" for host, name in hosts.items())
+    map_name = HOST_MAP
     path_rules = [rule for rule in rules if rule[1]]
+    assigned = {
+        backend.name: _assign(backend.name, backend.servers, backend.need, previous)
+        for backend in backends
+    }
+    tcp = _tcp_routes(config, tcp_routes)
+    for port, route in tcp.items():
+        name = f"{TCP_PROXY_PREFIX}{port}"
+        servers = _servers(route.backend, route.servers)
+        assigned[name] = _assign(name, servers, route.capacity, previous)
+    targets: dict[str, int] = {}
+    for backend in backends:
+        targets.update(slots.targets(backend.name, assigned[backend.name]))
+    runtime = RuntimeState(slots=assigned, hosts=hosts, targets=targets)
+    files = {map_name: host_map}
+    if logging:  # the access log names the instance in each slot, kept at run time too
+        instances = runtime.instances()
+        files[INSTANCE_MAP] = "".join(f"{slot} {instances[slot]}\n" for slot in sorted(instances))
     tls = tls_files(config, certificates)
     crt_list = next((Path(config.run_dir) / n for n in tls if n.endswith(".list")), None)
     answers = challenge_files(challenges or {})
@@ -186,13 +231,44 @@ def render_files(
             challenges=next((Path(config.run_dir) / name for name in answers), None),
         ),
         _unknown_route_backend(),
-        *(_backend(backend, https_port=config.https_port) for backend in backends),
-        *_tcp_sections(config, tcp_routes),
+        *([_targets_table()] if backends else []),
+        *(
+            _backend(backend, assigned[backend.name], https_port=config.https_port)
+            for backend in backends
+        ),
+        *_tcp_sections(config, tcp, assigned),
     ]
     header = "# Generated by yun.router: rewritten on every route change, do not edit.\n"
+    text = header + "\n".join(sections)
     return RenderedConfig(
-        text=header + "\n".join(sections), files={map_name: host_map, **tls, **answers}
+        text=text,
+        files={**files, **tls, **answers},
+        layout=layout_of(text),
+        runtime=runtime,
     )
+
+
+# A slot's line as `_slot_line` writes it: what follows the name is the server, the rest layout.
+_SERVER_LINE = re.compile(
+    r"^    server ([0-9a-f]{8}-\d+) \S+(?: weight \d+)?( cookie \S+)?( proto h2)?(?: disabled)?$",
+    re.M,
+)
+
+
+def layout_of(text: str) -> str:
+    """A digest of a config's text with every slot empty: what a runtime change leaves alone."""
+    return hashlib.sha256(_SERVER_LINE.sub(_empty_slot, text).encode()).hexdigest()
+
+
+def _empty_slot(match: re.Match[str]) -> str:
+    name, cookie, proto = match.group(1), match.group(2) or "", match.group(3) or ""
+    return f"    server {name} {PLACEHOLDER}{cookie}{proto} disabled"
+
+
+def _assign(name: str, servers: Sequence[Server], need: int, previous: RuntimeState) -> Slots:
+    before = previous.slots.get(name, ())
+    count = slots.slot_count(max(need, len(servers)), len(before) if before else None)
+    return slots.assign(before, servers, count)
 
 
 def _quoted(text: str) -> str:
@@ -213,19 +289,22 @@ def _socket_address(host: str, port: int) -> str:
     return f"ipv6@{ip.compressed}:{port}" if ip.version == 6 else f"{ip.compressed}:{port}"
 
 
-def _servers(backend: str, servers: Sequence[Server]) -> tuple[tuple[str, str, int, str], ...]:
+def _servers(backend: str, servers: Sequence[Server]) -> tuple[Server, ...]:
+    """`servers` checked, sorted by name (the same servers always fill the same slots)."""
     for s in servers:
         if not 0 <= s.weight <= MAX_WEIGHT:
             raise ValueError(f"server {s.name!r}: weight {s.weight} is not within 0..{MAX_WEIGHT}")
         if s.instance and not s.instance.isdigit():
             raise ValueError(f"server {s.name!r}: instance {s.instance!r} is not an index")
-    rendered = sorted(
-        (encode_name(s.name), server_address(s), s.weight, s.instance) for s in servers
-    )
-    names = [name for name, _, _, _ in rendered]
+        server_address(s)
+    ordered = sorted(servers, key=lambda s: encode_name(s.name))
+    names = [s.name for s in ordered]
     if len(set(names)) != len(names):
         raise ValueError(f"backend {backend!r} has two servers with the same name")
-    return tuple(rendered)
+    addresses = [slots.key(s) for s in ordered]
+    if len(set(addresses)) != len(addresses):
+        raise ValueError(f"backend {backend!r} has two servers at the same address")
+    return tuple(ordered)
 
 
 def _backends(routes: Sequence[Route]) -> list[_Backend]:
@@ -237,9 +316,16 @@ def _backends(routes: Sequence[Route]) -> list[_Backend]:
             app_name=route.app_name,
             servers=_servers(route.backend, route.servers),
             policy=route.policy,
+            need=route.capacity,
         )
         known = by_name.setdefault(backend.name, backend)
-        if known != backend:
+        if known.need < backend.need:
+            known = by_name[backend.name] = backend
+        if (known.app_name, known.servers, known.policy) != (
+            backend.app_name,
+            backend.servers,
+            backend.policy,
+        ):
             raise ValueError(
                 f"routes for backend {route.backend!r} disagree on app name or servers"
             )
@@ -317,7 +403,7 @@ def _defaults() -> str:
         *(f"    timeout {name} {value}" for name, value in TIMEOUTS),
         f"    retries {RETRIES}",
         "    option redispatch 1",
-        "    retry-on conn-failure",
+        "    retry-on conn-failure empty-response",
     ]
     for status, reason in ((502, "Bad Gateway"), (503, "Service Unavailable"), (504, "Timeout")):
         body = f"{status} {reason}: the app's instance did not answer the router.\n"
@@ -349,7 +435,14 @@ def _frontend(
             f"    bind {_socket_address(config.bind, config.https_port)}"
             f" ssl crt-list '{crt_list}' alpn h2,http/1.1"
         )
-    lines.append(f"    log-format {_quoted(accesslog.LOG_FORMAT)}" if logging else "    no log")
+    if logging:
+        instances = Path(config.run_dir) / INSTANCE_MAP
+        log_format = accesslog.LOG_FORMAT.replace(
+            accesslog.INSTANCE, f" %[srv_name,map_str('{instances}')] "
+        )
+        lines.append(f"    log-format {_quoted(log_format)}")
+    else:
+        lines.append("    no log")
     lines += [
         f"    http-request set-var({accesslog.VAR_HOST}) req.hdr(host),field(1,:),lower",
         f"    http-request set-var({accesslog.VAR_START}) date(0,ms)",
@@ -363,6 +456,7 @@ def _frontend(
         " if { req.fhdr_cnt(x-forwarded-for) gt 1 }",
         *_forwarded_proto(https=crt_list is not None and config.https_port is not None),
         "    http-request add-header X-Request-Id %[uuid] if !{ req.hdr(x-request-id) -m found }",
+        "    http-request disable-l7-retry if !{ method GET HEAD OPTIONS }",
         f"    http-request set-var({VAR_TRACE}) uuid"
         f" if !{{ req.hdr(traceparent) -m reg {TRACEPARENT} }}",
         f"    http-request set-header traceparent {NEW_TRACEPARENT}"
@@ -487,7 +581,29 @@ def _unknown_route_backend() -> str:
     )
 
 
-def _backend(backend: _Backend, *, https_port: int | None) -> str:
+def _targets_table() -> str:
+    """The instances clients may name, `<backend>/<index>` → slot id, filled at run time."""
+    return (
+        f"backend {TARGETS_TABLE}\n"
+        f"    stick-table type string len {TARGET_KEY_MAX} size {TARGETS_SIZE} store server_id\n"
+    )
+
+
+def _slot_line(
+    backend: str, number: int, server: Server | None, *, cookie: bool, proto: str
+) -> str:
+    """One slot: its server, or a placeholder in maintenance (`_SERVER_LINE` reads it back)."""
+    name = slot_name(backend, number)
+    line = f"    server {name} "
+    if server is None:
+        line += PLACEHOLDER
+    else:
+        line += server_address(server) + (f" weight {server.weight}" if server.weight != 1 else "")
+    line += (f" cookie {name}" if cookie else "") + proto
+    return line + (" disabled" if server is None else "")
+
+
+def _backend(backend: _Backend, assigned: Slots, *, https_port: int | None) -> str:
     policy = backend.policy
     lines = [f"backend {backend.name}", f"    balance {_balance(policy)}"]
     if policy.balance == "hash":
@@ -501,15 +617,23 @@ def _backend(backend: _Backend, *, https_port: int | None) -> str:
             f'    http-response set-header Strict-Transport-Security "max-age={HSTS_MAX_AGE}"'
             " if { ssl_fc }"
         )
-    if not backend.servers:
-        body = f"Requested route ('%[var({accesslog.VAR_HOST})]') has no available instances.\n"
-        lines.append(_error_return(503, body, "no_healthy_instances"))
-    lines += _instance_rules(backend)
+    if policy.sticky and assigned:
+        # Passive: HAProxy reads the cookie and sends the client to its slot; the app decides
+        # when there is a session to keep (the rule below sets it along with JSESSIONID).
+        lines.append(f"    cookie {STICKY_COOKIE}")
+    body = f"Requested route ('%[var({accesslog.VAR_HOST})]') has no available instances.\n"
+    # A stopping worker (the old one after a reload) counts no usable servers anywhere, yet
+    # still answers the requests it has taken: it must not turn them away.
+    lines.append(
+        _error_return(503, body, "no_healthy_instances") + " if { nbsrv eq 0 } !{ stopping }"
+    )
+    if assigned:
+        lines += _instance_rules(backend)
     # h2c with prior knowledge: gRPC servers and other apps that speak HTTP/2 in clear.
     proto = " proto h2" if policy.protocol == "http2" else ""
     lines += [
-        f"    server {name} {address}" + (f" weight {weight}" if weight != 1 else "") + proto
-        for name, address, weight, _ in backend.servers
+        _slot_line(backend.name, number, server, cookie=policy.sticky, proto=proto)
+        for number, server in enumerate(assigned, start=1)
     ]
     return "\n".join(lines) + "\n"
 
@@ -529,34 +653,25 @@ def _balance(policy: Policy) -> str:
 
 def _instance_rules(backend: _Backend) -> list[str]:
     """Requests that name their instance: `X-Yun-App-Instance: INDEX` (or Cloud Foundry's
-    `X-CF-APP-INSTANCE: APP_GUID:INDEX`) reach it or get 404; with sticky sessions, a client
-    whose app set JSESSIONID comes back to the instance in its `__VCAP_ID__` cookie. Servers
-    without traffic (weight 0: a blue-green stand-by) are never picked this way."""
-    serving = [(name, index) for name, _, weight, index in backend.servers if weight > 0]
-    indexed = [(name, index) for name, index in serving if index]
-    if not backend.servers:
-        return []  # the route answers 503 whatever the request asks for
+    `X-CF-APP-INSTANCE: APP_GUID:INDEX`) reach it or get 404, through the targets table that
+    the router fills at run time; with sticky sessions, a client whose app set JSESSIONID comes
+    back to the instance in its `__VCAP_ID__` cookie. A request that names none pays for two
+    header lookups and three tests of an unset variable."""
+    key = "txn.yun_target_key"
     # A fetch that finds no header sets no variable: no condition needed, one header scan each.
     lines = [
         f"    http-request set-var(txn.yun_target) req.hdr({TARGET_HEADER})",
         f"    http-request set-var(txn.yun_target) req.hdr({CF_TARGET_HEADER}),field(2,:)",
+        f"    http-request set-var({key}) str({backend.name}/),concat(,txn.yun_target,)"
+        " if { var(txn.yun_target) -m found }",
     ]
-    known = " ".join(sorted({index for _, index in indexed}))
     missing = "Requested instance ('%[var(txn.yun_target)]') of this app does not exist.\n"
-    unknown = f"!{{ var(txn.yun_target) -m str {known} }}" if known else ""
     lines.append(
-        _error_return(404, missing, "unknown_instance").rstrip()
-        + f" if {{ var(txn.yun_target) -m found }} {unknown}".rstrip()
+        _error_return(404, missing, "unknown_instance")
+        + f" if {{ var({key}) -m found }} !{{ var({key}),table_server_id({TARGETS_TABLE}) gt 0 }}"
     )
-    lines += [
-        f"    use-server {name} if {{ var(txn.yun_target) -m str {index} }}"
-        for name, index in indexed
-    ]
-    if backend.policy.sticky and serving:
-        lines += [
-            f"    use-server {name} if {{ req.cook({STICKY_COOKIE}) -m str {name} }}"
-            for name, _ in serving
-        ]
+    lines.append(f"    stick match var({key}) table {TARGETS_TABLE} if {{ var({key}) -m found }}")
+    if backend.policy.sticky:
         lines.append(
             f'    http-response add-header Set-Cookie "{STICKY_COOKIE}=%[srv_name]; path=/;'
             ' HttpOnly" if { res.cook(JSESSIONID) -m found }'
@@ -564,16 +679,22 @@ def _instance_rules(backend: _Backend) -> list[str]:
     return lines
 
 
-def _tcp_sections(config: RouterConfig, tcp_routes: Sequence[TcpRoute]) -> list[str]:
-    """The TCP routes' `defaults` and one `listen` per port, sorted by port; [] without any."""
-    if not tcp_routes:
-        return []
+def _tcp_routes(config: RouterConfig, tcp_routes: Sequence[TcpRoute]) -> dict[int, TcpRoute]:
     by_port: dict[int, TcpRoute] = {}
     for route in tcp_routes:
         if route.port == config.port:
             raise ValueError(f"TCP route port {route.port} is the router's HTTP port")
         if by_port.setdefault(route.port, route) != route:
             raise ValueError(f"TCP route port {route.port} is given to two routes")
+    return {port: by_port[port] for port in sorted(by_port)}
+
+
+def _tcp_sections(
+    config: RouterConfig, routes: Mapping[int, TcpRoute], assigned: Mapping[str, Slots]
+) -> list[str]:
+    """The TCP routes' `defaults` and one `listen` per port, sorted by port; [] without any."""
+    if not routes:
+        return []
     lines = [
         "defaults",
         "    mode tcp",
@@ -582,10 +703,10 @@ def _tcp_sections(config: RouterConfig, tcp_routes: Sequence[TcpRoute]) -> list[
         "    option redispatch 1",
     ]
     sections = ["\n".join(lines) + "\n"]
-    for port in sorted(by_port):
-        route = by_port[port]
+    for port, route in routes.items():
+        name = f"{TCP_PROXY_PREFIX}{port}"
         lines = [
-            f"listen {TCP_PROXY_PREFIX}{port}",
+            f"listen {name}",
             f"    bind {_socket_address(config.bind, port)}",
             "    no log",
             "    balance roundrobin",
@@ -593,8 +714,8 @@ def _tcp_sections(config: RouterConfig, tcp_routes: Sequence[TcpRoute]) -> list[
         if route.app_name:
             lines.append(f"    description {_quoted(route.app_name)}")
         lines += [
-            f"    server {name} {address}" + (f" weight {weight}" if weight != 1 else "")
-            for name, address, weight, _ in _servers(route.backend, route.servers)
+            _slot_line(name, number, server, cookie=False, proto="")
+            for number, server in enumerate(assigned[name], start=1)
         ]
         sections.append("\n".join(lines) + "\n")
     return sections

@@ -10,3 +10,7 @@ class RouterConfigError(RouterError):
 
     The previously running configuration stays active when this is raised.
     """
+
+
+class ReloadHeld(Exception):
+    """`HAProxy.apply(…, reload=False)`: the change needs a reload, which was not made."""

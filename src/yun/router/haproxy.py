@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import logging
 import os
 import signal
 import subprocess
@@ -32,17 +33,20 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from yun.router import runtime, slots
 from yun.router.config import (
     CERT_PREFIX,
     CHALLENGE_MAP_PREFIX,
-    HOST_MAP_PREFIX,
+    HOST_MAP,
     STATS_SOCKET,
     TCP_PROXY_PREFIX,
+    layout_of,
     render_files,
 )
 from yun.router.control import ProcessTable, parse_show_proc, send_command
-from yun.router.errors import RouterConfigError, RouterError
-from yun.router.routes import Route, RouterConfig, TcpRoute, decode_name
+from yun.router.errors import ReloadHeld, RouterConfigError, RouterError
+from yun.router.routes import Route, RouterConfig, Server, TcpRoute
+from yun.router.slots import RuntimeState
 from yun.router.stats import read_stats
 from yun.tls import Certificate
 
@@ -52,6 +56,8 @@ MASTER_SOCKET = "master.sock"
 LOCK_FILE = "router.lock"
 
 _UNIX_PATH_MAX = 107
+
+log = logging.getLogger(__name__)
 
 
 def _process_state(pid: int) -> str | None:
@@ -128,6 +134,14 @@ class HAProxy:
                 raise ValueError(f"run_dir {run_dir} is too long for a UNIX socket path")
         if "," in str(self.master_socket):
             raise ValueError(f"run_dir {run_dir} must not contain ','")
+        self.host_map = run_dir / HOST_MAP
+        # What the running worker serves, as this object last changed it; None until this
+        # object has started HAProxy or read it back from a running one.
+        self._state: RuntimeState | None = None
+        # Per slot: whose responses its counters hold, and the counts before that server had it.
+        self._counted: dict[tuple[str, str], tuple[str, int, int]] = {}
+        self.reloads = 0  # by this object: starts and reloads
+        self.runtime_changes = 0  # runtime API commands this object sent
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -163,20 +177,32 @@ class HAProxy:
             raise RouterError(f"HAProxy stats socket {self.stats_socket}: {exc}") from exc
 
     def response_counts(self) -> dict[str, tuple[int, int]]:
-        """Per server, by the name Yun gave it: (responses, of which 5xx) since the running
-        worker started. Empty when HAProxy cannot be asked."""
+        """Per server, by the name Yun gave it: (responses, of which 5xx) since it took its
+        slot (or the running worker started). Empty when HAProxy cannot be asked.
+
+        A slot's counters are HAProxy's and outlive the servers that pass through it: the counts
+        a slot had when it is first read under a new server are that server's zero. Responses
+        given between taking the slot and that read are not counted."""
+        state = self._state
         try:
             rows = self.stats()
         except RouterError:
             return {}
         counts: dict[str, tuple[int, int]] = {}
         for row in rows:
-            if row.get("svname") in (None, "FRONTEND", "BACKEND"):
+            proxy, slot = str(row.get("pxname", "")), str(row.get("svname", ""))
+            if slot in ("", "FRONTEND", "BACKEND") or proxy.startswith(TCP_PROXY_PREFIX):
+                continue  # TCP: connections, not responses: they must not hide an HTTP server's
+            server = _slot_server(state, proxy, slot)
+            if server is None:
                 continue
-            if str(row.get("pxname", "")).startswith(TCP_PROXY_PREFIX):
-                continue  # connections, not responses: they must not hide an HTTP server's
             classes = [int(row.get(f"hrsp_{n}xx") or 0) for n in range(1, 6)]
-            counts[decode_name(str(row["svname"]))] = (sum(classes), classes[4])
+            total, errors = sum(classes), classes[4]
+            owner, base_total, base_errors = self._counted.get((proxy, slot), (server.name, 0, 0))
+            if owner != server.name:
+                owner, base_total, base_errors = server.name, total, errors
+            self._counted[(proxy, slot)] = (owner, base_total, base_errors)
+            counts[server.name] = (total - base_total, errors - base_errors)
         return counts
 
     # -- changes ---------------------------------------------------------------------------
@@ -188,26 +214,39 @@ class HAProxy:
         tcp_routes: Sequence[TcpRoute] = (),
         certificates: Sequence[Certificate] = (),
         challenges: Mapping[str, str] | None = None,
+        reload: bool = True,
     ) -> bool:
         """Make HAProxy serve `routes` and `tcp_routes` (and, with an HTTPS port, HTTPS with
-        `certificates`; and answer ACME's HTTP-01 `challenges`); False if it already does.
-        See the module docstring."""
-        rendered = render_files(
-            self.config,
-            routes,
-            tcp_routes=tcp_routes,
-            certificates=certificates,
-            challenges=challenges,
-        )
+        `certificates`; and answer ACME's HTTP-01 `challenges`). True if that took a reload
+        (or a start); False if it served them already or the runtime API made the change.
+        With `reload` False, a change that needs a reload raises ReloadHeld and changes
+        nothing (the caller batches). See the module docstring."""
         with self._locked():
             running = self.running()
             try:
                 previous: str | None = self.config_path.read_text(encoding="utf-8")
             except FileNotFoundError:
                 previous = None
-            self._write_files(rendered.files)
-            if running and previous == rendered.text:
+            state = self._current_state() if running and previous is not None else None
+            rendered = render_files(
+                self.config,
+                routes,
+                tcp_routes=tcp_routes,
+                certificates=certificates,
+                challenges=challenges,
+                previous=state,
+            )
+            same_layout = previous is not None and layout_of(previous) == rendered.layout
+            if (
+                state is not None
+                and same_layout
+                and self._change_at_runtime(state, rendered.runtime)
+            ):
+                self._write_files(rendered.files)
                 return False
+            if running and not reload:
+                raise ReloadHeld("the change needs a reload")
+            kept = self._write_files(rendered.files)
             try:
                 self._install(rendered.text)
                 if running:
@@ -215,10 +254,45 @@ class HAProxy:
                 else:
                     self._start()
             except BaseException:
+                self._write_files(kept)  # the maps the running worker loaded, for its next reload
                 self._prune_files(previous or "")
+                self._state = None  # read back from the worker that kept serving
                 raise
+            self.reloads += 1
+            self._state = rendered.runtime
+            self._counted.clear()
             self._prune_files(rendered.text)
+            # A new worker starts with an empty targets table.
+            runtime.run(self.stats_socket, slots.target_commands({}, rendered.runtime.targets))
             return True
+
+    def _current_state(self) -> RuntimeState | None:
+        """What the running worker serves: as this object left it, else read back from it
+        (None if it cannot be read; a reload then rebuilds everything)."""
+        if self._state is None:
+            try:
+                self._state = runtime.read_state(self.stats_socket, self.host_map)
+            except RouterError as exc:
+                log.warning("router: could not read what HAProxy serves (%s); reloading", exc)
+                return None
+        return self._state
+
+    def _change_at_runtime(self, before: RuntimeState, after: RuntimeState) -> bool:
+        """Turn `before` into `after` through the runtime API; False if HAProxy refused (the
+        caller reloads)."""
+        instances = self.config.run_dir / slots.INSTANCE_MAP
+        commands = slots.commands(
+            before, after, str(self.host_map), str(instances) if self.config.access_log else None
+        )
+        try:
+            runtime.run(self.stats_socket, commands)
+        except RouterError as exc:
+            log.warning("router: %s; reloading instead", exc)
+            self._state = None
+            return False
+        self.runtime_changes += len(commands)
+        self._state = after
+        return True
 
     def stop(self) -> None:
         """Stop the master and every worker (old ones included) and wait until they are gone."""
@@ -236,6 +310,7 @@ class HAProxy:
             for path in (self.pid_path, self.master_socket, self.stats_socket):
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
+            self._state = None
 
     # -- internals -------------------------------------------------------------------------
 
@@ -250,20 +325,28 @@ class HAProxy:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def _write_files(self, files: Mapping[str, str]) -> None:
-        """Write the files the config names; their names are content hashes, so never rewritten."""
+    def _write_files(self, files: Mapping[str, str]) -> dict[str, str]:
+        """Write the files the config names: the maps whenever they changed (HAProxy read
+        them at start; since then they are changed at run time, and the files are for the next
+        reload), the others once (their names are content hashes). Returns the maps' previous
+        contents."""
+        replaced = {}
         for name, content in files.items():
             path = self.config.run_dir / name
-            if not path.exists():
-                _write_atomically(path, content)
+            if name in (HOST_MAP, slots.INSTANCE_MAP):
+                with contextlib.suppress(FileNotFoundError):
+                    replaced[name] = path.read_text(encoding="utf-8")
+                if replaced.get(name) == content:
+                    continue
+            elif path.exists():
+                continue
+            _write_atomically(path, content)
+        return replaced
 
     def _prune_files(self, keep_text: str) -> None:
         """Delete host maps and certificate lists `keep_text` does not name, and certificates
         no kept list names (draining workers hold theirs in memory)."""
-        maps = [
-            *self.config.run_dir.glob(f"{HOST_MAP_PREFIX}*.map"),
-            *self.config.run_dir.glob(f"{CHALLENGE_MAP_PREFIX}*.map"),
-        ]
+        maps = self.config.run_dir.glob(f"{CHALLENGE_MAP_PREFIX}*.map")
         for path in maps:
             if path.name not in keep_text:
                 path.unlink(missing_ok=True)
@@ -378,3 +461,12 @@ class HAProxy:
 
         for pid in old_workers:
             _wait_until(functools.partial(draining, pid), 5.0)
+
+
+def _slot_server(state: RuntimeState | None, proxy: str, slot: str) -> Server | None:
+    """The server in `proxy`'s slot named `slot`, as the state says."""
+    number = slots.slot_number(slot)
+    if state is None or number is None:
+        return None
+    found = state.slots.get(proxy, ())
+    return found[number - 1] if 0 < number <= len(found) else None

@@ -83,6 +83,10 @@ class Route:
     app_name: str
     servers: Sequence[Server]
     policy: Policy = Policy()
+    capacity: int = 0
+    """The most instances the route expects to serve (scale, autoscale maximum, a deployment's
+    two sides): the router keeps that many server slots ready, so they come and go without a
+    reload (`yun.router.slots`)."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,7 @@ class TcpRoute:
     backend: str  # a stable id of the route, e.g. its guid
     app_name: str
     servers: Sequence[Server]
+    capacity: int = 0  # as Route.capacity
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,15 @@ from http.client import HTTPConnection, HTTPException
 import pytest
 
 from yun.logstore import rtr
-from yun.router import AccessLogReceiver, AppLines, HAProxy, Route, RouterConfig, Server
+from yun.router import (
+    AccessLogReceiver,
+    AppLines,
+    HAProxy,
+    Policy,
+    Route,
+    RouterConfig,
+    Server,
+)
 from yun.router.accesslog import REQUEST_ID_MAX, URI_MAX, USER_AGENT_MAX, XFF_MAX
 
 pytestmark = [
@@ -164,7 +172,8 @@ def test_after_a_reload_and_reconnect_lines_arrive_once(
     kept_alive.request("GET", "/", headers={"Host": "a.apps.localhost", "X-Request-Id": "ka-1"})
     kept_alive.getresponse().read()
 
-    assert router.apply([app_route("a.apps.localhost", a.server(), b.server())])
+    route = app_route("a.apps.localhost", a.server(), b.server())
+    assert router.apply([replace(route, policy=Policy(timeout=30))])  # a new policy: a reload
     http("a.apps.localhost", headers={"X-Request-Id": "reloaded"})  # the new worker's ring
     receiver.reconnect()
     # The old worker answers one more request on a kept-alive connection.
@@ -274,7 +283,10 @@ def test_reloads_under_load_with_access_log_drop_no_request_and_no_line(
         server_sets = [(b, c), (c, a), (a,), (a, b, c), (a, b)]
         for i in range(10):
             chosen = server_sets[i % len(server_sets)]
-            assert router.apply([app_route(host, *(s.server() for s in chosen))])
+            # A policy changes each time: that takes a reload (a new set of servers alone
+            # would not; see test_router_runtime.py).
+            route = app_route(host, *(s.server() for s in chosen))
+            assert router.apply([replace(route, policy=Policy(timeout=10 + i))])
             receiver.reconnect()
     finally:
         stop.set()

@@ -122,7 +122,7 @@ def test_connections_alternate_between_instances(
     assert all(one != two for one, two in pairwise(served)), served
 
 
-def test_a_reload_without_one_instance_keeps_serving(
+def test_an_instance_leaving_takes_no_reload_and_drops_nothing(
     router: HAProxy, echo: Callable[[str], Echo], tcp_port: int
 ) -> None:
     a, b = echo("a"), echo("b")
@@ -144,7 +144,11 @@ def test_a_reload_without_one_instance_keeps_serving(
     client.start()
     try:
         time.sleep(0.2)
-        assert router.apply([], tcp_routes=[TcpRoute(tcp_port, "route-1", "echo", [a.server()])])
+        reloads = router.processes().reloads
+        assert not router.apply(
+            [], tcp_routes=[TcpRoute(tcp_port, "route-1", "echo", [a.server()])]
+        )
+        assert router.processes().reloads == reloads
         time.sleep(0.2)
     finally:
         stop.set()
@@ -152,7 +156,7 @@ def test_a_reload_without_one_instance_keeps_serving(
 
     assert failures == []  # the port never stopped accepting
     assert {ask_once(tcp_port)[0] for _ in range(4)} == {"a"}
-    # Connections made before the reload stay with the old worker until they end.
+    # Connections made before stay with their instance until they end.
     assert sorted(conn.ask("still there")[0] for conn in held) == ["a", "b"]
     for conn in held:
         conn.close()

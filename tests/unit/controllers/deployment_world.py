@@ -92,7 +92,7 @@ class FakeRouter:
     def __init__(self) -> None:
         self.routes: list[Any] = []
 
-    def apply(self, routes: list[Any]) -> bool:
+    def apply(self, routes: list[Any], *, reload: bool = True) -> bool:
         self.routes = list(routes)
         return True
 

@@ -38,7 +38,9 @@ class FakeHAProxy:
         self.routes: list[Any] = []
         self.tcp_routes: list[Any] = []
 
-    def apply(self, routes: Sequence[Any], *, tcp_routes: Sequence[Any] = ()) -> bool:
+    def apply(
+        self, routes: Sequence[Any], *, tcp_routes: Sequence[Any] = (), reload: bool = True
+    ) -> bool:
         self.routes, self.tcp_routes = list(routes), list(tcp_routes)
         return True
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from yun.router import Policy, Route, RouterConfig, Server, backend_name, render, render_files
-from yun.router.accesslog import ACCESS_RING, LOG_FORMAT
+from yun.router.accesslog import ACCESS_RING, INSTANCE, LOG_FORMAT
 from yun.router.config import _quoted
 
 CONFIG = RouterConfig(bind="127.0.0.1", port=8080, run_dir=Path("/run/yun"))
@@ -41,10 +41,17 @@ def host_map(routes: list[Route]) -> list[str]:
 
 
 MAP_LOOKUP = re.compile(
-    re.escape("use_backend \"%[var(txn.yun_host),map_str('/run/yun/hosts-")
-    + "[0-9a-f]{16}"
-    + re.escape(".map')]\"")
+    re.escape("use_backend \"%[var(txn.yun_host),map_str('/run/yun/hosts.map')]\"")
 )
+
+
+def filled(lines: list[str]) -> list[str]:
+    """The servers in a section's slots, as `address[ weight N][ proto h2]`, in slot order."""
+    return [
+        re.sub(r" cookie \S+", "", line.split(" ", 2)[2])
+        for line in lines
+        if line.startswith("server ") and not line.endswith(" disabled")
+    ]
 
 
 HELLO = Route("hello.apps.localhost", "", "guid-hello", "hello", servers(9001, 9002))
@@ -79,15 +86,19 @@ def test_bare_hosts_are_looked_up_in_a_sorted_map():
     ]
 
 
-def test_map_file_name_follows_its_content():
+def test_a_host_for_a_backend_that_exists_changes_the_host_map_not_the_layout():
     one = render_files(CONFIG, [HELLO])
-    same = render_files(CONFIG, [HELLO])
-    two = render_files(CONFIG, [HELLO, OTHER])
+    alias = Route(**{**vars(HELLO), "host": "hi.apps.localhost"})
+    two = render_files(CONFIG, [HELLO, alias])
 
-    (name,) = one.files
-    assert name in one.text
-    assert same.files == one.files
-    assert set(two.files).isdisjoint(one.files)
+    assert list(one.files) == list(two.files) == ["hosts.map"]
+    assert two.files["hosts.map"] != one.files["hosts.map"]
+    assert two.layout == one.layout and two.text == one.text
+    assert two.runtime.hosts == {
+        "hello.apps.localhost": "be_guid-hello",
+        "hi.apps.localhost": "be_guid-hello",
+    }
+    assert render_files(CONFIG, [HELLO, OTHER]).layout != one.layout  # a new backend
     assert render_files(CONFIG, [HELLO, API]).files == one.files  # path routes are not in it
 
 
@@ -114,10 +125,11 @@ def test_backend_balances_round_robin_over_sorted_servers():
     lines = section(render(CONFIG, [route]), "backend be_guid")
 
     assert lines[0] == "balance roundrobin"
-    assert [line for line in lines if line.startswith("server")] == [
-        "server a 10.0.0.1:81",
-        "server b 10.0.0.2:80",
-    ]
+    assert filled(lines) == ["10.0.0.1:81", "10.0.0.2:80"]
+    assert len([line for line in lines if line.startswith("server ")]) == 16  # slots ahead
+    assert re.fullmatch(
+        r"server ([0-9a-f]{8})-3 127\.0\.0\.1:1 cookie \1-3 disabled", lines[-1 - 13]
+    )
 
 
 def test_route_without_servers_answers_503_itself():
@@ -125,9 +137,9 @@ def test_route_without_servers_answers_503_itself():
         render(CONFIG, [Route("e.apps.localhost", "", "guid", "e", [])]), "backend be_guid"
     )
 
-    assert not any(line.startswith("server") for line in lines)
+    assert not any(line.startswith("server") for line in lines)  # stopped: no slots either
     (answer,) = [line for line in lines if line.startswith("http-request return")]
-    assert "status 503" in answer
+    assert "status 503" in answer and answer.endswith("if { nbsrv eq 0 } !{ stopping }")
     assert "hdr X-Yun-Router-Error no_healthy_instances" in answer
 
 
@@ -152,7 +164,9 @@ def test_no_routes_still_renders_a_listening_frontend():
 def test_retries_only_failed_connections_on_other_instances():
     defaults = section(render(CONFIG, [HELLO]), "defaults")
 
-    assert "retry-on conn-failure" in defaults
+    assert "retry-on conn-failure empty-response" in defaults
+    frontend = section(render(CONFIG, [HELLO]), "frontend yun_http")
+    assert "http-request disable-l7-retry if !{ method GET HEAD OPTIONS }" in frontend
     assert "option redispatch 1" in defaults
     assert "retries 3" in defaults
     assert not any("check" in line.split() for line in defaults)
@@ -186,7 +200,10 @@ def test_with_access_log_requests_are_logged_into_the_ring_in_yun_format():
     text = render(LOGGED, [HELLO])
 
     assert "log ring@yun_access len 16384 format raw local0 info" in section(text, "global")
-    assert f"log-format {_quoted(LOG_FORMAT)}" in section(text, "frontend yun_http")
+    # The server's name is its slot: the record names the instance in it, from a map.
+    slot_to_instance = " %[srv_name,map_str('/run/yun/instances.map')] "
+    logged_format = LOG_FORMAT.replace(INSTANCE, slot_to_instance)
+    assert f"log-format {_quoted(logged_format)}" in section(text, "frontend yun_http")
     frontend = section(text, "frontend yun_http")
     assert "http-request set-var(txn.yun_ua) req.fhdr(user-agent)" in frontend
     assert "http-request set-var(txn.yun_ver) req.ver" in frontend
@@ -208,7 +225,7 @@ def test_free_text_becomes_safe_names():
     text = render(LOGGED, [route])
 
     lines = section(text, "backend be_guid:201:2f:c3:bc")
-    assert "server web:200 127.0.0.1:1" in lines
+    assert filled(lines) == ["127.0.0.1:1"]
 
 
 def test_odd_path_characters_are_escaped_for_haproxy():
@@ -228,8 +245,7 @@ def test_ipv6_and_hostname_servers():
 
     lines = section(render(CONFIG, [route]), "backend be_g")
 
-    assert "server v6 ipv6@::1:8080" in lines
-    assert "server dns localhost:80" in lines
+    assert filled(lines) == ["localhost:80", "ipv6@::1:8080"]
 
 
 def test_text_is_stable_across_calls():
@@ -312,10 +328,12 @@ def test_server_weights_are_written_where_they_are_not_one():
         ],
     )
     lines = [line for line in section(render(CONFIG, [route]), "backend be_guid")]
-    assert "server old-0 10.0.0.1:80 weight 9" in lines
-    assert "server new-0 10.0.0.2:80 weight 4" in lines
-    assert "server idle 10.0.0.3:80 weight 0" in lines
-    assert "server plain 10.0.0.4:80" in lines
+    assert filled(lines) == [
+        "10.0.0.3:80 weight 0",
+        "10.0.0.2:80 weight 4",
+        "10.0.0.1:80 weight 9",
+        "10.0.0.4:80",
+    ]
 
 
 def test_a_weight_haproxy_would_refuse_is_rejected():
@@ -361,17 +379,9 @@ def test_an_http2_route_speaks_h2c_to_its_instances_and_others_do_not() -> None:
     grpc = Route("grpc.apps.localhost", "", "guid-grpc", "grpc", servers(9100, 9101))
     grpc = Route(**{**grpc.__dict__, "policy": Policy(protocol="http2")})
     text = render(CONFIG, [HELLO, grpc])
-    h2 = [
-        line
-        for line in section(text, f"backend {backend_name('guid-grpc')}")
-        if line.startswith("server")
-    ]
+    h2 = filled(section(text, f"backend {backend_name('guid-grpc')}"))
     assert h2 and all(line.endswith(" proto h2") for line in h2)
-    h1 = [
-        line
-        for line in section(text, f"backend {backend_name('guid-hello')}")
-        if line.startswith("server")
-    ]
+    h1 = filled(section(text, f"backend {backend_name('guid-hello')}"))
     assert h1 and not any("proto" in line for line in h1)
     with pytest.raises(ValueError, match="protocol"):
         render(CONFIG, [Route(**{**grpc.__dict__, "policy": Policy(protocol="h3")})])

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from yun.router import Route, RouterConfig, Server, TcpRoute, render, render_files
+from yun.router.slots import slot_name
 from yun.tls import ensure_ca, issue
 
 CONFIG = RouterConfig(bind="127.0.0.1", port=8080, run_dir=Path("/run/yun"))
@@ -38,13 +39,15 @@ def section(text: str, header: str) -> list[str]:
 
 def test_a_tcp_route_is_a_round_robin_tcp_proxy_on_its_port() -> None:
     text = render(CONFIG, [HELLO], tcp_routes=[ECHO])
+    slot = slot_name("tcp_40000", 1)[:-2]
     assert section(text, "listen tcp_40000") == [
         "bind 127.0.0.1:40000",
         "no log",
         "balance roundrobin",
         'description "echo"',
-        "server echo-0 127.0.0.1:45000",
-        "server echo-1 127.0.0.1:45001",
+        f"server {slot}-1 127.0.0.1:45000",
+        f"server {slot}-2 127.0.0.1:45001",
+        *(f"server {slot}-{n} 127.0.0.1:1 disabled" for n in range(3, 17)),
     ]
 
 
