@@ -30,6 +30,7 @@ from yun.router.config import render_files
 
 # The record without the values a client sent: what quoting and escaping them costs.
 NUMBERS_ONLY = LOG_FORMAT.split(' "', 1)[0]
+SLOT_LOOKUP = re.compile(r" %\[srv_name,map_str\('[^']*'\)\] ")
 
 
 def without(text: str, *needles: str) -> str:
@@ -45,6 +46,8 @@ def variants(run_dir: Path, instance: int) -> dict[str, str]:
             (run_dir / name).write_text(content)
         texts[logging] = rendered.text.replace("    stats socket", "    # stats socket")
     yun, logged = texts[False], texts[True]
+    hand_hosts = run_dir / "hand-hosts.map"
+    hand_hosts.write_text(f"{bench.HOST} app\n")
     return {
         "hand-written": bench.HAND_WRITTEN,
         "yun": yun,
@@ -66,6 +69,26 @@ def variants(run_dir: Path, instance: int) -> dict[str, str]:
         "yun + log, no client values": re.sub(
             r"log-format .*", f'log-format "{NUMBERS_ONLY}"', logged
         ),
+        "yun + log - instance rules": without(
+            logged, "yun_target", "stick match", "cookie __VCAP_ID__", "Set-Cookie"
+        ),
+        "yun + log - 503 rule": without(logged, "nbsrv"),
+        "yun + log - retries": without(logged, "retry-on", "retries", "redispatch"),
+        "yun + log - slot lookup": logged.replace(SLOT_LOOKUP.search(logged).group(0), " %s "),
+        "yun + log - five headers": without(
+            logged,
+            'X-Forwarded-For"',
+            "X-Forwarded-For %",
+            "X-Forwarded-Proto",
+            "X-Request-Id %",
+            "X-Request-Start",
+            "set-header traceparent",
+            "set-var(txn.yun_trace) uuid",
+        ),
+        # What one would write by hand for the same function (host map, forwarding headers).
+        "hand + function + httplog": bench.hand_function_config(
+            0, instance, run_dir / "unused.sock", hand_hosts
+        ).replace("    stats socket", "    # stats socket"),
         # HAProxy's standard log into a ring, no reader, as the yun + log variants.
         "hand-written + httplog": bench.hand_logged_config(
             0, instance, run_dir / "unused.sock"

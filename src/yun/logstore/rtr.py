@@ -19,8 +19,9 @@ from __future__ import annotations
 import re
 import time
 
-MARKER = b"yunrtr5"
-MARKER_V4 = b"yunrtr4"  # the layout before, without `trace_id`
+MARKER = b"yunrtr6"
+MARKER_V5 = b"yunrtr5"  # the layout before, with the values as the app got them
+MARKER_V4 = b"yunrtr4"  # the one before that, without `trace_id`
 SOURCE = "RTR/0"  # the log store's source of every access line
 
 # In this order; `response_ms` comes second so `response_times` finds it from the line start.
@@ -36,30 +37,40 @@ FIELDS = (
     "termination",  # HAProxy's two-letter session state at the end
     "method",
     "version",
-    "trace_id",  # of the request's W3C traceparent, which the router checked or made
+    "made_id",  # the UUID the router made for a request without an id or a valid trace, or -
 )
+# The values as the client sent them (HAProxy captures them as it reads the headers, which costs
+# it less than taking them after its own rules): the RTR line shows them as the app got them,
+# with the router's additions made again from the record (`_as_forwarded`).
+CLIENT_FIELDS = ("host", "uri", "user_agent", "x_forwarded_for", "request_id", "traceparent")
+FIELDS_V5 = (*FIELDS[:-1], "trace_id")
 FIELDS_V4 = FIELDS[:-1]
-CLIENT_FIELDS = ("host", "uri", "user_agent", "x_forwarded_for", "request_id")
+CLIENT_FIELDS_V5 = CLIENT_FIELDS[:-1]
+TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")  # what the router keeps
 
 _QUOTED = rb'"((?:[^"\\]|\\.)*)"'
 
 
-def _layout(marker: bytes, fields: tuple[str, ...]) -> re.Pattern[bytes]:
+def _layout(marker: bytes, fields: tuple[str, ...], client: tuple[str, ...]) -> re.Pattern[bytes]:
     return re.compile(
         re.escape(marker)
         + rb" \S+ "
         + rb" ".join([rb"(\S+)"] * len(fields))
         + rb" "
-        + rb" ".join([_QUOTED] * len(CLIENT_FIELDS))
+        + rb" ".join([_QUOTED] * len(client))
     )
 
 
 _LAYOUTS = {
-    MARKER: (_layout(MARKER, FIELDS), FIELDS),
-    MARKER_V4: (_layout(MARKER_V4, FIELDS_V4), FIELDS_V4),
+    marker: (_layout(marker, fields, client), fields, client)
+    for marker, fields, client in (
+        (MARKER, FIELDS, CLIENT_FIELDS),
+        (MARKER_V5, FIELDS_V5, CLIENT_FIELDS_V5),
+        (MARKER_V4, FIELDS_V4, CLIENT_FIELDS_V5),
+    )
 }
 # After a newline (one is put before the lines), so only a line's start can match.
-_RESPONSE_MS = re.compile(b"\\nyunrtr[45] \\S+ \\d+ (\\d+) ")
+_RESPONSE_MS = re.compile(b"\\nyunrtr[456] \\S+ \\d+ (\\d+) ")
 # The same, up to the host: response time, status, and (past the other plain fields) the host.
 _SUMMARY = re.compile(
     b"\\n"
@@ -102,6 +113,21 @@ def _client_text(raw: bytes) -> str:
     return _ESCAPE.sub(lambda m: m.group(0) if m.group(1) in '"\\' else m.group(1), text)
 
 
+def _as_forwarded(plain: dict[str, str], client: dict[str, str]) -> None:
+    """The values the app got, from what the client sent and what the router made: its
+    address appended to X-Forwarded-For, its UUID as the request id and the trace when the
+    client sent none (or an invalid traceparent)."""
+    address = plain["client"].rpartition(":")[0]
+    sent = {name: "" if value == "-" else value for name, value in client.items()}  # - : none
+    received = sent["x_forwarded_for"]
+    client["x_forwarded_for"] = f"{received}, {address}" if received else address
+    made = "" if plain["made_id"] == "-" else plain["made_id"]
+    client["request_id"] = sent["request_id"] or made
+    valid = TRACEPARENT.fullmatch(sent["traceparent"])
+    del client["traceparent"]
+    plain["trace_id"] = valid.group(1) if valid else made.replace("-", "")
+
+
 def _timestamp(start_ms: int) -> str:
     seconds, millis = divmod(start_ms, 1000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}+0000"
@@ -112,7 +138,7 @@ def decode(line: bytes, app_guid: str) -> tuple[float, str, str] | None:
 
     The message reads like Cloud Foundry's RTR lines, so `yun logs` reads like `cf logs`.
     """
-    pattern, fields = _LAYOUTS.get(line[:7], (None, ()))
+    pattern, fields, client_fields = _LAYOUTS.get(line[:7], (None, (), ()))
     match = pattern.fullmatch(line) if pattern is not None else None
     if match is None:
         return None
@@ -120,7 +146,9 @@ def decode(line: bytes, app_guid: str) -> tuple[float, str, str] | None:
     plain = dict(
         zip(fields, (g.decode("ascii", "replace") for g in groups[: len(fields)]), strict=True)
     )
-    client = dict(zip(CLIENT_FIELDS, (_client_text(g) for g in groups[len(fields) :]), strict=True))
+    client = dict(zip(client_fields, (_client_text(g) for g in groups[len(fields) :]), strict=True))
+    if "made_id" in plain:
+        _as_forwarded(plain, client)
     if not plain["start_ms"].isdigit():
         return None
     start_ms = int(plain["start_ms"])

@@ -45,17 +45,25 @@ INSTANCE = " %s "  # in LOG_FORMAT: the server's name, which the router turns in
 # Variables the frontend sets for the log (see config.py).
 VAR_HOST = "txn.yun_host"
 VAR_START = "txn.yun_start"
-VAR_XFF = "txn.yun_xff"
-VAR_REQUEST_ID = "txn.yun_rid"
-VAR_USER_AGENT = "txn.yun_ua"
-VAR_VERSION = "txn.yun_ver"
-VAR_TRACE_ID = "txn.yun_tid"
 
 # HAProxy builds a log line in one buffer of `tune.bufsize` (16 KiB unless set) and loses a line
 # that does not fit, whole. So each value a client controls is cut to a length that, escaped,
 # keeps the worst case inside: a byte takes at most two (a quote becomes \"), so these
 # 3,840 bytes take 7,680, and the record's own fields a few hundred.
 HOST_MAX, URI_MAX, USER_AGENT_MAX, XFF_MAX, REQUEST_ID_MAX = 256, 1024, 1280, 1024, 256
+
+# The values only the log needs, as the client sent them: HAProxy's header captures, taken as it
+# reads the headers (cheaper than any rule), cut to their lengths. `capture.req.hdr(N)` is the
+# Nth; the HTTP version is taken by a rule into the slot declared after them.
+HEADER_CAPTURES: tuple[tuple[str, str, int], ...] = (
+    ("user_agent", "User-Agent", USER_AGENT_MAX),
+    ("x_forwarded_for", "X-Forwarded-For", XFF_MAX),
+    ("request_id", "X-Request-Id", REQUEST_ID_MAX),
+    ("traceparent", "traceparent", 55),
+)
+VERSION_CAPTURE = (len(HEADER_CAPTURES), "req.ver", 8)  # (slot, fetch, length)
+VAR_MADE_ID = "txn.yun_trace"  # the UUID the router made for this request, if it made one
+_SLOT = {name: f"capture.req.hdr({n})" for n, (name, _, _) in enumerate(HEADER_CAPTURES)}
 
 # What HAProxy writes for each field of `rtr.FIELDS` and `rtr.CLIENT_FIELDS`.
 _FIELDS = {
@@ -71,15 +79,16 @@ _FIELDS = {
     "method": "%HM",
     # Not %HV, which HAProxy reads from the request line it keeps for logs (1,024 bytes), and
     # takes for HTTP/0.9 when that line was cut.
-    "version": f"HTTP/%[var({VAR_VERSION})]",
-    "trace_id": f"%[var({VAR_TRACE_ID})]",  # 32 hex digits: `-` only if the var is unset
+    "version": f"HTTP/%[capture.req.hdr({VERSION_CAPTURE[0]})]",
+    "made_id": f"%[var({VAR_MADE_ID})]",  # `-` when unset
 }
 _CLIENT_FIELDS = {
     "host": (f"var({VAR_HOST})", HOST_MAX),
     "uri": ("capture.req.uri", URI_MAX),
-    "user_agent": (f"var({VAR_USER_AGENT})", USER_AGENT_MAX),
-    "x_forwarded_for": (f"var({VAR_XFF})", XFF_MAX),
-    "request_id": (f"var({VAR_REQUEST_ID})", REQUEST_ID_MAX),
+    "user_agent": (_SLOT["user_agent"], USER_AGENT_MAX),
+    "x_forwarded_for": (_SLOT["x_forwarded_for"], XFF_MAX),
+    "request_id": (_SLOT["request_id"], REQUEST_ID_MAX),
+    "traceparent": (_SLOT["traceparent"], 55),
 }
 
 

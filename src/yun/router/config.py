@@ -18,10 +18,10 @@ What the rendered config does, and why:
   instances a client may name (`yun_targets`) are changed at run time as well.
 - Round-robin, no health checks (Yun decides health and only passes RUNNING instances). A request
   whose connection failed is retried on another instance (``retry-on conn-failure`` with
-  ``redispatch`` on every retry). A GET, HEAD or OPTIONS request is also retried when the
-  instance closed the connection without a byte of answer (``empty-response``: an instance that
-  crashed with connections in its accept queue resets them); other methods are never retried
-  once sent, since the instance may have acted on them.
+  ``redispatch`` on every retry); nothing is retried once the request has been sent. (Retrying
+  idempotent requests on an empty response, HAProxy's layer-7 retries, would cover requests in
+  flight when an instance crashes, but costs every request about a third more instructions:
+  `bench/router_instructions.py`.)
 - X-Forwarded-For is appended to, X-Forwarded-Proto/X-Request-Id/X-Request-Start are set unless the
   client (or a load balancer in front) already set them.
 - W3C trace context: a request without a valid `traceparent` gets one (version 00, a random
@@ -74,13 +74,16 @@ from yun.tls import Certificate
 # its 32 hex digits (the dashes left out, by position) are the trace id, 16 of them rearranged
 # the parent id; flags 01 (sampled).
 TRACEPARENT = "^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
-VAR_TRACE = "txn.yun_trace"
+VAR_TRACE = accesslog.VAR_MADE_ID  # the log finds the request id and trace it made there
 _PIECES = ((0, 8), (9, 4), (14, 4), (19, 4), (24, 12))
 NEW_TRACEPARENT = (
     "00-"
     + "".join(f"%[var({VAR_TRACE}),bytes({at},{size})]" for at, size in _PIECES)
     + f"-%[var({VAR_TRACE}),bytes(24,12)]%[var({VAR_TRACE}),bytes(19,4)]-01"
 )
+
+_NO_REQUEST_ID = "!{ req.hdr(x-request-id) -m found }"
+_NO_TRACE = f"!{{ req.hdr(traceparent) -m reg {TRACEPARENT} }}"  # none, or not a valid one
 
 FRONTEND = "yun_http"
 UNKNOWN_ROUTE_BACKEND = "yun_unknown_route"
@@ -403,7 +406,7 @@ def _defaults() -> str:
         *(f"    timeout {name} {value}" for name, value in TIMEOUTS),
         f"    retries {RETRIES}",
         "    option redispatch 1",
-        "    retry-on conn-failure empty-response",
+        "    retry-on conn-failure",
     ]
     for status, reason in ((502, "Bad Gateway"), (503, "Service Unavailable"), (504, "Timeout")):
         body = f"{status} {reason}: the app's instance did not answer the router.\n"
@@ -455,12 +458,11 @@ def _frontend(
         "    http-request add-header X-Forwarded-For %[src]"
         " if { req.fhdr_cnt(x-forwarded-for) gt 1 }",
         *_forwarded_proto(https=crt_list is not None and config.https_port is not None),
-        "    http-request add-header X-Request-Id %[uuid] if !{ req.hdr(x-request-id) -m found }",
-        "    http-request disable-l7-retry if !{ method GET HEAD OPTIONS }",
-        f"    http-request set-var({VAR_TRACE}) uuid"
-        f" if !{{ req.hdr(traceparent) -m reg {TRACEPARENT} }}",
-        f"    http-request set-header traceparent {NEW_TRACEPARENT}"
-        f" if {{ var({VAR_TRACE}) -m found }}",
+        # One random UUID per request makes both the request id and the trace, when either
+        # is missing (a UUID costs HAProxy about as much as the rest of this section).
+        f"    http-request set-var({VAR_TRACE}) uuid if {_NO_REQUEST_ID} || {_NO_TRACE}",
+        f"    http-request add-header X-Request-Id %[var({VAR_TRACE})] if {_NO_REQUEST_ID}",
+        f"    http-request set-header traceparent {NEW_TRACEPARENT} if {_NO_TRACE}",
         f"    http-request add-header X-Request-Start %[var({accesslog.VAR_START})]"
         " if !{ req.hdr(x-request-start) -m found }",
     ]
@@ -468,13 +470,14 @@ def _frontend(
         lines.append(f"    http-request set-var({VAR_WILD}) var({accesslog.VAR_HOST}),{_WILD}")
     first_use = len(lines)  # http-request rules go before this line, use_backend rules after
     if logging:
+        slot, fetch, length = accesslog.VERSION_CAPTURE
         lines += [
-            f"    http-request set-var({accesslog.VAR_XFF}) req.fhdr(x-forwarded-for)",
-            f"    http-request set-var({accesslog.VAR_REQUEST_ID}) req.fhdr(x-request-id)",
-            f"    http-request set-var({accesslog.VAR_USER_AGENT}) req.fhdr(user-agent)",
-            f"    http-request set-var({accesslog.VAR_VERSION}) req.ver",
-            # The traceparent is valid by now (the router made it, or checked the client's).
-            f"    http-request set-var({accesslog.VAR_TRACE_ID}) req.hdr(traceparent),field(2,-)",
+            *(
+                f"    capture request header {header} len {length}"
+                for _, header, length in accesslog.HEADER_CAPTURES
+            ),
+            f"    declare capture request len {length}",
+            f"    http-request capture {fetch} id {slot}",
         ]
     if "'" in str(host_map):
         raise ValueError(f"run_dir must not contain a single quote: {host_map.parent}")

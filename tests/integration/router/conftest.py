@@ -156,6 +156,12 @@ class Backend:
         self._server.server_close()
         self._thread.join()
 
+    def crash(self) -> None:
+        """Stop accepting at once, as a process that dies does (the kernel refuses connections
+        from then on); requests already being answered still finish."""
+        self._server.socket.close()
+        self.stop()
+
 
 @pytest.fixture
 def backend() -> Iterator[Callable[[str], Backend]]:

@@ -130,7 +130,7 @@ def test_longest_client_values_arrive_cut_to_their_caps(
     # HAProxy itself keeps the first 1,024 bytes of the request line for logs (URI_MAX at most).
     uri = re.search(r'"GET /((?:\\")+) HTTP/1.1" 200 ', text)  # the version is still right
     assert uri and 0 < len(uri.group(1)) // 2 < URI_MAX
-    assert f'x_forwarded_for:"{escaped * XFF_MAX}" ' in text
+    assert f'x_forwarded_for:"{escaped * XFF_MAX}, 127.0.0.1" ' in text  # and the router's
     assert f'x_request_id:"{escaped * REQUEST_ID_MAX}" ' in text
 
 

@@ -94,8 +94,8 @@ def test_a_sample_labels_instances_and_sums_them_per_app(tmp_path: Path) -> None
     for slot in slots:
         agent.cpu[slot] = 5.0  # half a core over the next ten seconds
     line = (
-        f"yunrtr5 be_{app_guid}_web 1 {{ms}} 200 1 1 127.0.0.1:1 127.0.0.1:2 x-1-0 -- GET"
-        ' HTTP/1.1 - "shop.apps.localhost" "/" "-" "-" "-"\n'
+        f"yunrtr6 be_{app_guid}_web 1 {{ms}} 200 1 1 127.0.0.1:1 127.0.0.1:2 x-1-0 -- GET"
+        ' HTTP/1.1 - "shop.apps.localhost" "/" "-" "-" "-" ""\n'
     )
     access.record(app_guid, "".join(line.format(ms=ms) for ms in range(1, 101)).encode())
     now[0] = 1020.0

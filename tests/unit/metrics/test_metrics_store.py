@@ -78,8 +78,8 @@ def test_keys_that_would_leave_the_folder_are_refused(tmp_path: Path) -> None:
 def test_access_records_give_counts_by_class_and_percentiles() -> None:
     def record(status: int, ms: int, host: str = "a.apps.localhost") -> bytes:
         return (
-            f"yunrtr5 be_{GUID}_web 1796406201002 {ms} {status} 80 216 127.0.0.1:1 127.0.0.1:2"
-            f' x-1-0 -- GET HTTP/1.1 - "{host}" "/" "ua" "-" "rid"\n'
+            f"yunrtr6 be_{GUID}_web 1796406201002 {ms} {status} 80 216 127.0.0.1:1 127.0.0.1:2"
+            f' x-1-0 -- GET HTTP/1.1 - "{host}" "/" "ua" "" "rid" ""\n'
         ).encode()
 
     stats = AccessStats()

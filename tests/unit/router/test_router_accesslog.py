@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from yun.logstore import LogStore
+from yun.logstore import LogStore, rtr
 from yun.router import AccessLogReceiver, AppLines, split_by_app
 from yun.router.accesslog import ACCESS_RING, LOG_FORMAT
 
@@ -25,19 +25,29 @@ APP = "0c5e2a4b-7d1f-4c3a-9b8e-6f2d1a0e5c47"
 OTHER = "7d2b1a0c-5e4f-4a3b-8c2d-1e0f9a8b7c60"
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
-# Captured from HAProxy 2.6 running a rendered config. The user agent held quotes, a backslash,
-# a bracket and a snowman; the URI held quotes.
+# As HAProxy 2.6 writes them from a rendered config. The user agent held quotes, a backslash,
+# a bracket and a snowman; the URI held quotes. The client sent a request id and a traceparent,
+# no X-Forwarded-For.
 SERVED = (
+    f"yunrtr6 be_{APP}_web ".encode()
+    + rb"1796406201002 1 200 165 467 127.0.0.1:46238 127.0.0.1:33815 idx-0 -- GET HTTP/1.1 - "
+    + rb'"h.apps.localhost" "/p?q=\"x_request_id:\"fake\"" "x\" x_request_id:\"fake\" app:\"evil'
+    + b'\\\\ \\] \xe2\x98\x83" "-" "real" "00-'
+    + TRACE.encode()
+    + b'-00f067aa0ba902b7-01"\n'
+)
+# The layout before: the values as the app got them, the trace id among the numbers.
+SERVED_V5 = (
     f"yunrtr5 be_{APP}_web ".encode()
     + rb"1796406201002 1 200 165 467 127.0.0.1:46238 127.0.0.1:33815 idx-0 -- GET HTTP/1.1 "
     + TRACE.encode()
     + rb' "h.apps.localhost" "/p?q=\"x_request_id:\"fake\"" "x\" x_request_id:\"fake\" app:\"evil'
     + b'\\\\ \\] \xe2\x98\x83" "127.0.0.1" "real"\n'
 )
+MADE = "e9c30270-382c-44a2-9dfa-313dbef5c146"  # the router made the id and the trace
 UNKNOWN = (
-    b"yunrtr5 yun_unknown_route 1796406201004 0 404 79 195 127.0.0.1:46252 -:- <NOSRV> LR GET"
-    b' HTTP/1.1 - "nope.apps.localhost" "/" "-" "127.0.0.1"'
-    b' "e9c30270-382c-44a2-9dfa-313dbef5c146"\n'
+    b"yunrtr6 yun_unknown_route 1796406201004 0 404 79 195 127.0.0.1:46252 -:- <NOSRV> LR GET"
+    b" HTTP/1.1 " + MADE.encode() + b' "nope.apps.localhost" "/" "-" "10.1.2.3" "-" "00-bad"\n'
 )
 
 
@@ -62,6 +72,21 @@ def test_an_apps_records_are_kept_whole_and_read_as_rtr_lines(tmp_path: Path) ->
         ' x_forwarded_for:"127.0.0.1" x_request_id:"real" response_time_ms:1'
         f' app_id:"{APP}" instance:"idx-0" termination:"--" trace_id:"{TRACE}"'
     )
+
+
+def test_the_layout_before_still_reads_the_same() -> None:
+    old = rtr.decode(SERVED_V5.rstrip(b"\n"), APP)
+    new = rtr.decode(SERVED.rstrip(b"\n"), APP)
+    assert old is not None and old == new
+
+
+def test_what_the_router_added_is_made_again_from_the_record() -> None:
+    decoded = rtr.decode(UNKNOWN.rstrip(b"\n"), APP)
+    assert decoded is not None
+    message = decoded[2]
+    assert 'x_forwarded_for:"10.1.2.3, 127.0.0.1"' in message  # as the app got it
+    assert f'x_request_id:"{MADE}"' in message
+    assert f'trace_id:"{MADE.replace("-", "")}"' in message  # the client's was not valid
 
 
 def test_lines_go_to_their_apps_in_order_and_others_are_left_out() -> None:
@@ -103,12 +128,12 @@ def test_other_lines_are_ignored(chunk: bytes) -> None:
 
 def test_log_format_is_the_marker_the_backend_and_the_records_fields() -> None:
     marker, backend, *fields = LOG_FORMAT.split(" ")
-    assert (marker, backend) == ("yunrtr5", "%b")
+    assert (marker, backend) == ("yunrtr6", "%b")
     assert fields[:2] == ["%[var(txn.yun_start)]", "%Ta"]  # where rtr.response_times looks
     # Every value a client controls is quoted and goes through HAProxy's escaping.
-    client = fields[-5:]
+    client = fields[-6:]
     for fetch, value in zip(
-        ("var(txn.yun_host)", "capture.req.uri", "var(txn.yun_ua)", "var(txn.yun_xff)"),
+        ("var(txn.yun_host)", "capture.req.uri", "capture.req.hdr(0)", "capture.req.hdr(1)"),
         client,
         strict=False,
     ):

@@ -15,8 +15,8 @@ API = "7d2b1a0c-5e4f-4a3b-8c2d-1e0f9a8b7c60"
 def record(guid: str, path: str, ms: int = 1, user_agent: str = "curl/8") -> bytes:
     """An access record of app `guid` as HAProxy writes it (router.accesslog.LOG_FORMAT)."""
     return (
-        f"yunrtr5 be_{guid}_web 1796227139264 {ms} 200 80 120 127.0.0.1:5000 127.0.0.1:6000"
-        f' idx-0 -- GET HTTP/1.1 - "h.apps.localhost" "{path}" "{user_agent}" "127.0.0.1" "r-1"\n'
+        f"yunrtr6 be_{guid}_web 1796227139264 {ms} 200 80 120 127.0.0.1:5000 127.0.0.1:6000"
+        f' idx-0 -- GET HTTP/1.1 - "h.apps.localhost" "{path}" "{user_agent}" "" "r-1" ""\n'
     ).encode()
 
 
@@ -44,7 +44,7 @@ def test_watched_apps_response_times_give_a_p95(tmp_path: Path) -> None:
     latencies = Latencies(clock=lambda: now[0])
     latencies.watch(WEB)
     # Client values that look like a record's start do not count: only HAProxy's own field does.
-    fake = "yunrtr5 be_x 1 9999 "
+    fake = "yunrtr6 be_x 1 9999 "
     lines = b"".join(record(WEB, fake, ms, user_agent=fake) for ms in range(1, 101))
     aborted = record(WEB, "/gone", -1)
 
