@@ -70,7 +70,7 @@ class Server:
                 time.sleep(0.1)
         self.cli("login", "-a", f"http://127.0.0.1:{self.api_port}", "-p", "bench")
         url = f"http://127.0.0.1:{self.api_port}"
-        self.api = ApiClient(url, ApiClient(url).login("admin", "bench"))
+        self.api = ApiClient(url, ApiClient(url).login("admin", "bench")["access_token"])
         self.guid = ""
 
     def cli(self, *args: str) -> str:

@@ -13,11 +13,13 @@ the whole path (with the receiver and the log store) against the baseline.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -117,6 +119,17 @@ def measure(
         bench.stop_process(proc)
 
 
+@contextlib.contextmanager
+def serving_variants() -> Iterator[tuple[Path, int, dict[str, str]]]:
+    """A work folder, an nginx instance's port and the variants' configs for it."""
+    with tempfile.TemporaryDirectory(prefix="yun-bench-") as tmp:
+        work = Path(tmp)
+        run_dir = work / "router"
+        run_dir.mkdir()
+        with bench.nginx_instance(work) as instance:
+            yield work, instance, variants(run_dir, instance)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=4.0)
@@ -124,16 +137,11 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="yun-bench-") as tmp:
-        work = Path(tmp)
-        run_dir = work / "router"
-        run_dir.mkdir()
-        with bench.nginx_instance(work) as instance:
-            cases = variants(run_dir, instance)
-            runs: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
-            for _ in range(args.rounds):
-                for name, text in cases.items():
-                    runs[name].append(measure(text, work=work, instance=instance, args=args))
+    with serving_variants() as (work, instance, cases):
+        runs: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
+        for _ in range(args.rounds):
+            for name, text in cases.items():
+                runs[name].append(measure(text, work=work, instance=instance, args=args))
     base = statistics.median(cpu for _, cpu in runs["hand-written"])
     print(f"{'variant':26} {'req/s':>8}  {'HAProxy CPU/request':>19}  {'over hand-written':>17}")
     for name, results in runs.items():

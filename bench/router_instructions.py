@@ -4,7 +4,7 @@ Wall-clock and CPU-time figures on a shared 2-core VM move by a microsecond or t
 from one run to the next, as much as the features being compared. Instructions do not: each
 variant of the config runs single-threaded under `valgrind --tool=callgrind` and answers the
 same requests (one keep-alive connection, the same headers), and the figure is
-(instructions with N requests − instructions with none) / N, the same from run to run.
+(instructions with N requests - instructions with none) / N, the same from run to run.
 
 The variants are `bench/router_features.py`'s (Yun's config with one feature taken out, the
 hand-written baselines). Instructions are not time (a cache miss costs more than an add), but
@@ -21,7 +21,6 @@ import re
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -70,27 +69,22 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--only", default="", help="comma-separated variant names")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="yun-bench-") as tmp:
-        work = Path(tmp)
-        run_dir = work / "router"
-        run_dir.mkdir()
-        with bench.nginx_instance(work) as instance:
-            cases = features.variants(run_dir, instance)
-            wanted = [n.strip() for n in args.only.split(",") if n.strip()] or list(cases)
-            print(f"{'variant':30} {'instructions/request':>20}")
-            for name in wanted:
-                port = bench.free_port()
-                text = re.sub(r"bind 127\.0\.0\.1:\d+", f"bind 127.0.0.1:{port}", cases[name])
-                text = text.format(port=port, instance=instance) if "{port}" in text else text
-                text = text.replace("global\n", "global\n    nbthread 1\n", 1)
-                if not text.startswith("global") and "\nglobal\n" not in text:
-                    text = "global\n    nbthread 1\n" + text
-                config = work / f"variant-{port}.cfg"
-                config.write_text(text)
-                subprocess.run(["haproxy", "-c", "-q", "-f", str(config)], check=True)
-                idle = instructions(config, port, 0)
-                busy = instructions(config, port, args.requests)
-                print(f"{name:30} {(busy - idle) / args.requests:>20,.0f}", flush=True)
+    with features.serving_variants() as (work, instance, cases):
+        wanted = [n.strip() for n in args.only.split(",") if n.strip()] or list(cases)
+        print(f"{'variant':30} {'instructions/request':>20}")
+        for name in wanted:
+            port = bench.free_port()
+            text = re.sub(r"bind 127\.0\.0\.1:\d+", f"bind 127.0.0.1:{port}", cases[name])
+            text = text.format(port=port, instance=instance) if "{port}" in text else text
+            text = text.replace("global\n", "global\n    nbthread 1\n", 1)
+            if not text.startswith("global") and "\nglobal\n" not in text:
+                text = "global\n    nbthread 1\n" + text
+            config = work / f"variant-{port}.cfg"
+            config.write_text(text)
+            subprocess.run(["haproxy", "-c", "-q", "-f", str(config)], check=True)
+            idle = instructions(config, port, 0)
+            busy = instructions(config, port, args.requests)
+            print(f"{name:30} {(busy - idle) / args.requests:>20,.0f}", flush=True)
     return 0
 
 

@@ -71,9 +71,11 @@ class Platform:
     def __init__(self, env: dict[str, str], url: str) -> None:
         self.env = env
         self.url = url
-        self.api = ApiClient(url, ApiClient(url).login("admin", env["YUN_ADMIN_PASSWORD"]))
-        self.router = f"http://127.0.0.1:{env['YUN_ROUTER_PORT']}"
         self.cli("login", "-a", url, "-p", env["YUN_ADMIN_PASSWORD"])
+        self.api = ApiClient(
+            url, ApiClient(url).login("admin", env["YUN_ADMIN_PASSWORD"])["access_token"]
+        )
+        self.router = f"http://127.0.0.1:{env['YUN_ROUTER_PORT']}"
 
     def cli(self, *args: str) -> str:
         return yun_cli(self.env, *args)
@@ -84,14 +86,18 @@ class Platform:
         self.cli("push", "-p", str(app))
         return str(self.api.find_app(APP)["guid"])
 
-    def answers(self, host: str) -> int:
+    def answers(self, host: str, path: str = "/") -> int:
         try:
-            return httpx.get(self.router, headers={"Host": host}, timeout=5).status_code
+            return httpx.get(self.router + path, headers={"Host": host}, timeout=5).status_code
         except httpx.HTTPError:
             return 0
 
-    def wait_answer(self, host: str, status: int = 200, timeout: float = 120) -> float:
-        return waited(lambda: self.answers(host) == status, timeout, 0.01, f"{host}: {status}")
+    def wait_answer(
+        self, host: str, status: int = 200, timeout: float = 120, path: str = "/"
+    ) -> float:
+        return waited(
+            lambda: self.answers(host, path) == status, timeout, 0.01, f"{host}{path}: {status}"
+        )
 
     def running(self, guid: str) -> int:
         (app,) = [a for a in self.api.apps(APP) if a["guid"] == guid]
@@ -237,8 +243,16 @@ def routes_part(sizes: list[int]) -> list[dict[str, float]]:
                     alias.append(time.perf_counter() - began)
                     host = f"own-{size}-{n}"
                     began = time.perf_counter()
-                    plat.cli("map-route", APP, "apps.localhost", "--hostname", host, "--path", "/p")
-                    plat.wait_answer(f"{host}.apps.localhost/p".split("/")[0])
+                    plat.cli(
+                        "map-route",
+                        APP,
+                        "apps.localhost",
+                        "--hostname",
+                        host,
+                        "--path",
+                        "/index.html",
+                    )
+                    plat.wait_answer(f"{host}.apps.localhost", path="/index.html")
                     own.append(time.perf_counter() - began)
                 costs = router_costs(size, work)
                 row = {
