@@ -22,7 +22,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import defer
 
 from yun.controllers.runtime.managing import Result
 from yun.kube import DRIVER as KUBERNETES
@@ -46,8 +45,6 @@ from yun.store.queries import hostname
 from yun.store.releases import ACTIVE
 from yun.store.session import Store
 from yun.tls import Certificate
-
-SEALED_APP_COLUMNS = (defer(App.env, raiseload=True), defer(App.spec, raiseload=True))
 
 
 class RouteController:
@@ -86,29 +83,57 @@ class RouteController:
         resync makes stays a few milliseconds long."""
         routes: list[RouterRoute] = []
         with self.store.snapshot() as session:  # routes, mappings and instances of one commit
+            # Plain rows, not ORM objects: with thousands of routes, building objects would
+            # be most of the pass.
             query = (
-                select(Route, Domain, RouteMapping, App)
+                select(
+                    Route.guid,
+                    Route.host,
+                    Route.path,
+                    Route.options,
+                    Domain.name.label("domain"),
+                    RouteMapping.process_type,
+                    RouteMapping.app_guid,
+                )
                 .join(Domain, Domain.guid == Route.domain_guid)
                 .join(RouteMapping, RouteMapping.route_guid == Route.guid)
-                .join(App, App.guid == RouteMapping.app_guid)
                 .where(Domain.internal.is_(False))  # app-to-app names: not the router's
                 .order_by(Route.host, Route.path)
-                .options(*SEALED_APP_COLUMNS)  # not unsealed for nothing: hundreds of apps
             )
-            grouped: dict[tuple[str, str, str], list[tuple[App, str]]] = {}
+            mapped = session.execute(query).all()
+            apps = {
+                app.guid: app
+                for app in session.execute(
+                    select(App.guid, App.name, App.state, App.autoscale).where(
+                        App.guid.in_({row.app_guid for row in mapped})
+                    )
+                )
+            }
+            grouped: dict[tuple[str, str, str], list[tuple[Any, str]]] = {}
             route_options: dict[str, dict[str, Any]] = {}
-            for route, domain, mapping, app in session.execute(query):
-                route_options[route.guid] = dict(route.options or {})
-                key = (hostname(route.host, domain.name), route.path, route.guid)
-                grouped.setdefault(key, []).append((app, mapping.process_type))
-            apps = {app.guid for targets in grouped.values() for app, _ in targets}
+            for row in mapped:
+                if row.app_guid not in apps:
+                    continue
+                route_options[row.guid] = dict(row.options or {})
+                key = (hostname(row.host, row.domain), row.path, row.guid)
+                grouped.setdefault(key, []).append((apps[row.app_guid], row.process_type))
             procs = {
                 (proc.app_guid, proc.type): proc
-                for proc in session.scalars(select(Process).where(Process.app_guid.in_(apps)))
+                for proc in session.execute(
+                    select(Process.guid, Process.app_guid, Process.type, Process.instances).where(
+                        Process.app_guid.in_(apps)
+                    )
+                )
             }
-            serving: dict[str, list[Instance]] = {}
-            for inst in session.scalars(
-                select(Instance)
+            serving: dict[str, list[Any]] = {}
+            for inst in session.execute(
+                select(
+                    Instance.process_guid,
+                    Instance.version,
+                    Instance.index,
+                    Instance.address,
+                    Instance.port,
+                )
                 .where(
                     Instance.process_guid.in_([proc.guid for proc in procs.values()]),
                     Instance.state == "RUNNING",
@@ -261,7 +286,7 @@ class RouteController:
         return Result()
 
 
-def _digest(targets: list[tuple[App, str]], options: dict[str, Any]) -> str:
+def _digest(targets: list[tuple[Any, str]], options: dict[str, Any]) -> str:
     """A short digest of what a route's backend serves and how: its processes and options."""
     text = json.dumps(
         [sorted((app.guid, process_type) for app, process_type in targets), options],
@@ -270,11 +295,11 @@ def _digest(targets: list[tuple[App, str]], options: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
-def _capacity(app: App, proc: Process, serving: int, deploying: bool) -> int:
+def _capacity(app: Any, proc: Any, serving: int, deploying: bool) -> int:
     """The most instances of `proc` the router should have server slots for: its scale (or
     its autoscaler's maximum), both revisions' during a deployment, one more for the activator
     of an app that scales to zero."""
-    most = max(proc.instances, int((app.autoscale or {}).get("max") or 0))
+    most = max(int(proc.instances), int((app.autoscale or {}).get("max") or 0))
     if deploying:
         most *= 2
     return max(most, serving) + (1 if (app.autoscale or {}).get("min") == 0 else 0)
@@ -297,9 +322,7 @@ def split_weights(old: int, new: int, percent: int) -> tuple[int, int]:
     return w_old, w_new
 
 
-def _weighted(
-    found: list[tuple[Instance, str]], split: tuple[int, int, int] | None
-) -> list[Server]:
+def _weighted(found: list[tuple[Any, str]], split: tuple[int, int, int] | None) -> list[Server]:
     """Servers for the instances; with a split, the new version's share set by weights."""
     weights = {}
     if split is not None:
