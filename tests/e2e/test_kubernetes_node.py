@@ -22,11 +22,13 @@ from kubernetes.client import CoreV1Api
 from tests.e2e.conftest import OBSERVED, Platform, launch
 from tests.kube.cluster import Cluster, running_cluster
 from tests.kube.node import node_binaries, running_node
+from tests.stacks import built_stack
 
 from yun.kube.client import KubeCluster
 from yun.kube.render import namespace_of
 from yun.registry.building import build_busybox_image
 from yun.registry.transfer import push
+from yun.settings import Settings
 
 pytestmark = pytest.mark.e2e
 
@@ -107,6 +109,9 @@ def wait_for(what: str, check, timeout: float = 120) -> object:  # type: ignore[
 
 
 def test_an_app_runs_on_a_real_node(cluster: Cluster, tmp_path: Path) -> None:
+    # Code pushed to the cluster runs on the default stack's layer: built once per machine,
+    # here if no test before this one built it (on a new machine, none has).
+    built_stack(Settings.from_env({}).default_stack)
     (tmp_path / "platform").mkdir()
     with launch(tmp_path / "platform") as platform:
         registry = f"127.0.0.1:{platform.env['YUN_REGISTRY_PORT']}"

@@ -79,7 +79,9 @@ class _Handler(BaseHTTPRequestHandler):
         if length:
             self.rfile.read(length)
         if self.path.startswith("/slow"):
-            time.sleep(1.5)  # a long request: for least-connection balancing and timeouts
+            # A long request, for least-connection balancing and timeouts: 1.5 s, or ?s=SECONDS.
+            seconds = self.path.partition("?s=")[2]
+            time.sleep(float(seconds) if seconds else 1.5)
         body = json.dumps(
             {
                 "name": self.server.name,

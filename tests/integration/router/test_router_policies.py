@@ -95,13 +95,15 @@ def test_least_connection_avoids_the_busy_instance(router, backend, http, make_r
     policy = Policy(balance="least-connection")
     router.apply([replace(make_route(HOST, a.server(), b.server()), policy=policy)])
     busy: list[str] = []
-    slow = threading.Thread(target=lambda: busy.append(http(HOST, "/slow").served_by))
+    # Long enough that the five others finish while it runs, even on a loaded machine.
+    slow = threading.Thread(target=lambda: busy.append(http(HOST, "/slow?s=8").served_by))
     slow.start()
     try:
         while a.hits + b.hits == 0:
             threading.Event().wait(0.01)
         taken = "a" if a.hits else "b"
         others = served(http, 5)
+        assert slow.is_alive()  # else the busy instance was not busy for all five
     finally:
         slow.join()
     assert busy == [taken]
