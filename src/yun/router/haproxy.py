@@ -140,6 +140,7 @@ class HAProxy:
         self._state: RuntimeState | None = None
         # Per slot: whose responses its counters hold, and the counts before that server had it.
         self._counted: dict[tuple[str, str], tuple[str, int, int]] = {}
+        self._layout: tuple[str, str] | None = None  # the config text last read, its layout
         self.reloads = 0  # by this object: starts and reloads
         self.runtime_changes = 0  # runtime API commands this object sent
 
@@ -236,7 +237,7 @@ class HAProxy:
                 challenges=challenges,
                 previous=state,
             )
-            same_layout = previous is not None and layout_of(previous) == rendered.layout
+            same_layout = previous is not None and self._layout_of(previous) == rendered.layout
             if (
                 state is not None
                 and same_layout
@@ -263,8 +264,19 @@ class HAProxy:
             self._counted.clear()
             self._prune_files(rendered.text)
             # A new worker starts with an empty targets table.
-            runtime.run(self.stats_socket, slots.target_commands({}, rendered.runtime.targets))
+            try:
+                runtime.run(self.stats_socket, slots.target_commands({}, rendered.runtime.targets))
+            except RouterError as exc:
+                log.warning("router: %s; the next pass sends the instance targets again", exc)
+                rendered.runtime.targets.clear()
             return True
+
+    def _layout_of(self, text: str) -> str:
+        """`config.layout_of(text)`, kept for the text last seen: the config file changes only
+        on reloads, and every pass compares against it."""
+        if self._layout is None or self._layout[0] != text:
+            self._layout = (text, layout_of(text))
+        return self._layout[1]
 
     def _current_state(self) -> RuntimeState | None:
         """What the running worker serves: as this object left it, else read back from it
