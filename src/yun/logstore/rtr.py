@@ -7,8 +7,8 @@ little more than numbers.
 
 A record is one line: `MARKER`, the HAProxy backend, the `FIELDS` separated by single blanks
 (none of them can hold a blank), then the `CLIENT_FIELDS`, each in double quotes. Records of the
-layout before (`MARKER_V4`, without the trace id) are still read, so an upgrade keeps the lines
-an app already has. Those come
+layouts before (`MARKER_V5`, the values as the app got them; `MARKER_V4`, without the trace id)
+are still read the same, so an upgrade keeps the lines an app already has. Client values come
 from the client, so HAProxy escapes them (its `+E` log option puts a backslash before each `"`,
 `\\` and `]`): a client cannot close a quote early or pass for a field. No value can hold a
 newline, as HAProxy rejects one in a request line or header.

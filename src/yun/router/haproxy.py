@@ -1,13 +1,15 @@
 """Run one master-worker HAProxy and change its configuration without dropping a connection.
 
 Everything about the running HAProxy lives in `run_dir` (config, pidfile, master CLI socket,
-stats socket), never in this object's memory. The control plane may restart at any time while
-HAProxy keeps serving; a new `HAProxy` object on the same `run_dir` adopts the running process
-through the pidfile and reloads it like its own.
+stats socket) and in the running worker, which a new `HAProxy` object reads back (`show servers
+state`, `show map`, `show table`). The control plane may restart at any time while HAProxy
+keeps serving; a new object on the same `run_dir` adopts the running process through the
+pidfile and changes it like its own.
 
-A change goes: render → compare with the file the running HAProxy loaded → write the
-content-addressed host map → check with `haproxy -c` → atomic rename → `reload` on the master
-CLI. The master re-executes itself, takes
+A change goes: render against what the worker serves → if the layout (the config with every
+server slot empty, `yun.router.slots`) is the one loaded, send the difference through the
+runtime API and rewrite the maps for the next reload; else write the maps → check with
+`haproxy -c` → atomic rename → `reload` on the master CLI. The master re-executes itself, takes
 the listening sockets over from the old worker (stats socket with `expose-fd listeners`) and
 starts a new worker; the old worker stops accepting, finishes what it is serving and answers
 one last request on each kept-alive connection with `Connection: close` (so clients never write
