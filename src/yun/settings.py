@@ -92,7 +92,8 @@ class Timing:
     stop_grace: float = 10.0
     drain: float = 2.0  # an instance the router stopped sending to runs on this long, then stops
     reconcile_errors: tuple[float, ...] = (0.2, 0.5, 1, 2, 3, 5, 8, 13)
-    resync_every: float = 5.0
+    resync_every: float = 5.0  # controllers look at everything again when the store changed
+    resync_quiet_every: float = 60.0  # … and this often when it did not
 
 
 @dataclass(frozen=True)

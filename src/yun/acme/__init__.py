@@ -6,7 +6,9 @@ failed order is tried again. Which certificates to order, and where the results 
 control plane's business (`yun.controllers.acme`).
 """
 
-from yun.acme.ordering import AcmeError, Challenge, new_account_key, order
+from yun.acme.challenge import AcmeError, Challenge
 from yun.acme.schedule import renew_at, retry_delay
 
-__all__ = ["AcmeError", "Challenge", "new_account_key", "order", "renew_at", "retry_delay"]
+# `order` and `new_account_key` are in `yun.acme.ordering`, imported where an order is made:
+# the ACME library and its dependencies take some megabytes a server without orders need not hold.
+__all__ = ["AcmeError", "Challenge", "renew_at", "retry_delay"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -21,24 +20,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from josepy import errors as jose_errors
 from josepy.jwk import JWK, JWKRSA
 
+from yun.acme.challenge import AcmeError, Challenge
 from yun.tls import Certificate, private_pem
 
 USER_AGENT = "yun"
 NETWORK_TIMEOUT = 30
-
-
-class AcmeError(Exception):
-    """An order that did not end in a certificate; the message says why, for `yun certificates`."""
-
-
-@dataclass(frozen=True)
-class Challenge:
-    """What the router must answer: `GET http://NAME/.well-known/acme-challenge/TOKEN` gets
-    `key_authorization`."""
-
-    name: str
-    token: str
-    key_authorization: str
 
 
 def _network(key: JWK, ca_file: Path | None) -> client.ClientNetwork:

@@ -42,6 +42,7 @@ from yun.agent.env import instance_environment
 from yun.agent.health import (
     FAILURES_BEFORE_CRASH,
     Check,
+    check_ports,
     checks_after_running,
     probe,
     timeout_reason,
@@ -416,22 +417,32 @@ class Agent:
 
     def _prefetch_probes(self, now: float) -> None:
         """Probe every instance due for a check at once, so one slow app (an http check may
-        take its whole invocation timeout) does not hold up the others' health in this pass."""
+        take its whole invocation timeout) does not hold up the others' health in this pass:
+        http checks on a pool of threads, port checks all together from this one."""
         due = [slot for slot in self._slots.values() if self._probe_due(slot, now)]
         self._probed = {}
         if len(due) < 2:
             return
-        if self._probe_pool is None:
-            self._probe_pool = ThreadPoolExecutor(PROBE_WORKERS, thread_name_prefix="yun-probe")
         futures = {}
+        ports: dict[tuple[str, str], tuple[str, int, float]] = {}
         for slot in due:
             assert slot.run is not None
-            handle = slot.run.handle
+            handle, health = slot.run.handle, slot.spec.health
             key = (slot.spec.slot, slot.run.instance_guid)
-            futures[key] = self._probe_pool.submit(
-                probe, slot.spec.health, address=handle.address, port=handle.port
-            )
-        self._probed = {key: future.result() for key, future in futures.items()}
+            if health.type == "port" and handle.address is not None and handle.port is not None:
+                ports[key] = (handle.address, handle.port, health.invocation_timeout)
+            elif health.type == "http":
+                if self._probe_pool is None:
+                    self._probe_pool = ThreadPoolExecutor(
+                        PROBE_WORKERS, thread_name_prefix="yun-probe"
+                    )
+                futures[key] = self._probe_pool.submit(
+                    probe, health, address=handle.address, port=handle.port
+                )
+            else:
+                self._probed[key] = probe(health, address=handle.address, port=handle.port)
+        self._probed.update(zip(ports, check_ports(list(ports.values())), strict=True))
+        self._probed.update({key: future.result() for key, future in futures.items()})
 
     # -- starting -----------------------------------------------------------------------------
 

@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session
 from yun.api.auth import Ctx, CurrentUser
 from yun.api.errors import ApiError
 from yun.api.scopes import Call, space_named
-from yun.kube.client import KubeCluster, KubeError
 from yun.kube.kubeconfig import KubeconfigError, describe
 from yun.kube.render import GATEWAY_FORM
 from yun.store import events
@@ -72,12 +71,18 @@ def _find(session: Session, name: str) -> Cluster:
     return cluster
 
 
-def _reach(kubeconfig: str, context: str) -> str:
-    cluster = KubeCluster.from_text(kubeconfig, context=context)
+def _reach(kubeconfig: str, context: str, server: str) -> str:
+    """The cluster's version, or a 422 naming the server when it does not answer."""
+    from yun.kube.client import KubeCluster, KubeError  # loaded only when a cluster is used
+
     try:
-        return cluster.version()
-    finally:
-        cluster.close()
+        cluster = KubeCluster.from_text(kubeconfig, context=context)
+        try:
+            return cluster.version()
+        finally:
+            cluster.close()
+    except KubeError as exc:
+        raise ApiError(422, f"kubeconfig: {server} (context {context}): {exc}") from None
 
 
 @router.post("/v3/clusters", status_code=201)
@@ -94,12 +99,9 @@ async def create_cluster(body: NewCluster, ctx: Ctx, user: CurrentUser) -> dict[
         raise ApiError(422, str(exc)) from None
     version = ""
     if body.check:
-        try:
-            version = await run_in_threadpool(_reach, body.kubeconfig, described.context)
-        except KubeError as exc:
-            raise ApiError(
-                422, f"kubeconfig: {described.server} (context {described.context}): {exc}"
-            ) from None
+        version = await run_in_threadpool(
+            _reach, body.kubeconfig, described.context, described.server
+        )
     with ctx.store.session() as session:
         if session.scalar(select(Cluster).where(Cluster.name == body.name)) is not None:
             raise ApiError(409, f"cluster {body.name} already exists")

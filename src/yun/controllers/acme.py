@@ -22,7 +22,7 @@ from cryptography import x509
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from yun.acme import AcmeError, Challenge, new_account_key, order, renew_at, retry_delay
+from yun.acme import AcmeError, Challenge, renew_at, retry_delay
 from yun.controllers.runtime.managing import Result
 from yun.router.config import CHALLENGE_PATH
 from yun.store import events
@@ -96,6 +96,8 @@ class AcmeController:
             account_key = self._account_key(session, directory, email)
             row.state = "ordering"
         log.info("ordering a certificate for %s from %s", name, directory)
+        from yun.acme.ordering import order  # the ACME library, loaded with the first order
+
         try:
             issued = order(
                 directory=directory,
@@ -162,6 +164,8 @@ class AcmeController:
             )
         )
         if account is None:
+            from yun.acme.ordering import new_account_key
+
             account = AcmeAccount(directory=directory, email=email, key_pem=new_account_key())
             session.add(account)
         return account.key_pem

@@ -87,6 +87,8 @@ class SyslogDrains:
         self.hostname = hostname
         self.clock = clock
         self._drains: dict[tuple[str, str], _Drain] = {}
+        self._wanted: dict[tuple[str, str], str] = {}
+        self._wanted_at: int | None = None  # the store's write count when last read
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -105,7 +107,10 @@ class SyslogDrains:
         return found
 
     def pass_once(self) -> None:
-        wanted = self.wanted()
+        writes = self.store.writes
+        if writes != self._wanted_at:  # bindings are read again only after the store changed
+            self._wanted, self._wanted_at = self.wanted(), writes
+        wanted = self._wanted
         for key in list(self._drains):
             if key not in wanted:
                 self._forget(self._drains.pop(key))

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
@@ -25,13 +25,14 @@ from yun.agent.specs import AgentListener, InstanceSpec
 from yun.builder.launcher import launcher_path
 from yun.controllers.kube_release import autoscale_of, tcp_ports_of
 from yun.droplet_image import repository_name
-from yun.kube.backend import KubeBackend
-from yun.kube.client import KubeCluster, KubeError
 from yun.kube.render import Autoscale, Exposure, TcpPort
 from yun.registry import ImageError, export_droplet
 from yun.slots import parse_slot
 from yun.store.models import App, Cluster, Space
 from yun.store.session import Store
+
+if TYPE_CHECKING:
+    from yun.kube.backend import KubeBackend
 
 log = logging.getLogger("yun.server.placement")
 POLL_EVERY = 2.0
@@ -174,6 +175,11 @@ class Placement:
                 made = self._backends.get(cluster_guid)
                 if made is not None and made.key == key:
                     return made.backend
+            # The Kubernetes client is a third of the server's imports: loaded once a cluster
+            # is used, not by every server.
+            from yun.kube.backend import KubeBackend
+            from yun.kube.client import KubeCluster, KubeError
+
             try:
                 client = KubeCluster.from_text(cluster.kubeconfig, context=cluster.context)
             except KubeError as exc:

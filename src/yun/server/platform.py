@@ -295,6 +295,7 @@ class Platform:
             timing=s.timing,
             workers=4,
             observe=metrics.instruments.observe_reconcile,
+            changes=lambda: store.writes,
             resync_keys=(
                 "deployments",
                 "instances",

@@ -31,7 +31,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Table, insert, select
 from sqlalchemy.engine import Connection
 
@@ -66,6 +65,8 @@ class DumpError(Exception):
 
 
 def schema_of(connection: Connection) -> str:
+    from alembic.runtime.migration import MigrationContext  # loaded when a dump is made
+
     return str(MigrationContext.configure(connection).get_current_revision() or "")
 
 

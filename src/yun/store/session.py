@@ -16,18 +16,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from yun.settings import Settings
 from yun.store.sealing import KEY_FILE, bind_keys, rotate
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 SNAPSHOT = "snapshot"
+_WRITES = ("INSERT", "UPDATE", "DELETE")
 
 
 class SnapshotWrite(RuntimeError):
@@ -60,6 +63,8 @@ def make_engine(url: str) -> Engine:
 
 
 def alembic_config(engine: Engine) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["engine"] = engine
@@ -67,7 +72,25 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def migrate(engine: Engine) -> None:
+    if _at_newest(engine):
+        return  # every start but the first after an upgrade: alembic is not even loaded
+    from alembic import command
+
     command.upgrade(alembic_config(engine), "head")
+
+
+def newest_revision() -> str:
+    """The newest migration's revision: revisions are numbered as their files are (0001_…)."""
+    return max(path.name[:4] for path in (MIGRATIONS / "versions").glob("[0-9]*_*.py"))
+
+
+def _at_newest(engine: Engine) -> bool:
+    try:
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+    except SQLAlchemyError:
+        return False  # a new database: no version table yet
+    return [row[0] for row in rows] == [newest_revision()]
 
 
 def default_key_file(url: str) -> Path:
@@ -87,6 +110,13 @@ class Store:
         self.key_file = key_file or default_key_file(url)
         bind_keys(self.engine, self.key_file)
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
+        self.writes = 0  # statements that wrote, so far: the controllers' resync reads it
+        event.listen(self.engine, "after_cursor_execute", self._count_write)
+
+    def _count_write(self, _conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        # A statement that changed no row (a prune finding nothing) is no change.
+        if statement.lstrip()[:6].upper() in _WRITES and cursor.rowcount != 0:
+            self.writes += 1
 
     def migrate(self) -> None:
         migrate(self.engine)

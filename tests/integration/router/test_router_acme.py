@@ -15,7 +15,8 @@ import pytest
 from tests.integration.router.conftest import Backend, free_port
 from tests.pebble import Pebble, running_pebble
 
-from yun.acme import AcmeError, Challenge, new_account_key, order
+from yun.acme import AcmeError, Challenge
+from yun.acme.ordering import new_account_key, order
 from yun.router import HAProxy, Route, RouterConfig
 
 pytestmark = [

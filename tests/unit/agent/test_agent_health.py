@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from yun.agent import HealthCheckSpec
-from yun.agent.health import REFUSED, Check, probe, timeout_reason
+from yun.agent.health import REFUSED, Check, check_ports, probe, timeout_reason
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -44,6 +44,46 @@ def test_port_check(server: int) -> None:
     assert probe(HealthCheckSpec(type="port"), address="127.0.0.1", port=server).healthy
     closed = probe(HealthCheckSpec(type="port"), address="127.0.0.1", port=_closed_port())
     assert closed == Check(healthy=False, failure=REFUSED)
+
+
+def test_port_checks_of_many_instances_at_once_keep_their_order() -> None:
+    """Accepted, refused (IPv4 and IPv6, by name too) and a listener whose queue is full, which
+    lets the connection time out: each check says what it saw, in the order asked."""
+    accepting = socket.socket()
+    accepting.bind(("127.0.0.1", 0))
+    accepting.listen()
+    full = socket.socket()
+    full.bind(("127.0.0.1", 0))
+    full.listen(0)
+    waiting = []
+    for _ in range(3):  # fill the accept queue: the next connection's SYN is dropped
+        client = socket.socket()
+        client.setblocking(False)
+        client.connect_ex(full.getsockname())
+        waiting.append(client)
+    time.sleep(0.1)
+    port, full_port = accepting.getsockname()[1], full.getsockname()[1]
+    try:
+        checks = check_ports(
+            [
+                ("127.0.0.1", port, 1.0),
+                ("127.0.0.1", _closed_port(), 1.0),
+                ("127.0.0.1", full_port, 0.3),
+                ("::1", _closed_port(), 1.0),
+                ("localhost", port, 1.0),
+            ]
+        )
+    finally:
+        for sock in (accepting, full, *waiting):
+            sock.close()
+    assert checks == [
+        Check(healthy=True),
+        Check(healthy=False, failure=REFUSED),
+        Check(healthy=False, failure="timed out after 0.3s"),
+        Check(healthy=False, failure=REFUSED),
+        Check(healthy=True),
+    ]
+    assert check_ports([]) == []
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,9 @@
+import os
+import time
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from yun.agent.logtail import LogTailer
 
@@ -57,3 +62,46 @@ def test_invalid_utf8_does_not_stop_the_stream(tmp_path: Path) -> None:
     tailer.poll()
     tailer.stop()
     assert got == [("OUT", "caf\ufffd"), ("OUT", "ok")]
+
+
+def _until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "not within the timeout"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("inotify", [True, False])
+def test_the_running_tailer_sends_lines_as_they_are_written(tmp_path: Path, inotify: bool) -> None:
+    """With inotify a write wakes the reader, and a file made after `follow` is found by the
+    sweep. Without inotify every file is polled."""
+    (tmp_path / "stdout.log").write_bytes(b"")
+    got: list[tuple[str, str]] = []
+    tailer = LogTailer(inotify=inotify)
+    assert (tailer._watches is not None) is inotify
+    _follow(tailer, tmp_path, got)
+    tailer.start()
+    try:
+        with (tmp_path / "stdout.log").open("ab") as out:
+            out.write(b"first\n")
+        _until(lambda: got == [("OUT", "first")])
+        (tmp_path / "stderr.log").write_bytes(b"late\n")  # not there when followed
+        _until(lambda: ("ERR", "late") in got)
+        with (tmp_path / "stderr.log").open("ab") as err:
+            err.write(b"again\n")
+        _until(lambda: ("ERR", "again") in got)
+        if inotify:  # a file replaced by another is read from the start of the new one
+            replacement = tmp_path / "new.log"
+            replacement.write_bytes(b"")
+            os.replace(replacement, tmp_path / "stdout.log")
+            time.sleep(0.5)  # the event of the old file's going: the new one is watched
+            with (tmp_path / "stdout.log").open("ab") as out:
+                out.write(b"second\n")
+            _until(lambda: ("OUT", "second") in got)
+            got.remove(("OUT", "second"))
+        with (tmp_path / "stdout.log").open("ab") as out:
+            out.write(b"second\n")
+        _until(lambda: ("OUT", "second") in got)
+    finally:
+        tailer.stop()
+    assert got == [("OUT", "first"), ("ERR", "late"), ("ERR", "again"), ("OUT", "second")]

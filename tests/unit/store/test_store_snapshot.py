@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from yun.settings import Settings
 from yun.store.models import Org, Space
@@ -61,3 +61,23 @@ def test_a_snapshot_refuses_to_write(store: Store) -> None:
         snapshot.flush()
     with store.session() as session:
         assert _orgs(session) == 0
+
+
+def test_the_store_counts_its_writes_and_not_its_reads(store: Store) -> None:
+    """What the controllers' resync reads to know whether anything changed."""
+    before = store.writes
+    with store.snapshot() as snapshot:
+        _orgs(snapshot)
+    with store.session() as session:
+        _orgs(session)
+        session.execute(delete(Org).where(Org.name == "nobody"))  # changes no row
+    assert store.writes == before
+    with store.session() as session:
+        session.add(Org(name="counted"))
+    after_insert = store.writes
+    assert after_insert > before
+    with store.session() as session:
+        org = session.scalar(select(Org).where(Org.name == "counted"))
+        assert org is not None
+        session.delete(org)
+    assert store.writes > after_insert

@@ -5,7 +5,8 @@ droplet (`app/`, `deps/`), a `tmp/`, the output files and the launcher's exit-st
 instance runs in its own session (so it outlives `yun server`) with stdout and stderr going to
 files, never pipes: the agent may die and a new one must be able to keep reading.
 
-Liveness and exit status come from `waitpid` for our own children and from `/proc` for instances
+Liveness comes from a pidfd of each leader while it runs (one poll a pass, no file read), and
+once it has exited, exit status from `waitpid` for our own children and from `/proc` for instances
 adopted from an earlier agent; `/proc/<pid>/stat`'s start time, recorded at spawn, tells a pid
 reused by an unrelated process from ours. Stopping signals the whole process group, so a child
 of the launcher never survives to hold the port.
@@ -16,12 +17,13 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import select
 import shutil
 import signal
 import socket
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,7 @@ from typing import Any
 from yun import archives
 from yun.agent.drivers.base import ExitStatus, Handle, Usage, handle_from_dict, handle_to_dict
 from yun.agent.drivers.listeners import ports_of_processes
-from yun.agent.drivers.usage import disk_usage, resident_bytes
+from yun.agent.drivers.usage import PAGE_SIZE, disk_usage
 from yun.agent.env import placement_environment
 from yun.agent.specs import InstanceSpec
 from yun.harbor import harbor_environment
@@ -65,6 +67,7 @@ class _Stat:
     pgrp: int
     starttime: int
     cpu_ticks: int  # utime + stime, and of children it waited for
+    rss_pages: int  # resident pages, as statm would say
 
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -77,7 +80,13 @@ def _read_stat(pid: int) -> _Stat | None:
         return None
     fields = text[text.rfind(")") + 2 :].split()  # comm may hold spaces and parentheses
     ticks = sum(int(value) for value in fields[11:15])
-    return _Stat(state=fields[0], pgrp=int(fields[2]), starttime=int(fields[19]), cpu_ticks=ticks)
+    return _Stat(
+        state=fields[0],
+        pgrp=int(fields[2]),
+        starttime=int(fields[19]),
+        cpu_ticks=ticks,
+        rss_pages=int(fields[21]),
+    )
 
 
 def _group_members(pgid: int) -> list[int]:
@@ -107,13 +116,31 @@ class _RecentGroups:
         self._lock = threading.Lock()
         self._taken = -math.inf
         self._groups: dict[int, list[tuple[int, _Stat]]] = {}
+        self._pids: dict[int, _Stat] = {}
 
     def members(self, pgid: int) -> list[tuple[int, _Stat]]:
         with self._lock:
-            now = time.monotonic()
-            if now - self._taken > self.max_age:
-                self._groups, self._taken = _scan_groups(), now
+            self._refresh()
             return self._groups.get(pgid, [])
+
+    def stat(self, pid: int) -> _Stat | None:
+        """The live process `pid` as the last pass saw it."""
+        with self._lock:
+            self._refresh()
+            return self._pids.get(pid)
+
+    def _refresh(self) -> None:
+        now = time.monotonic()
+        if now - self._taken > self.max_age:
+            self._groups, self._taken = _scan_groups(), now
+            self._pids = {pid: stat for found in self._groups.values() for pid, stat in found}
+
+
+def _exited(pidfd: int) -> bool:
+    """Whether the process of `pidfd` has exited (a zombie has): its pidfd is then readable."""
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 def _describe(code: int) -> str:
@@ -132,6 +159,7 @@ class ProcessDriver:
         self._bash = "/bin/bash" if Path("/bin/bash").exists() else (shutil.which("bash") or "bash")
         self._lock = threading.Lock()
         self._statuses: dict[tuple[int, int], int] = {}  # (pid, starttime) -> waitpid status
+        self._pidfds: dict[tuple[int, int], int] = {}  # (pid, starttime) -> its pidfd
         self._ports: dict[int, Path] = {}  # ports handed out and not yet released
         self._recent = _RecentGroups()  # for usage and CPU reads, which may be a second old
 
@@ -225,20 +253,49 @@ class ProcessDriver:
         if handle.pid is None:
             return False
         pid, starttime = handle.pid, int(handle.data.get("starttime", 0))
+        key = (pid, starttime)
         with self._lock:
-            if (pid, starttime) in self._statuses:
+            if key in self._statuses:
                 return False
+            pidfd = self._pidfd(key)
+            if pidfd is not None and not _exited(pidfd):
+                return True  # one poll of the pidfd: no /proc read while it runs
             stat = _read_stat(pid)
             if stat is None or stat.starttime != starttime:
+                self._close_pidfd(key)
                 return False  # gone, or the pid now belongs to someone else
             try:
                 reaped, status = os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
                 reaped = 0  # not our child (adopted): /proc is all we have
             if reaped == pid:
-                self._statuses[(pid, starttime)] = status
+                self._statuses[key] = status
+                self._close_pidfd(key)
                 return False
         return stat.state not in ("Z", "X")
+
+    def _pidfd(self, key: tuple[int, int]) -> int | None:
+        """A pidfd of the instance's leader, opened on first use (after checking the pid is
+        still the one started then); None where the kernel has none, or the leader is gone."""
+        if key in self._pidfds:
+            return self._pidfds[key]
+        if not hasattr(os, "pidfd_open"):
+            return None
+        try:
+            pidfd = os.pidfd_open(key[0])
+        except OSError:
+            return None
+        stat = _read_stat(key[0])
+        if stat is None or stat.starttime != key[1]:
+            os.close(pidfd)
+            return None
+        self._pidfds[key] = pidfd
+        return pidfd
+
+    def _close_pidfd(self, key: tuple[int, int]) -> None:
+        pidfd = self._pidfds.pop(key, None)
+        if pidfd is not None:
+            os.close(pidfd)
 
     def ready(self, handle: Handle) -> bool:
         return not handle.data.get("hooks") or (handle.run_dir / HOOKS_DONE).exists()
@@ -264,10 +321,10 @@ class ProcessDriver:
     def usage(self, handle: Handle, *, disk: bool = True) -> Usage | None:
         """Resident memory of the instance's process group (what `stop` would end) and the disk
         its writable dirs (`app`, `deps`, `tmp`) take. Shared pages count once per process."""
-        if handle.pid is None or not self._group_is_ours(handle):
+        if handle.pid is None or not self._group_is_ours(handle, self._recent.stat):
             return None
         pgid = int(handle.data.get("pgid", handle.pid))
-        memory = sum(resident_bytes(pid) for pid, _ in self._recent.members(pgid))
+        memory = sum(stat.rss_pages for _, stat in self._recent.members(pgid)) * PAGE_SIZE
         if not disk:
             return Usage(memory_bytes=memory, disk_bytes=None)
         used = disk_usage(handle.run_dir / name for name in ("app", "deps", "tmp"))
@@ -275,7 +332,7 @@ class ProcessDriver:
 
     def cpu_seconds(self, handle: Handle) -> float | None:
         """CPU time of the instance's live process group."""
-        if handle.pid is None or not self._group_is_ours(handle):
+        if handle.pid is None or not self._group_is_ours(handle, self._recent.stat):
             return None
         pgid = int(handle.data.get("pgid", handle.pid))
         return sum(stat.cpu_ticks for _, stat in self._recent.members(pgid)) / CLOCK_TICKS
@@ -315,10 +372,12 @@ class ProcessDriver:
         while (self.alive(handle) or _group_members(pgid)) and time.monotonic() < deadline:
             time.sleep(STOP_POLL)
 
-    def _group_is_ours(self, handle: Handle) -> bool:
+    def _group_is_ours(
+        self, handle: Handle, stat_of: Callable[[int], _Stat | None] = _read_stat
+    ) -> bool:
         """False when the leader's pid now leads someone else's group, which the kernel allows
-        only once every process of our group is gone."""
-        stat = _read_stat(handle.pid or 0)
+        only once every process of our group is gone. `stat_of` may be a recent pass's."""
+        stat = stat_of(handle.pid or 0)
         if stat is None or stat.starttime == int(handle.data.get("starttime", 0)):
             return True
         return stat.pgrp != int(handle.data.get("pgid", handle.pid))
@@ -326,8 +385,10 @@ class ProcessDriver:
     def remove(self, handle: Handle) -> None:
         shutil.rmtree(handle.run_dir, ignore_errors=True)
         self._release_ports([handle.port, *handle.ports.values()], handle.run_dir)
+        key = (handle.pid or 0, int(handle.data.get("starttime", 0)))
         with self._lock:
-            self._statuses.pop((handle.pid or 0, int(handle.data.get("starttime", 0))), None)
+            self._statuses.pop(key, None)
+            self._close_pidfd(key)
 
     # -- persistence ------------------------------------------------------------------------
 

@@ -19,8 +19,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import psycopg
+from typing import TYPE_CHECKING
 
 from yun.brokers.builtin.base import BackendError
 from yun.brokers.builtin.hosting import (
@@ -32,6 +31,9 @@ from yun.brokers.builtin.hosting import (
     server_pid,
     write_private,
 )
+
+if TYPE_CHECKING:
+    import psycopg
 
 SUPERUSER = "yun"
 SERVICE_USER = "postgres"
@@ -214,6 +216,8 @@ class PgServer:
 
     def connect(self, dbname: str = "postgres") -> psycopg.Connection[tuple[object, ...]]:
         """The superuser's connection over the private socket, in autocommit mode."""
+        import psycopg  # loaded with the first PostgreSQL service, not by every server
+
         try:
             return psycopg.connect(
                 host=str(self.socket_dir),

@@ -17,7 +17,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from yun.brokers.builtin import pg_databases
 from yun.brokers.builtin.base import BackendError, OfferingSpec, PlanSpec
 from yun.brokers.builtin.hosting import StateFile, grant_passage, new_password
 from yun.brokers.builtin.pg_servers import SERVICE_USER, PgBinaries, PgServer
@@ -187,6 +186,8 @@ class PostgresqlBackend:
                 self._save(shared_port, instances)
             server = self._server(instance_id, instance)
             self._start(server)
+            from yun.brokers.builtin import pg_databases  # psycopg: loaded when used
+
             pg_databases.create_database(
                 server, database=_database(instance_id), owner=_owner(instance_id)
             )
@@ -216,6 +217,8 @@ class PostgresqlBackend:
                 self._ports.release(instance.port)
             elif server.data.exists():
                 server.start()
+                from yun.brokers.builtin import pg_databases  # psycopg: loaded when used
+
                 pg_databases.drop_database(
                     server,
                     database=_database(instance_id),
@@ -241,6 +244,8 @@ class PostgresqlBackend:
             server = self._server(instance_id, instance)
             server.start()
             database, owner = _database(instance_id), _owner(instance_id)
+            from yun.brokers.builtin import pg_databases  # psycopg: loaded when used
+
             pg_databases.create_login(
                 server, database=database, owner=owner, role=role, password=password
             )
@@ -268,6 +273,8 @@ class PostgresqlBackend:
                 return
             server = self._server(instance_id, instance)
             server.start()
+            from yun.brokers.builtin import pg_databases  # psycopg: loaded when used
+
             pg_databases.drop_login(
                 server,
                 database=_database(instance_id),

@@ -24,9 +24,7 @@ import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
-
-import redis
+from typing import TYPE_CHECKING, Any
 
 from yun.brokers.builtin.base import BackendError
 from yun.brokers.builtin.hosting import (
@@ -38,6 +36,9 @@ from yun.brokers.builtin.hosting import (
     terminate,
     write_private,
 )
+
+if TYPE_CHECKING:
+    import redis
 
 SERVICE_USER = "redis"
 COMMAND = "redis-server"
@@ -129,6 +130,8 @@ class RedisServer:
     def client(self, timeout: float = 5.0) -> redis.Redis:
         """A connection as the platform's ACL user. A server started by an older platform (one
         password, no ACL users) is reached with that password until its next restart."""
+        import redis  # loaded with the first Redis service, not by every server
+
         host = _loopback(self.listen[0])
         common: dict[str, Any] = {
             "host": host,
@@ -200,6 +203,8 @@ class RedisServer:
         self.write_config(appendonly=True)
 
     def _wait_ready(self, timeout: float) -> None:
+        import redis
+
         deadline = time.monotonic() + timeout
         started = time.monotonic()
         problem = "no answer"
@@ -252,6 +257,8 @@ class RedisServer:
 
     def snapshot(self, target: Path, timeout: float = 600.0) -> None:
         """A fresh RDB snapshot (BGSAVE, so clients are not blocked), copied to `target`."""
+        import redis
+
         deadline = time.monotonic() + timeout
         with self.client(timeout) as client:
             saves = int(info(client, "persistence").get("rdb_saves", "0"))

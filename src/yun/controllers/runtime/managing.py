@@ -2,6 +2,11 @@
 
 `reconcile(key)` looks at current state only and returns when to look again; an exception means
 "retry later" with the backoff written out in `Timing.reconcile_errors`.
+
+Controllers are woken by whoever changes what they look after. As a safety net for a wake that
+was missed, the resync keys are queued again every `Timing.resync_every` seconds when the store
+was written since the last resync (`changes`), and every `Timing.resync_quiet_every` seconds
+when it was not: an idle platform does not re-read everything every few seconds.
 """
 
 from __future__ import annotations
@@ -40,8 +45,10 @@ class Manager:
         workers: int = 3,
         resync_keys: Sequence[str] = (),
         observe: Callable[[str, float, bool], None] | None = None,
+        changes: Callable[[], int] | None = None,
     ) -> None:
-        """`observe(prefix, seconds, failed)` is told of every reconcile (for metrics)."""
+        """`observe(prefix, seconds, failed)` is told of every reconcile (for metrics);
+        `changes()` counts the store's writes so far (without it, every resync runs)."""
         self.queue = WorkQueue()
         self._reconcilers = list(reconcilers)
         self._timing = timing
@@ -51,6 +58,7 @@ class Manager:
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self._observe = observe
+        self._changes = changes
 
     def depths(self) -> dict[str, int]:
         """Keys waiting to be reconciled now, per reconciler prefix."""
@@ -104,7 +112,15 @@ class Manager:
             self.queue.add(key, result.requeue_after)
 
     def _resync(self) -> None:
+        seen = self._changes() if self._changes is not None else None
+        last = time.monotonic()
         while not self._stopping.wait(self._timing.resync_every):
+            now = time.monotonic()
+            changes = self._changes() if self._changes is not None else None
+            quiet = changes is not None and changes == seen
+            if quiet and now - last < self._timing.resync_quiet_every:
+                continue
+            seen, last = changes, now
             for key in self._resync_keys:
                 self.queue.add(key)
 
