@@ -52,6 +52,7 @@ from yun.server.drains import SyslogDrains
 from yun.server.drivers import make_driver, service_reach, staging_sandbox, userlands
 from yun.server.images import DropletExporter, platform_registry
 from yun.server.listening import BrokerListener, TlsError, api_config, check_tls
+from yun.server.memory import MemoryTrimmer
 from yun.server.metrics import Latencies, PlatformMetrics
 from yun.server.pidfile import read_pid, write_pid
 from yun.server.placement import Placement
@@ -288,6 +289,7 @@ class Platform:
                 EventPruner(store=store, max_days=s.events_days, max_count=s.events_max),
                 LogPruner(logs=logs),
                 sampler,
+                MemoryTrimmer(),
                 AcmeController(
                     store=store, wake=wake, router_url=s.router_url, ca_file=s.acme_ca_file
                 ),
@@ -318,6 +320,7 @@ class Platform:
         self._manager.wake("webhooks")  # then every 2 s
         self._manager.wake("promotions")  # fails those a stopped server was testing
         self._manager.wake("usage")  # then every minute
+        self._manager.wake("memory")  # then every 10 s
         metrics.instruments.queue_depths = self._manager.depths
         self.store = store
         self._registry = platform_registry(s)
