@@ -19,9 +19,9 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import String, select, type_coerce
 
 from yun.controllers.runtime.managing import Result
 from yun.kube import DRIVER as KUBERNETES
@@ -90,7 +90,7 @@ class RouteController:
                     Route.guid,
                     Route.host,
                     Route.path,
-                    Route.options,
+                    type_coerce(Route.options, String).label("options"),
                     Domain.name.label("domain"),
                     RouteMapping.process_type,
                     RouteMapping.app_guid,
@@ -101,11 +101,13 @@ class RouteController:
                 .order_by(Route.host, Route.path)
             )
             mapped = session.execute(query).all()
+            # Subqueries, not lists of thousands of guids: binding those cost more than reading.
+            mapped_apps = select(RouteMapping.app_guid)
             apps = {
-                app.guid: app
-                for app in session.execute(
-                    select(App.guid, App.name, App.state, App.autoscale).where(
-                        App.guid.in_({row.app_guid for row in mapped})
+                row.guid: _App(row.guid, row.name, row.state, _json(row.autoscale))
+                for row in session.execute(
+                    select(App.guid, App.name, App.state, type_coerce(App.autoscale, String)).where(
+                        App.guid.in_(mapped_apps)
                     )
                 )
             }
@@ -114,14 +116,14 @@ class RouteController:
             for row in mapped:
                 if row.app_guid not in apps:
                     continue
-                route_options[row.guid] = dict(row.options or {})
+                route_options[row.guid] = _json(row.options) or {}
                 key = (hostname(row.host, row.domain), row.path, row.guid)
                 grouped.setdefault(key, []).append((apps[row.app_guid], row.process_type))
             procs = {
                 (proc.app_guid, proc.type): proc
                 for proc in session.execute(
                     select(Process.guid, Process.app_guid, Process.type, Process.instances).where(
-                        Process.app_guid.in_(apps)
+                        Process.app_guid.in_(mapped_apps)
                     )
                 )
             }
@@ -135,7 +137,9 @@ class RouteController:
                     Instance.port,
                 )
                 .where(
-                    Instance.process_guid.in_([proc.guid for proc in procs.values()]),
+                    Instance.process_guid.in_(
+                        select(Process.guid).where(Process.app_guid.in_(mapped_apps))
+                    ),
                     Instance.state == "RUNNING",
                     Instance.draining_since.is_(None),
                     Instance.driver != KUBERNETES,  # the cluster routes to its pods itself
@@ -146,7 +150,7 @@ class RouteController:
             deployments: dict[str, Deployment] = {}
             for deployment in session.scalars(
                 select(Deployment)
-                .where(Deployment.app_guid.in_(apps), Deployment.state.in_(ACTIVE))
+                .where(Deployment.app_guid.in_(mapped_apps), Deployment.state.in_(ACTIVE))
                 .order_by(Deployment.created_at)
             ):
                 deployments[deployment.app_guid] = deployment  # the newest, as active_deployment
@@ -286,12 +290,24 @@ class RouteController:
         return Result()
 
 
+class _App(NamedTuple):
+    guid: str
+    name: str
+    state: str
+    autoscale: dict[str, Any] | None
+
+
+def _json(text: str | None) -> Any:
+    """A JSON column read as text: most are empty, and decoding thousands of "null"s is most of
+    reading them."""
+    return json.loads(text) if text and text not in ("null", "{}") else None
+
+
 def _digest(targets: list[tuple[Any, str]], options: dict[str, Any]) -> str:
     """A short digest of what a route's backend serves and how: its processes and options."""
-    text = json.dumps(
-        [sorted((app.guid, process_type) for app, process_type in targets), options],
-        sort_keys=True,
-    )
+    text = repr(sorted((app.guid, process_type) for app, process_type in targets))
+    if options:  # most routes have none: no JSON to make for them
+        text += json.dumps(options, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 

@@ -38,6 +38,7 @@ What the rendered config does, and why:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import re
@@ -142,6 +143,7 @@ TCP_TIMEOUTS: tuple[tuple[str, str], ...] = (
 )
 
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "$": "\\$", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_ESCAPING = str.maketrans(_ESCAPES)
 
 
 @dataclass(frozen=True)
@@ -276,8 +278,7 @@ def _assign(name: str, servers: Sequence[Server], need: int, previous: RuntimeSt
 
 def _quoted(text: str) -> str:
     """A double-quoted HAProxy word: no word splitting, no environment expansion."""
-    escaped = "".join(_ESCAPES.get(char, char) for char in text)
-    return f'"{escaped}"'
+    return f'"{text.translate(_ESCAPING)}"'
 
 
 def _socket_address(host: str, port: int) -> str:
@@ -568,6 +569,7 @@ def tls_files(config: RouterConfig, certificates: Sequence[Certificate]) -> dict
     return files
 
 
+@functools.lru_cache(maxsize=64)  # every backend without instances has the same one
 def _error_return(status: int, body: str, reason: str) -> str:
     return (
         f"    http-request return status {status} content-type text/plain"

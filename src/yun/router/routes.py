@@ -22,6 +22,7 @@ BACKEND_PREFIX = "be_"
 WILDCARD = "*."
 
 _SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
+_SAFE_TEXT = re.compile(r"[A-Za-z0-9_.-]+")  # the same characters: nothing to encode
 _ESCAPE = re.compile(r":([0-9a-f]{2})")
 _LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
 _HOSTNAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
@@ -124,6 +125,8 @@ def encode_name(text: str) -> str:
     """Encode free text into HAProxy's name charset, reversibly (see `decode_name`)."""
     if not text:
         raise ValueError("names must not be empty")
+    if _SAFE_TEXT.fullmatch(text):
+        return text  # the common case (guids, app names): a router of thousands renders fast
     return "".join(chr(b) if b in _SAFE else f":{b:02x}" for b in text.encode("utf-8"))
 
 
