@@ -14,8 +14,9 @@ Three parts, each size measured in one run (`--parts` picks them):
   instances  A private `yun server` (process driver) scales hello-static to N instances:
              the time until all are RUNNING, then, after `--quiet` seconds of quiet, the CPU
              `yun server` used over another `--quiet` seconds (% of one core) and its RSS,
-             and the mean duration of its instance controller's pass (which asks the agent
-             about every instance).
+             the mean duration of its instance controller's pass (which tells the agent what
+             should run), and the mean duration of the agent's own pass (liveness, health
+             checks and restarts of every instance).
   churn      hello-static with 20 instances behind the router under a steady wrk load: once
              held at 20, once moved between 2 and 20 (as the autoscaler would, by the same
              API) for the same time. Latency p50/p99 through the router and HAProxy reloads.
@@ -285,6 +286,8 @@ def instances_part(sizes: list[int], quiet: float) -> list[dict[str, float]]:
                 pid = plat.server_pid()
                 passes = plat.metric("yun_reconcile_duration_seconds_count", controller="instances")
                 spent = plat.metric("yun_reconcile_duration_seconds_sum", controller="instances")
+                agent_passes = plat.metric("yun_agent_pass_duration_seconds_count")
+                agent_spent = plat.metric("yun_agent_pass_duration_seconds_sum")
                 cpu_before, t_before = cpu_seconds(pid), time.monotonic()
                 time.sleep(quiet)
                 cpu = (cpu_seconds(pid) - cpu_before) / (time.monotonic() - t_before)
@@ -296,12 +299,17 @@ def instances_part(sizes: list[int], quiet: float) -> list[dict[str, float]]:
                     plat.metric("yun_reconcile_duration_seconds_sum", controller="instances")
                     - spent
                 )
+                agent_passes = plat.metric("yun_agent_pass_duration_seconds_count") - agent_passes
+                agent_spent = plat.metric("yun_agent_pass_duration_seconds_sum") - agent_spent
                 row = {
                     "instances": size,
                     "to_running_s": to_running,
                     "server_cpu_pct": cpu * 100,
                     "server_rss_mib": rss_kib([pid]) / 1024,
                     "instance_pass_ms": 1000 * spent / passes if passes else float("nan"),
+                    "agent_pass_ms": (
+                        1000 * agent_spent / agent_passes if agent_passes else float("nan")
+                    ),
                     "haproxy_rss_mib": rss_kib(tree(plat.haproxy_pid())) / 1024,
                 }
                 print(json.dumps(row), flush=True)

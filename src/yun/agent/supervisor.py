@@ -28,6 +28,7 @@ import math
 import os
 import shutil
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -124,8 +125,11 @@ class Agent:
         listener: AgentListener,
         timing: Timing,
         clock: Clock = MonotonicClock(),
+        observe_pass: Callable[[float], None] | None = None,
     ) -> None:
+        """`observe_pass(seconds)` is told how long each pass of the agent's thread took."""
         self.root = Path(root)
+        self.observe_pass = observe_pass
         self.driver = driver
         self.listener = listener
         self.timing = timing
@@ -703,10 +707,13 @@ class Agent:
     def _loop(self) -> None:
         while not self._stopping.is_set():
             self._wake.clear()
+            began = time.monotonic()
             try:
                 self.supervise_once()
             except Exception:
                 log.exception("supervision pass failed")
+            if self.observe_pass is not None:
+                self.observe_pass(time.monotonic() - began)
             self._wake.wait(self._interval())
 
     def _interval(self) -> float:

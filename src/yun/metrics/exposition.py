@@ -88,6 +88,12 @@ class PlatformInstruments:
             buckets=(5, 10, 20, 30, 60, 120, 300, 600, 1200),
             registry=self.registry,
         )
+        self.agent_pass_seconds = Histogram(
+            "yun_agent_pass_duration_seconds",
+            "The agent's supervision passes (liveness, health checks, restarts of every instance)",
+            buckets=SECONDS,
+            registry=self.registry,
+        )
         self.router_reloads = PromCounter(
             "yun_router_reloads", "HAProxy configuration reloads", registry=self.registry
         )

@@ -181,6 +181,7 @@ class Platform:
             driver=driver,
             listener=reporter,
             timing=s.timing,
+            observe_pass=metrics.instruments.agent_pass_seconds.observe,
         )
         cluster_reporter = InstanceReporter(store=store, logs=logs, wake=wake, driver=KUBE_DRIVER)
         self._placement = Placement(

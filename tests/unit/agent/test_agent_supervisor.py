@@ -387,3 +387,24 @@ def test_stop_with_instances_reports_them_down(
     assert driver.running() == []
     assert agent.reports() == []
     assert recorder.states[-1].state is InstanceState.DOWN
+
+
+def test_the_running_agent_reports_how_long_each_pass_took(
+    tmp_path: Path, driver: FakeDriver, recorder: Recorder, clock: FakeClock
+) -> None:
+    passes: list[float] = []
+    agent = Agent(
+        root=tmp_path / "instances",
+        driver=driver,
+        listener=recorder,
+        timing=TIMING,
+        clock=clock,
+        observe_pass=passes.append,
+    )
+    agent.set_desired([make_spec(0)])
+    agent.start()
+    try:
+        settle(agent, lambda: all_running(agent, 1) and len(passes) >= 3)
+    finally:
+        agent.stop(stop_instances=True)
+    assert all(seconds >= 0 for seconds in passes)
