@@ -123,6 +123,7 @@ class MetricsStore:
     def write(self, ts: float, samples: Iterable[Sample]) -> None:
         """Append one record per sample, at time `ts`."""
         day = self.root / "full" / _day(ts)
+        made: set[Path] = set()
         with self._lock:
             for sample in samples:
                 fields = FIELDS[sample.kind]
@@ -131,7 +132,9 @@ class MetricsStore:
                     ts, *(math.nan if v is None else float(v) for v in values)
                 )
                 folder = day / sample.kind
-                folder.mkdir(parents=True, exist_ok=True)
+                if folder not in made:  # once per kind, not once per sample
+                    folder.mkdir(parents=True, exist_ok=True)
+                    made.add(folder)
                 with (folder / _safe(sample.key)).open("ab") as out:
                     out.write(record)
                 self._keep_labels(sample)

@@ -179,6 +179,13 @@ class HAProxy:
         except OSError as exc:
             raise RouterError(f"HAProxy stats socket {self.stats_socket}: {exc}") from exc
 
+    def backend_stats(self) -> list[dict[str, str]]:
+        """`show stat` rows of the backends alone (svname BACKEND)."""
+        try:
+            return read_stats(self.stats_socket, backends_only=True)
+        except OSError as exc:
+            raise RouterError(f"HAProxy stats socket {self.stats_socket}: {exc}") from exc
+
     def response_counts(self) -> dict[str, tuple[int, int]]:
         """Per server, by the name Yun gave it: (responses, of which 5xx) since it took its
         slot (or the running worker started). Empty when HAProxy cannot be asked.

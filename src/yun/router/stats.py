@@ -24,6 +24,10 @@ def parse_stat_csv(text: str) -> list[dict[str, str]]:
     return [{key: value for key, value in row.items() if key} for row in reader]
 
 
-def read_stats(stats_socket: Path, *, timeout: float = 5.0) -> list[dict[str, str]]:
-    """Ask the running worker for its counters."""
-    return parse_stat_csv(send_command(stats_socket, "show stat", timeout=timeout))
+def read_stats(
+    stats_socket: Path, *, timeout: float = 5.0, backends_only: bool = False
+) -> list[dict[str, str]]:
+    """Ask the running worker for its counters: of every frontend, backend and server, or of
+    the backends alone (`show stat -1 2 -1`: one row per backend, not one per server slot)."""
+    command = "show stat -1 2 -1" if backends_only else "show stat"
+    return parse_stat_csv(send_command(stats_socket, command, timeout=timeout))

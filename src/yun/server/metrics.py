@@ -112,7 +112,7 @@ class PlatformMetrics:
         taken, rows = self._stats
         if now - taken > STATS_MAX_AGE:
             try:
-                rows = [r for r in self.haproxy.stats() if r.get("svname") == "BACKEND"]
+                rows = self.haproxy.backend_stats()
             except Exception:  # the router restarting: no request metrics this second
                 rows = []
             self._stats = (now, rows)

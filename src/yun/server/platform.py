@@ -227,7 +227,7 @@ class Platform:
             metrics=metrics.store,
             agent=self._agent,
             access=metrics.access,
-            backends=haproxy.stats,
+            backends=haproxy.backend_stats,
             service_usage=self._services.usage,
             interval=float(s.metrics_interval),
         )

@@ -181,6 +181,10 @@ def test_stats_report_backends_and_servers(router, backend, http, make_route):
     assert int(server["stot"]) == 3
     assert int(server["hrsp_2xx"]) == 3
     assert router.response_counts() == {"idx-0": (3, 0)}  # by the instance, not its slot
+    backends = router.backend_stats()  # what the metrics read: no row per server slot
+    assert {row["svname"] for row in backends} == {"BACKEND"}
+    mine = next(row for row in backends if backend_id(row["pxname"]) == "guid-hello")
+    assert int(mine["stot"]) == 3
 
 
 def test_failed_reload_keeps_old_config_serving(
