@@ -16,6 +16,7 @@ kept (`yun webhook-deliveries`). Deliveries older than a week are pruned.
 
 Events are read from the store after the last one seen (the first pass starts at the newest),
 so a server that was down sends nothing it did not see; time and the HTTP call are injected.
+A pass is skipped while the store was not written (no new event) and no delivery is due.
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 
 import httpx
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from yun.controllers.runtime.managing import Result
@@ -42,6 +44,7 @@ EVERY = 2.0  # seconds between passes (events are sent within about this)
 OVERLAP = 5.0  # seconds of events read again, for those committed late
 KEEP = 7 * 86400.0  # seconds deliveries are kept
 BATCH = 20  # deliveries attempted in one pass (one at a time: at most 100 s)
+PRUNE_EVERY = 600.0  # seconds: the longest a quiet platform goes without a full pass
 USER_AGENT = "Yun-Webhooks/1"
 Sender = Callable[[str, bytes, dict[str, str]], int]
 log = logging.getLogger(__name__)
@@ -82,9 +85,17 @@ class WebhookController:
         self.send = send
         self.clock = clock
         self._seen: float | None = None
+        # The store's write count when the last full pass began, the next delivery due then,
+        # and when that pass was: nothing new since, nothing due, no need to look.
+        self._quiet: tuple[int, float, float] | None = None
 
     def reconcile(self, key: str) -> Result:
         now = self.clock()
+        writes = getattr(self.store, "writes", None)
+        if self._quiet is not None and writes is not None:
+            written, next_due, looked = self._quiet
+            if writes == written and now < next_due and now - looked < PRUNE_EVERY:
+                return Result(requeue_after=EVERY)
         with self.store.session() as session:
             self._enqueue(session, now)
         with self.store.session() as session:
@@ -101,6 +112,14 @@ class WebhookController:
             session.execute(delete(WebhookDelivery).where(WebhookDelivery.created_at < now - KEEP))
         for guid in due:
             self._attempt(guid)
+        with self.store.session() as session:
+            soonest = session.scalar(
+                select(func.min(WebhookDelivery.next_attempt_at)).where(
+                    WebhookDelivery.state == "PENDING"
+                )
+            )
+        if writes is not None:
+            self._quiet = (writes, math.inf if soonest is None else float(soonest), now)
         return Result(requeue_after=EVERY)
 
     def _enqueue(self, session: Session, now: float) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from tests.helpers import free_port
 from tests.unit.controllers.deployment_world import World
 
@@ -166,3 +166,20 @@ def test_a_receiver_that_never_answers_fails_the_delivery_after_the_retries(
     assert delivery.state == "FAILED"
     assert len(delivery.attempts) == len(BACKOFF) + 1
     assert all(status is None and "ConnectError" in error for _, status, error in delivery.attempts)
+
+
+def test_a_quiet_store_with_nothing_due_is_not_read(world: World, receiver: Receiver) -> None:
+    """No new event (the store was not written) and no retry due: the pass reads nothing; an
+    event written afterwards is delivered by the next pass."""
+    clock = Clock()
+    controller = WebhookController(store=world.store, clock=clock)
+    controller.reconcile("webhooks")
+    hook(world, receiver.url, ["scale"])
+    controller.reconcile("webhooks")
+    statements: list[str] = []
+    event.listen(world.store.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    controller.reconcile("webhooks")
+    assert statements == []
+    happen(world, "audit.app.process.scale", instances=3)
+    controller.reconcile("webhooks")
+    assert len(receiver.requests) == 1
