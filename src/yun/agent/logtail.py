@@ -68,7 +68,8 @@ class LogTailer:
         self._followed: dict[str, _Followed] = {}
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._watches = Watches.open() if inotify else None
+        self._inotify = inotify
+        self._watches: Watches | None = None  # opened by `start`, closed by `stop`
         self._by_wd: dict[int, set[tuple[str, str]]] = {}  # watch → (key, stream) it reports
 
     def follow(
@@ -105,6 +106,8 @@ class LogTailer:
 
     def start(self) -> None:
         self._stopping.clear()
+        if self._inotify and self._watches is None:
+            self._watches = Watches.open()
         self._thread = threading.Thread(target=self._run, name="yun-agent-logs", daemon=True)
         self._thread.start()
 
@@ -121,6 +124,9 @@ class LogTailer:
                 if followed.dirty:
                     self._save(followed, now)
                 self._forget(key)
+            if self._watches is not None:
+                self._watches.close()
+                self._watches = None
 
     def _run(self) -> None:
         swept = -math.inf

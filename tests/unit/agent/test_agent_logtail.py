@@ -78,9 +78,9 @@ def test_the_running_tailer_sends_lines_as_they_are_written(tmp_path: Path, inot
     (tmp_path / "stdout.log").write_bytes(b"")
     got: list[tuple[str, str]] = []
     tailer = LogTailer(inotify=inotify)
-    assert (tailer._watches is not None) is inotify
     _follow(tailer, tmp_path, got)
     tailer.start()
+    assert (tailer._watches is not None) is inotify
     try:
         with (tmp_path / "stdout.log").open("ab") as out:
             out.write(b"first\n")
@@ -104,4 +104,5 @@ def test_the_running_tailer_sends_lines_as_they_are_written(tmp_path: Path, inot
         _until(lambda: ("OUT", "second") in got)
     finally:
         tailer.stop()
+    assert tailer._watches is None  # its inotify instance is closed
     assert got == [("OUT", "first"), ("ERR", "late"), ("ERR", "again"), ("OUT", "second")]
