@@ -3,8 +3,8 @@
 Disk is measured rather than enforced by the filesystem: a real quota needs XFS project quotas or
 a loop device per instance, neither of which a plain Debian host has. `disk_usage` counts
 allocated blocks (sparse files count what they use, hard links once) and is what both `yun app`
-shows and the runc driver compares with `disk_mb`. `resident_bytes` reads a process's resident
-memory from /proc, for drivers that have no cgroup to ask.
+shows and the runc driver compares with `disk_mb`. `PAGE_SIZE` turns the resident pages that
+/proc reports into bytes, for drivers that have no cgroup to ask.
 """
 
 from __future__ import annotations
@@ -37,12 +37,3 @@ def disk_usage(paths: Iterable[Path]) -> int:
             with contextlib.suppress(OSError), os.scandir(current) as entries:
                 pending.extend(entry.path for entry in entries)
     return total
-
-
-def resident_bytes(pid: int) -> int:
-    """Resident set size of a process; 0 once it is gone (or a zombie)."""
-    try:
-        fields = Path(f"/proc/{pid}/statm").read_text().split()
-        return int(fields[1]) * PAGE_SIZE
-    except (OSError, ValueError, IndexError):
-        return 0
