@@ -111,7 +111,7 @@ class RouteController:
                     )
                 )
             }
-            grouped: dict[tuple[str, str, str], list[tuple[Any, str]]] = {}
+            grouped: dict[tuple[str, str, str], list[tuple[_App, str]]] = {}
             route_options: dict[str, dict[str, Any]] = {}
             for row in mapped:
                 if row.app_guid not in apps:
@@ -297,13 +297,16 @@ class _App(NamedTuple):
     autoscale: dict[str, Any] | None
 
 
-def _json(text: str | None) -> Any:
-    """A JSON column read as text: most are empty, and decoding thousands of "null"s is most of
-    reading them."""
-    return json.loads(text) if text and text not in ("null", "{}") else None
+def _json(value: Any) -> Any:
+    """A JSON column read past SQLAlchemy's decoding: SQLite's driver gives text (most of it
+    empty, and decoding thousands of "null"s was most of the read), PostgreSQL's gives it
+    decoded already."""
+    if not isinstance(value, str):
+        return value or None
+    return json.loads(value) if value not in ("null", "{}") else None
 
 
-def _digest(targets: list[tuple[Any, str]], options: dict[str, Any]) -> str:
+def _digest(targets: list[tuple[_App, str]], options: dict[str, Any]) -> str:
     """A short digest of what a route's backend serves and how: its processes and options."""
     text = repr(sorted((app.guid, process_type) for app, process_type in targets))
     if options:  # most routes have none: no JSON to make for them

@@ -13,8 +13,9 @@ import pytest
 from sqlalchemy import select, text
 from tests.helpers import postgres_server
 
+from yun.controllers.routing import RouteController
 from yun.store.bootstrap import bootstrap
-from yun.store.models import App, Org, Space, User
+from yun.store.models import App, Domain, Org, Process, Route, RouteMapping, Space, User
 from yun.store.session import Store
 
 pytestmark = pytest.mark.integration
@@ -48,5 +49,37 @@ def test_migrate_and_bootstrap_on_postgresql(postgres_url: str, tmp_path: Path) 
         assert store.rotate_key() >= 2
         with store.session() as session:
             assert session.scalar(select(App.env).where(App.name == "demo")) == {"A": "1"}
+    finally:
+        store.close()
+
+
+def test_the_router_table_reads_route_options_on_postgresql(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """PostgreSQL's driver hands JSON columns over decoded (SQLite's as text): the router's
+    table reads route options and autoscaling either way."""
+    store = Store(postgres_url, key_file=tmp_path / "secret.key")
+    try:
+        store.migrate()
+        defaults = bootstrap(store, home=tmp_path, domain="apps.localhost", admin_password="pw")
+        with store.session() as session:
+            domain = session.scalar(select(Domain).where(Domain.internal.is_(False)))
+            assert domain is not None
+            app = App(name="opts", space_guid=defaults.space_guid, autoscale={"min": 0, "max": 4})
+            session.add(app)
+            session.flush()
+            session.add(Process(app_guid=app.guid, type="web"))
+            route = Route(
+                host="opts",
+                domain_guid=domain.guid,
+                space_guid=defaults.space_guid,
+                options={"loadbalancing": "least-connection"},
+            )
+            session.add(route)
+            session.flush()
+            session.add(RouteMapping(route_guid=route.guid, app_guid=app.guid))
+        table = RouteController(store=store, haproxy=None).table()
+        (found,) = [r for r in table if r.host == "opts.apps.localhost"]
+        assert found.policy.balance == "least-connection"
     finally:
         store.close()
