@@ -10,11 +10,20 @@ import socket
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Return once `condition()` holds; fail the test if it does not within `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "not within the timeout"
+        time.sleep(0.01)
 
 
 def free_port() -> int:

@@ -172,19 +172,16 @@ class HAProxy:
         """`show proc` from the master CLI."""
         return parse_show_proc(send_command(self.master_socket, "show proc"))
 
-    def stats(self) -> list[dict[str, str]]:
-        """`show stat` rows, one dict per frontend, backend and server."""
+    def stats(self, *, backends_only: bool = False) -> list[dict[str, str]]:
+        """`show stat` rows, one dict per frontend, backend and server (or per backend only)."""
         try:
-            return read_stats(self.stats_socket)
+            return read_stats(self.stats_socket, backends_only=backends_only)
         except OSError as exc:
             raise RouterError(f"HAProxy stats socket {self.stats_socket}: {exc}") from exc
 
     def backend_stats(self) -> list[dict[str, str]]:
         """`show stat` rows of the backends alone (svname BACKEND)."""
-        try:
-            return read_stats(self.stats_socket, backends_only=True)
-        except OSError as exc:
-            raise RouterError(f"HAProxy stats socket {self.stats_socket}: {exc}") from exc
+        return self.stats(backends_only=True)
 
     def response_counts(self) -> dict[str, tuple[int, int]]:
         """Per server, by the name Yun gave it: (responses, of which 5xx) since it took its

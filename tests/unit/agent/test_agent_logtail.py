@@ -1,9 +1,9 @@
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from tests.helpers import wait_until
 
 from yun.agent.logtail import LogTailer
 
@@ -64,13 +64,6 @@ def test_invalid_utf8_does_not_stop_the_stream(tmp_path: Path) -> None:
     assert got == [("OUT", "caf\ufffd"), ("OUT", "ok")]
 
 
-def _until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "not within the timeout"
-        time.sleep(0.02)
-
-
 @pytest.mark.parametrize("inotify", [True, False])
 def test_the_running_tailer_sends_lines_as_they_are_written(tmp_path: Path, inotify: bool) -> None:
     """With inotify a write wakes the reader, and a file made after `follow` is found by the
@@ -84,12 +77,12 @@ def test_the_running_tailer_sends_lines_as_they_are_written(tmp_path: Path, inot
     try:
         with (tmp_path / "stdout.log").open("ab") as out:
             out.write(b"first\n")
-        _until(lambda: got == [("OUT", "first")])
+        wait_until(lambda: got == [("OUT", "first")])
         (tmp_path / "stderr.log").write_bytes(b"late\n")  # not there when followed
-        _until(lambda: ("ERR", "late") in got)
+        wait_until(lambda: ("ERR", "late") in got)
         with (tmp_path / "stderr.log").open("ab") as err:
             err.write(b"again\n")
-        _until(lambda: ("ERR", "again") in got)
+        wait_until(lambda: ("ERR", "again") in got)
         if inotify:  # a file replaced by another is read from the start of the new one
             replacement = tmp_path / "new.log"
             replacement.write_bytes(b"")
@@ -97,11 +90,11 @@ def test_the_running_tailer_sends_lines_as_they_are_written(tmp_path: Path, inot
             time.sleep(0.5)  # the event of the old file's going: the new one is watched
             with (tmp_path / "stdout.log").open("ab") as out:
                 out.write(b"second\n")
-            _until(lambda: ("OUT", "second") in got)
+            wait_until(lambda: ("OUT", "second") in got)
             got.remove(("OUT", "second"))
         with (tmp_path / "stdout.log").open("ab") as out:
             out.write(b"second\n")
-        _until(lambda: ("OUT", "second") in got)
+        wait_until(lambda: ("OUT", "second") in got)
     finally:
         tailer.stop()
     assert tailer._watches is None  # its inotify instance is closed

@@ -7,6 +7,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from tests.helpers import wait_until
+
 from yun.controllers.runtime.managing import Manager, Result
 from yun.settings import Timing
 
@@ -24,13 +26,6 @@ class _Counting:
         return Result()
 
 
-def _until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "not within the timeout"
-        time.sleep(0.01)
-
-
 def _manager(counting: _Counting, changes: Callable[[], int] | None) -> Manager:
     timing = Timing(resync_every=0.02, resync_quiet_every=3600.0)
     return Manager([counting], timing=timing, resync_keys=["things"], changes=changes)
@@ -42,11 +37,11 @@ def test_a_quiet_store_is_not_resynced_and_a_written_one_is() -> None:
     manager = _manager(counting, lambda: writes[0])
     manager.start()
     try:
-        _until(lambda: counting.passes == 1)  # the first pass, at start
+        wait_until(lambda: counting.passes == 1)  # the first pass, at start
         time.sleep(0.3)  # fifteen resync periods without a write
         assert counting.passes == 1
         writes[0] += 1
-        _until(lambda: counting.passes == 2)
+        wait_until(lambda: counting.passes == 2)
         time.sleep(0.3)
         assert counting.passes == 2
     finally:
@@ -58,6 +53,6 @@ def test_without_a_count_of_writes_every_resync_runs() -> None:
     manager = _manager(counting, None)
     manager.start()
     try:
-        _until(lambda: counting.passes >= 5)
+        wait_until(lambda: counting.passes >= 5)
     finally:
         manager.stop()
