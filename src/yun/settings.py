@@ -89,6 +89,9 @@ class Timing:
     check_interval: float = 0.5
     starting_check_interval: float = 0.05  # while an instance starts: it serves sooner
     liveness_interval: float = 5.0
+    # Between passes of an agent whose instances' exits wake it (the process driver's pidfds):
+    # what is left to do then are the health checks, every `liveness_interval`.
+    idle_check_interval: float = 1.0
     stop_grace: float = 10.0
     drain: float = 2.0  # an instance the router stopped sending to runs on this long, then stops
     reconcile_errors: tuple[float, ...] = (0.2, 0.5, 1, 2, 3, 5, 8, 13)

@@ -87,11 +87,10 @@ def check_ports(targets: Sequence[tuple[str, int, float]]) -> list[Check]:
     try:
         for index, (address, port, timeout) in enumerate(targets):
             try:
-                sock = socket.socket(_family(address), socket.SOCK_STREAM)
+                sock = socket.socket(_family(address), socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
             except OSError as error:
                 checks[index] = Check(healthy=False, failure=_failure(error, timeout=timeout))
                 continue
-            sock.setblocking(False)
             code = sock.connect_ex((address, port))
             if code == errno.EINPROGRESS:
                 pending[sock.fileno()] = (index, sock, started + timeout)

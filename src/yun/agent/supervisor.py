@@ -3,8 +3,11 @@
 The instance controller hands the agent the full desired set; one supervision pass (every
 `timing.check_interval`, or at once when the set changes) compares it with what runs, starts,
 replaces and stops instances through the driver, health-checks them and restarts crashes on
-Cloud Foundry's schedule (`backoff.restart_delay`). Everything it learns goes to the listener as
-`InstanceReport`s and log lines; listener calls are made outside the agent's lock.
+Cloud Foundry's schedule (`backoff.restart_delay`). Where the driver tells exits by a file
+descriptor (`Driver.exit_fd`), an exit wakes the agent (`waking.Waker`) and an idle agent
+passes only every `timing.idle_check_interval`, for the health checks. Everything it learns
+goes to the listener as `InstanceReport`s and log lines; listener calls are made outside the
+agent's lock.
 
 The data plane outlives the control plane: each run directory holds a `state.json` with the spec
 and the driver's handle, so a new agent (in a new process, after `yun server` restarts) adopts
@@ -51,6 +54,7 @@ from yun.agent.health import (
 from yun.agent.logtail import LogTailer
 from yun.agent.oneoff import run_once
 from yun.agent.specs import AgentListener, InstanceReport, InstanceSpec, InstanceState
+from yun.agent.waking import Waker
 from yun.settings import Timing
 
 log = logging.getLogger(__name__)
@@ -77,6 +81,7 @@ class _Run:
     failures: int = 0
     last_probe: float = -math.inf
     last_check: Check | None = None  # what the last check while STARTING saw
+    exit_watched: bool = False  # its exit wakes the agent (`Driver.exit_fd`)
 
 
 @dataclass
@@ -141,7 +146,7 @@ class Agent:
         self._desired_changed = False
         self._retiring: list[_Retiring] = []
         self._tailer = LogTailer()
-        self._wake = threading.Event()
+        self._wake = Waker()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._probe_pool: ThreadPoolExecutor | None = None
@@ -241,7 +246,7 @@ class Agent:
             ]
 
     def supervise_once(self) -> None:
-        """One supervision pass; the agent's thread runs one every `timing.check_interval`."""
+        """One supervision pass; the agent's thread runs one when woken or due (`_interval`)."""
         events: list[_Event] = []
         with self._pass_lock:
             with self._lock:
@@ -509,6 +514,7 @@ class Agent:
             self._retire(slot, run, grace=self.timing.stop_grace)
             return
         slot.run = run
+        self._watch_exit(run)
         self._follow_logs(slot, run)
         self._set_state(slot, InstanceState.STARTING, events)
 
@@ -562,6 +568,7 @@ class Agent:
                 self.driver.remove(run.handle)
             except Exception:
                 log.exception("removing instance %s failed", run.instance_guid)
+            self._wake.set()  # the next pass lets go of the slot now, not at its next tick
 
         thread = threading.Thread(target=work, name=f"yun-stop-{run.instance_guid[:8]}")
         thread.start()
@@ -700,6 +707,7 @@ class Agent:
                     continue
                 self._retire(previous, previous.run, grace=self.timing.stop_grace)
             self._slots[spec.slot] = slot
+            self._watch_exit(run)
             self._follow_logs(slot, run)
             events.append(("state", self._report(slot)))
             log.info("adopted instance %s of slot %s", slot.instance_guid, spec.slot)
@@ -716,9 +724,26 @@ class Agent:
                 self.observe_pass(time.monotonic() - began)
             self._wake.wait(self._interval())
 
+    def _watch_exit(self, run: _Run) -> None:
+        fd = self.driver.exit_fd(run.handle)
+        run.exit_watched = fd is not None and self._wake.watch(fd)
+
     def _interval(self) -> float:
         """Seconds to the next pass: shorter while an instance starts, so it is found healthy
-        (and routed) within a tenth of a second of listening."""
+        (and routed) within a tenth of a second of listening; longer while every instance's
+        exit wakes the agent by itself and nothing is due sooner (a restart after a backoff)."""
+        timing = self.timing
+        idle = max(timing.check_interval, min(timing.idle_check_interval, timing.liveness_interval))
+        now = self.clock.now()
         with self._lock:
-            starting = any(s.state is InstanceState.STARTING for s in self._slots.values())
-        return self.timing.starting_check_interval if starting else self.timing.check_interval
+            for slot in self._slots.values():
+                if slot.state is InstanceState.STARTING:
+                    return timing.starting_check_interval
+                if not slot.desired or slot.launch is not None:
+                    continue  # its stop or start wakes the agent when it returns
+                if slot.run is not None and not slot.run.exit_watched:
+                    idle = timing.check_interval
+                elif slot.run is None and slot.restart_at is not None:
+                    soon = slot.restart_at - now
+                    idle = min(idle, max(soon, timing.starting_check_interval))
+        return idle

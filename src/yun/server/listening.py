@@ -8,9 +8,12 @@ or a private CA) and need not name 127.0.0.1, and the broker checks its own cred
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 import ssl
 import threading
+from types import FrameType
 
 import uvicorn
 from fastapi import APIRouter, FastAPI
@@ -54,6 +57,41 @@ def api_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
     )
 
 
+class QuietServer(uvicorn.Server):
+    """uvicorn's server, looking at its clock once a second instead of ten times (an idle
+    `yun server` would otherwise wake ten times a second for nothing). The Date header still
+    changes every second; a signal, or `stop_soon` from any thread, ends it at once."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._woken: asyncio.Event | None = None
+
+    async def main_loop(self) -> None:
+        self._loop, self._woken = asyncio.get_running_loop(), asyncio.Event()
+        counter = 0
+        should_exit = await self.on_tick(counter)
+        while not should_exit:
+            counter = (counter + 10) % 864000  # uvicorn's ticks are tenths: every one a second
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._woken.wait(), 1.0)
+            should_exit = await self.on_tick(counter)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        self._wake()
+
+    def stop_soon(self) -> None:
+        self.should_exit = True
+        self._wake()
+
+    def _wake(self) -> None:
+        loop, woken = self._loop, self._woken
+        if loop is not None and woken is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: it ended already
+                loop.call_soon_threadsafe(woken.set)
+
+
 class BrokerListener:
     """The built-in brokers' OSB API on 127.0.0.1, plain HTTP, for the platform's controllers."""
 
@@ -62,13 +100,13 @@ class BrokerListener:
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
-        self._server: uvicorn.Server | None = None
+        self._server: QuietServer | None = None
 
     def start(self, router: APIRouter) -> None:
         app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
         app.include_router(router)
         config = uvicorn.Config(app, log_level="warning", lifespan="off")
-        self._server = uvicorn.Server(config)
+        self._server = QuietServer(config)
         threading.Thread(
             target=self._server.run,
             kwargs={"sockets": [self._socket]},
@@ -78,5 +116,5 @@ class BrokerListener:
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.should_exit = True
+            self._server.stop_soon()
         self._socket.close()

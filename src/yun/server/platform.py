@@ -15,8 +15,6 @@ import socket
 import threading
 from pathlib import Path
 
-import uvicorn
-
 from yun.agent import Agent
 from yun.api.app import create_app
 from yun.api.context import ApiContext
@@ -51,7 +49,13 @@ from yun.server.activator import Activator
 from yun.server.drains import SyslogDrains
 from yun.server.drivers import make_driver, service_reach, staging_sandbox, userlands
 from yun.server.images import DropletExporter, platform_registry
-from yun.server.listening import BrokerListener, TlsError, api_config, check_tls
+from yun.server.listening import (
+    BrokerListener,
+    QuietServer,
+    TlsError,
+    api_config,
+    check_tls,
+)
 from yun.server.memory import MemoryTrimmer
 from yun.server.metrics import Latencies, PlatformMetrics
 from yun.server.pidfile import read_pid, write_pid
@@ -369,7 +373,7 @@ class Platform:
             api.include_router(self._services.broker.router)  # the built-in brokers' OSB API
             if self._broker_listener is not None:
                 self._broker_listener.start(self._services.broker.router)
-            server = uvicorn.Server(api_config(api, self.settings))
+            server = QuietServer(api_config(api, self.settings))
             log.info("yun server listening on %s", self.settings.api_url)
             server.run()
         finally:

@@ -135,6 +135,9 @@ class FakeDriver:
     def alive(self, handle: Handle) -> bool:
         return self.processes[handle.pid or 0].alive
 
+    def exit_fd(self, handle: Handle) -> int | None:
+        return None  # the agent asks `alive` every pass, as the tests' clock dictates
+
     def ready(self, handle: Handle) -> bool:
         return True
 

@@ -56,6 +56,12 @@ class Driver(Protocol):
 
     def alive(self, handle: Handle) -> bool: ...
 
+    def exit_fd(self, handle: Handle) -> int | None:
+        """A descriptor that becomes readable when the live instance's main process exits,
+        owned by the driver (the agent sleeps on it instead of asking `alive` every half
+        second); None where the driver has none, or needs `alive` asked anyway."""
+        ...
+
     def ready(self, handle: Handle) -> bool:
         """Whether the app itself has started (pre-running hooks are done): health checks and
         the health timeout begin only then."""

@@ -352,6 +352,10 @@ class RuncDriver:
             return False
         return True
 
+    def exit_fd(self, handle: Handle) -> int | None:
+        """None: `alive` also enforces the disk quota, so the agent asks it every pass."""
+        return None
+
     def _init_alive(self, handle: Handle) -> bool:
         if handle.pid is None:
             return False
