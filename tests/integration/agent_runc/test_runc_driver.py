@@ -55,6 +55,16 @@ def test_app_answers_from_an_isolated_unprivileged_container(
     assert "request /check" in handle.logs["OUT"].read_text()
 
 
+def test_the_seccomp_filter_refuses_namespaces_mounts_and_the_keyring(
+    containers: Containers, droplet: Path
+) -> None:
+    handle = containers.start(runc_spec(droplet))
+    wait_http(handle)
+    seen = get(handle, "/check").json()
+    assert seen["syscalls"] == {"unshare": "EPERM", "mount": "EPERM", "keyctl": "EPERM"}
+    assert containers.driver.usage(handle) is not None  # and the app runs as ever
+
+
 def test_an_instance_cannot_read_another_apps_files_nor_the_platforms(
     containers: Containers, droplet: Path, tmp_path: Path
 ) -> None:

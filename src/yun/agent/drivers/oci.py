@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from yun.agent.drivers import seccomp
 from yun.agent.env import FILE_DESCRIPTOR_LIMIT
 
 OCI_VERSION = "1.0.2"
@@ -273,6 +274,7 @@ def linux(*, cgroups_path: str, resources: dict[str, Any], netns: Path | None) -
         "namespaces": namespaces(netns),
         "maskedPaths": list(MASKED_PATHS),
         "readonlyPaths": list(READONLY_PATHS),
+        "seccomp": seccomp.profile(),
     }
 
 
