@@ -261,3 +261,81 @@ def test_an_app_in_a_container_reaches_its_built_in_services(runc_platform: Plat
     runc_platform.cli("delete", host, "-f")
     for service in ("demo-db", "demo-cache"):
         runc_platform.cli("delete-service", service, "-f")
+
+
+RESOLVER = """\
+import json, os, socket
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        url = urlsplit(self.path)
+        if url.path == "/resolve":
+            name = parse_qs(url.query)["name"][0]
+            try:
+                found = sorted({a[4][0] for a in socket.getaddrinfo(name, 8080, socket.AF_INET)})
+            except OSError as exc:
+                found = str(exc)
+            body = json.dumps({"addresses": found, "resolv.conf": open("/etc/resolv.conf").read()})
+        else:
+            body = "index " + os.environ["CF_INSTANCE_INDEX"]
+        data = body.encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+HTTPServer(("0.0.0.0", int(os.environ["PORT"])), Handler).serve_forever()
+"""
+
+
+def test_a_container_resolves_internal_names_to_each_instance_as_it_scales(
+    runc_platform: Platform, tmp_path: Path
+) -> None:
+    """Instances use the platform's DNS: NAME.apps.internal gives the address of each
+    healthy instance of the app mapped to it, following scale 1 → 3 → 1."""
+    for name in ("lookup", "backend"):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "app.py").write_text(RESOLVER)
+        (folder / "Procfile").write_text("web: python3 app.py\n")
+        (folder / "manifest.yml").write_text(f"applications:\n- name: {name}\n  memory: 128M\n")
+        runc_platform.cli("push", "-p", str(folder))
+    runc_platform.cli("map-route", "backend", "apps.internal", "--hostname", "backend")
+
+    def seen() -> dict[str, object]:
+        answer = runc_platform.get("lookup", "/resolve?name=backend.apps.internal")
+        return dict(json.loads(answer.text))
+
+    def addresses_of_backend() -> list[str]:
+        app = json.loads(runc_platform.cli("app", "backend", "--json").stdout)
+        details = app["processes"][0]["instance_details"]
+        return sorted(str(i["address"]) for i in details if i["state"] == "RUNNING")
+
+    def settles(count: int) -> list[str]:
+        deadline = time.monotonic() + 60
+        while True:
+            running = addresses_of_backend()
+            found = seen()["addresses"]
+            if len(running) == count and found == running:
+                return running
+            assert time.monotonic() < deadline, (running, found)
+            time.sleep(0.5)
+
+    try:
+        first = seen()
+        assert "nameserver 10.252." in str(first["resolv.conf"])  # the bridge's own address
+        assert len(settles(1)) == 1
+        runc_platform.cli("scale", "backend", "-i", "3")
+        assert len(set(settles(3))) == 3
+        runc_platform.cli("scale", "backend", "-i", "1")
+        assert len(settles(1)) == 1
+        missing = runc_platform.get("lookup", "/resolve?name=nobody.apps.internal").json()
+        assert isinstance(missing["addresses"], str)  # NXDOMAIN: getaddrinfo's error
+    finally:
+        for name in ("lookup", "backend"):
+            runc_platform.cli("delete", name, "-f", check=False)
+        runc_platform.cli("delete-route", "apps.internal", "-n", "backend", "-f", check=False)

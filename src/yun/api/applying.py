@@ -173,7 +173,9 @@ def _apply_routes(session: Session, *, app: App, spec: AppSpec, created: bool) -
         return
     if mappings:
         return
-    domain = session.scalar(select(Domain).order_by(Domain.created_at))
+    domain = session.scalar(
+        select(Domain).where(Domain.internal.is_(False)).order_by(Domain.created_at)
+    )
     if domain is None:
         return
     host = app.name.lower()

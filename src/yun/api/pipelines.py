@@ -207,7 +207,9 @@ def _target_app(session: Session, app: App, space: Space, *, actor: str) -> App:
     if found is not None:
         return found
     spec = AppSpec.from_dict(app.spec) if app.spec else AppSpec(name=app.name)
-    domain = session.scalar(select(Domain).order_by(Domain.created_at))
+    domain = session.scalar(
+        select(Domain).where(Domain.internal.is_(False)).order_by(Domain.created_at)
+    )
     routes = [f"{app.name}-{space.name}.{domain.name}".lower()] if domain else []
     spec = AppSpec(
         name=app.name,

@@ -23,7 +23,9 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import String, select, type_coerce
 
+from yun.controllers.discovery import internal_names
 from yun.controllers.runtime.managing import Result
+from yun.discovery import Names
 from yun.kube import DRIVER as KUBERNETES
 from yun.router import Policy, ReloadHeld, Server
 from yun.router import Route as RouterRoute
@@ -59,8 +61,12 @@ class RouteController:
         on_reload: Callable[[], None] | None = None,
         activator: tuple[str, int] | None = None,
         certificates: Callable[[], Sequence[Certificate]] | None = None,
+        names: Callable[[Sequence[str], Names], None] | None = None,
     ) -> None:
+        """`names(zones, names)`, when given, is told the internal domains and the instances
+        behind each name under them (`discovery.internal_names`) on every pass."""
         self.certificates = certificates  # what HTTPS serves, when the router has a port for it
+        self.names = names
         self.store = store
         self.haproxy = haproxy
         self.on_reload = on_reload
@@ -253,6 +259,8 @@ class RouteController:
         return routes
 
     def reconcile(self, key: str) -> Result:
+        if self.names is not None:  # before the router's apply, which a reload window may hold
+            self.names(*internal_names(self.store))
         table = self.table()
         tcp_table = self.tcp_table()
         # Only given when there are TCP routes, so a router that knows no TCP routes still fits.

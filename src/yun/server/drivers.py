@@ -62,6 +62,7 @@ def network(settings: Settings) -> CniNetwork:
         bridge=settings.bridge,
         state_dir=settings.home / "network",
         service_ports=settings.service_ports,  # instances reach the built-in brokers' servers
+        dns=True,  # and the platform's DNS (`dns_reach`)
     )
 
 
@@ -95,6 +96,14 @@ def userlands(settings: Settings, sandbox: Sandbox | None) -> Userlands:
         return BuiltStacks(store, default=settings.default_stack)
     except ValueError as exc:
         raise DriverUnavailable(f"{exc}, or host for the host's own programs") from exc
+
+
+def dns_reach(driver: Driver) -> str | None:
+    """The address where containers find the platform's DNS (port 53): the host's address on
+    their bridge; None when instances have no network of their own."""
+    if isinstance(driver, RuncDriver) and isinstance(driver.network, CniNetwork):
+        return driver.network.host_address()
+    return None
 
 
 def service_reach(driver: Driver) -> Reach:

@@ -13,9 +13,11 @@ import os
 import shutil
 import socket
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from yun.agent import Agent
+from yun.agent.drivers.runc import RuncDriver
 from yun.api.app import create_app
 from yun.api.context import ApiContext
 from yun.blobstore import BlobStore
@@ -38,6 +40,7 @@ from yun.controllers.scheduling import InstanceController, InstanceReporter
 from yun.controllers.tasks import TaskController
 from yun.controllers.usage import UsageRecorder
 from yun.controllers.webhooks import WebhookController
+from yun.discovery import DnsServer, Names, host_resolvers
 from yun.kube import DRIVER as KUBE_DRIVER
 from yun.logstore import LogStore
 from yun.metrics.access import AccessStats
@@ -47,7 +50,13 @@ from yun.registry import RegistryError, RegistryServer
 from yun.router import AccessLogReceiver, AppLines, HAProxy, RouterConfig
 from yun.server.activator import Activator
 from yun.server.drains import SyslogDrains
-from yun.server.drivers import make_driver, service_reach, staging_sandbox, userlands
+from yun.server.drivers import (
+    dns_reach,
+    make_driver,
+    service_reach,
+    staging_sandbox,
+    userlands,
+)
 from yun.server.images import DropletExporter, platform_registry
 from yun.server.listening import (
     BrokerListener,
@@ -123,6 +132,7 @@ class Platform:
         self._broker_listener: BrokerListener | None = None
         self._tasks: TaskController | None = None
         self._placement: Placement | None = None
+        self._dns: list[DnsServer] = []
 
     def _prepare(self) -> ApiContext:
         s = self.settings
@@ -150,7 +160,13 @@ class Platform:
             )
         store = Store(s.db_url, key_file=s.home / KEY_FILE)
         store.migrate()
-        defaults = bootstrap(store, home=s.home, domain=s.domain, admin_password=s.admin_password)
+        defaults = bootstrap(
+            store,
+            home=s.home,
+            domain=s.domain,
+            admin_password=s.admin_password,
+            internal_domain=s.internal_domain,
+        )
         blobs = BlobStore(s.blobs_dir)
         logs = LogStore(s.logs_dir, max_bytes=s.log_max_mb << 20, max_age=s.log_days * 86400.0)
 
@@ -271,6 +287,7 @@ class Platform:
                     certificates=certificates.current if s.router_https_port else None,
                     on_reload=reloaded,
                     activator=self._activator.address,
+                    names=self._tell_names,
                 ),
                 ServiceInstanceController(
                     store=store,
@@ -359,6 +376,7 @@ class Platform:
         ctx = self._prepare()
         assert self._agent is not None and self._manager is not None and self._access is not None
         try:
+            self._start_dns()
             self._access.start()
             assert self._activator is not None
             self._activator.start()
@@ -378,6 +396,45 @@ class Platform:
             server.run()
         finally:
             self._shutdown()
+
+    def _start_dns(self) -> None:
+        """The internal DNS: on 127.0.0.1 at YUN_DNS_PORT when set, and on port 53 of the
+        containers' bridge, which their resolv.conf then names. Where port 53 is taken there (a
+        resolver of the host's listening on every address), containers keep the host's
+        resolv.conf and cannot resolve internal names; the log says so."""
+        s = self.settings
+        if s.dns_port:
+            server = DnsServer(bind="127.0.0.1", port=s.dns_port, upstream=host_resolvers())
+            try:
+                server.start()
+            except OSError as exc:
+                raise MissingTool(
+                    f"the internal DNS cannot listen on 127.0.0.1:{s.dns_port} ({exc.strerror}):"
+                    " another yun server, or set YUN_DNS_PORT (0: none on loopback)"
+                ) from exc
+            self._dns.append(server)
+        assert self._agent is not None
+        driver = self._agent.driver
+        gateway = dns_reach(driver)
+        if gateway is None or not isinstance(driver, RuncDriver):
+            return
+        bridged = DnsServer(bind=gateway, port=53, upstream=host_resolvers())
+        try:
+            bridged.start()
+        except OSError as exc:
+            log.warning(
+                "internal DNS not served to containers: %s:53 is taken (%s); instances use the"
+                " host's resolv.conf and cannot resolve internal names (apps.internal)",
+                gateway,
+                exc.strerror,
+            )
+            return
+        self._dns.append(bridged)
+        driver.nameservers = (gateway,)
+
+    def _tell_names(self, zones: Sequence[str], names: Names) -> None:
+        for server in self._dns:
+            server.update(zones, names)
 
     def _shutdown(self) -> None:
         stopper = threading.Thread(target=self._stop_parts, daemon=True)
@@ -404,6 +461,8 @@ class Platform:
             self._drains.stop()
         if self._services is not None:
             self._services.stop()
+        for server in self._dns:
+            server.stop()
         if self._broker_listener is not None:
             self._broker_listener.stop()
         if hasattr(self, "store"):

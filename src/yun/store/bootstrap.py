@@ -43,9 +43,19 @@ class Defaults:
     domain_guid: str
 
 
-def bootstrap(store: Store, *, home: Path, domain: str, admin_password: str) -> Defaults:
+def bootstrap(
+    store: Store, *, home: Path, domain: str, admin_password: str, internal_domain: str = ""
+) -> Defaults:
+    """The admin, the default org, space and domain; at the first start also the internal
+    domain (`apps.internal`, as Cloud Foundry has), which a later start does not bring back
+    once deleted."""
     with store.session() as session:
         if session.scalar(select(User).where(User.name == "admin")) is None:
+            if (
+                internal_domain
+                and session.scalar(select(Domain).where(Domain.name == internal_domain)) is None
+            ):
+                session.add(Domain(name=internal_domain, internal=True))
             password = admin_password
             if not password:
                 password = secrets.token_urlsafe(18)

@@ -114,6 +114,13 @@ class Stack:
 GENERATED_ETC = ("passwd", "group", "hosts", "hostname", "resolv.conf")
 
 
+def generated_etc(rootfs: Path, stack: Stack) -> Path:
+    """Where the generated /etc files are written: the container root's own /etc, or, when a
+    stack's whole /etc covers that, a folder beside the root. (runc looks a bind's source up
+    after the earlier mounts, so a file under the covered folder would be the stack's own.)"""
+    return rootfs.parent / "etc" if stack.own_etc else rootfs / "etc"
+
+
 def host_stack(root: Path = Path("/")) -> Stack:
     """The host's userland (found at `root`): only what exists is mounted, and of /etc only
     the files programs need (`ETC_ENTRIES`), so the host's secrets stay out."""
@@ -149,7 +156,7 @@ def stack_mounts(stack: Stack, *, rootfs: Path) -> list[dict[str, Any]]:
     result = [bind(stack.root / path.lstrip("/"), writable=False, at=path) for path in stack.binds]
     if stack.own_etc:
         for name in GENERATED_ETC:
-            own = rootfs / "etc" / name
+            own = generated_etc(rootfs, stack) / name
             if own.exists() or name == "resolv.conf":
                 source = own if own.exists() else Path("/etc/resolv.conf")
                 result.append(bind(source, writable=False, at=f"/etc/{name}"))

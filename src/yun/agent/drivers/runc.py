@@ -136,7 +136,11 @@ class RuncDriver:
         network: ContainerNetwork | None = None,
         bind: str = "127.0.0.1",
         disk_check_interval: float = DISK_CHECK_INTERVAL,
+        nameservers: tuple[str, ...] = (),
     ) -> None:
+        """`nameservers`, when given, are the resolv.conf of every networked instance (the
+        platform's internal DNS on the bridge), instead of what the network's lease says."""
+        self.nameservers = nameservers
         self.launcher = Path(launcher).absolute()
         self.state_root = Path(state_root or DEFAULT_STATE_ROOT).absolute()
         self.runc_binary = runc
@@ -172,7 +176,7 @@ class RuncDriver:
             dns: tuple[str, ...] = ()
             if netns is not None and self.network is not None:
                 lease = self.network.attach(cid, create_netns(netns))
-                address, dns = lease.address, tuple(lease.dns)
+                address, dns = lease.address, self.nameservers or tuple(lease.dns)
                 port = spec.image.port if spec.image else CONTAINER_PORT
                 ports = container_ports(spec.ports, port=port)
             else:

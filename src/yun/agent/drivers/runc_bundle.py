@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from yun.agent.drivers.oci import Stack, group_file, hosts_file, passwd_file
+from yun.agent.drivers.oci import Stack, generated_etc, group_file, hosts_file, passwd_file
 from yun.agent.drivers.usage import disk_usage as disk_usage
 
 
@@ -45,7 +45,8 @@ def make_rootfs(
     for name in ("etc", "home/vcap", "lifecycle", "proc", "dev", "sys", "tmp"):
         (rootfs / name).mkdir(mode=0o755, parents=True, exist_ok=True)
     (rootfs / "tmp").chmod(0o1777)  # runc gives a tmpfs the mode of the dir it covers
-    etc = rootfs / "etc"
+    etc = generated_etc(rootfs, stack)
+    etc.mkdir(mode=0o755, exist_ok=True)
     files = {
         "passwd": passwd_file(),
         "group": group_file(),

@@ -66,6 +66,7 @@ class CniNetwork:
         plugin_dir: Path = Path("/usr/lib/cni"),
         allow_app_to_app: bool = False,
         service_ports: tuple[int, int] | None = None,
+        dns: bool = False,
     ) -> None:
         self.subnet = str(check_subnet(subnet))
         self.bridge = check_bridge_name(bridge)
@@ -82,6 +83,7 @@ class CniNetwork:
             network=self.network,
             allow_app_to_app=allow_app_to_app,
             open_ports=service_ports,
+            dns=dns,  # instances may ask the platform's DNS on the bridge (port 53)
         )
         self._lock = threading.RLock()
         self._depth = 0

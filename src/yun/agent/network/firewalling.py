@@ -37,12 +37,20 @@ def forward_chain(bridge: str) -> str:
     return f"YUN-FWD-{bridge}"
 
 
-def input_rules(bridge: str, *, open_ports: tuple[int, int] | None = None) -> list[list[str]]:
+def input_rules(
+    bridge: str, *, open_ports: tuple[int, int] | None = None, dns: bool = False
+) -> list[list[str]]:
     """INPUT from the bridge: only replies to the host's own connections, and new ones to
-    `open_ports` (the built-in services' servers, as an application security group would)."""
+    `open_ports` (the built-in services' servers, as an application security group would) and,
+    with `dns`, to port 53 (the platform's DNS, which instances use as their resolver)."""
     rules = [
         ["-i", bridge, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"],
     ]
+    if dns:
+        for protocol in ("udp", "tcp"):
+            rules.append(
+                ["-i", bridge, "-p", protocol, "-m", protocol, "--dport", "53", "-j", "ACCEPT"]
+            )
     if open_ports is not None:
         low, high = open_ports
         ports = str(low) if low == high else f"{low}:{high}"
@@ -125,11 +133,13 @@ class HostFirewall:
         network: str,
         allow_app_to_app: bool = False,
         open_ports: tuple[int, int] | None = None,
+        dns: bool = False,
     ) -> None:
         self.bridge = bridge
         self.network = network
         self.allow_app_to_app = allow_app_to_app
         self.open_ports = open_ports
+        self.dns = dns
         self.iptables = Iptables()
 
     def chains(self) -> dict[str, tuple[str, list[list[str]]]]:
@@ -137,7 +147,7 @@ class HostFirewall:
         return {
             input_chain(self.bridge): (
                 "INPUT",
-                input_rules(self.bridge, open_ports=self.open_ports),
+                input_rules(self.bridge, open_ports=self.open_ports, dns=self.dns),
             ),
             forward_chain(self.bridge): (
                 "FORWARD",

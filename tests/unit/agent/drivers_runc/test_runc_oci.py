@@ -168,8 +168,10 @@ def test_a_built_stack_is_its_own_usr_and_etc_with_the_generated_files_over_it(
     (root / "etc/java-21-openjdk").mkdir(parents=True)
     bundle_root = tmp_path / "run" / "rootfs"
     (bundle_root / "etc").mkdir(parents=True)
+    generated = tmp_path / "run" / "etc"  # beside the root: the stack's /etc covers rootfs/etc
+    generated.mkdir()
     for name in ("passwd", "group", "hosts", "hostname", "resolv.conf"):
-        (bundle_root / "etc" / name).write_text(f"generated {name}\n")
+        (generated / name).write_text(f"generated {name}\n")
 
     stack = built_stack(root)
     config = make(stack=stack, rootfs=bundle_root)
@@ -181,7 +183,7 @@ def test_a_built_stack_is_its_own_usr_and_etc_with_the_generated_files_over_it(
     destinations = [m["destination"] for m in config["mounts"]]
     for name in ("passwd", "group", "hosts", "hostname", "resolv.conf"):
         own = mount(config, f"/etc/{name}")
-        assert own["source"] == str(bundle_root / "etc" / name)
+        assert own["source"] == str(generated / name)
         assert destinations.index(f"/etc/{name}") > destinations.index("/etc")
 
 

@@ -141,3 +141,11 @@ def test_ensure_inserts_chains_and_jumps_once_and_remove_takes_them_away() -> No
     firewall.remove()
     assert fake.chains == {"INPUT": [["-i", "eth0", "-j", "ACCEPT"]], "FORWARD": []}
     firewall.remove()
+
+
+def test_instances_may_ask_the_platforms_dns_on_the_bridge_and_nothing_else_new() -> None:
+    rules = input_rules("yun0", dns=True)
+    assert ["-i", "yun0", "-p", "udp", "-m", "udp", "--dport", "53", "-j", "ACCEPT"] in rules
+    assert ["-i", "yun0", "-p", "tcp", "-m", "tcp", "--dport", "53", "-j", "ACCEPT"] in rules
+    assert rules[-1] == ["-i", "yun0", "-j", "DROP"]
+    assert not any("53" in rule for rule in input_rules("yun0"))
