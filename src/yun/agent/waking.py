@@ -5,6 +5,9 @@ An exit is seen through a file descriptor the driver hands over (`Driver.exit_fd
 which becomes readable when its process ends), watched once: the pass it wakes sees the
 instance dead and lets go of it. So a crash is handled at once without a pass every half
 second asking each instance whether it still runs.
+
+`set` writes to a pipe. Watching needs Linux's epoll; elsewhere `watch` says no and the agent
+keeps its half-second passes.
 """
 
 from __future__ import annotations
@@ -19,31 +22,36 @@ class Waker:
     """An event (`set`, `clear`, `wait`) that also fires when a watched descriptor is readable."""
 
     def __init__(self) -> None:
-        self._eventfd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
-        self._epoll = select.epoll()
-        self._epoll.register(self._eventfd, select.EPOLLIN)
-        weakref.finalize(self, _close, self._eventfd, self._epoll)
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._read, False)
+        os.set_blocking(self._write, False)
+        self._epoll = select.epoll() if hasattr(select, "epoll") else None
+        if self._epoll is not None:
+            self._epoll.register(self._read, select.EPOLLIN)
+        weakref.finalize(self, _close, self._read, self._write, self._epoll)
 
     def set(self) -> None:
-        os.eventfd_write(self._eventfd, 1)
+        with contextlib.suppress(BlockingIOError):  # full: it is set already
+            os.write(self._write, b"!")
 
     def clear(self) -> None:
         with contextlib.suppress(BlockingIOError):
-            os.eventfd_read(self._eventfd)
+            while os.read(self._read, 4096):
+                pass
 
     def wait(self, timeout: float) -> bool:
         """Sleep up to `timeout` seconds, less when set or a watched descriptor is readable;
         whether either happened."""
-        while True:
-            try:
-                return bool(self._epoll.poll(max(timeout, 0.0)))
-            except InterruptedError:  # pragma: no cover - Python retries EINTR itself
-                continue
+        timeout = max(timeout, 0.0)
+        if self._epoll is None:
+            return bool(select.select([self._read], [], [], timeout)[0])
+        return bool(self._epoll.poll(timeout))
 
     def watch(self, fd: int) -> bool:
-        """Wake once when `fd` becomes readable; False when it cannot be watched (closed).
-
-        The watch ends by itself when the owner closes `fd`."""
+        """Wake once when `fd` becomes readable; False when it cannot be watched (closed, or
+        no epoll here). The watch ends by itself when the owner closes `fd`."""
+        if self._epoll is None:
+            return False
         mask = select.EPOLLIN | select.EPOLLONESHOT
         try:
             self._epoll.register(fd, mask)
@@ -57,6 +65,8 @@ class Waker:
         return True
 
 
-def _close(eventfd: int, epoll: select.epoll) -> None:
-    epoll.close()
-    os.close(eventfd)
+def _close(read: int, write: int, epoll: select.epoll | None) -> None:
+    if epoll is not None:
+        epoll.close()
+    os.close(read)
+    os.close(write)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import select
 import threading
+
+from pytest import MonkeyPatch
 
 from yun.agent.waking import Waker
 
@@ -52,3 +55,18 @@ def test_a_pidfd_wakes_when_its_process_exits() -> None:
         assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 3
     finally:
         os.close(pidfd)
+
+
+def test_without_epoll_it_is_an_event_that_watches_nothing(monkeypatch: MonkeyPatch) -> None:
+    monkeypatch.delattr(select, "epoll")  # as on a system without it
+    waker = Waker()
+    read, write = os.pipe()
+    try:
+        assert not waker.watch(read)  # the agent then keeps its half-second passes
+        threading.Timer(0.05, waker.set).start()
+        assert waker.wait(10)
+        waker.clear()
+        assert not waker.wait(0.01)
+    finally:
+        os.close(read)
+        os.close(write)
