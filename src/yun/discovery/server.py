@@ -94,6 +94,12 @@ class DnsServer:
 
     def stop(self) -> None:
         self._stop.set()
+        if self._udp is not None:  # wakes the serving thread: an empty datagram is no query
+            with (
+                contextlib.suppress(OSError),
+                socket.socket(self._udp.family, socket.SOCK_DGRAM) as nudge,
+            ):
+                nudge.sendto(b"", (self.bind, self.port))
         for sock in (self._udp, self._tcp):
             if sock is not None:
                 with contextlib.suppress(OSError):
