@@ -1,4 +1,5 @@
-"""TLS material for the router: the platform CA, the certificates it issues, uploaded ones.
+"""TLS material: the platform CA, the router's certificates it issues, uploaded ones, and the
+identity certificates of instances (`issue_instance`).
 
 Out of the box the router serves HTTPS for the default domain with a certificate from a CA the
 platform makes on its first start (`ca.pem`, ten years; its key never leaves `run_dir/tls`).
@@ -12,7 +13,9 @@ it serves (SNI); `check_bundle` reads and checks an uploaded one (`yun set-certi
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +29,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 CA_DAYS = 3650
 LEAF_DAYS = 90
 RENEW_BEFORE = datetime.timedelta(days=30)
+INSTANCE_HOURS = 24.0  # an instance's identity, issued again when a third of it is left
 CA_FILE = "ca.pem"
 CA_KEY_FILE = "ca-key.pem"
 
@@ -128,6 +132,71 @@ def issue(
     pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
     return Certificate(
         names, pem + ca.pem + private_pem(key).decode(), certificate.not_valid_after_utc
+    )
+
+
+@dataclass(frozen=True)
+class InstanceOwner:
+    """Whom an instance certificate names (Cloud Foundry's organizational units)."""
+
+    instance_guid: str
+    app_guid: str
+    space_guid: str
+    org_guid: str
+
+
+def issue_instance(
+    ca: PlatformCA,
+    owner: InstanceOwner,
+    *,
+    address: str | None = None,
+    hours: float = INSTANCE_HOURS,
+    now: datetime.datetime | None = None,
+) -> Certificate:
+    """An instance's identity, as Cloud Foundry gives one: CN the instance guid, OUs
+    `app:GUID`, `space:GUID` and `organization:GUID`, the guid (and `address`) as names,
+    for servers and clients alike (mutual TLS between apps), valid for `hours`. The bundle is
+    the certificate, the CA's and the key."""
+    now = now or datetime.datetime.now(datetime.UTC)
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, f"organization:{owner.org_guid}"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, f"space:{owner.space_guid}"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, f"app:{owner.app_guid}"),
+            x509.NameAttribute(NameOID.COMMON_NAME, owner.instance_guid),
+        ]
+    )
+    names: list[x509.GeneralName] = [x509.DNSName(owner.instance_guid)]
+    if address:
+        with contextlib.suppress(ValueError):
+            names.append(x509.IPAddress(ipaddress.ip_address(address)))
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca.certificate.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=hours))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
+            critical=False,
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False
+        )
+        .sign(ca.key, hashes.SHA256())
+    )
+    pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
+    return Certificate(
+        (owner.instance_guid,),
+        pem + ca.pem + private_pem(key).decode(),
+        certificate.not_valid_after_utc,
     )
 
 

@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from yun.agent.identity import CERT_FILE, KEY_FILE
 from yun.agent.specs import InstanceSpec
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -90,4 +91,15 @@ def placement_environment(
         "CF_INSTANCE_PORT": str(outside),
         "CF_INSTANCE_ADDR": f"{ip}:{outside}",
         "CF_INSTANCE_PORTS": json.dumps([{"external": outside, "internal": port}]),
+    }
+
+
+def credentials_environment(folder: Path | str | None) -> dict[str, str]:
+    """`CF_INSTANCE_CERT` and `CF_INSTANCE_KEY`: the instance's identity in `folder` (as the
+    app sees it), or nothing without one."""
+    if folder is None:
+        return {}
+    return {
+        "CF_INSTANCE_CERT": f"{folder}/{CERT_FILE}",
+        "CF_INSTANCE_KEY": f"{folder}/{KEY_FILE}",
     }

@@ -100,6 +100,8 @@ class InstanceSpec:
     ports: Sequence[str] = ()
     """Names of the extra TCP ports the instance listens on (its TCP routes, Stackato's
     harbor); the driver gives each a port and the app finds it in `STACKATO_HARBOR_<NAME>`."""
+    space_guid: str = ""  # the instance's identity certificate names them
+    org_guid: str = ""
 
     def __post_init__(self) -> None:
         if self.index < 0:

@@ -25,6 +25,7 @@ returned. A start that raised counts as a crash, as it always did.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import logging
 import math
@@ -51,11 +52,13 @@ from yun.agent.health import (
     probe,
     timeout_reason,
 )
+from yun.agent.identity import CREDENTIALS_DIR, Identities, expiry
 from yun.agent.logtail import LogTailer
 from yun.agent.oneoff import run_once
 from yun.agent.specs import AgentListener, InstanceReport, InstanceSpec, InstanceState
 from yun.agent.waking import Waker
 from yun.settings import Timing
+from yun.tls import InstanceOwner
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -82,6 +85,7 @@ class _Run:
     last_probe: float = -math.inf
     last_check: Check | None = None  # what the last check while STARTING saw
     exit_watched: bool = False  # its exit wakes the agent (`Driver.exit_fd`)
+    identity_until: datetime.datetime | None = None  # when its certificate expires
 
 
 @dataclass
@@ -131,9 +135,13 @@ class Agent:
         timing: Timing,
         clock: Clock = MonotonicClock(),
         observe_pass: Callable[[float], None] | None = None,
+        identities: Identities | None = None,
     ) -> None:
-        """`observe_pass(seconds)` is told how long each pass of the agent's thread took."""
+        """`observe_pass(seconds)` is told how long each pass of the agent's thread took.
+        With `identities`, every instance gets a certificate and key of its own
+        (`agent.identity`), issued again before they expire."""
         self.root = Path(root)
+        self.identities = identities
         self.observe_pass = observe_pass
         self.driver = driver
         self.listener = listener
@@ -165,6 +173,7 @@ class Agent:
             keep += [retiring.run.handle for retiring in self._retiring]
             for left in self.driver.sweep(keep):
                 log.info("removed %s: left by an earlier agent, no state to adopt it by", left)
+            self._sweep_credentials({handle.run_dir.name for handle in keep})
         self._emit(events)
         self._tailer.start()
         self._stopping.clear()
@@ -360,6 +369,7 @@ class Agent:
                 self._start(slot, events)
             return
         run = slot.run
+        self._renew_identity(slot, run)
         health = slot.spec.health
         if slot.state is InstanceState.STARTING:
             if not self.driver.ready(run.handle):
@@ -481,11 +491,16 @@ class Agent:
     def _launch(self, spec: InstanceSpec, guid: str) -> Handle:
         """On the start pool: the slow part of starting. Touches no slot (the pass does that)."""
         run_dir = self.root / guid
+        credentials = self._credentials(guid) if self.identities is not None else None
         try:
+            if self.identities is not None and credentials is not None:
+                self.identities.issue(credentials, _owner(spec, guid))
             env = instance_environment(spec, instance_guid=guid)
-            return self.driver.start(spec, run_dir=run_dir, env=env)
+            return self.driver.start(spec, run_dir=run_dir, env=env, credentials=credentials)
         except BaseException:
             shutil.rmtree(run_dir, ignore_errors=True)
+            if credentials is not None:
+                shutil.rmtree(credentials, ignore_errors=True)
             raise
 
     def _collect_launches(self, now: float, events: list[_Event]) -> None:
@@ -515,6 +530,7 @@ class Agent:
             return
         slot.run = run
         self._watch_exit(run)
+        self._read_identity(run)
         self._follow_logs(slot, run)
         self._set_state(slot, InstanceState.STARTING, events)
 
@@ -568,6 +584,7 @@ class Agent:
                 self.driver.remove(run.handle)
             except Exception:
                 log.exception("removing instance %s failed", run.instance_guid)
+            shutil.rmtree(self._credentials(run.instance_guid), ignore_errors=True)
             self._wake.set()  # the next pass lets go of the slot now, not at its next tick
 
         thread = threading.Thread(target=work, name=f"yun-stop-{run.instance_guid[:8]}")
@@ -708,6 +725,7 @@ class Agent:
                 self._retire(previous, previous.run, grace=self.timing.stop_grace)
             self._slots[spec.slot] = slot
             self._watch_exit(run)
+            self._read_identity(run)
             self._follow_logs(slot, run)
             events.append(("state", self._report(slot)))
             log.info("adopted instance %s of slot %s", slot.instance_guid, spec.slot)
@@ -723,6 +741,34 @@ class Agent:
             if self.observe_pass is not None:
                 self.observe_pass(time.monotonic() - began)
             self._wake.wait(self._interval())
+
+    # -- identity -----------------------------------------------------------------------------
+
+    def _credentials(self, instance_guid: str) -> Path:
+        return self.root / CREDENTIALS_DIR / instance_guid
+
+    def _read_identity(self, run: _Run) -> None:
+        if self.identities is not None:
+            run.identity_until = expiry(self._credentials(run.instance_guid))
+
+    def _renew_identity(self, slot: _Slot, run: _Run) -> None:
+        """Issue the instance's certificate again in place when a third of its time is left."""
+        until = run.identity_until
+        if self.identities is None or until is None or not self.identities.due(until):
+            return
+        try:
+            folder = self._credentials(run.instance_guid)
+            run.identity_until = self.identities.issue(folder, _owner(slot.spec, run.instance_guid))
+        except OSError as exc:
+            log.warning("instance %s: cannot renew its certificate: %s", run.instance_guid, exc)
+
+    def _sweep_credentials(self, keep: set[str]) -> None:
+        """Remove the identity folders of instances no longer here (a run dir's name is its
+        instance guid)."""
+        with contextlib.suppress(FileNotFoundError):
+            for folder in (self.root / CREDENTIALS_DIR).iterdir():
+                if folder.name not in keep:
+                    shutil.rmtree(folder, ignore_errors=True)
 
     def _watch_exit(self, run: _Run) -> None:
         fd = self.driver.exit_fd(run.handle)
@@ -747,3 +793,12 @@ class Agent:
                     soon = slot.restart_at - now
                     idle = min(idle, max(soon, timing.starting_check_interval))
         return idle
+
+
+def _owner(spec: InstanceSpec, instance_guid: str) -> InstanceOwner:
+    return InstanceOwner(
+        instance_guid=instance_guid,
+        app_guid=spec.app_guid,
+        space_guid=spec.space_guid,
+        org_guid=spec.org_guid,
+    )

@@ -71,6 +71,8 @@ class _Place:
     space_name: str
     org_name: str
     uris: tuple[str, ...]
+    space_guid: str = ""
+    org_guid: str = ""
 
 
 def _place(session: Any, app: App) -> _Place:
@@ -80,6 +82,8 @@ def _place(session: Any, app: App) -> _Place:
         space_name=space.name if space else "",
         org_name=org.name if org else "",
         uris=tuple(route_urls(session, app.guid)),
+        space_guid=app.space_guid,
+        org_guid=org.guid if org else "",
     )
 
 
@@ -187,6 +191,8 @@ class InstanceController:
             uris=place.uris if proc.type == "web" else (),
             space_name=place.space_name,
             org_name=place.org_name,
+            space_guid=place.space_guid,
+            org_guid=place.org_guid,
             pre_running=tuple(stackato.get("pre_running") or ()),
             image=image,
             ports=tuple(pinned.get("ports") or ()),

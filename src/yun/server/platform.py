@@ -18,6 +18,7 @@ from pathlib import Path
 
 from yun.agent import Agent
 from yun.agent.drivers.runc import RuncDriver
+from yun.agent.identity import Identities
 from yun.api.app import create_app
 from yun.api.context import ApiContext
 from yun.blobstore import BlobStore
@@ -76,6 +77,7 @@ from yun.stacks.userlands import BuiltStacks
 from yun.store.bootstrap import bootstrap
 from yun.store.sealing import KEY_FILE
 from yun.store.session import Store
+from yun.tls import ensure_ca
 from yun.ui import assets as ui_assets
 
 log = logging.getLogger("yun.server")
@@ -202,6 +204,7 @@ class Platform:
             listener=reporter,
             timing=s.timing,
             observe_pass=metrics.instruments.agent_pass_seconds.observe,
+            identities=Identities(ensure_ca(s.tls_dir)),  # CF_INSTANCE_CERT, CF_INSTANCE_KEY
         )
         cluster_reporter = InstanceReporter(store=store, logs=logs, wake=wake, driver=KUBE_DRIVER)
         self._placement = Placement(

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from yun.agent import Agent, HealthCheckSpec, InstanceReport, InstanceSpec, ProcessDriver
+from yun.agent.identity import Identities
 from yun.settings import Timing
 
 # Same contract as yun.builder's launcher.sh, written out so these tests do not depend on it.
@@ -192,10 +193,18 @@ class Agents:
     launcher: Path
     made: list[tuple[Agent, Listener]] = field(default_factory=list)
 
-    def new(self, *, timing: Timing = FAST, launcher: Path | None = None) -> tuple[Agent, Listener]:
+    def new(
+        self,
+        *,
+        timing: Timing = FAST,
+        launcher: Path | None = None,
+        identities: Identities | None = None,
+    ) -> tuple[Agent, Listener]:
         listener = Listener()
         driver = ProcessDriver(launcher or self.launcher)
-        agent = Agent(root=self.root, driver=driver, listener=listener, timing=timing)
+        agent = Agent(
+            root=self.root, driver=driver, listener=listener, timing=timing, identities=identities
+        )
         self.made.append((agent, listener))
         agent.start()
         return agent, listener

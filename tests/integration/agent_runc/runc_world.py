@@ -28,7 +28,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 PROBES = ["/usr/yun-probe", "/etc/yun-probe", "/etc/passwd", "/yun-probe", "/lifecycle/launcher.sh",
-          "/home/vcap/app/yun-probe", "/tmp/yun-probe"]
+          "/home/vcap/app/yun-probe", "/tmp/yun-probe", "/lifecycle/credentials/yun-probe"]
 
 def try_write(path):
     try:
@@ -80,6 +80,10 @@ def check():
         "interfaces": sorted(os.listdir("/sys/class/net")),
         "cwd": os.getcwd(),
         "syscalls": {name: try_call(name) for name in ("unshare", "mount", "keyctl")},
+        "identity": {
+            name: try_read(os.environ[name]) if name in os.environ else "unset"
+            for name in ("CF_INSTANCE_CERT", "CF_INSTANCE_KEY")
+        },
         "uid_map": open("/proc/self/uid_map").read().split(),
     }
 
@@ -163,11 +167,18 @@ class Containers:
     def new_driver(self, **options: Any) -> RuncDriver:
         return RuncDriver(LAUNCHER, state_root=self.root / "runc", runc=self.runc, **options)
 
-    def start(self, instance: InstanceSpec, *, driver: RuncDriver | None = None) -> Handle:
+    def start(
+        self,
+        instance: InstanceSpec,
+        *,
+        driver: RuncDriver | None = None,
+        credentials: Path | None = None,
+    ) -> Handle:
         driver = driver or self.driver
         guid = f"{instance.slot.replace(':', '-')}-{len(self.started)}-{time.monotonic_ns()}"
         env = instance_environment(instance, instance_guid=guid)
-        handle = driver.start(instance, run_dir=self.root / "instances" / guid, env=env)
+        run_dir = self.root / "instances" / guid
+        handle = driver.start(instance, run_dir=run_dir, env=env, credentials=credentials)
         self.started.append((driver, handle))
         return handle
 

@@ -18,6 +18,8 @@ from tests.integration.agent_runc.runc_world import Containers, get, runc_spec, 
 
 from yun.agent.drivers.runc import RuncDriver, RuncError
 from yun.agent.drivers.runc_network import NETNS_DIR
+from yun.agent.identity import Identities
+from yun.tls import InstanceOwner, ensure_ca
 
 pytestmark = pytest.mark.integration
 
@@ -63,6 +65,23 @@ def test_the_seccomp_filter_refuses_namespaces_mounts_and_the_keyring(
     seen = get(handle, "/check").json()
     assert seen["syscalls"] == {"unshare": "EPERM", "mount": "EPERM", "keyctl": "EPERM"}
     assert containers.driver.usage(handle) is not None  # and the app runs as ever
+
+
+def test_the_instance_reads_its_identity_and_cannot_change_it(
+    containers: Containers, droplet: Path, tmp_path: Path
+) -> None:
+    credentials = tmp_path / "credentials"
+    Identities(ensure_ca(tmp_path / "tls")).issue(
+        credentials, InstanceOwner("inst", "app", "space", "org")
+    )
+    handle = containers.start(runc_spec(droplet), credentials=credentials)
+    wait_http(handle)
+    seen = get(handle, "/check").json()
+    assert seen["identity"] == {"CF_INSTANCE_CERT": "read", "CF_INSTANCE_KEY": "read"}
+    env = get(handle, "/env").json()
+    assert env["CF_INSTANCE_KEY"] == "/lifecycle/credentials/instance.key"
+    assert (credentials / "instance.key").stat().st_uid == 2000  # the app's user's
+    assert seen["writes"]["/lifecycle/credentials/yun-probe"] == "Read-only file system"
 
 
 def test_an_instance_cannot_read_another_apps_files_nor_the_platforms(

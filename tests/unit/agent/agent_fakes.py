@@ -70,6 +70,7 @@ class FakeDriver:
         self.most_inside = 0
         self.most_inside_per_slot = 0
         self.swept_keeping: list[str] = []  # run dirs of the handles the last sweep kept
+        self.credentials: list[Path | None] = []  # the identity folder of every start
         self._inside_per_slot: dict[str, int] = {}
         self._next_pid = 100
         self._lock = threading.Lock()
@@ -95,9 +96,17 @@ class FakeDriver:
             proc.sock.close()
 
     # Driver
-    def start(self, spec: InstanceSpec, *, run_dir: Path, env: Mapping[str, str]) -> Handle:
+    def start(
+        self,
+        spec: InstanceSpec,
+        *,
+        run_dir: Path,
+        env: Mapping[str, str],
+        credentials: Path | None = None,
+    ) -> Handle:
         with self._lock:
             self.entered.append(spec.slot)
+            self.credentials.append(credentials)
             self.inside += 1
             self.most_inside = max(self.most_inside, self.inside)
             here = self._inside_per_slot[spec.slot] = self._inside_per_slot.get(spec.slot, 0) + 1

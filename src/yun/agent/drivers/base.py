@@ -49,9 +49,18 @@ class Usage(NamedTuple):
 class Driver(Protocol):
     name: str
 
-    def start(self, spec: InstanceSpec, *, run_dir: Path, env: Mapping[str, str]) -> Handle:
+    def start(
+        self,
+        spec: InstanceSpec,
+        *,
+        run_dir: Path,
+        env: Mapping[str, str],
+        credentials: Path | None = None,
+    ) -> Handle:
         """Start the instance with `env` plus its placement (directories, PORT, a port for
-        each name of `spec.ports` in `STACKATO_HARBOR_<NAME>`); don't wait."""
+        each name of `spec.ports` in `STACKATO_HARBOR_<NAME>`); don't wait. `credentials`, a
+        folder holding its identity (`identity.CERT_FILE`, `KEY_FILE`), is shown to the app at
+        `CF_INSTANCE_CERT` and `CF_INSTANCE_KEY`."""
         ...
 
     def alive(self, handle: Handle) -> bool: ...

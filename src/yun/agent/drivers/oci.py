@@ -27,6 +27,9 @@ APP_DIR = "/home/vcap/app"
 DEPS_DIR = "/home/vcap/deps"
 LAUNCHER = "/lifecycle/launcher.sh"
 STATUS_DIR = "/lifecycle/status"  # the only writable place besides the app, deps and /tmp
+# The instance's identity (`agent.identity`), read-only; /lifecycle is the container's own,
+# where a stack's /etc is not.
+CREDENTIALS_DIR = "/lifecycle/credentials"
 PIDS_LIMIT = 1024
 MIB = 1024 * 1024
 
@@ -181,6 +184,7 @@ class ContainerSpec:
     rootfs: Path = Path("rootfs")  # the bundle's root dir (absolute), holding generated /etc
     pids_limit: int = PIDS_LIMIT
     swap_limit: bool = True  # False where the kernel does not account swap (v1 without memsw)
+    credentials: Path | None = None  # the instance's identity folder, at CREDENTIALS_DIR
 
 
 def _mount(destination: str, kind: str, source: str, options: Sequence[str]) -> dict[str, Any]:
@@ -222,6 +226,8 @@ def mounts(spec: ContainerSpec) -> list[dict[str, Any]]:
         _mount(LAUNCHER, "bind", str(spec.launcher), (*_RO_BIND, "noexec")),
         _mount(STATUS_DIR, "bind", str(spec.status_dir), (*_RW_BIND, "noexec")),
     ]
+    if spec.credentials is not None:
+        result.append(_mount(CREDENTIALS_DIR, "bind", str(spec.credentials), (*_RO_BIND, "noexec")))
     return result
 
 

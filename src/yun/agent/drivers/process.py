@@ -32,7 +32,7 @@ from yun import archives
 from yun.agent.drivers.base import ExitStatus, Handle, Usage, handle_from_dict, handle_to_dict
 from yun.agent.drivers.listeners import ports_of_processes
 from yun.agent.drivers.usage import PAGE_SIZE, disk_usage
-from yun.agent.env import placement_environment
+from yun.agent.env import credentials_environment, placement_environment
 from yun.agent.specs import InstanceSpec
 from yun.harbor import harbor_environment
 
@@ -175,7 +175,14 @@ class ProcessDriver:
 
     # -- starting ---------------------------------------------------------------------------
 
-    def start(self, spec: InstanceSpec, *, run_dir: Path, env: Mapping[str, str]) -> Handle:
+    def start(
+        self,
+        spec: InstanceSpec,
+        *,
+        run_dir: Path,
+        env: Mapping[str, str],
+        credentials: Path | None = None,
+    ) -> Handle:
         if spec.image is not None:
             raise ValueError("docker images run only in containers (the runc driver)")
         run_dir.mkdir(parents=True)
@@ -198,6 +205,7 @@ class ProcessDriver:
             )
         )
         full_env.update(harbor_environment(ports))
+        full_env.update(credentials_environment(credentials))
         full_env["YUN_EXIT_FILE"] = str(run_dir / EXIT_FILE)
         command = spec.command
         if spec.pre_running:

@@ -41,6 +41,7 @@ from yun.agent.drivers.droplet_cache import DROPLET_CACHE, extract_droplet, park
 from yun.agent.drivers.listeners import ports_of_namespace, ports_of_processes
 from yun.agent.drivers.oci import (
     APP_DIR,
+    CREDENTIALS_DIR,
     DEPS_DIR,
     LAUNCHER,
     MIB,
@@ -80,7 +81,8 @@ from yun.agent.drivers.runc_network import (
     netns_path,
 )
 from yun.agent.drivers.runc_staging import SESSION_PREFIX
-from yun.agent.env import placement_environment
+from yun.agent.env import credentials_environment, placement_environment
+from yun.agent.identity import owner_of
 from yun.agent.specs import ImageSpec, InstanceSpec
 from yun.harbor import harbor_environment
 
@@ -157,7 +159,14 @@ class RuncDriver:
 
     # -- starting ---------------------------------------------------------------------------
 
-    def start(self, spec: InstanceSpec, *, run_dir: Path, env: Mapping[str, str]) -> Handle:
+    def start(
+        self,
+        spec: InstanceSpec,
+        *,
+        run_dir: Path,
+        env: Mapping[str, str],
+        credentials: Path | None = None,
+    ) -> Handle:
         if spec.image is not None and self.network is None:
             raise ImageRunError("an image instance needs container networking (its own port)")
         run_dir.mkdir(parents=True)
@@ -185,12 +194,29 @@ class RuncDriver:
                     ports[name] = self._ports.take(run_dir)
             full_env = self._environment(spec, env, address=address, port=port)
             full_env.update(harbor_environment(ports))
+            if credentials is not None:
+                full_env.update(credentials_environment(CREDENTIALS_DIR))
             if spec.image is not None:
                 self._write_image_bundle(
-                    spec, spec.image, run_dir, cid=cid, env=full_env, address=address, dns=dns
+                    spec,
+                    spec.image,
+                    run_dir,
+                    cid=cid,
+                    env=full_env,
+                    address=address,
+                    dns=dns,
+                    credentials=credentials,
                 )
             else:
-                self._write_bundle(spec, run_dir, cid=cid, env=full_env, address=address, dns=dns)
+                self._write_bundle(
+                    spec,
+                    run_dir,
+                    cid=cid,
+                    env=full_env,
+                    address=address,
+                    dns=dns,
+                    credentials=credentials,
+                )
             runc = self._runc()
             runc.run_detached(
                 cid,
@@ -270,8 +296,11 @@ class RuncDriver:
         env: Mapping[str, str],
         address: str,
         dns: tuple[str, ...],
+        credentials: Path | None,
     ) -> None:
         hostname = (env.get("CF_INSTANCE_GUID") or run_dir.name)[:63]  # the kernel's limit
+        if credentials is not None:
+            owner_of(credentials, VCAP_UID, VCAP_GID)
         stack = _stack(spec.stack_root)
         if dns:  # our own resolv.conf replaces the host's
             stack = replace(stack, binds=[b for b in stack.binds if b != "/etc/resolv.conf"])
@@ -292,6 +321,7 @@ class RuncDriver:
                 rootfs=run_dir / "rootfs",
                 netns=netns_path(netns_name(cid)) if self.network is not None else None,
                 swap_limit=swap_accounting(),
+                credentials=credentials,
             )
         )
         write_config(run_dir, config)
@@ -306,10 +336,13 @@ class RuncDriver:
         env: Mapping[str, str],
         address: str,
         dns: tuple[str, ...],
+        credentials: Path | None,
     ) -> None:
         hostname = (env.get("CF_INSTANCE_GUID") or run_dir.name)[:63]
         paths = image_mounts(run_dir)
         uid, gid = resolve_user(image.rootfs, image.user)
+        if credentials is not None:
+            owner_of(credentials, uid, gid)
         search = {**image.env, **env}.get("PATH", "")
         program = resolve_program(image.rootfs, image.argv[0], search, image.working_dir)
         paths.status_dir.mkdir(mode=0o755)
@@ -330,6 +363,7 @@ class RuncDriver:
                 status_file=f"{LIFECYCLE}/status/{EXIT_FILE}",
                 netns=netns_path(netns_name(cid)),
                 swap_limit=swap_accounting(),
+                credentials=credentials,
             )
         )
         write_config(run_dir, config)

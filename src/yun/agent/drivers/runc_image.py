@@ -27,7 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from yun.agent.drivers.oci import OCI_VERSION, kernel_mounts, limits, linux, process
+from yun.agent.drivers.oci import (
+    CREDENTIALS_DIR,
+    OCI_VERSION,
+    kernel_mounts,
+    limits,
+    linux,
+    process,
+)
 from yun.agent.specs import ImageSpec
 
 BUSYBOX = Path("/bin/busybox")  # Debian's busybox-static: no libraries needed in the image
@@ -202,6 +209,7 @@ class ImageContainer:
     status_file: str  # inside the container
     netns: Path | None = None
     swap_limit: bool = True
+    credentials: Path | None = None  # the instance's identity folder, at CREDENTIALS_DIR
 
 
 def _bind(destination: str, source: Path, *options: str) -> dict[str, Any]:
@@ -243,6 +251,11 @@ def image_config(spec: ImageContainer) -> dict[str, Any]:
             _bind(f"{LIFECYCLE}/busybox", BUSYBOX, "ro"),
             _bind(f"{LIFECYCLE}/{WRAPPER_NAME}", etc / WRAPPER_NAME, "ro", "noexec"),
             _bind(f"{LIFECYCLE}/status", spec.paths.status_dir, "noexec"),
+            *(
+                [_bind(CREDENTIALS_DIR, spec.credentials, "ro", "noexec")]
+                if spec.credentials is not None
+                else []
+            ),
         ],
         "linux": linux(
             cgroups_path=spec.cgroups_path,
