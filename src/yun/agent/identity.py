@@ -22,6 +22,7 @@ from yun.tls import INSTANCE_HOURS, InstanceOwner, PlatformCA, issue_instance
 CREDENTIALS_DIR = ".credentials"
 CERT_FILE = "instance.crt"  # the certificate, then the platform CA's
 KEY_FILE = "instance.key"
+CA_FILE = "ca.crt"  # the platform CA alone (a container's trust store gets it added)
 
 
 class Identities:
@@ -39,6 +40,7 @@ class Identities:
         folder.mkdir(mode=0o755, parents=True, exist_ok=True)
         _replace(folder / CERT_FILE, bundle[:key_at].encode(), mode=0o644)
         _replace(folder / KEY_FILE, bundle[key_at:].encode(), mode=0o600)
+        _replace(folder / CA_FILE, self.ca.pem.encode(), mode=0o644)
         return issued.not_after
 
     def due(self, not_after: datetime.datetime, *, now: datetime.datetime | None = None) -> bool:

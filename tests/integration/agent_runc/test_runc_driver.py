@@ -82,6 +82,8 @@ def test_the_instance_reads_its_identity_and_cannot_change_it(
     assert env["CF_INSTANCE_KEY"] == "/lifecycle/credentials/instance.key"
     assert (credentials / "instance.key").stat().st_uid == 2000  # the app's user's
     assert seen["writes"]["/lifecycle/credentials/yun-probe"] == "Read-only file system"
+    assert "Yun platform CA" in seen["trusted"]  # added to the stack's trust store
+    assert len(seen["trusted"]) > 50  # which keeps its own
 
 
 def test_an_instance_cannot_read_another_apps_files_nor_the_platforms(

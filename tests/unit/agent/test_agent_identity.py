@@ -22,7 +22,7 @@ from tests.unit.agent.agent_fakes import (
 )
 
 from yun.agent import Agent, InstanceState
-from yun.agent.identity import CERT_FILE, KEY_FILE, Identities, expiry
+from yun.agent.identity import CA_FILE, CERT_FILE, KEY_FILE, Identities, expiry
 from yun.settings import Timing
 from yun.tls import InstanceOwner, ensure_ca, issue_instance
 
@@ -63,7 +63,7 @@ def test_issued_files_pair_up_and_a_new_issue_keeps_their_owner_and_mode(tmp_pat
     assert (folder / KEY_FILE).stat().st_mode & 0o777 == 0o640
     again = x509.load_pem_x509_certificates((folder / CERT_FILE).read_bytes())[0]
     assert again.serial_number != certificate.serial_number
-    assert sorted(os.listdir(folder)) == [CERT_FILE, KEY_FILE]  # no temporary file left
+    assert sorted(os.listdir(folder)) == sorted([CA_FILE, CERT_FILE, KEY_FILE])  # nothing else
     assert expiry(tmp_path / "nothing") is None
 
 

@@ -30,6 +30,7 @@ STATUS_DIR = "/lifecycle/status"  # the only writable place besides the app, dep
 # The instance's identity (`agent.identity`), read-only; /lifecycle is the container's own,
 # where a stack's /etc is not.
 CREDENTIALS_DIR = "/lifecycle/credentials"
+TRUST_STORE = "/etc/ssl/certs/ca-certificates.crt"  # Debian's bundle: OpenSSL's, Python's
 PIDS_LIMIT = 1024
 MIB = 1024 * 1024
 
@@ -185,6 +186,7 @@ class ContainerSpec:
     pids_limit: int = PIDS_LIMIT
     swap_limit: bool = True  # False where the kernel does not account swap (v1 without memsw)
     credentials: Path | None = None  # the instance's identity folder, at CREDENTIALS_DIR
+    trust_store: Path | None = None  # the stack's CA bundle with the platform CA, at TRUST_STORE
 
 
 def _mount(destination: str, kind: str, source: str, options: Sequence[str]) -> dict[str, Any]:
@@ -228,7 +230,21 @@ def mounts(spec: ContainerSpec) -> list[dict[str, Any]]:
     ]
     if spec.credentials is not None:
         result.append(_mount(CREDENTIALS_DIR, "bind", str(spec.credentials), (*_RO_BIND, "noexec")))
+    if spec.trust_store is not None:
+        result.append(bind(spec.trust_store, writable=False, at=TRUST_STORE))
     return result
+
+
+def trust_store_with(stack: Stack, ca_pem: str, into: Path) -> Path | None:
+    """`into`: the stack's CA bundle followed by `ca_pem` (so the app's TLS clients trust the
+    platform CA, as they trust the stack's); None when the stack has no bundle."""
+    try:
+        bundle = (stack.root / TRUST_STORE.lstrip("/")).read_text()
+    except OSError:
+        return None
+    into.write_text(bundle.rstrip("\n") + "\n" + ca_pem)
+    into.chmod(0o644)
+    return into
 
 
 def namespaces(netns: Path | None) -> list[dict[str, str]]:

@@ -53,6 +53,7 @@ from yun.agent.drivers.oci import (
     built_stack,
     container_config,
     host_stack,
+    trust_store_with,
 )
 from yun.agent.drivers.process import HOOK_RUNNER
 from yun.agent.drivers.runc_bundle import chown_tree, disk_usage, make_rootfs, write_config
@@ -82,7 +83,7 @@ from yun.agent.drivers.runc_network import (
 )
 from yun.agent.drivers.runc_staging import SESSION_PREFIX
 from yun.agent.env import credentials_environment, placement_environment
-from yun.agent.identity import owner_of
+from yun.agent.identity import CA_FILE, owner_of
 from yun.agent.specs import ImageSpec, InstanceSpec
 from yun.harbor import harbor_environment
 
@@ -299,9 +300,13 @@ class RuncDriver:
         credentials: Path | None,
     ) -> None:
         hostname = (env.get("CF_INSTANCE_GUID") or run_dir.name)[:63]  # the kernel's limit
+        stack = _stack(spec.stack_root)
+        trust: Path | None = None
         if credentials is not None:
             owner_of(credentials, VCAP_UID, VCAP_GID)
-        stack = _stack(spec.stack_root)
+            with contextlib.suppress(OSError):
+                ca_pem = (credentials / CA_FILE).read_text()
+                trust = trust_store_with(stack, ca_pem, run_dir / "ca-certificates.crt")
         if dns:  # our own resolv.conf replaces the host's
             stack = replace(stack, binds=[b for b in stack.binds if b != "/etc/resolv.conf"])
         make_rootfs(run_dir / "rootfs", stack=stack, hostname=hostname, address=address, dns=dns)
@@ -322,6 +327,7 @@ class RuncDriver:
                 netns=netns_path(netns_name(cid)) if self.network is not None else None,
                 swap_limit=swap_accounting(),
                 credentials=credentials,
+                trust_store=trust,
             )
         )
         write_config(run_dir, config)
