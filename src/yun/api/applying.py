@@ -117,6 +117,8 @@ def split_route(session: Session, route: str, *, where: str) -> tuple[str, Domai
         if hostpart == domain.name:
             raise ApiError(422, f"{where}: {route!r} needs a host name before {domain.name}")
         if hostpart.endswith("." + domain.name):
+            if path and domain.internal:
+                raise ApiError(422, f"{where}: {route!r}: internal routes take no path")
             host = hostpart[: -len(domain.name) - 1]
             if host != "*" and not all(
                 part and part.replace("-", "").isalnum() for part in host.split(".")

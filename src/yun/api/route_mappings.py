@@ -59,6 +59,12 @@ def create_route(body: RouteBody, ctx: Ctx, user: CurrentUser) -> dict[str, Any]
         if found is not None:
             whose = "this space" if found.space_guid == space_guid else "another space"
             raise ApiError(409, f"route {url} already exists in {whose}")
+        if path and domain.internal:
+            raise ApiError(
+                422,
+                f"path: a route on the internal domain {domain.name} takes no path (its name"
+                " is resolved by other apps, not served by the router)",
+            )
         if not host and not path and domain.org_guid is None and not domain.internal:
             raise ApiError(422, f"a route on the shared domain {domain.name} needs a host (-n)")
         quotas = QuotaGuard(session, space_guid)

@@ -58,6 +58,13 @@ def test_shared_and_private_domains_are_made_once_with_checked_names(client: Tes
     assert (private["type"], private["org"]) == ("private", "main")
     internal = client.post("/v3/domains", json={"name": "apps.internal", "internal": True})
     assert internal.json()["internal"] is True
+    named = client.post("/v3/routes", json={"domain": "apps.internal", "host": "api"})
+    assert named.status_code == 201, named.text
+    pathed = client.post(
+        "/v3/routes", json={"domain": "apps.internal", "host": "web", "path": "/api"}
+    )
+    assert pathed.status_code == 422
+    assert "internal domain apps.internal takes no path" in pathed.json()["error"]["message"]
 
 
 def test_a_route_is_reserved_mapped_and_unmapped(client: TestClient, woken: list[str]) -> None:
