@@ -4,8 +4,10 @@ apps can use mutual TLS with each other.
 
 The files sit in a folder of the instance's own under the agent's root (`.credentials/GUID`),
 which the driver shows the app at `CF_INSTANCE_CERT` and `CF_INSTANCE_KEY` (a container sees it
-at /etc/cf-instance-credentials). They are issued again, in place, when a third of their time
-is left; a new file takes the old one's owner and mode, so the app can still read it.
+at /lifecycle/credentials, read-only). They are issued again, in place, when a third of their
+time is left; a new file takes the old one's owner and mode, so the app can still read it. The
+folder also holds the CA alone (`CA_FILE`), which the runc driver adds to the stack's trust
+store.
 """
 
 from __future__ import annotations
