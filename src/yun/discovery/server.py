@@ -3,7 +3,9 @@ from the table the route controller gives it (`update`), other names forwarded t
 resolvers (a small pool, so a slow resolver holds up no internal answer).
 
 One thread waits on both sockets; TCP connections (clients retry over TCP when a UDP answer is
-truncated) are served in a thread each, one length-prefixed message after another.
+truncated) are served in a thread each, one length-prefixed message after another, at most
+`TCP_SESSIONS` at once: an instance opening connections by the thousand gets them closed, not a
+thread each in `yun server`.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ log = logging.getLogger(__name__)
 FORWARD_TIMEOUT = 2.0  # seconds a host resolver has to answer a forwarded query
 FORWARD_WORKERS = 4
 TCP_IDLE = 10.0  # seconds a TCP client may keep its connection without asking anything
+TCP_SESSIONS = 64  # TCP connections served at once (a thread each); more are closed at once
 MAX_UDP = 512  # a UDP answer longer than this (and than the client's EDNS size) is truncated
 
 
@@ -61,6 +64,7 @@ class DnsServer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
+        self._sessions = threading.BoundedSemaphore(TCP_SESSIONS)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -166,11 +170,20 @@ class DnsServer:
     def _tcp_client(self) -> None:
         assert self._tcp is not None
         conn, _ = self._tcp.accept()
+        if not self._sessions.acquire(blocking=False):
+            conn.close()  # as many as it serves at once already: the client may try again
+            return
         threading.Thread(
             target=self._tcp_session, args=(conn,), name="yun-dns-tcp", daemon=True
         ).start()
 
     def _tcp_session(self, conn: socket.socket) -> None:
+        try:
+            self._serve_tcp(conn)
+        finally:
+            self._sessions.release()
+
+    def _serve_tcp(self, conn: socket.socket) -> None:
         with conn:
             conn.settimeout(TCP_IDLE)
             while not self._stop.is_set():

@@ -12,8 +12,10 @@ import dns.message
 import dns.query
 import dns.rcode
 import pytest
+from tests.helpers import wait_until
 
 from yun.discovery import DnsServer, Target, host_resolvers
+from yun.discovery import server as server_module
 
 
 @pytest.fixture
@@ -93,3 +95,21 @@ def test_the_hosts_resolvers_come_from_resolv_conf(tmp_path: Path) -> None:
     conf.write_text("# comment\nsearch example.test\nnameserver 10.0.0.2\nnameserver ::1\n")
     assert host_resolvers(conf) == [("10.0.0.2", 53), ("::1", 53)]
     assert host_resolvers(tmp_path / "missing") == []
+
+
+def test_idle_tcp_connections_beyond_the_limit_are_closed_and_the_rest_served(
+    internal: DnsServer,
+) -> None:
+    internal.update(["apps.internal"], {"api.apps.internal": [Target("10.244.0.5", 8080, 0)]})
+    limit = server_module.TCP_SESSIONS
+    held = [socket.create_connection(("127.0.0.1", internal.port), timeout=5) for _ in range(limit)]
+    try:
+        wait_until(lambda: internal._sessions._value == 0)  # every one has its thread
+        with socket.create_connection(("127.0.0.1", internal.port), timeout=5) as extra:
+            assert extra.recv(2) == b""  # closed without a word
+        assert addresses(ask(internal, "api.apps.internal")) == ["10.244.0.5"]  # UDP goes on
+    finally:
+        for conn in held:
+            conn.close()
+    wait_until(lambda: internal._sessions._value == limit)
+    assert addresses(ask(internal, "api.apps.internal", tcp=True)) == ["10.244.0.5"]
