@@ -197,27 +197,17 @@ class RuncDriver:
             full_env.update(harbor_environment(ports))
             if credentials is not None:
                 full_env.update(credentials_environment(CREDENTIALS_DIR))
+            placed: dict[str, Any] = {
+                "cid": cid,
+                "env": full_env,
+                "address": address,
+                "dns": dns,
+                "credentials": credentials,
+            }
             if spec.image is not None:
-                self._write_image_bundle(
-                    spec,
-                    spec.image,
-                    run_dir,
-                    cid=cid,
-                    env=full_env,
-                    address=address,
-                    dns=dns,
-                    credentials=credentials,
-                )
+                self._write_image_bundle(spec, spec.image, run_dir, **placed)
             else:
-                self._write_bundle(
-                    spec,
-                    run_dir,
-                    cid=cid,
-                    env=full_env,
-                    address=address,
-                    dns=dns,
-                    credentials=credentials,
-                )
+                self._write_bundle(spec, run_dir, **placed)
             runc = self._runc()
             runc.run_detached(
                 cid,
