@@ -12,7 +12,7 @@ echo "==> import-linter"; .venv/bin/lint-imports || status=1
 echo "==> kubernetes control plane (tests/kube)"
 .venv/bin/python -m tests.kube.build --node || echo "(not built: the Kubernetes tests will say why)"
 echo "==> pytest"
-.venv/bin/pytest -q -p no:cacheprovider "$@"
+.venv/bin/pytest -q -p no:cacheprovider --durations=40 "$@"
 code=$?
 if [ $code -eq 5 ]; then echo "pytest collected no tests: failing" >&2; code=1; fi
 [ $code -ne 0 ] && status=$code

@@ -36,6 +36,7 @@ FORWARD_TIMEOUT = 2.0  # seconds a host resolver has to answer a forwarded query
 FORWARD_WORKERS = 4
 TCP_IDLE = 10.0  # seconds a TCP client may keep its connection without asking anything
 TCP_SESSIONS = 64  # TCP connections served at once (a thread each); more are closed at once
+BIND_TRIES = 8  # attempts at a free port (port 0) whose TCP twin is taken
 MAX_UDP = 512  # a UDP answer longer than this (and than the client's EDNS size) is truncated
 
 
@@ -75,26 +76,38 @@ class DnsServer:
         self._zones, self._names = tuple(zone.lower() for zone in zones), dict(names)
 
     def start(self) -> None:
-        family = socket.AF_INET6 if ":" in self.bind else socket.AF_INET
-        udp = socket.socket(family, socket.SOCK_DGRAM)
-        tcp = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            udp.bind((self.bind, self.port))
-            if self.port == 0:  # a free port (tests): TCP takes the one UDP got
-                self.port = udp.getsockname()[1]
-            tcp.bind((self.bind, self.port))
-            tcp.listen(64)
-        except OSError:
-            udp.close()
-            tcp.close()
-            raise
+        # Port 0 (tests) asks for a free port: UDP picks it, and TCP may find it taken, so a
+        # few tries are made before the error stands.
+        tries = BIND_TRIES if self.port == 0 else 1
+        for attempt in range(tries):
+            try:
+                udp, tcp = self._bind(self.port)
+                break
+            except OSError:
+                if attempt == tries - 1:
+                    raise
+        self.port = udp.getsockname()[1]
         self._udp, self._tcp = udp, tcp
         self._stop.clear()
         self._pool = ThreadPoolExecutor(FORWARD_WORKERS, thread_name_prefix="yun-dns-forward")
         self._thread = threading.Thread(target=self._serve, name="yun-dns", daemon=True)
         self._thread.start()
         log.info("internal DNS on %s port %d", self.bind, self.port)
+
+    def _bind(self, port: int) -> tuple[socket.socket, socket.socket]:
+        family = socket.AF_INET6 if ":" in self.bind else socket.AF_INET
+        udp = socket.socket(family, socket.SOCK_DGRAM)
+        tcp = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            udp.bind((self.bind, port))
+            tcp.bind((self.bind, udp.getsockname()[1]))
+            tcp.listen(64)
+        except OSError:
+            udp.close()
+            tcp.close()
+            raise
+        return udp, tcp
 
     def stop(self) -> None:
         self._stop.set()

@@ -113,3 +113,34 @@ def test_idle_tcp_connections_beyond_the_limit_are_closed_and_the_rest_served(
             conn.close()
     wait_until(lambda: internal._sessions._value == limit)
     assert addresses(ask(internal, "api.apps.internal", tcp=True)) == ["10.244.0.5"]
+
+
+def test_a_free_port_whose_tcp_twin_is_taken_is_tried_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Port 0: UDP picks a free port, and TCP may find the same number taken by another socket."""
+    real = DnsServer._bind
+    failures = iter([OSError(98, "Address already in use")])
+
+    def flaky(self: DnsServer, port: int) -> tuple[socket.socket, socket.socket]:
+        for error in failures:
+            raise error
+        return real(self, port)
+
+    monkeypatch.setattr(DnsServer, "_bind", flaky)
+    server = DnsServer(bind="127.0.0.1", port=0)
+    server.update(["apps.internal"], {"api.apps.internal": [Target("10.244.0.5", 8080, 0)]})
+    server.start()
+    try:
+        assert addresses(ask(server, "api.apps.internal", tcp=True)) == ["10.244.0.5"]
+    finally:
+        server.stop()
+
+
+def test_a_fixed_port_that_is_taken_is_an_error_at_once() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen(1)
+        server = DnsServer(bind="127.0.0.1", port=holder.getsockname()[1])
+        with pytest.raises(OSError):
+            server.start()
