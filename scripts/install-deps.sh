@@ -23,6 +23,8 @@ have redis-server || need+=(redis-server)
 have runc || need+=(runc)
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
 have iptables || need+=(iptables)
+# Network policies, bound services and security groups: one nftables table of Yun's own.
+have nft || need+=(nftables)
 have skopeo || need+=(skopeo)
 have umoci || need+=(umoci)
 have docker-registry || need+=(docker-registry)

@@ -263,22 +263,37 @@ def test_an_app_in_a_container_reaches_its_built_in_services(runc_platform: Plat
         runc_platform.cli("delete-service", service, "-f")
 
 
-RESOLVER = """\
-import json, os, socket
+# An instance's view of the network: /resolve?name= (getaddrinfo), /fetch?url= (an HTTP GET),
+# /connect?host=&port= (a TCP connection), and / (its index).
+PROBE = """\
+import json, os, socket, urllib.request
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+
+def answer(path, query):
+    if path == "/resolve":
+        try:
+            infos = socket.getaddrinfo(query["name"][0], 8080, socket.AF_INET)
+            found = sorted({info[4][0] for info in infos})
+        except OSError as exc:
+            found = str(exc)
+        return {"addresses": found, "resolv.conf": open("/etc/resolv.conf").read()}
+    try:
+        if path == "/fetch":
+            with urllib.request.urlopen(query["url"][0], timeout=2) as got:
+                return {"status": got.status, "body": got.read().decode()}
+        socket.create_connection((query["host"][0], int(query["port"][0])), 2).close()
+        return {"connected": True}
+    except OSError as exc:
+        return {"error": str(exc)}
 
 
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         url = urlsplit(self.path)
-        if url.path == "/resolve":
-            name = parse_qs(url.query)["name"][0]
-            try:
-                found = sorted({a[4][0] for a in socket.getaddrinfo(name, 8080, socket.AF_INET)})
-            except OSError as exc:
-                found = str(exc)
-            body = json.dumps({"addresses": found, "resolv.conf": open("/etc/resolv.conf").read()})
+        if url.path in ("/resolve", "/fetch", "/connect"):
+            body = json.dumps(answer(url.path, parse_qs(url.query)))
         else:
             body = "index " + os.environ["CF_INSTANCE_INDEX"]
         data = body.encode()
@@ -292,19 +307,24 @@ HTTPServer(("0.0.0.0", int(os.environ["PORT"])), Handler).serve_forever()
 """
 
 
+def push_probes(platform: Platform, tmp_path: Path, first: str) -> None:
+    """Push the probe app as `first` and as `backend`, reached as backend.apps.internal."""
+    for name in (first, "backend"):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "app.py").write_text(PROBE)
+        (folder / "Procfile").write_text("web: python3 app.py\n")
+        (folder / "manifest.yml").write_text(f"applications:\n- name: {name}\n  memory: 128M\n")
+        platform.cli("push", "-p", str(folder))
+    platform.cli("map-route", "backend", "apps.internal", "--hostname", "backend")
+
+
 def test_a_container_resolves_internal_names_to_each_instance_as_it_scales(
     runc_platform: Platform, tmp_path: Path
 ) -> None:
     """Instances use the platform's DNS: NAME.apps.internal gives the address of each
     healthy instance of the app mapped to it, following scale 1 → 3 → 1."""
-    for name in ("lookup", "backend"):
-        folder = tmp_path / name
-        folder.mkdir()
-        (folder / "app.py").write_text(RESOLVER)
-        (folder / "Procfile").write_text("web: python3 app.py\n")
-        (folder / "manifest.yml").write_text(f"applications:\n- name: {name}\n  memory: 128M\n")
-        runc_platform.cli("push", "-p", str(folder))
-    runc_platform.cli("map-route", "backend", "apps.internal", "--hostname", "backend")
+    push_probes(runc_platform, tmp_path, "lookup")
 
     def seen() -> dict[str, object]:
         answer = runc_platform.get("lookup", "/resolve?name=backend.apps.internal")
@@ -338,4 +358,61 @@ def test_a_container_resolves_internal_names_to_each_instance_as_it_scales(
     finally:
         for name in ("lookup", "backend"):
             runc_platform.cli("delete", name, "-f", check=False)
+        runc_platform.cli("delete-route", "apps.internal", "-n", "backend", "-f", check=False)
+
+
+def test_apps_reach_each_other_only_while_a_network_policy_allows_it(
+    runc_platform: Platform, tmp_path: Path
+) -> None:
+    """Two apps on the bridge: the caller's request to backend.apps.internal:8080 fails until
+    `add-network-policy caller --destination-app backend`, and again after the removal. A
+    service bound to the backend is reached by the backend's instance, not by the caller's."""
+    push_probes(runc_platform, tmp_path, "caller")
+    url = "/fetch?url=http://backend.apps.internal:8080/"
+
+    def fetched() -> dict[str, object]:
+        return dict(runc_platform.get("caller", url, timeout=10).json())
+
+    def settles(allowed: bool) -> dict[str, object]:
+        deadline = time.monotonic() + 30
+        while True:
+            answer = fetched()
+            if ("status" in answer) == allowed:
+                return answer
+            assert time.monotonic() < deadline, answer
+            time.sleep(0.5)
+
+    try:
+        assert "error" in fetched()  # denied by default, though the name resolves
+        added = runc_platform.cli("add-network-policy", "caller", "--destination-app", "backend")
+        assert "Added network policy from caller to backend (tcp port 8080)" in added.stdout
+        listed = runc_platform.cli("network-policies").stdout
+        assert [line.split()[:4] for line in listed.splitlines() if "caller" in line] == [
+            ["caller", "backend", "tcp", "8080"]
+        ]
+        assert settles(allowed=True) == {"status": 200, "body": "index 0"}
+        removed = runc_platform.cli(
+            "remove-network-policy", "caller", "--destination-app", "backend"
+        )
+        assert "Removed network policy" in removed.stdout
+        assert "error" in settles(allowed=False)
+        wrong = runc_platform.cli(
+            "add-network-policy", "caller", "backend", "--port", "http", check=False
+        )
+        assert wrong.returncode != 0 and "ports" in wrong.stderr
+
+        runc_platform.cli("create-service", "redis", "small", "backend-cache")
+        runc_platform.cli("bind-service", "backend", "backend-cache")
+        runc_platform.cli("create-service-key", "backend-cache", "probe")  # the same server
+        credentials = json.loads(runc_platform.cli("service-key", "backend-cache", "probe").stdout)
+        connect = f"/connect?host={credentials['host']}&port={credentials['port']}"
+        deadline = time.monotonic() + 30
+        while "connected" not in runc_platform.get("backend", connect, timeout=10).json():
+            assert time.monotonic() < deadline, "the bound app never reached its service"
+            time.sleep(0.5)
+        assert "error" in runc_platform.get("caller", connect, timeout=10).json()
+    finally:
+        for name in ("caller", "backend"):
+            runc_platform.cli("delete", name, "-f", check=False)
+        runc_platform.cli("delete-service", "backend-cache", "-f", check=False)
         runc_platform.cli("delete-route", "apps.internal", "-n", "backend", "-f", check=False)

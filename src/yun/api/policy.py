@@ -36,9 +36,11 @@ from yun.api.scopes import (
     BODY_INSTANCE,
     BODY_ORG,
     BODY_PACKAGE,
+    BODY_SOURCE_APP,
     BODY_SPACE,
     BUILD,
     INSTANCE,
+    NETWORK_POLICY,
     ORG,
     PIPELINE,
     QUERY_SPACE,
@@ -67,7 +69,7 @@ from yun.store.roles import (
 PUBLIC = "public"
 ANYONE = "anyone"
 ADMIN = "admin"
-BODY_TARGETS = (BODY_APP, BODY_INSTANCE, BODY_ORG, BODY_PACKAGE, BODY_SPACE)
+BODY_TARGETS = (BODY_APP, BODY_INSTANCE, BODY_ORG, BODY_PACKAGE, BODY_SOURCE_APP, BODY_SPACE)
 
 
 @dataclass(frozen=True)
@@ -206,6 +208,18 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("PUT", "/v3/users/me/password"): Rule(ANYONE),
     ("DELETE", "/v3/users/{name}"): Rule(ADMIN),
     ("DELETE", "/v3/users/{name}/tokens"): Rule(ANYONE),
+    ("GET", "/v3/network_policies"): Rule(SEE, QUERY_SPACE),
+    ("POST", "/v3/network_policies"): Rule(DEVELOP, BODY_SOURCE_APP),  # and the destination's
+    ("DELETE", "/v3/network_policies/{guid}"): Rule(DEVELOP, NETWORK_POLICY),
+    ("GET", "/v3/security_groups"): Rule(ANYONE),  # why a connection is refused is no secret
+    ("POST", "/v3/security_groups"): Rule(ADMIN),
+    ("GET", "/v3/security_groups/{name}"): Rule(ANYONE),
+    ("PUT", "/v3/security_groups/{name}"): Rule(ADMIN),
+    ("DELETE", "/v3/security_groups/{name}"): Rule(ADMIN),
+    ("PUT", "/v3/security_groups/{name}/organizations/{org}/spaces/{space}"): Rule(ADMIN),
+    ("DELETE", "/v3/security_groups/{name}/organizations/{org}/spaces/{space}"): Rule(ADMIN),
+    ("PUT", "/v3/security_groups/{name}/running_default"): Rule(ADMIN),
+    ("DELETE", "/v3/security_groups/{name}/running_default"): Rule(ADMIN),
     ("GET", "/v3/webhooks"): Rule(DEVELOP, QUERY_SPACE),
     ("POST", "/v3/webhooks"): Rule(DEVELOP, BODY_SPACE),
     ("DELETE", "/v3/webhooks/{guid}"): Rule(DEVELOP, WEBHOOK),

@@ -18,6 +18,7 @@ from yun.api.errors import ApiError, not_found
 from yun.store.models import (
     App,
     Build,
+    NetworkPolicy,
     Org,
     Package,
     Pipeline,
@@ -86,6 +87,9 @@ def _space_of(session: Session, row: Any) -> str:
     if isinstance(row, ServiceBinding | ServiceBackup):
         instance = session.get(ServiceInstance, row.service_instance_guid)
         return instance.space_guid if instance else ""
+    if isinstance(row, NetworkPolicy):  # where its source app is
+        app = session.get(App, row.source_app_guid)
+        return app.space_guid if app else ""
     if isinstance(row, Build | Package):
         app = session.get(App, row.app_guid)
         return app.space_guid if app else ""
@@ -120,6 +124,8 @@ BODY_INSTANCE = _row(ServiceInstance, "service instance", _body("service_instanc
 BINDING = _row(ServiceBinding, "service binding", _path("guid"))
 BACKUP = _row(ServiceBackup, "service backup", _path("guid"))
 WEBHOOK = _row(Webhook, "webhook", _path("guid"))
+BODY_SOURCE_APP = _row(App, "app", _body("source"))
+NETWORK_POLICY = _row(NetworkPolicy, "network policy", _path("guid"))
 
 
 def PIPELINE(session: Session, call: Call) -> Scope:

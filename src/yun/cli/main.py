@@ -19,6 +19,7 @@ from yun.cli import (
     domains,
     gitremote,
     logs,
+    networking,
     orgs,
     pipelines,
     platform_backup,
@@ -28,6 +29,7 @@ from yun.cli import (
     route_verbs,
     routes,
     schedules,
+    security_groups,
     services,
     stacks,
     tasks,
@@ -241,6 +243,19 @@ app.command("check-route")(route_verbs.check_route)
 app.command("map-route")(route_verbs.map_route)
 app.command("unmap-route")(route_verbs.unmap_route)
 app.command()(domains.domains)
+app.command("add-network-policy")(networking.add_network_policy)
+app.command("network-policies")(networking.network_policies)
+app.command("remove-network-policy")(networking.remove_network_policy)
+app.command("security-groups")(security_groups.security_groups)
+app.command("security-group")(security_groups.security_group)
+app.command("create-security-group")(security_groups.create_security_group)
+app.command("update-security-group")(security_groups.update_security_group)
+app.command("delete-security-group")(security_groups.delete_security_group)
+app.command("bind-security-group")(security_groups.bind_security_group)
+app.command("unbind-security-group")(security_groups.unbind_security_group)
+app.command("running-security-groups")(security_groups.running_security_groups)
+app.command("bind-running-security-group")(security_groups.bind_running_security_group)
+app.command("unbind-running-security-group")(security_groups.unbind_running_security_group)
 app.command()(orgs.orgs)
 app.command("create-org")(orgs.create_org)
 app.command("rename-org")(orgs.rename_org)

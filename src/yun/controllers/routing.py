@@ -23,7 +23,9 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import String, select, type_coerce
 
+from yun.agent.network.policies import PolicyTable
 from yun.controllers.discovery import internal_names
+from yun.controllers.network_policies import PolicyReader
 from yun.controllers.runtime.managing import Result
 from yun.discovery import Names
 from yun.kube import DRIVER as KUBERNETES
@@ -62,11 +64,15 @@ class RouteController:
         activator: tuple[str, int] | None = None,
         certificates: Callable[[], Sequence[Certificate]] | None = None,
         names: Callable[[Sequence[str], Names], None] | None = None,
+        policies: Callable[[PolicyTable], None] | None = None,
     ) -> None:
         """`names(zones, names)`, when given, is told the internal domains and the instances
-        behind each name under them (`discovery.internal_names`) on every pass."""
+        behind each name under them (`discovery.internal_names`) on every pass; `policies`, what
+        network policies and service bindings let instances reach (`network_policies`)."""
         self.certificates = certificates  # what HTTPS serves, when the router has a port for it
         self.names = names
+        self.policies = policies
+        self._policy_reader = PolicyReader(store)
         self.store = store
         self.haproxy = haproxy
         self.on_reload = on_reload
@@ -261,6 +267,8 @@ class RouteController:
     def reconcile(self, key: str) -> Result:
         if self.names is not None:  # before the router's apply, which a reload window may hold
             self.names(*internal_names(self.store))
+        if self.policies is not None:
+            self.policies(self._policy_reader.read())
         table = self.table()
         tcp_table = self.tcp_table()
         # Only given when there are TCP routes, so a router that knows no TCP routes still fits.

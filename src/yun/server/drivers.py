@@ -63,6 +63,7 @@ def network(settings: Settings) -> CniNetwork:
         state_dir=settings.home / "network",
         service_ports=settings.service_ports,  # instances reach the built-in brokers' servers
         dns=True,  # and the platform's DNS (`dns_reach`)
+        network_policies=True,  # app-to-app traffic as network policies allow (nftables)
     )
 
 

@@ -19,6 +19,8 @@ from pathlib import Path
 from yun.agent import Agent
 from yun.agent.drivers.runc import RuncDriver
 from yun.agent.identity import Identities
+from yun.agent.network import CniNetwork, NetworkError
+from yun.agent.network.policies import PolicyTable
 from yun.api.app import create_app
 from yun.api.context import ApiContext
 from yun.blobstore import BlobStore
@@ -291,6 +293,7 @@ class Platform:
                     on_reload=reloaded,
                     activator=self._activator.address,
                     names=self._tell_names,
+                    policies=self._tell_policies,
                 ),
                 ServiceInstanceController(
                     store=store,
@@ -438,6 +441,16 @@ class Platform:
     def _tell_names(self, zones: Sequence[str], names: Names) -> None:
         for server in self._dns:
             server.update(zones, names)
+
+    def _tell_policies(self, wanted: PolicyTable) -> None:
+        """Network policies and bound services to the containers' bridge (nftables); where
+        instances have no network of their own (host processes), there is nothing to enforce."""
+        driver = self._agent.driver if self._agent is not None else None
+        if isinstance(driver, RuncDriver) and isinstance(driver.network, CniNetwork):
+            try:
+                driver.network.apply_policies(wanted)
+            except NetworkError as exc:  # tried again on the route controller's next pass
+                log.error("network policies not applied: %s", exc)
 
     def _shutdown(self) -> None:
         stopper = threading.Thread(target=self._stop_parts, daemon=True)

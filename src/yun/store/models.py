@@ -357,6 +357,52 @@ class RouteMapping(Resource):
     weight: Mapped[int | None] = mapped_column(Integer, default=None)
 
 
+class NetworkPolicy(Resource):
+    """Instances of the source app may open connections to the destination app's instances
+    on `protocol` ports start_port-end_port (Cloud Foundry's network policy); without one,
+    app-to-app traffic on the bridge is dropped."""
+
+    __tablename__ = "network_policies"
+    __table_args__ = (
+        UniqueConstraint(
+            "source_app_guid", "destination_app_guid", "protocol", "start_port", "end_port"
+        ),
+    )
+    source_app_guid: Mapped[str] = mapped_column(
+        ForeignKey("apps.guid", ondelete="CASCADE"), index=True
+    )
+    destination_app_guid: Mapped[str] = mapped_column(
+        ForeignKey("apps.guid", ondelete="CASCADE"), index=True
+    )
+    protocol: Mapped[str] = mapped_column(String(8), default="tcp")
+    start_port: Mapped[int] = mapped_column(Integer)
+    end_port: Mapped[int] = mapped_column(Integer)
+    created_by: Mapped[str] = mapped_column(String(255), default="")
+
+
+class SecurityGroup(Resource):
+    """An application security group: where running instances may open connections beyond the
+    bridge (`rules`, Cloud Foundry's JSON, see `yun.egress`). Bound to spaces, or to every
+    space (`running_default`); a space with none bound reaches nothing outside."""
+
+    __tablename__ = "security_groups"
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    rules: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    running_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str] = mapped_column(String(255), default="")
+
+
+class SecurityGroupSpace(Resource):
+    """A security group bound to one space's running instances."""
+
+    __tablename__ = "security_group_spaces"
+    __table_args__ = (UniqueConstraint("security_group_guid", "space_guid"),)
+    security_group_guid: Mapped[str] = mapped_column(
+        ForeignKey("security_groups.guid", ondelete="CASCADE"), index=True
+    )
+    space_guid: Mapped[str] = mapped_column(ForeignKey("spaces.guid", ondelete="CASCADE"))
+
+
 class Event(Resource):
     """Who did what to which resource, from where (client address, request id), and how it
     ended (`outcome`: success, failure, denied; "" for what the platform itself did)."""

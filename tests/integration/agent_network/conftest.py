@@ -33,7 +33,10 @@ def make_net(tmp_path: Path) -> Iterator[Callable[..., NetWorld]]:
     nets: list[NetWorld] = []
 
     def make(
-        *, allow_app_to_app: bool = False, service_ports: tuple[int, int] | None = None
+        *,
+        allow_app_to_app: bool = False,
+        service_ports: tuple[int, int] | None = None,
+        network_policies: bool = False,
     ) -> NetWorld:
         bridge, subnet = unused_test_network()
         network = CniNetwork(
@@ -43,6 +46,7 @@ def make_net(tmp_path: Path) -> Iterator[Callable[..., NetWorld]]:
             plugin_dir=PLUGIN_DIR,
             allow_app_to_app=allow_app_to_app,
             service_ports=service_ports,
+            network_policies=network_policies,
         )
         nets.append(NetWorld(network=network, subnet=subnet))
         return nets[-1]

@@ -157,6 +157,18 @@ NEEDS: dict[tuple[str, str], tuple[str, str]] = {
     ("PUT", "/v3/users/me/password"): ("anyone", ""),
     ("DELETE", "/v3/users/{name}"): ("admin", ""),
     ("DELETE", "/v3/users/{name}/tokens"): ("anyone", ""),
+    ("GET", "/v3/network_policies"): ("see", "space"),
+    ("POST", "/v3/network_policies"): ("develop", "res"),  # on the source app
+    ("DELETE", "/v3/network_policies/{guid}"): ("develop", "res"),
+    ("GET", "/v3/security_groups"): ("anyone", ""),
+    ("POST", "/v3/security_groups"): ("admin", ""),
+    ("GET", "/v3/security_groups/{name}"): ("anyone", ""),
+    ("PUT", "/v3/security_groups/{name}"): ("admin", ""),
+    ("DELETE", "/v3/security_groups/{name}"): ("admin", ""),
+    ("PUT", "/v3/security_groups/{name}/organizations/{org}/spaces/{space}"): ("admin", ""),
+    ("DELETE", "/v3/security_groups/{name}/organizations/{org}/spaces/{space}"): ("admin", ""),
+    ("PUT", "/v3/security_groups/{name}/running_default"): ("admin", ""),
+    ("DELETE", "/v3/security_groups/{name}/running_default"): ("admin", ""),
     ("GET", "/v3/webhooks"): ("develop", "space"),
     ("POST", "/v3/webhooks"): ("develop", "space"),
     ("DELETE", "/v3/webhooks/{guid}"): ("develop", "res"),
@@ -222,6 +234,7 @@ class Place:
     webhook: str = ""
     trigger: str = ""
     pipeline: str = ""
+    network_policy: str = ""
 
 
 class World:
@@ -276,6 +289,10 @@ class World:
         )["guid"]
         place.webhook = self.post(
             "/v3/webhooks", {"url": "http://127.0.0.1:9/hook", "space_guid": place.space_guid}
+        )["guid"]
+        place.network_policy = self.post(
+            "/v3/network_policies",
+            {"source": place.app, "destination": place.app, "ports": str(next(self.count) + 1)},
         )["guid"]
         self.client.post("/v3/spaces", json={"org": place.org, "name": "next"}, headers=self.admin)
         place.pipeline = self.post(
@@ -334,6 +351,7 @@ def _url(world: World, method: str, path: str, place: Place) -> tuple[str, dict[
         "tcp_routes": place.tcp_route,
         "webhooks": place.webhook,
         "pipelines": place.pipeline,
+        "network_policies": place.network_policy,
     }
     collection = path.split("/")[2]
     role = "SpaceAuditor" if "/spaces/" in path else "OrgAuditor"
@@ -347,8 +365,11 @@ def _url(world: World, method: str, path: str, place: Place) -> tuple[str, dict[
         "app_guid": place.app,
         "user": "bystander",
         "role": role,
+        "space": place.space,
     }
-    if path.startswith(("/v3/certificates", "/v3/domains", "/v3/stacks", "/v3/service_brokers")):
+    if path.startswith(
+        ("/v3/certificates", "/v3/domains", "/v3/stacks", "/v3/service_brokers", "/v3/security")
+    ):
         values["name"] = values["guid"] = "x"
     if "/schedules/" in path:
         values["name"] = "nightly"
@@ -382,6 +403,11 @@ def _url(world: World, method: str, path: str, place: Place) -> tuple[str, dict[
             "stages": [place.space, "next"],
         },
         "/v3/webhooks": {"url": "http://127.0.0.1:9/hook", "space_guid": place.space_guid},
+        "/v3/network_policies": {
+            "source": place.app,
+            "destination": place.app,
+            "ports": str(next(world.count) + 1),
+        },
         "/v3/builds": {"package_guid": place.package},
         "/v3/spaces": {"org": place.org, "name": world.fresh("sp")},
         "/v3/routes/{guid}/destinations": {"app": place.app},
@@ -398,7 +424,7 @@ def _url(world: World, method: str, path: str, place: Place) -> tuple[str, dict[
     body = bodies.get(path, {}) if method in ("POST", "PUT", "PATCH") else {}
     if path == "/v3/apps/{guid}/logs/stream":
         url += "?max_seconds=0"
-    if path in ("/v3/apps", "/v3/service_instances", "/v3/webhooks"):
+    if path in ("/v3/apps", "/v3/service_instances", "/v3/webhooks", "/v3/network_policies"):
         url += f"?space_guid={place.space_guid}"
     return url, body
 

@@ -3,9 +3,11 @@
 Each instance gets a veth pair into its network namespace (`eth0`), an address from the subnet
 (host-local IPAM, persisted under `state_dir/ipam`), a default route via the bridge address and
 outbound NAT (the bridge plugin's ipMasq). `lo` is brought up by the loopback plugin. Around the
-plugins Yun adds what they lack (see `firewalling` and `links`): instances cannot open connections
-to the host itself nor to each other — Cloud Foundry's default, since apps talk to each other
-through their routes — while the router on the host can connect into every instance.
+plugins Yun adds what they lack (see `firewalling`, `policies` and `links`): instances cannot
+open connections to the host itself nor to each other — Cloud Foundry's default, since apps talk
+to each other through their routes — while the router on the host can connect into every
+instance. With `network_policies`, nftables lets through what policies allow between apps (the
+bridge's ports then stay open to each other); without, ports are isolated on the bridge.
 
 Bookkeeping (the state file, the bridge and Yun's chains) holds one lock: a thread lock plus flock
 on `state_dir/lock`. The plugin runs of an attach (~40 ms, most of it the bridge plugin's
@@ -40,8 +42,15 @@ from yun.agent.network.config import (
     plugin_config,
 )
 from yun.agent.network.firewalling import HostFirewall
-from yun.agent.network.links import delete_link, ensure_address, ensure_bridge, isolate_port
+from yun.agent.network.links import (
+    delete_link,
+    ensure_address,
+    ensure_bridge,
+    isolate_port,
+    open_ports,
+)
 from yun.agent.network.plugins import host_veth, lease_from_result, run_plugin
+from yun.agent.network.policies import NetworkPolicies, PolicyTable, nft_missing
 from yun.agent.network.state import Attachment, AttachmentStore, host_local_allocations
 
 log = logging.getLogger(__name__)
@@ -67,6 +76,7 @@ class CniNetwork:
         allow_app_to_app: bool = False,
         service_ports: tuple[int, int] | None = None,
         dns: bool = False,
+        network_policies: bool = False,
     ) -> None:
         self.subnet = str(check_subnet(subnet))
         self.bridge = check_bridge_name(bridge)
@@ -74,6 +84,15 @@ class CniNetwork:
         self.state_dir = state_dir
         self.plugin_dir = plugin_dir
         self.allow_app_to_app = allow_app_to_app
+        # With `network_policies`, nftables decides app-to-app traffic (`policies`) and the
+        # bridge's ports stay open to each other; without nft, ports are isolated as before.
+        self.policies: NetworkPolicies | None = None
+        if network_policies and not allow_app_to_app:
+            missing = nft_missing()
+            if missing is None:
+                self.policies = NetworkPolicies(bridge, service_ports=service_ports)
+            else:
+                log.warning("%s: apps on %s stay apart whatever the policies say", missing, bridge)
         self.ipam_dir = state_dir / "ipam"
         self.conflist = bridge_network(bridge=bridge, subnet=self.subnet, ipam_dir=self.ipam_dir)
         self.loopback = loopback_network()
@@ -81,7 +100,7 @@ class CniNetwork:
         self.firewall = HostFirewall(
             bridge=bridge,
             network=self.network,
-            allow_app_to_app=allow_app_to_app,
+            allow_app_to_app=allow_app_to_app or self.policies is not None,
             open_ports=service_ports,
             dns=dns,  # instances may ask the platform's DNS on the bridge (port 53)
         )
@@ -109,7 +128,7 @@ class CniNetwork:
                 result = self._add(container_id, str(netns_path))
                 lease = lease_from_result(result, ifname=IFNAME)
                 veth = host_veth(result, bridge=self.bridge)
-                if veth and not self.allow_app_to_app:
+                if veth and not self.allow_app_to_app and self.policies is None:
                     isolate_port(veth)
         except BaseException:
             with self._exclusive():
@@ -193,6 +212,8 @@ class CniNetwork:
             self.release_stale(set())
             self.firewall.remove()
             self.firewall.remove_masquerade()
+            if self.policies is not None:
+                self.policies.remove()
             delete_link(self.bridge)
             self._host_ready = False
 
@@ -244,8 +265,20 @@ class CniNetwork:
         once per object; an agent that restarts and only adopts instances calls it itself."""
         if not self._host_ready:
             ensure_bridge(self.bridge)
+            if self.policies is not None:  # before the iptables chains let bridged traffic by
+                self.policies.ensure()
+                open_ports(self.bridge)  # ports an earlier, policy-less agent isolated
             self.firewall.ensure()
             self._host_ready = True
+
+    def apply_policies(self, wanted: PolicyTable) -> None:
+        """Let instances reach what `wanted` allows (other apps' instances, bound services);
+        a no-op where policies are not enforced."""
+        if self.policies is None:
+            return
+        with self._lock:
+            self.prepare_host()
+            self.policies.apply(wanted)
 
     def host_address(self) -> str:
         """The host's address on the bridge (the instances' gateway), set up now if it is not

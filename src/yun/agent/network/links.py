@@ -90,3 +90,13 @@ def delete_link(name: str) -> None:
 def isolate_port(name: str) -> None:
     """Mark a bridge port isolated: isolated ports cannot exchange frames with each other."""
     run_ip("link", "set", "dev", name, "type", "bridge_slave", "isolated", "on")
+
+
+def open_ports(bridge: str) -> None:
+    """Clear the isolated flag of every port of `bridge` (`isolate_port` undone), where
+    nftables rather than isolation now keeps instances apart."""
+    ports = Path("/sys/class/net") / bridge / "brif"
+    for port in sorted(ports.iterdir()) if ports.is_dir() else ():
+        flag = port / "isolated"
+        if flag.exists() and flag.read_text().strip() == "1":
+            run_ip("link", "set", "dev", port.name, "type", "bridge_slave", "isolated", "off")
