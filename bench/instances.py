@@ -47,6 +47,7 @@ class Server:
                 "YUN_API_PORT": str(self.api_port),
                 "YUN_ROUTER_PORT": str(free_port()),
                 "YUN_ROUTER_HTTPS_PORT": "0",  # HTTP is what is measured
+                "YUN_CONFIG_PORT": str(free_port()),
                 "YUN_ADMIN_PASSWORD": "bench",
                 "YUN_DRIVER": driver,
                 "YUN_SUBNET": f"10.253.{n}.0/24",

@@ -39,6 +39,7 @@ def server_env(work: Path, **settings: str) -> dict[str, str]:
             "YUN_ROUTER_PORT": str(free_port()),
             "YUN_ROUTER_HTTPS_PORT": "0",
             "YUN_REGISTRY_PORT": "0",
+            "YUN_CONFIG_PORT": str(free_port()),
             "YUN_DRIVER": "process",
             "YUN_ADMIN_PASSWORD": "bench-password",
             **settings,

@@ -121,6 +121,7 @@ class Settings:
     registry_port: int = 5005  # the platform registry on 127.0.0.1; 0 turns it off
     internal_domain: str = "apps.internal"  # made at the first start: app-to-app names
     dns_port: int = 0  # the internal DNS also on 127.0.0.1 at this port (UDP and TCP); 0: not
+    config_port: int = 7480  # live configuration's watch endpoint (HTTPS), bridge and loopback
     revisions_kept: int = 100  # per app; older revisions are forgotten
     droplets_kept: int = 5  # per app: the droplets of its newest revisions stay for rollback
     stacks_root: Path | None = None  # built stacks; None: $YUN_HOME/stacks
@@ -167,6 +168,7 @@ class Settings:
             registry_port=int(e.get("YUN_REGISTRY_PORT", "5005")),
             internal_domain=e.get("YUN_INTERNAL_DOMAIN", "apps.internal").strip().lower(),
             dns_port=_number(e, "YUN_DNS_PORT", 0, 0, 65535),
+            config_port=_number(e, "YUN_CONFIG_PORT", 7480, 1, 65535),
             revisions_kept=max(1, int(e.get("YUN_REVISIONS_KEPT", "100"))),
             droplets_kept=max(1, int(e.get("YUN_DROPLETS_KEPT", "5"))),
             stacks_root=Path(e["YUN_STACKS_DIR"]).absolute() if e.get("YUN_STACKS_DIR") else None,

@@ -108,7 +108,8 @@ def ensure_ca(directory: Path, *, now: datetime.datetime | None = None) -> Platf
 def issue(
     ca: PlatformCA, names: tuple[str, ...], *, now: datetime.datetime | None = None
 ) -> Certificate:
-    """A server certificate for `names` (wildcards allowed), signed by the platform CA."""
+    """A server certificate for `names` (wildcards allowed; addresses as IP names), signed by
+    the platform CA."""
     now = now or datetime.datetime.now(datetime.UTC)
     key = ec.generate_private_key(ec.SECP256R1())
     certificate = (
@@ -120,7 +121,7 @@ def issue(
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=LEAF_DAYS))
         .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False
+            x509.SubjectAlternativeName([_general_name(n) for n in names]), critical=False
         )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
@@ -133,6 +134,14 @@ def issue(
     return Certificate(
         names, pem + ca.pem + private_pem(key).decode(), certificate.not_valid_after_utc
     )
+
+
+def _general_name(name: str) -> x509.GeneralName:
+    """An IP address as such (a server reached by address), anything else a DNS name."""
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
 
 
 @dataclass(frozen=True)

@@ -201,6 +201,7 @@ def _platform(base: Path, home: Path, extra_env: dict[str, str] | None) -> Platf
             "YUN_ROUTER_HTTPS_PORT": str(https_port),
             "YUN_REGISTRY_PORT": str(free_port()),
             "YUN_DNS_PORT": str(free_port()),  # the internal DNS on loopback too
+            "YUN_CONFIG_PORT": str(free_port()),  # live configuration's watch endpoint
             "YUN_DRIVER": "process",  # the runc platform tests ask for runc themselves
             "YUN_STACKS_DIR": str(shared_stacks_dir()),  # built once per machine
             "YUN_ADMIN_PASSWORD": "e2e-secret",

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 from tests.e2e.conftest import EXAMPLES, YUN, Platform, launch
+from tests.e2e.test_live_config import APP as LIVE_CONFIG_APP
+from tests.e2e.test_live_config import arrives
 from tests.helpers import free_port
 from tests.stacks import built_stack
 
@@ -416,3 +418,23 @@ def test_apps_reach_each_other_only_while_a_network_policy_allows_it(
             runc_platform.cli("delete", name, "-f", check=False)
         runc_platform.cli("delete-service", "backend-cache", "-f", check=False)
         runc_platform.cli("delete-route", "apps.internal", "-n", "backend", "-f", check=False)
+
+
+def test_a_container_follows_its_live_configuration(
+    runc_platform: Platform, tmp_path: Path
+) -> None:
+    """In a container the file is at /lifecycle/credentials/config.json and the stream on
+    the bridge's address, reached with the instance's own certificate."""
+    folder = tmp_path / "liveconf"
+    folder.mkdir()
+    (folder / "app.py").write_text(LIVE_CONFIG_APP)
+    (folder / "Procfile").write_text("web: python3 app.py\n")
+    runc_platform.cli("push", "liveconf", "-p", str(folder))
+    try:
+        runc_platform.wait_for("liveconf", "instance")
+        runc_platform.cli("config", "set", "liveconf", "COLOR", "blue")
+        first = arrives(runc_platform, "blue", 10)
+        runc_platform.cli("config", "set", "liveconf", "COLOR", "green")
+        assert arrives(runc_platform, "green", 2)["instance"] == first["instance"]
+    finally:
+        runc_platform.cli("delete", "liveconf", "-f", check=False)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from yun.agent.identity import CERT_FILE, KEY_FILE
+from yun.agent.live_config import CONFIG_FILE
 from yun.agent.specs import InstanceSpec
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -96,10 +97,11 @@ def placement_environment(
 
 def credentials_environment(folder: Path | str | None) -> dict[str, str]:
     """`CF_INSTANCE_CERT` and `CF_INSTANCE_KEY`: the instance's identity in `folder` (as the
-    app sees it), or nothing without one."""
+    app sees it), and `YUN_CONFIG_FILE` its live configuration; nothing without a folder."""
     if folder is None:
         return {}
     return {
         "CF_INSTANCE_CERT": f"{folder}/{CERT_FILE}",
         "CF_INSTANCE_KEY": f"{folder}/{KEY_FILE}",
+        "YUN_CONFIG_FILE": f"{folder}/{CONFIG_FILE}",
     }

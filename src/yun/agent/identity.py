@@ -40,9 +40,9 @@ class Identities:
         bundle = issued.bundle
         key_at = bundle.index("-----BEGIN PRIVATE KEY-----")
         folder.mkdir(mode=0o755, parents=True, exist_ok=True)
-        _replace(folder / CERT_FILE, bundle[:key_at].encode(), mode=0o644)
-        _replace(folder / KEY_FILE, bundle[key_at:].encode(), mode=0o600)
-        _replace(folder / CA_FILE, self.ca.pem.encode(), mode=0o644)
+        replace_file(folder / CERT_FILE, bundle[:key_at].encode(), mode=0o644)
+        replace_file(folder / KEY_FILE, bundle[key_at:].encode(), mode=0o600)
+        replace_file(folder / CA_FILE, self.ca.pem.encode(), mode=0o644)
         return issued.not_after
 
     def due(self, not_after: datetime.datetime, *, now: datetime.datetime | None = None) -> bool:
@@ -64,7 +64,7 @@ def owner_of(folder: Path, uid: int, gid: int) -> None:
         os.chown(path, uid, gid)
 
 
-def _replace(path: Path, data: bytes, *, mode: int) -> None:
+def replace_file(path: Path, data: bytes, *, mode: int) -> None:
     """Write `path` anew through a temporary file and a rename (a reader never sees half of
     it), with the owner and mode the old file had."""
     uid = gid = -1

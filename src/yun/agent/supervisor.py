@@ -34,7 +34,7 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +53,7 @@ from yun.agent.health import (
     timeout_reason,
 )
 from yun.agent.identity import CREDENTIALS_DIR, Identities, expiry
+from yun.agent.live_config import LiveConfig, write_config
 from yun.agent.logtail import LogTailer
 from yun.agent.oneoff import run_once
 from yun.agent.specs import AgentListener, InstanceReport, InstanceSpec, InstanceState
@@ -136,12 +137,17 @@ class Agent:
         clock: Clock = MonotonicClock(),
         observe_pass: Callable[[float], None] | None = None,
         identities: Identities | None = None,
+        config_of: Callable[[str], LiveConfig] | None = None,
     ) -> None:
         """`observe_pass(seconds)` is told how long each pass of the agent's thread took.
         With `identities`, every instance gets a certificate and key of its own
-        (`agent.identity`), issued again before they expire."""
+        (`agent.identity`), issued again before they expire, and beside them its app's live
+        configuration (`agent.live_config`): `config_of(app_guid)` at start, and again for
+        each `refresh_config`."""
         self.root = Path(root)
         self.identities = identities
+        self.config_of = config_of
+        self.config_url = ""  # YUN_CONFIG_URL: where instances follow their configuration
         self.observe_pass = observe_pass
         self.driver = driver
         self.listener = listener
@@ -493,9 +499,15 @@ class Agent:
         run_dir = self.root / guid
         credentials = self._credentials(guid) if self.identities is not None else None
         try:
+            config = LiveConfig()
             if self.identities is not None and credentials is not None:
                 self.identities.issue(credentials, _owner(spec, guid))
-            env = instance_environment(spec, instance_guid=guid)
+                config = self._config(spec.app_guid)
+                write_config(credentials, config)
+            # Configuration as environment too, below what the platform and the app set.
+            env = {**config.values, **instance_environment(spec, instance_guid=guid)}
+            if self.config_url and credentials is not None:
+                env["YUN_CONFIG_URL"] = self.config_url
             return self.driver.start(spec, run_dir=run_dir, env=env, credentials=credentials)
         except BaseException:
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -741,6 +753,40 @@ class Agent:
             if self.observe_pass is not None:
                 self.observe_pass(time.monotonic() - began)
             self._wake.wait(self._interval())
+
+    # -- live configuration -------------------------------------------------------------------
+
+    def refresh_config(self, app_guids: Iterable[str]) -> int:
+        """Write the apps' configuration anew into each of their running instances; returns
+        how many files were written. Called from outside the agent's thread."""
+        wanted = set(app_guids)
+        if self.identities is None or not wanted:
+            return 0
+        with self._lock:
+            runs = [
+                (slot.spec.app_guid, slot.run.instance_guid)
+                for slot in self._slots.values()
+                if slot.run is not None and slot.spec.app_guid in wanted
+            ]
+        configs = {app: self._config(app) for app in {app for app, _ in runs}}
+        written = 0
+        for app, instance_guid in runs:
+            folder = self._credentials(instance_guid)
+            try:
+                write_config(folder, configs[app])
+                written += 1
+            except FileNotFoundError:
+                continue  # the instance is gone meanwhile
+        return written
+
+    def _config(self, app_guid: str) -> LiveConfig:
+        if self.config_of is None:
+            return LiveConfig()
+        try:
+            return self.config_of(app_guid)
+        except Exception:  # the store is away: the instance starts, the next refresh fixes it
+            log.exception("cannot read the configuration of app %s", app_guid)
+            return LiveConfig()
 
     # -- identity -----------------------------------------------------------------------------
 

@@ -219,6 +219,11 @@ def scale_process(
     return view
 
 
+def is_env_name(key: str) -> bool:
+    """Letters, digits and _, not starting with a digit: a name a shell can export."""
+    return bool(key) and (key[0].isalpha() or key[0] == "_") and key.replace("_", "a").isalnum()
+
+
 @router.get("/v3/apps/{guid}/env")
 def app_env(guid: str, ctx: Ctx, _user: CurrentUser) -> dict[str, Any]:
     with ctx.store.session() as session:
@@ -236,11 +241,7 @@ def update_env(
     guid: str, body: dict[str, str | None], ctx: Ctx, user: CurrentUser
 ) -> dict[str, Any]:
     for key in body:
-        if (
-            not key
-            or not (key[0].isalpha() or key[0] == "_")
-            or not key.replace("_", "a").isalnum()
-        ):
+        if not is_env_name(key):
             raise ApiError(422, f"environment variable name {key!r} must be letters, digits and _")
     with ctx.store.session() as session:
         app = get_app(session, guid)

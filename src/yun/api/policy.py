@@ -102,6 +102,10 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("PUT", "/v3/apps/{guid}/autoscale"): Rule(OPERATE, APP),
     ("GET", "/v3/apps/{guid}/deployments"): Rule(SEE, APP),
     ("POST", "/v3/apps/{guid}/droplets/current/export"): Rule(DEVELOP, APP),
+    ("GET", "/v3/apps/{guid}/config"): Rule(SECRETS, APP),  # values, as env
+    ("PATCH", "/v3/apps/{guid}/config"): Rule(DEVELOP, APP),
+    ("GET", "/v3/apps/{guid}/config/history"): Rule(SEE, APP),  # secret values masked
+    ("POST", "/v3/apps/{guid}/config/rollback"): Rule(DEVELOP, APP),
     ("GET", "/v3/apps/{guid}/env"): Rule(SECRETS, APP),
     ("GET", "/v3/apps/{guid}/kubernetes"): Rule(SECRETS, APP),  # its Secret holds the env
     ("PATCH", "/v3/apps/{guid}/environment_variables"): Rule(DEVELOP, APP),
@@ -159,6 +163,10 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("PUT", "/v3/organizations/{org}/users/{user}/roles/{role}"): Rule(MANAGE_ORG, ORG),
     ("DELETE", "/v3/organizations/{org}/users/{user}/roles/{role}"): Rule(MANAGE_ORG, ORG),
     ("GET", "/v3/organizations/{org}/spaces/{name}/users"): Rule(SEE_SPACE, SPACE),
+    ("GET", "/v3/organizations/{org}/spaces/{name}/config"): Rule(SECRETS, SPACE),
+    ("PATCH", "/v3/organizations/{org}/spaces/{name}/config"): Rule(DEVELOP, SPACE),
+    ("GET", "/v3/organizations/{org}/spaces/{name}/config/history"): Rule(SEE, SPACE),
+    ("POST", "/v3/organizations/{org}/spaces/{name}/config/rollback"): Rule(DEVELOP, SPACE),
     ("PUT", "/v3/organizations/{org}/spaces/{name}/users/{user}/roles/{role}"): Rule(
         MANAGE_SPACE, SPACE
     ),

@@ -43,6 +43,7 @@ from yun.cli import config as cli_config
 from yun.cli.droplets import droplet_app
 from yun.cli.help import YunTyper
 from yun.cli.kubernetes import k8s_app
+from yun.cli.live_config import config_app
 from yun.cli.options import JsonOpt
 from yun.cli.output import CliError, console, errors, print_json
 from yun.cli.server import server_app
@@ -306,6 +307,7 @@ app.command()(platform_backup.backup)
 app.command()(platform_backup.restore)
 services.register(app)
 app.command()(stacks.stacks)
+app.add_typer(config_app, name="config")
 app.add_typer(stack_app, name="stack")
 app.add_typer(droplet_app, name="droplet")
 app.add_typer(k8s_app, name="k8s")

@@ -64,6 +64,7 @@ def network(settings: Settings) -> CniNetwork:
         service_ports=settings.service_ports,  # instances reach the built-in brokers' servers
         dns=True,  # and the platform's DNS (`dns_reach`)
         network_policies=True,  # app-to-app traffic as network policies allow (nftables)
+        config_port=settings.config_port,  # live configuration's watch endpoint
     )
 
 

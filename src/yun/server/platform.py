@@ -13,7 +13,7 @@ import os
 import shutil
 import socket
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from yun.agent import Agent
@@ -32,6 +32,7 @@ from yun.controllers.building import BuildController
 from yun.controllers.certificates import RouterCertificates
 from yun.controllers.cron import CronController
 from yun.controllers.deploying import DeploymentController
+from yun.controllers.live_config import ConfigController, config_reader
 from yun.controllers.metering import MetricsSampler
 from yun.controllers.promoting import PromotionController
 from yun.controllers.provisioning import ServiceInstanceController
@@ -45,6 +46,7 @@ from yun.controllers.usage import UsageRecorder
 from yun.controllers.webhooks import WebhookController
 from yun.discovery import DnsServer, Names, host_resolvers
 from yun.kube import DRIVER as KUBE_DRIVER
+from yun.liveconfig import ConfigWatchServer
 from yun.logstore import LogStore
 from yun.metrics.access import AccessStats
 from yun.metrics.hub import MetricsHub, metrics_credential
@@ -137,6 +139,7 @@ class Platform:
         self._tasks: TaskController | None = None
         self._placement: Placement | None = None
         self._dns: list[DnsServer] = []
+        self._config_watch: list[ConfigWatchServer] = []
 
     def _prepare(self) -> ApiContext:
         s = self.settings
@@ -207,6 +210,7 @@ class Platform:
             timing=s.timing,
             observe_pass=metrics.instruments.agent_pass_seconds.observe,
             identities=Identities(ensure_ca(s.tls_dir)),  # CF_INSTANCE_CERT, CF_INSTANCE_KEY
+            config_of=config_reader(store),  # YUN_CONFIG_FILE, and env at start
         )
         cluster_reporter = InstanceReporter(store=store, logs=logs, wake=wake, driver=KUBE_DRIVER)
         self._placement = Placement(
@@ -301,6 +305,9 @@ class Platform:
                     forget_blobs=blobs.delete_many,
                 ),
                 BindingController(store=store, wake=wake),
+                ConfigController(
+                    store=store, refresh=self._agent.refresh_config, changed=self._config_changed
+                ),
                 tasks,
                 CronController(store=store, wake=wake),
                 WebhookController(store=store),
@@ -336,6 +343,7 @@ class Platform:
                 "backups",
                 "acme",
                 "tasks",
+                "config",
             ),
         )
         for key in builds.pending():
@@ -383,6 +391,7 @@ class Platform:
         assert self._agent is not None and self._manager is not None and self._access is not None
         try:
             self._start_dns()
+            self._start_config_watch()
             self._access.start()
             assert self._activator is not None
             self._activator.start()
@@ -438,6 +447,32 @@ class Platform:
         self._dns.append(bridged)
         driver.nameservers = (gateway,)
 
+    def _start_config_watch(self) -> None:
+        """Live configuration's watch endpoint: on 127.0.0.1 (host processes) and on the
+        containers' bridge address, which instances are told as `YUN_CONFIG_URL`."""
+        assert self._agent is not None
+        s, driver = self.settings, self._agent.driver
+        gateway = dns_reach(driver)
+        config_of = config_reader(self.store)
+        for bind in ("127.0.0.1", *([gateway] if gateway else [])):
+            server = ConfigWatchServer(
+                bind=bind, port=s.config_port, ca=ensure_ca(s.tls_dir), config_of=config_of
+            )
+            try:
+                server.start()
+            except OSError as exc:
+                raise MissingTool(
+                    f"live configuration cannot listen on {bind}:{s.config_port}"
+                    f" ({exc.strerror}): another yun server, or set YUN_CONFIG_PORT"
+                ) from exc
+            self._config_watch.append(server)
+        self._agent.config_url = self._config_watch[-1].url
+
+    def _config_changed(self, app_guids: Iterable[str]) -> None:
+        apps = list(app_guids)
+        for server in self._config_watch:
+            server.changed(apps)
+
     def _tell_names(self, zones: Sequence[str], names: Names) -> None:
         for server in self._dns:
             server.update(zones, names)
@@ -479,6 +514,8 @@ class Platform:
             self._services.stop()
         for server in self._dns:
             server.stop()
+        for watch in self._config_watch:
+            watch.stop()
         if self._broker_listener is not None:
             self._broker_listener.stop()
         if hasattr(self, "store"):

@@ -403,6 +403,29 @@ class SecurityGroupSpace(Resource):
     space_guid: Mapped[str] = mapped_column(ForeignKey("spaces.guid", ondelete="CASCADE"))
 
 
+class ConfigVersion(Resource):
+    """One version of an app's or a space's live configuration: all its values as they stood
+    after the change (`action` set, unset or rollback, of `key`), sealed like env. An app's
+    instances see its space's values overlaid with its own, without a restart."""
+
+    __tablename__ = "config_versions"
+    __table_args__ = (UniqueConstraint("scope_guid", "version"),)
+    scope_guid: Mapped[str] = mapped_column(String(36), index=True)  # the app's or the space's
+    app_guid: Mapped[str | None] = mapped_column(
+        ForeignKey("apps.guid", ondelete="CASCADE"), default=None
+    )
+    space_guid: Mapped[str | None] = mapped_column(
+        ForeignKey("spaces.guid", ondelete="CASCADE"), default=None
+    )
+    version: Mapped[int] = mapped_column(Integer)
+    values: Mapped[dict[str, Any]] = mapped_column(SealedJSON, default=dict)
+    secret_keys: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    action: Mapped[str] = mapped_column(String(16))
+    keys: Mapped[list[Any]] = mapped_column(JSON, default=list)  # the keys it changed
+    from_version: Mapped[int | None] = mapped_column(Integer, default=None)  # a rollback's
+    created_by: Mapped[str] = mapped_column(String(255), default="")
+
+
 class Event(Resource):
     """Who did what to which resource, from where (client address, request id), and how it
     ended (`outcome`: success, failure, denied; "" for what the platform itself did)."""

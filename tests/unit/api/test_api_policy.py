@@ -169,6 +169,14 @@ NEEDS: dict[tuple[str, str], tuple[str, str]] = {
     ("DELETE", "/v3/security_groups/{name}/organizations/{org}/spaces/{space}"): ("admin", ""),
     ("PUT", "/v3/security_groups/{name}/running_default"): ("admin", ""),
     ("DELETE", "/v3/security_groups/{name}/running_default"): ("admin", ""),
+    ("GET", "/v3/apps/{guid}/config"): ("secrets", "res"),
+    ("PATCH", "/v3/apps/{guid}/config"): ("develop", "res"),
+    ("GET", "/v3/apps/{guid}/config/history"): ("see", "res"),
+    ("POST", "/v3/apps/{guid}/config/rollback"): ("develop", "res"),
+    ("GET", "/v3/organizations/{org}/spaces/{name}/config"): ("secrets", "space"),
+    ("PATCH", "/v3/organizations/{org}/spaces/{name}/config"): ("develop", "space"),
+    ("GET", "/v3/organizations/{org}/spaces/{name}/config/history"): ("see", "space"),
+    ("POST", "/v3/organizations/{org}/spaces/{name}/config/rollback"): ("develop", "space"),
     ("GET", "/v3/webhooks"): ("develop", "space"),
     ("POST", "/v3/webhooks"): ("develop", "space"),
     ("DELETE", "/v3/webhooks/{guid}"): ("develop", "res"),
@@ -290,6 +298,10 @@ class World:
         place.webhook = self.post(
             "/v3/webhooks", {"url": "http://127.0.0.1:9/hook", "space_guid": place.space_guid}
         )["guid"]
+        config = {"values": {"K": "v"}}
+        self.client.patch(f"/v3/apps/{place.app}/config", json=config, headers=self.admin)
+        where = f"/v3/organizations/{place.org}/spaces/{place.space}/config"
+        self.client.patch(where, json=config, headers=self.admin)
         place.network_policy = self.post(
             "/v3/network_policies",
             {"source": place.app, "destination": place.app, "ports": str(next(self.count) + 1)},
@@ -414,6 +426,10 @@ def _url(world: World, method: str, path: str, place: Place) -> tuple[str, dict[
         "/v3/organizations/{name}": {"name": place.org},
         "/v3/organizations/{org}/spaces/{name}": {"name": place.space},
         "/v3/apps/{guid}/processes/{type_}": {"instances": 1},
+        "/v3/apps/{guid}/config": {"values": {"K": "v"}},
+        "/v3/apps/{guid}/config/rollback": {"version": 1},
+        "/v3/organizations/{org}/spaces/{name}/config": {"values": {"K": "v"}},
+        "/v3/organizations/{org}/spaces/{name}/config/rollback": {"version": 1},
         "/v3/apps/{guid}/build_triggers": {"repo_url": "https://example.com/r.git"},
         "/v3/apps/{guid}/schedules": {
             "expression": "0 3 * * *",

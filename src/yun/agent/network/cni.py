@@ -77,6 +77,7 @@ class CniNetwork:
         service_ports: tuple[int, int] | None = None,
         dns: bool = False,
         network_policies: bool = False,
+        config_port: int | None = None,
     ) -> None:
         self.subnet = str(check_subnet(subnet))
         self.bridge = check_bridge_name(bridge)
@@ -103,6 +104,7 @@ class CniNetwork:
             allow_app_to_app=allow_app_to_app or self.policies is not None,
             open_ports=service_ports,
             dns=dns,  # instances may ask the platform's DNS on the bridge (port 53)
+            config_port=config_port,  # and follow their live configuration
         )
         self._lock = threading.RLock()
         self._depth = 0

@@ -38,11 +38,16 @@ def forward_chain(bridge: str) -> str:
 
 
 def input_rules(
-    bridge: str, *, open_ports: tuple[int, int] | None = None, dns: bool = False
+    bridge: str,
+    *,
+    open_ports: tuple[int, int] | None = None,
+    dns: bool = False,
+    config_port: int | None = None,
 ) -> list[list[str]]:
     """INPUT from the bridge: only replies to the host's own connections, and new ones to
-    `open_ports` (the built-in services' servers, as an application security group would) and,
-    with `dns`, to port 53 (the platform's DNS, which instances use as their resolver)."""
+    `open_ports` (the built-in services' servers, as an application security group would),
+    with `dns` to port 53 (the platform's DNS, which instances use as their resolver), and to
+    `config_port` (live configuration's watch endpoint)."""
     rules = [
         ["-i", bridge, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"],
     ]
@@ -51,6 +56,9 @@ def input_rules(
             rules.append(
                 ["-i", bridge, "-p", protocol, "-m", protocol, "--dport", "53", "-j", "ACCEPT"]
             )
+    if config_port is not None:
+        port = str(config_port)
+        rules.append(["-i", bridge, "-p", "tcp", "-m", "tcp", "--dport", port, "-j", "ACCEPT"])
     if open_ports is not None:
         low, high = open_ports
         ports = str(low) if low == high else f"{low}:{high}"
@@ -134,12 +142,14 @@ class HostFirewall:
         allow_app_to_app: bool = False,
         open_ports: tuple[int, int] | None = None,
         dns: bool = False,
+        config_port: int | None = None,
     ) -> None:
         self.bridge = bridge
         self.network = network
         self.allow_app_to_app = allow_app_to_app
         self.open_ports = open_ports
         self.dns = dns
+        self.config_port = config_port
         self.iptables = Iptables()
 
     def chains(self) -> dict[str, tuple[str, list[list[str]]]]:
@@ -147,7 +157,12 @@ class HostFirewall:
         return {
             input_chain(self.bridge): (
                 "INPUT",
-                input_rules(self.bridge, open_ports=self.open_ports, dns=self.dns),
+                input_rules(
+                    self.bridge,
+                    open_ports=self.open_ports,
+                    dns=self.dns,
+                    config_port=self.config_port,
+                ),
             ),
             forward_chain(self.bridge): (
                 "FORWARD",
