@@ -39,6 +39,8 @@ from yun.router.routes import BACKEND_PREFIX
 
 log = logging.getLogger(__name__)
 
+READ_PIDS_KEPT = 64  # workers remembered as read, so an old one's ring is not read twice
+RING_SIZE = 16 << 20  # bytes; ≈35,000 lines: seconds of saturation, read once a CPU is free
 ACCESS_RING = "yun_access"  # the ring section config.py renders and the receiver reads
 INSTANCE = " %s "  # in LOG_FORMAT: the server's name, which the router turns into its instance
 
@@ -159,6 +161,23 @@ class _Session:
         self.pending = b""
         self.last_data = time.monotonic()
         self.drain_until: float | None = None  # set once a newer worker's session replaced it
+        self.skip_to: bytes | None = None  # a line delivered before: what comes up to it is old
+        self.skipped = 0
+
+    def skip_delivered(self, lines: bytes) -> bytes:
+        """`lines` less those up to `skip_to`, for a ring read again whole. A ring that wrapped
+        since no longer holds that line: after a ring's worth, nothing more is skipped."""
+        if self.skip_to is None or not lines:
+            return lines
+        marker = self.skip_to  # a whole line, with its newline
+        at = 0 if lines.startswith(marker) else lines.find(b"\n" + marker) + 1
+        if at > 0 or lines.startswith(marker):
+            self.skip_to = None
+            return lines[at + len(marker) :]
+        self.skipped += len(lines)
+        if self.skipped >= RING_SIZE:
+            self.skip_to = None
+        return b""
 
     def feed(self, chunk: bytes) -> bytes:
         """The complete lines `chunk` finishes; a partial last line waits for the next chunk."""
@@ -237,6 +256,7 @@ class AccessLogReceiver:
         self._current: _Session | None = None
         self._draining: list[_Session] = []
         self._last_pid: int | None = None  # the worker whose ring was read last
+        self._last_lines: dict[int, bytes] = {}  # per worker read, the last line delivered
         self._skip_existing = True  # until HAProxy is found down: its ring predates us
 
     def start(self) -> None:
@@ -383,7 +403,12 @@ class AccessLogReceiver:
         lines = session.feed(chunk)
         if in_header and not session.in_header and self._repeats(session):
             return -1  # look for the new worker again
+        lines = session.skip_delivered(lines)
         self._deliver(lines)
+        if lines:
+            self._last_lines[session.pid] = lines[lines.rfind(b"\n", 0, len(lines) - 1) + 1 :]
+            while len(self._last_lines) > READ_PIDS_KEPT:
+                self._last_lines.pop(next(iter(self._last_lines)))
         if session is self._current:
             self._last_pid = session.pid  # what `show info` said may predate a reload
         return len(chunk)
@@ -398,6 +423,11 @@ class AccessLogReceiver:
             return False
         reading = next((s for s in self._draining if s.pid == session.pid), None)
         if reading is None:
+            # An old worker read before, whose session has since closed, answered: its ring
+            # comes again whole, so what was delivered from it is skipped (up to its last
+            # line delivered). Then the session goes on reading it, until a retry finds the
+            # newest worker.
+            session.skip_to = self._last_lines.get(session.pid)
             return False
         session.sock.close()
         self._draining.remove(reading)

@@ -132,7 +132,7 @@ TARGET_HEADER = "X-Yun-App-Instance"
 CF_TARGET_HEADER = "X-CF-APP-INSTANCE"
 MAX_WEIGHT = 256  # HAProxy's largest server weight
 ACCESS_LINE_MAX = 16384  # HAProxy's log line buffer (tune.bufsize); accesslog's caps fit it
-ACCESS_RING_SIZE = 16 << 20  # ≈35,000 lines: seconds of saturation, read once a CPU is free
+ACCESS_RING_SIZE = accesslog.RING_SIZE
 TCP_PROXY_PREFIX = "tcp_"  # `listen tcp_<port>`: a TCP route, never an HTTP backend
 TCP_TIMEOUTS: tuple[tuple[str, str], ...] = (
     ("connect", "5s"),

@@ -19,7 +19,7 @@ import pytest
 
 from yun.logstore import LogStore, rtr
 from yun.router import AccessLogReceiver, AppLines, split_by_app
-from yun.router.accesslog import ACCESS_RING, LOG_FORMAT
+from yun.router.accesslog import ACCESS_RING, LOG_FORMAT, RING_SIZE, _Session
 
 APP = "0c5e2a4b-7d1f-4c3a-9b8e-6f2d1a0e5c47"
 OTHER = "7d2b1a0c-5e4f-4a3b-8c2d-1e0f9a8b7c60"
@@ -390,3 +390,25 @@ def test_receiver_survives_a_failing_callback(stats, receive, caplog):
 
     assert wait_for(lambda: len(calls) == 2)
     assert "access log callback failed" in caplog.text
+
+
+def test_a_ring_read_again_whole_skips_what_was_delivered_from_it() -> None:
+    """A reload's handover can let an old worker, whose session had closed, answer a new
+    one: its ring then comes again from the start, and only lines after the last one
+    delivered from it go on."""
+    left, right = socket.socketpair()
+    try:
+        session = _Session(left, pid=7, whole_ring=True)
+        session.skip_to = b"line 2\n"
+        assert session.skip_delivered(b"line 1\n") == b""
+        assert session.skip_delivered(b"xline 2\nline 2\nline 3\n") == b"line 3\n"
+        assert session.skip_to is None
+        assert session.skip_delivered(b"line 4\n") == b"line 4\n"
+        wrapped = _Session(left, pid=8, whole_ring=True)
+        wrapped.skip_to = b"gone\n"
+        wrapped.skipped = RING_SIZE - 10  # a ring's worth seen without it: it wrapped
+        assert wrapped.skip_delivered(b"0123456789 new\n") == b""
+        assert wrapped.skip_delivered(b"next\n") == b"next\n"
+    finally:
+        left.close()
+        right.close()
