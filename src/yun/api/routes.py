@@ -3,6 +3,7 @@ TCP routes: list, create and delete them (`yun create-route --tcp`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 from fastapi import APIRouter
@@ -14,6 +15,7 @@ from yun.api.auth import Ctx, CurrentUser
 from yun.api.errors import ApiError, not_found
 from yun.api.lookups import get_app
 from yun.api.policy import CallerGrants
+from yun.gateway import parse_addresses, parse_rate, parse_size
 from yun.settings import Settings
 from yun.store.models import App, Domain, Route, RouteMapping, TcpRoute
 from yun.store.queries import hostname
@@ -35,12 +37,38 @@ class RouteOptions(BaseModel):
     https_redirect: bool | None = None
     hsts: bool | None = None
     protocol: Literal["http1", "http2"] | None = None
+    # The gateway (`yun.gateway`), as written; "" takes one off.
+    rate_limit: str | None = Field(default=None, max_length=32)
+    max_body: str | None = Field(default=None, max_length=32)
+    allow: str | None = Field(default=None, max_length=4096)
+    deny: str | None = Field(default=None, max_length=4096)
+
+
+GATEWAY_CHECKS: dict[str, Callable[[str], object]] = {
+    "rate_limit": parse_rate,
+    "max_body": parse_size,
+    "allow": parse_addresses,
+    "deny": parse_addresses,
+}
 
 
 def set_options(route: Route, given: dict[str, Any]) -> None:
     """Merge `given` (checked values: RouteOptions', or a manifest's) over the route's policy;
-    a hash without a header is refused (422)."""
+    a hash without a header is refused (422), and so is a gateway option that cannot be read
+    (an empty one is taken off)."""
     options = dict(route.options or {})
+    for key, check in GATEWAY_CHECKS.items():
+        value = given.get(key)
+        if value is None:
+            continue
+        if not str(value).strip():
+            options.pop(key, None)
+            given = {k: v for k, v in given.items() if k != key}
+            continue
+        try:
+            check(str(value))
+        except ValueError as exc:
+            raise ApiError(422, f"{key}: {exc}") from None
     options.update(given)
     if options.get("loadbalancing") != "hash":
         options.pop("hash_header", None)

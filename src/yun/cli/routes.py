@@ -24,6 +24,10 @@ OPTIONS = {
     "https_redirect": "true or false: plain HTTP requests are sent to HTTPS (301)",
     "hsts": "true or false: HTTPS answers carry Strict-Transport-Security",
     "protocol": "http1 or http2: how the router speaks to the app (http2: h2c, for gRPC)",
+    "rate_limit": "N/PERIOD, e.g. 100/1s: requests per client address per window (429 past it)",
+    "max_body": "a size, e.g. 10m: larger request bodies get 413",
+    "allow": "addresses or CIDR blocks (commas): only these clients are served",
+    "deny": "addresses or CIDR blocks (commas): these clients get 403",
 }
 FLAGS = ("sticky", "https_redirect", "hsts")
 
@@ -87,18 +91,23 @@ def update_route(
             "-o",
             metavar="KEY=VALUE",
             help="A policy setting: loadbalancing, hash_header, sticky, timeout,"
-            " https_redirect, hsts or protocol (repeatable).",
+            " https_redirect, hsts, protocol, rate_limit, max_body, allow or deny"
+            " (repeatable; an empty value takes a gateway setting off).",
         ),
     ],
 ) -> None:
     """Set a route's traffic policy: loadbalancing, hash_header, sticky, timeout,
-    https_redirect, hsts, and protocol (http2 for apps that speak h2c, such as gRPC servers).
+    https_redirect, hsts, and protocol (http2 for apps that speak h2c, such as gRPC servers);
+    and its gateway: rate_limit (per client address), max_body, allow and deny.
 
     Examples:
       yun update-route myapp.apps.localhost -o loadbalancing=least-connection
       yun update-route myapp.apps.localhost -o loadbalancing=hash -o hash_header=X-User
       yun update-route myapp.apps.localhost -o sticky=true -o timeout=30
       yun update-route greeter.apps.localhost -o protocol=http2
+      yun update-route api.apps.localhost -o rate_limit=100/1s -o max_body=1m
+      yun update-route admin.apps.localhost -o allow=10.0.0.0/8,192.0.2.7
+      yun update-route api.apps.localhost -o rate_limit=
     """
     options = parse_options(option)
     wanted = route.removeprefix("http://").removeprefix("https://").rstrip("/")

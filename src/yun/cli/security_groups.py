@@ -75,7 +75,7 @@ def security_group(name: NameArg, json_: JsonOpt = False) -> None:
     if json_:
         print_json(group)
         return
-    _say(f"name:     {group['name']}")
+    _say(f"name:            {group['name']}")
     running = "yes (every space)" if group["running_default"] else "no"
     _say(f"running default: {running}")
     _say("rules:")

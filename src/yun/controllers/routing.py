@@ -28,6 +28,7 @@ from yun.controllers.discovery import internal_names
 from yun.controllers.network_policies import PolicyReader
 from yun.controllers.runtime.managing import Result
 from yun.discovery import Names
+from yun.gateway import parse_addresses, parse_rate, parse_size
 from yun.kube import DRIVER as KUBERNETES
 from yun.router import Policy, ReloadHeld, Server
 from yun.router import Route as RouterRoute
@@ -389,4 +390,22 @@ def policy_of(options: dict[str, Any]) -> Policy:
         https_redirect=bool(options.get("https_redirect", False)),
         hsts=bool(options.get("hsts", False)),
         protocol=str(options.get("protocol") or "http1"),
+        **_gateway_policy(options),
     )
+
+
+def _gateway_policy(options: dict[str, Any]) -> dict[str, Any]:
+    """The gateway options as the router's policy fields; one that cannot be read (the API
+    checked them) is left out."""
+    fields: dict[str, Any] = {}
+    try:
+        if options.get("rate_limit"):
+            fields["rate_limit"], fields["rate_window"] = parse_rate(str(options["rate_limit"]))
+        if options.get("max_body"):
+            fields["max_body"] = parse_size(str(options["max_body"]))
+        for key in ("allow", "deny"):
+            if options.get(key):
+                fields[key] = parse_addresses(str(options[key]))
+    except ValueError:
+        return {}
+    return fields

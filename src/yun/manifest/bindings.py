@@ -2,9 +2,10 @@
 
 Routes are kept as the text the user wrote (``host.domain/path``) after a syntax check; whether
 the domain exists is the API's business. A route may carry Cloud Foundry's `options:` (its
-traffic policy: `loadbalancing`, `hash_header`; Yun adds `sticky`, `timeout`, `https_redirect`
-and `hsts`) and `protocol:` (`http2`: the router speaks h2c to the app, for gRPC), which the push
-sets on the route. Services accept both Cloud Foundry forms (a list
+traffic policy: `loadbalancing`, `hash_header`; Yun adds `sticky`, `timeout`, `https_redirect`,
+`hsts`, and the gateway's `rate_limit`, `max_body`, `allow` and `deny`, see `yun.gateway`) and
+`protocol:` (`http2`: the router speaks h2c to the app, for gRPC), which the push sets on the
+route. Services accept both Cloud Foundry forms (a list
 of names or of `{name: ...}` mappings) and Stackato's `{name: type}` mapping, whose types (an
 offering such as `postgresql`, or `harbor` for a TCP port) tell the platform what to create when
 the service does not exist yet.
@@ -13,7 +14,9 @@ the service does not exist yet.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
+from yun.gateway import parse_addresses, parse_rate, parse_size
 from yun.manifest.errors import kind, show
 from yun.manifest.fields import Scope, as_bool, as_list, as_mapping, as_text, warn_unknown
 
@@ -28,7 +31,17 @@ _OPTION_KEYS = (
     "timeout",
     "https_redirect",
     "hsts",
+    "rate_limit",
+    "max_body",
+    "allow",
+    "deny",
 )
+_GATEWAY: dict[str, Callable[[str], object]] = {
+    "rate_limit": parse_rate,
+    "max_body": parse_size,
+    "allow": parse_addresses,
+    "deny": parse_addresses,
+}
 # The router's algorithms (yun.router.routes.BALANCING), named as Cloud Foundry's manifests do.
 _LOADBALANCING = ("round-robin", "least-connection", "hash")
 _HEADER = re.compile(r"^[A-Za-z0-9-]{1,64}$")
@@ -93,6 +106,18 @@ def _read_options(value: object, scope: Scope) -> Policy:
             options[flag] = as_bool(given, scope.key(flag))
     if (timeout := data.get("timeout")) is not None:
         options["timeout"] = _seconds(timeout, scope.key("timeout"))
+    for key, check in _GATEWAY.items():
+        if (given := data.get(key)) is not None:
+            at = scope.key(key)
+            if isinstance(given, list):  # allow: [10.0.0.0/8, 192.0.2.7]
+                text = ",".join(as_text(item, at.item(i)) for i, item in enumerate(given))
+            else:
+                text = as_text(given, at).strip()
+            try:
+                check(text)
+            except ValueError as exc:
+                raise at.error(str(exc)) from None
+            options[key] = text
     return options
 
 

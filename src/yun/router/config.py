@@ -113,6 +113,8 @@ TLS12_CIPHERS = (
 )
 TLS13_SUITES = ("TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256")
 ERROR_HEADER = "X-Yun-Router-Error"
+RATE_TABLE_PREFIX = "yun_rate_"  # a backend's rate limit table: the backend's name after it
+RATE_TABLE_SIZE = 100_000  # client addresses counted at once per route; the oldest go first
 TARGET_KEY_MAX = 160  # `<backend name>/<index>`: an encoded guid and route id, and digits
 TARGETS_SIZE = 65536
 
@@ -622,6 +624,8 @@ def _backend(backend: _Backend, assigned: Slots, *, https_port: int | None) -> s
             f'    http-response set-header Strict-Transport-Security "max-age={HSTS_MAX_AGE}"'
             " if { ssl_fc }"
         )
+    gateway, table = _gateway(backend.name, policy)
+    lines += gateway
     if policy.sticky and assigned:
         # Passive: HAProxy reads the cookie and sends the client to its slot; the app decides
         # when there is a session to keep (the rule below sets it along with JSESSIONID).
@@ -640,7 +644,46 @@ def _backend(backend: _Backend, assigned: Slots, *, https_port: int | None) -> s
         _slot_line(backend.name, number, server, cookie=policy.sticky, proto=proto)
         for number, server in enumerate(assigned, start=1)
     ]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + table
+
+
+def _gateway(name: str, policy: Policy) -> tuple[list[str], str]:
+    """The backend's gateway rules, and the section of its rate limit's table (or "").
+
+    Refusals come first (403 for addresses not allowed or denied, 413 for a body too large);
+    then each client address counts its requests in a window of fixed seconds (`date` divided
+    by the window names it, with the address, in a table that forgets it after two windows)
+    and one past the limit gets 429 with the seconds to the next window."""
+    rules: list[str] = []
+    if policy.allow:
+        allowed = " ".join(policy.allow)
+        rules.append(f"    http-request deny deny_status 403 unless {{ src {allowed} }}")
+    if policy.deny:
+        rules.append(f"    http-request deny deny_status 403 if {{ src {' '.join(policy.deny)} }}")
+    if policy.max_body:
+        rules.append(
+            f"    http-request deny deny_status 413 if {{ req.hdr_val(content-length) gt"
+            f" {policy.max_body} }}"
+        )
+    if not policy.rate_limit:
+        return rules, ""
+    table, window = f"{RATE_TABLE_PREFIX}{name}", policy.rate_window
+    rules += [
+        f"    http-request set-var(txn.yun_rl_window) date,div({window})",
+        "    http-request set-var(txn.yun_rl_key) src,concat(/,txn.yun_rl_window)",
+        f"    http-request track-sc0 var(txn.yun_rl_key) table {table}",
+        "    http-request sc-inc-gpc0(0)",
+        f"    http-request set-var(txn.yun_rl_wait) date,mod({window}),neg,add({window})",
+        _error_return(429, "Too many requests: try again later.\n", "rate_limited")
+        + " hdr Retry-After %[var(txn.yun_rl_wait)]"
+        f" if {{ sc_get_gpc0(0) gt {policy.rate_limit} }}",
+    ]
+    section = (
+        f"\nbackend {table}\n"
+        f"    stick-table type string len 64 size {RATE_TABLE_SIZE}"
+        f" expire {2 * window}s store gpc0\n"
+    )
+    return rules, section
 
 
 def _to_https(port: int) -> str:

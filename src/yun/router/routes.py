@@ -61,6 +61,14 @@ class Policy:
     https_redirect: bool = False  # plain HTTP requests get 301 to the same URL over HTTPS
     hsts: bool = False  # HTTPS answers carry Strict-Transport-Security (a year)
     protocol: str = "http1"  # http2: the router speaks HTTP/2 in clear (h2c) to the instances
+    # The gateway (`yun.gateway`): requests per client address in fixed windows of
+    # `rate_window` seconds (0: no limit), the largest Content-Length in bytes (0: any), and
+    # the client addresses served (`allow`, empty: all) and refused (`deny`).
+    rate_limit: int = 0
+    rate_window: int = 1
+    max_body: int = 0
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
 
     def check(self) -> None:
         """Raises ValueError naming the option HAProxy could not take."""
@@ -72,6 +80,10 @@ class Policy:
             raise ValueError(f"protocol {self.protocol!r}: use one of {', '.join(PROTOCOLS)}")
         if self.timeout is not None and not 0 < self.timeout <= 86400:
             raise ValueError(f"timeout {self.timeout}: give seconds between 1 and 86400")
+        if self.rate_limit < 0 or not 1 <= self.rate_window <= 86400:
+            raise ValueError(f"rate_limit {self.rate_limit}/{self.rate_window}s is out of range")
+        for block in (*self.allow, *self.deny):
+            ipaddress.ip_network(block)  # ValueError names it
 
 
 @dataclass(frozen=True)

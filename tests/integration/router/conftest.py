@@ -229,14 +229,22 @@ Http = Callable[..., Reply]
 
 @pytest.fixture
 def http(router_config: RouterConfig) -> Http:
-    """http(host, path="/", headers={}) → Reply, over a fresh connection to the router."""
+    """http(host, path="/", headers={}, method, body=, source=) → Reply, over a fresh
+    connection to the router (from the `source` address, if given)."""
 
     def get(
-        host: str, path: str = "/", headers: dict[str, str] | None = None, method: str = "GET"
+        host: str,
+        path: str = "/",
+        headers: dict[str, str] | None = None,
+        method: str = "GET",
+        *,
+        body: bytes | None = None,
+        source: str = "",
     ) -> Reply:
-        conn = HTTPConnection("127.0.0.1", router_config.port, timeout=10)
+        address = (source, 0) if source else None  # another loopback address: another client
+        conn = HTTPConnection("127.0.0.1", router_config.port, timeout=10, source_address=address)
         try:
-            conn.request(method, path, headers={"Host": host, **(headers or {})})
+            conn.request(method, path, body=body, headers={"Host": host, **(headers or {})})
             response = conn.getresponse()
             body = response.read()
             return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, body)

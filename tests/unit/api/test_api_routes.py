@@ -117,3 +117,46 @@ def test_the_protocol_option_is_http1_or_http2(client: TestClient) -> None:
     wrong = client.patch(f"/v3/routes/{guid}", json={"protocol": "h3"})
     assert wrong.status_code == 422 and "protocol" in wrong.json()["error"]["message"]
     assert parse_options(["protocol=HTTP2"]) == {"protocol": "http2"}
+
+
+def test_gateway_options_are_checked_kept_and_taken_off(client: TestClient) -> None:
+    guid = _route(client)["guid"]
+    made = client.patch(
+        f"/v3/routes/{guid}",
+        json={"rate_limit": "100/1s", "max_body": "1m", "allow": "10.0.0.0/8, 192.0.2.7"},
+    )
+    assert made.status_code == 200, made.text
+    options = made.json()["options"]
+    assert (options["rate_limit"], options["max_body"]) == ("100/1s", "1m")
+    for body, field in (
+        ({"rate_limit": "fast"}, "rate_limit"),
+        ({"rate_limit": "0/1s"}, "rate_limit"),
+        ({"max_body": "lots"}, "max_body"),
+        ({"deny": "10.0.0.300"}, "deny"),
+    ):
+        wrong = client.patch(f"/v3/routes/{guid}", json=body)
+        assert wrong.status_code == 422 and field in wrong.json()["error"]["message"], body
+    off = client.patch(f"/v3/routes/{guid}", json={"rate_limit": ""}).json()["options"]
+    assert "rate_limit" not in off and off["max_body"] == "1m"
+    assert parse_options(["rate-limit=5/10s", "allow=127.0.0.1"]) == {
+        "rate_limit": "5/10s",
+        "allow": "127.0.0.1",
+    }
+
+
+def test_manifest_gateway_options_are_read_and_wrong_ones_named(client: TestClient) -> None:
+    options = {"rate_limit": "20/10s", "deny": ["192.0.2.0/24", "198.51.100.7"]}
+    assert _push(client, {"route": "shop.apps.localhost", "options": options}) == 200
+    (route,) = client.get("/v3/routes").json()["resources"]
+    assert route["options"]["deny"] == "192.0.2.0/24,198.51.100.7"
+    reply = client.post(
+        "/v3/apps/push",
+        json={
+            "application": {
+                "name": "shop",
+                "routes": [{"route": "shop.apps.localhost", "options": {"max_body": "big"}}],
+            }
+        },
+    )
+    assert reply.status_code == 422
+    assert "routes[0].options.max_body" in reply.json()["error"]["message"]

@@ -1,0 +1,64 @@
+"""Gateway options of a route, as users write them: what the API, the manifest and the router
+agree on.
+
+- `rate_limit`: `N/PERIOD` (`100/1s`, `1000/1m`, `20/10s`): each client address may send N
+  requests in each window of PERIOD; the next ones get 429 with `Retry-After` (the seconds to
+  the next window). Windows are fixed, counted by the router in a stick table.
+- `max_body`: `SIZE` (`512k`, `10m`, `1g`, or bytes): a request whose Content-Length says more
+  gets 413.
+- `allow` / `deny`: addresses or CIDR blocks, separated by commas: only `allow`ed clients are
+  served (403 for the others), `deny`ed ones never are.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smh])\s*$")
+_SIZE = re.compile(r"^\s*(\d+)\s*([kmg]?)b?\s*$", re.IGNORECASE)
+_UNITS = {"s": 1, "m": 60, "h": 3600}
+_SIZES = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+MAX_WINDOW = 86400
+MAX_LIST = 64  # addresses or blocks in one list
+
+
+def parse_rate(text: str) -> tuple[int, int]:
+    """`N/PERIOD` → (N requests, window in seconds); ValueError saying what is wrong."""
+    match = _RATE.match(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not N/PERIOD, e.g. 100/1s, 1000/1m")
+    count, number, unit = int(match.group(1)), match.group(2), match.group(3)
+    window = int(number or 1) * _UNITS[unit]
+    if not 1 <= count <= 10_000_000 or not 1 <= window <= MAX_WINDOW:
+        raise ValueError(f"{text!r}: 1 or more requests in a window of 1 s to 1 day")
+    return count, window
+
+
+def rate_text(count: int, window: int) -> str:
+    return f"{count}/{window}s"
+
+
+def parse_size(text: str) -> int:
+    """`512k`, `10m`, `1g` or a number of bytes → bytes."""
+    match = _SIZE.match(text)
+    if match is None or int(match.group(1)) == 0:
+        raise ValueError(f"{text!r} is not a size such as 512k, 10m or 1g")
+    return int(match.group(1)) * _SIZES[match.group(2).lower()]
+
+
+def parse_addresses(text: str) -> tuple[str, ...]:
+    """`10.0.0.0/8, 192.0.2.7` → the blocks, normalized; ValueError naming a wrong one."""
+    blocks = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        try:
+            blocks.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError:
+            raise ValueError(f"{part!r} is not an address or a CIDR block") from None
+    if not blocks:
+        raise ValueError("give at least one address or CIDR block")
+    if len(blocks) > MAX_LIST:
+        raise ValueError(f"at most {MAX_LIST} addresses or blocks")
+    return tuple(blocks)

@@ -1,0 +1,34 @@
+"""The gateway options as users write them: rates, sizes and address lists, and the router
+policy the route controller makes of them."""
+
+from __future__ import annotations
+
+import pytest
+
+from yun.controllers.routing import policy_of
+from yun.gateway import parse_addresses, parse_rate, parse_size
+
+
+def test_rates_sizes_and_addresses_are_read() -> None:
+    assert parse_rate("100/1s") == (100, 1)
+    assert parse_rate("1000/m") == (1000, 60)
+    assert parse_rate(" 20 / 10s ") == (20, 10)
+    assert parse_size("512k") == 512 << 10 and parse_size("10M") == 10 << 20
+    assert parse_size("2048") == 2048
+    assert parse_addresses("10.0.0.1, 192.0.2.0/24,") == ("10.0.0.1/32", "192.0.2.0/24")
+    for wrong in ("100", "100/0s", "0/1s", "x/1s", "5/2d"):
+        with pytest.raises(ValueError):
+            parse_rate(wrong)
+    for wrong in ("0", "big", "1t"):
+        with pytest.raises(ValueError):
+            parse_size(wrong)
+    for wrong in ("", "10.0.0.300", "host.example"):
+        with pytest.raises(ValueError):
+            parse_addresses(wrong)
+
+
+def test_the_route_controller_turns_options_into_the_routers_policy() -> None:
+    policy = policy_of({"rate_limit": "5/10s", "max_body": "1k", "deny": "10.0.0.0/8"})
+    assert (policy.rate_limit, policy.rate_window, policy.max_body) == (5, 10, 1024)
+    assert policy.deny == ("10.0.0.0/8",) and policy.allow == ()
+    assert policy_of({}).rate_limit == 0
