@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import shutil
+import socket
 import subprocess
 from collections.abc import Callable
 
@@ -87,7 +88,7 @@ def test_instances_reach_only_the_services_bound_to_them(
     make_net: Callable[..., NetWorld],
 ) -> None:
     first = free_port()
-    net = make_net(network_policies=True, service_ports=(first, first + 1))
+    net = make_net(network_policies=True, service_ports=(first, first + 2))
     gateway = net.network.host_address()
     mine, theirs = HostServer(gateway, first), HostServer(gateway, first + 1)
     try:
@@ -97,6 +98,15 @@ def test_instances_reach_only_the_services_bound_to_them(
         assert bound.probe(gateway, first) == "connected host"
         assert bound.probe(gateway, first + 1).startswith("failed")  # not bound to that one
         assert unbound.probe(gateway, first).startswith("failed")
+        # The host's own connections into instances (the router's) come back to its ephemeral
+        # ports, which the services' range may overlap: those replies pass.
+        unbound.serve(8080)
+        with socket.socket() as client:
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            client.bind(("0.0.0.0", first + 2))
+            client.settimeout(5)
+            client.connect((unbound.lease.address, 8080))
+            assert client.recv(100).decode() == unbound.name
         net.network.apply_policies(PolicyTable())  # unbound
         assert bound.probe(gateway, first).startswith("failed")
     finally:

@@ -68,7 +68,7 @@ def test_the_services_ports_open_only_to_instances_bound() -> None:
     table = render("yun0", PolicyTable(bound=bound), service_ports=(41000, 41999))
     lines = [line.strip() for line in table.splitlines()]
     assert "elements = { 10.244.0.2 . 41005, 10.244.0.3 . 41001 }" in lines  # not 5432
-    within = 'iifname "yun0" tcp dport 41000-41999'
+    within = 'iifname "yun0" ct state new tcp dport 41000-41999'
     assert [line for line in lines if line.startswith(within)] == [
         f"{within} ip saddr . tcp dport @bound accept",
         f"{within} drop",

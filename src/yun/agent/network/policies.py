@@ -163,8 +163,11 @@ def egress_matches(rules: Iterable[EgressRule]) -> list[str]:
 
 
 def _services(bridge: str, ports: tuple[int, int], bound: Iterable[tuple[str, int]]) -> list[str]:
+    """New connections from instances to the services' ports: only those bound. Only new ones:
+    replies to the host's own connections into instances (the router's) come back to its
+    ephemeral ports, which the services' range may overlap."""
     low, high = ports
-    within = f'iifname "{bridge}" tcp dport {low}-{high}'
+    within = f'iifname "{bridge}" ct state new tcp dport {low}-{high}'
     pairs = sorted({(address, port) for address, port in bound if low <= port <= high})
     lines = ["\tset bound {", "\t\ttype ipv4_addr . inet_service"]
     if pairs:
