@@ -8,12 +8,19 @@ agree on.
   gets 413.
 - `allow` / `deny`: addresses or CIDR blocks, separated by commas: only `allow`ed clients are
   served (403 for the others), `deny`ed ones never are.
+- `jwt_jwks`: a JWKS (its JSON) or its https:// address (`yun.jwks`): requests need a bearer
+  token signed by one of its keys, with an `exp` still ahead; else 401.
+- `jwt_claims`: `sub,email`: the token's claims the app gets as X-Jwt-Sub, X-Jwt-Email
+  headers (`sub` unless given).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
+
+from yun.jwks import check_source, parse_claims
 
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smh])\s*$")
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmg]?)b?\s*$", re.IGNORECASE)
@@ -62,3 +69,15 @@ def parse_addresses(text: str) -> tuple[str, ...]:
     if len(blocks) > MAX_LIST:
         raise ValueError(f"at most {MAX_LIST} addresses or blocks")
     return tuple(blocks)
+
+
+# Each gateway option with the check that reads it (ValueError saying what is wrong): the API,
+# the manifest and the route controller read them alike.
+CHECKS: dict[str, Callable[[str], object]] = {
+    "rate_limit": parse_rate,
+    "max_body": parse_size,
+    "allow": parse_addresses,
+    "deny": parse_addresses,
+    "jwt_jwks": check_source,
+    "jwt_claims": parse_claims,
+}

@@ -1,13 +1,23 @@
 """Gateway options on a route, from the CLI to the router: `rate_limit` lets N requests of a
 client through in a window and answers the next with 429 and Retry-After; `deny` shuts a
-client out; an empty value takes an option off; a wrong one is refused, naming it."""
+client out; an empty value takes an option off; a wrong one is refused, naming it. JWT: with
+a JWKS address the platform fetches, a request without a good token gets 401 and one with a
+good token reaches the app with its claims as headers."""
 
 from __future__ import annotations
 
+import json
+import threading
 import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from tests.e2e.conftest import EXAMPLES, Platform
+from tests.tokens import Issuer
 
 pytestmark = pytest.mark.e2e
 WINDOW = 10
@@ -34,3 +44,86 @@ def test_a_rate_limit_and_a_deny_list_from_the_cli(platform: Platform) -> None:
         assert wrong.returncode != 0 and "max_body" in wrong.stderr
     finally:
         platform.cli("delete", "gated", "-f", check=False)
+
+
+# Answers with the headers it was sent, as JSON.
+ECHO = """\
+import json, os
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({k.lower(): v for k, v in self.headers.items()}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+HTTPServer(("0.0.0.0", int(os.environ["PORT"])), Handler).serve_forever()
+"""
+
+
+@pytest.fixture
+def identity_provider() -> Iterator[tuple[Issuer, str]]:
+    """An issuer and the loopback address of its JWKS, as an identity provider publishes it."""
+    issuer = Issuer()
+    document = issuer.jwks().encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == "/.well-known/jwks.json" else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(document)))
+            self.end_headers()
+            self.wfile.write(document)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield issuer, f"http://127.0.0.1:{server.server_port}/.well-known/jwks.json"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_jwt_from_a_jwks_address_lets_only_good_tokens_through_with_their_claims(
+    platform: Platform, tmp_path: Path, identity_provider: tuple[Issuer, str]
+) -> None:
+    issuer, address = identity_provider
+    folder = tmp_path / "secured"
+    folder.mkdir()
+    (folder / "app.py").write_text(ECHO)
+    (folder / "Procfile").write_text("web: python app.py\n")
+    platform.cli("push", "secured", "-p", str(folder))
+    route = "secured.apps.localhost"
+
+    def get(token: str = "") -> httpx.Response:
+        headers = {"Host": route, **({"Authorization": f"Bearer {token}"} if token else {})}
+        return httpx.get(f"http://127.0.0.1:{platform.router_port}/", headers=headers, timeout=5)
+
+    try:
+        platform.wait_for("secured", "host")
+        platform.cli(
+            "update-route", route, "-o", f"jwt_jwks={address}", "-o", "jwt_claims=sub,email"
+        )
+        token = issuer.token({"sub": "alice", "email": "alice@example.com"})
+        deadline = time.monotonic() + 10  # the router reloads; the keys are fetched, again
+        while get().status_code != 401 or (answer := get(token)).status_code != 200:
+            assert time.monotonic() < deadline, "tokens were never checked, or none passed"
+            time.sleep(0.1)
+        headers = answer.json()
+        assert (headers["x-jwt-sub"], headers["x-jwt-email"]) == ("alice", "alice@example.com")
+        assert get().status_code == 401
+        assert get(Issuer().token({"sub": "mallory"}, kid=issuer.kid)).status_code == 401
+        assert get(issuer.token({"sub": "alice"}, ttl=-1)).status_code == 401
+        listed = platform.cli("routes").stdout
+        assert any(address in line for line in listed.splitlines() if route in line)
+        shown = json.loads(platform.cli("routes", "--json").stdout)
+        assert [r["options"]["jwt_claims"] for r in shown if r.get("url") == route] == ["sub,email"]
+    finally:
+        platform.cli("delete", "secured", "-f", check=False)

@@ -3,7 +3,6 @@ TCP routes: list, create and delete them (`yun create-route --tcp`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Literal
 
 from fastapi import APIRouter
@@ -15,7 +14,8 @@ from yun.api.auth import Ctx, CurrentUser
 from yun.api.errors import ApiError, not_found
 from yun.api.lookups import get_app
 from yun.api.policy import CallerGrants
-from yun.gateway import parse_addresses, parse_rate, parse_size
+from yun.gateway import CHECKS
+from yun.jwks import MAX_BYTES, describe_source
 from yun.settings import Settings
 from yun.store.models import App, Domain, Route, RouteMapping, TcpRoute
 from yun.store.queries import hostname
@@ -42,14 +42,8 @@ class RouteOptions(BaseModel):
     max_body: str | None = Field(default=None, max_length=32)
     allow: str | None = Field(default=None, max_length=4096)
     deny: str | None = Field(default=None, max_length=4096)
-
-
-GATEWAY_CHECKS: dict[str, Callable[[str], object]] = {
-    "rate_limit": parse_rate,
-    "max_body": parse_size,
-    "allow": parse_addresses,
-    "deny": parse_addresses,
-}
+    jwt_jwks: str | None = Field(default=None, max_length=MAX_BYTES)
+    jwt_claims: str | None = Field(default=None, max_length=1024)
 
 
 def set_options(route: Route, given: dict[str, Any]) -> None:
@@ -57,7 +51,7 @@ def set_options(route: Route, given: dict[str, Any]) -> None:
     a hash without a header is refused (422), and so is a gateway option that cannot be read
     (an empty one is taken off)."""
     options = dict(route.options or {})
-    for key, check in GATEWAY_CHECKS.items():
+    for key, check in CHECKS.items():
         value = given.get(key)
         if value is None:
             continue
@@ -95,8 +89,17 @@ def route_view(session: Session, route: Route) -> dict[str, Any]:
         "path": route.path,
         "space_guid": route.space_guid,
         "apps": apps,
-        "options": {"loadbalancing": "round-robin", "sticky": True, **(route.options or {})},
+        "options": _shown(
+            {"loadbalancing": "round-robin", "sticky": True, **(route.options or {})}
+        ),
     }
+
+
+def _shown(options: dict[str, Any]) -> dict[str, Any]:
+    """Options as callers see them: a given JWKS as its keys' ids (never a shared secret)."""
+    if options.get("jwt_jwks"):
+        options["jwt_jwks"] = describe_source(str(options["jwt_jwks"]))
+    return options
 
 
 @router.get("/v3/routes")

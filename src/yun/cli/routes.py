@@ -5,6 +5,7 @@ create-route` / `yun delete-route`: HTTP routes (`route_verbs`), or with --tcp T
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -28,6 +29,8 @@ OPTIONS = {
     "max_body": "a size, e.g. 10m: larger request bodies get 413",
     "allow": "addresses or CIDR blocks (commas): only these clients are served",
     "deny": "addresses or CIDR blocks (commas): these clients get 403",
+    "jwt_jwks": "@FILE (a JWKS) or its https:// address: requests need a bearer token it signed",
+    "jwt_claims": "claims (commas, default sub) the app gets as X-Jwt-<Claim> headers",
 }
 FLAGS = ("sticky", "https_redirect", "hsts")
 
@@ -73,6 +76,11 @@ def parse_options(pairs: list[str]) -> dict[str, Any]:
                 parsed[key] = float(value.removesuffix("s"))
             except ValueError:
                 raise CliError(f"--option {pair!r}: timeout is a number of seconds") from None
+        elif key == "jwt_jwks" and value.startswith("@"):
+            try:
+                parsed[key] = Path(value[1:]).expanduser().read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise CliError(f"--option jwt_jwks: cannot read {value[1:]}: {exc}") from None
         elif key == "protocol":
             if value.lower() not in ("http1", "http2"):
                 raise CliError(f"--option {pair!r}: protocol is http1 or http2")
@@ -91,14 +99,15 @@ def update_route(
             "-o",
             metavar="KEY=VALUE",
             help="A policy setting: loadbalancing, hash_header, sticky, timeout,"
-            " https_redirect, hsts, protocol, rate_limit, max_body, allow or deny"
-            " (repeatable; an empty value takes a gateway setting off).",
+            " https_redirect, hsts, protocol, rate_limit, max_body, allow, deny, jwt_jwks or"
+            " jwt_claims (repeatable; an empty value takes a gateway setting off).",
         ),
     ],
 ) -> None:
     """Set a route's traffic policy: loadbalancing, hash_header, sticky, timeout,
     https_redirect, hsts, and protocol (http2 for apps that speak h2c, such as gRPC servers);
-    and its gateway: rate_limit (per client address), max_body, allow and deny.
+    and its gateway: rate_limit (per client address), max_body, allow and deny, and JWT
+    (jwt_jwks: a JWKS file or address; jwt_claims: the claims passed on as headers).
 
     Examples:
       yun update-route myapp.apps.localhost -o loadbalancing=least-connection
@@ -108,6 +117,8 @@ def update_route(
       yun update-route api.apps.localhost -o rate_limit=100/1s -o max_body=1m
       yun update-route admin.apps.localhost -o allow=10.0.0.0/8,192.0.2.7
       yun update-route api.apps.localhost -o rate_limit=
+      yun update-route api.apps.localhost -o jwt_jwks=@jwks.json -o jwt_claims=sub,email
+      yun update-route api.apps.localhost -o jwt_jwks=https://id.example.com/jwks.json
     """
     options = parse_options(option)
     wanted = route.removeprefix("http://").removeprefix("https://").rstrip("/")

@@ -29,6 +29,7 @@ from yun.controllers.network_policies import PolicyReader
 from yun.controllers.runtime.managing import Result
 from yun.discovery import Names
 from yun.gateway import parse_addresses, parse_rate, parse_size
+from yun.jwks import JwksCache, parse_claims
 from yun.kube import DRIVER as KUBERNETES
 from yun.router import Policy, ReloadHeld, Server
 from yun.router import Route as RouterRoute
@@ -66,6 +67,7 @@ class RouteController:
         certificates: Callable[[], Sequence[Certificate]] | None = None,
         names: Callable[[Sequence[str], Names], None] | None = None,
         policies: Callable[[PolicyTable], None] | None = None,
+        jwks: JwksCache | None = None,
     ) -> None:
         """`names(zones, names)`, when given, is told the internal domains and the instances
         behind each name under them (`discovery.internal_names`) on every pass; `policies`, what
@@ -73,6 +75,7 @@ class RouteController:
         self.certificates = certificates  # what HTTPS serves, when the router has a port for it
         self.names = names
         self.policies = policies
+        self.jwks = jwks or JwksCache()  # the keys of JWKS addresses routes name
         self._policy_reader = PolicyReader(store)
         self.store = store
         self.haproxy = haproxy
@@ -173,7 +176,7 @@ class RouteController:
                 backend = ""
                 capacity = 0
                 options = route_options[route_guid]
-                policy = policy_of(options)
+                policy = policy_of(options, self.jwks)
                 for app, process_type in targets:
                     proc = procs.get((app.guid, process_type))
                     if proc is None:
@@ -304,7 +307,9 @@ class RouteController:
                     now_routed = inst.state == "RUNNING" and inst.draining_since is None
                 if inst.routed != now_routed:
                     inst.routed = now_routed
-        return Result()
+        # A JWKS address is fetched again when due (and the router told of new keys).
+        due = self.jwks.next_due()
+        return Result(requeue_after=None if due is None else due + 0.01)
 
 
 class _App(NamedTuple):
@@ -379,8 +384,9 @@ def _weighted(found: list[tuple[Any, str]], split: tuple[int, int, int] | None) 
     ]
 
 
-def policy_of(options: dict[str, Any]) -> Policy:
-    """A route's stored options as the router's policy (the API checked them on the way in)."""
+def policy_of(options: dict[str, Any], jwks: JwksCache | None = None) -> Policy:
+    """A route's stored options as the router's policy (the API checked them on the way in);
+    `jwks` holds the keys of JWKS addresses (without it, a route naming one gets no keys)."""
     timeout = options.get("timeout")
     return Policy(
         balance=str(options.get("loadbalancing") or "round-robin"),
@@ -390,14 +396,21 @@ def policy_of(options: dict[str, Any]) -> Policy:
         https_redirect=bool(options.get("https_redirect", False)),
         hsts=bool(options.get("hsts", False)),
         protocol=str(options.get("protocol") or "http1"),
-        **_gateway_policy(options),
+        **_gateway_policy(options, jwks),
     )
 
 
-def _gateway_policy(options: dict[str, Any]) -> dict[str, Any]:
+_NO_ADDRESSES = JwksCache(lambda url: "", retry=math.inf, background=False)
+
+
+def _gateway_policy(options: dict[str, Any], jwks: JwksCache | None) -> dict[str, Any]:
     """The gateway options as the router's policy fields; one that cannot be read (the API
     checked them) is left out."""
     fields: dict[str, Any] = {}
+    if source := str(options.get("jwt_jwks") or ""):
+        fields["jwt"] = True
+        fields["jwt_keys"] = (jwks or _NO_ADDRESSES).keys(source)
+        fields["jwt_claims"] = parse_claims(str(options.get("jwt_claims") or "sub"))
     try:
         if options.get("rate_limit"):
             fields["rate_limit"], fields["rate_window"] = parse_rate(str(options["rate_limit"]))

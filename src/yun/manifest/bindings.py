@@ -3,7 +3,8 @@
 Routes are kept as the text the user wrote (``host.domain/path``) after a syntax check; whether
 the domain exists is the API's business. A route may carry Cloud Foundry's `options:` (its
 traffic policy: `loadbalancing`, `hash_header`; Yun adds `sticky`, `timeout`, `https_redirect`,
-`hsts`, and the gateway's `rate_limit`, `max_body`, `allow` and `deny`, see `yun.gateway`) and
+`hsts`, and the gateway's `rate_limit`, `max_body`, `allow`, `deny`, `jwt_jwks` and
+`jwt_claims`, see `yun.gateway`) and
 `protocol:` (`http2`: the router speaks h2c to the app, for gRPC), which the push sets on the
 route. Services accept both Cloud Foundry forms (a list
 of names or of `{name: ...}` mappings) and Stackato's `{name: type}` mapping, whose types (an
@@ -13,10 +14,10 @@ the service does not exist yet.
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Callable
 
-from yun.gateway import parse_addresses, parse_rate, parse_size
+from yun.gateway import CHECKS
 from yun.manifest.errors import kind, show
 from yun.manifest.fields import Scope, as_bool, as_list, as_mapping, as_text, warn_unknown
 
@@ -35,13 +36,9 @@ _OPTION_KEYS = (
     "max_body",
     "allow",
     "deny",
+    "jwt_jwks",
+    "jwt_claims",
 )
-_GATEWAY: dict[str, Callable[[str], object]] = {
-    "rate_limit": parse_rate,
-    "max_body": parse_size,
-    "allow": parse_addresses,
-    "deny": parse_addresses,
-}
 # The router's algorithms (yun.router.routes.BALANCING), named as Cloud Foundry's manifests do.
 _LOADBALANCING = ("round-robin", "least-connection", "hash")
 _HEADER = re.compile(r"^[A-Za-z0-9-]{1,64}$")
@@ -106,10 +103,12 @@ def _read_options(value: object, scope: Scope) -> Policy:
             options[flag] = as_bool(given, scope.key(flag))
     if (timeout := data.get("timeout")) is not None:
         options["timeout"] = _seconds(timeout, scope.key("timeout"))
-    for key, check in _GATEWAY.items():
+    for key, check in CHECKS.items():
         if (given := data.get(key)) is not None:
             at = scope.key(key)
-            if isinstance(given, list):  # allow: [10.0.0.0/8, 192.0.2.7]
+            if isinstance(given, dict) and key == "jwt_jwks":  # the JWKS written as YAML
+                text = json.dumps(given)
+            elif isinstance(given, list):  # allow: [10.0.0.0/8, 192.0.2.7]
                 text = ",".join(as_text(item, at.item(i)) for i, item in enumerate(given))
             else:
                 text = as_text(given, at).strip()

@@ -46,6 +46,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from yun.jwks import JwtKey
 from yun.router import accesslog, slots
 from yun.router.routes import (
     WILDCARD,
@@ -115,6 +116,8 @@ TLS13_SUITES = ("TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA2
 ERROR_HEADER = "X-Yun-Router-Error"
 RATE_TABLE_PREFIX = "yun_rate_"  # a backend's rate limit table: the backend's name after it
 RATE_TABLE_SIZE = 100_000  # client addresses counted at once per route; the oldest go first
+JWT_PREFIX = "jwt-"  # a public key a route verifies tokens with, named by a hash of its PEM
+JWT_HEADER_PREFIX = "X-Jwt-"  # a forwarded claim's header: X-Jwt-Sub, X-Jwt-Email
 TARGET_KEY_MAX = 160  # `<backend name>/<index>`: an encoded guid and route id, and digits
 TARGETS_SIZE = 65536
 
@@ -222,6 +225,7 @@ def render_files(
     if logging:  # the access log names the instance in each slot, kept at run time too
         instances = runtime.instances()
         files[INSTANCE_MAP] = "".join(f"{slot} {instances[slot]}\n" for slot in sorted(instances))
+    files.update(jwt_files(backends))
     tls = tls_files(config, certificates)
     crt_list = next((Path(config.run_dir) / n for n in tls if n.endswith(".list")), None)
     answers = challenge_files(challenges or {})
@@ -240,7 +244,12 @@ def render_files(
         _unknown_route_backend(),
         *([_targets_table()] if backends else []),
         *(
-            _backend(backend, assigned[backend.name], https_port=config.https_port)
+            _backend(
+                backend,
+                assigned[backend.name],
+                https_port=config.https_port,
+                run_dir=config.run_dir,
+            )
             for backend in backends
         ),
         *_tcp_sections(config, tcp, assigned),
@@ -610,7 +619,7 @@ def _slot_line(
     return line + (" disabled" if server is None else "")
 
 
-def _backend(backend: _Backend, assigned: Slots, *, https_port: int | None) -> str:
+def _backend(backend: _Backend, assigned: Slots, *, https_port: int | None, run_dir: Path) -> str:
     policy = backend.policy
     lines = [f"backend {backend.name}", f"    balance {_balance(policy)}"]
     if policy.balance == "hash":
@@ -624,7 +633,7 @@ def _backend(backend: _Backend, assigned: Slots, *, https_port: int | None) -> s
             f'    http-response set-header Strict-Transport-Security "max-age={HSTS_MAX_AGE}"'
             " if { ssl_fc }"
         )
-    gateway, table = _gateway(backend.name, policy)
+    gateway, table = _gateway(backend.name, policy, run_dir)
     lines += gateway
     if policy.sticky and assigned:
         # Passive: HAProxy reads the cookie and sends the client to its slot; the app decides
@@ -647,13 +656,75 @@ def _backend(backend: _Backend, assigned: Slots, *, https_port: int | None) -> s
     return "\n".join(lines) + "\n" + table
 
 
-def _gateway(name: str, policy: Policy) -> tuple[list[str], str]:
+def jwt_files(backends: Sequence[_Backend]) -> dict[str, str]:
+    """The public keys routes verify tokens with, a file each (HAProxy reads them at start)."""
+    return {
+        _jwt_file(key): key.key
+        for backend in backends
+        for key in backend.policy.jwt_keys
+        if not key.secret
+    }
+
+
+def jwt_header(claim: str) -> str:
+    """The header a claim reaches the app in: `preferred_username` → X-Jwt-Preferred-Username."""
+    words = claim.replace("_", "-").split("-")
+    return JWT_HEADER_PREFIX + "-".join(word.capitalize() for word in words if word)
+
+
+def _jwt_file(key: JwtKey) -> str:
+    return f"{JWT_PREFIX}{hashlib.sha256(key.key.encode()).hexdigest()[:16]}.pem"
+
+
+def _jwt(policy: Policy, run_dir: Path) -> list[str]:
+    """A bearer token must be signed by one of the route's keys (of the algorithm the key names,
+    and the key its `kid` names when both name one) and carry an `exp` still ahead; else 401.
+    The claims the route forwards replace any header of their names the client sent."""
+    headers = [jwt_header(claim) for claim in policy.jwt_claims]
+    rules = [f"    http-request del-header {header}" for header in headers]
+    token, ok = "http_auth_bearer", "txn.yun_jwt"
+    rules += [
+        f"    http-request set-var(txn.yun_jwt_alg) {token},jwt_header_query('$.alg')",
+        f"    http-request set-var(txn.yun_jwt_kid) {token},jwt_header_query('$.kid')",
+    ]
+    for key in policy.jwt_keys:
+        material = key.key if key.secret else str(run_dir / _jwt_file(key))
+        if "'" in material:
+            raise ValueError(f"run_dir must not contain a single quote: {run_dir}")
+        verify = f"{{ {token},jwt_verify({key.alg},'{material}') -m int 1 }}"
+        first = f"!{{ var({ok}) -m found }} {{ var(txn.yun_jwt_alg) -m str {key.alg} }}"
+        if key.kid:
+            unnamed = f"!{{ var(txn.yun_jwt_kid) -m found }} {verify}"
+            condition = (
+                f"{first} {{ var(txn.yun_jwt_kid) -m str {key.kid} }} {verify} or {first} {unnamed}"
+            )
+        else:
+            condition = f"{first} {verify}"
+        rules.append(f"    http-request set-var({ok}) int(1) if {condition}")
+    rules += [
+        f"    http-request set-var(txn.yun_jwt_exp) {token},jwt_payload_query('$.exp','int')",
+        "    http-request set-var(txn.yun_jwt_left) date,neg,add(txn.yun_jwt_exp)",
+        _error_return(401, "A valid bearer token is needed.\n", "jwt_refused")
+        + ' hdr WWW-Authenticate "Bearer"'
+        + f" unless {{ var({ok}) -m found }} {{ var(txn.yun_jwt_left) -m int gt 0 }}",
+    ]
+    for number, (claim, header) in enumerate(zip(policy.jwt_claims, headers, strict=True)):
+        var = f"txn.yun_jwt_c{number}"
+        rules += [
+            f"    http-request set-var({var}) {token},jwt_payload_query('$.{claim}')",
+            f"    http-request set-header {header} %[var({var})] if {{ var({var}) -m found }}",
+        ]
+    return rules
+
+
+def _gateway(name: str, policy: Policy, run_dir: Path) -> tuple[list[str], str]:
     """The backend's gateway rules, and the section of its rate limit's table (or "").
 
-    Refusals come first (403 for addresses not allowed or denied, 413 for a body too large);
-    then each client address counts its requests in a window of fixed seconds (`date` divided
-    by the window names it, with the address, in a table that forgets it after two windows)
-    and one past the limit gets 429 with the seconds to the next window."""
+    Refusals come first (403 for addresses not allowed or denied, 413 for a body too large,
+    401 without a good token, see `_jwt`); then each client address counts its requests in a
+    window of fixed seconds (`date` divided by the window names it, with the address, in a
+    table that forgets it after two windows) and one past the limit gets 429 with the seconds
+    to the next window."""
     rules: list[str] = []
     if policy.allow:
         allowed = " ".join(policy.allow)
@@ -665,6 +736,8 @@ def _gateway(name: str, policy: Policy) -> tuple[list[str], str]:
             f"    http-request deny deny_status 413 if {{ req.hdr_val(content-length) gt"
             f" {policy.max_body} }}"
         )
+    if policy.jwt:
+        rules += _jwt(policy, run_dir)
     if not policy.rate_limit:
         return rules, ""
     table, window = f"{RATE_TABLE_PREFIX}{name}", policy.rate_window

@@ -40,6 +40,7 @@ from yun.router.config import (
     CERT_PREFIX,
     CHALLENGE_MAP_PREFIX,
     HOST_MAP,
+    JWT_PREFIX,
     STATS_SOCKET,
     TCP_PROXY_PREFIX,
     layout_of,
@@ -362,8 +363,8 @@ class HAProxy:
         return replaced
 
     def _prune_files(self, keep_text: str) -> None:
-        """Delete host maps and certificate lists `keep_text` does not name, and certificates
-        no kept list names (draining workers hold theirs in memory)."""
+        """Delete host maps, JWT keys and certificate lists `keep_text` does not name, and
+        certificates no kept list names (draining workers hold theirs in memory)."""
         maps = self.config.run_dir.glob(f"{CHALLENGE_MAP_PREFIX}*.map")
         for path in maps:
             if path.name not in keep_text:
@@ -372,6 +373,9 @@ class HAProxy:
         named = keep_text + "".join(p.read_text() for p in lists if p.name in keep_text)
         for path in self.config.run_dir.glob(f"{CERT_PREFIX}*"):
             if path.name not in named:
+                path.unlink(missing_ok=True)
+        for path in self.config.run_dir.glob(f"{JWT_PREFIX}*.pem"):
+            if path.name not in keep_text:
                 path.unlink(missing_ok=True)
 
     def _install(self, text: str) -> None:

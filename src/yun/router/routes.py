@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from yun.jwks import JwtKey, parse_claims
+
 BACKEND_PREFIX = "be_"
 WILDCARD = "*."
 
@@ -69,6 +71,12 @@ class Policy:
     max_body: int = 0
     allow: tuple[str, ...] = ()
     deny: tuple[str, ...] = ()
+    # JWT (`yun.jwks`): with `jwt`, a request needs a bearer token, unexpired and signed by one
+    # of `jwt_keys` (none yet: every request is refused), whose `jwt_claims` reach the app as
+    # X-Jwt-<Claim> headers.
+    jwt: bool = False
+    jwt_keys: tuple[JwtKey, ...] = ()
+    jwt_claims: tuple[str, ...] = ()
 
     def check(self) -> None:
         """Raises ValueError naming the option HAProxy could not take."""
@@ -84,6 +92,9 @@ class Policy:
             raise ValueError(f"rate_limit {self.rate_limit}/{self.rate_window}s is out of range")
         for block in (*self.allow, *self.deny):
             ipaddress.ip_network(block)  # ValueError names it
+        parse_claims(",".join(self.jwt_claims))
+        for key in self.jwt_keys:
+            key.check()
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ from yun.controllers.tasks import TaskController
 from yun.controllers.usage import UsageRecorder
 from yun.controllers.webhooks import WebhookController
 from yun.discovery import DnsServer, Names, host_resolvers
+from yun.jwks import JwksCache
 from yun.kube import DRIVER as KUBE_DRIVER
 from yun.liveconfig import ConfigWatchServer
 from yun.logstore import LogStore
@@ -298,6 +299,7 @@ class Platform:
                     activator=self._activator.address,
                     names=self._tell_names,
                     policies=self._tell_policies,
+                    jwks=JwksCache(changed=lambda: wake("routes")),
                 ),
                 ServiceInstanceController(
                     store=store,

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import pytest
 from fastapi.testclient import TestClient
+from tests.tokens import SECRET, Issuer, b64url
 
 from yun.cli.output import CliError
 from yun.cli.routes import parse_options
@@ -160,3 +165,50 @@ def test_manifest_gateway_options_are_read_and_wrong_ones_named(client: TestClie
     )
     assert reply.status_code == 422
     assert "routes[0].options.max_body" in reply.json()["error"]["message"]
+
+
+def test_jwt_options_are_checked_and_a_given_jwks_is_shown_without_its_secret(
+    client: TestClient, tmp_path: Path
+) -> None:
+    guid = _route(client)["guid"]
+    jwks = Issuer().jwks(secret=True)
+    made = client.patch(f"/v3/routes/{guid}", json={"jwt_jwks": jwks, "jwt_claims": "sub,email"})
+    assert made.status_code == 200, made.text
+    shown = made.json()["options"]
+    assert shown["jwt_jwks"] == "JWKS: key-1 RS256, shared HS256"
+    assert SECRET not in made.text and b64url(SECRET.encode()) not in made.text
+    assert shown["jwt_claims"] == "sub,email"
+    for body, message in (
+        ({"jwt_jwks": '{"keys": [{"kty": "RSA"}]}'}, "jwt_jwks: keys[0]: no n"),
+        ({"jwt_jwks": "keys.json"}, "jwt_jwks: not JSON"),
+        ({"jwt_claims": "sub,e mail"}, "jwt_claims: claim 'e mail'"),
+    ):
+        wrong = client.patch(f"/v3/routes/{guid}", json=body)
+        assert wrong.status_code == 422 and message in wrong.json()["error"]["message"], body
+    address = "https://id.example.com/.well-known/jwks.json"
+    moved = client.patch(f"/v3/routes/{guid}", json={"jwt_jwks": address}).json()["options"]
+    assert moved["jwt_jwks"] == address
+    (tmp_path / "jwks.json").write_text(jwks)
+    assert parse_options([f"jwt_jwks=@{tmp_path / 'jwks.json'}"]) == {"jwt_jwks": jwks}
+    with pytest.raises(CliError, match="cannot read"):
+        parse_options([f"jwt_jwks=@{tmp_path / 'missing.json'}"])
+
+
+def test_a_manifest_gives_a_jwks_written_as_yaml(client: TestClient) -> None:
+    jwks = json.loads(Issuer().jwks())
+    options = {"jwt_jwks": jwks, "jwt_claims": "sub"}
+    assert _push(client, {"route": "shop.apps.localhost", "options": options}) == 200
+    (route,) = client.get("/v3/routes").json()["resources"]
+    assert route["options"]["jwt_jwks"] == "JWKS: key-1 RS256"
+    wrong = {"jwt_jwks": {"keys": [{"kty": "oct", "k": "c2hvcnQ"}]}}
+    reply = client.post(
+        "/v3/apps/push",
+        json={
+            "application": {
+                "name": "shop",
+                "routes": [{"route": "shop.apps.localhost", "options": wrong}],
+            }
+        },
+    )
+    assert reply.status_code == 422
+    assert "routes[0].options.jwt_jwks: keys[0]: the secret (k)" in reply.json()["error"]["message"]
