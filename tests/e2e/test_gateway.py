@@ -127,3 +127,47 @@ def test_jwt_from_a_jwks_address_lets_only_good_tokens_through_with_their_claims
         assert [r["options"]["jwt_claims"] for r in shown if r.get("url") == route] == ["sub,email"]
     finally:
         platform.cli("delete", "secured", "-f", check=False)
+
+
+def test_api_keys_with_a_plan_from_the_cli(platform: Platform) -> None:
+    platform.cli("push", "keyed", "-p", str(EXAMPLES / "hello-static"))
+    route = "keyed.apps.localhost"
+
+    def get(key: str = "") -> httpx.Response:
+        headers = {"Host": route, **({"X-Api-Key": key} if key else {})}
+        return httpx.get(f"http://127.0.0.1:{platform.router_port}/", headers=headers, timeout=5)
+
+    try:
+        platform.wait_for("keyed", "Hello")
+        said = platform.cli(
+            "create-api-plan", route, "trial", "--rate-limit", f"3/{WINDOW}s", "--quota", "5/1d"
+        ).stdout
+        assert f"rate_limit 3/{WINDOW}s" in said and "quota 5/86400s" in said
+        made = json.loads(platform.cli("create-api-key", route, "--plan", "trial", "--json").stdout)
+        key = made["key"]
+        hint = platform.cli("create-api-key", route, "--name", "spare").stdout
+        assert "-o api_keys=true" in hint  # the route does not check keys yet
+        platform.cli("update-route", route, "-o", "api_keys=true")
+        deadline = time.monotonic() + 10
+        while get().status_code != 401:
+            assert time.monotonic() < deadline, "keys were never asked for"
+            time.sleep(0.1)
+        assert get("yun_not-a-key").status_code == 401
+        while time.time() % WINDOW > WINDOW - 3:  # the next four in one rate window
+            time.sleep(0.1)
+        assert [get(key).status_code for _ in range(4)] == [200, 200, 200, 429]
+        time.sleep(WINDOW - time.time() % WINDOW + 0.2)  # the next rate window
+        assert [get(key).status_code for _ in range(3)] == [200, 200, 429]  # 5 served: quota
+        assert get(key).headers["X-Yun-Router-Error"] == "api_key_quota"
+        listed = platform.cli("api-keys", route).stdout
+        (line,) = [line for line in listed.splitlines() if line.startswith(made["name"])]
+        assert "5/5" in line and made["prefix"] in line
+        wrong = platform.cli("create-api-plan", route, "gold", "--rate-limit", "fast", check=False)
+        assert wrong.returncode != 0 and "rate_limit" in wrong.stderr
+        platform.cli("delete-api-key", route, made["name"])
+        deadline = time.monotonic() + 10
+        while get(key).status_code != 401:
+            assert time.monotonic() < deadline, "a deleted key still passed"
+            time.sleep(0.1)
+    finally:
+        platform.cli("delete", "keyed", "-f", check=False)

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from yun import __version__
 from yun.api import (
+    api_keys,
     app_templates,
     apps,
     auth,
@@ -111,6 +112,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         network_policies,
         security_groups,
         live_config,
+        api_keys,
         pipelines,
         platform_backup,
         build_triggers,

@@ -58,5 +58,7 @@ class ApiContext:
     reference, or raises ExportError; None when the server runs no registry."""
     metrics: MetricsHub | None = None
     """The metrics the sampler keeps, and the platform's instruments; None: none kept."""
+    key_counts: Callable[[str], dict[str, int]] | None = None
+    """The router's counters of a route's API keys (`HAProxy.key_counts`); None: no router."""
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
     """Failed logins so far, which slow the next ones down."""

@@ -11,6 +11,7 @@ from rich.markup import escape
 
 from yun import __version__
 from yun.cli import (
+    api_keys,
     apps,
     autoscaling,
     certificates,
@@ -244,6 +245,12 @@ app.command("check-route")(route_verbs.check_route)
 app.command("map-route")(route_verbs.map_route)
 app.command("unmap-route")(route_verbs.unmap_route)
 app.command()(domains.domains)
+app.command("create-api-plan")(api_keys.create_api_plan)
+app.command("api-plans")(api_keys.api_plans)
+app.command("delete-api-plan")(api_keys.delete_api_plan)
+app.command("create-api-key")(api_keys.create_api_key)
+app.command("api-keys")(api_keys.api_keys)
+app.command("delete-api-key")(api_keys.delete_api_key)
 app.command("add-network-policy")(networking.add_network_policy)
 app.command("network-policies")(networking.network_policies)
 app.command("remove-network-policy")(networking.remove_network_policy)

@@ -31,8 +31,9 @@ OPTIONS = {
     "deny": "addresses or CIDR blocks (commas): these clients get 403",
     "jwt_jwks": "@FILE (a JWKS) or its https:// address: requests need a bearer token it signed",
     "jwt_claims": "claims (commas, default sub) the app gets as X-Jwt-<Claim> headers",
+    "api_keys": "true or false: requests need one of the route's keys (yun create-api-key)",
 }
-FLAGS = ("sticky", "https_redirect", "hsts")
+FLAGS = ("sticky", "https_redirect", "hsts", "api_keys")
 
 
 def _describe(options: dict[str, Any]) -> str:
@@ -90,6 +91,15 @@ def parse_options(pairs: list[str]) -> dict[str, Any]:
     return parsed
 
 
+def find_route(api: Any, route: str) -> dict[str, Any]:
+    """The route a user wrote (`myapp.apps.localhost/api`, with or without a scheme)."""
+    wanted = route.removeprefix("http://").removeprefix("https://").rstrip("/")
+    matches = [r for r in api.routes() if r["url"] == wanted]
+    if not matches:
+        raise CliError(f"no route {wanted}; `yun routes` lists them")
+    return dict(matches[0])
+
+
 def update_route(
     route: Annotated[str, typer.Argument(help="The route, e.g. myapp.apps.localhost/api.")],
     option: Annotated[
@@ -99,15 +109,16 @@ def update_route(
             "-o",
             metavar="KEY=VALUE",
             help="A policy setting: loadbalancing, hash_header, sticky, timeout,"
-            " https_redirect, hsts, protocol, rate_limit, max_body, allow, deny, jwt_jwks or"
-            " jwt_claims (repeatable; an empty value takes a gateway setting off).",
+            " https_redirect, hsts, protocol, rate_limit, max_body, allow, deny, jwt_jwks,"
+            " jwt_claims or api_keys (repeatable; an empty value takes a gateway setting off).",
         ),
     ],
 ) -> None:
     """Set a route's traffic policy: loadbalancing, hash_header, sticky, timeout,
     https_redirect, hsts, and protocol (http2 for apps that speak h2c, such as gRPC servers);
     and its gateway: rate_limit (per client address), max_body, allow and deny, and JWT
-    (jwt_jwks: a JWKS file or address; jwt_claims: the claims passed on as headers).
+    (jwt_jwks: a JWKS file or address; jwt_claims: the claims passed on as headers), and
+    api_keys (true: requests need one of the keys `yun create-api-key` makes).
 
     Examples:
       yun update-route myapp.apps.localhost -o loadbalancing=least-connection
@@ -119,14 +130,11 @@ def update_route(
       yun update-route api.apps.localhost -o rate_limit=
       yun update-route api.apps.localhost -o jwt_jwks=@jwks.json -o jwt_claims=sub,email
       yun update-route api.apps.localhost -o jwt_jwks=https://id.example.com/jwks.json
+      yun update-route api.apps.localhost -o api_keys=true
     """
     options = parse_options(option)
-    wanted = route.removeprefix("http://").removeprefix("https://").rstrip("/")
     with client() as api:
-        matches = [r for r in api.routes() if r["url"] == wanted]
-        if not matches:
-            raise CliError(f"no route {wanted}; `yun routes` lists them")
-        updated = api.update_route(matches[0]["guid"], options)
+        updated = api.update_route(find_route(api, route)["guid"], options)
     console.print(f"Route {updated['url']}: {_describe(updated['options'])}")
 
 

@@ -31,12 +31,14 @@ from yun.discovery import Names
 from yun.gateway import parse_addresses, parse_rate, parse_size
 from yun.jwks import JwksCache, parse_claims
 from yun.kube import DRIVER as KUBERNETES
-from yun.router import Policy, ReloadHeld, Server
+from yun.router import KeyLimits, Policy, ReloadHeld, Server, key_entry
 from yun.router import Route as RouterRoute
 from yun.router import TcpRoute as RouterTcpRoute
 from yun.router.config import MAX_WEIGHT
 from yun.store.models import (
     AcmeChallenge,
+    ApiKey,
+    ApiPlan,
     App,
     Deployment,
     Domain,
@@ -176,14 +178,14 @@ class RouteController:
                 backend = ""
                 capacity = 0
                 options = route_options[route_guid]
-                policy = policy_of(options, self.jwks)
+                policy = policy_of(options, self.jwks, scope=route_guid)
                 for app, process_type in targets:
                     proc = procs.get((app.guid, process_type))
                     if proc is None:
                         continue
                     # Routes to the same processes with the same options share a backend: a
                     # new hostname for an app is then a line in the host map, not a reload.
-                    backend = backend or f"{app.guid}_{_digest(targets, options)}"
+                    backend = backend or f"{app.guid}_{_digest(targets, options, route_guid)}"
                     names.append(app.name)
                     if app.state != "STARTED":
                         continue
@@ -281,6 +283,9 @@ class RouteController:
             extra["certificates"] = self.certificates()
         with self.store.session() as session:
             answers = {c.token: c.key_authorization for c in session.scalars(select(AcmeChallenge))}
+            keyed = {route.policy.api_keys for route in table if route.policy.api_keys}
+            if keyed:  # routes that ask for API keys: the router's key map
+                extra["api_keys"] = api_keys(session, keyed)
         if answers:  # an ACME order is being validated: the router answers its challenges
             extra["challenges"] = answers
         # Reloads are at most one per window: the first change reloads at once, changes right
@@ -328,11 +333,14 @@ def _json(value: Any) -> Any:
     return json.loads(value) if value not in ("null", "{}") else None
 
 
-def _digest(targets: list[tuple[_App, str]], options: dict[str, Any]) -> str:
-    """A short digest of what a route's backend serves and how: its processes and options."""
+def _digest(targets: list[tuple[_App, str]], options: dict[str, Any], route_guid: str) -> str:
+    """A short digest of what a route's backend serves and how: its processes and options (and
+    the route, when it asks for API keys: those are its own, so is its backend)."""
     text = repr(sorted((app.guid, process_type) for app, process_type in targets))
     if options:  # most routes have none: no JSON to make for them
         text += json.dumps(options, sort_keys=True)
+    if options.get("api_keys"):
+        text += route_guid
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
@@ -344,6 +352,22 @@ def _capacity(app: Any, proc: Any, serving: int, deploying: bool) -> int:
     if deploying:
         most *= 2
     return max(most, serving) + (1 if (app.autoscale or {}).get("min") == 0 else 0)
+
+
+def api_keys(session: Any, route_guids: set[str]) -> dict[str, KeyLimits]:
+    """The key map entries of the routes' API keys, each with its plan's limits."""
+    found: dict[str, KeyLimits] = {}
+    rows = session.execute(
+        select(ApiKey.route_guid, ApiKey.digest, ApiPlan)
+        .outerjoin(ApiPlan, ApiPlan.guid == ApiKey.plan_guid)
+        .where(ApiKey.route_guid.in_(route_guids))
+    )
+    for route_guid, digest, plan in rows:
+        limits = KeyLimits()
+        if plan is not None:
+            limits = KeyLimits(plan.rate_limit, plan.rate_window, plan.quota, plan.quota_window)
+        found[key_entry(route_guid, digest)] = limits
+    return found
 
 
 def split_weights(old: int, new: int, percent: int) -> tuple[int, int]:
@@ -384,9 +408,10 @@ def _weighted(found: list[tuple[Any, str]], split: tuple[int, int, int] | None) 
     ]
 
 
-def policy_of(options: dict[str, Any], jwks: JwksCache | None = None) -> Policy:
+def policy_of(options: dict[str, Any], jwks: JwksCache | None = None, *, scope: str = "") -> Policy:
     """A route's stored options as the router's policy (the API checked them on the way in);
-    `jwks` holds the keys of JWKS addresses (without it, a route naming one gets no keys)."""
+    `jwks` holds the keys of JWKS addresses (without it, a route naming one gets no keys);
+    `scope` names the route's API keys (its guid)."""
     timeout = options.get("timeout")
     return Policy(
         balance=str(options.get("loadbalancing") or "round-robin"),
@@ -396,6 +421,7 @@ def policy_of(options: dict[str, Any], jwks: JwksCache | None = None) -> Policy:
         https_redirect=bool(options.get("https_redirect", False)),
         hsts=bool(options.get("hsts", False)),
         protocol=str(options.get("protocol") or "http1"),
+        api_keys=scope if options.get("api_keys") and scope else "",
         **_gateway_policy(options, jwks),
     )
 

@@ -3,8 +3,8 @@
 Routes are kept as the text the user wrote (``host.domain/path``) after a syntax check; whether
 the domain exists is the API's business. A route may carry Cloud Foundry's `options:` (its
 traffic policy: `loadbalancing`, `hash_header`; Yun adds `sticky`, `timeout`, `https_redirect`,
-`hsts`, and the gateway's `rate_limit`, `max_body`, `allow`, `deny`, `jwt_jwks` and
-`jwt_claims`, see `yun.gateway`) and
+`hsts`, and the gateway's `rate_limit`, `max_body`, `allow`, `deny`, `jwt_jwks`,
+`jwt_claims` and `api_keys`, see `yun.gateway`) and
 `protocol:` (`http2`: the router speaks h2c to the app, for gRPC), which the push sets on the
 route. Services accept both Cloud Foundry forms (a list
 of names or of `{name: ...}` mappings) and Stackato's `{name: type}` mapping, whose types (an
@@ -38,6 +38,7 @@ _OPTION_KEYS = (
     "deny",
     "jwt_jwks",
     "jwt_claims",
+    "api_keys",
 )
 # The router's algorithms (yun.router.routes.BALANCING), named as Cloud Foundry's manifests do.
 _LOADBALANCING = ("round-robin", "least-connection", "hash")
@@ -98,7 +99,7 @@ def _read_options(value: object, scope: Scope) -> Policy:
         del options["hash_header"]
     if data.get("hash_balance") is not None:
         scope.key("hash_balance").warn("is not supported, ignored")
-    for flag in ("sticky", "https_redirect", "hsts"):
+    for flag in ("sticky", "https_redirect", "hsts", "api_keys"):
         if (given := data.get(flag)) is not None:
             options[flag] = as_bool(given, scope.key(flag))
     if (timeout := data.get("timeout")) is not None:

@@ -12,6 +12,7 @@ from yun.router.errors import ReloadHeld, RouterConfigError, RouterError
 from yun.router.haproxy import HAProxy
 from yun.router.routes import (
     BALANCING,
+    KeyLimits,
     Policy,
     Route,
     RouterConfig,
@@ -19,6 +20,7 @@ from yun.router.routes import (
     TcpRoute,
     backend_id,
     backend_name,
+    key_entry,
 )
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "AccessLogReceiver",
     "AppLines",
     "HAProxy",
+    "KeyLimits",
     "Policy",
     "ReloadHeld",
     "RenderedConfig",
@@ -37,6 +40,7 @@ __all__ = [
     "TcpRoute",
     "backend_id",
     "backend_name",
+    "key_entry",
     "render",
     "render_files",
     "split_by_app",

@@ -50,6 +50,7 @@ from yun.jwks import JwtKey
 from yun.router import accesslog, slots
 from yun.router.routes import (
     WILDCARD,
+    KeyLimits,
     Policy,
     Route,
     RouterConfig,
@@ -57,12 +58,14 @@ from yun.router.routes import (
     TcpRoute,
     backend_name,
     encode_name,
+    key_entry,
     normalize_host,
     normalize_path,
     server_address,
 )
 from yun.router.slots import (
     INSTANCE_MAP,
+    KEY_MAP,
     PLACEHOLDER,
     TARGETS_TABLE,
     RuntimeState,
@@ -116,6 +119,11 @@ TLS13_SUITES = ("TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA2
 ERROR_HEADER = "X-Yun-Router-Error"
 RATE_TABLE_PREFIX = "yun_rate_"  # a backend's rate limit table: the backend's name after it
 RATE_TABLE_SIZE = 100_000  # client addresses counted at once per route; the oldest go first
+KEYS_TABLE_PREFIX = "yun_keys_"  # a route's API key counters: its scope after it
+KEYS_TABLE_SIZE = 100_000  # keys' windows counted at once per route
+MAX_KEY_WINDOW = 86400  # a plan's longest window: its counters live for two
+KEY_HEADER = "X-Api-Key"  # where a client sends its API key (or the `api_key` query parameter)
+KEY_PARAM = "api_key"
 JWT_PREFIX = "jwt-"  # a public key a route verifies tokens with, named by a hash of its PEM
 JWT_HEADER_PREFIX = "X-Jwt-"  # a forwarded claim's header: X-Jwt-Sub, X-Jwt-Email
 TARGET_KEY_MAX = 160  # `<backend name>/<index>`: an encoded guid and route id, and digits
@@ -191,10 +199,12 @@ def render_files(
     certificates: Sequence[Certificate] = (),
     challenges: Mapping[str, str] | None = None,
     previous: RuntimeState | None = None,
+    api_keys: Mapping[str, KeyLimits] | None = None,
 ) -> RenderedConfig:
     """haproxy.cfg plus the files it loads: the host map, with HTTPS the certificates and
     their list, and while an ACME order is validated the answers to its HTTP-01 challenges
-    (`challenges`: token → key authorization; see `render`).
+    (`challenges`: token → key authorization; see `render`); with routes that ask for API
+    keys, the key map (`api_keys`: `key_entry(scope, digest)` → the key's limits).
 
     `previous` is what HAProxy serves now: servers keep their slots, and a backend keeps its
     number of slots while they suffice (see `yun.router.slots`)."""
@@ -220,8 +230,14 @@ def render_files(
     targets: dict[str, int] = {}
     for backend in backends:
         targets.update(slots.targets(backend.name, assigned[backend.name]))
-    runtime = RuntimeState(slots=assigned, hosts=hosts, targets=targets)
+    keys: dict[str, str] = {}
+    if any(backend.policy.api_keys for backend in backends):
+        keys = {_key(entry, limits): limits.value() for entry, limits in (api_keys or {}).items()}
+        keys = dict(sorted(keys.items()))
+    runtime = RuntimeState(slots=assigned, hosts=hosts, targets=targets, keys=keys)
     files = {map_name: host_map}
+    if keys or any(backend.policy.api_keys for backend in backends):
+        files[KEY_MAP] = "".join(f"{entry} {value}\n" for entry, value in keys.items())
     if logging:  # the access log names the instance in each slot, kept at run time too
         instances = runtime.instances()
         files[INSTANCE_MAP] = "".join(f"{slot} {instances[slot]}\n" for slot in sorted(instances))
@@ -738,8 +754,12 @@ def _gateway(name: str, policy: Policy, run_dir: Path) -> tuple[list[str], str]:
         )
     if policy.jwt:
         rules += _jwt(policy, run_dir)
+    section = ""
+    if policy.api_keys:
+        key_rules, section = _api_keys(policy.api_keys, run_dir)
+        rules += key_rules
     if not policy.rate_limit:
-        return rules, ""
+        return rules, section
     table, window = f"{RATE_TABLE_PREFIX}{name}", policy.rate_window
     rules += [
         f"    http-request set-var(txn.yun_rl_window) date,div({window})",
@@ -751,10 +771,75 @@ def _gateway(name: str, policy: Policy, run_dir: Path) -> tuple[list[str], str]:
         + " hdr Retry-After %[var(txn.yun_rl_wait)]"
         f" if {{ sc_get_gpc0(0) gt {policy.rate_limit} }}",
     ]
-    section = (
+    section += (
         f"\nbackend {table}\n"
         f"    stick-table type string len 64 size {RATE_TABLE_SIZE}"
         f" expire {2 * window}s store gpc0\n"
+    )
+    return rules, section
+
+
+def _key(entry: str, limits: KeyLimits) -> str:
+    """`entry`, checked with its limits; ValueError on what HAProxy must not see."""
+    scope, _, digest = entry.partition("/")
+    key_entry(scope, digest)
+    windows = (limits.rate_window, limits.quota_window)
+    if min(limits.rate, limits.quota) < 0 or not all(1 <= w <= MAX_KEY_WINDOW for w in windows):
+        raise ValueError(f"API key limits {limits}: out of range")
+    return entry
+
+
+def _api_keys(scope: str, run_dir: Path) -> tuple[list[str], str]:
+    """A request needs a key (`X-Api-Key`, or `?api_key=`) whose SHA-256 the key map holds
+    under the route's scope, else 401. The map's value is the key's plan: rate, its window,
+    quota, its window. A key over its quota (the requests served in the quota's window) or
+    past its rate (the requests sent in the rate's window) gets 429 with the seconds to the
+    window's end; the two are counted in fixed windows, in the route's own table, by sc1 and
+    sc2 (sc0 is the per-address limit's)."""
+    key_map = run_dir / KEY_MAP
+    if "'" in str(key_map):
+        raise ValueError(f"run_dir must not contain a single quote: {run_dir}")
+    table = f"{KEYS_TABLE_PREFIX}{scope}"
+    key, plan = "txn.yun_key", "txn.yun_key_plan"
+    rate, rate_window, quota, quota_window = (f"txn.yun_key_{n}" for n in ("r", "rw", "q", "qw"))
+    has_rate, has_quota = f"{{ var({rate}) -m int gt 0 }}", f"{{ var({quota}) -m int gt 0 }}"
+    rules = [
+        f"    http-request set-var({key}) req.hdr({KEY_HEADER}),sha2(256),hex,lower",
+        f"    http-request set-var({key}) url_param({KEY_PARAM}),sha2(256),hex,lower"
+        f" unless {{ var({key}) -m found }}",
+        f"    http-request set-var({plan}) str({scope}/),concat(,{key},),map('{key_map}')",
+        _error_return(401, "A valid API key is needed.\n", "api_key_refused")
+        + f" unless {{ var({plan}) -m found }}",
+    ]
+    for number, var in enumerate((rate, rate_window, quota, quota_window), start=1):
+        rules.append(f"    http-request set-var({var}) var({plan}),field({number},:)")
+    windows = ((1, "r", rate, rate_window), (2, "q", quota, quota_window))
+    for counter, kind, limit, window in windows:
+        index, name = f"txn.yun_key_{kind}i", f"txn.yun_key_{kind}k"  # `<digest>/r/<window>`
+        applies = f"if {{ var({limit}) -m int gt 0 }}"
+        rules += [
+            f"    http-request set-var({index}) date,div({window}) {applies}",
+            f"    http-request set-var({name}) var({key}),concat(/{kind}/,{index},) {applies}",
+            f"    http-request track-sc{counter} var({name}) table {table} {applies}",
+        ]
+    wait = "txn.yun_key_wait"
+    body = "This API key is over its limit: try again later.\n"
+    rules += [
+        # The quota counts requests served: one that used it up is refused before counting.
+        f"    http-request set-var({wait}) date,mod({quota_window}),neg,add({quota_window})",
+        _error_return(429, body, "api_key_quota")
+        + f" hdr Retry-After %[var({wait})] if {has_quota}"
+        f" {{ sc_get_gpc0(2),sub({quota}) -m int ge 0 }}",
+        f"    http-request sc-inc-gpc0(1) if {has_rate}",
+        f"    http-request set-var({wait}) date,mod({rate_window}),neg,add({rate_window})",
+        _error_return(429, body, "api_key_rate") + f" hdr Retry-After %[var({wait})] if {has_rate}"
+        f" {{ sc_get_gpc0(1),sub({rate}) -m int gt 0 }}",
+        f"    http-request sc-inc-gpc0(2) if {has_quota}",
+    ]
+    section = (
+        f"\nbackend {table}\n"
+        f"    stick-table type string len 96 size {KEYS_TABLE_SIZE}"
+        f" expire {2 * MAX_KEY_WINDOW}s store gpc0\n"
     )
     return rules, section
 

@@ -41,6 +41,7 @@ from yun.router.config import (
     CHALLENGE_MAP_PREFIX,
     HOST_MAP,
     JWT_PREFIX,
+    KEYS_TABLE_PREFIX,
     STATS_SOCKET,
     TCP_PROXY_PREFIX,
     layout_of,
@@ -48,7 +49,7 @@ from yun.router.config import (
 )
 from yun.router.control import ProcessTable, parse_show_proc, send_command
 from yun.router.errors import ReloadHeld, RouterConfigError, RouterError
-from yun.router.routes import Route, RouterConfig, Server, TcpRoute
+from yun.router.routes import KeyLimits, Route, RouterConfig, Server, TcpRoute
 from yun.router.slots import RuntimeState
 from yun.router.stats import read_stats
 from yun.tls import Certificate
@@ -180,6 +181,11 @@ class HAProxy:
         except OSError as exc:
             raise RouterError(f"HAProxy stats socket {self.stats_socket}: {exc}") from exc
 
+    def key_counts(self, scope: str) -> dict[str, int]:
+        """What the API keys of a route (by its scope) used: `<digest>/r/<window>` and
+        `<digest>/q/<window>` (the window's number since the epoch) → requests counted."""
+        return runtime.read_counters(self.stats_socket, f"{KEYS_TABLE_PREFIX}{scope}")
+
     def backend_stats(self) -> list[dict[str, str]]:
         """`show stat` rows of the backends alone (svname BACKEND)."""
         return self.stats(backends_only=True)
@@ -222,10 +228,12 @@ class HAProxy:
         tcp_routes: Sequence[TcpRoute] = (),
         certificates: Sequence[Certificate] = (),
         challenges: Mapping[str, str] | None = None,
+        api_keys: Mapping[str, KeyLimits] | None = None,
         reload: bool = True,
     ) -> bool:
         """Make HAProxy serve `routes` and `tcp_routes` (and, with an HTTPS port, HTTPS with
-        `certificates`; and answer ACME's HTTP-01 `challenges`). True if that took a reload
+        `certificates`; answer ACME's HTTP-01 `challenges`; and take the `api_keys` of routes
+        that ask for keys: `key_entry(scope, digest)` → limits). True if that took a reload
         (or a start); False if it served them already or the runtime API made the change.
         With `reload` False, a change that needs a reload raises ReloadHeld and changes
         nothing (the caller batches). See the module docstring."""
@@ -243,6 +251,7 @@ class HAProxy:
                 certificates=certificates,
                 challenges=challenges,
                 previous=state,
+                api_keys=api_keys,
             )
             same_layout = previous is not None and self._layout_of(previous) == rendered.layout
             if (
@@ -290,7 +299,9 @@ class HAProxy:
         (None if it cannot be read; a reload then rebuilds everything)."""
         if self._state is None:
             try:
-                self._state = runtime.read_state(self.stats_socket, self.host_map)
+                self._state = runtime.read_state(
+                    self.stats_socket, self.host_map, self.config.run_dir / slots.KEY_MAP
+                )
             except RouterError as exc:
                 log.warning("router: could not read what HAProxy serves (%s); reloading", exc)
                 return None
@@ -301,7 +312,11 @@ class HAProxy:
         caller reloads)."""
         instances = self.config.run_dir / slots.INSTANCE_MAP
         commands = slots.commands(
-            before, after, str(self.host_map), str(instances) if self.config.access_log else None
+            before,
+            after,
+            str(self.host_map),
+            str(instances) if self.config.access_log else None,
+            str(self.config.run_dir / slots.KEY_MAP),
         )
         try:
             runtime.run(self.stats_socket, commands)
@@ -352,7 +367,7 @@ class HAProxy:
         replaced = {}
         for name, content in files.items():
             path = self.config.run_dir / name
-            if name in (HOST_MAP, slots.INSTANCE_MAP):
+            if name in (HOST_MAP, slots.INSTANCE_MAP, slots.KEY_MAP):
                 with contextlib.suppress(FileNotFoundError):
                     replaced[name] = path.read_text(encoding="utf-8")
                 if replaced.get(name) == content:

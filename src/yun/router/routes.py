@@ -77,6 +77,9 @@ class Policy:
     jwt: bool = False
     jwt_keys: tuple[JwtKey, ...] = ()
     jwt_claims: tuple[str, ...] = ()
+    # API keys: with a scope (the route's id), a request needs a key the router's key map
+    # holds under that scope (`KeyLimits`); its plan's rate and quota are counted per key.
+    api_keys: str = ""
 
     def check(self) -> None:
         """Raises ValueError naming the option HAProxy could not take."""
@@ -95,6 +98,36 @@ class Policy:
         parse_claims(",".join(self.jwt_claims))
         for key in self.jwt_keys:
             key.check()
+        if self.api_keys and not _SCOPE.match(self.api_keys):
+            raise ValueError(f"API key scope {self.api_keys!r}: letters, digits, - _ . only")
+
+
+_SCOPE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_KEY_ENTRY = re.compile(r"^[A-Za-z0-9_.-]{1,64}/[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class KeyLimits:
+    """What one API key may do (its plan): `rate` requests per `rate_window` seconds and
+    `quota` requests per `quota_window` seconds, in fixed windows; 0: no limit."""
+
+    rate: int = 0
+    rate_window: int = 1
+    quota: int = 0
+    quota_window: int = 86400
+
+    def value(self) -> str:
+        """The key map's value: `rate:rate_window:quota:quota_window`."""
+        return f"{self.rate}:{self.rate_window}:{self.quota}:{self.quota_window}"
+
+
+def key_entry(scope: str, digest: str) -> str:
+    """The key map's key for an API key of a route: `<scope>/<sha256 of the key, hex>`; raises
+    ValueError on anything else (it is written into a map file and runtime commands)."""
+    entry = f"{scope}/{digest}"
+    if not _KEY_ENTRY.match(entry):
+        raise ValueError(f"API key entry {entry!r}: a scope and a SHA-256 digest")
+    return entry
 
 
 @dataclass(frozen=True)

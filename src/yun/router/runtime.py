@@ -20,6 +20,7 @@ from yun.router.slots import TARGETS_TABLE, RuntimeState, Slots, slot_number
 BATCH_BYTES = 8192  # well inside the CLI's line buffer (tune.bufsize, 16 KiB by default)
 _MAINT = 0x01 | 0x02 | 0x20 | 0x40  # forced, inherited, resolver and hostname maintenance
 _TARGET = re.compile(r"key=(\S+) .*\bserver_id=(\d+)")
+_COUNTER = re.compile(r"key=(\S+) .*\bgpc0=(\d+)")
 # HAProxy's answers to a runtime command that did not take; anything else is a notice.
 _ERRORS = ("no such", "unknown", "invalid", "require", "can't", "cannot", "not found", "error")
 
@@ -47,19 +48,22 @@ def _send(stats_socket: Path, batch: list[str]) -> None:
             raise RouterError(f"HAProxy refused a runtime change ({batch[0]} …): {line.strip()}")
 
 
-def read_state(stats_socket: Path, host_map: Path) -> RuntimeState:
-    """What the running worker serves, read back from it."""
+def read_state(stats_socket: Path, host_map: Path, key_map: Path | None = None) -> RuntimeState:
+    """What the running worker serves, read back from it (`key_map`: the API key map, when its
+    config has one)."""
     try:
         servers = send_command(stats_socket, "show servers state", timeout=30.0)
         hosts = send_command(stats_socket, f"show map {host_map}", timeout=30.0)
         targets = send_command(stats_socket, f"show table {TARGETS_TABLE}", timeout=30.0)
+        keys = send_command(stats_socket, f"show map {key_map}", timeout=30.0) if key_map else ""
     except OSError as exc:
         raise RouterError(f"HAProxy stats socket {stats_socket}: {exc}") from exc
     state = RuntimeState(slots=parse_servers_state(servers))
-    for line in hosts.splitlines():
-        fields = line.split()
-        if len(fields) == 3 and fields[0].startswith("0x"):
-            state.hosts[fields[1]] = fields[2]
+    for text, found in ((hosts, state.hosts), (keys, state.keys)):
+        for line in text.splitlines():
+            fields = line.split()
+            if len(fields) == 3 and fields[0].startswith("0x"):
+                found[fields[1]] = fields[2]
     for line in targets.splitlines():
         if match := _TARGET.search(line):
             state.targets[match.group(1)] = int(match.group(2))
@@ -87,3 +91,12 @@ def parse_servers_state(text: str) -> dict[str, Slots]:
         backend: tuple(numbered.get(n) for n in range(1, max(numbered) + 1))
         for backend, numbered in found.items()
     }
+
+
+def read_counters(stats_socket: Path, table: str) -> dict[str, int]:
+    """A counting table's entries: key → gpc0 (empty if HAProxy has no such table)."""
+    try:
+        text = send_command(stats_socket, f"show table {table}", timeout=10.0)
+    except OSError as exc:
+        raise RouterError(f"HAProxy stats socket {stats_socket}: {exc}") from exc
+    return {m.group(1): int(m.group(2)) for m in _COUNTER.finditer(text)}

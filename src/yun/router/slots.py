@@ -26,6 +26,7 @@ from yun.router.routes import Server, server_address
 MIN_SLOTS = 16
 MAX_SLOTS = 4096
 PLACEHOLDER = "127.0.0.1:1"  # where an empty slot points; it is in maintenance, never used
+KEY_MAP = "api_keys.map"  # `<route scope>/<sha256 of a key>` → its limits (`KeyLimits.value`)
 TARGETS_TABLE = "yun_targets"  # `<backend>/<index>` → the slot of that instance
 INSTANCE_MAP = "instances.map"  # slot name → the instance in it, for the access log
 
@@ -108,11 +109,12 @@ def targets(backend: str, slots: Slots) -> dict[str, int]:
 @dataclass
 class RuntimeState:
     """What the running HAProxy serves that the runtime API can change: every backend's slots,
-    the host map and the instance targets."""
+    the host map, the instance targets and the API key map."""
 
     slots: dict[str, Slots] = field(default_factory=dict)
     hosts: dict[str, str] = field(default_factory=dict)
     targets: dict[str, int] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)
 
     def instances(self) -> dict[str, str]:
         """Slot name → the name of the server in it (what `INSTANCE_MAP` holds)."""
@@ -144,11 +146,16 @@ def _server_commands(
 
 
 def commands(
-    before: RuntimeState, after: RuntimeState, host_map: str, instance_map: str | None
+    before: RuntimeState,
+    after: RuntimeState,
+    host_map: str,
+    instance_map: str | None,
+    key_map: str | None = None,
 ) -> list[str]:
     """Runtime API commands that turn what `before` serves into what `after` does; both have
     the same layout (the same backends and slot counts). `instance_map`: the access log's map
-    of slots to instances, when there is an access log."""
+    of slots to instances, when there is an access log; `key_map`: the API key map, when a
+    route asks for keys."""
     found: list[str] = []
     for backend, slots in after.slots.items():
         old_slots = before.slots.get(backend, ())
@@ -159,6 +166,8 @@ def commands(
     found += target_commands(before.targets, after.targets)
     if instance_map is not None:
         found += map_commands(instance_map, before.instances(), after.instances())
+    if key_map is not None:
+        found += map_commands(key_map, before.keys, after.keys)
     return found
 
 

@@ -71,7 +71,7 @@ from yun.server.listening import (
     api_config,
     check_tls,
 )
-from yun.server.memory import MemoryTrimmer
+from yun.server.memory import MemoryTrimmer, one_heap
 from yun.server.metrics import Latencies, PlatformMetrics
 from yun.server.pidfile import read_pid, write_pid
 from yun.server.placement import Placement
@@ -144,6 +144,7 @@ class Platform:
 
     def _prepare(self) -> ApiContext:
         s = self.settings
+        one_heap()  # before any thread of the server starts (see yun.server.memory)
         if shutil.which(s.haproxy) is None and not Path(s.haproxy).is_file():
             raise MissingTool(
                 f"yun server needs HAProxy as its router, and {s.haproxy!r} was not found; "
@@ -385,6 +386,7 @@ class Platform:
             export_droplet=exporter,
             stacks=self._userlands.store if isinstance(self._userlands, BuiltStacks) else None,
             metrics=metrics,
+            key_counts=haproxy.key_counts,
         )
 
     def run(self) -> None:

@@ -307,6 +307,36 @@ class Route(Resource):
     """Traffic policy: loadbalancing, hash_header, sticky, timeout (see yun.router.Policy)."""
 
 
+class ApiPlan(Resource):
+    """What the API keys of a route on this plan may do: `rate_limit` requests per
+    `rate_window` seconds, `quota` requests served per `quota_window` seconds (0: no limit)."""
+
+    __tablename__ = "api_plans"
+    __table_args__ = (UniqueConstraint("route_guid", "name"),)
+    route_guid: Mapped[str] = mapped_column(ForeignKey("routes.guid", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    rate_limit: Mapped[int] = mapped_column(Integer, default=0)
+    rate_window: Mapped[int] = mapped_column(Integer, default=1)
+    quota: Mapped[int] = mapped_column(Integer, default=0)
+    quota_window: Mapped[int] = mapped_column(Integer, default=86400)
+
+
+class ApiKey(Resource):
+    """A key a route's clients send (`X-Api-Key`), kept as its SHA-256 only: the key itself is
+    shown once, when made. `prefix` (its first characters) tells keys apart in listings."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (UniqueConstraint("route_guid", "name"),)
+    route_guid: Mapped[str] = mapped_column(ForeignKey("routes.guid", ondelete="CASCADE"))
+    plan_guid: Mapped[str | None] = mapped_column(
+        ForeignKey("api_plans.guid", ondelete="RESTRICT"), default=None
+    )
+    name: Mapped[str] = mapped_column(String(64))
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[str] = mapped_column(String(255), default="")
+
+
 class Certificate(Resource):
     """A certificate the router serves over HTTPS for the names it carries (SNI): uploaded by
     `yun set-certificate NAME`, or ordered by ACME. `bundle` is PEM: certificate, chain, key."""

@@ -121,6 +121,12 @@ NEEDS: dict[tuple[str, str], tuple[str, str]] = {
     ("PATCH", "/v3/routes/{guid}"): ("develop", "res"),
     ("POST", "/v3/routes/{guid}/destinations"): ("operate", "res"),
     ("DELETE", "/v3/routes/{guid}/destinations/{app_guid}"): ("operate", "res"),
+    ("GET", "/v3/routes/{guid}/api_plans"): ("see", "res"),
+    ("POST", "/v3/routes/{guid}/api_plans"): ("develop", "res"),
+    ("DELETE", "/v3/routes/{guid}/api_plans/{name}"): ("develop", "res"),
+    ("GET", "/v3/routes/{guid}/api_keys"): ("see", "res"),
+    ("POST", "/v3/routes/{guid}/api_keys"): ("develop", "res"),
+    ("DELETE", "/v3/routes/{guid}/api_keys/{name}"): ("develop", "res"),
     ("GET", "/v3/service_backups/{guid}"): ("see", "res"),
     ("POST", "/v3/service_backups/{guid}/actions/restore"): ("develop", "res"),
     ("GET", "/v3/service_bindings"): ("anyone", ""),
@@ -283,6 +289,8 @@ class World:
             {"domain": "apps.localhost", "host": self.fresh("r"), "space_guid": place.space_guid},
         )["guid"]
         self.post(f"/v3/routes/{place.route}/destinations", {"app": place.app})
+        self.post(f"/v3/routes/{place.route}/api_plans", {"name": "spare"})  # a plan, no keys
+        self.post(f"/v3/routes/{place.route}/api_keys", {"name": "spare"})
         place.instance = self.post(
             "/v3/service_instances",
             {
@@ -385,6 +393,8 @@ def _url(world: World, method: str, path: str, place: Place) -> tuple[str, dict[
         values["name"] = values["guid"] = "x"
     if "/schedules/" in path:
         values["name"] = "nightly"
+    if "/api_plans/" in path or "/api_keys/" in path:
+        values["name"] = "spare"
     url = re.sub(r"\{([^}]+)\}", lambda m: values[m.group(1)], path)
     bodies: dict[str, dict[str, Any]] = {
         "/v3/apps/push": json_body(world.fresh("new"), place.space_guid),
@@ -423,6 +433,7 @@ def _url(world: World, method: str, path: str, place: Place) -> tuple[str, dict[
         "/v3/builds": {"package_guid": place.package},
         "/v3/spaces": {"org": place.org, "name": world.fresh("sp")},
         "/v3/routes/{guid}/destinations": {"app": place.app},
+        "/v3/routes/{guid}/api_plans": {"name": "free", "rate_limit": "5/1s"},
         "/v3/organizations/{name}": {"name": place.org},
         "/v3/organizations/{org}/spaces/{name}": {"name": place.space},
         "/v3/apps/{guid}/processes/{type_}": {"instances": 1},

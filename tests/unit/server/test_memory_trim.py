@@ -4,6 +4,8 @@ and glibc's own trimming cannot return anything) leaves the process at the next 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -36,3 +38,34 @@ def test_a_trim_returns_what_a_burst_of_allocations_freed() -> None:
     before = _anonymous_kib()
     assert trimmer.reconcile("memory").requeue_after == EVERY
     assert before - _anonymous_kib() > 20 * 1024
+
+
+PROBE = """
+import sys, threading
+from yun.server.memory import one_heap
+
+def heap_kib():
+    lines = open("/proc/self/smaps").read().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.endswith("[heap]"))
+    return int(next(l for l in lines[at:] if l.startswith("Rss:")).split()[1])
+
+if sys.argv[1] == "one":
+    assert one_heap()
+before = heap_kib()
+kept = []
+thread = threading.Thread(target=lambda: kept.extend(bytes(1024) for _ in range(20 * 1024)))
+thread.start()
+thread.join()
+print(heap_kib() - before)
+"""
+
+
+@pytest.mark.parametrize(("mode", "grows"), [("one", True), ("default", False)])
+def test_with_one_heap_a_thread_allocates_from_the_main_heap(mode: str, grows: bool) -> None:
+    if MemoryTrimmer()._trim is None:
+        pytest.skip("not glibc")
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, mode], capture_output=True, text=True, check=True
+    )
+    grown = int(done.stdout)  # KiB the main heap grew by while a thread kept 20 MiB
+    assert (grown > 15 * 1024) is grows, grown
