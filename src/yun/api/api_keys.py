@@ -107,7 +107,7 @@ def _usage(counts: dict[str, int], key: ApiKey, plan: ApiPlan | None, now: float
         if limit:
             index = int(now) // window
             usage[kind] = {
-                "used": counts.get(f"{key.digest}/{kind[0]}/{index}", 0),
+                "used": counts.get(f"{index}/{kind[0]}/{key.digest}", 0),
                 "limit": limit,
                 "resets_in": window - int(now) % window,
             }

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -31,10 +32,10 @@ from yun.discovery import Names
 from yun.gateway import parse_addresses, parse_rate, parse_size
 from yun.jwks import JwksCache, parse_claims
 from yun.kube import DRIVER as KUBERNETES
-from yun.router import KeyLimits, Policy, ReloadHeld, Server, key_entry
+from yun.router import KeyLimits, Policy, ReloadHeld, RouterError, Server, key_entry
 from yun.router import Route as RouterRoute
 from yun.router import TcpRoute as RouterTcpRoute
-from yun.router.config import MAX_WEIGHT
+from yun.router.config import JWT_CACHE_CLEAR, MAX_WEIGHT
 from yun.store.models import (
     AcmeChallenge,
     ApiKey,
@@ -53,6 +54,8 @@ from yun.store.queries import hostname
 from yun.store.releases import ACTIVE
 from yun.store.session import Store
 from yun.tls import Certificate
+
+log = logging.getLogger(__name__)
 
 
 class RouteController:
@@ -84,6 +87,7 @@ class RouteController:
         self.on_reload = on_reload
         self.activator = activator
         self._last_reload = -self.reload_window
+        self._caches_cleared = time.monotonic()
 
     def _weights(self, session: Any, deployment: Deployment | None) -> tuple[int, int, int] | None:
         """(old version, new version, percent to new) while a deployment splits traffic."""
@@ -312,6 +316,12 @@ class RouteController:
                     now_routed = inst.state == "RUNNING" and inst.draining_since is None
                 if inst.routed != now_routed:
                     inst.routed = now_routed
+        if time.monotonic() - self._caches_cleared >= JWT_CACHE_CLEAR:
+            self._caches_cleared = time.monotonic()
+            try:
+                self.haproxy.clear_jwt_caches()
+            except RouterError as exc:
+                log.warning("router: the JWT caches were not cleared: %s", exc)
         # A JWKS address is fetched again when due (and the router told of new keys).
         due = self.jwks.next_due()
         return Result(requeue_after=None if due is None else due + 0.01)

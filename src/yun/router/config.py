@@ -125,6 +125,8 @@ MAX_KEY_WINDOW = 86400  # a plan's longest window: its counters live for two
 KEY_HEADER = "X-Api-Key"  # where a client sends its API key (or the `api_key` query parameter)
 KEY_PARAM = "api_key"
 JWT_PREFIX = "jwt-"  # a public key a route verifies tokens with, named by a hash of its PEM
+JWT_CACHE_PREFIX = "jwt-cache-"  # a backend's verified tokens (`_jwt`): its name after it
+JWT_CACHE_CLEAR = 600.0  # seconds between the platform's clearings of the token caches
 JWT_HEADER_PREFIX = "X-Jwt-"  # a forwarded claim's header: X-Jwt-Sub, X-Jwt-Email
 TARGET_KEY_MAX = 160  # `<backend name>/<index>`: an encoded guid and route id, and digits
 TARGETS_SIZE = 65536
@@ -673,13 +675,16 @@ def _backend(backend: _Backend, assigned: Slots, *, https_port: int | None, run_
 
 
 def jwt_files(backends: Sequence[_Backend]) -> dict[str, str]:
-    """The public keys routes verify tokens with, a file each (HAProxy reads them at start)."""
-    return {
+    """The public keys routes verify tokens with, a file each (HAProxy reads them at start),
+    and each JWT backend's token cache, empty."""
+    files = {
         _jwt_file(key): key.key
         for backend in backends
         for key in backend.policy.jwt_keys
         if not key.secret
     }
+    files.update((jwt_cache(b.name), "") for b in backends if b.policy.jwt)
+    return files
 
 
 def jwt_header(claim: str) -> str:
@@ -692,37 +697,59 @@ def _jwt_file(key: JwtKey) -> str:
     return f"{JWT_PREFIX}{hashlib.sha256(key.key.encode()).hexdigest()[:16]}.pem"
 
 
-def _jwt(policy: Policy, run_dir: Path) -> list[str]:
-    """A bearer token must be signed by one of the route's keys (of the algorithm the key names,
-    and the key its `kid` names when both name one) and carry an `exp` still ahead; else 401.
-    The claims the route forwards replace any header of their names the client sent."""
+def jwt_cache(backend: str) -> str:
+    """The map of a backend's verified tokens (token → its `exp`), filled by HAProxy itself."""
+    return f"{JWT_CACHE_PREFIX}{backend}.map"
+
+
+def _jwt(name: str, policy: Policy, run_dir: Path) -> list[str]:
+    """A bearer token must be signed by one of the route's keys (with the algorithm the key
+    names; of several, the key its `kid` names when both name one) and carry an `exp` still
+    ahead; else 401. The claims the route forwards replace any header of their names the
+    client sent.
+
+    A signature is checked once per token: a verified token goes, with its `exp`, into the
+    backend's cache map (`set-map`), and later requests with the same token (the whole of it,
+    signature included) find it there. The map is empty at each reload (new keys) and the
+    platform clears it every `JWT_CACHE_CLEAR` seconds; only verified tokens enter it."""
     headers = [jwt_header(claim) for claim in policy.jwt_claims]
     rules = [f"    http-request del-header {header}" for header in headers]
-    token, ok = "http_auth_bearer", "txn.yun_jwt"
-    rules += [
-        f"    http-request set-var(txn.yun_jwt_alg) {token},jwt_header_query('$.alg')",
-        f"    http-request set-var(txn.yun_jwt_kid) {token},jwt_header_query('$.kid')",
-    ]
+    cache = run_dir / jwt_cache(name)
+    if "'" in str(cache):
+        raise ValueError(f"run_dir must not contain a single quote: {run_dir}")
+    token, exp, new = "http_auth_bearer", "txn.yun_jwt_exp", "txn.yun_jwt_new"
+    rules.append(f"    http-request set-var({exp}) {token},map('{cache}')")
+    # The key's algorithm is the one verified, whatever the token's header says (no algorithm
+    # confusion), so the header is read only to pick a key by its id, where there is a choice.
+    choose = len(policy.jwt_keys) > 1 and any(key.kid for key in policy.jwt_keys)
+    if choose:
+        rules.append(
+            f"    http-request set-var(txn.yun_jwt_kid) {token},jwt_header_query('$.kid')"
+            f" unless {{ var({exp}) -m found }}"
+        )
     for key in policy.jwt_keys:
         material = key.key if key.secret else str(run_dir / _jwt_file(key))
         if "'" in material:
             raise ValueError(f"run_dir must not contain a single quote: {run_dir}")
         verify = f"{{ {token},jwt_verify({key.alg},'{material}') -m int 1 }}"
-        first = f"!{{ var({ok}) -m found }} {{ var(txn.yun_jwt_alg) -m str {key.alg} }}"
-        if key.kid:
+        first = f"!{{ var({exp}) -m found }} !{{ var({new}) -m found }}"
+        if choose and key.kid:
             unnamed = f"!{{ var(txn.yun_jwt_kid) -m found }} {verify}"
             condition = (
                 f"{first} {{ var(txn.yun_jwt_kid) -m str {key.kid} }} {verify} or {first} {unnamed}"
             )
         else:
             condition = f"{first} {verify}"
-        rules.append(f"    http-request set-var({ok}) int(1) if {condition}")
+        rules.append(f"    http-request set-var({new}) int(1) if {condition}")
     rules += [
-        f"    http-request set-var(txn.yun_jwt_exp) {token},jwt_payload_query('$.exp','int')",
-        "    http-request set-var(txn.yun_jwt_left) date,neg,add(txn.yun_jwt_exp)",
+        f"    http-request set-var({exp}) {token},jwt_payload_query('$.exp','int')"
+        f" if {{ var({new}) -m found }}",
+        f"    http-request set-map('{cache}') %[{token}] %[var({exp})]"
+        f" if {{ var({new}) -m found }} {{ var({exp}) -m found }}",
+        f"    http-request set-var(txn.yun_jwt_left) date,neg,add({exp})",
         _error_return(401, "A valid bearer token is needed.\n", "jwt_refused")
         + ' hdr WWW-Authenticate "Bearer"'
-        + f" unless {{ var({ok}) -m found }} {{ var(txn.yun_jwt_left) -m int gt 0 }}",
+        + " unless { var(txn.yun_jwt_left) -m int gt 0 }",
     ]
     for number, (claim, header) in enumerate(zip(policy.jwt_claims, headers, strict=True)):
         var = f"txn.yun_jwt_c{number}"
@@ -736,11 +763,11 @@ def _jwt(policy: Policy, run_dir: Path) -> list[str]:
 def _gateway(name: str, policy: Policy, run_dir: Path) -> tuple[list[str], str]:
     """The backend's gateway rules, and the section of its rate limit's table (or "").
 
-    Refusals come first (403 for addresses not allowed or denied, 413 for a body too large,
-    401 without a good token, see `_jwt`); then each client address counts its requests in a
-    window of fixed seconds (`date` divided by the window names it, with the address, in a
-    table that forgets it after two windows) and one past the limit gets 429 with the seconds
-    to the next window."""
+    Refusals come first, the cheapest first: 403 for addresses not allowed or denied, 413 for
+    a body too large; then each client address counts its requests in a window of fixed
+    seconds (`date` divided by the window names it, with the address, in a table that forgets
+    it after two windows) and one past the limit gets 429 with the seconds to the next window;
+    then API keys (`_api_keys`), then JWT (`_jwt`)."""
     rules: list[str] = []
     if policy.allow:
         allowed = " ".join(policy.allow)
@@ -752,30 +779,28 @@ def _gateway(name: str, policy: Policy, run_dir: Path) -> tuple[list[str], str]:
             f"    http-request deny deny_status 413 if {{ req.hdr_val(content-length) gt"
             f" {policy.max_body} }}"
         )
-    if policy.jwt:
-        rules += _jwt(policy, run_dir)
     section = ""
+    if policy.rate_limit:
+        table, window = f"{RATE_TABLE_PREFIX}{name}", policy.rate_window
+        rules += [
+            f"    http-request set-var(txn.yun_rl_window) date,div({window})",
+            f"    http-request track-sc0 src,concat(/,txn.yun_rl_window) table {table}",
+            "    http-request sc-inc-gpc0(0)",
+            _error_return(429, "Too many requests: try again later.\n", "rate_limited")
+            + f" hdr Retry-After %[date,mod({window}),neg,add({window})]"
+            f" if {{ sc_get_gpc0(0) gt {policy.rate_limit} }}",
+        ]
+        section += (
+            f"\nbackend {table}\n"
+            f"    stick-table type string len 64 size {RATE_TABLE_SIZE}"
+            f" expire {2 * window}s store gpc0\n"
+        )
     if policy.api_keys:
-        key_rules, section = _api_keys(policy.api_keys, run_dir)
+        key_rules, key_table = _api_keys(policy.api_keys, run_dir)
         rules += key_rules
-    if not policy.rate_limit:
-        return rules, section
-    table, window = f"{RATE_TABLE_PREFIX}{name}", policy.rate_window
-    rules += [
-        f"    http-request set-var(txn.yun_rl_window) date,div({window})",
-        "    http-request set-var(txn.yun_rl_key) src,concat(/,txn.yun_rl_window)",
-        f"    http-request track-sc0 var(txn.yun_rl_key) table {table}",
-        "    http-request sc-inc-gpc0(0)",
-        f"    http-request set-var(txn.yun_rl_wait) date,mod({window}),neg,add({window})",
-        _error_return(429, "Too many requests: try again later.\n", "rate_limited")
-        + " hdr Retry-After %[var(txn.yun_rl_wait)]"
-        f" if {{ sc_get_gpc0(0) gt {policy.rate_limit} }}",
-    ]
-    section += (
-        f"\nbackend {table}\n"
-        f"    stick-table type string len 64 size {RATE_TABLE_SIZE}"
-        f" expire {2 * window}s store gpc0\n"
-    )
+        section += key_table
+    if policy.jwt:
+        rules += _jwt(name, policy, run_dir)
     return rules, section
 
 
@@ -813,27 +838,25 @@ def _api_keys(scope: str, run_dir: Path) -> tuple[list[str], str]:
     ]
     for number, var in enumerate((rate, rate_window, quota, quota_window), start=1):
         rules.append(f"    http-request set-var({var}) var({plan}),field({number},:)")
-    windows = ((1, "r", rate, rate_window), (2, "q", quota, quota_window))
-    for counter, kind, limit, window in windows:
-        index, name = f"txn.yun_key_{kind}i", f"txn.yun_key_{kind}k"  # `<digest>/r/<window>`
-        applies = f"if {{ var({limit}) -m int gt 0 }}"
-        rules += [
-            f"    http-request set-var({index}) date,div({window}) {applies}",
-            f"    http-request set-var({name}) var({key}),concat(/{kind}/,{index},) {applies}",
-            f"    http-request track-sc{counter} var({name}) table {table} {applies}",
-        ]
-    wait = "txn.yun_key_wait"
+    for counter, kind, limit, window in (
+        (1, "r", rate, rate_window),
+        (2, "q", quota, quota_window),
+    ):
+        # `<window>/r/<digest>`: the window's number since the epoch, the kind, the key.
+        rules.append(
+            f"    http-request track-sc{counter} date,div({window}),concat(/{kind}/,{key},)"
+            f" table {table} if {{ var({limit}) -m int gt 0 }}"
+        )
     body = "This API key is over its limit: try again later.\n"
     rules += [
         # The quota counts requests served: one that used it up is refused before counting.
-        f"    http-request set-var({wait}) date,mod({quota_window}),neg,add({quota_window})",
         _error_return(429, body, "api_key_quota")
-        + f" hdr Retry-After %[var({wait})] if {has_quota}"
-        f" {{ sc_get_gpc0(2),sub({quota}) -m int ge 0 }}",
+        + f" hdr Retry-After %[date,mod({quota_window}),neg,add({quota_window})]"
+        f" if {has_quota} {{ sc_get_gpc0(2),sub({quota}) -m int ge 0 }}",
         f"    http-request sc-inc-gpc0(1) if {has_rate}",
-        f"    http-request set-var({wait}) date,mod({rate_window}),neg,add({rate_window})",
-        _error_return(429, body, "api_key_rate") + f" hdr Retry-After %[var({wait})] if {has_rate}"
-        f" {{ sc_get_gpc0(1),sub({rate}) -m int gt 0 }}",
+        _error_return(429, body, "api_key_rate")
+        + f" hdr Retry-After %[date,mod({rate_window}),neg,add({rate_window})]"
+        f" if {has_rate} {{ sc_get_gpc0(1),sub({rate}) -m int gt 0 }}",
         f"    http-request sc-inc-gpc0(2) if {has_quota}",
     ]
     section = (

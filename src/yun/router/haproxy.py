@@ -28,6 +28,7 @@ import fcntl
 import functools
 import logging
 import os
+import re
 import signal
 import subprocess
 import time
@@ -40,6 +41,7 @@ from yun.router.config import (
     CERT_PREFIX,
     CHALLENGE_MAP_PREFIX,
     HOST_MAP,
+    JWT_CACHE_PREFIX,
     JWT_PREFIX,
     KEYS_TABLE_PREFIX,
     STATS_SOCKET,
@@ -55,6 +57,7 @@ from yun.router.stats import read_stats
 from yun.tls import Certificate
 
 CONFIG_FILE = "haproxy.cfg"
+_JWT_CACHES = re.compile(rf"set-map\('([^']*/{JWT_CACHE_PREFIX}[^']*\.map)'\)")
 PID_FILE = "haproxy.pid"
 MASTER_SOCKET = "master.sock"
 LOCK_FILE = "router.lock"
@@ -180,6 +183,18 @@ class HAProxy:
             return read_stats(self.stats_socket, backends_only=backends_only)
         except OSError as exc:
             raise RouterError(f"HAProxy stats socket {self.stats_socket}: {exc}") from exc
+
+    def clear_jwt_caches(self) -> int:
+        """Empty the running worker's caches of verified tokens (`config._jwt`), so they hold
+        only tokens seen since; returns how many were cleared."""
+        try:
+            text = self.config_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return 0
+        caches = sorted(set(_JWT_CACHES.findall(text)))
+        if caches and self.running():
+            runtime.run(self.stats_socket, [f"clear map {path}" for path in caches])
+        return len(caches)
 
     def key_counts(self, scope: str) -> dict[str, int]:
         """What the API keys of a route (by its scope) used: `<digest>/r/<window>` and
@@ -389,9 +404,10 @@ class HAProxy:
         for path in self.config.run_dir.glob(f"{CERT_PREFIX}*"):
             if path.name not in named:
                 path.unlink(missing_ok=True)
-        for path in self.config.run_dir.glob(f"{JWT_PREFIX}*.pem"):
-            if path.name not in keep_text:
-                path.unlink(missing_ok=True)
+        for pattern in (f"{JWT_PREFIX}*.pem", f"{JWT_CACHE_PREFIX}*.map"):
+            for path in self.config.run_dir.glob(pattern):
+                if path.name not in keep_text:
+                    path.unlink(missing_ok=True)
 
     def _install(self, text: str) -> None:
         """Check `text` with `haproxy -c`, then atomically make it the config file."""

@@ -72,8 +72,8 @@ def test_keys_their_rate_and_quota(router, backend, http, make_route):
     # key's four served requests of its quota.
     counts = router.key_counts("route-api")
     now = int(time.time())
-    assert counts[f"{digest('free-key')}/r/{now // WINDOW}"] == 5
-    assert counts[f"{digest('trial-key')}/q/{now // 86400}"] == 4
+    assert counts[f"{now // WINDOW}/r/{digest('free-key')}"] == 5
+    assert counts[f"{now // 86400}/q/{digest('trial-key')}"] == 4
 
 
 def test_keys_come_and_go_without_a_reload(router, backend, http, make_route):

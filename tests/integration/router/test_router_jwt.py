@@ -6,6 +6,7 @@ itself."""
 from __future__ import annotations
 
 import shutil
+import time
 from dataclasses import replace
 
 import pytest
@@ -13,6 +14,7 @@ from tests.tokens import Issuer
 
 from yun.jwks import parse_jwks
 from yun.router import Policy
+from yun.router.control import send_command
 
 pytestmark = [
     pytest.mark.integration,
@@ -90,3 +92,25 @@ def test_a_route_without_keys_yet_refuses_everyone_and_others_are_untouched(
     keyed = replace(guarded, policy=Policy(jwt=True, jwt_keys=parse_jwks(issuer.jwks())))
     router.apply([keyed, make_route("web.apps.localhost", web.server())])
     assert http(HOST, headers=bearer(issuer.token({"sub": "alice"}))).status == 200
+
+
+def test_a_verified_token_is_cached_until_its_exp_and_the_cache_can_be_cleared(
+    router, backend, http, make_route
+):
+    issuer = Issuer()
+    api = backend("api")
+    policy = Policy(jwt=True, jwt_keys=parse_jwks(issuer.jwks()), jwt_claims=("sub",))
+    router.apply([replace(make_route(HOST, api.server()), policy=policy)])
+    short = issuer.token({"sub": "alice"}, ttl=2)
+    assert http(HOST, headers=bearer(short)).json["headers"]["x-jwt-sub"] == "alice"
+    again = http(HOST, headers=bearer(short))  # from the cache, claims still forwarded
+    assert again.status == 200 and again.json["headers"]["x-jwt-sub"] == "alice"
+    (cache,) = router.config.run_dir.glob("jwt-cache-*.map")
+    cached = send_command(router.stats_socket, f"show map {cache}")
+    assert short in cached
+    time.sleep(2.5)
+    assert http(HOST, headers=bearer(short)).status == 401  # cached, and expired all the same
+    forged = short.rsplit(".", 1)[0] + ".AAAA"  # same header and claims, another signature
+    assert http(HOST, headers=bearer(forged)).status == 401
+    assert router.clear_jwt_caches() == 1
+    assert short not in send_command(router.stats_socket, f"show map {cache}")

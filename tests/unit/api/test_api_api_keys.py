@@ -85,9 +85,9 @@ def test_usage_is_what_the_router_counted_in_the_current_windows(client: TestCli
     digest = hashlib.sha256(key.encode()).hexdigest()
     now = int(time.time())
     counted: dict[str, Any] = {
-        f"{digest}/r/{now // 10}": 4,
-        f"{digest}/r/{now // 10 - 1}": 9,  # an earlier window
-        f"{digest}/q/{now // 3600}": 42,
+        f"{now // 10}/r/{digest}": 4,
+        f"{now // 10 - 1}/r/{digest}": 9,  # an earlier window
+        f"{now // 3600}/q/{digest}": 42,
     }
     asked: list[str] = []
     client.app.state.ctx.key_counts = lambda scope: asked.append(scope) or counted  # type: ignore[attr-defined]
