@@ -65,6 +65,7 @@ from yun.router.routes import (
 )
 from yun.router.slots import (
     INSTANCE_MAP,
+    KEY_CACHE_PREFIX,
     KEY_MAP,
     PLACEHOLDER,
     TARGETS_TABLE,
@@ -234,12 +235,16 @@ def render_files(
         targets.update(slots.targets(backend.name, assigned[backend.name]))
     keys: dict[str, str] = {}
     if any(backend.policy.api_keys for backend in backends):
-        keys = {_key(entry, limits): limits.value() for entry, limits in (api_keys or {}).items()}
+        keys = {
+            _key(entry, limits): f"{entry.partition('/')[2]}:{limits.value()}"
+            for entry, limits in (api_keys or {}).items()
+        }
         keys = dict(sorted(keys.items()))
     runtime = RuntimeState(slots=assigned, hosts=hosts, targets=targets, keys=keys)
     files = {map_name: host_map}
     if keys or any(backend.policy.api_keys for backend in backends):
         files[KEY_MAP] = "".join(f"{entry} {value}\n" for entry, value in keys.items())
+        files.update((key_cache(b.policy.api_keys), "") for b in backends if b.policy.api_keys)
     if logging:  # the access log names the instance in each slot, kept at run time too
         instances = runtime.instances()
         files[INSTANCE_MAP] = "".join(f"{slot} {instances[slot]}\n" for slot in sorted(instances))
@@ -814,29 +819,46 @@ def _key(entry: str, limits: KeyLimits) -> str:
     return entry
 
 
+def key_cache(scope: str) -> str:
+    """The map of a route's keys seen (the key as sent → its key map value), which HAProxy
+    fills itself."""
+    return f"{KEY_CACHE_PREFIX}{scope}.map"
+
+
 def _api_keys(scope: str, run_dir: Path) -> tuple[list[str], str]:
     """A request needs a key (`X-Api-Key`, or `?api_key=`) whose SHA-256 the key map holds
-    under the route's scope, else 401. The map's value is the key's plan: rate, its window,
-    quota, its window. A key over its quota (the requests served in the quota's window) or
-    past its rate (the requests sent in the rate's window) gets 429 with the seconds to the
-    window's end; the two are counted in fixed windows, in the route's own table, by sc1 and
-    sc2 (sc0 is the per-address limit's)."""
-    key_map = run_dir / KEY_MAP
+    under the route's scope, else 401. The map's value is the digest and the key's plan:
+    rate, its window, quota, its window. A key over its quota (the requests served in the
+    quota's window) or past its rate (the requests sent in the rate's window) gets 429 with
+    the seconds to the window's end; the two are counted in fixed windows, in the route's own
+    table, by sc1 and sc2 (sc0 is the per-address limit's).
+
+    A key is hashed once: a key found goes, as sent, with its value into the route's key
+    cache (`set-map`), where its next requests find it. Every change of the key map clears
+    the caches (`slots.commands`), and a reload starts them empty."""
+    key_map, cache = run_dir / KEY_MAP, run_dir / key_cache(scope)
     if "'" in str(key_map):
         raise ValueError(f"run_dir must not contain a single quote: {run_dir}")
     table = f"{KEYS_TABLE_PREFIX}{scope}"
-    key, plan = "txn.yun_key", "txn.yun_key_plan"
+    sent, key, plan = "txn.yun_key_sent", "txn.yun_key", "txn.yun_key_plan"
     rate, rate_window, quota, quota_window = (f"txn.yun_key_{n}" for n in ("r", "rw", "q", "qw"))
     has_rate, has_quota = f"{{ var({rate}) -m int gt 0 }}", f"{{ var({quota}) -m int gt 0 }}"
+    unknown = f"!{{ var({plan}) -m found }}"
     rules = [
-        f"    http-request set-var({key}) req.hdr({KEY_HEADER}),sha2(256),hex,lower",
-        f"    http-request set-var({key}) url_param({KEY_PARAM}),sha2(256),hex,lower"
-        f" unless {{ var({key}) -m found }}",
-        f"    http-request set-var({plan}) str({scope}/),concat(,{key},),map('{key_map}')",
+        f"    http-request set-var({sent}) req.hdr({KEY_HEADER})",
+        f"    http-request set-var({sent}) url_param({KEY_PARAM})"
+        f" unless {{ var({sent}) -m found }}",
+        f"    http-request set-var({plan}) var({sent}),map('{cache}')",
+        f"    http-request set-var({key}) var({sent}),sha2(256),hex,lower if {unknown}",
+        f"    http-request set-var({plan}) str({scope}/),concat(,{key},),map('{key_map}')"
+        f" if {unknown} {{ var({key}) -m found }}",
+        f"    http-request set-map('{cache}') %[var({sent})] %[var({plan})]"
+        f" if {{ var({key}) -m found }} {{ var({plan}) -m found }}",
         _error_return(401, "A valid API key is needed.\n", "api_key_refused")
         + f" unless {{ var({plan}) -m found }}",
+        f"    http-request set-var({key}) var({plan}),field(1,:)",
     ]
-    for number, var in enumerate((rate, rate_window, quota, quota_window), start=1):
+    for number, var in enumerate((rate, rate_window, quota, quota_window), start=2):
         rules.append(f"    http-request set-var({var}) var({plan}),field({number},:)")
     for counter, kind, limit, window in (
         (1, "r", rate, rate_window),

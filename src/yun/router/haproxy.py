@@ -404,7 +404,11 @@ class HAProxy:
         for path in self.config.run_dir.glob(f"{CERT_PREFIX}*"):
             if path.name not in named:
                 path.unlink(missing_ok=True)
-        for pattern in (f"{JWT_PREFIX}*.pem", f"{JWT_CACHE_PREFIX}*.map"):
+        for pattern in (
+            f"{JWT_PREFIX}*.pem",
+            f"{JWT_CACHE_PREFIX}*.map",
+            f"{slots.KEY_CACHE_PREFIX}*.map",
+        ):
             for path in self.config.run_dir.glob(pattern):
                 if path.name not in keep_text:
                     path.unlink(missing_ok=True)

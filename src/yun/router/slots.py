@@ -26,7 +26,8 @@ from yun.router.routes import Server, server_address
 MIN_SLOTS = 16
 MAX_SLOTS = 4096
 PLACEHOLDER = "127.0.0.1:1"  # where an empty slot points; it is in maintenance, never used
-KEY_MAP = "api_keys.map"  # `<route scope>/<sha256 of a key>` → its limits (`KeyLimits.value`)
+KEY_MAP = "api_keys.map"  # `<route scope>/<sha256 of a key>` → `<sha256>:<KeyLimits.value>`
+KEY_CACHE_PREFIX = "key-cache-"  # a route's cache of keys seen: `key-cache-<scope>.map`
 TARGETS_TABLE = "yun_targets"  # `<backend>/<index>` → the slot of that instance
 INSTANCE_MAP = "instances.map"  # slot name → the instance in it, for the access log
 
@@ -166,8 +167,12 @@ def commands(
     found += target_commands(before.targets, after.targets)
     if instance_map is not None:
         found += map_commands(instance_map, before.instances(), after.instances())
-    if key_map is not None:
+    if key_map is not None and before.keys != after.keys:
         found += map_commands(key_map, before.keys, after.keys)
+        # The routes' caches of keys seen hold what the key map said: they start again.
+        folder = key_map.rpartition("/")[0]
+        scopes = {entry.partition("/")[0] for entry in (*before.keys, *after.keys)}
+        found += [f"clear map {folder}/{KEY_CACHE_PREFIX}{scope}.map" for scope in sorted(scopes)]
     return found
 
 
