@@ -8,6 +8,13 @@ agree on.
   gets 413.
 - `allow` / `deny`: addresses or CIDR blocks, separated by commas: only `allow`ed clients are
   served (403 for the others), `deny`ed ones never are.
+- `circuit_breaker`: `N` or `N/COOLDOWN` (`5`, `5/30s`): an instance that answers N requests in
+  a row with 5xx (or fails N connections) is taken out; after COOLDOWN (30 s unless given) one
+  probe (a connection) lets it back in, and N more errors take it out again. Idempotent
+  requests that got a 5xx or no answer are sent again to another instance, so clients see no
+  error while another instance is healthy.
+- `retries`: `0` to `10`: how many times a request is sent again after a failed connection
+  (3 unless given), or, for idempotent requests, an empty answer or a 502/503/504.
 - `jwt_jwks`: a JWKS (its JSON) or its https:// address (`yun.jwks`): requests need a bearer
   token signed by one of its keys, with an `exp` still ahead; else 401.
 - `jwt_claims`: `sub,email`: the token's claims the app gets as X-Jwt-Sub, X-Jwt-Email
@@ -28,6 +35,8 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _SIZES = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 MAX_WINDOW = 86400
 MAX_LIST = 64  # addresses or blocks in one list
+DEFAULT_COOLDOWN = 30  # seconds an instance a circuit breaker took out waits for its probe
+MAX_RETRIES = 10
 
 
 def parse_rate(text: str) -> tuple[int, int]:
@@ -44,6 +53,28 @@ def parse_rate(text: str) -> tuple[int, int]:
 
 def rate_text(count: int, window: int) -> str:
     return f"{count}/{window}s"
+
+
+def parse_breaker(text: str) -> tuple[int, int]:
+    """`N` or `N/COOLDOWN` → (errors in a row, cool-down seconds)."""
+    errors, slash, cooldown = text.strip().partition("/")
+    if not errors.strip().isdigit() or not 1 <= int(errors) <= 100:
+        raise ValueError(f"{text!r}: give 1 to 100 errors in a row, e.g. 5 or 5/30s")
+    seconds = DEFAULT_COOLDOWN
+    if slash:
+        match = re.match(r"^\s*(\d+)\s*([smh]?)\s*$", cooldown)
+        if match is None:
+            raise ValueError(f"{text!r}: the cool-down is a time, e.g. 30s or 2m")
+        seconds = int(match.group(1)) * _UNITS[match.group(2) or "s"]
+        if not 1 <= seconds <= 3600:
+            raise ValueError(f"{text!r}: a cool-down of 1 s to 1 h")
+    return int(errors), seconds
+
+
+def parse_retries(text: str) -> int:
+    if not text.strip().isdigit() or not 0 <= int(text) <= MAX_RETRIES:
+        raise ValueError(f"{text!r}: give 0 to {MAX_RETRIES}")
+    return int(text)
 
 
 def parse_size(text: str) -> int:
@@ -78,6 +109,8 @@ CHECKS: dict[str, Callable[[str], object]] = {
     "max_body": parse_size,
     "allow": parse_addresses,
     "deny": parse_addresses,
+    "circuit_breaker": parse_breaker,
+    "retries": parse_retries,
     "jwt_jwks": check_source,
     "jwt_claims": parse_claims,
 }

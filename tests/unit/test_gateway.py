@@ -6,7 +6,13 @@ from __future__ import annotations
 import pytest
 
 from yun.controllers.routing import policy_of
-from yun.gateway import parse_addresses, parse_rate, parse_size
+from yun.gateway import (
+    parse_addresses,
+    parse_breaker,
+    parse_rate,
+    parse_retries,
+    parse_size,
+)
 
 
 def test_rates_sizes_and_addresses_are_read() -> None:
@@ -32,3 +38,21 @@ def test_the_route_controller_turns_options_into_the_routers_policy() -> None:
     assert (policy.rate_limit, policy.rate_window, policy.max_body) == (5, 10, 1024)
     assert policy.deny == ("10.0.0.0/8",) and policy.allow == ()
     assert policy_of({}).rate_limit == 0
+
+
+def test_circuit_breakers_and_retries_as_users_write_them() -> None:
+    assert parse_breaker("5") == (5, 30)
+    assert parse_breaker("5/2m") == (5, 120)
+    assert parse_breaker(" 3 / 10s ") == (3, 10)
+    for wrong in ("0", "five", "5/", "5/2d", "5/0s", "101"):
+        with pytest.raises(ValueError):
+            parse_breaker(wrong)
+    assert parse_retries("0") == 0 and parse_retries("10") == 10
+    with pytest.raises(ValueError, match="0 to 10"):
+        parse_retries("11")
+
+
+def test_the_route_controller_reads_breakers_and_retries() -> None:
+    policy = policy_of({"circuit_breaker": "4/15s", "retries": "0"})
+    assert (policy.breaker_errors, policy.breaker_cooldown, policy.retries) == (4, 15, 0)
+    assert policy_of({}).retries is None and policy_of({}).breaker_errors == 0

@@ -29,7 +29,13 @@ from yun.controllers.discovery import internal_names
 from yun.controllers.network_policies import PolicyReader
 from yun.controllers.runtime.managing import Result
 from yun.discovery import Names
-from yun.gateway import parse_addresses, parse_rate, parse_size
+from yun.gateway import (
+    parse_addresses,
+    parse_breaker,
+    parse_rate,
+    parse_retries,
+    parse_size,
+)
 from yun.jwks import JwksCache, parse_claims
 from yun.kube import DRIVER as KUBERNETES
 from yun.router import KeyLimits, Policy, ReloadHeld, RouterError, Server, key_entry
@@ -452,6 +458,11 @@ def _gateway_policy(options: dict[str, Any], jwks: JwksCache | None) -> dict[str
             fields["rate_limit"], fields["rate_window"] = parse_rate(str(options["rate_limit"]))
         if options.get("max_body"):
             fields["max_body"] = parse_size(str(options["max_body"]))
+        if options.get("circuit_breaker"):
+            errors, cooldown = parse_breaker(str(options["circuit_breaker"]))
+            fields["breaker_errors"], fields["breaker_cooldown"] = errors, cooldown
+        if str(options.get("retries", "")).strip():
+            fields["retries"] = parse_retries(str(options["retries"]))
         for key in ("allow", "deny"):
             if options.get(key):
                 fields[key] = parse_addresses(str(options[key]))

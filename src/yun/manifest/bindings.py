@@ -39,6 +39,8 @@ _OPTION_KEYS = (
     "jwt_jwks",
     "jwt_claims",
     "api_keys",
+    "circuit_breaker",
+    "retries",
 )
 # The router's algorithms (yun.router.routes.BALANCING), named as Cloud Foundry's manifests do.
 _LOADBALANCING = ("round-robin", "least-connection", "hash")

@@ -143,6 +143,8 @@ TIMEOUTS: tuple[tuple[str, str], ...] = (
     ("client-fin", "30s"),
 )
 RETRIES = 3
+IDEMPOTENT = ("GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE")  # RFC 9110 9.2.2
+BREAKER_CHECK = 1  # seconds between the probes of instances behind a breaker
 STICKY_COOKIE = "__VCAP_ID__"  # Cloud Foundry's name: the instance a sticky client returns to
 TARGET_HEADER = "X-Yun-App-Instance"
 CF_TARGET_HEADER = "X-CF-APP-INSTANCE"
@@ -658,6 +660,7 @@ def _backend(backend: _Backend, assigned: Slots, *, https_port: int | None, run_
         )
     gateway, table = _gateway(backend.name, policy, run_dir)
     lines += gateway
+    lines += _resilience(policy)
     if policy.sticky and assigned:
         # Passive: HAProxy reads the cookie and sends the client to its slot; the app decides
         # when there is a session to keep (the rule below sets it along with JSESSIONID).
@@ -887,6 +890,36 @@ def _api_keys(scope: str, run_dir: Path) -> tuple[list[str], str]:
         f" expire {2 * MAX_KEY_WINDOW}s store gpc0\n"
     )
     return rules, section
+
+
+def _resilience(policy: Policy) -> list[str]:
+    """A route's own retries, and its circuit breaker.
+
+    Behind a breaker, HAProxy probes each instance (`GET /` every `BREAKER_CHECK` seconds; any
+    answer but a 5xx will do) and takes it out after `breaker_errors` failed probes in a row,
+    or at once after as many 5xx or failed connections in a row on requests it could not send
+    again (`observe layer7`). An instance taken out is probed again after each cool-down and
+    let back in at its first good answer. Idempotent requests that got a 5xx or nothing are
+    sent again to another instance, so clients see no error while another is healthy."""
+    lines = []
+    if policy.retries is not None:
+        lines.append(f"    retries {policy.retries}")
+    if policy.breaker_errors or policy.retries is not None:
+        statuses = "500 502 503 504" if policy.breaker_errors else "502 503 504"
+        lines += [
+            f"    retry-on conn-failure empty-response junk-response response-timeout {statuses}",
+            "    http-request disable-l7-retry"
+            f" unless {{ method {' '.join(IDEMPOTENT)} }}",
+        ]
+    if policy.breaker_errors:
+        errors, cooldown = policy.breaker_errors, policy.breaker_cooldown
+        lines += [
+            "    option httpchk GET /",
+            "    http-check expect rstatus ^[1-4]",
+            f"    default-server check inter {BREAKER_CHECK}s fall {errors} rise 1"
+            f" downinter {cooldown}s observe layer7 error-limit {errors} on-error mark-down",
+        ]
+    return lines
 
 
 def _to_https(port: int) -> str:

@@ -77,6 +77,12 @@ class Policy:
     jwt: bool = False
     jwt_keys: tuple[JwtKey, ...] = ()
     jwt_claims: tuple[str, ...] = ()
+    # Instances answering `breaker_errors` requests in a row with 5xx (or failing as many
+    # connections) are taken out for `breaker_cooldown` seconds, then probed (0: no breaker);
+    # `retries`: attempts after a failed connection (None: the router's default).
+    breaker_errors: int = 0
+    breaker_cooldown: int = 30
+    retries: int | None = None
     # API keys: with a scope (the route's id), a request needs a key the router's key map
     # holds under that scope (`KeyLimits`); its plan's rate and quota are counted per key.
     api_keys: str = ""
@@ -98,6 +104,10 @@ class Policy:
         parse_claims(",".join(self.jwt_claims))
         for key in self.jwt_keys:
             key.check()
+        if not 0 <= self.breaker_errors <= 100 or not 1 <= self.breaker_cooldown <= 3600:
+            raise ValueError(f"circuit breaker {self.breaker_errors}/{self.breaker_cooldown}s")
+        if self.retries is not None and not 0 <= self.retries <= 10:
+            raise ValueError(f"retries {self.retries}: give 0 to 10")
         if self.api_keys and not _SCOPE.match(self.api_keys):
             raise ValueError(f"API key scope {self.api_keys!r}: letters, digits, - _ . only")
 

@@ -89,7 +89,9 @@ class _Handler(BaseHTTPRequestHandler):
                 "headers": {k.lower(): v for k, v in self.headers.items()},
             }
         ).encode()
-        self.send_response(500 if self.path.startswith("/fail") else 200)
+        # A failing server fails the requests clients send (with a Host), not bare probes.
+        failing = self.server.failing and (self.server.failing == "all" or "Host" in self.headers)
+        self.send_response(500 if self.path.startswith("/fail") or failing else 200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         if self.path.startswith("/login"):
@@ -125,6 +127,8 @@ class _NamedServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.name = name
         self.hits = 0
+        # Answers of 500, as an instance in trouble gives: "all", or "requests" (not probes).
+        self.failing = ""
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # HAProxy closing idle keep-alive connections is not an error worth printing
@@ -143,6 +147,11 @@ class Backend:
     @property
     def hits(self) -> int:
         return self._server.hits
+
+    def fail(self, what: str = "all") -> None:
+        """Answer 500 to everything ("all"), to clients' requests only ("requests": probes
+        still pass), or to nothing ("")."""
+        self._server.failing = what
 
     def server(self, name: str | None = None) -> Server:
         return Server(name=name or self.name, address="127.0.0.1", port=self.port)

@@ -138,9 +138,13 @@ def test_gateway_options_are_checked_kept_and_taken_off(client: TestClient) -> N
         ({"rate_limit": "0/1s"}, "rate_limit"),
         ({"max_body": "lots"}, "max_body"),
         ({"deny": "10.0.0.300"}, "deny"),
+        ({"circuit_breaker": "many"}, "circuit_breaker"),
+        ({"retries": "20"}, "retries"),
     ):
         wrong = client.patch(f"/v3/routes/{guid}", json=body)
         assert wrong.status_code == 422 and field in wrong.json()["error"]["message"], body
+    kept = client.patch(f"/v3/routes/{guid}", json={"circuit_breaker": "5/30s", "retries": "2"})
+    assert kept.json()["options"]["circuit_breaker"] == "5/30s"
     off = client.patch(f"/v3/routes/{guid}", json={"rate_limit": ""}).json()["options"]
     assert "rate_limit" not in off and off["max_body"] == "1m"
     assert parse_options(["rate-limit=5/10s", "allow=127.0.0.1"]) == {
