@@ -8,6 +8,10 @@ agree on.
   gets 413.
 - `allow` / `deny`: addresses or CIDR blocks, separated by commas: only `allow`ed clients are
   served (403 for the others), `deny`ed ones never are.
+- `cors`: `*` or origins separated by commas (`https://shop.example.com,https://admin.example.com`):
+  browsers' preflight requests from those origins are answered by the router (204 with the
+  methods and the headers asked for), and answers to them carry Access-Control-Allow-Origin
+  (with named origins, credentials are allowed too).
 - `circuit_breaker`: `N` or `N/COOLDOWN` (`5`, `5/30s`): an instance that answers N requests in
   a row with 5xx (or fails N connections) is taken out; after COOLDOWN (30 s unless given) one
   probe (a connection) lets it back in, and N more errors take it out again. Idempotent
@@ -32,6 +36,7 @@ from yun.jwks import check_source, parse_claims
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*$")
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmg]?)b?\s*$", re.IGNORECASE)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_ORIGIN = re.compile(r"^https?://[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?(:\d{1,5})?$")
 _SIZES = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 MAX_WINDOW = 86400
 MAX_LIST = 64  # addresses or blocks in one list
@@ -69,6 +74,21 @@ def parse_breaker(text: str) -> tuple[int, int]:
         if not 1 <= seconds <= 3600:
             raise ValueError(f"{text!r}: a cool-down of 1 s to 1 h")
     return int(errors), seconds
+
+
+def parse_origins(text: str) -> tuple[str, ...]:
+    """`*`, or origins as browsers send them (`https://shop.example.com:8443`), commas between."""
+    origins = tuple(dict.fromkeys(o.strip().rstrip("/") for o in text.split(",") if o.strip()))
+    if origins == ("*",):
+        return origins
+    if not origins:
+        raise ValueError("give * or at least one origin, e.g. https://shop.example.com")
+    for origin in origins:
+        if not _ORIGIN.match(origin):
+            raise ValueError(f"{origin!r} is not an origin such as https://shop.example.com")
+    if len(origins) > MAX_LIST:
+        raise ValueError(f"at most {MAX_LIST} origins")
+    return origins
 
 
 def parse_retries(text: str) -> int:
@@ -109,6 +129,7 @@ CHECKS: dict[str, Callable[[str], object]] = {
     "max_body": parse_size,
     "allow": parse_addresses,
     "deny": parse_addresses,
+    "cors": parse_origins,
     "circuit_breaker": parse_breaker,
     "retries": parse_retries,
     "jwt_jwks": check_source,

@@ -9,6 +9,7 @@ from yun.controllers.routing import policy_of
 from yun.gateway import (
     parse_addresses,
     parse_breaker,
+    parse_origins,
     parse_rate,
     parse_retries,
     parse_size,
@@ -56,3 +57,14 @@ def test_the_route_controller_reads_breakers_and_retries() -> None:
     policy = policy_of({"circuit_breaker": "4/15s", "retries": "0"})
     assert (policy.breaker_errors, policy.breaker_cooldown, policy.retries) == (4, 15, 0)
     assert policy_of({}).retries is None and policy_of({}).breaker_errors == 0
+
+
+def test_cors_origins_as_users_write_them() -> None:
+    assert parse_origins("*") == ("*",)
+    assert parse_origins("https://shop.example.com/, http://localhost:3000") == (
+        "https://shop.example.com",
+        "http://localhost:3000",
+    )
+    for wrong in ("shop.example.com", "https://a.example/path", "*, https://a.example", " , "):
+        with pytest.raises(ValueError):
+            parse_origins(wrong)

@@ -32,6 +32,7 @@ from yun.discovery import Names
 from yun.gateway import (
     parse_addresses,
     parse_breaker,
+    parse_origins,
     parse_rate,
     parse_retries,
     parse_size,
@@ -458,6 +459,8 @@ def _gateway_policy(options: dict[str, Any], jwks: JwksCache | None) -> dict[str
             fields["rate_limit"], fields["rate_window"] = parse_rate(str(options["rate_limit"]))
         if options.get("max_body"):
             fields["max_body"] = parse_size(str(options["max_body"]))
+        if options.get("cors"):
+            fields["cors"] = parse_origins(str(options["cors"]))
         if options.get("circuit_breaker"):
             errors, cooldown = parse_breaker(str(options["circuit_breaker"]))
             fields["breaker_errors"], fields["breaker_cooldown"] = errors, cooldown

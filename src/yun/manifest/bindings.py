@@ -41,6 +41,7 @@ _OPTION_KEYS = (
     "api_keys",
     "circuit_breaker",
     "retries",
+    "cors",
 )
 # The router's algorithms (yun.router.routes.BALANCING), named as Cloud Foundry's manifests do.
 _LOADBALANCING = ("round-robin", "least-connection", "hash")

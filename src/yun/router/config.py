@@ -144,6 +144,8 @@ TIMEOUTS: tuple[tuple[str, str], ...] = (
 )
 RETRIES = 3
 IDEMPOTENT = ("GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE")  # RFC 9110 9.2.2
+CORS_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
+CORS_MAX_AGE = 600  # seconds a browser may keep a preflight's answer
 BREAKER_CHECK = 1  # seconds between the probes of instances behind a breaker
 STICKY_COOKIE = "__VCAP_ID__"  # Cloud Foundry's name: the instance a sticky client returns to
 TARGET_HEADER = "X-Yun-App-Instance"
@@ -787,6 +789,8 @@ def _gateway(name: str, policy: Policy, run_dir: Path) -> tuple[list[str], str]:
             f"    http-request deny deny_status 413 if {{ req.hdr_val(content-length) gt"
             f" {policy.max_body} }}"
         )
+    if policy.cors:
+        rules += _cors(policy.cors)
     section = ""
     if policy.rate_limit:
         table, window = f"{RATE_TABLE_PREFIX}{name}", policy.rate_window
@@ -892,6 +896,41 @@ def _api_keys(scope: str, run_dir: Path) -> tuple[list[str], str]:
     return rules, section
 
 
+def _cors(origins: tuple[str, ...]) -> list[str]:
+    """Browsers' cross-origin calls: a preflight (OPTIONS with Access-Control-Request-Method)
+    from an allowed origin is answered here, before keys or tokens are asked for (browsers
+    send none with it); answers to an allowed origin's requests say it may read them."""
+    origin, anyone = "txn.yun_cors", origins == ("*",)
+    allowed = (
+        "{ req.hdr(origin) -m found }"
+        if anyone
+        else f"{{ req.hdr(origin) -m str {' '.join(origins)} }}"
+    )
+    value = "*" if anyone else f"%[var({origin})]"
+    credentials = "" if anyone else " hdr Access-Control-Allow-Credentials true"
+    return [
+        f"    http-request set-var({origin}) req.hdr(origin) if {allowed}",
+        "    http-request return status 204"
+        f' hdr Access-Control-Allow-Origin "{value}"{credentials}'
+        f' hdr Access-Control-Allow-Methods "{CORS_METHODS}"'
+        ' hdr Access-Control-Allow-Headers "%[req.fhdr(access-control-request-headers)]"'
+        f" hdr Access-Control-Max-Age {CORS_MAX_AGE} hdr Vary Origin"
+        f" if METH_OPTIONS {{ var({origin}) -m found }}"
+        " { req.hdr(access-control-request-method) -m found }",
+        f'    http-response set-header Access-Control-Allow-Origin "{value}"'
+        f" if {{ var({origin}) -m found }}",
+        *(
+            [
+                f"    http-response set-header Access-Control-Allow-Credentials true"
+                f" if {{ var({origin}) -m found }}"
+            ]
+            if not anyone
+            else []
+        ),
+        f"    http-response add-header Vary Origin if {{ var({origin}) -m found }}",
+    ]
+
+
 def _resilience(policy: Policy) -> list[str]:
     """A route's own retries, and its circuit breaker.
 
@@ -908,8 +947,7 @@ def _resilience(policy: Policy) -> list[str]:
         statuses = "500 502 503 504" if policy.breaker_errors else "502 503 504"
         lines += [
             f"    retry-on conn-failure empty-response junk-response response-timeout {statuses}",
-            "    http-request disable-l7-retry"
-            f" unless {{ method {' '.join(IDEMPOTENT)} }}",
+            f"    http-request disable-l7-retry unless {{ method {' '.join(IDEMPOTENT)} }}",
         ]
     if policy.breaker_errors:
         errors, cooldown = policy.breaker_errors, policy.breaker_cooldown

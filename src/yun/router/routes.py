@@ -77,6 +77,8 @@ class Policy:
     jwt: bool = False
     jwt_keys: tuple[JwtKey, ...] = ()
     jwt_claims: tuple[str, ...] = ()
+    # Origins whose browsers may call the route (`*`: any), answered as CORS asks.
+    cors: tuple[str, ...] = ()
     # Instances answering `breaker_errors` requests in a row with 5xx (or failing as many
     # connections) are taken out for `breaker_cooldown` seconds, then probed (0: no breaker);
     # `retries`: attempts after a failed connection (None: the router's default).
@@ -104,6 +106,10 @@ class Policy:
         parse_claims(",".join(self.jwt_claims))
         for key in self.jwt_keys:
             key.check()
+        if self.cors and self.cors != ("*",):
+            for origin in self.cors:
+                if not _ORIGIN.match(origin):
+                    raise ValueError(f"CORS origin {origin!r}")
         if not 0 <= self.breaker_errors <= 100 or not 1 <= self.breaker_cooldown <= 3600:
             raise ValueError(f"circuit breaker {self.breaker_errors}/{self.breaker_cooldown}s")
         if self.retries is not None and not 0 <= self.retries <= 10:
@@ -113,6 +119,7 @@ class Policy:
 
 
 _SCOPE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_ORIGIN = re.compile(r"^https?://[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?(:\d{1,5})?$")
 _KEY_ENTRY = re.compile(r"^[A-Za-z0-9_.-]{1,64}/[0-9a-f]{64}$")
 
 

@@ -60,3 +60,38 @@ def test_allow_and_deny_lists(router, backend, http, make_route):
     router.apply([replace(route, policy=Policy(deny=("127.0.0.2/32",)))])
     assert http(HOST).status == 200
     assert http(HOST, source="127.0.0.2").status == 403
+
+
+def test_cors_preflights_are_answered_and_allowed_origins_may_read(
+    router, backend, http, make_route
+):
+    api = backend("api")
+    shop = "https://shop.example.com"
+    policy = Policy(cors=(shop, "http://localhost:3000"), api_keys="route-api")
+    router.apply([replace(make_route(HOST, api.server()), policy=policy)], api_keys={})
+    preflight = {
+        "Origin": shop,
+        "Access-Control-Request-Method": "PUT",
+        "Access-Control-Request-Headers": "content-type, x-api-key",
+    }
+    answer = http(HOST, method="OPTIONS", headers=preflight)
+    assert answer.status == 204  # before the key the route asks for: browsers send none here
+    assert answer.headers["access-control-allow-origin"] == shop
+    assert "PUT" in answer.headers["access-control-allow-methods"]
+    assert answer.headers["access-control-allow-headers"] == "content-type, x-api-key"
+    assert answer.headers["access-control-allow-credentials"] == "true"
+    assert api.hits == 0
+    other = http(HOST, method="OPTIONS", headers={**preflight, "Origin": "https://evil.example"})
+    assert other.status == 401 and "access-control-allow-origin" not in other.headers
+
+    router.apply([replace(make_route(HOST, api.server()), policy=Policy(cors=(shop,)))])
+    read = http(HOST, headers={"Origin": shop})
+    assert read.status == 200 and read.headers["access-control-allow-origin"] == shop
+    assert "Origin" in read.headers["vary"]
+    assert (
+        "access-control-allow-origin" not in http(HOST, headers={"Origin": "https://x.io"}).headers
+    )
+    router.apply([replace(make_route(HOST, api.server()), policy=Policy(cors=("*",)))])
+    anyone = http(HOST, headers={"Origin": "https://x.io"})
+    assert anyone.headers["access-control-allow-origin"] == "*"
+    assert "access-control-allow-credentials" not in anyone.headers
