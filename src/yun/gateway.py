@@ -8,6 +8,9 @@ agree on.
   gets 413.
 - `allow` / `deny`: addresses or CIDR blocks, separated by commas: only `allow`ed clients are
   served (403 for the others), `deny`ed ones never are.
+- `route_service`: an http(s) URL (`https://gate.apps.localhost/check`): Cloud Foundry's route
+  service. Requests go first to it, with `X-CF-Forwarded-Url` and a signature it must send
+  back; it sends them on to the forwarded URL, and the router lets them through to the app.
 - `cors`: `*` or origins separated by commas (`https://shop.example.com,https://admin.example.com`):
   browsers' preflight requests from those origins are answered by the router (204 with the
   methods and the headers asked for), and answers to them carry Access-Control-Allow-Origin
@@ -36,6 +39,7 @@ from yun.jwks import check_source, parse_claims
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*$")
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmg]?)b?\s*$", re.IGNORECASE)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_SERVICE_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~/-]*)?$")
 _ORIGIN = re.compile(r"^https?://[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?(:\d{1,5})?$")
 _SIZES = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 MAX_WINDOW = 86400
@@ -91,6 +95,14 @@ def parse_origins(text: str) -> tuple[str, ...]:
     return origins
 
 
+def parse_service_url(text: str) -> str:
+    """A route service's URL: http(s), a host, an optional port and a plain path."""
+    url = text.strip()
+    if not _SERVICE_URL.match(url):
+        raise ValueError(f"{text!r} is not a URL such as https://gate.example.com/check")
+    return url
+
+
 def parse_retries(text: str) -> int:
     if not text.strip().isdigit() or not 0 <= int(text) <= MAX_RETRIES:
         raise ValueError(f"{text!r}: give 0 to {MAX_RETRIES}")
@@ -129,6 +141,7 @@ CHECKS: dict[str, Callable[[str], object]] = {
     "max_body": parse_size,
     "allow": parse_addresses,
     "deny": parse_addresses,
+    "route_service": parse_service_url,
     "cors": parse_origins,
     "circuit_breaker": parse_breaker,
     "retries": parse_retries,

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from tests.e2e.conftest import EXAMPLES, Platform
+from tests.route_service import RouteService
 from tests.tokens import Issuer
 
 pytestmark = pytest.mark.e2e
@@ -171,3 +172,42 @@ def test_api_keys_with_a_plan_from_the_cli(platform: Platform) -> None:
             time.sleep(0.1)
     finally:
         platform.cli("delete", "keyed", "-f", check=False)
+
+
+def test_a_route_service_sees_the_forwarded_url_and_signature_from_the_cli(
+    platform: Platform, tmp_path: Path
+) -> None:
+    service = RouteService(platform.router_port)
+    threading.Thread(target=service.serve_forever, daemon=True).start()
+    folder = tmp_path / "fronted"
+    folder.mkdir()
+    (folder / "app.py").write_text(ECHO)
+    (folder / "Procfile").write_text("web: python app.py\n")
+    platform.cli("push", "fronted", "-p", str(folder))
+    route = "fronted.apps.localhost"
+    try:
+        platform.wait_for("fronted", "host")
+        gate = f"http://127.0.0.1:{service.server_port}/gate"
+        platform.cli("update-route", route, "-o", f"route_service={gate}")
+        deadline = time.monotonic() + 10
+        while (answer := platform.get("fronted", "/orders?id=7")).headers.get(
+            "X-Route-Service"
+        ) != "seen":
+            assert time.monotonic() < deadline, "requests never went through the route service"
+            time.sleep(0.1)
+        assert answer.status_code == 200
+        assert answer.json()["x-cf-proxy-signature"]  # the app got it, as the service sent it
+        seen = service.seen[-1]["headers"]
+        assert seen["x-cf-forwarded-url"] == f"http://{route}/orders?id=7"
+        forged = httpx.get(
+            f"http://127.0.0.1:{platform.router_port}/",
+            headers={"Host": route, "X-CF-Proxy-Signature": "1.forged"},
+            timeout=5,
+        )
+        assert forged.status_code == 403
+        wrong = platform.cli("update-route", route, "-o", "route_service=gate", check=False)
+        assert wrong.returncode != 0 and "route_service" in wrong.stderr
+    finally:
+        platform.cli("delete", "fronted", "-f", check=False)
+        service.shutdown()
+        service.server_close()

@@ -12,6 +12,7 @@ from yun.gateway import (
     parse_origins,
     parse_rate,
     parse_retries,
+    parse_service_url,
     parse_size,
 )
 
@@ -68,3 +69,14 @@ def test_cors_origins_as_users_write_them() -> None:
     for wrong in ("shop.example.com", "https://a.example/path", "*, https://a.example", " , "):
         with pytest.raises(ValueError):
             parse_origins(wrong)
+
+
+def test_route_service_urls_as_users_write_them() -> None:
+    assert parse_service_url(" https://gate.apps.localhost/check ") == (
+        "https://gate.apps.localhost/check"
+    )
+    assert parse_service_url("http://127.0.0.1:8080") == "http://127.0.0.1:8080"
+    for wrong in ("gate.apps.localhost", "ftp://gate", "https://gate/a b", "https://gate/?q=1"):
+        with pytest.raises(ValueError):
+            parse_service_url(wrong)
+    assert policy_of({"route_service": "https://gate.example.com"}).route_service

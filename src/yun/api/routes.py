@@ -45,6 +45,7 @@ class RouteOptions(BaseModel):
     jwt_jwks: str | None = Field(default=None, max_length=MAX_BYTES)
     jwt_claims: str | None = Field(default=None, max_length=1024)
     cors: str | None = Field(default=None, max_length=8192)
+    route_service: str | None = Field(default=None, max_length=2048)
     circuit_breaker: str | None = Field(default=None, max_length=32)
     retries: str | None = Field(default=None, max_length=8)
     api_keys: bool | None = None  # requests need one of the route's API keys (`api_keys.py`)

@@ -32,6 +32,7 @@ OPTIONS = {
     "jwt_jwks": "@FILE (a JWKS) or its https:// address: requests need a bearer token it signed",
     "jwt_claims": "claims (commas, default sub) the app gets as X-Jwt-<Claim> headers",
     "api_keys": "true or false: requests need one of the route's keys (yun create-api-key)",
+    "route_service": "a URL: requests go through this route service first (Cloud Foundry's)",
     "cors": "* or origins (commas): browsers there may call the route (preflights answered)",
     "circuit_breaker": "N or N/COOLDOWN, e.g. 5/30s: an instance failing N in a row is taken out",
     "retries": "0 to 10: attempts after a failed connection (idempotent requests: 5xx too)",

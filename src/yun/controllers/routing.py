@@ -20,6 +20,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any, NamedTuple
 
 from sqlalchemy import String, select, type_coerce
@@ -141,12 +142,14 @@ class RouteController:
                 )
             }
             grouped: dict[tuple[str, str, str], list[tuple[_App, str]]] = {}
+            domains: set[str] = set()  # of the routes served: a route service on one is local
             route_options: dict[str, dict[str, Any]] = {}
             for row in mapped:
                 if row.app_guid not in apps:
                     continue
                 route_options[row.guid] = _json(row.options) or {}
                 key = (hostname(row.host, row.domain), row.path, row.guid)
+                domains.add(row.domain)
                 grouped.setdefault(key, []).append((apps[row.app_guid], row.process_type))
             procs = {
                 (proc.app_guid, proc.type): proc
@@ -190,6 +193,8 @@ class RouteController:
                 capacity = 0
                 options = route_options[route_guid]
                 policy = policy_of(options, self.jwks, scope=route_guid)
+                if policy.route_service:
+                    policy = replace(policy, route_service_local=_local(policy, domains))
                 for app, process_type in targets:
                     proc = procs.get((app.guid, process_type))
                     if proc is None:
@@ -371,6 +376,12 @@ def _capacity(app: Any, proc: Any, serving: int, deploying: bool) -> int:
     return max(most, serving) + (1 if (app.autoscale or {}).get("min") == 0 else 0)
 
 
+def _local(policy: Policy, domains: set[str]) -> bool:
+    """Whether a route service's URL is a route of this platform (one of `domains`)."""
+    host = policy.route_service.partition("://")[2].split("/")[0].split(":")[0].lower()
+    return any(host == domain or host.endswith(f".{domain}") for domain in domains)
+
+
 def api_keys(session: Any, route_guids: set[str]) -> dict[str, KeyLimits]:
     """The key map entries of the routes' API keys, each with its plan's limits."""
     found: dict[str, KeyLimits] = {}
@@ -439,6 +450,7 @@ def policy_of(options: dict[str, Any], jwks: JwksCache | None = None, *, scope: 
         hsts=bool(options.get("hsts", False)),
         protocol=str(options.get("protocol") or "http1"),
         api_keys=scope if options.get("api_keys") and scope else "",
+        route_service=str(options.get("route_service") or ""),
         **_gateway_policy(options, jwks),
     )
 

@@ -42,6 +42,7 @@ _OPTION_KEYS = (
     "circuit_breaker",
     "retries",
     "cors",
+    "route_service",
 )
 # The router's algorithms (yun.router.routes.BALANCING), named as Cloud Foundry's manifests do.
 _LOADBALANCING = ("round-robin", "least-connection", "hash")

@@ -77,6 +77,11 @@ class Policy:
     jwt: bool = False
     jwt_keys: tuple[JwtKey, ...] = ()
     jwt_claims: tuple[str, ...] = ()
+    # A route service (Cloud Foundry's): requests go first to this URL, with the original URL
+    # and a signature, and reach the app when the service sends them back signed. `local`:
+    # the URL is a route of this platform, reached through the router itself.
+    route_service: str = ""
+    route_service_local: bool = False
     # Origins whose browsers may call the route (`*`: any), answered as CORS asks.
     cors: tuple[str, ...] = ()
     # Instances answering `breaker_errors` requests in a row with 5xx (or failing as many
@@ -106,6 +111,8 @@ class Policy:
         parse_claims(",".join(self.jwt_claims))
         for key in self.jwt_keys:
             key.check()
+        if self.route_service and not _SERVICE_URL.match(self.route_service):
+            raise ValueError(f"route service {self.route_service!r}: an http(s) URL")
         if self.cors and self.cors != ("*",):
             for origin in self.cors:
                 if not _ORIGIN.match(origin):
@@ -119,6 +126,7 @@ class Policy:
 
 
 _SCOPE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_SERVICE_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~/-]*)?$")
 _ORIGIN = re.compile(r"^https?://[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?(:\d{1,5})?$")
 _KEY_ENTRY = re.compile(r"^[A-Za-z0-9_.-]{1,64}/[0-9a-f]{64}$")
 
@@ -192,6 +200,9 @@ class RouterConfig:
     # Room for a request's or a response's headers; None: HAProxy's own (about 15 KiB), past
     # which requests get 400 and responses 502.
     max_header_bytes: int | None = None
+    # The key the router signs requests it sends to route services with (base64, 32 bytes);
+    # "" without route services.
+    route_service_key: str = ""
 
 
 def encode_name(text: str) -> str:

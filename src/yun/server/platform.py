@@ -6,6 +6,7 @@ running, and the next start adopts them instead of restarting them.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
 import logging
@@ -86,6 +87,21 @@ from yun.tls import ensure_ca
 from yun.ui import assets as ui_assets
 
 log = logging.getLogger("yun.server")
+ROUTE_SERVICE_KEY = "route-services.key"
+
+
+def route_service_key(path: Path) -> str:
+    """The key the router signs requests to route services with: made once, kept in `path`."""
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        pass
+    key = base64.b64encode(os.urandom(32)).decode()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as out:
+        out.write(key + "\n")
+    return key
 
 
 def store_access_lines(
@@ -184,6 +200,7 @@ class Platform:
                 self._manager.wake(key)
 
         router_config = RouterConfig(
+            route_service_key=route_service_key(s.router_dir / ROUTE_SERVICE_KEY),
             bind=s.router_bind,
             port=s.router_port,
             run_dir=s.router_dir,

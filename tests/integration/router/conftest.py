@@ -199,7 +199,8 @@ def run_dir() -> Iterator[Path]:
 
 @pytest.fixture
 def router_config(run_dir: Path) -> RouterConfig:
-    return RouterConfig(bind="127.0.0.1", port=free_port(), run_dir=run_dir)
+    key = base64.b64encode(os.urandom(32)).decode()
+    return RouterConfig(bind="127.0.0.1", port=free_port(), run_dir=run_dir, route_service_key=key)
 
 
 @pytest.fixture
