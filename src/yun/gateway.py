@@ -61,7 +61,11 @@ def parse_rate(text: str) -> tuple[int, int]:
 
 
 def rate_text(count: int, window: int) -> str:
-    return f"{count}/{window}s"
+    """(N, seconds) as users write it: 100/1s, 1000/1d, 50/90s."""
+    for unit, seconds in sorted(_UNITS.items(), key=lambda item: -item[1]):
+        if window % seconds == 0:
+            return f"{count}/{window // seconds}{unit}"
+    return f"{count}/{window}s"  # not reached: every window is whole seconds
 
 
 def parse_breaker(text: str) -> tuple[int, int]:

@@ -143,7 +143,11 @@ def test_api_keys_with_a_plan_from_the_cli(platform: Platform) -> None:
         said = platform.cli(
             "create-api-plan", route, "trial", "--rate-limit", f"3/{WINDOW}s", "--quota", "5/1d"
         ).stdout
-        assert f"rate_limit 3/{WINDOW}s" in said and "quota 5/86400s" in said
+        assert f"rate_limit 3/{WINDOW}s" in said and "quota 5/1d" in said
+        plans = platform.cli("api-plans", route).stdout
+        assert [line.split() for line in plans.splitlines() if line.startswith("trial")] == [
+            ["trial", f"3/{WINDOW}s", "5/1d", "0"]
+        ]
         made = json.loads(platform.cli("create-api-key", route, "--plan", "trial", "--json").stdout)
         key = made["key"]
         hint = platform.cli("create-api-key", route, "--name", "spare").stdout

@@ -14,6 +14,7 @@ from yun.gateway import (
     parse_retries,
     parse_service_url,
     parse_size,
+    rate_text,
 )
 
 
@@ -80,3 +81,14 @@ def test_route_service_urls_as_users_write_them() -> None:
         with pytest.raises(ValueError):
             parse_service_url(wrong)
     assert policy_of({"route_service": "https://gate.example.com"}).route_service
+
+
+def test_periods_are_shown_as_users_write_them() -> None:
+    assert [rate_text(5, w) for w in (1, 10, 60, 90, 3600, 86400)] == [
+        "5/1s",
+        "5/10s",
+        "5/1m",
+        "5/90s",
+        "5/1h",
+        "5/1d",
+    ]

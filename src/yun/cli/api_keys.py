@@ -68,7 +68,9 @@ def api_plans(route: RouteArg, json_: JsonOpt = False) -> None:
         return
     table = Listing("plan", "rate limit", "quota", "keys")
     for plan in plans:
-        table.add_row(plan["name"], plan["rate_limit"] or "-", plan["quota"] or "-", plan["keys"])
+        table.add_row(
+            plan["name"], plan["rate_limit"] or "-", plan["quota"] or "-", str(plan["keys"])
+        )
     console.print(table)
 
 

@@ -114,15 +114,18 @@ def update_route(
             metavar="KEY=VALUE",
             help="A policy setting: loadbalancing, hash_header, sticky, timeout,"
             " https_redirect, hsts, protocol, rate_limit, max_body, allow, deny, jwt_jwks,"
-            " jwt_claims or api_keys (repeatable; an empty value takes a gateway setting off).",
+            " jwt_claims, api_keys, cors, circuit_breaker, retries or route_service"
+            " (repeatable; an empty value takes a gateway setting off).",
         ),
     ],
 ) -> None:
     """Set a route's traffic policy: loadbalancing, hash_header, sticky, timeout,
     https_redirect, hsts, and protocol (http2 for apps that speak h2c, such as gRPC servers);
     and its gateway: rate_limit (per client address), max_body, allow and deny, and JWT
-    (jwt_jwks: a JWKS file or address; jwt_claims: the claims passed on as headers), and
-    api_keys (true: requests need one of the keys `yun create-api-key` makes).
+    (jwt_jwks: a JWKS file or address; jwt_claims: the claims passed on as headers),
+    api_keys (true: requests need one of the keys `yun create-api-key` makes), cors,
+    circuit_breaker (N failures in a row take an instance out for a cool-down), retries,
+    and route_service (a Cloud Foundry route service's URL).
 
     Examples:
       yun update-route myapp.apps.localhost -o loadbalancing=least-connection
@@ -134,7 +137,9 @@ def update_route(
       yun update-route api.apps.localhost -o rate_limit=
       yun update-route api.apps.localhost -o jwt_jwks=@jwks.json -o jwt_claims=sub,email
       yun update-route api.apps.localhost -o jwt_jwks=https://id.example.com/jwks.json
-      yun update-route api.apps.localhost -o api_keys=true
+      yun update-route api.apps.localhost -o api_keys=true -o cors=https://shop.example.com
+      yun update-route api.apps.localhost -o circuit_breaker=5/30s -o retries=2
+      yun update-route api.apps.localhost -o route_service=https://gate.apps.localhost/check
     """
     options = parse_options(option)
     with client() as api:
