@@ -39,8 +39,8 @@ from yun.jwks import check_source, parse_claims
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*$")
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmg]?)b?\s*$", re.IGNORECASE)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_SERVICE_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~/-]*)?$")
-_ORIGIN = re.compile(r"^https?://[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?(:\d{1,5})?$")
+SERVICE_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~/-]*)?$")
+ORIGIN = re.compile(r"^https?://[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?(:\d{1,5})?$")
 _SIZES = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 MAX_WINDOW = 86400
 MAX_LIST = 64  # addresses or blocks in one list
@@ -92,7 +92,7 @@ def parse_origins(text: str) -> tuple[str, ...]:
     if not origins:
         raise ValueError("give * or at least one origin, e.g. https://shop.example.com")
     for origin in origins:
-        if not _ORIGIN.match(origin):
+        if not ORIGIN.match(origin):
             raise ValueError(f"{origin!r} is not an origin such as https://shop.example.com")
     if len(origins) > MAX_LIST:
         raise ValueError(f"at most {MAX_LIST} origins")
@@ -102,7 +102,7 @@ def parse_origins(text: str) -> tuple[str, ...]:
 def parse_service_url(text: str) -> str:
     """A route service's URL: http(s), a host, an optional port and a plain path."""
     url = text.strip()
-    if not _SERVICE_URL.match(url):
+    if not SERVICE_URL.match(url):
         raise ValueError(f"{text!r} is not a URL such as https://gate.example.com/check")
     return url
 

@@ -10,6 +10,7 @@ becomes a `JwtKey`: RSA and EC public keys as PEM (HAProxy reads them from a fil
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import logging
 import re
@@ -131,6 +132,15 @@ def parse_claims(text: str) -> tuple[str, ...]:
     return claims
 
 
+@functools.lru_cache(maxsize=256)  # the route controller asks on every pass
+def _given(document: str) -> tuple[JwtKey, ...]:
+    """A JWKS given as text, read once; () if it cannot be (the API checked it)."""
+    try:
+        return parse_jwks(document)
+    except ValueError:
+        return ()
+
+
 def _key(jwk: dict[str, Any]) -> JwtKey:
     kty = jwk.get("kty")
     if kty not in ALGORITHMS:
@@ -240,10 +250,7 @@ class JwksCache:
     def keys(self, source: str) -> tuple[JwtKey, ...]:
         """The keys of `source`: a JWKS itself, or an address (see the class)."""
         if not is_address(source):
-            try:
-                return parse_jwks(source)
-            except ValueError:
-                return ()
+            return _given(source)
         url = source.strip()
         with self._lock:
             start = time.monotonic() >= self._due.get(url, 0.0) and url not in self._fetching

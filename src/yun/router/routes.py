@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from yun.gateway import ORIGIN, SERVICE_URL
 from yun.jwks import JwtKey, parse_claims
 
 BACKEND_PREFIX = "be_"
@@ -111,11 +112,11 @@ class Policy:
         parse_claims(",".join(self.jwt_claims))
         for key in self.jwt_keys:
             key.check()
-        if self.route_service and not _SERVICE_URL.match(self.route_service):
+        if self.route_service and not SERVICE_URL.match(self.route_service):
             raise ValueError(f"route service {self.route_service!r}: an http(s) URL")
         if self.cors and self.cors != ("*",):
             for origin in self.cors:
-                if not _ORIGIN.match(origin):
+                if not ORIGIN.match(origin):
                     raise ValueError(f"CORS origin {origin!r}")
         if not 0 <= self.breaker_errors <= 100 or not 1 <= self.breaker_cooldown <= 3600:
             raise ValueError(f"circuit breaker {self.breaker_errors}/{self.breaker_cooldown}s")
@@ -126,8 +127,6 @@ class Policy:
 
 
 _SCOPE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_SERVICE_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~/-]*)?$")
-_ORIGIN = re.compile(r"^https?://[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?(:\d{1,5})?$")
 _KEY_ENTRY = re.compile(r"^[A-Za-z0-9_.-]{1,64}/[0-9a-f]{64}$")
 
 
@@ -142,7 +141,8 @@ class KeyLimits:
     quota_window: int = 86400
 
     def value(self) -> str:
-        """The key map's value: `rate:rate_window:quota:quota_window`."""
+        """The limits as the key map holds them, after the key's digest:
+        `rate:rate_window:quota:quota_window`."""
         return f"{self.rate}:{self.rate_window}:{self.quota}:{self.quota_window}"
 
 
