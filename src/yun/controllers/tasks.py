@@ -171,7 +171,8 @@ class TaskController:
                     "reason": task.failure_reason,
                 },
             )
-        self.logs.append(app_guid, source, f"Task {sequence} {said}")
+            # Before the state is stored: whoever sees the task ended finds its last line.
+            self.logs.append(app_guid, source, f"Task {sequence} {said}")
 
     def spec(
         self, session: Any, *, task: Task, app: App, revision: Revision, droplet: Droplet
