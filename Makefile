@@ -1,5 +1,5 @@
 # The two commands of the README: `make up` and `make test`.
-.PHONY: up test deps lint typecheck unit stop
+.PHONY: up test deps lint typecheck unit stop runsc
 
 deps:
 	@bash scripts/install-deps.sh
@@ -20,6 +20,11 @@ typecheck: deps
 
 unit: deps
 	.venv/bin/pytest tests/unit -q
+
+# gVisor's runsc, for spaces and apps that ask for the gvisor runtime: built once per machine
+# from its Go module (needs Go) into /var/cache/yun.
+runsc: deps
+	.venv/bin/python -m yun.agent.runsc
 
 stop:
 	.venv/bin/yun server stop --all

@@ -11,6 +11,9 @@ echo "==> import-linter"; .venv/bin/lint-imports || status=1
 # rather than inside a test, which has a time limit; a machine without Go skips those tests.
 echo "==> kubernetes control plane (tests/kube)"
 .venv/bin/python -m tests.kube.build --node || echo "(not built: the Kubernetes tests will say why)"
+# gVisor's runsc (the gvisor runtime) likewise, once per machine from its Go module.
+echo "==> gVisor runsc (src/yun/agent/runsc)"
+.venv/bin/python -m yun.agent.runsc || echo "(not built: the gVisor tests will say why)"
 # pytest's exit code 5 (no tests collected) is a failure, never a silent pass.
 run_pytest() {
   .venv/bin/pytest -q -p no:cacheprovider "$@"

@@ -13,12 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.e2e.conftest import EXAMPLES, YUN, Platform, launch
+from tests.e2e.conftest import EXAMPLES, YUN, Platform, launch, other_cli
 from tests.e2e.test_live_config import APP as LIVE_CONFIG_APP
 from tests.e2e.test_live_config import arrives
 from tests.helpers import free_port
 from tests.stacks import built_stack
 
+from yun.agent import runsc
 from yun.registry import RegistryServer, build_busybox_image, push, write_htpasswd
 from yun.server.drivers import runc_missing
 from yun.settings import Settings
@@ -438,3 +439,50 @@ def test_a_container_follows_its_live_configuration(
         assert arrives(runc_platform, "green", 2)["instance"] == first["instance"]
     finally:
         runc_platform.cli("delete", "liveconf", "-f", check=False)
+
+
+KERNEL_APP = """\
+import os
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+
+class Kernel(BaseHTTPRequestHandler):
+    def do_GET(self):
+        with open("/proc/version") as f:
+            body = f.read().encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+HTTPServer(("0.0.0.0", int(os.environ["PORT"])), Kernel).serve_forever()
+"""
+
+
+def test_a_space_under_gvisor_runs_its_apps_on_gvisors_kernel(
+    runc_platform: Platform, tmp_path: Path
+) -> None:
+    if runsc.find() is None:
+        pytest.skip("gVisor's runsc is not built here (make runsc)")
+    assert runc_platform.cli("create-space", "sandboxed").returncode == 0
+    set_ = runc_platform.cli("set-space-runtime", "main", "sandboxed", "gvisor")
+    assert set_.stdout.strip() == "Space main/sandboxed now runs its apps under gvisor."
+    listed = [line.split() for line in runc_platform.cli("spaces").stdout.splitlines()]
+    assert ["sandboxed", "0", "0", "0", "gvisor"] in [row[:5] for row in listed]
+    yun = other_cli(runc_platform, tmp_path / "cli")
+    api = f"http://127.0.0.1:{runc_platform.api_port}"
+    assert yun("login", "-a", api, "-u", "admin", "-p", "e2e-secret").returncode == 0
+    assert yun("target", "-o", "main", "-s", "sandboxed").returncode == 0
+    app = tmp_path / "kernel"
+    app.mkdir()
+    (app / "app.py").write_text(KERNEL_APP)
+    (app / "Procfile").write_text("web: python app.py\n")
+    (app / "requirements.txt").write_text("")
+    pushed = yun("push", "kernel", "-p", str(app))
+    assert pushed.returncode == 0, pushed.stderr
+    answer = runc_platform.wait_for("kernel", "Linux version")
+    assert "gvisor" in answer.text
+    shown = yun("app", "kernel").stdout
+    assert "runtime:   gvisor" in shown
+    assert yun("delete", "kernel", "-f").returncode == 0

@@ -16,6 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
+from yun.runtimes import DEFAULT_RUNTIME, RUNTIMES
 from yun.settings import Timing
 
 HEALTH_CHECK_TYPES = ("port", "http", "process")
@@ -102,8 +103,11 @@ class InstanceSpec:
     harbor); the driver gives each a port and the app finds it in `STACKATO_HARBOR_<NAME>`."""
     space_guid: str = ""  # the instance's identity certificate names them
     org_guid: str = ""
+    runtime: str = DEFAULT_RUNTIME  # one of RUNTIMES: what the runc driver runs the bundle with
 
     def __post_init__(self) -> None:
+        if self.runtime not in RUNTIMES:
+            raise ValueError(f"slot {self.slot}: runtime must be one of {RUNTIMES}: {self.runtime}")
         if self.index < 0:
             raise ValueError(f"instance index must not be negative: {self.index}")
         if not self.command.strip():
@@ -145,6 +149,8 @@ class InstanceSpec:
             identity["ports"] = list(self.ports)
         if self.stack_root is not None:  # and those on the host's userland
             identity["stack_root"] = str(self.stack_root)
+        if self.runtime != DEFAULT_RUNTIME:  # and those under runc
+            identity["runtime"] = self.runtime
         text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:24]
 

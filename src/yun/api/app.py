@@ -38,6 +38,7 @@ from yun.api import (
     roles,
     route_mappings,
     routes,
+    runtimes,
     schedules,
     security_groups,
     service_backups,
@@ -120,6 +121,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         git_deploy,
         kubernetes,
         clusters,
+        runtimes,
     ):
         api.include_router(module.router, responses=ERRORS)
     api.include_router(ui_views.router)

@@ -17,6 +17,7 @@ from yun.api.context import ApiContext
 from yun.api.deployments import ReleaseOptions
 from yun.api.errors import ApiError, not_found
 from yun.api.lookups import get_app
+from yun.api.runtimes import check_runtime
 from yun.api.service_applying import apply_services
 from yun.api.views import app_view
 from yun.manifest import ManifestError, parse_application
@@ -66,8 +67,11 @@ def push_app(body: PushBody, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
         raise ApiError(422, str(exc)) from exc
     space_guid = body.space_guid or ctx.defaults.space_guid
     with ctx.store.session() as session:
-        if session.get(Space, space_guid) is None:
+        space = session.get(Space, space_guid)
+        if space is None:
             raise not_found(f"space {space_guid}")
+        if spec.runtime is not None:
+            check_runtime(ctx, space, spec.runtime, field=f"{spec.name}: runtime")
         quotas = QuotaGuard(session, space_guid)
         app, created = apply_spec(session, space_guid=space_guid, spec=spec)
         services = apply_services(

@@ -36,6 +36,9 @@ UsageProvider = Callable[[str], InstanceUsage | None]
 """Measures the live instance of an agent slot ("<process guid>:<index>"); None without one."""
 
 
+NO_GVISOR: dict[str, str | None] = {"runc": None, "gvisor": "this platform has no runsc"}
+
+
 @dataclass
 class ApiContext:
     settings: Settings
@@ -48,6 +51,9 @@ class ApiContext:
     usage: UsageProvider | None = None
     """The node agent's live measurements, for `yun app`; None when no agent runs in-process."""
     driver: str = "process"  # what runs instances: "process" or "runc"
+    runtimes: dict[str, str | None] = field(default_factory=lambda: dict(NO_GVISOR))
+    """Per container runtime a space or app may ask for: why instances of this platform cannot
+    run under it, or None when they can (`server.drivers.runtimes_missing`)."""
     broker_clients: Callable[[Broker], BrokerClient] = BrokerClient
     """Opens a client for a service broker (the API reads catalogs; controllers do the rest)."""
     stacks: StackStore | None = None

@@ -25,6 +25,7 @@ from yun.api.errors import ApiError
 from yun.api.policy import CallerGrants
 from yun.api.quotas import held_view, quota_view
 from yun.api.roles import grant
+from yun.runtimes import DEFAULT_RUNTIME
 from yun.store import events
 from yun.store.models import App, Cluster, Org, Quota, Route, ServiceInstance, Space
 from yun.store.quotas import usage
@@ -72,6 +73,7 @@ def space_view(session: Session, space: Space, org: Org) -> dict[str, Any]:
         "services": count(ServiceInstance),
         "quotas": held_view(session, space),
         "cluster": cluster.name if cluster is not None else "local",  # where its apps run
+        "runtime": space.runtime or DEFAULT_RUNTIME,  # what its apps' instances run under
     }
 
 

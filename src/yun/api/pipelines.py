@@ -224,6 +224,7 @@ def _target_app(session: Session, app: App, space: Space, *, actor: str) -> App:
         no_route=spec.no_route,
         processes=spec.processes,
         stack=spec.stack,
+        runtime=spec.runtime,
     )
     made, _ = apply_spec(session, space_guid=space.guid, spec=spec)
     events.record(session, type="audit.app.create", app=made, actor=actor, data={"via": "promote"})

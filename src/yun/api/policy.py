@@ -148,6 +148,7 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("PUT", "/v3/organizations/{name}/quota"): Rule(ADMIN),
     ("PUT", "/v3/organizations/{org}/spaces/{name}/quota"): Rule(MANAGE_ORG, SPACE),
     ("PUT", "/v3/organizations/{org}/spaces/{name}/cluster"): Rule(ADMIN),
+    ("PUT", "/v3/organizations/{org}/spaces/{name}/runtime"): Rule(MANAGE_ORG, SPACE),
     ("GET", "/v3/clusters"): Rule(ADMIN),
     ("POST", "/v3/clusters"): Rule(ADMIN),
     ("DELETE", "/v3/clusters/{name}"): Rule(ADMIN),

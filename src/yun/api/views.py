@@ -22,6 +22,7 @@ from yun.store.models import (
     TcpRoute,
 )
 from yun.store.queries import route_urls
+from yun.store.releases import pinned_runtime, runtime_of
 
 MIB = 1024 * 1024
 
@@ -144,6 +145,8 @@ def app_view(
         },
         "processes": processes,
         "stack": _stack(app, droplet),
+        "runtime": pinned_runtime(revision) if revision is not None else runtime_of(session, app),
+        "runtime_next": runtime_of(session, app),  # from the next restart, if it differs
     }
 
 

@@ -68,6 +68,22 @@ def _routes(app: dict[str, Any], router_port: int) -> str:
     return ", ".join(route_url(r, router_port) for r in app["routes"])
 
 
+def _runtime(app: dict[str, Any]) -> str:
+    """What the app's containers run under (runc, gvisor), and what they will after a restart
+    when the space's or the manifest's choice changed; "" for host processes."""
+    drivers = {
+        inst.get("driver")
+        for proc in app.get("processes", [])
+        for inst in proc.get("instance_details", [])
+    }
+    running, wanted = app.get("runtime"), app.get("runtime_next")
+    if not running or drivers == {"process"}:
+        return ""
+    if wanted and wanted != running:
+        return f"{running} ({wanted} from the next restart: yun restart {app['name']})"
+    return str(running)
+
+
 def show_app(api: ApiClient, app: dict[str, Any]) -> None:
     port = router_port(api)
     console.print(f"[bold]name:[/]      {escape(app['name'])}")
@@ -84,6 +100,9 @@ def show_app(api: ApiClient, app: dict[str, Any]) -> None:
         console.print(f"[bold]tcp routes:[/] {escape(tcp)}")
     if app.get("stack"):
         console.print(f"[bold]stack:[/]     {escape(app['stack'])}")
+    runtime = _runtime(app)
+    if runtime:
+        console.print(f"[bold]runtime:[/]   {escape(runtime)}")
     if app.get("droplet"):
         buildpacks = ", ".join(app["droplet"]["buildpacks"])
         console.print(f"[bold]buildpacks:[/] {escape(buildpacks)}")

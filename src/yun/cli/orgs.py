@@ -89,10 +89,14 @@ def spaces(org: OrgOpt = "", json_: JsonOpt = False) -> None:
     if json_:
         print_json(found)
         return
-    table = Listing("space", "apps", "routes", "services")
+    table = Listing("space", "apps", "routes", "services", "runtime")
     for space in found:
         table.add_row(
-            space["name"], str(space["apps"]), str(space["routes"]), str(space["services"])
+            space["name"],
+            str(space["apps"]),
+            str(space["routes"]),
+            str(space["services"]),
+            space.get("runtime") or "runc",
         )
     console.print(table)
 
@@ -138,3 +142,32 @@ def delete_space(
         config.space, config.space_guid = "", ""
         cli_config.save(config)
     _say(f"Deleted space {name} of org {owner} ({gone['apps']} app(s)).")
+
+
+def set_space_runtime(
+    org: Annotated[str, typer.Argument(metavar="ORG", help="The space's org.")],
+    space: Annotated[str, typer.Argument(metavar="SPACE", help="The space.")],
+    runtime: Annotated[
+        str,
+        typer.Argument(
+            metavar="RUNTIME",
+            help="gvisor (gVisor's own kernel between the app and the host's, for code you"
+            " do not trust) or runc (the default).",
+        ),
+    ],
+) -> None:
+    """Choose what the space's apps run under (admins and OrgManagers), from each app's next
+    restart or push. An app's manifest may ask for gvisor in a runc space (`runtime:
+    gvisor`), never the other way round.
+
+    Examples:
+      yun set-space-runtime main untrusted gvisor
+      yun set-space-runtime main untrusted runc
+    """
+    with client() as api:
+        result = api.set_space_runtime(org, space, runtime)
+    _say(f"Space {org}/{space} now runs its apps under {runtime}.")
+    pending = result.get("apps_to_restart") or []
+    if pending:
+        names = ", ".join(pending)
+        _say(f"Restart these apps for it to take effect (yun restart APP): {names}")

@@ -224,4 +224,5 @@ def space(name: SpaceArg, org: OrgOpt = "", json_: JsonOpt = False) -> None:
         return
     _say(f"space:    {found['name']} (org {owner})")
     _say(f"apps:     {found['apps']}   routes: {found['routes']}   services: {found['services']}")
+    _say(f"runtime:  {found.get('runtime') or 'runc'}")
     _held(list(found.get("quotas") or []))

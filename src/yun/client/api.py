@@ -431,6 +431,11 @@ class ApiClient(DeliveryCalls):
         result: dict[str, Any] = self._call("PUT", path, json={"cluster": cluster})
         return result
 
+    def set_space_runtime(self, org: str, space: str, runtime: str) -> dict[str, Any]:
+        path = f"/v3/organizations/{quote(org)}/spaces/{quote(space)}/runtime"
+        result: dict[str, Any] = self._call("PUT", path, json={"runtime": runtime})
+        return result
+
     def delete_cluster(self, name: str) -> None:
         self._call("DELETE", f"/v3/clusters/{quote(name)}")
 

@@ -35,7 +35,7 @@ from yun.settings import Settings
 from yun.stacks import HOST
 from yun.store import events
 from yun.store.models import App, Deployment, Droplet, Process, Revision
-from yun.store.releases import instance_env, note, plan_of, releasing, roll_out
+from yun.store.releases import instance_env, note, pinned_runtime, plan_of, releasing, roll_out
 from yun.store.session import Store
 
 RELEASE = "release"
@@ -97,6 +97,7 @@ class ReleasePhase:
             disk_mb=int(pinned.get("disk_mb") or (web and web.disk_mb) or DEFAULT_DISK_MB),
             health=HealthCheckSpec(type="process"),
             stack_root=stack_root(self.settings, droplet),
+            runtime=pinned_runtime(revision),
         )
 
     def run(self, spec: InstanceSpec, *, output: Output) -> str | None:

@@ -27,7 +27,7 @@ from yun.slots import parse_slot, slot_of
 from yun.store import events
 from yun.store.models import App, Droplet, Instance, Org, Process, Revision, Space
 from yun.store.queries import route_urls
-from yun.store.releases import active_deployment, instance_env, note
+from yun.store.releases import active_deployment, instance_env, note, pinned_runtime
 from yun.store.session import Store
 
 
@@ -197,6 +197,7 @@ class InstanceController:
             image=image,
             ports=tuple(pinned.get("ports") or ()),
             stack_root=stack_root(self.settings, droplet),
+            runtime=pinned_runtime(revision),
         )
 
     def reconcile(self, key: str) -> Result:

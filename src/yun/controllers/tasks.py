@@ -31,7 +31,7 @@ from yun.logstore import LogStore
 from yun.settings import Settings
 from yun.store import events
 from yun.store.models import App, Droplet, Org, Revision, Space, Task
-from yun.store.releases import instance_env
+from yun.store.releases import instance_env, pinned_runtime
 from yun.store.session import Store
 from yun.store.tasks import FINISHED, finish, log_source, unfinished
 
@@ -229,4 +229,5 @@ def oneoff_spec(
         org_name=org.name if org else "",
         image=image,
         stack_root=stack_root(settings, droplet),
+        runtime=pinned_runtime(revision),
     )

@@ -45,6 +45,7 @@ from yun.kube.render import (
     render,
 )
 from yun.kube.sync import remove, sync
+from yun.runtimes import DEFAULT_RUNTIME
 from yun.slots import parse_slot, slot_of
 
 log = logging.getLogger("yun.kube.backend")
@@ -218,6 +219,7 @@ class KubeBackend:
                     argv=tuple(spec.image.argv) if spec.image else (),
                     version=None if at == version else at,
                     image="" if at == version else image_of(spec),
+                    runtime_class="" if spec.runtime == DEFAULT_RUNTIME else spec.runtime,
                 )
                 for at, spec, count in processes
             ),

@@ -69,6 +69,9 @@ class ProcessSpec:
     """A revision other than the release's (a deployment under way moves each process on its
     own): then it runs `image` with that revision's env (`Release.envs`); None: the release's."""
     image: str = ""
+    runtime_class: str = ""
+    """The pods' RuntimeClass (the cluster's name for a sandboxed runtime, e.g. gVisor's
+    `gvisor`); "": the cluster's default."""
 
 
 @dataclass(frozen=True)
@@ -310,6 +313,8 @@ def _deployment(release: Release, process: ProcessSpec, track: str = STABLE) -> 
             },
         },
     }
+    if process.runtime_class:
+        spec["template"]["spec"]["runtimeClassName"] = process.runtime_class
     if not (process.type == WEB and release.autoscale is not None and track == STABLE):
         spec["replicas"] = process.instances  # else the autoscaler owns the count
     return _object(

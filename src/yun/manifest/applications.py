@@ -36,6 +36,7 @@ from yun.manifest.processes import (
     read_timeout,
 )
 from yun.manifest.stackato import merge_declared_env, read_stackato
+from yun.runtimes import RUNTIMES
 
 APP_KEYS = (
     "name",
@@ -48,6 +49,7 @@ APP_KEYS = (
     "buildpack",
     "buildpacks",
     "stack",
+    "runtime",
     "env",
     *HEALTH_CHECK_KEYS,
     "routes",
@@ -90,6 +92,7 @@ def read_application(data: object, scope: Scope, *, base_dir: Path | None) -> Ap
     command = optional(app, "command", scope, as_text)
     buildpacks = _read_buildpacks(app, scope)
     stack = optional(app, "stack", scope, as_text)
+    runtime = optional(app, "runtime", scope, _read_runtime)
     env = _read_env(app.get("env"), scope.key("env"))
     health_check = read_health_check(app, scope)
     timeout = read_timeout(app, scope)
@@ -136,6 +139,7 @@ def read_application(data: object, scope: Scope, *, base_dir: Path | None) -> Ap
         docker_username=docker_username,
         stackato=stackato,
         stack=None if stack is None else stack.strip(),
+        runtime=runtime,
         cron=cron,
     )
 
@@ -169,6 +173,13 @@ def _read_name(value: object, scope: Scope) -> str:
             "starting and ending with a letter or digit"
         )
     return name
+
+
+def _read_runtime(value: object, scope: Scope) -> str:
+    runtime = as_text(value, scope).strip().lower()
+    if runtime not in RUNTIMES:
+        raise scope.error(f"{show(value)} is not a runtime; use {' or '.join(RUNTIMES)}")
+    return runtime
 
 
 def _read_path(value: object, scope: Scope, base_dir: Path | None) -> str | None:

@@ -195,6 +195,8 @@ class AppSpec:
     docker_username: str | None = None
     stackato: StackatoSpec | None = None
     stack: str | None = None
+    runtime: str | None = None
+    """The container runtime it asks for (runc, gvisor); None: its space's."""
     cron: list[CronSpec] | None = None
     """Stackato's `cron:` jobs; None when the manifest does not say (a push keeps the app's)."""
 
@@ -231,6 +233,7 @@ class AppSpec:
             docker_username=_opt_str(data.get("docker_username")),
             stackato=None if stackato is None else StackatoSpec.from_dict(stackato),
             stack=_opt_str(data.get("stack")),
+            runtime=_opt_str(data.get("runtime")),
             cron=None if cron is None else [CronSpec.from_dict(job) for job in cron],
         )
 

@@ -27,6 +27,7 @@ def to_manifest(spec: AppSpec) -> dict[str, Any]:
     if spec.buildpacks:
         data["buildpacks"] = list(spec.buildpacks)
     _put(data, "stack", spec.stack)
+    _put(data, "runtime", spec.runtime)
     if spec.env:
         data["env"] = dict(spec.env)
     data.update(_health_check(spec.health_check, spec.timeout))

@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 
 from yun.agent import Driver, ProcessDriver
+from yun.agent import runsc as gvisor
 from yun.agent.drivers.runc import RuncDriver
 from yun.agent.drivers.runc_staging import RuncStaging
 from yun.agent.network import CniNetwork
@@ -71,7 +72,23 @@ def network(settings: Settings) -> CniNetwork:
 def make_driver(settings: Settings) -> Driver:
     if choose(settings) == "process":
         return ProcessDriver(launcher_path())
-    return RuncDriver(launcher_path(), state_root=settings.home / "runc", network=network(settings))
+    runsc = gvisor.find()
+    return RuncDriver(
+        launcher_path(),
+        state_root=settings.home / "runc",
+        network=network(settings),
+        runsc=str(runsc) if runsc else None,
+    )
+
+
+def runtimes_missing(driver: Driver) -> dict[str, str | None]:
+    """Per runtime a space or app may ask for: why this platform cannot run it, or None."""
+    if not isinstance(driver, RuncDriver):
+        why = "instances run as host processes here (the process driver, without root)"
+        return {"runc": None, "gvisor": f"{why}; gVisor needs the runc driver"}
+    if driver.runsc_binary is None:
+        return {"runc": None, "gvisor": gvisor.missing() or "runsc is not on this machine"}
+    return {"runc": None, "gvisor": None}
 
 
 def staging_sandbox(settings: Settings, driver: Driver) -> Sandbox | None:

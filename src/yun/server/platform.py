@@ -60,6 +60,7 @@ from yun.server.drains import SyslogDrains
 from yun.server.drivers import (
     dns_reach,
     make_driver,
+    runtimes_missing,
     service_reach,
     staging_sandbox,
     userlands,
@@ -400,6 +401,7 @@ class Platform:
             wake=wake,
             usage=self._agent.usage,
             driver=driver.name,
+            runtimes=runtimes_missing(driver),
             export_droplet=exporter,
             stacks=self._userlands.store if isinstance(self._userlands, BuiltStacks) else None,
             metrics=metrics,

@@ -118,6 +118,9 @@ class Space(Resource):
         ForeignKey("clusters.guid", ondelete="RESTRICT"), default=None
     )
     """Where its apps run: None for this machine (the node agent), else a Kubernetes cluster."""
+    runtime: Mapped[str] = mapped_column(String(16), default="")
+    """The container runtime of its apps' instances ("runc", "gvisor"); "": the platform's
+    default (runc). An app's manifest may ask for a stronger one, never a weaker one."""
 
 
 class RoleAssignment(Resource):

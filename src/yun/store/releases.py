@@ -18,8 +18,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from yun.runtimes import DEFAULT_RUNTIME, RUNTIMES
 from yun.store import events
-from yun.store.models import App, Deployment, Droplet, Process, Revision, TcpRoute
+from yun.store.models import App, Deployment, Droplet, Process, Revision, Space, TcpRoute
 from yun.store.services import service_environment
 
 STRATEGIES = ("rolling", "canary", "blue-green", "recreate")
@@ -73,9 +74,40 @@ class Plan:
             raise ReleaseError("the blue-green keep time cannot be negative")
 
 
+def runtime_of(session: Session, app: App) -> str:
+    """The container runtime the app's instances are to run under: the stronger of what its
+    space and its manifest (`runtime:`) ask for, runc when neither does. An app cannot leave
+    the sandbox its space's managers chose."""
+    space = session.get(Space, app.space_guid)
+    asked = [str(app.spec.get("runtime") or ""), space.runtime if space is not None else ""]
+    known = [name for name in asked if name in RUNTIMES]
+    return max(known, key=RUNTIMES.index, default=DEFAULT_RUNTIME)
+
+
+def with_runtime(processes: dict[str, Any], runtime: str) -> dict[str, Any]:
+    """Process settings that pin `runtime` (absent for runc, so that older revisions, which
+    never named one, compare equal)."""
+    pinned: dict[str, Any] = {}
+    for kind, settings in processes.items():
+        own = {key: value for key, value in dict(settings).items() if key != "runtime"}
+        if runtime != DEFAULT_RUNTIME:
+            own["runtime"] = runtime
+        pinned[kind] = own
+    return pinned
+
+
+def pinned_runtime(revision: Revision) -> str:
+    """The runtime a revision's processes, release command and tasks run under."""
+    for settings in (revision.processes or {}).values():
+        if isinstance(settings, dict) and settings.get("runtime"):
+            return str(settings["runtime"])
+    return DEFAULT_RUNTIME
+
+
 def process_settings(session: Session, app: App) -> dict[str, Any]:
-    """What of each process a revision pins: its own command, its limits and the names of its
-    TCP routes (the extra ports its instances listen on; only when it has some)."""
+    """What of each process a revision pins: its own command, its limits, the names of its
+    TCP routes (the extra ports its instances listen on; only when it has some) and the
+    runtime its instances run under (only when it is not runc)."""
     ports: dict[str, list[str]] = {}
     for route in session.scalars(
         select(TcpRoute).where(TcpRoute.app_guid == app.guid).order_by(TcpRoute.name)
@@ -86,7 +118,7 @@ def process_settings(session: Session, app: App) -> dict[str, Any]:
         settings[p.type] = {"command": p.command, "memory_mb": p.memory_mb, "disk_mb": p.disk_mb}
         if p.type in ports:
             settings[p.type]["ports"] = ports[p.type]
-    return settings
+    return with_runtime(settings, runtime_of(session, app))
 
 
 def instance_env(revision: Revision) -> dict[str, str]:
@@ -193,7 +225,9 @@ def rollback_revision(session: Session, *, app: App, version: int, actor: str) -
         commands=old.commands,
         description=f"rollback to revision {version}",
         actor=actor,
-        processes=old.processes,
+        # the runtime stays what the space or app asks for now: a rollback must not take an
+        # untrusted app out of its sandbox
+        processes=with_runtime(old.processes, runtime_of(session, app)),
         env=old.env,
     )
 

@@ -4,7 +4,10 @@ and do from inside its container, and a driver wrapper that always deletes what 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
+import os
+import random
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -27,6 +30,7 @@ import json, os, socket, sys
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+NET = "/sys/class/net"
 PROBES = ["/usr/yun-probe", "/etc/yun-probe", "/etc/passwd", "/yun-probe", "/lifecycle/launcher.sh",
           "/home/vcap/app/yun-probe", "/tmp/yun-probe", "/lifecycle/credentials/yun-probe"]
 
@@ -68,6 +72,17 @@ def try_call(name):
         result = libc.syscall(number, 0, -3, 0)
     return "allowed" if result != -1 else errno.errorcode[ctypes.get_errno()]
 
+def try_thread():
+    import threading
+    ran = []
+    try:
+        worker = threading.Thread(target=ran.append, args=["ran"])
+        worker.start()
+        worker.join()
+    except RuntimeError as exc:
+        return str(exc)
+    return ran[0]
+
 def check():
     status = dict(line.split(":\t", 1) for line in open("/proc/self/status").read().splitlines())
     return {
@@ -77,7 +92,7 @@ def check():
         "no_new_privs": status["NoNewPrivs"].strip(),
         "hostname": socket.gethostname(),
         "writes": {path: try_write(path) for path in PROBES},
-        "interfaces": sorted(os.listdir("/sys/class/net")),
+        "interfaces": sorted(os.listdir(NET)) if os.path.isdir(NET) else [],  # gVisor has none
         "cwd": os.getcwd(),
         "syscalls": {name: try_call(name) for name in ("unshare", "mount", "keyctl")},
         "trusted": sorted(
@@ -89,6 +104,8 @@ def check():
             for name in ("CF_INSTANCE_CERT", "CF_INSTANCE_KEY")
         },
         "uid_map": open("/proc/self/uid_map").read().split(),
+        "kernel": open("/proc/version").read(),
+        "thread": try_thread(),
     }
 
 class Handler(BaseHTTPRequestHandler):
@@ -162,6 +179,7 @@ class Containers:
 
     root: Path
     runc: str
+    runsc: str | None = None  # gVisor's, for instances of the gvisor runtime
     driver: RuncDriver = field(init=False)
     started: list[tuple[RuncDriver, Handle]] = field(default_factory=list)
 
@@ -169,6 +187,7 @@ class Containers:
         self.driver = self.new_driver(disk_check_interval=0.2)
 
     def new_driver(self, **options: Any) -> RuncDriver:
+        options.setdefault("runsc", self.runsc)
         return RuncDriver(LAUNCHER, state_root=self.root / "runc", runc=self.runc, **options)
 
     def start(
@@ -186,9 +205,19 @@ class Containers:
         self.started.append((driver, handle))
         return handle
 
-    def list_ids(self) -> list[str]:
+    def _runtimes(self) -> list[tuple[str, Path]]:
+        """Each runtime's program and state root (runsc's beside runc's, as the driver has it)."""
+        found = [(self.runc, self.root / "runc")]
+        if self.runsc is not None:
+            found.append((self.runsc, self.root / "runc-gvisor"))
+        return found
+
+    def list_ids(self, *, gvisor: bool = False) -> list[str]:
+        binary, root = self._runtimes()[1 if gvisor else 0]
+        if gvisor and not root.is_dir():
+            return []
         result = subprocess.run(
-            [self.runc, "--root", str(self.root / "runc"), "list", "-q"],
+            [binary, "--root", str(root), "list", "--quiet"],
             capture_output=True,
             text=True,
             check=True,
@@ -201,11 +230,16 @@ class Containers:
                 driver.stop(handle, grace=0)
             with contextlib.suppress(Exception):
                 driver.remove(handle)
-        for cid in self.list_ids():  # the safety net: nothing a test started may outlive it
-            subprocess.run(
-                [self.runc, "--root", str(self.root / "runc"), "delete", "--force", cid],
-                check=False,
-            )
+        for index, (binary, root) in enumerate(self._runtimes()):
+            # the safety net: nothing a test started may outlive it
+            for cid in self.list_ids(gvisor=index == 1):
+                subprocess.run([binary, "--root", str(root), "delete", "--force", cid], check=False)
+        # runsc pins an empty network namespace for its gofers in its root: unmount every copy
+        null_netns = self.root / "runc-gvisor" / "null-netns"
+        while (
+            subprocess.run(["umount", "-l", str(null_netns)], capture_output=True).returncode == 0
+        ):
+            pass
 
 
 def get(handle: Handle, path: str = "/") -> httpx.Response:
@@ -220,3 +254,39 @@ def wait_http(handle: Handle, path: str = "/", timeout: float = 10.0) -> httpx.R
 
     response: httpx.Response = wait_for(attempt, timeout=timeout)
     return response
+
+
+@dataclass(frozen=True)
+class VethLease:
+    address: str
+    dns: tuple[str, ...] = ()
+
+
+_VETHS = itertools.count()
+
+
+class VethNetwork:
+    """A stand-in ContainerNetwork: one veth pair and a /30 per container, no bridge."""
+
+    def __init__(self) -> None:
+        self.subnet = random.randrange(1, 250)
+        self.host_side = f"yvt{os.getpid() % 10000}{next(_VETHS)}h"  # one pair per network
+
+    def attach(self, container_id: str, netns_path: Path) -> VethLease:
+        peer = self.host_side[:-1] + "c"
+        ip = ["ip"]
+        run = subprocess.run
+        run([*ip, "link", "add", self.host_side, "type", "veth", "peer", "name", peer], check=True)
+        run([*ip, "link", "set", peer, "netns", netns_path.name], check=True)
+        run([*ip, "addr", "add", f"10.250.{self.subnet}.1/30", "dev", self.host_side], check=True)
+        run([*ip, "link", "set", self.host_side, "up"], check=True)
+        inside = [*ip, "-n", netns_path.name]
+        run([*inside, "addr", "add", f"10.250.{self.subnet}.2/30", "dev", peer], check=True)
+        run([*inside, "link", "set", peer, "up"], check=True)
+        return VethLease(address=f"10.250.{self.subnet}.2", dns=("10.250.0.53",))
+
+    def detach(self, container_id: str, netns_path: Path) -> None:
+        subprocess.run(["ip", "link", "delete", self.host_side], check=False, capture_output=True)
+
+    def release_stale(self, alive: object, keep_prefixes: object = ()) -> list[str]:
+        return []  # no addresses held apart from containers: detach gave the pair back

@@ -3,18 +3,20 @@ ports an instance listens on."""
 
 from __future__ import annotations
 
-import os
-import random
 import signal
 import socket
-import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 from tests.integration.agent.agent_world import LISTENS_ELSEWHERE, served_port, wait_for
-from tests.integration.agent_runc.runc_world import Containers, get, runc_spec, wait_http
+from tests.integration.agent_runc.runc_world import (
+    Containers,
+    VethNetwork,
+    get,
+    runc_spec,
+    wait_http,
+)
 
 from yun.agent.drivers.runc import RuncDriver, RuncError
 from yun.agent.drivers.runc_network import NETNS_DIR
@@ -194,47 +196,18 @@ def test_a_signal_reaches_the_app_through_the_launcher(
     assert driver.exit_status(handle).reason == "exited with 143 (SIGTERM)"
 
 
-@dataclass(frozen=True)
-class VethLease:
-    address: str
-    dns: tuple[str, ...] = ()
-
-
-class VethNetwork:
-    """A stand-in ContainerNetwork: one veth pair and a /30 per container, no bridge."""
-
-    def __init__(self) -> None:
-        self.subnet = random.randrange(1, 250)
-        self.host_side = f"yvt{os.getpid() % 10000}h"
-
-    def attach(self, container_id: str, netns_path: Path) -> VethLease:
-        peer = self.host_side[:-1] + "c"
-        ip = ["ip"]
-        run = subprocess.run
-        run([*ip, "link", "add", self.host_side, "type", "veth", "peer", "name", peer], check=True)
-        run([*ip, "link", "set", peer, "netns", netns_path.name], check=True)
-        run([*ip, "addr", "add", f"10.250.{self.subnet}.1/30", "dev", self.host_side], check=True)
-        run([*ip, "link", "set", self.host_side, "up"], check=True)
-        inside = [*ip, "-n", netns_path.name]
-        run([*inside, "addr", "add", f"10.250.{self.subnet}.2/30", "dev", peer], check=True)
-        run([*inside, "link", "set", peer, "up"], check=True)
-        return VethLease(address=f"10.250.{self.subnet}.2", dns=("10.250.0.53",))
-
-    def detach(self, container_id: str, netns_path: Path) -> None:
-        subprocess.run(["ip", "link", "delete", self.host_side], check=False, capture_output=True)
-
-
 def test_with_a_network_the_container_gets_its_own_namespace_and_port_8080(
     containers: Containers, droplet: Path
 ) -> None:
-    driver = containers.new_driver(network=VethNetwork())
+    network = VethNetwork()
+    driver = containers.new_driver(network=network)
     handle = containers.start(runc_spec(droplet), driver=driver)
     netns = NETNS_DIR / str(handle.data["netns"])
     assert netns.exists()
     assert handle.port == 8080
     assert handle.address is not None and handle.address.startswith("10.250.")
     seen = wait_http(handle, "/check").json()
-    assert seen["interfaces"] == ["lo", "yvt" + str(os.getpid() % 10000) + "c"]
+    assert seen["interfaces"] == ["lo", network.host_side[:-1] + "c"]
     assert get(handle, "/env").json()["CF_INSTANCE_IP"] == handle.address
     driver.stop(handle, grace=2)
     driver.remove(handle)

@@ -21,6 +21,7 @@ def test_fingerprint_is_stable() -> None:
         {"memory_mb": 512},
         {"disk_mb": 2048},
         {"pre_running": ["./migrate.sh"]},
+        {"runtime": "gvisor"},
     ],
 )
 def test_changes_needing_a_restart_change_the_fingerprint(change: dict[str, Any]) -> None:
@@ -63,3 +64,14 @@ def test_spec_keeps_its_own_copy_of_env() -> None:
 def test_rejects_unknown_health_check_type() -> None:
     with pytest.raises(ValueError, match="health check type"):
         HealthCheckSpec(type="tcp")
+
+
+def test_a_runtime_is_runc_or_gvisor_and_round_trips() -> None:
+    assert make_spec().runtime == "runc"
+    sandboxed = make_spec(runtime="gvisor")
+    assert InstanceSpec.from_dict(sandboxed.to_dict()).runtime == "gvisor"
+    saved = make_spec().to_dict()
+    del saved["runtime"]  # what agents before runtimes saved: runc
+    assert InstanceSpec.from_dict(saved).fingerprint() == make_spec().fingerprint()
+    with pytest.raises(ValueError, match="runtime must be one of"):
+        make_spec(runtime="kata")

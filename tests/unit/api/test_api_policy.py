@@ -95,6 +95,7 @@ NEEDS: dict[tuple[str, str], tuple[str, str]] = {
     ("GET", "/v3/organizations/{name}"): ("see-org", "org"),
     ("PUT", "/v3/organizations/{name}/quota"): ("admin", ""),
     ("PUT", "/v3/organizations/{org}/spaces/{name}/quota"): ("manage-org", "space"),
+    ("PUT", "/v3/organizations/{org}/spaces/{name}/runtime"): ("manage-org", "space"),
     ("GET", "/v3/quotas"): ("anyone", ""),
     ("POST", "/v3/quotas"): ("admin", ""),
     ("DELETE", "/v3/quotas/{name}"): ("admin", ""),

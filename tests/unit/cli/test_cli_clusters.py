@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from yun.cli.apps import _routes
+from yun.cli.apps import _routes, _runtime
 from yun.cli.clusters import _reach
 
 
@@ -26,3 +26,16 @@ def test_an_app_on_a_cluster_shows_its_routes_without_the_routers_port() -> None
     assert _routes(here, 8080) == "http://shop.apps.example:8080/api"
     assert _routes(there, 8080) == "http://shop.apps.example/ (served by cluster prod)"
     assert _routes({"routes": [], "cluster": "prod"}, 8080) == ""
+
+
+def test_yun_app_shows_the_runtime_and_what_a_restart_changes() -> None:
+    def app(runtime: str, wanted: str, driver: str = "runc") -> dict[str, object]:
+        instances = [{"driver": driver}]
+        processes = [{"type": "web", "instance_details": instances}]
+        return {"name": "shop", "runtime": runtime, "runtime_next": wanted, "processes": processes}
+
+    assert _runtime(app("gvisor", "gvisor")) == "gvisor"
+    assert _runtime(app("runc", "gvisor")) == (
+        "runc (gvisor from the next restart: yun restart shop)"
+    )
+    assert _runtime(app("runc", "runc", driver="process")) == ""  # host processes: none

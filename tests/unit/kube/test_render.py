@@ -213,3 +213,11 @@ def test_tcp_routes_listen_on_their_port_and_are_a_load_balancer_service() -> No
         {"name": "echo", "port": 40001, "targetPort": 40001, "protocol": "TCP"}
     ]
     assert tcp["spec"]["selector"]["yun.dev/track"] == "stable"
+
+
+def test_a_sandboxed_runtime_becomes_the_pods_runtime_class() -> None:
+    web = ProcessSpec("web", "python app.py", 1, 64, 256, runtime_class="gvisor")
+    deployment = by_kind(render(release(processes=(web,))))["Deployment"][0]
+    assert deployment["spec"]["template"]["spec"]["runtimeClassName"] == "gvisor"
+    plain = by_kind(render(release()))["Deployment"][0]
+    assert "runtimeClassName" not in plain["spec"]["template"]["spec"]

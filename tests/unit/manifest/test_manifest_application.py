@@ -198,3 +198,15 @@ def test_a_wrong_route_protocol_names_the_field(protocol: str, expected: str) ->
             index=0,
         )
     assert "routes[0].protocol" in str(info.value) and expected in str(info.value)
+
+
+def test_a_runtime_is_runc_or_gvisor_and_renders_back() -> None:
+    spec = parse_application({"name": "web", "runtime": "gVisor"}, source="manifest.yml", index=0)
+    assert spec.runtime == "gvisor"
+    assert to_manifest(spec)["runtime"] == "gvisor"
+    assert parse_application({"name": "web"}, source="manifest.yml", index=0).runtime is None
+    with pytest.raises(ManifestError) as info:
+        parse_application({"name": "web", "runtime": "kata"}, source="manifest.yml", index=0)
+    assert str(info.value) == (
+        'manifest.yml: applications[0].runtime: "kata" is not a runtime; use runc or gvisor'
+    )

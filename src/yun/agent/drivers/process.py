@@ -35,6 +35,7 @@ from yun.agent.drivers.usage import PAGE_SIZE, disk_usage
 from yun.agent.env import credentials_environment, placement_environment
 from yun.agent.specs import InstanceSpec
 from yun.harbor import harbor_environment
+from yun.runtimes import DEFAULT_RUNTIME
 
 STDOUT = "stdout.log"
 STDERR = "stderr.log"
@@ -185,6 +186,8 @@ class ProcessDriver:
     ) -> Handle:
         if spec.image is not None:
             raise ValueError("docker images run only in containers (the runc driver)")
+        if spec.runtime != DEFAULT_RUNTIME:
+            raise ValueError(f"runtime {spec.runtime} runs only in containers (the runc driver)")
         run_dir.mkdir(parents=True)
         app_dir, deps_dir, tmp_dir = run_dir / "app", run_dir / "deps", run_dir / "tmp"
         archives.extract_file(spec.droplet, run_dir)  # refuses paths outside run_dir

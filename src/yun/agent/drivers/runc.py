@@ -18,16 +18,25 @@ spawning `runc state` on every check; when the container's first process dies th
 everything else in its pid namespace. Why it died comes from the launcher's exit-status file,
 the cgroup's OOM counter (read before `runc delete` removes the cgroup), and the driver's own
 marker when it killed the instance for exceeding its disk quota.
+
+An instance whose spec asks for the `gvisor` runtime is run by gVisor's `runsc` from the same
+bundle (`yun.agent.runsc`), with a state root of its own: its processes talk to gVisor's
+kernel, a user-space process on the host, and its network is gVisor's own stack on the
+container's interface, so it needs container networking (and the host cannot list its
+listening sockets). The pid runsc reports is the sandbox's; liveness, signals, limits and
+cgroup readings work as for runc.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import re
 import shutil
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -35,6 +44,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from yun.agent.drivers import seccomp
 from yun.agent.drivers.base import ExitStatus, Handle, Usage, handle_from_dict, handle_to_dict
 from yun.agent.drivers.cgroups import Cgroup, swap_accounting
 from yun.agent.drivers.droplet_cache import DROPLET_CACHE, extract_droplet, park_staged
@@ -84,8 +94,10 @@ from yun.agent.drivers.runc_network import (
 from yun.agent.drivers.runc_staging import SESSION_PREFIX
 from yun.agent.env import credentials_environment, placement_environment
 from yun.agent.identity import CA_FILE, owner_of
+from yun.agent.runsc import FLAGS as RUNSC_FLAGS
 from yun.agent.specs import ImageSpec, InstanceSpec
 from yun.harbor import harbor_environment
+from yun.runtimes import DEFAULT_RUNTIME
 
 __all__ = ["ContainerNetwork", "NetworkLease", "RuncDriver", "RuncError", "container_id"]
 
@@ -103,6 +115,7 @@ DISK_EXCEEDED = "disk-quota-exceeded"  # in the run dir, out of the app's reach
 OOM_KILLED = "oom-killed"
 STOP_POLL = 0.02
 OUT_OF_MEMORY = ExitStatus(137, "out of memory")
+NULL_NETNS = "null-netns"  # runsc's pinned empty network namespace, in its state root
 
 
 def container_id(instance_guid: str) -> str:
@@ -140,10 +153,14 @@ class RuncDriver:
         bind: str = "127.0.0.1",
         disk_check_interval: float = DISK_CHECK_INTERVAL,
         nameservers: tuple[str, ...] = (),
+        runsc: str | None = None,
     ) -> None:
         """`nameservers`, when given, are the resolv.conf of every networked instance (the
-        platform's internal DNS on the bridge), instead of what the network's lease says."""
+        platform's internal DNS on the bridge), instead of what the network's lease says.
+        `runsc`, gVisor's program, runs the instances of the `gvisor` runtime; without it they
+        fail to start, saying so."""
         self.nameservers = nameservers
+        self.runsc_binary = runsc
         self.launcher = Path(launcher).absolute()
         self.state_root = Path(state_root or DEFAULT_STATE_ROOT).absolute()
         self.runc_binary = runc
@@ -154,9 +171,25 @@ class RuncDriver:
         self._ports = HostPorts(bind)
         self._disk_checked: dict[str, float] = {}  # container id -> monotonic time of last look
 
-    def _runc(self, handle: Handle | None = None) -> Runc:
+    def _runc(self, handle: Handle | None = None, *, runtime: str | None = None) -> Runc:
+        """The command line of `runtime` (else the handle's; runc by default), with the state
+        root the handle was started under."""
         root = handle.data.get("state_root") if handle is not None else None
-        return Runc(self.runc_binary, Path(root) if root else self.state_root)
+        if runtime is None:
+            runtime = str(handle.data.get("runtime") or DEFAULT_RUNTIME) if handle else "runc"
+        if runtime == DEFAULT_RUNTIME:
+            return Runc(self.runc_binary, Path(root) if root else self.state_root)
+        if self.runsc_binary is None:
+            raise RuncError(
+                f"runtime {runtime}: runsc is not built on this machine (build it with"
+                " `make runsc`)"
+            )
+        return Runc(self.runsc_binary, Path(root) if root else self.gvisor_root, RUNSC_FLAGS)
+
+    @property
+    def gvisor_root(self) -> Path:
+        """runsc's state root, beside runc's (their state files differ)."""
+        return self.state_root.with_name(self.state_root.name + "-gvisor")
 
     # -- starting ---------------------------------------------------------------------------
 
@@ -170,6 +203,9 @@ class RuncDriver:
     ) -> Handle:
         if spec.image is not None and self.network is None:
             raise ImageRunError("an image instance needs container networking (its own port)")
+        runc = self._runc(runtime=spec.runtime)
+        if spec.runtime != DEFAULT_RUNTIME and self.network is None:
+            raise RuncError(f"runtime {spec.runtime} needs container networking (its own stack)")
         run_dir.mkdir(parents=True)
         guid = env.get("CF_INSTANCE_GUID") or run_dir.name
         cid = container_id(guid)
@@ -208,7 +244,8 @@ class RuncDriver:
                 self._write_image_bundle(spec, spec.image, run_dir, **placed)
             else:
                 self._write_bundle(spec, run_dir, **placed)
-            runc = self._runc()
+            if spec.runtime != DEFAULT_RUNTIME:
+                _for_gvisor(run_dir)
             runc.run_detached(
                 cid,
                 bundle=run_dir,
@@ -220,7 +257,7 @@ class RuncDriver:
             pid = state.pid if state is not None else 0
         except BaseException:
             with contextlib.suppress(Exception):
-                self._runc().delete(cid)
+                runc.delete(cid)
             with contextlib.suppress(Exception):
                 unmount_overlay(image_mounts(run_dir))
             with contextlib.suppress(Exception):
@@ -228,6 +265,8 @@ class RuncDriver:
             if netns is None:
                 for taken in (port, *ports.values()):
                     self._ports.release(taken, run_dir)
+            if spec.runtime != DEFAULT_RUNTIME:
+                self._unpin_null_netns()
             raise
         return Handle(
             run_dir=run_dir,
@@ -237,7 +276,8 @@ class RuncDriver:
             logs={"OUT": run_dir / STDOUT, "ERR": run_dir / STDERR},
             data={
                 "container_id": cid,
-                "state_root": str(self.state_root),
+                "state_root": str(runc.root),
+                "runtime": spec.runtime,
                 "cgroups_path": f"/yun/{cid}",
                 "starttime": _starttime(pid) or 0,
                 "hooks": bool(spec.pre_running) and spec.image is None,
@@ -490,6 +530,8 @@ class RuncDriver:
         shutil.rmtree(handle.run_dir, ignore_errors=True)
         for port in (handle.port, *handle.ports.values()):
             self._ports.release(port, handle.run_dir)
+        if handle.data.get("runtime", DEFAULT_RUNTIME) != DEFAULT_RUNTIME:
+            self._unpin_null_netns()
         with self._lock:
             self._disk_checked.pop(cid, None)
 
@@ -499,22 +541,27 @@ class RuncDriver:
         attachments (`runc_staging.SESSION_PREFIX`) are theirs to release."""
         alive = {str(cid) for h in keep if (cid := h.data.get("container_id"))}
         removed: list[str] = []
-        runc = self._runc()
-        try:
-            states = runc.list() if runc.root.is_dir() else []
-        except (RuncError, OSError, ValueError) as exc:
-            log.warning("cannot list containers to sweep: %s", exc)
-            states = []
-        for state in states:
-            if state.id in alive:
-                continue
+        runtimes = [self._runc()]
+        if self.runsc_binary is not None:
+            runtimes.append(self._runc(runtime="gvisor"))
+        for runc in runtimes:
             try:
-                runc.delete(state.id)
-                self._release_network(state.id, netns_name(state.id) if self.network else None)
-            except (RuncError, OSError, RuntimeError) as exc:
-                log.warning("could not remove stale container %s: %s", state.id, exc)
-                continue
-            removed.append(state.id)
+                states = runc.list() if runc.root.is_dir() else []
+            except (RuncError, OSError, ValueError) as exc:
+                log.warning("cannot list containers to sweep: %s", exc)
+                states = []
+            for state in states:
+                if state.id in alive:
+                    continue
+                try:
+                    runc.delete(state.id)
+                    netns = netns_name(state.id) if self.network else None
+                    self._release_network(state.id, netns)
+                except (RuncError, OSError, RuntimeError) as exc:
+                    log.warning("could not remove stale container %s: %s", state.id, exc)
+                    continue
+                removed.append(state.id)
+        self._unpin_null_netns()
         if self.network is not None:
             try:
                 released = self.network.release_stale(alive, keep_prefixes=(SESSION_PREFIX,))
@@ -523,6 +570,22 @@ class RuncDriver:
             else:
                 removed += [cid for cid in released if cid not in removed]
         return removed
+
+    def _unpin_null_netns(self) -> None:
+        """Once no gVisor container is left, unmount the empty network namespace runsc pins in
+        its state root for its gofers (runsc leaves it, and a mount there keeps the platform's
+        folder from being removed)."""
+        if self.runsc_binary is None:
+            return
+        runsc = self._runc(runtime="gvisor")
+        try:
+            if not runsc.root.is_dir() or runsc.list():
+                return
+        except (RuncError, OSError, ValueError):
+            return
+        pinned = runsc.root / NULL_NETNS
+        while pinned.exists() and _unmount(pinned):
+            pass
 
     # -- persistence ------------------------------------------------------------------------
 
@@ -536,7 +599,10 @@ class RuncDriver:
             return None
         if not handle.data.get("container_id") or not handle.run_dir.is_dir():
             return None
-        state = self._runc(handle).state(str(handle.data["container_id"]))
+        try:
+            state = self._runc(handle).state(str(handle.data["container_id"]))
+        except RuncError:  # its runtime is gone from this machine: nobody can tell
+            state = None
         if state is None or state.status not in ("running", "paused") or state.pid != handle.pid:
             # Gone (reboot, someone deleted it) or stopped: dead, and `alive` will say so.
             handle = replace(handle, pid=None)
@@ -553,6 +619,8 @@ class RuncDriver:
         (host networking), those of the sockets its processes (its cgroup's) hold."""
         if handle.pid is None or not self._init_alive(handle):
             return set()
+        if handle.data.get("runtime", DEFAULT_RUNTIME) != DEFAULT_RUNTIME:
+            return set()  # gVisor's sockets are its own network stack's, not the host's
         if handle.data.get("netns"):
             return ports_of_namespace(handle.pid)
         pids = [handle.pid]
@@ -562,6 +630,19 @@ class RuncDriver:
                 procs = (Cgroup(str(path)).memory_dir / "cgroup.procs").read_text().split()
                 pids = [int(pid) for pid in procs] or pids
         return ports_of_processes(pids)
+
+
+def _for_gvisor(bundle: Path) -> None:
+    """The bundle's seccomp list as gVisor's kernel applies it (`seccomp.profile`)."""
+    config = json.loads((bundle / "config.json").read_text())
+    config["linux"]["seccomp"] = seccomp.profile(gvisor=True)
+    write_config(bundle, config)
+
+
+def _unmount(path: Path) -> bool:
+    """Detach the mount at `path`; False when nothing (more) is mounted there."""
+    done = subprocess.run(["umount", "-l", str(path)], capture_output=True, check=False)
+    return done.returncode == 0
 
 
 def _stack(stack_root: Path | None) -> Stack:

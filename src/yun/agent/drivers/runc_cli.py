@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,12 +46,16 @@ def last_error(log: Path) -> str | None:
 
 
 class Runc:
-    def __init__(self, binary: str, root: Path) -> None:
+    """runc's command line, or that of a runtime that speaks it (gVisor's runsc), whose
+    global `flags` go before every command."""
+
+    def __init__(self, binary: str, root: Path, flags: Sequence[str] = ()) -> None:
         self.binary = binary
         self.root = Path(root)
+        self.flags = tuple(flags)
 
     def _argv(self, *args: str) -> list[str]:
-        return [self.binary, "--root", str(self.root), *args]
+        return [self.binary, *self.flags, "--root", str(self.root), *args]
 
     def _call(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -72,8 +77,8 @@ class Runc:
         try:
             err = os.open(stderr, flags, 0o640)
             try:
-                argv = [self.binary, "--root", str(self.root), "--log", str(log)]
-                argv += ["--log-format", "json", "run", "--detach", "--bundle", str(bundle)]
+                argv = self._argv("--log", str(log), "--log-format", "json")
+                argv += ["run", "--detach", "--bundle", str(bundle)]
                 result = subprocess.run(
                     [*argv, container_id],
                     stdin=subprocess.DEVNULL,
