@@ -149,6 +149,8 @@ RS_SIGNATURE = "X-CF-Proxy-Signature"
 RS_METADATA = "X-CF-Proxy-Metadata"
 ROUTE_SERVICE_AGE = 60  # seconds a route service may take to send a request back
 ROUTE_SERVICE_SERVER = "route_service"
+RS_SIGNATURE_VAR = "txn.yun_rs_sig"  # the signature a request came with, if any
+RS_SIGNED = f"{{ var({RS_SIGNATURE_VAR}) -m found }}"
 SYSTEM_CA = "/etc/ssl/certs/ca-certificates.crt"
 CORS_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 CORS_MAX_AGE = 600  # seconds a browser may keep a preflight's answer
@@ -661,6 +663,8 @@ def _backend(backend: _Backend, assigned: Slots, *, config: RouterConfig) -> str
         )
     lines += _route_service(policy, config)
     gateway, table = _gateway(backend.name, policy, run_dir)
+    if policy.route_service:  # checked and counted once: when the client sends it
+        gateway = [_unless(rule, RS_SIGNED) for rule in gateway]
     lines += gateway
     lines += _resilience(policy)
     if policy.sticky and assigned:
@@ -896,6 +900,22 @@ def _api_keys(scope: str, run_dir: Path) -> tuple[list[str], str]:
     return rules, section
 
 
+def _unless(rule: str, condition: str) -> str:
+    """`rule`, made to apply only where `condition` does not hold (an ACL in braces).
+
+    A request that came back from a route service, validly signed (a wrong signature was
+    refused before), passed the route's gateway when the client sent it: its address, body,
+    limits, key and token are not checked or counted again (its address is the service's)."""
+    at = max(rule.rfind(" if "), rule.rfind(" unless "))
+    action, keyword, test = (rule, "", "") if at < 0 else (rule[:at], *rule[at + 1 :].split(" ", 1))
+    if keyword == "unless":
+        return f"{action} unless {test} or {condition}"
+    if keyword == "if":
+        terms = test.split(" or ")
+        return f"{action} if " + " or ".join(f"{term} !{condition}" for term in terms)
+    return f"{rule} unless {condition}"
+
+
 def _route_service(policy: Policy, config: RouterConfig) -> list[str]:
     """Cloud Foundry's route services. A request without `X-CF-Proxy-Signature` goes to the
     route service (its URL's host and path) with `X-CF-Forwarded-Url` (where it was going),
@@ -911,7 +931,7 @@ def _route_service(policy: Policy, config: RouterConfig) -> list[str]:
     authority, slash, path = rest.partition("/")
     host, _, port_text = authority.partition(":")
     port = int(port_text or (443 if scheme == "https" else 80))
-    sig, ts, want = "txn.yun_rs_sig", "txn.yun_rs_ts", "txn.yun_rs_want"
+    sig, ts, want = RS_SIGNATURE_VAR, "txn.yun_rs_ts", "txn.yun_rs_want"
     signed, unsigned = f"{{ var({sig}) -m found }}", f"!{{ var({sig}) -m found }}"
     key = config.route_service_key
     refused = _error_return(403, "The route service's signature is not valid.\n", "route_service")

@@ -18,6 +18,7 @@ from tests.integration.agent_runc.runc_world import (
     wait_http,
 )
 
+from yun.agent.drivers.oci import ID_BASE
 from yun.agent.drivers.runc import RuncDriver, RuncError
 from yun.agent.drivers.runc_network import NETNS_DIR
 from yun.agent.identity import Identities
@@ -59,6 +60,28 @@ def test_app_answers_from_an_isolated_unprivileged_container(
     assert "request /check" in handle.logs["OUT"].read_text()
 
 
+def test_the_containers_users_are_unprivileged_ids_on_the_host(
+    containers: Containers, droplet: Path
+) -> None:
+    network = VethNetwork()
+    for driver in (containers.driver, containers.new_driver(network=network)):
+        handle = containers.start(runc_spec(droplet), driver=driver)
+        seen = wait_http(handle, "/check").json()
+        assert seen["uid_map"] == ["0", str(ID_BASE), "65536"]  # its root is ID_BASE outside
+        assert seen["uid"] == 2000  # vcap, inside
+        status = Path(f"/proc/{handle.pid}/status").read_text()
+        uids = next(line.split()[1:] for line in status.splitlines() if line.startswith("Uid:"))
+        assert uids == [str(ID_BASE + 2000)] * 4  # and nobody on the host
+        assert (handle.run_dir / "app/yun-probe").stat().st_uid == ID_BASE + 2000
+        assert seen["writes"]["/home/vcap/app/yun-probe"] == "written"
+        assert seen["thread"] == "ran"
+        driver.stop(handle, grace=0)
+
+    plain = containers.new_driver(user_namespaces=False)
+    handle = containers.start(runc_spec(droplet), driver=plain)
+    assert wait_http(handle, "/check").json()["uid_map"] == ["0", "0", "4294967295"]
+
+
 def test_the_seccomp_filter_refuses_namespaces_mounts_and_the_keyring(
     containers: Containers, droplet: Path
 ) -> None:
@@ -82,7 +105,7 @@ def test_the_instance_reads_its_identity_and_cannot_change_it(
     assert seen["identity"] == {"CF_INSTANCE_CERT": "read", "CF_INSTANCE_KEY": "read"}
     env = get(handle, "/env").json()
     assert env["CF_INSTANCE_KEY"] == "/lifecycle/credentials/instance.key"
-    assert (credentials / "instance.key").stat().st_uid == 2000  # the app's user's
+    assert (credentials / "instance.key").stat().st_uid == ID_BASE + 2000  # the app's user's
     assert seen["writes"]["/lifecycle/credentials/yun-probe"] == "Read-only file system"
     assert "Yun platform CA" in seen["trusted"]  # added to the stack's trust store
     assert len(seen["trusted"]) > 50  # which keeps its own

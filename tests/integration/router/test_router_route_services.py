@@ -83,3 +83,16 @@ def test_requests_go_through_the_route_service_and_come_back_signed(
         assert got.headers["x-yun-router-error"] == "route_service", what
     assert api.hits == hits
     assert json.loads(http(HOST).body)["path"] == "/"  # and the way round still works
+
+
+def test_the_gateway_counts_and_checks_a_request_once_not_again_when_it_comes_back(
+    router, backend, http, make_route, route_service
+):
+    api = backend("api")
+    url = f"http://127.0.0.1:{route_service.server_port}/gate"
+    policy = Policy(route_service=url, rate_limit=3, rate_window=60, max_body=1000)
+    router.apply([replace(make_route(HOST, api.server()), policy=policy)])
+    statuses = [http(HOST, path=f"/n{n}").status for n in range(4)]
+    assert statuses == [200, 200, 200, 429]  # each client request counted once
+    assert len(route_service.seen) == 3
+    assert api.hits == 3

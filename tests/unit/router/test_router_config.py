@@ -387,3 +387,33 @@ def test_an_http2_route_speaks_h2c_to_its_instances_and_others_do_not() -> None:
     assert h1 and not any("proto" in line for line in h1)
     with pytest.raises(ValueError, match="protocol"):
         render(CONFIG, [Route(**{**grpc.__dict__, "policy": Policy(protocol="h3")})])
+
+
+def test_behind_a_route_service_the_gateway_applies_to_unsigned_requests_only() -> None:
+    config = RouterConfig(
+        bind="127.0.0.1", port=8080, run_dir=Path("/run/yun"), route_service_key="a2V5"
+    )
+    policy = Policy(
+        route_service="https://gate.example.com/check",
+        allow=("10.0.0.0/8",),
+        rate_limit=5,
+        rate_window=1,
+        api_keys="scope",
+    )
+    route = Route("api.example.com", "", "app-guid", "api", servers(9000), policy=policy)
+    backend = section(render(config, [route]), f"backend {backend_name('app-guid')}")
+    signed = "{ var(txn.yun_rs_sig) -m found }"
+    gateway = [
+        line
+        for line in backend
+        if any(word in line for word in ("src 10.0.0.0/8", "track-sc", "sc-inc-gpc", "api_key"))
+    ]
+    assert len(gateway) >= 6
+    for line in gateway:  # each checks or counts the client's request, not the service's
+        assert line.endswith((f" or {signed}", f" !{signed}", f" unless {signed}")), line
+    assert "http-request deny deny_status 403 unless { src 10.0.0.0/8 } or " + signed in backend
+    plain = section(
+        render(config, [Route(**{**route.__dict__, "policy": Policy(rate_limit=5)})]),
+        f"backend {backend_name('app-guid')}",
+    )
+    assert not any("yun_rs_sig" in line for line in plain)

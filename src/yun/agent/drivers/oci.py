@@ -8,6 +8,14 @@ or symlinks to `/usr` on a merged-/usr host) and a few files of `/etc` are bind-
 read-only, so staging and running use the same interpreters (ARCHITECTURE.md, "The stack").
 The droplet's `app/` and `deps/` appear where Cloud Foundry puts them, `/home/vcap/app` and
 `/home/vcap/deps`, and the app runs as the unprivileged `vcap` user with no capabilities.
+
+With `id_base` the container has a user namespace of its own: its ids 0-65535 are host ids
+`id_base` and up (`ID_RANGE`), so its root, and `vcap` at `id_base + 2000`, are nobody on the
+host. The driver gives the container's files to those host ids (runc 1.1 has no idmapped
+mounts). The container's /sys is then the host's, bound read-only with what is mounted under
+it masked (the cgroup tree, securityfs, debugfs) and its network interfaces too: a user
+namespace may not mount sysfs for a network namespace it does not own, and the driver makes
+that namespace before the container.
 """
 
 from __future__ import annotations
@@ -33,6 +41,8 @@ CREDENTIALS_DIR = "/lifecycle/credentials"
 TRUST_STORE = "/etc/ssl/certs/ca-certificates.crt"  # Debian's bundle: OpenSSL's, Python's
 PIDS_LIMIT = 1024
 MIB = 1024 * 1024
+ID_BASE = 1_000_000_000  # host ids of containers' users: far above people's and subuid ranges
+ID_RANGE = 65536  # ids each container maps: 0 (root) to 65535 (nobody's 65534 among them)
 
 # Host directories that make up the stack, mounted read-only (or mirrored as symlinks).
 STACK_DIRS = ("usr", "lib", "lib32", "lib64", "libx32", "bin", "sbin")
@@ -78,6 +88,10 @@ MASKED_PATHS = (
     "/proc/scsi",
     "/sys/firmware",
 )
+# Under a user namespace /sys is the host's, mounts under it included: what is mounted there
+# (the cgroup tree, securityfs, debugfs, tracing, bpf) and the network interfaces (other
+# containers' veths among them) are hidden too.
+MASKED_HOST_SYSFS = ("/sys/fs", "/sys/kernel", "/sys/class/net", "/sys/devices/virtual/net")
 READONLY_PATHS = (
     "/proc/bus",
     "/proc/fs",
@@ -187,6 +201,7 @@ class ContainerSpec:
     swap_limit: bool = True  # False where the kernel does not account swap (v1 without memsw)
     credentials: Path | None = None  # the instance's identity folder, at CREDENTIALS_DIR
     trust_store: Path | None = None  # the stack's CA bundle with the platform CA, at TRUST_STORE
+    id_base: int | None = None  # host id of the container's root (a user namespace); None: none
 
 
 def _mount(destination: str, kind: str, source: str, options: Sequence[str]) -> dict[str, Any]:
@@ -198,9 +213,16 @@ def bind(path: Path | str, *, writable: bool, at: str | None = None) -> dict[str
     return _mount(at or str(path), "bind", str(path), _RW_BIND if writable else _RO_BIND)
 
 
-def kernel_mounts(memory_mb: int) -> list[dict[str, Any]]:
-    """/proc, /dev, /sys and a private /tmp: what every container gets, droplet or image."""
+def kernel_mounts(memory_mb: int, *, own_users: bool = False) -> list[dict[str, Any]]:
+    """/proc, /dev, /sys and a private /tmp: what every container gets, droplet or image.
+    With `own_users` (a user namespace), /sys is the host's, read-only."""
     tmp_size = f"size={max(memory_mb, 16)}m"  # tmpfs pages count against the memory limit
+    sys_options = ("nosuid", "noexec", "nodev", "ro")
+    sysfs = (  # with what is mounted under it (a user namespace may not leave that out)
+        _mount("/sys", "bind", "/sys", ("rbind", *sys_options))
+        if own_users
+        else _mount("/sys", "sysfs", "sysfs", sys_options)
+    )
     return [
         _mount("/proc", "proc", "proc", ()),
         _mount("/dev", "tmpfs", "tmpfs", ("nosuid", "strictatime", "mode=755", "size=65536k")),
@@ -212,7 +234,7 @@ def kernel_mounts(memory_mb: int) -> list[dict[str, Any]]:
         ),
         _mount("/dev/shm", "tmpfs", "shm", ("nosuid", "noexec", "nodev", "mode=1777", tmp_size)),
         _mount("/dev/mqueue", "mqueue", "mqueue", ("nosuid", "noexec", "nodev")),
-        _mount("/sys", "sysfs", "sysfs", ("nosuid", "noexec", "nodev", "ro")),
+        sysfs,
         _mount("/tmp", "tmpfs", "tmpfs", ("nosuid", "nodev", "mode=1777", tmp_size)),
     ]
 
@@ -220,7 +242,7 @@ def kernel_mounts(memory_mb: int) -> list[dict[str, Any]]:
 def mounts(spec: ContainerSpec) -> list[dict[str, Any]]:
     """Kernel filesystems first, then the stack, then the instance's own directories; later
     mounts may sit inside earlier ones, which runc mounts in order."""
-    result = kernel_mounts(spec.memory_mb)
+    result = kernel_mounts(spec.memory_mb, own_users=spec.id_base is not None)
     result += stack_mounts(spec.stack, rootfs=spec.rootfs)
     result += [
         _mount(APP_DIR, "bind", str(spec.app_dir), _RW_BIND),
@@ -247,11 +269,18 @@ def trust_store_with(stack: Stack, ca_pem: str, into: Path) -> Path | None:
     return into
 
 
-def namespaces(netns: Path | None) -> list[dict[str, str]]:
-    result = [{"type": kind} for kind in ("pid", "mount", "uts", "ipc")]
+def namespaces(netns: Path | None, *, own_users: bool = False) -> list[dict[str, str]]:
+    kinds = ("pid", "mount", "uts", "ipc", "user") if own_users else ("pid", "mount", "uts", "ipc")
+    result = [{"type": kind} for kind in kinds]
     if netns is not None:
         result.append({"type": "network", "path": str(netns)})
     return result
+
+
+def id_mappings(id_base: int) -> dict[str, list[dict[str, int]]]:
+    """The user namespace's uid and gid maps: the container's 0.. are the host's `id_base`.."""
+    mapping = [{"containerID": 0, "hostID": id_base, "size": ID_RANGE}]
+    return {"uidMappings": mapping, "gidMappings": list(mapping)}
 
 
 def resources(spec: ContainerSpec) -> dict[str, Any]:
@@ -309,13 +338,18 @@ def linux(*, cgroups_path: str, resources: dict[str, Any], netns: Path | None) -
 
 def container_config(spec: ContainerSpec) -> dict[str, Any]:
     """The `config.json` of the bundle whose rootfs directory is `rootfs` next to it."""
+    config = linux(cgroups_path=spec.cgroups_path, resources=resources(spec), netns=spec.netns)
+    if spec.id_base is not None:
+        config["namespaces"] = namespaces(spec.netns, own_users=True)
+        config["maskedPaths"] += MASKED_HOST_SYSFS
+        config.update(id_mappings(spec.id_base))
     return {
         "ociVersion": OCI_VERSION,
         "root": {"path": "rootfs", "readonly": True},
         "hostname": spec.hostname,
         "process": process(uid=VCAP_UID, gid=VCAP_GID, args=spec.args, env=spec.env, cwd=APP_DIR),
         "mounts": mounts(spec),
-        "linux": linux(cgroups_path=spec.cgroups_path, resources=resources(spec), netns=spec.netns),
+        "linux": config,
     }
 
 

@@ -19,6 +19,13 @@ everything else in its pid namespace. Why it died comes from the launcher's exit
 the cgroup's OOM counter (read before `runc delete` removes the cgroup), and the driver's own
 marker when it killed the instance for exceeding its disk quota.
 
+Each droplet instance under runc has a user namespace of its own (`oci.ID_BASE`): the app's
+`vcap` (2000) is host id `ID_BASE + 2000` and the container's root is `ID_BASE`, nobody on the
+host; the driver gives the instance's files to those ids and makes the folders its bind mounts
+come from searchable (o+x) for them. Image instances keep the host's ids (their image's files
+would need shifting, which runc 1.1 cannot do with idmapped mounts), as do gVisor's, whose
+sandbox is the wall.
+
 An instance whose spec asks for the `gvisor` runtime is run by gVisor's `runsc` from the same
 bundle (`yun.agent.runsc`), with a state root of its own: its processes talk to gVisor's
 kernel, a user-space process on the host, and its network is gVisor's own stack on the
@@ -53,6 +60,7 @@ from yun.agent.drivers.oci import (
     APP_DIR,
     CREDENTIALS_DIR,
     DEPS_DIR,
+    ID_BASE,
     LAUNCHER,
     MIB,
     STATUS_DIR,
@@ -66,7 +74,13 @@ from yun.agent.drivers.oci import (
     trust_store_with,
 )
 from yun.agent.drivers.process import HOOK_RUNNER
-from yun.agent.drivers.runc_bundle import chown_tree, disk_usage, make_rootfs, write_config
+from yun.agent.drivers.runc_bundle import (
+    chown_tree,
+    disk_usage,
+    make_rootfs,
+    searchable,
+    write_config,
+)
 from yun.agent.drivers.runc_cli import Runc, RuncError
 from yun.agent.drivers.runc_image import (
     LIFECYCLE,
@@ -154,6 +168,7 @@ class RuncDriver:
         disk_check_interval: float = DISK_CHECK_INTERVAL,
         nameservers: tuple[str, ...] = (),
         runsc: str | None = None,
+        user_namespaces: bool = True,
     ) -> None:
         """`nameservers`, when given, are the resolv.conf of every networked instance (the
         platform's internal DNS on the bridge), instead of what the network's lease says.
@@ -161,6 +176,7 @@ class RuncDriver:
         fail to start, saying so."""
         self.nameservers = nameservers
         self.runsc_binary = runsc
+        self.user_namespaces = user_namespaces
         self.launcher = Path(launcher).absolute()
         self.state_root = Path(state_root or DEFAULT_STATE_ROOT).absolute()
         self.runc_binary = runc
@@ -209,11 +225,13 @@ class RuncDriver:
         run_dir.mkdir(parents=True)
         guid = env.get("CF_INSTANCE_GUID") or run_dir.name
         cid = container_id(guid)
+        id_base = self._id_base(spec)
         if spec.image is None:
             extract_droplet(spec.droplet, run_dir)
+            vcap = (id_base or 0) + VCAP_UID, (id_base or 0) + VCAP_GID
             for name in ("app", "deps", "status"):
                 (run_dir / name).mkdir(exist_ok=True)
-                chown_tree(run_dir / name, VCAP_UID, VCAP_GID)
+                chown_tree(run_dir / name, *vcap)
         netns = netns_name(cid) if self.network is not None else None
         port: int | None = None
         ports: dict[str, int] = {}
@@ -284,9 +302,16 @@ class RuncDriver:
                 "netns": netns,
                 "disk_mb": spec.disk_mb,
                 "image": spec.image is not None,
+                "id_base": id_base,
             },
             ports=ports,
         )
+
+    def _id_base(self, spec: InstanceSpec) -> int | None:
+        """The host id of the instance's root, when it gets a user namespace of its own."""
+        if not self.user_namespaces or spec.image is not None:
+            return None
+        return ID_BASE if spec.runtime == DEFAULT_RUNTIME else None
 
     def keep_staged(self, droplet: Path, *, tree: Path, root: Path) -> None:
         """Park the staged tree beside the droplet cache under `root`: the droplet's next start
@@ -331,15 +356,21 @@ class RuncDriver:
     ) -> None:
         hostname = (env.get("CF_INSTANCE_GUID") or run_dir.name)[:63]  # the kernel's limit
         stack = _stack(spec.stack_root)
+        id_base = self._id_base(spec)
         trust: Path | None = None
         if credentials is not None:
-            owner_of(credentials, VCAP_UID, VCAP_GID)
+            owner_of(credentials, (id_base or 0) + VCAP_UID, (id_base or 0) + VCAP_GID)
             with contextlib.suppress(OSError):
                 ca_pem = (credentials / CA_FILE).read_text()
                 trust = trust_store_with(stack, ca_pem, run_dir / "ca-certificates.crt")
         if dns:  # our own resolv.conf replaces the host's
             stack = replace(stack, binds=[b for b in stack.binds if b != "/etc/resolv.conf"])
         make_rootfs(run_dir / "rootfs", stack=stack, hostname=hostname, address=address, dns=dns)
+        if id_base is not None:  # its mount points are made by its root, host id `id_base`
+            chown_tree(run_dir / "rootfs", id_base, id_base)
+            for source in (run_dir, stack.root, self.launcher, credentials):
+                if source is not None:
+                    searchable(source)
         command = HOOK_RUNNER if spec.pre_running else spec.command
         config = container_config(
             ContainerSpec(
@@ -358,6 +389,7 @@ class RuncDriver:
                 swap_limit=swap_accounting(),
                 credentials=credentials,
                 trust_store=trust,
+                id_base=id_base,
             )
         )
         write_config(run_dir, config)

@@ -14,13 +14,17 @@ driver compares it with `disk_mb` every few seconds.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from yun.agent.drivers.oci import Stack, generated_etc, group_file, hosts_file, passwd_file
 from yun.agent.drivers.usage import disk_usage as disk_usage
+
+log = logging.getLogger(__name__)
 
 
 def chown_tree(path: Path, uid: int, gid: int) -> None:
@@ -29,6 +33,17 @@ def chown_tree(path: Path, uid: int, gid: int) -> None:
     for directory, subdirs, files in os.walk(path):
         for name in (*subdirs, *files):
             os.lchown(os.path.join(directory, name), uid, gid)
+
+
+def searchable(path: Path) -> None:
+    """Let anyone pass through `path`'s folders (o+x; reading them is another right), so that
+    a container's root in a user namespace, nobody on the host, reaches its bind mounts'
+    sources. Folders that allow it already are left as they are."""
+    for folder in (path if path.is_dir() else path.parent, *path.parents):
+        mode = folder.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            log.info("letting containers' users pass through %s (o+x)", folder)
+            folder.chmod(stat.S_IMODE(mode) | stat.S_IXOTH)
 
 
 def make_rootfs(

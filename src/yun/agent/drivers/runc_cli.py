@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 from collections.abc import Sequence
@@ -34,13 +35,18 @@ class ContainerState:
 
 
 def last_error(log: Path) -> str | None:
-    """The last error runc wrote to its JSON log."""
+    """Why runc failed, from its JSON log: its first fatal message (what its setup process
+    hit first; the errors after it only say that setup ended), else its last error."""
     message = None
     with contextlib.suppress(OSError):
         for line in log.read_text(errors="replace").splitlines():
             with contextlib.suppress(ValueError):
                 entry = json.loads(line)
-                if isinstance(entry, dict) and entry.get("level") in ("error", "fatal"):
+                if not isinstance(entry, dict):
+                    continue
+                if entry.get("level") == "fatal":
+                    return re.sub(r"^nsexec-\d+\[\d+\]: ", "", str(entry.get("msg")))
+                if entry.get("level") == "error":
                     message = str(entry.get("msg"))
     return message
 

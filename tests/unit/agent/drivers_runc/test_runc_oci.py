@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from yun.agent.drivers.oci import (
     APP_DIR,
     DEPS_DIR,
+    ID_BASE,
     LAUNCHER,
     STATUS_DIR,
     VCAP_UID,
@@ -23,6 +25,7 @@ from yun.agent.drivers.oci import (
     hosts_file,
     passwd_file,
 )
+from yun.agent.drivers.runc_cli import last_error
 
 MIB = 1024 * 1024
 STACK = Stack(
@@ -91,6 +94,40 @@ def test_namespaces_share_the_host_network_unless_given_one() -> None:
     netns = Path("/run/netns/yun-abc")
     own = make(netns=netns)["linux"]["namespaces"]
     assert {"type": "network", "path": str(netns)} in own
+
+
+def test_with_an_id_base_the_container_has_its_own_users() -> None:
+    config = make(id_base=ID_BASE, netns=Path("/run/netns/yun-abc"))
+    linux = config["linux"]
+    assert {"type": "user"} in linux["namespaces"]
+    mapping = [{"containerID": 0, "hostID": ID_BASE, "size": 65536}]
+    assert linux["uidMappings"] == linux["gidMappings"] == mapping
+    assert config["process"]["user"]["uid"] == VCAP_UID  # inside: ID_BASE + 2000 outside
+    sysfs = mount(config, "/sys")  # the host's, read-only: sysfs cannot be mounted here
+    assert (sysfs["type"], sysfs["source"]) == ("bind", "/sys")
+    assert {"rbind", "ro"} <= set(sysfs["options"])
+    for hidden in ("/sys/fs", "/sys/kernel", "/sys/class/net", "/sys/firmware"):
+        assert hidden in linux["maskedPaths"]
+
+    plain = make()
+    assert {"type": "user"} not in plain["linux"]["namespaces"]
+    assert "uidMappings" not in plain["linux"]
+    assert mount(plain, "/sys")["type"] == "sysfs"
+    assert "/sys/class/net" not in plain["linux"]["maskedPaths"]
+
+
+def test_runc_says_what_its_setup_hit_first(tmp_path: Path) -> None:
+    log = tmp_path / "runc.log"
+    lines = [
+        {"level": "fatal", "msg": "nsexec-0[32148]: failed to open mount source /x: No such file"},
+        {"level": "fatal", "msg": "nsexec-1[32149]: failed to receive fd from unix socket 30"},
+        {"level": "error", "msg": "runc run failed: can't get final child's PID from pipe: EOF"},
+    ]
+    log.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert last_error(log) == "failed to open mount source /x: No such file"
+    log.write_text(json.dumps(lines[-1]) + "\n" + "not json\n")
+    assert last_error(log) == "runc run failed: can't get final child's PID from pipe: EOF"
+    assert last_error(tmp_path / "missing.log") is None
 
 
 def test_process_is_unprivileged() -> None:
