@@ -178,30 +178,45 @@ def test_api_keys_with_a_plan_from_the_cli(platform: Platform) -> None:
         platform.cli("delete", "keyed", "-f", check=False)
 
 
-def test_a_route_service_sees_the_forwarded_url_and_signature_from_the_cli(
-    platform: Platform, tmp_path: Path
-) -> None:
-    service = RouteService(platform.router_port)
-    threading.Thread(target=service.serve_forever, daemon=True).start()
-    folder = tmp_path / "fronted"
+def _push_echo(platform: Platform, tmp_path: Path, name: str) -> None:
+    folder = tmp_path / name
     folder.mkdir()
     (folder / "app.py").write_text(ECHO)
     (folder / "Procfile").write_text("web: python app.py\n")
-    platform.cli("push", "fronted", "-p", str(folder))
+    platform.cli("push", name, "-p", str(folder))
+    platform.wait_for(name, "host")
+
+
+def _through_service(platform: Platform, name: str, path: str = "/") -> httpx.Response:
+    """The app's answer once its route sends requests through the route service."""
+    deadline = time.monotonic() + 10
+    while (answer := platform.get(name, path)).headers.get("X-Route-Service") != "seen":
+        assert time.monotonic() < deadline, "requests never went through the route service"
+        time.sleep(0.1)
+    return answer
+
+
+@pytest.fixture
+def route_service(platform: Platform) -> Iterator[RouteService]:
+    service = RouteService(platform.router_port)
+    threading.Thread(target=service.serve_forever, daemon=True).start()
+    yield service
+    service.shutdown()
+    service.server_close()
+
+
+def test_a_route_service_sees_the_forwarded_url_and_signature_from_the_cli(
+    platform: Platform, tmp_path: Path, route_service: RouteService
+) -> None:
     route = "fronted.apps.localhost"
     try:
-        platform.wait_for("fronted", "host")
-        gate = f"http://127.0.0.1:{service.server_port}/gate"
+        _push_echo(platform, tmp_path, "fronted")
+        gate = f"http://127.0.0.1:{route_service.server_port}/gate"
         platform.cli("update-route", route, "-o", f"route_service={gate}")
-        deadline = time.monotonic() + 10
-        while (answer := platform.get("fronted", "/orders?id=7")).headers.get(
-            "X-Route-Service"
-        ) != "seen":
-            assert time.monotonic() < deadline, "requests never went through the route service"
-            time.sleep(0.1)
+        answer = _through_service(platform, "fronted", "/orders?id=7")
         assert answer.status_code == 200
         assert answer.json()["x-cf-proxy-signature"]  # the app got it, as the service sent it
-        seen = service.seen[-1]["headers"]
+        seen = route_service.seen[-1]["headers"]
         assert seen["x-cf-forwarded-url"] == f"http://{route}/orders?id=7"
         forged = httpx.get(
             f"http://127.0.0.1:{platform.router_port}/",
@@ -213,5 +228,45 @@ def test_a_route_service_sees_the_forwarded_url_and_signature_from_the_cli(
         assert wrong.returncode != 0 and "route_service" in wrong.stderr
     finally:
         platform.cli("delete", "fronted", "-f", check=False)
-        service.shutdown()
-        service.server_close()
+
+
+def test_a_user_provided_route_service_is_bound_and_unbound_as_on_cloud_foundry(
+    platform: Platform, tmp_path: Path, route_service: RouteService
+) -> None:
+    gate = f"http://127.0.0.1:{route_service.server_port}/gate"
+    try:
+        _push_echo(platform, tmp_path, "guarded")
+        made = platform.cli("create-user-provided-service", "gate", "-r", gate).stdout
+        assert "gate" in made
+        bound = platform.cli(
+            "bind-route-service", "apps.localhost", "gate", "--hostname", "guarded"
+        )
+        assert bound.stdout.strip() == (
+            "Route guarded.apps.localhost now goes through route service gate."
+        )
+        assert _through_service(platform, "guarded").status_code == 200
+        routes = platform.cli("routes").stdout
+        assert any(
+            "guarded.apps.localhost" in line and gate in line for line in routes.splitlines()
+        )
+        kept = platform.cli("delete-service", "gate", "-f", check=False)
+        assert kept.returncode == 1 and "unbind it first" in kept.stderr
+        wrong = platform.cli(
+            "unbind-route-service", "apps.localhost", "other", "-n", "guarded", check=False
+        )
+        assert wrong.returncode == 1
+        assert wrong.stderr.strip() == (
+            "error: route guarded.apps.localhost is not bound to route service other"
+        )
+        platform.cli("unbind-route-service", "apps.localhost", "gate", "-n", "guarded")
+        seen = len(route_service.seen)
+        deadline = time.monotonic() + 10
+        while platform.get("guarded").headers.get("X-Route-Service") == "seen":
+            assert time.monotonic() < deadline, "requests still go through the route service"
+            time.sleep(0.1)
+        time.sleep(0.5)
+        assert platform.get("guarded").status_code == 200
+        assert len(route_service.seen) <= seen + 1  # at most the one in flight at the switch
+    finally:
+        platform.cli("delete", "guarded", "-f", check=False)
+        platform.cli("delete-service", "gate", "-f", check=False)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from yun.agent.drivers.base import Driver, ExitStatus, Handle
@@ -33,14 +33,18 @@ def run_once(
     timeout: float,
     stop: threading.Event | None = None,
     clock: Callable[[], float] = time.monotonic,
+    instance_guid: str | None = None,
+    env: Mapping[str, str] | None = None,
+    credentials: Path | None = None,
 ) -> ExitStatus:
     """Run `spec` once through `driver`; its output lines go to `output` as they come. Setting
-    `stop` stops it (SIGTERM, then SIGKILL after a grace period), as does `timeout`."""
-    instance_guid = str(uuid.uuid4())
+    `stop` stops it (SIGTERM, then SIGKILL after a grace period), as does `timeout`. `env` goes
+    below the platform's (the app's live configuration); `credentials` is its identity."""
+    instance_guid = instance_guid or str(uuid.uuid4())
     run_dir = root / ONEOFF_DIR / f"{spec.process_type}-{instance_guid[:8]}"
     run_dir.parent.mkdir(parents=True, exist_ok=True)
-    env = instance_environment(spec, instance_guid=instance_guid)
-    handle = driver.start(spec, run_dir=run_dir, env=env)
+    full_env = {**(env or {}), **instance_environment(spec, instance_guid=instance_guid)}
+    handle = driver.start(spec, run_dir=run_dir, env=full_env, credentials=credentials)
     reader = _Lines(handle)
     try:
         deadline = clock() + timeout

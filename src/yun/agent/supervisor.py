@@ -194,10 +194,26 @@ class Agent:
         timeout: float,
         stop: threading.Event | None = None,
     ) -> ExitStatus:
-        """Run `spec` to completion, unsupervised (a release phase, a task); see `oneoff`."""
-        return run_once(
-            self.driver, spec, root=self.root, output=output, timeout=timeout, stop=stop
-        )
+        """Run `spec` to completion, unsupervised (a release phase, a task); see `oneoff`. It
+        has an identity and its app's configuration as an instance has (not renewed: its
+        certificate lasts `identity.INSTANCE_HOURS`)."""
+        guid = str(uuid.uuid4())
+        credentials = self._credentials(guid) if self.identities is not None else None
+        try:
+            return run_once(
+                self.driver,
+                spec,
+                root=self.root,
+                output=output,
+                timeout=timeout,
+                stop=stop,
+                instance_guid=guid,
+                env=self._placed(spec, guid, credentials),
+                credentials=credentials,
+            )
+        finally:
+            if credentials is not None:
+                shutil.rmtree(credentials, ignore_errors=True)
 
     def keep_staged(self, droplet: Path, tree: Path) -> None:
         """`droplet` was just packed from `tree`: the driver may keep the tree for starts."""
@@ -499,21 +515,28 @@ class Agent:
         run_dir = self.root / guid
         credentials = self._credentials(guid) if self.identities is not None else None
         try:
-            config = LiveConfig()
-            if self.identities is not None and credentials is not None:
-                self.identities.issue(credentials, _owner(spec, guid))
-                config = self._config(spec.app_guid)
-                write_config(credentials, config)
-            # Configuration as environment too, below what the platform and the app set.
-            env = {**config.values, **instance_environment(spec, instance_guid=guid)}
-            if self.config_url and credentials is not None:
-                env["YUN_CONFIG_URL"] = self.config_url
+            env = self._placed(spec, guid, credentials)
+            env.update(instance_environment(spec, instance_guid=guid))
             return self.driver.start(spec, run_dir=run_dir, env=env, credentials=credentials)
         except BaseException:
             shutil.rmtree(run_dir, ignore_errors=True)
             if credentials is not None:
                 shutil.rmtree(credentials, ignore_errors=True)
             raise
+
+    def _placed(self, spec: InstanceSpec, guid: str, credentials: Path | None) -> dict[str, str]:
+        """Issue the identity of instance `guid` into `credentials` with its app's live
+        configuration beside it; the environment that goes below the platform's and the app's
+        own: the configuration's values, and where to follow it."""
+        if self.identities is None or credentials is None:
+            return {}
+        self.identities.issue(credentials, _owner(spec, guid))
+        config = self._config(spec.app_guid)
+        write_config(credentials, config)
+        env = dict(config.values)
+        if self.config_url:
+            env["YUN_CONFIG_URL"] = self.config_url
+        return env
 
     def _collect_launches(self, now: float, events: list[_Event]) -> None:
         """Apply every start that returned since the last pass."""

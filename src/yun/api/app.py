@@ -37,6 +37,7 @@ from yun.api import (
     quotas,
     roles,
     route_mappings,
+    route_services,
     routes,
     runtimes,
     schedules,
@@ -122,6 +123,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         kubernetes,
         clusters,
         runtimes,
+        route_services,
     ):
         api.include_router(module.router, responses=ERRORS)
     api.include_router(ui_views.router)

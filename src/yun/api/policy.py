@@ -183,6 +183,8 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("POST", "/v3/routes"): Rule(DEVELOP, BODY_SPACE),
     ("DELETE", "/v3/routes/{guid}"): Rule(DEVELOP, ROUTE),
     ("PATCH", "/v3/routes/{guid}"): Rule(DEVELOP, ROUTE),
+    ("PUT", "/v3/routes/{guid}/route_service"): Rule(DEVELOP, ROUTE),
+    ("DELETE", "/v3/routes/{guid}/route_service"): Rule(DEVELOP, ROUTE),
     ("POST", "/v3/routes/{guid}/destinations"): Rule(OPERATE, ROUTE),
     ("GET", "/v3/routes/{guid}/api_plans"): Rule(SEE, ROUTE),
     ("POST", "/v3/routes/{guid}/api_plans"): Rule(DEVELOP, ROUTE),

@@ -17,7 +17,7 @@ from yun.api.policy import CallerGrants
 from yun.gateway import CHECKS
 from yun.jwks import MAX_BYTES, describe_source
 from yun.settings import Settings
-from yun.store.models import App, Domain, Route, RouteMapping, TcpRoute
+from yun.store.models import App, Domain, Route, RouteMapping, ServiceInstance, TcpRoute
 from yun.store.queries import hostname
 from yun.store.quotas import QuotaGuard
 from yun.store.releases import next_revision, release
@@ -76,8 +76,17 @@ def set_options(route: Route, given: dict[str, Any]) -> None:
     route.options = options
 
 
+def route_url(session: Session, route: Route) -> str:
+    """The route as users write it: host.domain/path."""
+    domain = session.get(Domain, route.domain_guid)
+    return f"{hostname(route.host, domain.name) if domain else '?'}{route.path}"
+
+
 def route_view(session: Session, route: Route) -> dict[str, Any]:
     domain = session.get(Domain, route.domain_guid)
+    bound = (
+        session.get(ServiceInstance, route.route_service_guid) if route.route_service_guid else None
+    )
     apps = [
         app.name
         for app in session.scalars(
@@ -88,7 +97,7 @@ def route_view(session: Session, route: Route) -> dict[str, Any]:
     ]
     return {
         "guid": route.guid,
-        "url": f"{hostname(route.host, domain.name) if domain else '?'}{route.path}",
+        "url": route_url(session, route),
         "host": route.host,
         "domain": domain.name if domain else "",
         "path": route.path,
@@ -97,6 +106,7 @@ def route_view(session: Session, route: Route) -> dict[str, Any]:
         "options": _shown(
             {"loadbalancing": "round-robin", "sticky": True, **(route.options or {})}
         ),
+        "route_service_instance": bound.name if bound else None,
     }
 
 
@@ -143,7 +153,10 @@ def update_route(guid: str, body: RouteOptions, ctx: Ctx, _user: CurrentUser) ->
         route = session.get(Route, guid)
         if route is None:
             raise not_found(f"route {guid}")
-        set_options(route, body.model_dump(exclude_none=True))
+        given = body.model_dump(exclude_none=True)
+        set_options(route, given)
+        if "route_service" in given:  # the route's own now, not a bound service's
+            route.route_service_guid = None
         session.flush()
         view = route_view(session, route)
     ctx.wake("routes")

@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session
 
 from yun.api.auth import Ctx, CurrentUser
 from yun.api.errors import ApiError, not_found
+from yun.api.route_services import bound_routes, checked_route_service
+from yun.api.routes import route_url
 from yun.store import events
 from yun.store.models import (
     App,
@@ -46,6 +48,7 @@ class InstanceBody(BaseModel):
     parameters: dict[str, Any] = Field(default_factory=dict)
     credentials: dict[str, Any] = Field(default_factory=dict)
     syslog_drain_url: str = Field(default="", pattern=rf"^$|{DRAIN}")
+    route_service_url: str = Field(default="", max_length=2048)
     tags: list[str] = Field(default_factory=list, max_length=50)
     space_guid: str | None = None
 
@@ -55,6 +58,7 @@ class InstanceUpdate(BaseModel):
     parameters: dict[str, Any] | None = None
     credentials: dict[str, Any] | None = None
     syslog_drain_url: str | None = Field(default=None, pattern=rf"^$|{DRAIN}")
+    route_service_url: str | None = Field(default=None, max_length=2048)
     tags: list[str] | None = Field(default=None, max_length=50)
     backup_every: float | None = Field(default=None, ge=0)
     """Seconds between scheduled backups; 0 turns the schedule off."""
@@ -82,6 +86,8 @@ def instance_view(session: Session, instance: ServiceInstance) -> dict[str, Any]
         "tags": list(instance.tags),
         "dashboard_url": instance.dashboard_url,
         "syslog_drain_url": instance.syslog_drain_url,
+        "route_service_url": instance.route_service_url,
+        "routes": [route_url(session, route) for route in bound_routes(session, instance)],
         "last_operation": {
             k: v for k, v in instance.last_operation.items() if k not in ("poll_at", "polls")
         },
@@ -154,11 +160,14 @@ def create_instance(body: InstanceBody, ctx: Ctx, user: CurrentUser) -> dict[str
                 raise ApiError(422, "offering: a user-provided service has no offering or plan")
             instance.credentials = dict(body.credentials)
             instance.syslog_drain_url = body.syslog_drain_url
+            instance.route_service_url = checked_route_service(body.route_service_url)
             instance.last_operation = {"type": "create", "state": "succeeded", "description": ""}
         else:
-            if body.credentials or body.syslog_drain_url:
+            if body.credentials or body.syslog_drain_url or body.route_service_url:
                 raise ApiError(
-                    422, "credentials: only user-provided services take credentials or a drain"
+                    422,
+                    "credentials: only user-provided services take credentials, a drain or a"
+                    " route service URL",
                 )
             instance.plan_guid = _plan(session, body).guid
             instance.parameters = dict(body.parameters)
@@ -222,13 +231,18 @@ def update_instance(guid: str, body: InstanceUpdate, ctx: Ctx, user: CurrentUser
             _refuse_while_busy(instance)
             instance.pending = _pending_update(session, instance, body)
             instance.last_operation = start_operation("update")
-        elif body.credentials is not None or body.syslog_drain_url is not None:
+        elif any(
+            value is not None
+            for value in (body.credentials, body.syslog_drain_url, body.route_service_url)
+        ):
             raise ApiError(422, "credentials: only user-provided services take credentials")
         view = instance_view(session, instance)
     if wake:
         ctx.wake(f"services:{guid}")
     if body.backup_every is not None:
         ctx.wake("backups")
+    if body.route_service_url is not None:
+        ctx.wake("routes")
     return view
 
 
@@ -264,6 +278,18 @@ def _update_user_provided(
         instance.credentials = dict(body.credentials)
     if body.syslog_drain_url is not None:
         instance.syslog_drain_url = body.syslog_drain_url
+    if body.route_service_url is not None:
+        url = checked_route_service(body.route_service_url)
+        routes = bound_routes(session, instance)
+        if not url and routes:
+            raise ApiError(
+                409,
+                f"route_service_url: service {instance.name} is the route service of"
+                f" {route_url(session, routes[0])}; unbind it first (yun unbind-route-service)",
+            )
+        instance.route_service_url = url
+        for route in routes:  # their requests go to the new address from now on
+            route.options = {**route.options, "route_service": url}
     # Bindings carry what the service said when they were made; apps see it on restart.
     for binding in session.scalars(
         select(ServiceBinding).where(ServiceBinding.service_instance_guid == instance.guid)
@@ -292,6 +318,13 @@ def delete_instance(guid: str, ctx: Ctx, user: CurrentUser, response: Response) 
                 422,
                 f"service {instance.name} is bound to {', '.join(apps)}; unbind it first"
                 f" (`yun unbind-service {apps[0]} {instance.name}`)",
+            )
+        routes = bound_routes(session, instance)
+        if routes:
+            raise ApiError(
+                422,
+                f"service {instance.name} is the route service of {route_url(session, routes[0])};"
+                " unbind it first (yun unbind-route-service)",
             )
         keys = sorted(b.name for b in bindings if b.type == "key")
         if keys:

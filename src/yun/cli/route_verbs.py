@@ -1,6 +1,7 @@
 """HTTP route commands as the cf CLI has them: `yun map-route`, `yun unmap-route`, `yun
-check-route`, and the HTTP forms of `yun create-route` and `yun delete-route` (their `--tcp`
-forms are in `routes`). A route is DOMAIN with an optional `--hostname` and `--path`."""
+check-route`, `yun bind-route-service`, `yun unbind-route-service`, and the HTTP forms of `yun
+create-route` and `yun delete-route` (their `--tcp` forms are in `routes`). A route is DOMAIN
+with an optional `--hostname` and `--path`."""
 
 from __future__ import annotations
 
@@ -117,3 +118,47 @@ def delete_http_route(domain: str, hostname: str, path: str) -> None:
 def _existing(api: ApiClient, domain: str, host: str, path: str) -> dict[str, Any] | None:
     found = api.find_routes(domain=domain, host=host, path=normal_path(path))
     return found[0] if found else None
+
+
+ServiceArg = Annotated[
+    str, typer.Argument(metavar="SERVICE", help="A user-provided service made with -r URL.")
+]
+
+
+def bind_route_service(
+    domain: DomainArg, service: ServiceArg, hostname: HostOpt = "", path: PathOpt = ""
+) -> None:
+    """Send a route's requests through a route service first (a user-provided service of the
+    route's space, made with `yun create-user-provided-service NAME -r URL`).
+
+    Examples:
+      yun create-user-provided-service gate -r https://gate.example.com/check
+      yun bind-route-service apps.localhost gate --hostname api
+    """
+    with client() as api:
+        route = _route_named(api, domain, hostname, path)
+        bound = api.bind_route_service(route["guid"], service)
+    console.print(f"Route {bound['url']} now goes through route service {service}.")
+
+
+def unbind_route_service(
+    domain: DomainArg, service: ServiceArg, hostname: HostOpt = "", path: PathOpt = ""
+) -> None:
+    """Let a route's requests reach its apps directly again.
+
+    Examples:
+      yun unbind-route-service apps.localhost gate --hostname api
+    """
+    with client() as api:
+        route = _route_named(api, domain, hostname, path)
+        if route.get("route_service_instance") != service:
+            raise CliError(f"route {route['url']} is not bound to route service {service}")
+        api.unbind_route_service(route["guid"])
+    console.print(f"Route {route['url']} no longer goes through route service {service}.")
+
+
+def _route_named(api: ApiClient, domain: str, host: str, path: str) -> dict[str, Any]:
+    route = _existing(api, domain, host, path)
+    if route is None:
+        raise CliError(f"no route {url(domain, host, path)}; `yun routes` lists them")
+    return route

@@ -29,6 +29,12 @@ ParamsOpt = Annotated[
     ),
 ]
 NoWaitOpt = Annotated[bool, typer.Option("--no-wait", help="Return once the request is accepted.")]
+RouteServiceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "-r", metavar="URL", help="Route service URL (https://…), for `yun bind-route-service`."
+    ),
+]
 TagsOpt = Annotated[
     str | None, typer.Option("-t", metavar="TAGS", help="Comma-separated tags, e.g. db,main.")
 ]
@@ -236,14 +242,22 @@ def create_user_provided_service(
         str | None,
         typer.Option("-l", metavar="URL", help="Syslog drain URL, e.g. syslog://HOST:PORT."),
     ] = None,
+    route_service: RouteServiceOpt = None,
     tags: TagsOpt = None,
 ) -> None:
-    """Create a service that stands for something outside the platform (or a log drain)."""
+    """Create a service that stands for something outside the platform: credentials for apps
+    (-p), a log drain (-l), or a route service routes can be bound to (-r).
+
+    Examples:
+      yun create-user-provided-service mail -p '{"host": "smtp.example.com"}'
+      yun create-user-provided-service gate -r https://gate.example.com/check
+    """
     body = {
         "name": name,
         "type": "user-provided",
         "credentials": parse_json_object(credentials, "-p"),
         "syslog_drain_url": drain or "",
+        "route_service_url": route_service or "",
         "tags": _tags(tags),
     }
     with client() as api:
@@ -260,15 +274,19 @@ def update_user_provided_service(
     drain: Annotated[
         str | None, typer.Option("-l", metavar="URL", help="New syslog drain URL.")
     ] = None,
+    route_service: RouteServiceOpt = None,
 ) -> None:
-    """Change a user-provided service's credentials or drain (apps see it on restart)."""
+    """Change a user-provided service's credentials or drain (apps see it on restart), or its
+    route service URL (routes bound to it follow at once)."""
     body: dict[str, Any] = {}
     if credentials is not None:
         body["credentials"] = parse_json_object(credentials, "-p")
     if drain is not None:
         body["syslog_drain_url"] = drain
+    if route_service is not None:
+        body["route_service_url"] = route_service
     if not body:
-        raise CliError("give -p CREDENTIALS or -l DRAIN_URL")
+        raise CliError("give -p CREDENTIALS, -l DRAIN_URL or -r ROUTE_SERVICE_URL")
     with client() as api:
         services = ServicesClient(api)
         services.update(services.find(name)["guid"], body)

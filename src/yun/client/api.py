@@ -431,6 +431,17 @@ class ApiClient(DeliveryCalls):
         result: dict[str, Any] = self._call("PUT", path, json={"cluster": cluster})
         return result
 
+    def bind_route_service(self, route_guid: str, service: str) -> dict[str, Any]:
+        body = {"service_instance": service}
+        path = f"/v3/routes/{quote(route_guid)}/route_service"
+        result: dict[str, Any] = self._call("PUT", path, json=body)
+        return result
+
+    def unbind_route_service(self, route_guid: str) -> dict[str, Any]:
+        path = f"/v3/routes/{quote(route_guid)}/route_service"
+        result: dict[str, Any] = self._call("DELETE", path)
+        return result
+
     def set_space_runtime(self, org: str, space: str, runtime: str) -> dict[str, Any]:
         path = f"/v3/organizations/{quote(org)}/spaces/{quote(space)}/runtime"
         result: dict[str, Any] = self._call("PUT", path, json={"runtime": runtime})

@@ -308,6 +308,9 @@ class Route(Resource):
     space_guid: Mapped[str] = mapped_column(ForeignKey("spaces.guid", ondelete="CASCADE"))
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     """Traffic policy: loadbalancing, hash_header, sticky, timeout (see yun.router.Policy)."""
+    route_service_guid: Mapped[str | None] = mapped_column(String(36), default=None)
+    """The user-provided service bound to it as its route service (`yun bind-route-service`),
+    whose URL is then its `route_service` option; None: none bound."""
 
 
 class ApiPlan(Resource):
@@ -549,6 +552,8 @@ class ServiceInstance(Resource):
     credentials: Mapped[dict[str, Any]] = mapped_column(SealedJSON, default=dict)
     """User-provided services only; managed ones get theirs per binding from the broker."""
     syslog_drain_url: Mapped[str] = mapped_column(Text, default="")
+    route_service_url: Mapped[str] = mapped_column(Text, default="")
+    """User-provided services only: where routes bound to it send requests first (`-r`)."""
     tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
     dashboard_url: Mapped[str] = mapped_column(Text, default="")
     last_operation: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -15,6 +15,7 @@ from tests.integration.agent.agent_world import Agents, running, spec
 
 from yun.agent import HealthCheckSpec
 from yun.agent.identity import Identities
+from yun.agent.live_config import LiveConfig
 from yun.tls import ensure_ca
 
 pytestmark = pytest.mark.integration
@@ -82,3 +83,32 @@ def test_two_instances_speak_mutual_tls_with_their_identities(
         anonymous.wrap_socket(raw) as tls,
     ):
         tls.recv(200)  # TLS 1.3: the server's refusal arrives with the first read
+
+
+# A one-off (a task, a release command) that shows what it was given.
+SHOW = r"""
+import json, os
+print("cert", open(os.environ["CF_INSTANCE_CERT"]).read().splitlines()[0], flush=True)
+print("config", json.load(open(os.environ["YUN_CONFIG_FILE"]))["values"], flush=True)
+print("env", os.environ.get("FEATURE_FLAG"), flush=True)
+"""
+
+
+def test_a_one_off_task_has_an_identity_and_its_apps_configuration(
+    agents: Agents, tmp_path: Path
+) -> None:
+    ca = ensure_ca(tmp_path / "tls")
+    droplet = write_droplet(
+        tmp_path / "show.tgz",
+        {"app/show.py": SHOW, "staging_info.json": json.dumps({"start_command": ""})},
+    )
+    agent, _ = agents.new(identities=Identities(ca))
+    agent.config_of = lambda app: LiveConfig(version="3", values={"FEATURE_FLAG": "on"})
+    lines: list[str] = []
+    task = spec(droplet, command="python3 show.py", process_type="task", org_guid="o-1")
+    status = agent.run_once(task, output=lines.append, timeout=30)
+    assert status.code == 0, lines
+    assert "cert -----BEGIN CERTIFICATE-----" in lines
+    assert "config {'FEATURE_FLAG': 'on'}" in lines
+    assert "env on" in lines
+    assert list(Path(agent.root, ".credentials").iterdir()) == []  # gone with the task

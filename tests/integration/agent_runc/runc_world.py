@@ -31,7 +31,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 PROBES = ["/usr/yun-probe", "/etc/yun-probe", "/etc/passwd", "/yun-probe", "/lifecycle/launcher.sh",
-          "/home/vcap/app/yun-probe", "/tmp/yun-probe", "/lifecycle/credentials/yun-probe"]
+          "/home/vcap/app/yun-probe", "/tmp/yun-probe", "/lifecycle/credentials/yun-probe",
+          "/dev/stdout"]
 
 def try_write(path):
     try:

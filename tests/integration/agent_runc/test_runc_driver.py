@@ -74,6 +74,7 @@ def test_the_containers_users_are_unprivileged_ids_on_the_host(
         assert uids == [str(ID_BASE + 2000)] * 4  # and nobody on the host
         assert (handle.run_dir / "app/yun-probe").stat().st_uid == ID_BASE + 2000
         assert seen["writes"]["/home/vcap/app/yun-probe"] == "written"
+        assert seen["writes"]["/dev/stdout"] == "written"  # reopened, as nginx does its log
         assert seen["thread"] == "ran"
         driver.stop(handle, grace=0)
 

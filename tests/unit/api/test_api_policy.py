@@ -120,6 +120,8 @@ NEEDS: dict[tuple[str, str], tuple[str, str]] = {
     ("POST", "/v3/routes"): ("develop", "space"),
     ("DELETE", "/v3/routes/{guid}"): ("develop", "res"),
     ("PATCH", "/v3/routes/{guid}"): ("develop", "res"),
+    ("PUT", "/v3/routes/{guid}/route_service"): ("develop", "res"),
+    ("DELETE", "/v3/routes/{guid}/route_service"): ("develop", "res"),
     ("POST", "/v3/routes/{guid}/destinations"): ("operate", "res"),
     ("DELETE", "/v3/routes/{guid}/destinations/{app_guid}"): ("operate", "res"),
     ("GET", "/v3/routes/{guid}/api_plans"): ("see", "res"),

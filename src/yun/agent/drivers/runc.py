@@ -232,6 +232,10 @@ class RuncDriver:
             for name in ("app", "deps", "status"):
                 (run_dir / name).mkdir(exist_ok=True)
                 chown_tree(run_dir / name, *vcap)
+            if id_base is not None:  # the app reopens them (/dev/stdout); runc cannot chown them
+                for name in (STDOUT, STDERR):
+                    (run_dir / name).touch(mode=0o640)
+                    os.chown(run_dir / name, vcap[0], 0)
         netns = netns_name(cid) if self.network is not None else None
         port: int | None = None
         ports: dict[str, int] = {}
