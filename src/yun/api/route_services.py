@@ -86,18 +86,7 @@ def bind_route_service(
                 f"route {url} is bound to route service {other.name if other else '?'};"
                 " unbind it first",
             )
-        set_options(route, {OPTION: instance.route_service_url})
-        route.route_service_guid = instance.guid
-        events.record(
-            session,
-            type="audit.route.bind_route_service",
-            app=None,
-            actor=user.name,
-            data={"route": url, "service_instance": instance.name},
-            space_guid=route.space_guid,
-        )
-        session.flush()
-        view = route_view(session, route)
+        view = _bind(session, route, instance, bound=True, actor=user.name)
     ctx.wake("routes")
     return view
 
@@ -115,17 +104,24 @@ def unbind_route_service(guid: str, ctx: Ctx, user: CurrentUser) -> dict[str, An
         )
         if instance is None:
             raise ApiError(422, f"route {url} has no route service bound")
-        set_options(route, {OPTION: ""})
-        route.route_service_guid = None
-        events.record(
-            session,
-            type="audit.route.unbind_route_service",
-            app=None,
-            actor=user.name,
-            data={"route": url, "service_instance": instance.name},
-            space_guid=route.space_guid,
-        )
-        session.flush()
-        view = route_view(session, route)
+        view = _bind(session, route, instance, bound=False, actor=user.name)
     ctx.wake("routes")
     return view
+
+
+def _bind(
+    session: Session, route: Route, instance: ServiceInstance, *, bound: bool, actor: str
+) -> dict[str, Any]:
+    """Bind `instance` to `route` (or unbind it), audited; the route as callers see it."""
+    set_options(route, {OPTION: instance.route_service_url if bound else ""})
+    route.route_service_guid = instance.guid if bound else None
+    events.record(
+        session,
+        type=f"audit.route.{'bind' if bound else 'unbind'}_route_service",
+        app=None,
+        actor=actor,
+        data={"route": route_url(session, route), "service_instance": instance.name},
+        space_guid=route.space_guid,
+    )
+    session.flush()
+    return route_view(session, route)
