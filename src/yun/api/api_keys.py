@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from yun.api.auth import Ctx, CurrentUser
 from yun.api.errors import ApiError, not_found
+from yun.api.lookups import get_route
 from yun.gateway import parse_rate, rate_text
 from yun.store import events
 from yun.store.models import ApiKey, ApiPlan, Route
@@ -57,13 +58,6 @@ def _name(text: str, what: str) -> str:
     if not _NAME.match(text):
         raise ApiError(422, f"{what}: {text!r} is not a name (letters, digits, - _ ., at most 64)")
     return text
-
-
-def _route(session: Session, guid: str) -> Route:
-    route = session.get(Route, guid)
-    if route is None:
-        raise not_found(f"route {guid}")
-    return route
 
 
 Row = TypeVar("Row", ApiPlan, ApiKey)
@@ -131,7 +125,7 @@ def key_view(
 @router.get("/v3/routes/{guid}/api_plans")
 def list_plans(guid: str, ctx: Ctx, _user: CurrentUser) -> dict[str, Any]:
     with ctx.store.session() as session:
-        _route(session, guid)
+        get_route(session, guid)
         used = dict(
             session.execute(
                 select(ApiKey.plan_guid, func.count())
@@ -154,7 +148,7 @@ def create_plan(guid: str, body: PlanBody, ctx: Ctx, user: CurrentUser) -> dict[
     if not quota:
         quota_window = 86400
     with ctx.store.session() as session:
-        route = _route(session, guid)
+        route = get_route(session, guid)
         plan = _named(session, ApiPlan, guid, name)
         if plan is None:
             plan = ApiPlan(route_guid=route.guid, name=name)
@@ -171,7 +165,7 @@ def create_plan(guid: str, body: PlanBody, ctx: Ctx, user: CurrentUser) -> dict[
 @router.delete("/v3/routes/{guid}/api_plans/{name}")
 def delete_plan(guid: str, name: str, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
     with ctx.store.session() as session:
-        route = _route(session, guid)
+        route = get_route(session, guid)
         plan = _named(session, ApiPlan, guid, name)
         if plan is None:
             raise not_found(f"plan {name}")
@@ -190,7 +184,7 @@ def delete_plan(guid: str, name: str, ctx: Ctx, user: CurrentUser) -> dict[str, 
 def list_keys(guid: str, ctx: Ctx, _user: CurrentUser) -> dict[str, Any]:
     """The route's keys (never the keys themselves), with what each used in its windows."""
     with ctx.store.session() as session:
-        _route(session, guid)
+        get_route(session, guid)
         rows = session.execute(
             select(ApiKey, ApiPlan)
             .outerjoin(ApiPlan, ApiPlan.guid == ApiKey.plan_guid)
@@ -205,7 +199,7 @@ def list_keys(guid: str, ctx: Ctx, _user: CurrentUser) -> dict[str, Any]:
 def create_key(guid: str, body: KeyBody, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
     """A new key on `plan` (none: no limits); the answer holds the key, the only time."""
     with ctx.store.session() as session:
-        route = _route(session, guid)
+        route = get_route(session, guid)
         plan = None
         if body.plan:
             plan = _named(session, ApiPlan, guid, body.plan)
@@ -238,7 +232,7 @@ def create_key(guid: str, body: KeyBody, ctx: Ctx, user: CurrentUser) -> dict[st
 @router.delete("/v3/routes/{guid}/api_keys/{name}")
 def delete_key(guid: str, name: str, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
     with ctx.store.session() as session:
-        route = _route(session, guid)
+        route = get_route(session, guid)
         key = _named(session, ApiKey, guid, name)
         if key is None:
             raise not_found(f"API key {name}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from yun.api.errors import not_found
-from yun.store.models import App
+from yun.store.models import App, Route
 
 
 def get_app(session: Session, guid: str) -> App:
@@ -13,3 +13,10 @@ def get_app(session: Session, guid: str) -> App:
     if app is None:
         raise not_found(f"app {guid}")
     return app
+
+
+def get_route(session: Session, guid: str) -> Route:
+    route = session.get(Route, guid)
+    if route is None:
+        raise not_found(f"route {guid}")
+    return route

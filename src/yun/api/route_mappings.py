@@ -14,13 +14,12 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from yun.api.applying import map_route
 from yun.api.auth import Ctx, CurrentUser
 from yun.api.domains import check_usable, delete_route_row, find_domain
 from yun.api.errors import ApiError, not_found
-from yun.api.lookups import get_app
+from yun.api.lookups import get_app, get_route
 from yun.api.route_names import host_name, route_path
 from yun.api.routes import route_view
 from yun.store import events
@@ -85,7 +84,7 @@ def create_route(body: RouteBody, ctx: Ctx, user: CurrentUser) -> dict[str, Any]
 @router.delete("/v3/routes/{guid}")
 def delete_route(guid: str, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
     with ctx.store.session() as session:
-        route = _route(session, guid)
+        route = get_route(session, guid)
         view = route_view(session, route)
         delete_route_row(session, route)
         events.record(
@@ -104,7 +103,7 @@ def map_destination(
     guid: str, body: DestinationBody, ctx: Ctx, user: CurrentUser
 ) -> dict[str, Any]:
     with ctx.store.session() as session:
-        route = _route(session, guid)
+        route = get_route(session, guid)
         app = get_app(session, body.app)
         quotas = QuotaGuard(session, app.space_guid)
         domain = session.get(Domain, route.domain_guid)
@@ -136,7 +135,7 @@ def unmap_destination(
     guid: str, app_guid: str, ctx: Ctx, user: CurrentUser, process_type: str | None = None
 ) -> dict[str, Any]:
     with ctx.store.session() as session:
-        route = _route(session, guid)
+        route = get_route(session, guid)
         app = get_app(session, app_guid)
         query = select(RouteMapping).where(
             RouteMapping.route_guid == route.guid, RouteMapping.app_guid == app.guid
@@ -156,10 +155,3 @@ def unmap_destination(
         view = route_view(session, route)
     ctx.wake("routes")
     return view
-
-
-def _route(session: Session, guid: str) -> Route:
-    route = session.get(Route, guid)
-    if route is None:
-        raise not_found(f"route {guid}")
-    return route

@@ -16,7 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from yun.api.auth import Ctx, CurrentUser
-from yun.api.errors import ApiError, not_found
+from yun.api.errors import ApiError
+from yun.api.lookups import get_route
 from yun.api.routes import route_url, route_view, set_options
 from yun.gateway import CHECKS
 from yun.store import events
@@ -46,20 +47,13 @@ def bound_routes(session: Session, instance: ServiceInstance) -> list[Route]:
     return list(session.scalars(query.order_by(Route.host, Route.path)))
 
 
-def _route(session: Session, guid: str) -> Route:
-    route = session.get(Route, guid)
-    if route is None:
-        raise not_found(f"route {guid}")
-    return route
-
-
 @router.put("/v3/routes/{guid}/route_service")
 def bind_route_service(
     guid: str, body: RouteServiceBody, ctx: Ctx, user: CurrentUser
 ) -> dict[str, Any]:
     """Send the route's requests through a user-provided service of its space first."""
     with ctx.store.session() as session:
-        route = _route(session, guid)
+        route = get_route(session, guid)
         url = route_url(session, route)
         instance = session.scalar(
             select(ServiceInstance).where(
@@ -95,7 +89,7 @@ def bind_route_service(
 def unbind_route_service(guid: str, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
     """Let the route's requests reach its apps directly again."""
     with ctx.store.session() as session:
-        route = _route(session, guid)
+        route = get_route(session, guid)
         url = route_url(session, route)
         instance = (
             session.get(ServiceInstance, route.route_service_guid)

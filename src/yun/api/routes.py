@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from yun.api.auth import Ctx, CurrentUser
 from yun.api.errors import ApiError, not_found
-from yun.api.lookups import get_app
+from yun.api.lookups import get_app, get_route
 from yun.api.policy import CallerGrants
 from yun.gateway import CHECKS
 from yun.jwks import MAX_BYTES, describe_source
@@ -150,9 +150,7 @@ def list_routes(
 @router.patch("/v3/routes/{guid}")
 def update_route(guid: str, body: RouteOptions, ctx: Ctx, _user: CurrentUser) -> dict[str, Any]:
     with ctx.store.session() as session:
-        route = session.get(Route, guid)
-        if route is None:
-            raise not_found(f"route {guid}")
+        route = get_route(session, guid)
         given = body.model_dump(exclude_none=True)
         set_options(route, given)
         if "route_service" in given:  # the route's own now, not a bound service's

@@ -202,6 +202,7 @@ class ContainerSpec:
     credentials: Path | None = None  # the instance's identity folder, at CREDENTIALS_DIR
     trust_store: Path | None = None  # the stack's CA bundle with the platform CA, at TRUST_STORE
     id_base: int | None = None  # host id of the container's root (a user namespace); None: none
+    gvisor: bool = False  # run by gVisor's runsc (its seccomp list differs by one rule)
 
 
 def _mount(destination: str, kind: str, source: str, options: Sequence[str]) -> dict[str, Any]:
@@ -325,20 +326,29 @@ def process(
     }
 
 
-def linux(*, cgroups_path: str, resources: dict[str, Any], netns: Path | None) -> dict[str, Any]:
+def linux(
+    *, cgroups_path: str, resources: dict[str, Any], netns: Path | None, gvisor: bool = False
+) -> dict[str, Any]:
+    """Cgroup, limits, namespaces, masks and the seccomp list (as gVisor applies it, for a
+    bundle runsc runs)."""
     return {
         "cgroupsPath": cgroups_path,
         "resources": resources,
         "namespaces": namespaces(netns),
         "maskedPaths": list(MASKED_PATHS),
         "readonlyPaths": list(READONLY_PATHS),
-        "seccomp": seccomp.profile(),
+        "seccomp": seccomp.profile(gvisor=gvisor),
     }
 
 
 def container_config(spec: ContainerSpec) -> dict[str, Any]:
     """The `config.json` of the bundle whose rootfs directory is `rootfs` next to it."""
-    config = linux(cgroups_path=spec.cgroups_path, resources=resources(spec), netns=spec.netns)
+    config = linux(
+        cgroups_path=spec.cgroups_path,
+        resources=resources(spec),
+        netns=spec.netns,
+        gvisor=spec.gvisor,
+    )
     if spec.id_base is not None:
         config["namespaces"] = namespaces(spec.netns, own_users=True)
         config["maskedPaths"] += MASKED_HOST_SYSFS

@@ -37,7 +37,6 @@ cgroup readings work as for runc.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import re
@@ -51,7 +50,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from yun.agent.drivers import seccomp
 from yun.agent.drivers.base import ExitStatus, Handle, Usage, handle_from_dict, handle_to_dict
 from yun.agent.drivers.cgroups import Cgroup, swap_accounting
 from yun.agent.drivers.droplet_cache import DROPLET_CACHE, extract_droplet, park_staged
@@ -266,8 +264,6 @@ class RuncDriver:
                 self._write_image_bundle(spec, spec.image, run_dir, **placed)
             else:
                 self._write_bundle(spec, run_dir, **placed)
-            if spec.runtime != DEFAULT_RUNTIME:
-                _for_gvisor(run_dir)
             runc.run_detached(
                 cid,
                 bundle=run_dir,
@@ -394,6 +390,7 @@ class RuncDriver:
                 credentials=credentials,
                 trust_store=trust,
                 id_base=id_base,
+                gvisor=spec.runtime != DEFAULT_RUNTIME,
             )
         )
         write_config(run_dir, config)
@@ -436,6 +433,7 @@ class RuncDriver:
                 netns=netns_path(netns_name(cid)),
                 swap_limit=swap_accounting(),
                 credentials=credentials,
+                gvisor=spec.runtime != DEFAULT_RUNTIME,
             )
         )
         write_config(run_dir, config)
@@ -666,13 +664,6 @@ class RuncDriver:
                 procs = (Cgroup(str(path)).memory_dir / "cgroup.procs").read_text().split()
                 pids = [int(pid) for pid in procs] or pids
         return ports_of_processes(pids)
-
-
-def _for_gvisor(bundle: Path) -> None:
-    """The bundle's seccomp list as gVisor's kernel applies it (`seccomp.profile`)."""
-    config = json.loads((bundle / "config.json").read_text())
-    config["linux"]["seccomp"] = seccomp.profile(gvisor=True)
-    write_config(bundle, config)
 
 
 def _unmount(path: Path) -> bool:

@@ -210,6 +210,7 @@ class ImageContainer:
     netns: Path | None = None
     swap_limit: bool = True
     credentials: Path | None = None  # the instance's identity folder, at CREDENTIALS_DIR
+    gvisor: bool = False  # run by gVisor's runsc
 
 
 def _bind(destination: str, source: Path, *options: str) -> dict[str, Any]:
@@ -261,5 +262,6 @@ def image_config(spec: ImageContainer) -> dict[str, Any]:
             cgroups_path=spec.cgroups_path,
             resources=limits(spec.memory_mb, swap_limit=spec.swap_limit),
             netns=spec.netns,
+            gvisor=spec.gvisor,
         ),
     }
