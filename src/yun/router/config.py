@@ -248,7 +248,7 @@ def render_files(
     keys: dict[str, str] = {}
     if any(backend.policy.api_keys for backend in backends):
         keys = {
-            _key(entry, limits): f"{entry.partition('/')[2]}:{limits.value()}"
+            _key(entry, limits): f"{limits.value()}:{entry.partition('/')[2]}"
             for entry, limits in (api_keys or {}).items()
         }
         keys = dict(sorted(keys.items()))
@@ -697,7 +697,10 @@ def jwt_files(backends: Sequence[_Backend]) -> dict[str, str]:
         for key in backend.policy.jwt_keys
         if not key.secret
     }
-    files.update((jwt_cache(b.name), "") for b in backends if b.policy.jwt)
+    for backend in (b for b in backends if b.policy.jwt):
+        files[jwt_cache(backend.name)] = ""
+        claims = range(len(backend.policy.jwt_claims))
+        files.update((jwt_cache(backend.name, number), "") for number in claims)
     return files
 
 
@@ -711,9 +714,10 @@ def _jwt_file(key: JwtKey) -> str:
     return f"{JWT_PREFIX}{hashlib.sha256(key.key.encode()).hexdigest()[:16]}.pem"
 
 
-def jwt_cache(backend: str) -> str:
-    """The map of a backend's verified tokens (token → its `exp`), filled by HAProxy itself."""
-    return f"{JWT_CACHE_PREFIX}{backend}.map"
+def jwt_cache(backend: str, claim: int | None = None) -> str:
+    """The map of a backend's verified tokens (token → its `exp`), or of the value of its
+    forwarded claim number `claim` (token → the claim), filled by HAProxy itself."""
+    return f"{JWT_CACHE_PREFIX}{backend}{'' if claim is None else f'.c{claim}'}.map"
 
 
 def _jwt(name: str, policy: Policy, run_dir: Path) -> list[str]:
@@ -722,10 +726,11 @@ def _jwt(name: str, policy: Policy, run_dir: Path) -> list[str]:
     ahead; else 401. The claims the route forwards replace any header of their names the
     client sent.
 
-    A signature is checked once per token: a verified token goes, with its `exp`, into the
-    backend's cache map (`set-map`), and later requests with the same token (the whole of it,
-    signature included) find it there. The map is empty at each reload (new keys) and the
-    platform clears it every `JWT_CACHE_CLEAR` seconds; only verified tokens enter it."""
+    A token is checked and read once: a verified token goes, with its `exp`, into the
+    backend's cache map (`set-map`), and each claim it forwards into a map of the claim's own
+    (a claim the token lacks stays out); later requests with the same token (the whole of it,
+    signature included) find them there. The maps are empty at each reload (new keys) and the
+    platform clears them every `JWT_CACHE_CLEAR` seconds; only verified tokens enter them."""
     headers = [jwt_header(claim) for claim in policy.jwt_claims]
     rules = [f"    http-request del-header {header}" for header in headers]
     cache = run_dir / jwt_cache(name)
@@ -760,15 +765,19 @@ def _jwt(name: str, policy: Policy, run_dir: Path) -> list[str]:
         f" if {{ var({new}) -m found }}",
         f"    http-request set-map('{cache}') %[{token}] %[var({exp})]"
         f" if {{ var({new}) -m found }} {{ var({exp}) -m found }}",
-        f"    http-request set-var(txn.yun_jwt_left) date,neg,add({exp})",
+        # Seconds left (now - exp < 0); no `exp` (an unknown token) is no time left.
         _error_return(401, "A valid bearer token is needed.\n", "jwt_refused")
         + ' hdr WWW-Authenticate "Bearer"'
-        + " unless { var(txn.yun_jwt_left) -m int gt 0 }",
+        + f" unless {{ date,neg,add({exp}) -m int gt 0 }}",
     ]
     for number, (claim, header) in enumerate(zip(policy.jwt_claims, headers, strict=True)):
-        var = f"txn.yun_jwt_c{number}"
+        var, claims = f"txn.yun_jwt_c{number}", run_dir / jwt_cache(name, number)
         rules += [
-            f"    http-request set-var({var}) {token},jwt_payload_query('$.{claim}')",
+            f"    http-request set-var({var}) {token},map('{claims}')",
+            f"    http-request set-var({var}) {token},jwt_payload_query('$.{claim}')"
+            f" if {{ var({new}) -m found }}",
+            f"    http-request set-map('{claims}') %[{token}] %[var({var})]"
+            f" if {{ var({new}) -m found }} {{ var({var}) -m found }}",
             f"    http-request set-header {header} %[var({var})] if {{ var({var}) -m found }}",
         ]
     return rules
@@ -838,8 +847,8 @@ def key_cache(scope: str) -> str:
 
 def _api_keys(scope: str, run_dir: Path) -> tuple[list[str], str]:
     """A request needs a key (`X-Api-Key`, or `?api_key=`) whose SHA-256 the key map holds
-    under the route's scope, else 401. The map's value is the digest and the key's plan:
-    rate, its window, quota, its window. A key over its quota (the requests served in the
+    under the route's scope, else 401. The map's value is the key's plan (rate, its window,
+    quota, its window) and its digest. A key over its quota (the requests served in the
     quota's window) or past its rate (the requests sent in the rate's window) gets 429 with
     the seconds to the window's end; the two are counted in fixed windows, in the route's own
     table, by sc1 and sc2 (sc0 is the per-address limit's).
@@ -867,10 +876,12 @@ def _api_keys(scope: str, run_dir: Path) -> tuple[list[str], str]:
         f" if {{ var({key}) -m found }} {{ var({plan}) -m found }}",
         _error_return(401, "A valid API key is needed.\n", "api_key_refused")
         + f" unless {{ var({plan}) -m found }}",
-        f"    http-request set-var({key}) var({plan}),field(1,:)",
     ]
-    for number, var in enumerate((rate, rate_window, quota, quota_window), start=2):
-        rules.append(f"    http-request set-var({var}) var({plan}),field({number},:)")
+    # The limits come first: `field` reads from the start, and they are short. They are held
+    # as integers (`add(0)`), not text, which each later use would parse again.
+    for number, var in enumerate((rate, rate_window, quota, quota_window), start=1):
+        rules.append(f"    http-request set-var({var}) var({plan}),field({number},:),add(0)")
+    rules.append(f"    http-request set-var({key}) var({plan}),field(5,:)")
     for counter, kind, limit, window in (
         (1, "r", rate, rate_window),
         (2, "q", quota, quota_window),
@@ -886,10 +897,10 @@ def _api_keys(scope: str, run_dir: Path) -> tuple[list[str], str]:
         _error_return(429, body, "api_key_quota")
         + f" hdr Retry-After %[date,mod({quota_window}),neg,add({quota_window})]"
         f" if {has_quota} {{ sc_get_gpc0(2),sub({quota}) -m int ge 0 }}",
-        f"    http-request sc-inc-gpc0(1) if {has_rate}",
+        # The rate counts requests sent: this one, counted as it is checked.
         _error_return(429, body, "api_key_rate")
         + f" hdr Retry-After %[date,mod({rate_window}),neg,add({rate_window})]"
-        f" if {has_rate} {{ sc_get_gpc0(1),sub({rate}) -m int gt 0 }}",
+        f" if {has_rate} {{ sc_inc_gpc0(1),sub({rate}) -m int gt 0 }}",
         f"    http-request sc-inc-gpc0(2) if {has_quota}",
     ]
     section = (
@@ -905,14 +916,16 @@ def _unless(rule: str, condition: str) -> str:
 
     A request that came back from a route service, validly signed (a wrong signature was
     refused before), passed the route's gateway when the client sent it: its address, body,
-    limits, key and token are not checked or counted again (its address is the service's)."""
+    limits, key and token are not checked or counted again (its address is the service's).
+    `condition` goes first in each term: HAProxy stops at the first false one, so a counter a
+    rule's own test increments (`sc_inc_gpc0`) is not touched."""
     at = max(rule.rfind(" if "), rule.rfind(" unless "))
     action, keyword, test = (rule, "", "") if at < 0 else (rule[:at], *rule[at + 1 :].split(" ", 1))
     if keyword == "unless":
-        return f"{action} unless {test} or {condition}"
+        return f"{action} unless {condition} or {test}"
     if keyword == "if":
         terms = test.split(" or ")
-        return f"{action} if " + " or ".join(f"{term} !{condition}" for term in terms)
+        return f"{action} if " + " or ".join(f"!{condition} {term}" for term in terms)
     return f"{rule} unless {condition}"
 
 

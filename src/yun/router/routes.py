@@ -141,7 +141,7 @@ class KeyLimits:
     quota_window: int = 86400
 
     def value(self) -> str:
-        """The limits as the key map holds them, after the key's digest:
+        """The limits as the key map holds them, before the key's digest:
         `rate:rate_window:quota:quota_window`."""
         return f"{self.rate}:{self.rate_window}:{self.quota}:{self.quota_window}"
 

@@ -26,7 +26,7 @@ from yun.router.routes import Server, server_address
 MIN_SLOTS = 16
 MAX_SLOTS = 4096
 PLACEHOLDER = "127.0.0.1:1"  # where an empty slot points; it is in maintenance, never used
-KEY_MAP = "api_keys.map"  # `<route scope>/<sha256 of a key>` → `<sha256>:<KeyLimits.value>`
+KEY_MAP = "api_keys.map"  # `<route scope>/<sha256 of a key>` → `<KeyLimits.value>:<sha256>`
 KEY_CACHE_PREFIX = "key-cache-"  # a route's cache of keys seen: `key-cache-<scope>.map`
 TARGETS_TABLE = "yun_targets"  # `<backend>/<index>` → the slot of that instance
 INSTANCE_MAP = "instances.map"  # slot name → the instance in it, for the access log
