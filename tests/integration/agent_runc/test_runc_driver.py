@@ -3,6 +3,7 @@ ports an instance listens on."""
 
 from __future__ import annotations
 
+import shutil
 import signal
 import socket
 from pathlib import Path
@@ -22,6 +23,8 @@ from yun.agent.drivers.oci import ID_BASE
 from yun.agent.drivers.runc import RuncDriver, RuncError
 from yun.agent.drivers.runc_network import NETNS_DIR
 from yun.agent.identity import Identities
+from yun.agent.specs import ImageSpec
+from yun.registry import build_busybox_image, unpack
 from yun.tls import InstanceOwner, ensure_ca
 
 pytestmark = pytest.mark.integration
@@ -81,6 +84,45 @@ def test_the_containers_users_are_unprivileged_ids_on_the_host(
     plain = containers.new_driver(user_namespaces=False)
     handle = containers.start(runc_spec(droplet), driver=plain)
     assert wait_http(handle, "/check").json()["uid_map"] == ["0", "0", "4294967295"]
+
+
+IMAGE_APP = (  # the image's root writes where the image's files are, then serves them
+    "id -u > /www/id; echo written > /www/probe; exec /bin/busybox httpd -f -p 8080 -h /www"
+)
+
+
+def test_an_images_users_are_unprivileged_ids_on_the_host_too(
+    containers: Containers, droplet: Path, tmp_path: Path
+) -> None:
+    if shutil.which("umoci") is None:
+        pytest.skip("needs umoci (make deps installs it)")
+    build_busybox_image(tmp_path / "layout", "1")
+    bundle = tmp_path / "bundle"
+    unpack(tmp_path / "layout", "1", bundle)
+    image = ImageSpec(rootfs=bundle / "rootfs", argv=["/bin/sh", "-c", IMAGE_APP])
+    handles = [  # two instances (a network each: VethNetwork holds one)
+        containers.start(
+            runc_spec(image.rootfs, image=image, index=n),
+            driver=containers.new_driver(network=VethNetwork()),
+        )
+        for n in range(2)
+    ]
+    for handle in handles:
+        assert wait_http(handle, "/id").text == "0\n"  # root, inside
+        assert get(handle, "/probe").text == "written\n"  # the image's own files are its
+        pid = handle.pid
+        assert Path(f"/proc/{pid}/uid_map").read_text().split() == ["0", str(ID_BASE), "65536"]
+        status = Path(f"/proc/{pid}/status").read_text()
+        uids = next(line.split()[1:] for line in status.splitlines() if line.startswith("Uid:"))
+        assert uids == [str(ID_BASE)] * 4  # and nobody on the host
+        assert (handle.run_dir / "upper/www/probe").stat().st_uid == ID_BASE
+    # One copy of the image with its owners moved, shared; the image itself is untouched.
+    assert [p.name for p in bundle.iterdir() if p.name.startswith("rootfs-")] == [
+        f"rootfs-ids-{ID_BASE}"
+    ]
+    assert (bundle / f"rootfs-ids-{ID_BASE}/www").stat().st_uid == ID_BASE
+    assert (bundle / "rootfs/www").stat().st_uid == 0
+    assert sorted(p.name for p in (bundle / "rootfs/www").iterdir()) == ["index.html"]
 
 
 def test_the_seccomp_filter_refuses_namespaces_mounts_and_the_keyring(

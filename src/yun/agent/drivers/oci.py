@@ -327,18 +327,28 @@ def process(
 
 
 def linux(
-    *, cgroups_path: str, resources: dict[str, Any], netns: Path | None, gvisor: bool = False
+    *,
+    cgroups_path: str,
+    resources: dict[str, Any],
+    netns: Path | None,
+    gvisor: bool = False,
+    id_base: int | None = None,
 ) -> dict[str, Any]:
     """Cgroup, limits, namespaces, masks and the seccomp list (as gVisor applies it, for a
-    bundle runsc runs)."""
-    return {
+    bundle runsc runs); with `id_base`, a user namespace mapping the container's ids there
+    (its /sys the host's, see `kernel_mounts`, with the host's parts masked)."""
+    masked = [*MASKED_PATHS, *(MASKED_HOST_SYSFS if id_base is not None else ())]
+    config: dict[str, Any] = {
         "cgroupsPath": cgroups_path,
         "resources": resources,
-        "namespaces": namespaces(netns),
-        "maskedPaths": list(MASKED_PATHS),
+        "namespaces": namespaces(netns, own_users=id_base is not None),
+        "maskedPaths": masked,
         "readonlyPaths": list(READONLY_PATHS),
         "seccomp": seccomp.profile(gvisor=gvisor),
     }
+    if id_base is not None:
+        config.update(id_mappings(id_base))
+    return config
 
 
 def container_config(spec: ContainerSpec) -> dict[str, Any]:
@@ -348,11 +358,8 @@ def container_config(spec: ContainerSpec) -> dict[str, Any]:
         resources=resources(spec),
         netns=spec.netns,
         gvisor=spec.gvisor,
+        id_base=spec.id_base,
     )
-    if spec.id_base is not None:
-        config["namespaces"] = namespaces(spec.netns, own_users=True)
-        config["maskedPaths"] += MASKED_HOST_SYSFS
-        config.update(id_mappings(spec.id_base))
     return {
         "ociVersion": OCI_VERSION,
         "root": {"path": "rootfs", "readonly": True},

@@ -19,12 +19,12 @@ everything else in its pid namespace. Why it died comes from the launcher's exit
 the cgroup's OOM counter (read before `runc delete` removes the cgroup), and the driver's own
 marker when it killed the instance for exceeding its disk quota.
 
-Each droplet instance under runc has a user namespace of its own (`oci.ID_BASE`): the app's
-`vcap` (2000) is host id `ID_BASE + 2000` and the container's root is `ID_BASE`, nobody on the
-host; the driver gives the instance's files to those ids and makes the folders its bind mounts
-come from searchable (o+x) for them. Image instances keep the host's ids (their image's files
-would need shifting, which runc 1.1 cannot do with idmapped mounts), as do gVisor's, whose
-sandbox is the wall.
+Each instance under runc has a user namespace of its own (`oci.ID_BASE`): the app's `vcap`
+(2000) is host id `ID_BASE + 2000` and the container's root is `ID_BASE`, nobody on the host;
+the driver gives the instance's files to those ids and makes the folders its bind mounts come
+from searchable (o+x) for them. An image instance's root is a copy of its image with the
+owners moved likewise (`runc_image.shifted_root`, once per image: runc 1.1 has no idmapped
+mounts). gVisor's instances keep the host's ids: their sandbox is the wall.
 
 An instance whose spec asks for the `gvisor` runtime is run by gVisor's `runsc` from the same
 bundle (`yun.agent.runsc`), with a state root of its own: its processes talk to gVisor's
@@ -59,6 +59,7 @@ from yun.agent.drivers.oci import (
     CREDENTIALS_DIR,
     DEPS_DIR,
     ID_BASE,
+    ID_RANGE,
     LAUNCHER,
     MIB,
     STATUS_DIR,
@@ -89,6 +90,7 @@ from yun.agent.drivers.runc_image import (
     mount_overlay,
     resolve_program,
     resolve_user,
+    shifted_root,
     unmount_overlay,
     write_etc,
 )
@@ -230,10 +232,8 @@ class RuncDriver:
             for name in ("app", "deps", "status"):
                 (run_dir / name).mkdir(exist_ok=True)
                 chown_tree(run_dir / name, *vcap)
-            if id_base is not None:  # the app reopens them (/dev/stdout); runc cannot chown them
-                for name in (STDOUT, STDERR):
-                    (run_dir / name).touch(mode=0o640)
-                    os.chown(run_dir / name, vcap[0], 0)
+            if id_base is not None:
+                _give_logs(run_dir, vcap[0])
         netns = netns_name(cid) if self.network is not None else None
         port: int | None = None
         ports: dict[str, int] = {}
@@ -308,8 +308,9 @@ class RuncDriver:
         )
 
     def _id_base(self, spec: InstanceSpec) -> int | None:
-        """The host id of the instance's root, when it gets a user namespace of its own."""
-        if not self.user_namespaces or spec.image is not None:
+        """The host id of the instance's root, when it gets a user namespace of its own (under
+        runc; gVisor's sandbox keeps the host's ids)."""
+        if not self.user_namespaces:
             return None
         return ID_BASE if spec.runtime == DEFAULT_RUNTIME else None
 
@@ -410,14 +411,31 @@ class RuncDriver:
         hostname = (env.get("CF_INSTANCE_GUID") or run_dir.name)[:63]
         paths = image_mounts(run_dir)
         uid, gid = resolve_user(image.rootfs, image.user)
+        id_base = self._id_base(spec)
+        if id_base is not None and max(uid, gid) >= ID_RANGE:
+            raise ImageRunError(
+                f"image user {image.user!r} ({uid}:{gid}) is beyond the {ID_RANGE} ids"
+                " a container maps"
+            )
+        host_uid, host_gid = (id_base or 0) + uid, (id_base or 0) + gid
         if credentials is not None:
-            owner_of(credentials, uid, gid)
+            owner_of(credentials, host_uid, host_gid)
         search = {**image.env, **env}.get("PATH", "")
         program = resolve_program(image.rootfs, image.argv[0], search, image.working_dir)
         paths.status_dir.mkdir(mode=0o755)
-        os.chown(paths.status_dir, uid, gid)
+        os.chown(paths.status_dir, host_uid, host_gid)
         write_etc(paths, hostname=hostname, address=address, dns=dns)
-        mount_overlay(image.rootfs, paths)
+        lower = image.rootfs
+        if id_base is not None:
+            lower = shifted_root(image.rootfs, id_base)
+            _give_logs(run_dir, host_uid)
+            paths.upper.mkdir(mode=0o755)  # the root folder's owner is the upper layer's
+            root = lower.stat()
+            os.chown(paths.upper, root.st_uid, root.st_gid)
+            for source in (run_dir, credentials):
+                if source is not None:
+                    searchable(source)
+        mount_overlay(lower, paths)
         config = image_config(
             ImageContainer(
                 hostname=hostname,
@@ -434,6 +452,7 @@ class RuncDriver:
                 swap_limit=swap_accounting(),
                 credentials=credentials,
                 gvisor=spec.runtime != DEFAULT_RUNTIME,
+                id_base=id_base,
             )
         )
         write_config(run_dir, config)
@@ -664,6 +683,15 @@ class RuncDriver:
                 procs = (Cgroup(str(path)).memory_dir / "cgroup.procs").read_text().split()
                 pids = [int(pid) for pid in procs] or pids
         return ports_of_processes(pids)
+
+
+def _give_logs(run_dir: Path, uid: int) -> None:
+    """Make the instance's two log files its app's (host `uid`) before runc opens them: an
+    app that reopens them (`/dev/stdout`, as nginx does its log) must own them, and runc
+    cannot give them across a user namespace."""
+    for name in (STDOUT, STDERR):
+        (run_dir / name).touch(mode=0o640)
+        os.chown(run_dir / name, uid, 0)
 
 
 def _unmount(path: Path) -> bool:

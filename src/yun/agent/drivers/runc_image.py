@@ -14,13 +14,20 @@ The app's executable is resolved against the image's PATH here, on the host side
 never substitutes one of its own applets for a program of the image.
 
 The isolation is the droplet container's (namespaces, no capabilities, no new privileges,
-cgroup limits, masked /proc paths); the image's user runs as that uid on the host, root
-included (a root without capabilities, inside its own mount, pid and network namespaces).
+cgroup limits, masked /proc paths). Under runc the instance has a user namespace too
+(`oci.ID_BASE`): the image's users, root included, are unprivileged host ids. runc 1.1 has no
+idmapped mounts, so the overlay's lower layer is then a copy of the image with its owners
+moved into that range (`shifted_root`), made once per image beside it and shared by all of its
+instances. Without one (gVisor, whose sandbox is the wall; or user namespaces off) the image's
+user runs as that uid on the host, root included (a root without capabilities).
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
+import stat
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +36,7 @@ from typing import Any
 
 from yun.agent.drivers.oci import (
     CREDENTIALS_DIR,
+    ID_RANGE,
     OCI_VERSION,
     kernel_mounts,
     limits,
@@ -93,6 +101,47 @@ def mount_overlay(lower: Path, paths: ImageMounts) -> None:
         folder.mkdir(mode=0o755, exist_ok=True)
     options = f"lowerdir={lower},upperdir={paths.upper},workdir={paths.work}"
     _run(["mount", "-t", "overlay", "overlay", "-o", options, str(paths.rootfs)])
+
+
+NOBODY = 65534  # where an owner beyond the user namespace's range lands
+
+
+def shifted_root(rootfs: Path, id_base: int) -> Path:
+    """The image's root as a user namespace at `id_base` sees it: a copy whose owners are
+    moved up by `id_base` (beside `rootfs`, so it goes with the image's bundle). Made once,
+    under a lock, and renamed into place whole; later calls find it."""
+    target = rootfs.with_name(f"{rootfs.name}-ids-{id_base}")
+    if target.is_dir():
+        return target
+    with open(rootfs.with_name(f".{target.name}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if target.is_dir():  # made while this one waited
+            return target
+        partial = target.with_name(f"{target.name}.partial")
+        shutil.rmtree(partial, ignore_errors=True)  # of a start that crashed
+        _run(["cp", "-a", "--", str(rootfs), str(partial)])
+        _shift_owners(rootfs, partial, id_base)
+        partial.rename(target)
+    return target
+
+
+def _shift_owners(source: Path, copy: Path, id_base: int) -> None:
+    """Give each file of `copy` its twin's owner in `source` plus `id_base`. Read from the
+    source, so hard links (one inode, several names) are moved once, not once per name."""
+
+    def shift(relative: str) -> None:
+        seen = os.lstat(os.path.join(source, relative))
+        uid, gid = (i if i < ID_RANGE else NOBODY for i in (seen.st_uid, seen.st_gid))
+        target = os.path.join(copy, relative)
+        os.lchown(target, id_base + uid, id_base + gid)
+        if not stat.S_ISLNK(seen.st_mode) and seen.st_mode & (stat.S_ISUID | stat.S_ISGID):
+            os.chmod(target, stat.S_IMODE(seen.st_mode))  # chown cleared set-id bits
+
+    shift("")
+    for directory, subdirs, files in os.walk(source):
+        relative = os.path.relpath(directory, source)
+        for name in (*subdirs, *files):
+            shift(os.path.normpath(os.path.join(relative, name)))
 
 
 def unmount_overlay(paths: ImageMounts) -> None:
@@ -211,6 +260,7 @@ class ImageContainer:
     swap_limit: bool = True
     credentials: Path | None = None  # the instance's identity folder, at CREDENTIALS_DIR
     gvisor: bool = False  # run by gVisor's runsc
+    id_base: int | None = None  # host id of the container's root (a user namespace); None: none
 
 
 def _bind(destination: str, source: Path, *options: str) -> dict[str, Any]:
@@ -245,7 +295,7 @@ def image_config(spec: ImageContainer) -> dict[str, Any]:
             cwd=spec.image.working_dir or "/",
         ),
         "mounts": [
-            *kernel_mounts(spec.memory_mb),
+            *kernel_mounts(spec.memory_mb, own_users=spec.id_base is not None),
             _bind("/etc/hosts", etc / "hosts", "ro"),
             _bind("/etc/hostname", etc / "hostname", "ro"),
             _bind("/etc/resolv.conf", etc / "resolv.conf", "ro"),
@@ -263,5 +313,6 @@ def image_config(spec: ImageContainer) -> dict[str, Any]:
             resources=limits(spec.memory_mb, swap_limit=spec.swap_limit),
             netns=spec.netns,
             gvisor=spec.gvisor,
+            id_base=spec.id_base,
         ),
     }
