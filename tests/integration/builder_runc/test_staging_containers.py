@@ -14,6 +14,7 @@ import pytest
 from tests.integration.agent_network.network_world import HostServer
 from tests.integration.builder.builder_running import EXAMPLES
 
+from yun.agent.drivers.oci import ID_BASE
 from yun.agent.drivers.runc_staging import RuncStaging
 from yun.agent.network import CniNetwork, create_netns, delete_netns
 from yun.builder import StagingError, StagingRequest, stage
@@ -24,6 +25,8 @@ PROBE = """\
 #!/bin/bash
 # What a hostile pre-staging hook tries; each line says what happened.
 echo "uid $(id -u)"
+echo "uid_map $(tr -s ' ' < /proc/self/uid_map)"
+echo "reopened stderr" > /dev/stderr
 touch /usr/yun-probe 2>/dev/null && echo "usr writable" || echo "usr read-only"
 touch "$OUTSIDE/written" 2>/dev/null && echo "outside writable" || echo "outside unreachable"
 cat "$SECRET" 2>/dev/null || echo "secret unreadable"
@@ -118,6 +121,10 @@ def test_a_hook_cannot_touch_the_host(
         network.detach("warm-up", warm_netns)
         delete_netns(warm_netns.name)
     assert "uid 2000" in lines
+    assert f"uid_map  0 {ID_BASE} 65536" in lines  # vcap is host id ID_BASE + 2000
+    assert "reopened stderr" in lines  # the output pipe is its user's, reopened as a file
+    (built,) = tmp_path.glob("work/**/built-here")
+    assert built.stat().st_uid == ID_BASE + 2000
     assert "usr read-only" in lines and not Path("/usr/yun-probe").exists()
     assert "outside unreachable" in lines and list(outside.iterdir()) == []
     assert "secret unreadable" in lines and "the platform's secret" not in lines

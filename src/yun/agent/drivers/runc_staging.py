@@ -8,6 +8,12 @@ capabilities, memory, CPU share and pids limits, and — with a container networ
 network namespace on the bridge: outbound traffic (package indexes) is NATed, the host's own
 services (the API, HAProxy's sockets) are out of reach, as for instances.
 
+Like an instance, a staging has a user namespace (`oci.ID_BASE`): its `vcap` is host id
+`ID_BASE + 2000`, which the writable folders are given to before each step, and its root
+`ID_BASE`, which owns the root filesystem's skeleton. A step's output pipes are runc's own in
+the foreground (made for the container's root and handed to its user), so a script may reopen
+them (`> /dev/stderr`).
+
 One session per staging holds the root filesystem and the network namespace; each child is
 `runc run` in the foreground, so its output streams through runc's pipes while it runs. Nothing
 of a session outlives it; `sweep` removes what a server killed mid-staging left behind.
@@ -28,6 +34,7 @@ from typing import Any
 
 from yun.agent.drivers.cgroups import swap_accounting
 from yun.agent.drivers.oci import (
+    ID_BASE,
     OCI_VERSION,
     VCAP_GID,
     VCAP_UID,
@@ -41,7 +48,7 @@ from yun.agent.drivers.oci import (
     process,
     stack_mounts,
 )
-from yun.agent.drivers.runc_bundle import make_rootfs, write_config
+from yun.agent.drivers.runc_bundle import chown_tree, make_rootfs, searchable, write_config
 from yun.agent.drivers.runc_cli import Runc, RuncError, last_error
 from yun.agent.drivers.runc_network import ContainerNetwork, create_netns, delete_netns, netns_name
 from yun.agent.drivers.runc_network import netns_path as named_netns_path
@@ -74,11 +81,12 @@ class StepConfig:
     cgroups_path: str
     netns: Path | None
     swap_limit: bool = True
+    id_base: int | None = None  # host id of the container's root (a user namespace); None: none
 
 
 def step_config(step: StepConfig) -> dict[str, Any]:
     """The OCI config of one staging child, as a pure function (unit-tested without root)."""
-    mounts = kernel_mounts(step.memory_mb)
+    mounts = kernel_mounts(step.memory_mb, own_users=step.id_base is not None)
     mounts += stack_mounts(step.stack, rootfs=step.rootfs)
     mounts += [bind(path, writable=False) for path in step.readable]
     mounts += [bind(path, writable=True) for path in step.writable]
@@ -98,6 +106,7 @@ def step_config(step: StepConfig) -> dict[str, Any]:
             cgroups_path=step.cgroups_path,
             resources=limits(step.memory_mb, swap_limit=step.swap_limit),
             netns=step.netns,
+            id_base=step.id_base,
         ),
     }
 
@@ -114,22 +123,24 @@ def container_env(env: Mapping[str, str], *, writable: Sequence[Path]) -> dict[s
     return result
 
 
-def give_to_vcap(paths: Sequence[Path]) -> None:
-    """Hand every entry below `paths` that is not the container user's yet over to it (what
-    the host created since the last step: the copied app, new cache and deps folders)."""
+def give_to_vcap(paths: Sequence[Path], id_base: int = 0) -> None:
+    """Hand every entry below `paths` that is not the container user's yet (host id
+    `id_base + VCAP_UID`) over to it: what the host created since the last step, the copied
+    app, new cache and deps folders."""
+    uid, gid = id_base + VCAP_UID, id_base + VCAP_GID
     for top in paths:
         if top.is_file():
             continue
-        _own(top)
+        _own(top, uid, gid)
         for directory, subdirs, files in os.walk(top):
             for name in (*subdirs, *files):
-                _own(Path(directory, name))
+                _own(Path(directory, name), uid, gid)
 
 
-def _own(path: Path) -> None:
+def _own(path: Path, uid: int, gid: int) -> None:
     with contextlib.suppress(FileNotFoundError):
-        if path.lstat().st_uid != VCAP_UID:
-            os.lchown(path, VCAP_UID, VCAP_GID)
+        if path.lstat().st_uid != uid:
+            os.lchown(path, uid, gid)
 
 
 class RuncStaging:
@@ -142,12 +153,14 @@ class RuncStaging:
         runc: str = "runc",
         network: ContainerNetwork | None = None,
         memory_mb: int = STAGING_MEMORY_MB,
+        user_namespaces: bool = True,
     ) -> None:
         self.state_root = Path(state_root).absolute()
         self.sessions_dir = self.state_root / "sessions"
         self.runc = Runc(runc, self.state_root / "runc")
         self.network = network
         self.memory_mb = memory_mb
+        self.id_base = ID_BASE if user_namespaces else None
 
     @contextlib.contextmanager
     def session(
@@ -175,6 +188,10 @@ class RuncStaging:
             if dns:
                 stack = replace(stack, binds=[b for b in stack.binds if b != "/etc/resolv.conf"])
             make_rootfs(directory / "rootfs", stack=stack, hostname=sid, address=address, dns=dns)
+            if self.id_base is not None:  # its mount points are made by its root
+                chown_tree(directory / "rootfs", self.id_base, self.id_base)
+                for source in (directory / "rootfs", stack.root, *writable, *readable):
+                    searchable(Path(source).absolute())
         except OSError as exc:
             self._remove(sid)
             raise RuncError(f"preparing {sid}: {exc}") from exc
@@ -190,6 +207,7 @@ class RuncStaging:
                 writable=tuple(Path(p).absolute() for p in writable),
                 readable=tuple(Path(p).absolute() for p in readable),
                 netns=named_netns_path(netns) if netns else None,
+                id_base=self.id_base,
             )
         finally:
             self._remove(sid)
@@ -237,6 +255,7 @@ class StagingSession:
     writable: Sequence[Path]
     readable: Sequence[Path]
     netns: Path | None
+    id_base: int | None = None
 
     def __post_init__(self) -> None:
         self._numbers = itertools.count(1)
@@ -251,7 +270,7 @@ class StagingSession:
         runc_log = bundle / "runc.log"
         try:
             bundle.mkdir(mode=0o700)
-            give_to_vcap(self.writable)
+            give_to_vcap(self.writable, self.id_base or 0)
             config = step_config(
                 StepConfig(
                     hostname=self.sid,
@@ -266,6 +285,7 @@ class StagingSession:
                     cgroups_path=f"/yun/{cid}",
                     netns=self.netns,
                     swap_limit=swap_accounting(),
+                    id_base=self.id_base,
                 )
             )
             write_config(bundle, config)
