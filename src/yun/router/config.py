@@ -98,6 +98,11 @@ VAR_HOST_BACKEND = "txn.yun_be_host"  # with wildcard routes: the host's own bac
 VAR_WILD_BACKEND = "txn.yun_be_wild"  # …and its domain's wildcard route's
 _WILD = r"regsub(^[^.]+,*)"
 STATS_SOCKET = "stats.sock"
+# The gateway's counters (rate limits, API key usage) go from the old worker to the new one at
+# each reload: a local peer on this socket, named LOCAL_PEER, in the PEERS section.
+PEERS_SOCKET = "peers.sock"
+PEERS = "yun_router"
+LOCAL_PEER = "yun"
 HOST_MAP = "hosts.map"  # host → backend; changed at run time, rewritten with every change
 CHALLENGE_MAP_PREFIX = "acme-"
 CHALLENGE_PATH = "/.well-known/acme-challenge/"
@@ -264,8 +269,10 @@ def render_files(
     tls = tls_files(config, certificates)
     crt_list = next((Path(config.run_dir) / n for n in tls if n.endswith(".list")), None)
     answers = challenge_files(challenges or {})
+    counted = any(b.policy.rate_limit or b.policy.api_keys for b in backends)
     sections = [
-        _global(config),
+        _global(config, peers=counted),
+        *([_peers(config)] if counted else []),
         *([_access_ring()] if logging else []),
         _defaults(),
         _frontend(
@@ -389,10 +396,19 @@ def _rules(routes: Sequence[Route]) -> list[tuple[str, str, str]]:
     )
 
 
-def _global(config: RouterConfig) -> str:
+def _peers(config: RouterConfig) -> str:
+    """The local peer through which an old worker hands its counter tables to the new one at a
+    reload (HAProxy does so once the old one has been up for its first resync, ~5 s): without
+    it a rate limit's window or a key's quota would start again at every route change."""
+    socket = f"unix@{Path(config.run_dir) / PEERS_SOCKET}"
+    return f"peers {PEERS}\n    peer {LOCAL_PEER} {_quoted(socket)}\n"
+
+
+def _global(config: RouterConfig, *, peers: bool = False) -> str:
     run_dir = Path(config.run_dir)
     lines = [
         "global",
+        *([f"    localpeer {LOCAL_PEER}"] if peers else []),
         # expose-fd lets each new worker take the listening sockets over from the old one:
         # reloads refuse no connection.
         f"    stats socket {_quoted(str(run_dir / STATS_SOCKET))}"
@@ -818,7 +834,7 @@ def _gateway(name: str, policy: Policy, run_dir: Path) -> tuple[list[str], str]:
         section += (
             f"\nbackend {table}\n"
             f"    stick-table type string len 64 size {RATE_TABLE_SIZE}"
-            f" expire {2 * window}s store gpc0\n"
+            f" expire {2 * window}s store gpc0 peers {PEERS}\n"
         )
     if policy.api_keys:
         key_rules, key_table = _api_keys(policy.api_keys, run_dir)
@@ -906,7 +922,7 @@ def _api_keys(scope: str, run_dir: Path) -> tuple[list[str], str]:
     section = (
         f"\nbackend {table}\n"
         f"    stick-table type string len 96 size {KEYS_TABLE_SIZE}"
-        f" expire {2 * MAX_KEY_WINDOW}s store gpc0\n"
+        f" expire {2 * MAX_KEY_WINDOW}s store gpc0 peers {PEERS}\n"
     )
     return rules, section
 

@@ -44,6 +44,7 @@ from yun.router.config import (
     JWT_CACHE_PREFIX,
     JWT_PREFIX,
     KEYS_TABLE_PREFIX,
+    PEERS_SOCKET,
     STATS_SOCKET,
     TCP_PROXY_PREFIX,
     layout_of,
@@ -136,7 +137,7 @@ class HAProxy:
         self.pid_path = run_dir / PID_FILE
         self.master_socket = run_dir / MASTER_SOCKET
         self.stats_socket = run_dir / STATS_SOCKET
-        for sock in (self.master_socket, self.stats_socket):
+        for sock in (self.master_socket, self.stats_socket, run_dir / PEERS_SOCKET):
             if len(str(sock).encode()) > _UNIX_PATH_MAX:
                 raise ValueError(f"run_dir {run_dir} is too long for a UNIX socket path")
         if "," in str(self.master_socket):

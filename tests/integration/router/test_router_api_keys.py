@@ -6,6 +6,7 @@ no reload; what each key used is read back from the router."""
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import time
 from dataclasses import replace
@@ -13,6 +14,7 @@ from dataclasses import replace
 import pytest
 
 from yun.router import KeyLimits, Policy, key_entry
+from yun.router.control import send_command
 
 pytestmark = [
     pytest.mark.integration,
@@ -90,3 +92,37 @@ def test_keys_come_and_go_without_a_reload(router, backend, http, make_route):
     router.apply([route], api_keys={})
     assert http(HOST, headers=keyed("new-key")).status == 401
     assert router.processes().reloads == reloads
+
+
+def _resynced(router) -> bool:
+    """Whether the worker's peers section is done with its first resync (HAProxy's flags
+    0x3: from a local and a remote peer); only then does it hand its tables on at a reload."""
+    shown = send_command(router.stats_socket, "show peers")
+    flags = re.search(r"flags=0x([0-9a-f]+)", shown)
+    return flags is not None and int(flags.group(1), 16) & 0x3 == 0x3
+
+
+def test_a_reload_keeps_what_addresses_and_keys_used(router, backend, http, make_route):
+    api, billing = backend("api"), backend("billing")
+    route = replace(
+        make_route(HOST, api.server()),
+        policy=Policy(api_keys="route-api", rate_limit=4, rate_window=60),
+    )
+    keys = {key_entry("route-api", digest("trial-key")): KeyLimits(quota=5)}
+    router.apply([route], api_keys=keys)
+    deadline = time.monotonic() + 15
+    while not _resynced(router) and time.monotonic() < deadline:  # ~5 s after a start
+        time.sleep(0.2)
+    while time.time() % 60 > 45:  # the address's requests all in one window
+        time.sleep(0.2)
+    assert [http(HOST, headers=keyed("trial-key")).status for _ in range(3)] == [200] * 3
+    reloads = router.reloads
+    router.apply([route, make_route(OTHER, billing.server())], api_keys=keys)  # a new backend
+    assert router.reloads == reloads + 1
+    # The address had 3 of its 4, the key 3 of its 5: one more passes, then 429.
+    answers = [http(HOST, headers=keyed("trial-key")) for _ in range(2)]
+    assert [a.status for a in answers] == [200, 429]
+    assert answers[-1].headers["x-yun-router-error"] == "rate_limited"
+    assert (
+        router.key_counts("route-api")[f"{int(time.time()) // 86400}/q/{digest('trial-key')}"] == 4
+    )
