@@ -133,8 +133,11 @@ def parse_claims(text: str) -> tuple[str, ...]:
 
 
 @functools.lru_cache(maxsize=256)  # the route controller asks on every pass
-def _given(document: str) -> tuple[JwtKey, ...]:
-    """A JWKS given as text, read once; () if it cannot be (the API checked it)."""
+def given_keys(document: str) -> tuple[JwtKey, ...]:
+    """A JWKS given as text, read once; () if it cannot be (the API checked it) or if it is an
+    address (`JwksCache` fetches those)."""
+    if is_address(document):
+        return ()
     try:
         return parse_jwks(document)
     except ValueError:
@@ -250,7 +253,7 @@ class JwksCache:
     def keys(self, source: str) -> tuple[JwtKey, ...]:
         """The keys of `source`: a JWKS itself, or an address (see the class)."""
         if not is_address(source):
-            return _given(source)
+            return given_keys(source)
         url = source.strip()
         with self._lock:
             start = time.monotonic() >= self._due.get(url, 0.0) and url not in self._fetching

@@ -97,6 +97,18 @@ def _change(
     return {"changed": row is not None, **_version_view(row or config.latest(session, scope.guid))}
 
 
+def _rollback(
+    session: Session, scope: config.Scope, body: Rollback, actor: str, app: App | None, what: str
+) -> dict[str, Any]:
+    """Make version `body.version` of `scope` (`what` names it in a 404) the new version."""
+    try:
+        row = config.rollback(session, scope, to=body.version, actor=actor)
+    except KeyError:
+        raise not_found(f"config version {body.version} of {what}") from None
+    _record(session, row, actor, app, app.space_guid if app else scope.guid)
+    return _version_view(row)
+
+
 def _space(session: Session, org: str, name: str) -> Space:
     return find_space(session, find_org(session, org), name)
 
@@ -139,14 +151,8 @@ def app_config_history(guid: str, ctx: Ctx, _user: CurrentUser) -> dict[str, Any
 def rollback_app_config(guid: str, body: Rollback, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
     with ctx.store.session() as session:
         app = get_app(session, guid)
-        try:
-            row = config.rollback(
-                session, config.Scope.of_app(app.guid), to=body.version, actor=user.name
-            )
-        except KeyError:
-            raise not_found(f"config version {body.version} of app {app.name}") from None
-        _record(session, row, user.name, app, app.space_guid)
-        view = _version_view(row)
+        scope = config.Scope.of_app(app.guid)
+        view = _rollback(session, scope, body, user.name, app, f"app {app.name}")
     ctx.wake("config")
     return view
 
@@ -187,13 +193,7 @@ def rollback_space_config(
 ) -> dict[str, Any]:
     with ctx.store.session() as session:
         space = _space(session, org, name)
-        try:
-            row = config.rollback(
-                session, config.Scope.of_space(space.guid), to=body.version, actor=user.name
-            )
-        except KeyError:
-            raise not_found(f"config version {body.version} of space {name}") from None
-        _record(session, row, user.name, None, space.guid)
-        view = _version_view(row)
+        scope = config.Scope.of_space(space.guid)
+        view = _rollback(session, scope, body, user.name, None, f"space {name}")
     ctx.wake("config")
     return view

@@ -30,15 +30,8 @@ from yun.controllers.discovery import internal_names
 from yun.controllers.network_policies import PolicyReader
 from yun.controllers.runtime.managing import Result
 from yun.discovery import Names
-from yun.gateway import (
-    parse_addresses,
-    parse_breaker,
-    parse_origins,
-    parse_rate,
-    parse_retries,
-    parse_size,
-)
-from yun.jwks import JwksCache, parse_claims
+from yun.gateway import CHECKS
+from yun.jwks import JwksCache, given_keys, parse_claims
 from yun.kube import DRIVER as KUBERNETES
 from yun.router import KeyLimits, Policy, ReloadHeld, RouterError, Server, key_entry
 from yun.router import Route as RouterRoute
@@ -455,32 +448,34 @@ def policy_of(options: dict[str, Any], jwks: JwksCache | None = None, *, scope: 
     )
 
 
-_NO_ADDRESSES = JwksCache(lambda url: "", retry=math.inf, background=False)
+# Each gateway option's value, as `yun.gateway.CHECKS` reads it, as the router's policy fields.
+_POLICY_FIELDS: dict[str, Callable[[Any], dict[str, Any]]] = {
+    "rate_limit": lambda rate: {"rate_limit": rate[0], "rate_window": rate[1]},
+    "max_body": lambda size: {"max_body": size},
+    "cors": lambda origins: {"cors": origins},
+    "circuit_breaker": lambda breaker: {
+        "breaker_errors": breaker[0],
+        "breaker_cooldown": breaker[1],
+    },
+    "retries": lambda retries: {"retries": retries},
+    "allow": lambda addresses: {"allow": addresses},
+    "deny": lambda addresses: {"deny": addresses},
+}
 
 
 def _gateway_policy(options: dict[str, Any], jwks: JwksCache | None) -> dict[str, Any]:
-    """The gateway options as the router's policy fields; one that cannot be read (the API
-    checked them) is left out."""
+    """The gateway options as the router's policy fields; if one cannot be read (the API
+    checked them), none."""
     fields: dict[str, Any] = {}
-    if source := str(options.get("jwt_jwks") or ""):
-        fields["jwt"] = True
-        fields["jwt_keys"] = (jwks or _NO_ADDRESSES).keys(source)
-        fields["jwt_claims"] = parse_claims(str(options.get("jwt_claims") or "sub"))
     try:
-        if options.get("rate_limit"):
-            fields["rate_limit"], fields["rate_window"] = parse_rate(str(options["rate_limit"]))
-        if options.get("max_body"):
-            fields["max_body"] = parse_size(str(options["max_body"]))
-        if options.get("cors"):
-            fields["cors"] = parse_origins(str(options["cors"]))
-        if options.get("circuit_breaker"):
-            errors, cooldown = parse_breaker(str(options["circuit_breaker"]))
-            fields["breaker_errors"], fields["breaker_cooldown"] = errors, cooldown
-        if str(options.get("retries", "")).strip():
-            fields["retries"] = parse_retries(str(options["retries"]))
-        for key in ("allow", "deny"):
-            if options.get(key):
-                fields[key] = parse_addresses(str(options[key]))
+        for name, as_fields in _POLICY_FIELDS.items():
+            value = options.get(name)
+            if value is not None and str(value).strip():
+                fields.update(as_fields(CHECKS[name](str(value))))
     except ValueError:
         return {}
+    if source := str(options.get("jwt_jwks") or ""):
+        fields["jwt"] = True
+        fields["jwt_keys"] = jwks.keys(source) if jwks is not None else given_keys(source)
+        fields["jwt_claims"] = parse_claims(str(options.get("jwt_claims") or "sub"))
     return fields
