@@ -29,8 +29,8 @@ mounts). gVisor's instances keep the host's ids: their sandbox is the wall.
 An instance whose spec asks for the `gvisor` runtime is run by gVisor's `runsc` from the same
 bundle (`yun.agent.runsc`), with a state root of its own: its processes talk to gVisor's
 kernel, a user-space process on the host, and its network is gVisor's own stack on the
-container's interface, so it needs container networking (and the host cannot list its
-listening sockets). The pid runsc reports is the sandbox's; liveness, signals, limits and
+container's interface, so it needs container networking (its listening sockets are read
+inside the sandbox, `runsc exec … cat /proc/net/tcp`). The pid runsc reports is the sandbox's; liveness, signals, limits and
 cgroup readings work as for runc.
 """
 
@@ -53,7 +53,12 @@ from typing import Any
 from yun.agent.drivers.base import ExitStatus, Handle, Usage, handle_from_dict, handle_to_dict
 from yun.agent.drivers.cgroups import Cgroup, swap_accounting
 from yun.agent.drivers.droplet_cache import DROPLET_CACHE, extract_droplet, park_staged
-from yun.agent.drivers.listeners import ports_of_namespace, ports_of_processes
+from yun.agent.drivers.listeners import (
+    TABLES,
+    listening_sockets,
+    ports_of_namespace,
+    ports_of_processes,
+)
 from yun.agent.drivers.oci import (
     APP_DIR,
     CREDENTIALS_DIR,
@@ -669,11 +674,15 @@ class RuncDriver:
 
     def listening_ports(self, handle: Handle) -> set[int]:
         """Every listening TCP port of the container's own network namespace; without one
-        (host networking), those of the sockets its processes (its cgroup's) hold."""
+        (host networking), those of the sockets its processes (its cgroup's) hold. gVisor's
+        sockets are its own network stack's, which the host does not see: its kernel's table,
+        read inside the sandbox."""
         if handle.pid is None or not self._init_alive(handle):
             return set()
         if handle.data.get("runtime", DEFAULT_RUNTIME) != DEFAULT_RUNTIME:
-            return set()  # gVisor's sockets are its own network stack's, not the host's
+            cid = str(handle.data["container_id"])
+            tables = self._runc(handle).read(cid, *(f"/proc/net/{name}" for name in TABLES))
+            return set(listening_sockets(tables).values())
         if handle.data.get("netns"):
             return ports_of_namespace(handle.pid)
         pids = [handle.pid]

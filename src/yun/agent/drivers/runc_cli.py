@@ -128,6 +128,12 @@ class Runc:
         if result.returncode != 0 and self.state(container_id) is not None:
             raise RuncError(result.stderr.strip() or f"runc delete {container_id} failed")
 
+    def read(self, container_id: str, *paths: str) -> str:
+        """The files at `paths` inside the running container, as its own `cat` prints them
+        (`exec`); "" when it cannot (no `cat` in it, or it stopped)."""
+        result = self._call("exec", container_id, "cat", *paths)
+        return result.stdout if result.returncode == 0 else ""
+
     def list(self) -> list[ContainerState]:
         result = self._call("list", "--format", "json")
         if result.returncode != 0:
