@@ -30,8 +30,8 @@ An instance whose spec asks for the `gvisor` runtime is run by gVisor's `runsc` 
 bundle (`yun.agent.runsc`), with a state root of its own: its processes talk to gVisor's
 kernel, a user-space process on the host, and its network is gVisor's own stack on the
 container's interface, so it needs container networking (its listening sockets are read
-inside the sandbox, `runsc exec … cat /proc/net/tcp`). The pid runsc reports is the sandbox's; liveness, signals, limits and
-cgroup readings work as for runc.
+inside the sandbox, `runsc exec … cat /proc/net/tcp`). The pid runsc reports is the
+sandbox's; liveness, signals, limits and cgroup readings work as for runc.
 """
 
 from __future__ import annotations
