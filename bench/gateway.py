@@ -14,7 +14,13 @@ RS256 (an RSA key; each request is one RSA verification). Each variant's HAProxy
 own (no stats socket, access log off); rounds alternate the variants and the ratio is the
 median of each round's gateway / plain. HAProxy's CPU time per request is printed alongside.
 
+Throughput on a small shared machine moves by ±10 % from round to round. `--instructions`
+counts instead what HAProxy executes per request (valgrind's callgrind, one thread, the same
+requests on one keep-alive connection): the same figure on every run, what the gateway's rules
+cost and nothing else.
+
     .venv/bin/python bench/gateway.py --duration 5 --rounds 5 [--alg RS256]
+    .venv/bin/python bench/gateway.py --instructions [--alg RS256]
 """
 
 from __future__ import annotations
@@ -22,10 +28,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import re
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -115,6 +123,52 @@ def measure(
         bench.stop_process(proc)
 
 
+def _ask(port: int, request: bytes, count: int) -> None:
+    """`count` requests on one keep-alive connection, each answered 200 before the next."""
+    with socket.create_connection(("127.0.0.1", port)) as conn, conn.makefile("rb") as answers:
+        for _ in range(count):
+            conn.sendall(request)
+            status = answers.readline()
+            if b" 200 " not in status:
+                raise RuntimeError(f"the route answered {status!r}")
+            length = 0
+            while (line := answers.readline()) not in (b"\r\n", b""):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            answers.read(length)
+
+
+def instructions(text: str, headers: list[str], *, work: Path, count: int) -> float:
+    """What one HAProxy thread executes per request through this config (callgrind)."""
+    port = bench.free_port()
+    text = re.sub(r"bind 127\.0\.0\.1:\d+", f"bind 127.0.0.1:{port}", text)
+    config = work / f"counted-{port}.cfg"
+    config.write_text(text.replace("global\n", "global\n    nbthread 1\n", 1))
+    out = work / f"callgrind-{port}.out"
+    argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-line=no"]
+    proc = subprocess.Popen(
+        [*argv, "haproxy", "-db", "-f", str(config)],
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        bench.wait_listening(port, timeout=60)
+        lines = ["GET / HTTP/1.1", f"Host: {bench.HOST}", *headers]
+        request = ("\r\n".join(lines) + "\r\n\r\n").encode()
+        _ask(port, request, 50)  # warm: the token and the key cached, pools filled
+        subprocess.run(["callgrind_control", "--zero", str(proc.pid)], capture_output=True)
+        _ask(port, request, count)
+        subprocess.run(["callgrind_control", "--dump", str(proc.pid)], capture_output=True)
+        time.sleep(0.5)
+    finally:
+        bench.stop_process(proc)
+    dumped = sorted(work.glob(f"callgrind-{port}.out.*"))  # the --dump, then the exit's
+    total = re.search(r"^(?:summary|totals): (\d+)", dumped[0].read_text(), re.MULTILINE)
+    if total is None:
+        raise RuntimeError(f"no total in {dumped[0]}")
+    return int(total.group(1)) / count
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=5.0)
@@ -122,6 +176,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--alg", choices=("HS256", "RS256"), default="HS256")
+    parser.add_argument("--instructions", action="store_true", help="count, with callgrind")
+    parser.add_argument("--requests", type=int, default=2000, help="counted (--instructions)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="yun-bench-gateway-") as tmp:
         work = Path(tmp)
@@ -130,6 +186,16 @@ def main() -> int:
         with bench.nginx_instance(work) as instance:
             texts = configs(run_dir, instance, args.alg)
             headers = texts.pop("headers").splitlines()
+            if args.instructions:
+                counted = {
+                    name: instructions(text, headers, work=work, count=args.requests)
+                    for name, text in texts.items()
+                }
+                for name, per in counted.items():
+                    print(f"{name:10} {per:>9,.0f} instructions per request")
+                extra = counted["gateway"] - counted["plain"]
+                print(f"gateway ({args.alg}) - plain: {extra:,.0f} instructions per request")
+                return 0
             runs: dict[str, list[tuple[float, float]]] = {name: [] for name in texts}
             for _ in range(args.rounds):
                 for name, text in texts.items():
