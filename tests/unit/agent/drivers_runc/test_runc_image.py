@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from yun.agent.drivers.runc_image import (
     image_mounts,
     resolve_program,
     resolve_user,
+    shifted_root,
 )
 from yun.agent.specs import ImageSpec
 
@@ -106,3 +108,27 @@ def test_the_config_runs_the_images_process_without_privileges(tmp_path: Path) -
     assert "ro" in by_target["/lifecycle/busybox"]["options"]
     assert by_target["/lifecycle/status"]["source"] == str(tmp_path / "status")
     assert "/home/vcap/app" not in by_target  # nothing of the droplet layout
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving files to other users needs root")
+def test_the_shifted_copy_moves_every_owner_once_and_keeps_the_image(rootfs: Path) -> None:
+    server = rootfs / "usr" / "bin" / "server"
+    os.chown(server, 101, 102)
+    server.chmod(0o4755)  # set-uid: chown clears it, the copy must keep it
+    os.link(server, rootfs / "usr" / "bin" / "server-again")  # one inode, two names
+    far = rootfs / "far"
+    far.write_text("")
+    os.chown(far, 70000, 70000)  # beyond the namespace's ids
+    base = 1_000_000_000
+    shifted = shifted_root(rootfs, base)
+    assert shifted == rootfs.with_name(f"rootfs-ids-{base}")
+    copied = shifted / "usr" / "bin" / "server"
+    assert (copied.stat().st_uid, copied.stat().st_gid) == (base + 101, base + 102)
+    assert copied.stat().st_mode & 0o7777 == 0o4755
+    assert (shifted / "usr/bin/server-again").stat().st_uid == base + 101  # not twice
+    assert (shifted / "etc/passwd").stat().st_uid == base  # root's
+    assert (shifted / "bin").is_symlink() and (shifted / "bin").lstat().st_uid == base
+    assert (shifted / "far").stat().st_uid == base + 65534  # nobody's
+    assert server.stat().st_uid == 101 and rootfs.stat().st_uid == 0  # the image is untouched
+    (shifted / "marker").write_text("")
+    assert shifted_root(rootfs, base) == shifted and (shifted / "marker").exists()  # made once
