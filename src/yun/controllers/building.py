@@ -362,8 +362,11 @@ class BuildController:
                     "revision": revision.version,
                 },
             )
-        for digest in freed:  # after the commit: a failed one leaves a stray file, not a hole
+        for digest in freed.blobs:  # after the commit: a failed one leaves a stray file
             self.blobs.delete(digest)
+        for bundle in map(Path, freed.bundles):  # an image's root and its shifted copy
+            if bundle.parent == self.images_root / "bundles":
+                shutil.rmtree(bundle, ignore_errors=True)
 
     def _ensure_processes(self, session: Any, app: App, types: dict[str, str]) -> None:
         existing = {

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -232,10 +232,17 @@ def rollback_revision(session: Session, *, app: App, version: int, actor: str) -
     )
 
 
-def prune(session: Session, *, app: App, revisions: int, droplets: int) -> list[str]:
+class Freed(NamedTuple):
+    """What pruned droplets leave for the caller to delete once the session is committed."""
+
+    blobs: list[str]  # blob digests no droplet refers to any more
+    bundles: list[str]  # unpacked images (docker droplets' `image["bundle"]`)
+
+
+def prune(session: Session, *, app: App, revisions: int, droplets: int) -> Freed:
     """Forget all but the app's newest `revisions` revisions, and delete the droplets that
     neither its newest `droplets` revisions, nor what runs or deploys, nor its next restart
-    need. Returns the blob digests no droplet refers to any more (the caller deletes them)."""
+    need. Returns their files: blobs and unpacked images (the caller deletes them)."""
     deployment = active_deployment(session, app.guid)
     needed = {app.revision_guid}
     if deployment is not None:
@@ -252,14 +259,17 @@ def prune(session: Session, *, app: App, revisions: int, droplets: int) -> list[
     keep |= {r.droplet_guid for r in ordered if r.guid in needed}
     keep.add(app.droplet_guid)
     freed: list[str] = []
+    bundles: list[str] = []
     for droplet in session.scalars(select(Droplet).where(Droplet.app_guid == app.guid)):
         if droplet.guid not in keep:
             session.delete(droplet)
             if droplet.blob:
                 freed.append(droplet.blob)
+            if droplet.image and droplet.image.get("bundle"):
+                bundles.append(str(droplet.image["bundle"]))
     session.flush()
     still_used = set(session.scalars(select(Droplet.blob).where(Droplet.blob.in_(freed))))
-    return [blob for blob in freed if blob not in still_used]
+    return Freed([blob for blob in freed if blob not in still_used], bundles)
 
 
 def active_deployment(session: Session, app_guid: str) -> Deployment | None:

@@ -283,15 +283,19 @@ def test_old_revisions_and_droplets_are_pruned_but_what_runs_stays(world: World)
     with world.store.session() as session:
         for number, droplet in enumerate(session.scalars(select(Droplet))):
             droplet.blob = f"{number:064x}"  # a blob each, as real builds have
+            if number % 2:  # and some are docker images, unpacked
+                droplet.image = {"bundle": f"/images/bundles/{number}"}
     with world.store.session() as session:
         app = app_of(world, session)
         freed = prune(session, app=app, revisions=4, droplets=2)
         versions = [r.version for r in session.scalars(select(Revision).order_by(Revision.version))]
         droplets = set(session.scalars(select(Droplet.guid)))
         kept = {r.droplet_guid for r in session.scalars(select(Revision)) if r.version in (7, 8)}
+        images = {d.image["bundle"] for d in session.scalars(select(Droplet)) if d.image}
     assert versions == [5, 6, 7, 8]
     assert droplets == kept  # the newest two revisions' droplets, the current one among them
-    assert len(freed) == 6 and len(set(freed)) == 6  # the blobs of the six droplets let go
+    assert len(freed.blobs) == 6 and len(set(freed.blobs)) == 6  # their blobs let go
+    assert len(freed.bundles) == 3 and not images & set(freed.bundles)  # unpacked images too
 
 
 def test_a_push_during_a_cancel_keeps_the_serving_revision_whole(world: World) -> None:
