@@ -1,6 +1,6 @@
 """What `yun.kube.render` needs of an app, read from the store: its revision's processes, commands,
 limits and environment (with VCAP_APPLICATION, as instances get it), its routes, its autoscaling
-policy and the image its droplet becomes when exported.
+policy, the network policies toward it and the image its droplet becomes when exported.
 
 The same reading serves `yun k8s render APP` (any app, whichever backend its space uses) and
 the Kubernetes backend, so what is printed is what would be applied.
@@ -22,12 +22,13 @@ from yun.kube.render import (
     Canary,
     Exposure,
     Health,
+    Ingress,
     ProcessSpec,
     Release,
     TcpPort,
 )
 from yun.settings import Timing
-from yun.store.models import App, Org, Process, Revision, Space, TcpRoute
+from yun.store.models import App, NetworkPolicy, Org, Process, Revision, Space, TcpRoute
 from yun.store.queries import hostname, mapped_routes
 from yun.store.releases import active_deployment, instance_env
 
@@ -118,6 +119,7 @@ def release_of(
         grace_seconds=int(timing.stop_grace + timing.drain),
         exposure=exposure or Exposure(),
         tcp=tcp_ports(session, app.guid),
+        ingress=ingress_of(session, [app.guid]).get(app.guid, ()),
     )
 
 
@@ -135,6 +137,18 @@ def tcp_ports_of(session: Session, app_guids: Iterable[str]) -> dict[str, tuple[
         port = TcpPort(row.name, row.port, row.process_type)
         found[row.app_guid] = (*found.get(row.app_guid, ()), port)
     return found
+
+
+def ingress_of(session: Session, app_guids: Iterable[str]) -> dict[str, tuple[Ingress, ...]]:
+    """The network policies toward each of these apps (those with none are absent), in one
+    query."""
+    found: dict[str, set[Ingress]] = {}
+    for row in session.scalars(
+        select(NetworkPolicy).where(NetworkPolicy.destination_app_guid.in_(list(app_guids)))
+    ):
+        allow = Ingress(row.source_app_guid, row.protocol, row.start_port, row.end_port)
+        found.setdefault(row.destination_app_guid, set()).add(allow)
+    return {guid: tuple(sorted(allowed)) for guid, allowed in found.items()}
 
 
 def canary_of(session: Session, app: App, **options: Any) -> Canary | None:

@@ -38,6 +38,7 @@ from yun.kube.render import (
     Canary,
     Exposure,
     Health,
+    Ingress,
     ProcessSpec,
     Release,
     TcpPort,
@@ -71,6 +72,7 @@ class KubeBackend:
         grace_seconds: int = 12,
         rollout: Callable[[str, str], None] = lambda app_guid, text: None,
         tcp: Callable[[str], Sequence[TcpPort]] = lambda app_guid: (),
+        ingress: Callable[[str], Sequence[Ingress]] = lambda app_guid: (),
         autoscale: Callable[[str], Autoscale | None] = lambda app_guid: None,
         scaled: Callable[[str, str, int], None] = lambda app_guid, process, count: None,
     ) -> None:
@@ -82,6 +84,7 @@ class KubeBackend:
         self.grace_seconds = grace_seconds
         self.rollout = rollout
         self.tcp = tcp
+        self.ingress = ingress
         self.autoscale = autoscale
         self.scaled = scaled
         self._autoscaled: dict[str, int] = {}  # app guid -> web instances wanted at last sync
@@ -236,6 +239,7 @@ class KubeBackend:
                     s.process_type == port.process and port.name in s.ports for _, s, _ in processes
                 )
             ),
+            ingress=tuple(self.ingress(first.app_guid)),
         )
 
     # -- pods → instances -----------------------------------------------------------------

@@ -3,8 +3,9 @@ manager `yun`) and what `yun k8s render APP` prints for GitOps and kubectl users
 
 Pure: a `Release` (everything the objects depend on, read from the store by the caller) in,
 plain dicts out, in the order they can be applied: the space's Namespace, the revision's Secret
-(the app's environment, VCAP_APPLICATION, VCAP_SERVICES, DATABASE_URL…), per process type a
-Deployment, then for the web process a Service and an HTTPRoute (Gateway API) or an Ingress, a
+(the app's environment, VCAP_APPLICATION, VCAP_SERVICES, DATABASE_URL…), the app's
+NetworkPolicy, per process type a Deployment, then for the web process a Service and an
+HTTPRoute (Gateway API) or an Ingress, a
 HorizontalPodAutoscaler when autoscaling is on and a PodDisruptionBudget when more than one
 instance runs. Names are DNS labels made from the org, space, app and process names, so they
 read as what they are (`yun k8s render` output is meant to be read).
@@ -37,6 +38,7 @@ API_VERSIONS = {
     "Ingress": "networking.k8s.io/v1",
     "HorizontalPodAutoscaler": "autoscaling/v2",
     "PodDisruptionBudget": "policy/v1",
+    "NetworkPolicy": "networking.k8s.io/v1",
 }
 _NOT_DNS = re.compile(r"[^a-z0-9-]+")
 GATEWAY_FORM = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
@@ -102,6 +104,17 @@ class TcpPort:
     process: str = "web"
 
 
+@dataclass(frozen=True, order=True)
+class Ingress:
+    """A network policy toward the app (`yun add-network-policy`): pods of the app
+    `source_guid` may open connections to its pods on `protocol` ports start-end."""
+
+    source_guid: str
+    protocol: str = "tcp"
+    start_port: int = PORT
+    end_port: int = PORT
+
+
 @dataclass(frozen=True)
 class Release:
     org: str
@@ -121,6 +134,8 @@ class Release:
     tcp: Sequence[TcpPort] = ()
     envs: Mapping[int, Mapping[str, str]] = field(default_factory=dict)
     """The env of each other revision a process of the release runs (see ProcessSpec.version)."""
+    ingress: Sequence[Ingress] = ()
+    """Which other apps' pods may reach the app's (see `_network_policy`)."""
 
 
 @dataclass(frozen=True)
@@ -189,6 +204,7 @@ def render(release: Release, canary: Canary | None = None) -> list[dict[str, Any
     ]
     sides = {process.type: _side(release, process) for process in release.processes}
     objects += [_secret(side) for side in _distinct(sides.values()) if side != release]
+    objects.append(_network_policy(release))
     objects += [_deployment(sides[process.type], process) for process in release.processes]
     web = next((p for p in release.processes if p.type == WEB), None)
     canary_web = (
@@ -253,6 +269,30 @@ def _secret(release: Release) -> dict[str, Any]:
         _meta(release, secret_name(release), revision=str(release.version)),
         type="Opaque",
         stringData={key: str(value) for key, value in sorted(release.env.items())},
+    )
+
+
+def _network_policy(release: Release) -> dict[str, Any]:
+    """Cloud Foundry's model on a cluster: the app's pods (every process, every revision) take
+    connections from anything outside the platform's namespaces (the ingress controller, a
+    Gateway, monitoring), and from other apps' pods only as their network policies allow, on
+    those ports. A cluster enforces it where its network plugin does (Calico, Cilium…)."""
+    outside = {"matchExpressions": [{"key": f"{LABEL}/space", "operator": "DoesNotExist"}]}
+    rules: list[dict[str, Any]] = [{"from": [{"namespaceSelector": outside}]}]
+    for allow in sorted(set(release.ingress)):
+        port: dict[str, Any] = {"protocol": allow.protocol.upper(), "port": allow.start_port}
+        if allow.end_port != allow.start_port:
+            port["endPort"] = allow.end_port
+        source = {"matchLabels": {f"{LABEL}/app-guid": allow.source_guid}}
+        rules.append({"from": [{"namespaceSelector": {}, "podSelector": source}], "ports": [port]})
+    return _object(
+        "NetworkPolicy",
+        _meta(release, dns_label(release.app, "ingress")),
+        spec={
+            "podSelector": {"matchLabels": {f"{LABEL}/app-guid": release.app_guid}},
+            "policyTypes": ["Ingress"],
+            "ingress": rules,
+        },
     )
 
 

@@ -22,6 +22,7 @@ PRUNED = (
     "Ingress",
     "HorizontalPodAutoscaler",
     "PodDisruptionBudget",
+    "NetworkPolicy",
 )
 
 

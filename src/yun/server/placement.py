@@ -23,9 +23,9 @@ from sqlalchemy import select
 
 from yun.agent.specs import AgentListener, InstanceSpec
 from yun.builder.launcher import launcher_path
-from yun.controllers.kube_release import autoscale_of, tcp_ports_of
+from yun.controllers.kube_release import autoscale_of, ingress_of, tcp_ports_of
 from yun.droplet_image import repository_name
-from yun.kube.render import Autoscale, Exposure, TcpPort
+from yun.kube.render import Autoscale, Exposure, Ingress, TcpPort
 from yun.registry import ImageError, export_droplet
 from yun.slots import parse_slot
 from yun.store.models import App, Cluster, Space
@@ -68,6 +68,7 @@ class Placement:
         self._images: dict[tuple[str, str], str] = {}
         self._autoscales: dict[str, Autoscale | None] = {}  # read by _clusters, each pass
         self._tcp: dict[str, tuple[TcpPort, ...]] = {}
+        self._ingress: dict[str, tuple[Ingress, ...]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -145,7 +146,8 @@ class Placement:
     def _clusters(self) -> dict[str, Cluster]:
         """App guid → the cluster its space is placed on (apps on this machine are absent);
         also reads, in the same pass, what the backends ask of each such app (its autoscale
-        policy, its TCP routes), so that a pass costs the same few queries however many apps."""
+        policy, its TCP routes, the network policies toward it), so that a pass costs the same
+        few queries however many apps."""
         with self.store.session() as session:
             rows = session.execute(
                 select(App, Cluster)
@@ -154,9 +156,10 @@ class Placement:
             ).all()
             autoscales = {app.guid: autoscale_of(app) for app, _ in rows}
             tcp = tcp_ports_of(session, autoscales)
+            ingress = ingress_of(session, autoscales)
             for _, cluster in rows:
                 session.expunge(cluster)
-            self._autoscales, self._tcp = autoscales, tcp
+            self._autoscales, self._tcp, self._ingress = autoscales, tcp, ingress
             return {app.guid: cluster for app, cluster in rows}
 
     def _backend(self, cluster_guid: str) -> KubeBackend | None:
@@ -199,6 +202,7 @@ class Placement:
             exposure=exposure,
             rollout=self.rollout,
             tcp=self._tcp_ports,
+            ingress=lambda app_guid: self._ingress.get(app_guid, ()),
             autoscale=self._autoscale,
             scaled=self.scaled,
         )

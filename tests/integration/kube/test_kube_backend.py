@@ -20,7 +20,7 @@ from tests.kube.cluster import Cluster
 from yun.agent.specs import HealthCheckSpec, InstanceReport, InstanceSpec
 from yun.kube.backend import KubeBackend
 from yun.kube.client import KubeCluster
-from yun.kube.render import API_VERSIONS, Exposure, namespace_of
+from yun.kube.render import API_VERSIONS, Exposure, Ingress, namespace_of
 from yun.slots import slot_of
 
 pytestmark = pytest.mark.integration
@@ -194,3 +194,34 @@ def test_a_cluster_that_does_not_answer_is_said_once_and_asked_less_often(
         backend.set_desired([])
         backend.close()
         backend.cluster.close()
+
+
+def test_network_policies_toward_an_app_become_its_networkpolicy(kube: KubeCluster) -> None:
+    front = str(uuid.uuid5(uuid.NAMESPACE_URL, "backend-front"))
+    allowed: dict[str, tuple[Ingress, ...]] = {}
+    backend = KubeBackend(
+        kube,
+        listener=Recorder(),
+        image=lambda s: f"127.0.0.1:5000/yun/ledger:{s.droplet.stem}",
+        ingress=lambda app_guid: allowed.get(app_guid, ()),
+    )
+    namespace = namespace_of("main", "dev")
+
+    def rules() -> list[dict[str, Any]]:
+        policy = kube.get(
+            API_VERSIONS["NetworkPolicy"], "NetworkPolicy", "ledger-ingress", namespace
+        )
+        assert policy is not None
+        assert policy["spec"]["podSelector"]["matchLabels"] == {"yun.dev/app-guid": APP}
+        return list(policy["spec"]["ingress"])
+
+    backend.set_desired([spec(1, 0)])
+    assert len(rules()) == 1  # from outside the platform's namespaces only
+    allowed[APP] = (Ingress(front, "tcp", 8080, 8090),)  # `yun add-network-policy front ...`
+    backend.set_desired([spec(1, 0)])
+    _, added = rules()
+    assert added["from"][0]["podSelector"]["matchLabels"] == {"yun.dev/app-guid": front}
+    assert added["ports"] == [{"protocol": "TCP", "port": 8080, "endPort": 8090}]
+    backend.set_desired([])  # the app is gone: its policy too
+    gone = kube.get(API_VERSIONS["NetworkPolicy"], "NetworkPolicy", "ledger-ingress", namespace)
+    assert gone is None

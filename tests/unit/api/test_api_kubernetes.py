@@ -33,11 +33,12 @@ def test_an_apps_revision_renders_with_its_env_routes_and_image(client: TestClie
     assert answer.status_code == 200, answer.text
     objects = answer.json()["objects"]
     kinds = [o["kind"] for o in objects]
-    assert kinds[:3] == ["Namespace", "Secret", "Deployment"] and "HTTPRoute" in kinds
+    assert kinds[:4] == ["Namespace", "Secret", "NetworkPolicy", "Deployment"]
+    assert "HTTPRoute" in kinds
     secret = objects[1]["stringData"]
     assert secret["GREETING"] == "hi"
     assert json.loads(secret["VCAP_APPLICATION"])["application_uris"] == ["shop.apps.localhost"]
-    container = objects[2]["spec"]["template"]["spec"]["containers"][0]
+    container = objects[3]["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "registry.example:5000/yun/shop:v1"
     assert container["command"][-1] == "python app.py"
     route = next(o for o in objects if o["kind"] == "HTTPRoute")
@@ -91,3 +92,15 @@ def test_a_canary_under_way_is_rendered_at_its_share(client: TestClient) -> None
     assert (
         canary["spec"]["template"]["spec"]["containers"][0]["command"][-1] == "python app.py --v2"
     )
+
+
+def test_the_network_policies_toward_an_app_are_rendered(client: TestClient) -> None:
+    shop = staged_app(client, "shop")
+    front = client.post("/v3/apps/push", json={"application": {"name": "front"}}).json()["guid"]
+    body = {"source": front, "destination": shop, "ports": "8080-8090"}
+    assert client.post("/v3/network_policies", json=body).status_code == 201
+    objects = client.get(f"/v3/apps/{shop}/kubernetes").json()["objects"]
+    (policy,) = [o for o in objects if o["kind"] == "NetworkPolicy"]
+    _, allowed = policy["spec"]["ingress"]
+    assert allowed["from"][0]["podSelector"] == {"matchLabels": {"yun.dev/app-guid": front}}
+    assert allowed["ports"] == [{"protocol": "TCP", "port": 8080, "endPort": 8090}]

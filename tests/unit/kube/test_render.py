@@ -13,6 +13,7 @@ from yun.kube.render import (
     Canary,
     Exposure,
     Health,
+    Ingress,
     ProcessSpec,
     Release,
     TcpPort,
@@ -53,6 +54,7 @@ def test_a_web_and_worker_app_becomes_namespace_secret_deployments_service_route
     assert [o["kind"] for o in objects] == [
         "Namespace",
         "Secret",
+        "NetworkPolicy",
         "Deployment",
         "Deployment",
         "Service",
@@ -221,3 +223,42 @@ def test_a_sandboxed_runtime_becomes_the_pods_runtime_class() -> None:
     assert deployment["spec"]["template"]["spec"]["runtimeClassName"] == "gvisor"
     plain = by_kind(render(release()))["Deployment"][0]
     assert "runtimeClassName" not in plain["spec"]["template"]["spec"]
+
+
+def test_other_apps_reach_the_apps_pods_only_as_network_policies_allow() -> None:
+    frontend, metrics = (
+        "0f1e2d3c-0000-4000-8000-000000000001",
+        "0f1e2d3c-0000-4000-8000-000000000002",
+    )
+    allowed = (Ingress(frontend, "tcp", 8080, 8080), Ingress(metrics, "udp", 9000, 9100))
+    (policy,) = by_kind(render(release(ingress=allowed)))["NetworkPolicy"]
+    assert policy["apiVersion"] == "networking.k8s.io/v1"
+    assert policy["metadata"]["name"] == "shop-front-ingress"
+    spec = policy["spec"]
+    pods = {"yun.dev/app-guid": "5b0c1a52-3f33-4d0e-9f3e-0f2a1b2c3d4e"}
+    assert spec["podSelector"] == {"matchLabels": pods}  # every process and revision
+    assert spec["policyTypes"] == ["Ingress"]
+    outside, first, second = spec["ingress"]
+    # what is not the platform's (an ingress controller, a Gateway) still reaches it
+    assert outside == {
+        "from": [
+            {
+                "namespaceSelector": {
+                    "matchExpressions": [{"key": "yun.dev/space", "operator": "DoesNotExist"}]
+                }
+            }
+        ]
+    }
+    assert first == {
+        "from": [
+            {
+                "namespaceSelector": {},
+                "podSelector": {"matchLabels": {"yun.dev/app-guid": frontend}},
+            }
+        ],
+        "ports": [{"protocol": "TCP", "port": 8080}],
+    }
+    assert second["ports"] == [{"protocol": "UDP", "port": 9000, "endPort": 9100}]
+    # no policy: only the outside rule, other apps of the platform are refused
+    (alone,) = by_kind(render(release()))["NetworkPolicy"]
+    assert len(alone["spec"]["ingress"]) == 1
