@@ -34,8 +34,9 @@ def render(
     ] = "",
     output: Annotated[str, typer.Option("-o", "--output", help="yaml or json.")] = "yaml",
 ) -> None:
-    """Print the Namespace, Secret, Deployments, Service, HTTPRoute or Ingress, autoscaler and
-    disruption budget of the app's current revision. The Secret holds the app's environment.
+    """Print the Namespace, Secret, NetworkPolicy, Deployments, Service, HTTPRoute or Ingress,
+    autoscaler and disruption budget of the app's current revision. The Secret holds the app's
+    environment; the NetworkPolicy lets in what its network policies allow.
 
     Examples:
       yun k8s render shop | kubectl apply --server-side --field-manager=yun -f -

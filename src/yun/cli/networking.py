@@ -74,7 +74,8 @@ def add_network_policy(
 
     Apps find each other by internal routes (`yun map-route APP apps.internal --hostname
     NAME`, then NAME.apps.internal) and connect to the instance's port (8080) directly,
-    not through the router. Without a policy those connections are dropped.
+    not through the router. Without a policy those connections are dropped. On a Kubernetes
+    cluster the policies become the destination app's NetworkPolicy.
 
     Examples:
       yun add-network-policy frontend --destination-app backend
